@@ -21,8 +21,8 @@ int64_t count_set(const uint8_t* bits, int64_t offset, int64_t length);
 void copy(const uint8_t* src, int64_t src_offset, int64_t length, uint8_t* dst, int64_t dst_offset);
 // Sets `length` bits from `offset` to v.
 void fill(uint8_t* bits, int64_t offset, int64_t length, bool v);
-// Reads 64 bits starting at bit `offset` (bits past the end of the data must be readable: Arrow
-// buffers are padded to 64 bytes; for exact reads use get()).
+// Reads min(64, available_bits) bits starting at bit `offset` into the low bits of a word; reads
+// no byte beyond the last bit asked for.
 uint64_t load_word(const uint8_t* bits, int64_t offset, int64_t available_bits);
 // dst = a AND b over `length` bits, each at its own offset; dst written from bit 0.
 void and_bitmaps(const uint8_t* a, int64_t a_offset, const uint8_t* b, int64_t b_offset,

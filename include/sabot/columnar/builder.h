@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "sabot/columnar/array.h"
