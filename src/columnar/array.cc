@@ -15,8 +15,9 @@ std::string describe(const DataType& type, int64_t length) {
 
 }  // namespace
 
-Array::Array() : data_(std::make_shared<const ArrayData>(ArrayData{int64(), 0, 0, 0, nullptr,
-                                                                   Buffer::allocate(0), nullptr})) {}
+Array::Array()
+    : data_(std::make_shared<const ArrayData>(
+          ArrayData{int64(), 0, 0, 0, nullptr, Buffer::allocate(0), nullptr})) {}
 
 Result<Array> Array::make(DataType type, int64_t length, BufferPtr validity, BufferPtr values,
                           BufferPtr data, int64_t offset, int64_t null_count) {
@@ -77,9 +78,9 @@ Array Array::make_null(DataType type, int64_t length) {
   } else {
     values = Buffer::allocate(length * (type.bit_width() / 8));
   }
-  return Array(std::make_shared<const ArrayData>(ArrayData{
-      type, length, 0, length, length > 0 ? BufferPtr(validity) : nullptr, std::move(values),
-      std::move(data)}));
+  return Array(std::make_shared<const ArrayData>(
+      ArrayData{type, length, 0, length, length > 0 ? BufferPtr(validity) : nullptr,
+                std::move(values), std::move(data)}));
 }
 
 Array Array::make_repeated(const Scalar& value, int64_t length) {
@@ -113,14 +114,20 @@ Scalar Array::scalar_at(int64_t i) const {
   const DataType& t = type();
   if (is_null(i)) return Scalar::null(t);
   switch (t.id()) {
-    case TypeId::kBool: return Scalar{t, true, bool_value(i)};
-    case TypeId::kInt32: return Scalar{t, true, int64_t{value<int32_t>(i)}};
+    case TypeId::kBool:
+      return Scalar{t, true, bool_value(i)};
+    case TypeId::kInt32:
+      return Scalar{t, true, int64_t{value<int32_t>(i)}};
     case TypeId::kInt64:
-    case TypeId::kTimestamp: return Scalar{t, true, value<int64_t>(i)};
-    case TypeId::kUInt64: return Scalar{t, true, value<uint64_t>(i)};
-    case TypeId::kFloat64: return Scalar{t, true, value<double>(i)};
+    case TypeId::kTimestamp:
+      return Scalar{t, true, value<int64_t>(i)};
+    case TypeId::kUInt64:
+      return Scalar{t, true, value<uint64_t>(i)};
+    case TypeId::kFloat64:
+      return Scalar{t, true, value<double>(i)};
     case TypeId::kUtf8:
-    case TypeId::kBinary: return Scalar{t, true, std::string(string_view(i))};
+    case TypeId::kBinary:
+      return Scalar{t, true, std::string(string_view(i))};
   }
   return Scalar::null(t);
 }
@@ -195,8 +202,8 @@ Status Array::validate_full() const {
                                     std::to_string(i));
       }
       if (t.id() == TypeId::kUtf8 && is_valid(i) && !is_valid_utf8(string_view(i))) {
-        return Status::invalid_data("element " + std::to_string(i) + " of " + describe(t, length()) +
-                                    " is not valid UTF-8");
+        return Status::invalid_data("element " + std::to_string(i) + " of " +
+                                    describe(t, length()) + " is not valid UTF-8");
       }
     }
   }

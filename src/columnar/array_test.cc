@@ -127,7 +127,7 @@ TEST(Utf8, RejectsOverlongSurrogatesAndTruncation) {
   EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));          // overlong '/'
   EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
-  EXPECT_FALSE(is_valid_utf8("abc\xe2\x82"));        // truncated
+  EXPECT_FALSE(is_valid_utf8("abc\xe2\x82"));       // truncated
   EXPECT_FALSE(is_valid_utf8("\xff"));
 }
 

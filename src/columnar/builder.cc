@@ -50,10 +50,22 @@ namespace {
 
 template <typename T>
 DataType default_type();
-template <> DataType default_type<int32_t>() { return int32(); }
-template <> DataType default_type<int64_t>() { return int64(); }
-template <> DataType default_type<uint64_t>() { return uint64(); }
-template <> DataType default_type<double>() { return float64(); }
+template <>
+DataType default_type<int32_t>() {
+  return int32();
+}
+template <>
+DataType default_type<int64_t>() {
+  return int64();
+}
+template <>
+DataType default_type<uint64_t>() {
+  return uint64();
+}
+template <>
+DataType default_type<double>() {
+  return float64();
+}
 
 template <typename T>
 bool storage_matches(const DataType& t) {
@@ -204,14 +216,20 @@ Array BinaryBuilder::finish() {
 
 std::unique_ptr<ArrayBuilder> make_builder(DataType type) {
   switch (type.id()) {
-    case TypeId::kBool: return std::make_unique<BooleanBuilder>();
-    case TypeId::kInt32: return std::make_unique<Int32Builder>(type);
+    case TypeId::kBool:
+      return std::make_unique<BooleanBuilder>();
+    case TypeId::kInt32:
+      return std::make_unique<Int32Builder>(type);
     case TypeId::kInt64:
-    case TypeId::kTimestamp: return std::make_unique<Int64Builder>(type);
-    case TypeId::kUInt64: return std::make_unique<UInt64Builder>(type);
-    case TypeId::kFloat64: return std::make_unique<Float64Builder>(type);
+    case TypeId::kTimestamp:
+      return std::make_unique<Int64Builder>(type);
+    case TypeId::kUInt64:
+      return std::make_unique<UInt64Builder>(type);
+    case TypeId::kFloat64:
+      return std::make_unique<Float64Builder>(type);
     case TypeId::kUtf8:
-    case TypeId::kBinary: return std::make_unique<BinaryBuilder>(type);
+    case TypeId::kBinary:
+      return std::make_unique<BinaryBuilder>(type);
   }
   SABOT_CHECK(false);
   return nullptr;

@@ -73,12 +73,18 @@ struct RandomColumn {
 
 Scalar random_scalar(DataType t, std::mt19937_64& rng) {
   switch (t.id()) {
-    case TypeId::kBool: return Scalar::of_bool(rng() & 1);
-    case TypeId::kInt32: return Scalar::of_int32(static_cast<int32_t>(rng()));
-    case TypeId::kInt64: return Scalar::of_int64(static_cast<int64_t>(rng()));
-    case TypeId::kUInt64: return Scalar::of_uint64(rng());
-    case TypeId::kFloat64: return Scalar::of_float64(static_cast<double>(rng() % 100000) / 7.0);
-    case TypeId::kTimestamp: return Scalar::of_timestamp(static_cast<int64_t>(rng() >> 20), t.unit());
+    case TypeId::kBool:
+      return Scalar::of_bool(rng() & 1);
+    case TypeId::kInt32:
+      return Scalar::of_int32(static_cast<int32_t>(rng()));
+    case TypeId::kInt64:
+      return Scalar::of_int64(static_cast<int64_t>(rng()));
+    case TypeId::kUInt64:
+      return Scalar::of_uint64(rng());
+    case TypeId::kFloat64:
+      return Scalar::of_float64(static_cast<double>(rng() % 100000) / 7.0);
+    case TypeId::kTimestamp:
+      return Scalar::of_timestamp(static_cast<int64_t>(rng() >> 20), t.unit());
     case TypeId::kUtf8:
     case TypeId::kBinary: {
       std::string s(rng() % 12, 'a');
@@ -102,8 +108,8 @@ RandomColumn random_column(DataType t, int64_t n, double null_share, std::mt1993
   return out;
 }
 
-const DataType kAllTypes[] = {boolean(), int32(), int64(), uint64(), float64(),
-                              utf8(),    binary(), timestamp(TimeUnit::kNano)};
+const DataType kAllTypes[] = {boolean(), int32(), int64(),  uint64(),
+                              float64(), utf8(),  binary(), timestamp(TimeUnit::kNano)};
 
 void expect_matches(const Array& a, const std::vector<Scalar>& model, size_t from = 0) {
   ASSERT_EQ(a.length(), static_cast<int64_t>(model.size() - from));

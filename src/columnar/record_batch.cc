@@ -142,8 +142,7 @@ Result<Array> concat(std::span<const Array> arrays) {
   for (size_t i = 0; i < arrays.size(); ++i) {
     if (!(arrays[i].type() == type)) {
       return Status::type_error("concat: array " + std::to_string(i) + " is " +
-                                arrays[i].type().to_string() + ", array 0 is " +
-                                type.to_string());
+                                arrays[i].type().to_string() + ", array 0 is " + type.to_string());
     }
     total += arrays[i].length();
     if (type.is_var_length() && arrays[i].length() > 0) {

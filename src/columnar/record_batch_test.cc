@@ -26,8 +26,8 @@ TEST(RecordBatch, MakeChecksShape) {
   auto wrong_len = RecordBatch::make(s, {int64_array({1}), utf8_array({"x", "y"})});
   ASSERT_FALSE(wrong_len.is_ok());
   EXPECT_NE(wrong_len.status().message().find("column 'b' has 2 rows"), std::string::npos);
-  auto not_null = RecordBatch::make(schema({field("a", int64(), false)}),
-                                    {int64_array({std::nullopt})});
+  auto not_null =
+      RecordBatch::make(schema({field("a", int64(), false)}), {int64_array({std::nullopt})});
   ASSERT_FALSE(not_null.is_ok());
   EXPECT_NE(not_null.status().message().find("declared not null"), std::string::npos);
 }
@@ -58,8 +58,7 @@ TEST(RecordBatch, SliceAndConcatRoundTrip) {
 
 TEST(RecordBatch, ConcatRefusesDifferentSchemas) {
   RecordBatch a = sample();
-  RecordBatch other =
-      RecordBatch::make(schema({field("x", int64())}), {int64_array({1})}).value();
+  RecordBatch other = RecordBatch::make(schema({field("x", int64())}), {int64_array({1})}).value();
   std::vector<RecordBatch> parts{a, other};
   EXPECT_FALSE(concat(std::span<const RecordBatch>(parts)).is_ok());
 }

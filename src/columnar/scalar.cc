@@ -8,11 +8,14 @@ namespace sabot::columnar {
 std::string Scalar::to_string() const {
   if (!is_valid) return "null";
   switch (type.id()) {
-    case TypeId::kBool: return as_bool() ? "true" : "false";
+    case TypeId::kBool:
+      return as_bool() ? "true" : "false";
     case TypeId::kInt32:
     case TypeId::kInt64:
-    case TypeId::kTimestamp: return std::to_string(as_int64());
-    case TypeId::kUInt64: return std::to_string(as_uint64());
+    case TypeId::kTimestamp:
+      return std::to_string(as_int64());
+    case TypeId::kUInt64:
+      return std::to_string(as_uint64());
     case TypeId::kFloat64: {
       char buf[32];
       std::snprintf(buf, sizeof buf, "%.17g", as_float64());
@@ -24,7 +27,8 @@ std::string Scalar::to_string() const {
       }
       return buf;
     }
-    case TypeId::kUtf8: return "\"" + as_string() + "\"";
+    case TypeId::kUtf8:
+      return "\"" + as_string() + "\"";
     case TypeId::kBinary: {
       static const char* kHex = "0123456789abcdef";
       std::string out = "0x";

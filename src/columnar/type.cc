@@ -7,10 +7,14 @@ namespace {
 
 const char* unit_suffix(TimeUnit unit) {
   switch (unit) {
-    case TimeUnit::kSecond: return "s";
-    case TimeUnit::kMilli: return "ms";
-    case TimeUnit::kMicro: return "us";
-    case TimeUnit::kNano: return "ns";
+    case TimeUnit::kSecond:
+      return "s";
+    case TimeUnit::kMilli:
+      return "ms";
+    case TimeUnit::kMicro:
+      return "us";
+    case TimeUnit::kNano:
+      return "ns";
   }
   return "?";
 }
@@ -19,28 +23,40 @@ const char* unit_suffix(TimeUnit unit) {
 
 int DataType::bit_width() const {
   switch (id_) {
-    case TypeId::kBool: return 1;
-    case TypeId::kInt32: return 32;
+    case TypeId::kBool:
+      return 1;
+    case TypeId::kInt32:
+      return 32;
     case TypeId::kInt64:
     case TypeId::kUInt64:
     case TypeId::kFloat64:
-    case TypeId::kTimestamp: return 64;
+    case TypeId::kTimestamp:
+      return 64;
     case TypeId::kUtf8:
-    case TypeId::kBinary: return 0;
+    case TypeId::kBinary:
+      return 0;
   }
   return 0;
 }
 
 std::string DataType::to_string() const {
   switch (id_) {
-    case TypeId::kBool: return "bool";
-    case TypeId::kInt32: return "int32";
-    case TypeId::kInt64: return "int64";
-    case TypeId::kUInt64: return "uint64";
-    case TypeId::kFloat64: return "float64";
-    case TypeId::kUtf8: return "utf8";
-    case TypeId::kBinary: return "binary";
-    case TypeId::kTimestamp: return std::string("timestamp[") + unit_suffix(unit_) + "]";
+    case TypeId::kBool:
+      return "bool";
+    case TypeId::kInt32:
+      return "int32";
+    case TypeId::kInt64:
+      return "int64";
+    case TypeId::kUInt64:
+      return "uint64";
+    case TypeId::kFloat64:
+      return "float64";
+    case TypeId::kUtf8:
+      return "utf8";
+    case TypeId::kBinary:
+      return "binary";
+    case TypeId::kTimestamp:
+      return std::string("timestamp[") + unit_suffix(unit_) + "]";
   }
   return "unknown";
 }
@@ -93,8 +109,8 @@ Result<int> Schema::require_field_index(std::string_view name) const {
     if (!names.empty()) names += ", ";
     names += f.name;
   }
-  return Status::not_found("no column named '" + std::string(name) + "' (columns: " +
-                           (names.empty() ? std::string("none") : names) + ")");
+  return Status::not_found("no column named '" + std::string(name) +
+                           "' (columns: " + (names.empty() ? std::string("none") : names) + ")");
 }
 
 std::string Schema::to_string() const {

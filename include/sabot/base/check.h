@@ -20,21 +20,21 @@ std::string describe_operands(const A& a, const B& b) {
 
 }  // namespace sabot::detail
 
-#define SABOT_CHECK(cond)                                                   \
-  do {                                                                      \
-    if (__builtin_expect(!(cond), 0)) {                                     \
+#define SABOT_CHECK(cond)                                                      \
+  do {                                                                         \
+    if (__builtin_expect(!(cond), 0)) {                                        \
       ::sabot::detail::check_failed(__FILE__, __LINE__, #cond, std::string()); \
-    }                                                                       \
+    }                                                                          \
   } while (false)
 
-#define SABOT_CHECK_OP_(a, b, op)                                                     \
-  do {                                                                                \
-    const auto& sabot_a_ = (a);                                                       \
-    const auto& sabot_b_ = (b);                                                       \
-    if (__builtin_expect(!(sabot_a_ op sabot_b_), 0)) {                               \
-      ::sabot::detail::check_failed(__FILE__, __LINE__, #a " " #op " " #b,            \
+#define SABOT_CHECK_OP_(a, b, op)                                                            \
+  do {                                                                                       \
+    const auto& sabot_a_ = (a);                                                              \
+    const auto& sabot_b_ = (b);                                                              \
+    if (__builtin_expect(!(sabot_a_ op sabot_b_), 0)) {                                      \
+      ::sabot::detail::check_failed(__FILE__, __LINE__, #a " " #op " " #b,                   \
                                     ::sabot::detail::describe_operands(sabot_a_, sabot_b_)); \
-    }                                                                                 \
+    }                                                                                        \
   } while (false)
 
 #define SABOT_CHECK_EQ(a, b) SABOT_CHECK_OP_(a, b, ==)
@@ -45,11 +45,11 @@ std::string describe_operands(const A& a, const B& b) {
 #define SABOT_CHECK_GE(a, b) SABOT_CHECK_OP_(a, b, >=)
 
 // Checks that a Status or Result is OK; for places where failure is impossible by construction.
-#define SABOT_CHECK_OK(expr)                                                               \
-  do {                                                                                     \
-    const auto& sabot_s_ = (expr);                                                         \
-    if (__builtin_expect(!sabot_s_.is_ok(), 0)) {                                          \
-      ::sabot::detail::check_failed(__FILE__, __LINE__, #expr " is OK",                    \
-                                    sabot_s_.status().to_string());                        \
-    }                                                                                      \
+#define SABOT_CHECK_OK(expr)                                            \
+  do {                                                                  \
+    const auto& sabot_s_ = (expr);                                      \
+    if (__builtin_expect(!sabot_s_.is_ok(), 0)) {                       \
+      ::sabot::detail::check_failed(__FILE__, __LINE__, #expr " is OK", \
+                                    sabot_s_.status().to_string());     \
+    }                                                                   \
   } while (false)

@@ -32,7 +32,7 @@ class LogMessage {
 }  // namespace sabot
 
 // SABOT_LOG(kInfo, "runtime") << "started " << n << " tasks";
-#define SABOT_LOG(level, component)                     \
+#define SABOT_LOG(level, component)                      \
   if (!::sabot::log_enabled(::sabot::LogLevel::level)) { \
   } else                                                 \
     ::sabot::detail::LogMessage(::sabot::LogLevel::level, component).stream()

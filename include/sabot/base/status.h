@@ -19,8 +19,8 @@ enum class StatusCode : int {
   kOutOfRange = 3,       // an index or offset beyond the end
   kNotFound = 4,         // a named thing does not exist
   kAlreadyExists = 5,
-  kIoError = 6,       // the operating system refused (file, socket)
-  kInvalidData = 7,   // input bytes that do not decode (IPC, JSON, snapshots)
+  kIoError = 6,      // the operating system refused (file, socket)
+  kInvalidData = 7,  // input bytes that do not decode (IPC, JSON, snapshots)
   kNotImplemented = 8,
   kCancelled = 9,
   kInternal = 10,  // a bug in Sabot
@@ -37,7 +37,9 @@ class [[nodiscard]] Status {
   static Status invalid_argument(std::string msg) {
     return Status(StatusCode::kInvalidArgument, std::move(msg));
   }
-  static Status type_error(std::string msg) { return Status(StatusCode::kTypeError, std::move(msg)); }
+  static Status type_error(std::string msg) {
+    return Status(StatusCode::kTypeError, std::move(msg));
+  }
   static Status out_of_range(std::string msg) {
     return Status(StatusCode::kOutOfRange, std::move(msg));
   }
@@ -52,7 +54,9 @@ class [[nodiscard]] Status {
   static Status not_implemented(std::string msg) {
     return Status(StatusCode::kNotImplemented, std::move(msg));
   }
-  static Status cancelled(std::string msg) { return Status(StatusCode::kCancelled, std::move(msg)); }
+  static Status cancelled(std::string msg) {
+    return Status(StatusCode::kCancelled, std::move(msg));
+  }
   static Status internal(std::string msg) { return Status(StatusCode::kInternal, std::move(msg)); }
 
   bool is_ok() const { return state_ == nullptr; }
@@ -87,7 +91,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     if (std::get<Status>(v_).is_ok()) {
       v_ = Status::internal("Result constructed from an OK Status without a value");
@@ -142,10 +146,10 @@ T&& Result<T>::value() && {
 #define SABOT_CONCAT_(a, b) SABOT_CONCAT_INNER_(a, b)
 
 // Returns the Status from the enclosing function when it is an error.
-#define SABOT_RETURN_IF_ERROR(expr)                     \
-  do {                                                  \
-    ::sabot::Status sabot_status_ = (expr);             \
-    if (!sabot_status_.is_ok()) return sabot_status_;   \
+#define SABOT_RETURN_IF_ERROR(expr)                   \
+  do {                                                \
+    ::sabot::Status sabot_status_ = (expr);           \
+    if (!sabot_status_.is_ok()) return sabot_status_; \
   } while (false)
 
 #define SABOT_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, rexpr) \

@@ -20,12 +20,30 @@ namespace sabot::columnar {
 // The C++ value type of each fixed-width type.
 template <TypeId id>
 struct CTypeOf;
-template <> struct CTypeOf<TypeId::kBool> { using type = bool; };
-template <> struct CTypeOf<TypeId::kInt32> { using type = int32_t; };
-template <> struct CTypeOf<TypeId::kInt64> { using type = int64_t; };
-template <> struct CTypeOf<TypeId::kUInt64> { using type = uint64_t; };
-template <> struct CTypeOf<TypeId::kFloat64> { using type = double; };
-template <> struct CTypeOf<TypeId::kTimestamp> { using type = int64_t; };
+template <>
+struct CTypeOf<TypeId::kBool> {
+  using type = bool;
+};
+template <>
+struct CTypeOf<TypeId::kInt32> {
+  using type = int32_t;
+};
+template <>
+struct CTypeOf<TypeId::kInt64> {
+  using type = int64_t;
+};
+template <>
+struct CTypeOf<TypeId::kUInt64> {
+  using type = uint64_t;
+};
+template <>
+struct CTypeOf<TypeId::kFloat64> {
+  using type = double;
+};
+template <>
+struct CTypeOf<TypeId::kTimestamp> {
+  using type = int64_t;
+};
 template <TypeId id>
 using CType = typename CTypeOf<id>::type;
 
@@ -83,7 +101,8 @@ class Array {
   // Boolean value bits; index with offset() + i.
   const uint8_t* bool_bits() const { return data_->values->data(); }
   bool bool_value(int64_t i) const { return bits::get(data_->values->data(), data_->offset + i); }
-  // Offsets for utf8/binary, adjusted: element i spans [offsets()[i], offsets()[i+1]) of raw_data().
+  // Offsets for utf8/binary, adjusted: element i spans [offsets()[i], offsets()[i+1]) of
+  // raw_data().
   const int32_t* offsets() const { return data_->values->data_as<int32_t>() + data_->offset; }
   const uint8_t* raw_data() const { return data_->data ? data_->data->data() : nullptr; }
   std::string_view string_view(int64_t i) const {

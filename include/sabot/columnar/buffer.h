@@ -46,8 +46,8 @@ class Buffer {
   Buffer() = default;
   const uint8_t* data_ = nullptr;
   int64_t size_ = 0;
-  uint8_t* owned_ = nullptr;            // aligned allocation this buffer frees, if any
-  std::shared_ptr<const void> owner_;   // foreign owner kept alive, if any
+  uint8_t* owned_ = nullptr;           // aligned allocation this buffer frees, if any
+  std::shared_ptr<const void> owner_;  // foreign owner kept alive, if any
 };
 
 // A growable, 64-byte-aligned byte buffer with one owner. Growth doubles the capacity, so appending

@@ -20,8 +20,7 @@ class RecordBatch {
   // Checks column count, types and lengths against the schema; names the offending column.
   static Result<RecordBatch> make(SchemaPtr schema, std::vector<Array> columns);
   // For kernels that already guarantee the invariants (checked in debug builds).
-  static RecordBatch make_unchecked(SchemaPtr schema, std::vector<Array> columns,
-                                    int64_t num_rows);
+  static RecordBatch make_unchecked(SchemaPtr schema, std::vector<Array> columns, int64_t num_rows);
   static RecordBatch make_empty(SchemaPtr schema);
 
   const Schema& schema() const { return *schema_; }

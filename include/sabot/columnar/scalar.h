@@ -25,9 +25,7 @@ struct Scalar {
   static Scalar of_float64(double v) { return Scalar{float64(), true, v}; }
   static Scalar of_utf8(std::string v) { return Scalar{utf8(), true, std::move(v)}; }
   static Scalar of_binary(std::string v) { return Scalar{binary(), true, std::move(v)}; }
-  static Scalar of_timestamp(int64_t v, TimeUnit unit) {
-    return Scalar{timestamp(unit), true, v};
-  }
+  static Scalar of_timestamp(int64_t v, TimeUnit unit) { return Scalar{timestamp(unit), true, v}; }
 
   bool as_bool() const { return std::get<bool>(value); }
   int64_t as_int64() const { return std::get<int64_t>(value); }
