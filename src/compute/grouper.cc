@@ -1,0 +1,548 @@
+#include "sabot/compute/grouper.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "compute/state_codec.h"
+#include "sabot/base/check.h"
+#include "sabot/columnar/bitmap.h"
+#include "sabot/columnar/builder.h"
+#include "sabot/compute/hash.h"
+
+namespace sabot::compute {
+
+using columnar::TypeId;
+namespace bits = columnar::bits;
+
+namespace {
+
+constexpr uint32_t kEmpty = Grouper::kUnknownGroup;
+constexpr int kInitialLogCapacity = 8;
+
+// Table index from the HIGH bits of the hash: the keyed exchange routes on `hash % 128` (low
+// bits), so all keys reaching one subtask share their low bits and would cluster in the table.
+inline size_t slot_of(uint64_t hash, int shift) { return static_cast<size_t>(hash >> shift); }
+
+// ---------------------------------------------------------------------------------------------
+// Single integer key: keys stored inline in the slots, linear probing, grow at 50 % load.
+template <typename T>
+class IntGrouper final : public Grouper {
+ public:
+  explicit IntGrouper(std::vector<DataType> key_types) : Grouper(std::move(key_types)) {
+    init_table(kInitialLogCapacity);
+  }
+
+  uint32_t num_groups() const override { return static_cast<uint32_t>(keys_.size()); }
+
+  Status consume(std::span<const Array> keys, std::vector<uint32_t>* group_ids) override {
+    SABOT_RETURN_IF_ERROR(check_keys(keys, "consume"));
+    return run<true>(keys[0], group_ids);
+  }
+
+  Status lookup(std::span<const Array> keys, std::vector<uint32_t>* group_ids) const override {
+    SABOT_RETURN_IF_ERROR(check_keys(keys, "lookup"));
+    return const_cast<IntGrouper*>(this)->run<false>(keys[0], group_ids);
+  }
+
+  Result<std::vector<Array>> keys() const override {
+    columnar::NumericBuilder<T> b(key_types_[0]);
+    b.reserve(static_cast<int64_t>(keys_.size()));
+    for (uint32_t g = 0; g < keys_.size(); ++g) {
+      if (static_cast<int64_t>(g) == null_group_) {
+        b.append_null();
+      } else {
+        b.append(keys_[g]);
+      }
+    }
+    return std::vector<Array>{b.finish()};
+  }
+
+  void clear() override {
+    keys_.clear();
+    null_group_ = -1;
+    std::fill(slots_.begin(), slots_.end(), Slot{T{}, kEmpty});
+  }
+
+  void serialize(std::string* out) const override {
+    internal::StateWriter w(out);
+    out->append("SGRI");
+    w.put<uint8_t>(1);
+    w.put_type(key_types_[0]);
+    w.put<int64_t>(null_group_);
+    w.put_vector(keys_);
+  }
+
+  Status deserialize(std::string_view bytes) override {
+    internal::StateReader r(bytes, "grouper");
+    SABOT_RETURN_IF_ERROR(r.expect_header("SGRI", 1));
+    DataType t;
+    SABOT_RETURN_IF_ERROR(r.get_type(&t));
+    if (!(t == key_types_[0])) {
+      return r.invalid("key type " + t.to_string() + " does not match the grouper's " +
+                       key_types_[0].to_string());
+    }
+    int64_t null_group = -1;
+    std::vector<T> keys;
+    SABOT_RETURN_IF_ERROR(r.get(&null_group));
+    SABOT_RETURN_IF_ERROR(r.get_vector(&keys));
+    SABOT_RETURN_IF_ERROR(r.expect_end());
+    if (null_group < -1 || null_group >= static_cast<int64_t>(keys.size())) {
+      return r.invalid("null group " + std::to_string(null_group) + " out of range");
+    }
+    clear();
+    null_group_ = null_group;
+    keys_ = std::move(keys);
+    int log = kInitialLogCapacity;
+    while ((size_t{1} << log) < keys_.size() * 2 + 2) ++log;
+    init_table(log);
+    for (uint32_t g = 0; g < keys_.size(); ++g) {
+      if (static_cast<int64_t>(g) == null_group_) continue;
+      size_t idx = slot_of(hash_int64(static_cast<int64_t>(keys_[g])), shift_);
+      while (slots_[idx].gid != kEmpty) {
+        if (slots_[idx].key == keys_[g]) return r.invalid("duplicate key in grouper snapshot");
+        idx = (idx + 1) & mask_;
+      }
+      slots_[idx] = Slot{keys_[g], g};
+    }
+    return Status::ok();
+  }
+
+ private:
+  struct Slot {
+    T key;
+    uint32_t gid;
+  };
+
+  void init_table(int log_capacity) {
+    slots_.assign(size_t{1} << log_capacity, Slot{T{}, kEmpty});
+    mask_ = slots_.size() - 1;
+    shift_ = 64 - log_capacity;
+  }
+
+  void grow() {
+    int log = 64 - shift_ + 1;
+    init_table(log);
+    for (uint32_t g = 0; g < keys_.size(); ++g) {
+      if (static_cast<int64_t>(g) == null_group_) continue;
+      size_t idx = slot_of(hash_int64(static_cast<int64_t>(keys_[g])), shift_);
+      while (slots_[idx].gid != kEmpty) idx = (idx + 1) & mask_;
+      slots_[idx] = Slot{keys_[g], g};
+    }
+  }
+
+  uint32_t new_group(T key) {
+    SABOT_CHECK_LT(keys_.size(), size_t{kEmpty - 1});
+    uint32_t g = static_cast<uint32_t>(keys_.size());
+    keys_.push_back(key);
+    return g;
+  }
+
+  // One probe; kInsert decides between consume (insert unseen keys) and lookup.
+  template <bool kInsert>
+  uint32_t find(T key, uint64_t hash) {
+    size_t idx = slot_of(hash, shift_);
+    while (true) {
+      Slot& s = slots_[idx];
+      if (s.gid == kEmpty) {
+        if constexpr (!kInsert) {
+          return kEmpty;
+        } else {
+          uint32_t g = new_group(key);
+          s = Slot{key, g};
+          if (keys_.size() * 2 > slots_.size()) grow();
+          return g;
+        }
+      }
+      if (s.key == key) return s.gid;
+      idx = (idx + 1) & mask_;
+    }
+  }
+
+  template <bool kInsert>
+  Status run(const Array& keys, std::vector<uint32_t>* group_ids) {
+    const int64_t n = keys.length();
+    group_ids->resize(static_cast<size_t>(n));
+    uint32_t* out = group_ids->data();
+    const T* v = keys.values<T>();
+    constexpr int64_t kChunk = 1024;
+    uint64_t h[kChunk];
+    for (int64_t start = 0; start < n; start += kChunk) {
+      const int64_t len = std::min(kChunk, n - start);
+      // Hash the chunk first in a vectorizable loop; the probe loop then only does lookups.
+      for (int64_t i = 0; i < len; ++i) h[i] = hash_int64(static_cast<int64_t>(v[start + i]));
+      if (keys.null_count() == 0) {
+        for (int64_t i = 0; i < len; ++i) out[start + i] = find<kInsert>(v[start + i], h[i]);
+      } else {
+        const uint8_t* valid = keys.validity_bits();
+        for (int64_t i = 0; i < len; ++i) {
+          if (bits::get(valid, keys.offset() + start + i)) {
+            out[start + i] = find<kInsert>(v[start + i], h[i]);
+          } else if (null_group_ >= 0) {
+            out[start + i] = static_cast<uint32_t>(null_group_);
+          } else if constexpr (kInsert) {
+            null_group_ = new_group(T{});
+            out[start + i] = static_cast<uint32_t>(null_group_);
+          } else {
+            out[start + i] = kEmpty;
+          }
+        }
+      }
+    }
+    return Status::ok();
+  }
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  int shift_ = 64;
+  std::vector<T> keys_;  // key of each group; T{} for the null group
+  int64_t null_group_ = -1;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Any keys: each row is encoded into a normalized byte string (per column: a null tag, then the
+// value; floats with -0.0 and NaN folded; strings length-prefixed), so key equality is byte
+// equality. Encodings of the groups live in one arena.
+class GenericGrouper final : public Grouper {
+ public:
+  explicit GenericGrouper(std::vector<DataType> key_types) : Grouper(std::move(key_types)) {
+    init_table(kInitialLogCapacity);
+    offsets_.push_back(0);
+  }
+
+  uint32_t num_groups() const override { return static_cast<uint32_t>(group_hashes_.size()); }
+
+  Status consume(std::span<const Array> keys, std::vector<uint32_t>* group_ids) override {
+    SABOT_RETURN_IF_ERROR(check_keys(keys, "consume"));
+    return run<true>(keys, group_ids);
+  }
+
+  Status lookup(std::span<const Array> keys, std::vector<uint32_t>* group_ids) const override {
+    SABOT_RETURN_IF_ERROR(check_keys(keys, "lookup"));
+    return const_cast<GenericGrouper*>(this)->run<false>(keys, group_ids);
+  }
+
+  Result<std::vector<Array>> keys() const override {
+    std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
+    for (const DataType& t : key_types_) {
+      builders.push_back(columnar::make_builder(t));
+      builders.back()->reserve(num_groups());
+    }
+    for (uint32_t g = 0; g < num_groups(); ++g) {
+      const uint8_t* p = arena_.data() + offsets_[g];
+      for (size_t c = 0; c < key_types_.size(); ++c)
+        p = decode_into(p, key_types_[c], *builders[c]);
+      SABOT_CHECK_EQ(p, arena_.data() + offsets_[g + 1]);
+    }
+    std::vector<Array> out;
+    for (auto& b : builders) out.push_back(b->finish());
+    return out;
+  }
+
+  void clear() override {
+    std::fill(slots_.begin(), slots_.end(), Slot{0, kEmpty});
+    arena_.clear();
+    offsets_.assign(1, 0);
+    group_hashes_.clear();
+  }
+
+  void serialize(std::string* out) const override {
+    internal::StateWriter w(out);
+    out->append("SGRG");
+    w.put<uint8_t>(1);
+    w.put<uint32_t>(static_cast<uint32_t>(key_types_.size()));
+    for (const DataType& t : key_types_) w.put_type(t);
+    w.put_vector(group_hashes_);
+    w.put_vector(offsets_);
+    w.put_vector(arena_);
+  }
+
+  Status deserialize(std::string_view bytes) override {
+    internal::StateReader r(bytes, "grouper");
+    SABOT_RETURN_IF_ERROR(r.expect_header("SGRG", 1));
+    uint32_t num_types = 0;
+    SABOT_RETURN_IF_ERROR(r.get(&num_types));
+    if (num_types != key_types_.size()) {
+      return r.invalid(std::to_string(num_types) + " key columns, the grouper has " +
+                       std::to_string(key_types_.size()));
+    }
+    for (const DataType& expected : key_types_) {
+      DataType t;
+      SABOT_RETURN_IF_ERROR(r.get_type(&t));
+      if (!(t == expected)) {
+        return r.invalid("key type " + t.to_string() + " does not match " + expected.to_string());
+      }
+    }
+    std::vector<uint64_t> hashes;
+    std::vector<uint64_t> offsets;
+    std::vector<uint8_t> arena;
+    SABOT_RETURN_IF_ERROR(r.get_vector(&hashes));
+    SABOT_RETURN_IF_ERROR(r.get_vector(&offsets));
+    SABOT_RETURN_IF_ERROR(r.get_vector(&arena));
+    SABOT_RETURN_IF_ERROR(r.expect_end());
+    if (offsets.size() != hashes.size() + 1 || offsets.front() != 0 ||
+        offsets.back() != arena.size() || !std::is_sorted(offsets.begin(), offsets.end())) {
+      return r.invalid("inconsistent key offsets");
+    }
+    clear();
+    group_hashes_ = std::move(hashes);
+    offsets_ = std::move(offsets);
+    arena_ = std::move(arena);
+    int log = kInitialLogCapacity;
+    while ((size_t{1} << log) < group_hashes_.size() * 2 + 2) ++log;
+    init_table(log);
+    rehash_all();
+    return Status::ok();
+  }
+
+ private:
+  struct Slot {
+    uint32_t
+        tag;  // low 32 bits of the row hash: rejects most mismatches without touching the arena
+    uint32_t gid;
+  };
+
+  void init_table(int log_capacity) {
+    slots_.assign(size_t{1} << log_capacity, Slot{0, kEmpty});
+    mask_ = slots_.size() - 1;
+    shift_ = 64 - log_capacity;
+  }
+
+  void rehash_all() {
+    for (uint32_t g = 0; g < group_hashes_.size(); ++g) {
+      size_t idx = slot_of(group_hashes_[g], shift_);
+      while (slots_[idx].gid != kEmpty) idx = (idx + 1) & mask_;
+      slots_[idx] = Slot{static_cast<uint32_t>(group_hashes_[g]), g};
+    }
+  }
+
+  // Encodes every row of the batch column by column into row_bytes_, row i at
+  // [row_offsets_[i], row_offsets_[i+1]).
+  void encode(std::span<const Array> keys, int64_t n) {
+    row_offsets_.assign(static_cast<size_t>(n) + 1, 0);
+    uint64_t* size = row_offsets_.data() + 1;
+    for (size_t c = 0; c < keys.size(); ++c) {
+      const Array& a = keys[c];
+      const DataType& t = key_types_[c];
+      if (t.is_fixed_width()) {
+        const uint64_t w = t.id() == TypeId::kBool ? 1 : static_cast<uint64_t>(t.bit_width() / 8);
+        if (a.null_count() == 0) {
+          for (int64_t i = 0; i < n; ++i) size[i] += 1 + w;
+        } else {
+          for (int64_t i = 0; i < n; ++i) size[i] += 1 + (a.is_valid(i) ? w : 0);
+        }
+      } else {
+        const int32_t* o = a.offsets();
+        for (int64_t i = 0; i < n; ++i) {
+          size[i] += 1 + (a.is_valid(i) ? 4 + static_cast<uint64_t>(o[i + 1] - o[i]) : 0);
+        }
+      }
+    }
+    for (int64_t i = 0; i < n; ++i) row_offsets_[i + 1] += row_offsets_[i];
+    row_bytes_.resize(row_offsets_[n]);
+    cursor_.assign(row_offsets_.begin(), row_offsets_.end() - 1);
+    uint8_t* base = row_bytes_.data();
+    for (size_t c = 0; c < keys.size(); ++c) {
+      const Array& a = keys[c];
+      for (int64_t i = 0; i < n; ++i) {
+        uint8_t* p = base + cursor_[i];
+        if (!a.is_valid(i)) {
+          *p = 0;
+          cursor_[i] += 1;
+          continue;
+        }
+        *p++ = 1;
+        size_t w = 0;
+        switch (a.type().id()) {
+          case TypeId::kBool:
+            *p = a.bool_value(i) ? 1 : 0;
+            w = 1;
+            break;
+          case TypeId::kInt32:
+            std::memcpy(p, a.values<int32_t>() + i, 4);
+            w = 4;
+            break;
+          case TypeId::kInt64:
+          case TypeId::kUInt64:
+          case TypeId::kTimestamp:
+            std::memcpy(p, a.values<int64_t>() + i, 8);
+            w = 8;
+            break;
+          case TypeId::kFloat64: {
+            double d = a.value<double>(i);
+            if (d == 0.0) d = 0.0;
+            if (d != d) d = std::numeric_limits<double>::quiet_NaN();
+            std::memcpy(p, &d, 8);
+            w = 8;
+            break;
+          }
+          case TypeId::kUtf8:
+          case TypeId::kBinary: {
+            std::string_view s = a.string_view(i);
+            uint32_t len = static_cast<uint32_t>(s.size());
+            std::memcpy(p, &len, 4);
+            if (len > 0) std::memcpy(p + 4, s.data(), len);
+            w = 4 + len;
+            break;
+          }
+        }
+        cursor_[i] += 1 + w;
+      }
+    }
+  }
+
+  static const uint8_t* decode_into(const uint8_t* p, const DataType& t,
+                                    columnar::ArrayBuilder& b) {
+    if (*p++ == 0) {
+      b.append_null();
+      return p;
+    }
+    switch (t.id()) {
+      case TypeId::kBool:
+        static_cast<columnar::BooleanBuilder&>(b).append(*p != 0);
+        return p + 1;
+      case TypeId::kInt32: {
+        int32_t v;
+        std::memcpy(&v, p, 4);
+        static_cast<columnar::Int32Builder&>(b).append(v);
+        return p + 4;
+      }
+      case TypeId::kInt64:
+      case TypeId::kTimestamp: {
+        int64_t v;
+        std::memcpy(&v, p, 8);
+        static_cast<columnar::Int64Builder&>(b).append(v);
+        return p + 8;
+      }
+      case TypeId::kUInt64: {
+        uint64_t v;
+        std::memcpy(&v, p, 8);
+        static_cast<columnar::UInt64Builder&>(b).append(v);
+        return p + 8;
+      }
+      case TypeId::kFloat64: {
+        double v;
+        std::memcpy(&v, p, 8);
+        static_cast<columnar::Float64Builder&>(b).append(v);
+        return p + 8;
+      }
+      case TypeId::kUtf8:
+      case TypeId::kBinary: {
+        uint32_t len;
+        std::memcpy(&len, p, 4);
+        static_cast<columnar::BinaryBuilder&>(b).append(
+            std::string_view(reinterpret_cast<const char*>(p + 4), len));
+        return p + 4 + len;
+      }
+    }
+    return p;
+  }
+
+  template <bool kInsert>
+  Status run(std::span<const Array> keys, std::vector<uint32_t>* group_ids) {
+    const int64_t n = keys[0].length();
+    group_ids->resize(static_cast<size_t>(n));
+    SABOT_RETURN_IF_ERROR(hash_columns(keys, &row_hashes_));
+    encode(keys, n);
+    uint32_t* out = group_ids->data();
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t h = row_hashes_[i];
+      const uint8_t* row = row_bytes_.data() + row_offsets_[i];
+      const uint64_t len = row_offsets_[i + 1] - row_offsets_[i];
+      const uint32_t tag = static_cast<uint32_t>(h);
+      size_t idx = slot_of(h, shift_);
+      while (true) {
+        Slot& s = slots_[idx];
+        if (s.gid == kEmpty) {
+          if constexpr (kInsert) {
+            SABOT_CHECK_LT(group_hashes_.size(), size_t{kEmpty - 1});
+            uint32_t g = static_cast<uint32_t>(group_hashes_.size());
+            s = Slot{tag, g};
+            group_hashes_.push_back(h);
+            arena_.insert(arena_.end(), row, row + len);
+            offsets_.push_back(arena_.size());
+            if (group_hashes_.size() * 2 > slots_.size()) {
+              init_table(64 - shift_ + 1);
+              rehash_all();
+            }
+            out[i] = g;
+          } else {
+            out[i] = kEmpty;
+          }
+          break;
+        }
+        if (s.tag == tag) {
+          const uint64_t glen = offsets_[s.gid + 1] - offsets_[s.gid];
+          if (glen == len && std::memcmp(arena_.data() + offsets_[s.gid], row, len) == 0) {
+            out[i] = s.gid;
+            break;
+          }
+        }
+        idx = (idx + 1) & mask_;
+      }
+    }
+    return Status::ok();
+  }
+
+  std::vector<Slot> slots_;
+  size_t mask_ = 0;
+  int shift_ = 64;
+  std::vector<uint64_t> group_hashes_;  // row hash of each group, for rehashing on growth
+  std::vector<uint64_t> offsets_;       // group g's encoding is arena_[offsets_[g], offsets_[g+1])
+  std::vector<uint8_t> arena_;
+  // Per-batch scratch, reused across batches.
+  std::vector<uint64_t> row_hashes_;
+  std::vector<uint64_t> row_offsets_;
+  std::vector<uint64_t> cursor_;
+  std::vector<uint8_t> row_bytes_;
+};
+
+}  // namespace
+
+Status Grouper::check_keys(std::span<const Array> keys, const char* what) const {
+  if (keys.size() != key_types_.size()) {
+    return Status::invalid_argument("Grouper::" + std::string(what) + ": got " +
+                                    std::to_string(keys.size()) + " key columns, expected " +
+                                    std::to_string(key_types_.size()));
+  }
+  for (size_t c = 0; c < keys.size(); ++c) {
+    if (!(keys[c].type() == key_types_[c])) {
+      return Status::type_error("Grouper::" + std::string(what) + ": key column " +
+                                std::to_string(c) + " has type " + keys[c].type().to_string() +
+                                ", expected " + key_types_[c].to_string());
+    }
+    if (keys[c].length() != keys[0].length()) {
+      return Status::invalid_argument("Grouper::" + std::string(what) + ": key column " +
+                                      std::to_string(c) + " has " +
+                                      std::to_string(keys[c].length()) + " rows, column 0 has " +
+                                      std::to_string(keys[0].length()));
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::vector<uint32_t>> Grouper::lookup(std::span<const Array> keys) const {
+  std::vector<uint32_t> ids;
+  SABOT_RETURN_IF_ERROR(lookup(keys, &ids));
+  return ids;
+}
+
+Result<std::unique_ptr<Grouper>> Grouper::make(std::vector<DataType> key_types) {
+  if (key_types.empty()) return Status::invalid_argument("Grouper::make: no key types given");
+  if (key_types.size() == 1) {
+    switch (key_types[0].id()) {
+      case TypeId::kInt32:
+        return std::unique_ptr<Grouper>(new IntGrouper<int32_t>(std::move(key_types)));
+      case TypeId::kInt64:
+      case TypeId::kTimestamp:
+        return std::unique_ptr<Grouper>(new IntGrouper<int64_t>(std::move(key_types)));
+      case TypeId::kUInt64:
+        return std::unique_ptr<Grouper>(new IntGrouper<uint64_t>(std::move(key_types)));
+      default:
+        break;
+    }
+  }
+  return std::unique_ptr<Grouper>(new GenericGrouper(std::move(key_types)));
+}
+
+}  // namespace sabot::compute
