@@ -1,0 +1,339 @@
+#include "sabot/compute/sort.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sabot/columnar/bitmap.h"
+#include "sabot/compute/selection.h"
+
+namespace sabot::compute {
+
+using columnar::Array;
+using columnar::RecordBatch;
+using columnar::TypeId;
+namespace bits = columnar::bits;
+
+namespace {
+
+Status check_length(int64_t length, const char* what) {
+  if (length > std::numeric_limits<int32_t>::max()) {
+    return Status::invalid_argument(std::string(what) + ": " + std::to_string(length) +
+                                    " rows exceed the int32 row indices of a sort");
+  }
+  return Status::ok();
+}
+
+// One sort key with its buffers resolved once, so comparing two rows is a switch on the type and
+// never a virtual call.
+struct KeyView {
+  TypeId id = TypeId::kInt64;
+  const uint8_t* validity = nullptr;  // null when the column has no nulls
+  int64_t offset = 0;                 // bit offset for validity and bool values
+  const void* values = nullptr;       // fixed width: already offset; bool: raw bits
+  const int32_t* offsets = nullptr;   // utf8/binary: already offset
+  const uint8_t* data = nullptr;
+  bool ascending = true;
+  bool nulls_first = false;
+};
+
+KeyView make_key_view(const Array& a, bool ascending, bool nulls_first) {
+  KeyView k;
+  k.id = a.type().id();
+  k.validity = a.null_count() > 0 ? a.validity_bits() : nullptr;
+  k.offset = a.offset();
+  k.ascending = ascending;
+  k.nulls_first = nulls_first;
+  switch (k.id) {
+    case TypeId::kBool:
+      k.values = a.bool_bits();
+      break;
+    case TypeId::kInt32:
+      k.values = a.values<int32_t>();
+      break;
+    case TypeId::kInt64:
+    case TypeId::kTimestamp:
+      k.values = a.values<int64_t>();
+      break;
+    case TypeId::kUInt64:
+      k.values = a.values<uint64_t>();
+      break;
+    case TypeId::kFloat64:
+      k.values = a.values<double>();
+      break;
+    case TypeId::kUtf8:
+    case TypeId::kBinary:
+      k.offsets = a.offsets();
+      k.data = a.raw_data();
+      break;
+  }
+  return k;
+}
+
+template <typename T>
+inline int three_way(T a, T b) {
+  return (a > b) - (a < b);
+}
+
+inline std::string_view bytes_at(const KeyView& k, int32_t i) {
+  return {reinterpret_cast<const char*>(k.data) + k.offsets[i],
+          static_cast<size_t>(k.offsets[i + 1] - k.offsets[i])};
+}
+
+// <0, 0, >0 as row a sorts before, with, or after row b under this key.
+inline int compare_rows(const KeyView& k, int32_t a, int32_t b) {
+  if (k.validity != nullptr) {
+    const bool va = bits::get(k.validity, k.offset + a);
+    const bool vb = bits::get(k.validity, k.offset + b);
+    if (!va || !vb) {
+      if (va == vb) return 0;
+      return (!va) == k.nulls_first ? -1 : 1;
+    }
+  }
+  int c = 0;
+  switch (k.id) {
+    case TypeId::kBool: {
+      const auto* b8 = static_cast<const uint8_t*>(k.values);
+      c = three_way<int>(bits::get(b8, k.offset + a), bits::get(b8, k.offset + b));
+      break;
+    }
+    case TypeId::kInt32: {
+      const auto* v = static_cast<const int32_t*>(k.values);
+      c = three_way(v[a], v[b]);
+      break;
+    }
+    case TypeId::kInt64:
+    case TypeId::kTimestamp: {
+      const auto* v = static_cast<const int64_t*>(k.values);
+      c = three_way(v[a], v[b]);
+      break;
+    }
+    case TypeId::kUInt64: {
+      const auto* v = static_cast<const uint64_t*>(k.values);
+      c = three_way(v[a], v[b]);
+      break;
+    }
+    case TypeId::kFloat64: {
+      const auto* v = static_cast<const double*>(k.values);
+      const bool na = std::isnan(v[a]);
+      const bool nb = std::isnan(v[b]);
+      // NaN follows every number whatever the direction, so it is decided before the flip.
+      if (na || nb) return na == nb ? 0 : (na ? 1 : -1);
+      c = three_way(v[a], v[b]);
+      break;
+    }
+    case TypeId::kUtf8:
+    case TypeId::kBinary: {
+      // char_traits<char>::compare orders bytes as unsigned char, like memcmp.
+      const int r = bytes_at(k, a).compare(bytes_at(k, b));
+      c = (r > 0) - (r < 0);
+      break;
+    }
+  }
+  return k.ascending ? c : -c;
+}
+
+// Orders rows by keys[first..] and then by row index, which makes any sort with it stable.
+struct RowLess {
+  const std::vector<KeyView>* keys;
+  size_t first;
+  bool operator()(int32_t a, int32_t b) const {
+    for (size_t i = first; i < keys->size(); ++i) {
+      const int c = compare_rows((*keys)[i], a, b);
+      if (c != 0) return c < 0;
+    }
+    return a < b;
+  }
+};
+
+// Writes nulls, sorted values and NaNs in the requested order.
+void emit(bool nulls_first, const std::vector<int32_t>& nulls, const std::vector<int32_t>& sorted,
+          const std::vector<int32_t>& nans, int32_t* out) {
+  if (nulls_first) out = std::copy(nulls.begin(), nulls.end(), out);
+  out = std::copy(sorted.begin(), sorted.end(), out);
+  out = std::copy(nans.begin(), nans.end(), out);
+  if (!nulls_first) std::copy(nulls.begin(), nulls.end(), out);
+}
+
+// Fixed-width keys sort (value, index) pairs: the comparison touches one contiguous array instead
+// of chasing indices into the column, and the index tie-break keeps the order stable.
+template <typename T>
+void sort_fixed(const Array& a, bool ascending, bool nulls_first, int32_t* out) {
+  const auto n = static_cast<int32_t>(a.length());
+  const T* v = a.values<T>();
+  std::vector<std::pair<T, int32_t>> pairs;
+  std::vector<int32_t> nulls;
+  std::vector<int32_t> nans;
+  if (a.null_count() == 0 && !std::is_floating_point_v<T>) {
+    pairs.resize(static_cast<size_t>(n));
+    for (int32_t i = 0; i < n; ++i) pairs[static_cast<size_t>(i)] = {v[i], i};
+  } else {
+    pairs.reserve(static_cast<size_t>(n - a.null_count()));
+    for (int32_t i = 0; i < n; ++i) {
+      if (a.is_null(i)) {
+        nulls.push_back(i);
+      } else if (std::is_floating_point_v<T> && std::isnan(static_cast<double>(v[i]))) {
+        nans.push_back(i);
+      } else {
+        pairs.emplace_back(v[i], i);
+      }
+    }
+  }
+  if (ascending) {
+    std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+      return x.first < y.first || (x.first == y.first && x.second < y.second);
+    });
+  } else {
+    std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+      return x.first > y.first || (x.first == y.first && x.second < y.second);
+    });
+  }
+  if (nulls.empty() && nans.empty()) {
+    for (size_t i = 0; i < pairs.size(); ++i) out[i] = pairs[i].second;
+    return;
+  }
+  std::vector<int32_t> sorted(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) sorted[i] = pairs[i].second;
+  emit(nulls_first, nulls, sorted, nans, out);
+}
+
+// Bool keys need no comparison sort: false rows then true rows (or the reverse), each in input
+// order.
+void sort_bool(const Array& a, bool ascending, bool nulls_first, int32_t* out) {
+  const auto n = static_cast<int32_t>(a.length());
+  std::vector<int32_t> nulls;
+  std::vector<int32_t> groups[2];
+  for (int32_t i = 0; i < n; ++i) {
+    if (a.is_null(i)) {
+      nulls.push_back(i);
+    } else {
+      groups[a.bool_value(i) ? 1 : 0].push_back(i);
+    }
+  }
+  std::vector<int32_t>& first = ascending ? groups[0] : groups[1];
+  const std::vector<int32_t>& second = ascending ? groups[1] : groups[0];
+  first.insert(first.end(), second.begin(), second.end());
+  emit(nulls_first, nulls, first, {}, out);
+}
+
+void sort_binary(const Array& a, bool ascending, bool nulls_first, int32_t* out) {
+  const auto n = static_cast<int32_t>(a.length());
+  std::vector<std::pair<std::string_view, int32_t>> pairs;
+  std::vector<int32_t> nulls;
+  pairs.reserve(static_cast<size_t>(n - a.null_count()));
+  for (int32_t i = 0; i < n; ++i) {
+    if (a.is_null(i)) {
+      nulls.push_back(i);
+    } else {
+      pairs.emplace_back(a.string_view(i), i);
+    }
+  }
+  // string_view::compare orders bytes as unsigned char, like memcmp.
+  if (ascending) {
+    std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+      const int c = x.first.compare(y.first);
+      return c < 0 || (c == 0 && x.second < y.second);
+    });
+  } else {
+    std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+      const int c = x.first.compare(y.first);
+      return c > 0 || (c == 0 && x.second < y.second);
+    });
+  }
+  std::vector<int32_t> sorted(pairs.size());
+  for (size_t i = 0; i < pairs.size(); ++i) sorted[i] = pairs[i].second;
+  emit(nulls_first, nulls, sorted, {}, out);
+}
+
+void sort_array_into(const Array& a, bool ascending, bool nulls_first, int32_t* out) {
+  switch (a.type().id()) {
+    case TypeId::kBool:
+      return sort_bool(a, ascending, nulls_first, out);
+    case TypeId::kInt32:
+      return sort_fixed<int32_t>(a, ascending, nulls_first, out);
+    case TypeId::kInt64:
+    case TypeId::kTimestamp:
+      return sort_fixed<int64_t>(a, ascending, nulls_first, out);
+    case TypeId::kUInt64:
+      return sort_fixed<uint64_t>(a, ascending, nulls_first, out);
+    case TypeId::kFloat64:
+      return sort_fixed<double>(a, ascending, nulls_first, out);
+    case TypeId::kUtf8:
+    case TypeId::kBinary:
+      return sort_binary(a, ascending, nulls_first, out);
+  }
+}
+
+Result<std::vector<KeyView>> resolve_keys(const RecordBatch& batch, std::span<const SortKey> keys,
+                                          const char* what) {
+  if (keys.empty()) {
+    return Status::invalid_argument(std::string(what) + ": at least one sort key is required");
+  }
+  std::vector<KeyView> views;
+  views.reserve(keys.size());
+  for (const SortKey& key : keys) {
+    auto index = batch.schema().require_field_index(key.column);
+    if (!index.is_ok()) {
+      return index.status().with_context(std::string(what) + " by column '" + key.column + "'");
+    }
+    views.push_back(make_key_view(batch.column(*index), key.ascending, key.nulls_first));
+  }
+  return views;
+}
+
+}  // namespace
+
+Result<std::vector<int32_t>> sort_indices(const Array& values, bool ascending, bool nulls_first) {
+  SABOT_RETURN_IF_ERROR(check_length(values.length(), "sort_indices"));
+  std::vector<int32_t> out(static_cast<size_t>(values.length()));
+  sort_array_into(values, ascending, nulls_first, out.data());
+  return out;
+}
+
+Result<std::vector<int32_t>> sort_indices(const RecordBatch& batch, std::span<const SortKey> keys) {
+  SABOT_RETURN_IF_ERROR(check_length(batch.num_rows(), "sort_indices"));
+  SABOT_ASSIGN_OR_RETURN(std::vector<KeyView> views, resolve_keys(batch, keys, "sort_indices"));
+  // The first key is sorted by the typed single-column path; only runs of rows that tie on it
+  // are then ordered by the remaining keys.
+  SABOT_ASSIGN_OR_RETURN(Array first, batch.column(keys[0].column));
+  std::vector<int32_t> out(static_cast<size_t>(batch.num_rows()));
+  sort_array_into(first, keys[0].ascending, keys[0].nulls_first, out.data());
+  if (views.size() == 1) return out;
+  const RowLess rest{&views, 1};
+  const size_t n = out.size();
+  size_t begin = 0;
+  while (begin < n) {
+    size_t end = begin + 1;
+    while (end < n && compare_rows(views[0], out[begin], out[end]) == 0) ++end;
+    if (end - begin > 1) std::sort(out.begin() + begin, out.begin() + end, rest);
+    begin = end;
+  }
+  return out;
+}
+
+Result<RecordBatch> sort(const RecordBatch& batch, std::span<const SortKey> keys) {
+  SABOT_ASSIGN_OR_RETURN(std::vector<int32_t> indices, sort_indices(batch, keys));
+  return take(batch, indices);
+}
+
+Result<RecordBatch> top_n(const RecordBatch& batch, std::span<const SortKey> keys, int64_t n) {
+  if (n < 0) {
+    return Status::invalid_argument("top_n: n must be >= 0, got " + std::to_string(n));
+  }
+  SABOT_RETURN_IF_ERROR(check_length(batch.num_rows(), "top_n"));
+  SABOT_ASSIGN_OR_RETURN(std::vector<KeyView> views, resolve_keys(batch, keys, "top_n"));
+  if (n >= batch.num_rows()) return sort(batch, keys);
+  std::vector<int32_t> indices(static_cast<size_t>(batch.num_rows()));
+  std::iota(indices.begin(), indices.end(), 0);
+  // The index tie-break in RowLess makes the partial sort stable.
+  std::partial_sort(indices.begin(), indices.begin() + n, indices.end(), RowLess{&views, 0});
+  indices.resize(static_cast<size_t>(n));
+  return take(batch, indices);
+}
+
+}  // namespace sabot::compute
