@@ -1,11 +1,13 @@
 #include "sabot/compute/sort.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <numeric>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -160,46 +162,107 @@ void emit(bool nulls_first, const std::vector<int32_t>& nulls, const std::vector
   if (!nulls_first) std::copy(nulls.begin(), nulls.end(), out);
 }
 
-// Fixed-width keys sort (value, index) pairs: the comparison touches one contiguous array instead
-// of chasing indices into the column, and the index tie-break keeps the order stable.
+// Below this many rows a comparison sort of (value, row) pairs beats the radix passes.
+constexpr size_t kRadixMinRows = 256;
+
+// An unsigned image of a value whose unsigned order is the value order (NaN excluded).
+template <typename T>
+auto radix_key(T v) {
+  if constexpr (std::is_same_v<T, int32_t>) {
+    return static_cast<uint32_t>(v) ^ 0x8000'0000u;
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    return static_cast<uint64_t>(v) ^ (uint64_t{1} << 63);
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    return v;
+  } else {
+    // -0.0 and 0.0 compare equal, so they share one key and keep their input order.
+    const uint64_t b = std::bit_cast<uint64_t>(v == 0.0 ? 0.0 : v);
+    return (b >> 63) != 0 ? ~b : b | (uint64_t{1} << 63);
+  }
+}
+
+// Stable LSD radix sort of keys, carrying rows along: 11-bit digits, one histogram pass for all
+// digits, and digits that every key shares are skipped (small value ranges sort in few passes).
+template <typename K>
+void radix_sort(std::vector<K>& keys, std::vector<int32_t>& rows) {
+  constexpr int kDigitBits = 11;
+  constexpr size_t kBuckets = size_t{1} << kDigitBits;
+  constexpr K kMask = static_cast<K>(kBuckets - 1);
+  constexpr int kPasses = (8 * static_cast<int>(sizeof(K)) + kDigitBits - 1) / kDigitBits;
+  const size_t n = keys.size();
+  if (n == 0) return;
+  std::vector<uint32_t> counts(kPasses * kBuckets, 0);
+  for (const K k : keys) {
+    for (int p = 0; p < kPasses; ++p) ++counts[p * kBuckets + ((k >> (p * kDigitBits)) & kMask)];
+  }
+  std::vector<K> keys_out(n);
+  std::vector<int32_t> rows_out(n);
+  for (int p = 0; p < kPasses; ++p) {
+    uint32_t* c = &counts[p * kBuckets];
+    const int shift = p * kDigitBits;
+    if (c[(keys[0] >> shift) & kMask] == n) continue;
+    uint32_t sum = 0;
+    for (size_t b = 0; b < kBuckets; ++b) {
+      const uint32_t t = c[b];
+      c[b] = sum;
+      sum += t;
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t pos = c[(keys[i] >> shift) & kMask]++;
+      keys_out[pos] = keys[i];
+      rows_out[pos] = rows[i];
+    }
+    keys.swap(keys_out);
+    rows.swap(rows_out);
+  }
+}
+
+// Fixed-width keys never compare through indirection: large inputs radix-sort order-preserving
+// keys, small ones sort (value, row) pairs with the row as tie-break. Both are stable.
 template <typename T>
 void sort_fixed(const Array& a, bool ascending, bool nulls_first, int32_t* out) {
   const auto n = static_cast<int32_t>(a.length());
   const T* v = a.values<T>();
-  std::vector<std::pair<T, int32_t>> pairs;
+  std::vector<int32_t> rows;
   std::vector<int32_t> nulls;
   std::vector<int32_t> nans;
   if (a.null_count() == 0 && !std::is_floating_point_v<T>) {
-    pairs.resize(static_cast<size_t>(n));
-    for (int32_t i = 0; i < n; ++i) pairs[static_cast<size_t>(i)] = {v[i], i};
+    rows.resize(static_cast<size_t>(n));
+    std::iota(rows.begin(), rows.end(), 0);
   } else {
-    pairs.reserve(static_cast<size_t>(n - a.null_count()));
+    rows.reserve(static_cast<size_t>(n - a.null_count()));
     for (int32_t i = 0; i < n; ++i) {
       if (a.is_null(i)) {
         nulls.push_back(i);
       } else if (std::is_floating_point_v<T> && std::isnan(static_cast<double>(v[i]))) {
         nans.push_back(i);
       } else {
-        pairs.emplace_back(v[i], i);
+        rows.push_back(i);
       }
     }
   }
-  if (ascending) {
-    std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
-      return x.first < y.first || (x.first == y.first && x.second < y.second);
-    });
+  if (rows.size() >= kRadixMinRows) {
+    using K = decltype(radix_key(T{}));
+    // Complementing the keys reverses the order while the radix sort keeps ties stable.
+    const K flip = ascending ? K{0} : static_cast<K>(~K{0});
+    std::vector<K> keys(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) keys[i] = radix_key(v[rows[i]]) ^ flip;
+    radix_sort(keys, rows);
   } else {
-    std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
-      return x.first > y.first || (x.first == y.first && x.second < y.second);
-    });
+    std::vector<std::pair<T, int32_t>> pairs(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) pairs[i] = {v[rows[i]], rows[i]};
+    if (ascending) {
+      std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+        return x.first < y.first || (x.first == y.first && x.second < y.second);
+      });
+    } else {
+      std::sort(pairs.begin(), pairs.end(), [](const auto& x, const auto& y) {
+        return x.first > y.first || (x.first == y.first && x.second < y.second);
+      });
+    }
+    for (size_t i = 0; i < rows.size(); ++i) rows[i] = pairs[i].second;
   }
-  if (nulls.empty() && nans.empty()) {
-    for (size_t i = 0; i < pairs.size(); ++i) out[i] = pairs[i].second;
-    return;
-  }
-  std::vector<int32_t> sorted(pairs.size());
-  for (size_t i = 0; i < pairs.size(); ++i) sorted[i] = pairs[i].second;
-  emit(nulls_first, nulls, sorted, nans, out);
+  emit(nulls_first, nulls, rows, nans, out);
 }
 
 // Bool keys need no comparison sort: false rows then true rows (or the reverse), each in input

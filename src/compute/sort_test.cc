@@ -183,6 +183,37 @@ TEST(SortIndicesTest, MatchesStableSortOnRandomArraysOfEveryType) {
   }
 }
 
+// Long enough for the radix path of fixed-width keys (the short test above covers the other).
+TEST(SortIndicesTest, MatchesStableSortOnLongRandomArrays) {
+  std::mt19937_64 rng(37);
+  for (int round = 0; round < 40; ++round) {
+    const DataType& type = all_types()[rng() % all_types().size()];
+    const auto length = static_cast<int64_t>(200 + rng() % 4000);
+    Array values = random_array(type, length, (rng() % 2) ? 0.0 : 0.1, rng);
+    const SortKey key{"v", (rng() & 1) != 0, (rng() & 1) != 0};
+    const std::vector<int32_t> expected = sort_by_loop(batch_of({{"v", values}}), {key});
+    ASSERT_EQ(indices_or_die(sort_indices(values, key.ascending, key.nulls_first)), expected)
+        << type << " length " << length << " asc " << key.ascending;
+  }
+}
+
+TEST(SortIndicesTest, OrdersFullRangeInt64AndFloat64) {
+  std::mt19937_64 rng(38);
+  std::vector<int64_t> ints(3000);
+  for (int64_t& v : ints) v = static_cast<int64_t>(rng());
+  columnar::Int64Builder ib;
+  ib.append_values(ints.data(), static_cast<int64_t>(ints.size()));
+  auto order = indices_or_die(sort_indices(ib.finish()));
+  ASSERT_EQ(order.size(), ints.size());
+  for (size_t i = 1; i < order.size(); ++i) ASSERT_LE(ints[order[i - 1]], ints[order[i]]);
+  std::vector<double> doubles(3000);
+  for (double& d : doubles) d = std::ldexp(static_cast<double>(static_cast<int64_t>(rng())), -40);
+  columnar::Float64Builder fb;
+  fb.append_values(doubles.data(), static_cast<int64_t>(doubles.size()));
+  order = indices_or_die(sort_indices(fb.finish(), /*ascending=*/false));
+  for (size_t i = 1; i < order.size(); ++i) ASSERT_GE(doubles[order[i - 1]], doubles[order[i]]);
+}
+
 TEST(SortBatchTest, SortsByMultipleKeysStably) {
   RecordBatch batch = batch_of({{"city", columnar::utf8_array({"b", "a", "b", "a", "b"})},
                                 {"amount", columnar::int64_array({1, 2, 1, std::nullopt, 0})},
