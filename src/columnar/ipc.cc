@@ -439,7 +439,9 @@ Result<IpcStreamReader> IpcStreamReader::open(BufferPtr stream, IpcReadOptions o
   IpcStreamReader reader(std::move(stream), options);
   SABOT_ASSIGN_OR_RETURN(std::optional<Message> first, reader.next_message());
   if (!first) {
-    return Status::invalid_data("Arrow IPC stream: the stream ends before its schema message");
+    return Status::invalid_data(
+        "Arrow IPC stream: the stream ends before its schema message (at byte " +
+        std::to_string(reader.position_) + ")");
   }
   if (first->header_type != kHeaderSchema) {
     return bad_data("the first message is not a Schema (header type " +
