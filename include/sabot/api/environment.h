@@ -1,0 +1,140 @@
+// The DataStream API: an Environment collects a logical plan from fluent DataStream calls and
+// execute() validates and runs it. An Environment and its streams are used from one thread while
+// the plan is built; execute() blocks until the job ends.
+#pragma once
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sabot/compute/expression.h"
+#include "sabot/operators/basic.h"
+#include "sabot/operators/sources_sinks.h"
+#include "sabot/runtime/executor.h"
+
+namespace sabot {
+
+using columnar::RecordBatch;
+using columnar::SchemaPtr;
+using compute::col;
+using compute::Expr;
+using compute::lit;
+
+struct EnvironmentOptions {
+  // Default parallelism of every source and operator; a stream's set_parallelism() overrides it.
+  int parallelism = 1;
+  // Threads that run all tasks of a job. 0: one per core.
+  int worker_threads = 0;
+  // Key groups: the most subtasks a keyed operator can ever be split into. Default 128.
+  int max_parallelism = 128;
+  // Batches buffered per channel before the producer is backpressured. Default 8.
+  int channel_capacity = 8;
+  // Rows a source produces per batch (at most). Default 4096.
+  int64_t batch_size = 4096;
+  // Time source; null means the system clock. Not owned.
+  const Clock* clock = nullptr;
+};
+
+// The outcome of execute(): the status, timing and the metrics of every operator.
+class JobResult {
+ public:
+  JobResult(Status status, std::shared_ptr<const runtime::JobMetrics> metrics, double wall_seconds)
+      : status_(std::move(status)), metrics_(std::move(metrics)), wall_seconds_(wall_seconds) {}
+  const Status& status() const { return status_; }
+  bool ok() const { return status_.is_ok(); }
+  int exit_code() const { return status_.exit_code(); }
+  double wall_seconds() const { return wall_seconds_; }
+  // Empty metrics when the job never started (invalid plan).
+  const runtime::JobMetrics& metrics() const { return *metrics_; }
+
+ private:
+  Status status_;
+  std::shared_ptr<const runtime::JobMetrics> metrics_;
+  double wall_seconds_;
+};
+
+class DataStream;
+class KeyedStream;
+
+class Environment {
+ public:
+  explicit Environment(EnvironmentOptions options = {});
+  Environment(const Environment&) = delete;
+  Environment& operator=(const Environment&) = delete;
+
+  DataStream from_source(std::shared_ptr<const runtime::Source> source, std::string name = {});
+  // Each batch is one split, read in order.
+  DataStream from_batches(std::vector<RecordBatch> batches, SchemaPtr schema = nullptr);
+  DataStream from_generator(std::string name, SchemaPtr schema, int num_splits,
+                            operators::GeneratorFunction fn);
+
+  // Validates the whole plan (every problem at once) and runs it to the end.
+  JobResult execute(const std::string& job_name = "sabot-job");
+  // The same checks as execute() without running anything.
+  Status validate() const;
+
+  const EnvironmentOptions& options() const { return options_; }
+  runtime::LogicalPlan& plan() { return plan_; }
+  // Records a problem found while the plan was built; execute() reports it with the others.
+  void add_problem(std::string problem) { problems_.push_back(std::move(problem)); }
+
+ private:
+  runtime::ExecutionOptions execution_options() const;
+  EnvironmentOptions options_;
+  runtime::LogicalPlan plan_;
+  std::vector<std::string> problems_;
+};
+
+// A stream of record batches: the output of one plan node, plus how the next operator should
+// receive it (forward unless rebalance(), broadcast() or key_by() said otherwise). Cheap to copy.
+class DataStream {
+ public:
+  DataStream(Environment* env, int node, runtime::PlanEdge edge_template)
+      : env_(env), node_(node), edge_(std::move(edge_template)) {}
+
+  DataStream filter(Expr predicate) const;
+  DataStream select(std::vector<Expr> exprs) const;
+  DataStream with_column(std::string name, Expr expr) const;
+  // `output_schema` null: the function keeps the input schema.
+  DataStream map_batches(operators::BatchFunction fn, SchemaPtr output_schema = nullptr) const;
+  DataStream flat_map(operators::FlatBatchFunction fn, SchemaPtr output_schema = nullptr) const;
+  DataStream union_with(const std::vector<DataStream>& others) const;
+  DataStream union_with(const DataStream& other) const { return union_with(std::vector{other}); }
+  KeyedStream key_by(std::vector<std::string> columns) const;
+  KeyedStream key_by(std::string column) const;
+  DataStream rebalance() const;
+  DataStream broadcast() const;
+  // Applies any registered operator factory (extension point for the operators of later modules).
+  DataStream apply(std::shared_ptr<const runtime::OperatorFactory> factory) const;
+
+  // Sets the parallelism / name of the node that produces this stream.
+  DataStream set_parallelism(int parallelism) const;
+  DataStream name(std::string name) const;
+
+  // Sinks.
+  DataStream sink(std::shared_ptr<const runtime::OperatorFactory> sink) const;
+  DataStream print(std::ostream& out = std::cout) const;
+  std::shared_ptr<operators::CollectedBatches> collect() const;
+  DataStream for_each_batch(operators::BatchCallback fn) const;
+  DataStream blackhole() const;
+
+  Environment& env() const { return *env_; }
+  int node_id() const { return node_; }
+
+ protected:
+  DataStream add(std::shared_ptr<const runtime::OperatorFactory> factory, bool is_sink) const;
+  Environment* env_;
+  int node_;
+  runtime::PlanEdge edge_;  // how the next operator reads this stream
+};
+
+// A stream partitioned by key columns: every operator applied to it sees all rows of a key in the
+// same subtask. Keyed state, timers and windows build on it.
+class KeyedStream : public DataStream {
+ public:
+  KeyedStream(Environment* env, int node, std::vector<std::string> keys);
+  const std::vector<std::string>& keys() const { return edge_.key_columns; }
+};
+
+}  // namespace sabot

@@ -1,0 +1,60 @@
+// The operator interface: an operator is configured once (by its factory, which validates) and then
+// only runs. One instance exists per parallel subtask and is driven by one thread at a time, so an
+// operator needs no locking of its own. Chained operators call each other through Output with no
+// queue in between.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "sabot/base/clock.h"
+#include "sabot/base/ids.h"
+#include "sabot/base/status.h"
+#include "sabot/columnar/record_batch.h"
+
+namespace sabot::runtime {
+
+// Where an operator sends what it produces. Emitting never blocks: the task checks for space in its
+// output channels before it processes the next input, so the output of one input event may briefly
+// exceed a channel's capacity (by design; it keeps memory bounded without parking mid-operator).
+class Output {
+ public:
+  virtual ~Output() = default;
+  virtual Status emit(const columnar::RecordBatch& batch) = 0;
+  virtual Status emit_watermark(Timestamp time) = 0;
+};
+
+// What an operator knows about where it runs.
+struct OperatorContext {
+  std::string operator_name;  // e.g. "filter#3"
+  int subtask_index = 0;
+  int parallelism = 1;
+  int max_parallelism = 128;
+  const Clock* clock = &SystemClock::instance();
+};
+
+class Operator {
+ public:
+  virtual ~Operator() = default;
+
+  // Called once before the first event, on the thread that will run the operator.
+  virtual Status open(const OperatorContext& ctx) { return Status::ok(); }
+  // A batch from input `input` (0, or 1 for the second input of a two-input operator).
+  virtual Status process_batch(const columnar::RecordBatch& batch, int input, Output& out) = 0;
+  // The input watermark advanced (minimum over all input channels). Default: forward it.
+  virtual Status process_watermark(Timestamp time, Output& out) { return out.emit_watermark(time); }
+  // All inputs ended: flush what is buffered. Called once; nothing arrives afterwards.
+  virtual Status finish(Output& out) { return Status::ok(); }
+
+  // Checkpoint hooks. snapshot_state runs when barrier `id` has arrived on every input (aligned);
+  // it appends the operator's state to `out`. restore_state gets those bytes back on recovery
+  // before open(). notify_checkpoint_complete tells two-phase-commit sinks to commit. The defaults
+  // suit stateless operators.
+  virtual Status snapshot_state(CheckpointId id, std::string* out) { return Status::ok(); }
+  virtual Status restore_state(std::string_view data) { return Status::ok(); }
+  virtual Status notify_checkpoint_complete(CheckpointId id) { return Status::ok(); }
+};
+
+}  // namespace sabot::runtime

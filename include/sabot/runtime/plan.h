@@ -1,0 +1,75 @@
+// The logical plan: what the DataStream API builds and the executor runs. Nodes are sources,
+// operators (through validating factories) and sinks; edges say how records move between them
+// (forward, by key hash, round robin, to every subtask). Built single-threaded, immutable after.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sabot/base/status.h"
+#include "sabot/columnar/type.h"
+#include "sabot/runtime/operator.h"
+#include "sabot/runtime/source.h"
+
+namespace sabot::runtime {
+
+// Validates input schemas and creates one operator per subtask. Shared by the plan and the
+// executor; immutable.
+class OperatorFactory {
+ public:
+  virtual ~OperatorFactory() = default;
+  // Short kind name for messages and metrics, e.g. "filter".
+  virtual std::string kind() const = 0;
+  // The output schema for these inputs, or an error naming what does not fit. Sinks return their
+  // input schema.
+  virtual Result<columnar::SchemaPtr> output_schema(
+      std::span<const columnar::SchemaPtr> inputs) const = 0;
+  virtual Result<std::unique_ptr<Operator>> create(std::span<const columnar::SchemaPtr> inputs,
+                                                   const OperatorContext& ctx) const = 0;
+  // A two-input operator tells its inputs apart (joins); otherwise all inputs are one stream
+  // (union).
+  virtual int num_logical_inputs() const { return 1; }
+};
+
+enum class Partitioning {
+  kForward,    // subtask i to subtask i (rebalance when parallelism differs)
+  kHash,       // by key columns: hash -> key group -> subtask (contiguous key-group ranges)
+  kRebalance,  // round robin per batch
+  kBroadcast,  // every batch to every subtask
+};
+
+struct PlanEdge {
+  int from = -1;
+  Partitioning partitioning = Partitioning::kForward;
+  std::vector<std::string> key_columns;  // for kHash
+  int logical_input = 0;                 // which input of a two-input operator
+};
+
+struct PlanNode {
+  int id = -1;
+  std::string name;  // unique in the plan, e.g. "filter#3" or a user-given name
+  int parallelism = 1;
+  std::shared_ptr<const Source> source;            // set for source nodes
+  std::shared_ptr<const OperatorFactory> factory;  // set for every other node
+  std::vector<PlanEdge> inputs;
+  bool is_sink = false;
+};
+
+class LogicalPlan {
+ public:
+  int add_source(std::shared_ptr<const Source> source, int parallelism, std::string name = {});
+  int add_operator(std::shared_ptr<const OperatorFactory> factory, std::vector<PlanEdge> inputs,
+                   int parallelism, std::string name = {}, bool is_sink = false);
+  PlanNode& node(int id) { return nodes_[static_cast<size_t>(id)]; }
+  const PlanNode& node(int id) const { return nodes_[static_cast<size_t>(id)]; }
+  const std::vector<PlanNode>& nodes() const { return nodes_; }
+  // Nodes that read from `id`.
+  std::vector<int> consumers(int id) const;
+
+ private:
+  std::vector<PlanNode> nodes_;
+};
+
+}  // namespace sabot::runtime

@@ -1,0 +1,164 @@
+#include "sabot/api/environment.h"
+
+#include <chrono>
+
+namespace sabot {
+
+using runtime::Partitioning;
+using runtime::PlanEdge;
+
+Environment::Environment(EnvironmentOptions options) : options_(options) {}
+
+runtime::ExecutionOptions Environment::execution_options() const {
+  runtime::ExecutionOptions o;
+  o.worker_threads = options_.worker_threads;
+  o.max_parallelism = options_.max_parallelism;
+  o.channel_capacity = options_.channel_capacity;
+  o.source_batch_rows = options_.batch_size;
+  if (options_.clock) o.clock = options_.clock;
+  return o;
+}
+
+DataStream Environment::from_source(std::shared_ptr<const runtime::Source> source,
+                                    std::string name) {
+  int id = plan_.add_source(std::move(source), options_.parallelism, std::move(name));
+  return DataStream(this, id, PlanEdge{id, Partitioning::kForward, {}, 0});
+}
+
+DataStream Environment::from_batches(std::vector<RecordBatch> batches, SchemaPtr schema) {
+  auto source = operators::batches_source(std::move(batches), std::move(schema));
+  if (!source.is_ok()) {
+    add_problem("from_batches: " + source.status().message());
+    // Keep building so that every other problem is reported too.
+    source = operators::batches_source({}, columnar::schema({}));
+  }
+  return from_source(*source);
+}
+
+DataStream Environment::from_generator(std::string name, SchemaPtr schema, int num_splits,
+                                       operators::GeneratorFunction fn) {
+  return from_source(
+      operators::generator_source(name, std::move(schema), num_splits, std::move(fn)), name);
+}
+
+Status Environment::validate() const {
+  Status s = runtime::validate_plan(plan_, execution_options());
+  if (problems_.empty()) return s;
+  std::string msg = "invalid job:";
+  for (const std::string& p : problems_) msg += "\n  " + p;
+  if (!s.is_ok()) {
+    // Append the planner's lines (after its first line, which is its own header).
+    const std::string& m = s.message();
+    size_t nl = m.find('\n');
+    if (nl != std::string::npos) msg += m.substr(nl);
+  }
+  return Status::invalid_argument(std::move(msg));
+}
+
+JobResult Environment::execute(const std::string& job_name) {
+  auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  Status valid = validate();
+  if (!valid.is_ok()) {
+    return JobResult(std::move(valid).with_context("validating job '" + job_name + "'"),
+                     std::make_shared<runtime::JobMetrics>(), elapsed());
+  }
+  std::shared_ptr<const runtime::JobMetrics> metrics;
+  Status s = runtime::execute_plan(plan_, execution_options(), &metrics);
+  if (!metrics) metrics = std::make_shared<runtime::JobMetrics>();
+  if (!s.is_ok()) s = std::move(s).with_context("running job '" + job_name + "'");
+  return JobResult(std::move(s), std::move(metrics), elapsed());
+}
+
+// ---- DataStream ----
+
+DataStream DataStream::add(std::shared_ptr<const runtime::OperatorFactory> factory,
+                           bool is_sink) const {
+  PlanEdge e = edge_;
+  e.from = node_;
+  int parallelism = env_->options().parallelism;
+  int id = env_->plan().add_operator(std::move(factory), {std::move(e)}, parallelism, {}, is_sink);
+  return DataStream(env_, id, PlanEdge{id, Partitioning::kForward, {}, 0});
+}
+
+DataStream DataStream::filter(Expr predicate) const {
+  return add(operators::filter(std::move(predicate)), false);
+}
+DataStream DataStream::select(std::vector<Expr> exprs) const {
+  return add(operators::select(std::move(exprs)), false);
+}
+DataStream DataStream::with_column(std::string name, Expr expr) const {
+  return add(operators::with_column(std::move(name), std::move(expr)), false);
+}
+DataStream DataStream::map_batches(operators::BatchFunction fn, SchemaPtr output_schema) const {
+  return add(operators::map_batches(std::move(fn), std::move(output_schema)), false);
+}
+DataStream DataStream::flat_map(operators::FlatBatchFunction fn, SchemaPtr output_schema) const {
+  return add(operators::flat_map_batches(std::move(fn), std::move(output_schema)), false);
+}
+DataStream DataStream::apply(std::shared_ptr<const runtime::OperatorFactory> factory) const {
+  return add(std::move(factory), false);
+}
+
+DataStream DataStream::union_with(const std::vector<DataStream>& others) const {
+  std::vector<PlanEdge> inputs;
+  PlanEdge e = edge_;
+  e.from = node_;
+  inputs.push_back(e);
+  for (const DataStream& o : others) {
+    if (o.env_ != env_) {
+      env_->add_problem("union_with: a stream from another Environment");
+      continue;
+    }
+    PlanEdge oe = o.edge_;
+    oe.from = o.node_;
+    inputs.push_back(oe);
+  }
+  int id = env_->plan().add_operator(operators::union_all(), std::move(inputs),
+                                     env_->options().parallelism);
+  return DataStream(env_, id, PlanEdge{id, Partitioning::kForward, {}, 0});
+}
+
+KeyedStream DataStream::key_by(std::vector<std::string> columns) const {
+  return KeyedStream(env_, node_, std::move(columns));
+}
+KeyedStream DataStream::key_by(std::string column) const {
+  return key_by(std::vector<std::string>{std::move(column)});
+}
+
+DataStream DataStream::rebalance() const {
+  return DataStream(env_, node_, PlanEdge{node_, Partitioning::kRebalance, {}, 0});
+}
+DataStream DataStream::broadcast() const {
+  return DataStream(env_, node_, PlanEdge{node_, Partitioning::kBroadcast, {}, 0});
+}
+
+DataStream DataStream::set_parallelism(int parallelism) const {
+  env_->plan().node(node_).parallelism = parallelism;
+  return *this;
+}
+DataStream DataStream::name(std::string name) const {
+  env_->plan().node(node_).name = std::move(name);
+  return *this;
+}
+
+DataStream DataStream::sink(std::shared_ptr<const runtime::OperatorFactory> sink) const {
+  return add(std::move(sink), true);
+}
+DataStream DataStream::print(std::ostream& out) const { return sink(operators::print_sink(&out)); }
+std::shared_ptr<operators::CollectedBatches> DataStream::collect() const {
+  auto into = std::make_shared<operators::CollectedBatches>();
+  (void)sink(operators::collect_sink(into));
+  return into;
+}
+DataStream DataStream::for_each_batch(operators::BatchCallback fn) const {
+  return sink(operators::callback_sink(std::move(fn)));
+}
+DataStream DataStream::blackhole() const { return sink(operators::blackhole_sink()); }
+
+KeyedStream::KeyedStream(Environment* env, int node, std::vector<std::string> keys)
+    : DataStream(env, node, PlanEdge{node, Partitioning::kHash, std::move(keys), 0}) {}
+
+}  // namespace sabot

@@ -1,0 +1,818 @@
+#include "sabot/runtime/executor.h"
+
+#include <algorithm>
+#include <chrono>
+#include <exception>
+#include <thread>
+
+#include "runtime/channel.h"
+#include "runtime/scheduler.h"
+#include "sabot/base/check.h"
+#include "sabot/compute/hash.h"
+#include "sabot/compute/selection.h"
+
+namespace sabot::runtime {
+
+using columnar::RecordBatch;
+using columnar::SchemaPtr;
+
+namespace {
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Plan analysis shared by validation and building.
+
+struct Analysis {
+  std::vector<SchemaPtr> schemas;           // output schema per node (null when invalid)
+  std::vector<std::vector<int>> consumers;  // per node
+  std::vector<int> chain_head;              // per node: the node that starts its chain
+  std::vector<std::vector<std::vector<int>>> key_indices;  // per node, per input edge: keys
+};
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string out;
+  for (const std::string& l : lines) {
+    if (!out.empty()) out += '\n';
+    out += l;
+  }
+  return out;
+}
+
+Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysis* a) {
+  std::vector<std::string> problems;
+  if (options.worker_threads < 0) {
+    problems.push_back("worker_threads must be >= 0 (0 means one per core), got " +
+                       std::to_string(options.worker_threads));
+  }
+  if (options.max_parallelism < 1 || options.max_parallelism > 32768) {
+    problems.push_back("max_parallelism must be between 1 and 32768, got " +
+                       std::to_string(options.max_parallelism));
+  }
+  if (options.channel_capacity < 1) {
+    problems.push_back("channel_capacity must be >= 1, got " +
+                       std::to_string(options.channel_capacity));
+  }
+  if (options.source_batch_rows < 1) {
+    problems.push_back("source_batch_rows must be >= 1, got " +
+                       std::to_string(options.source_batch_rows));
+  }
+  if (options.clock == nullptr) problems.push_back("clock must not be null");
+
+  const auto& nodes = plan.nodes();
+  const size_t n = nodes.size();
+  a->schemas.assign(n, nullptr);
+  a->consumers.assign(n, {});
+  a->chain_head.assign(n, -1);
+  a->key_indices.assign(n, {});
+  if (n == 0) problems.push_back("the job has no sources and no sinks");
+  bool any_sink = false;
+
+  for (const PlanNode& node : nodes) {
+    const std::string where = "'" + node.name + "'";
+    if (node.parallelism < 1 || node.parallelism > std::max(options.max_parallelism, 1)) {
+      problems.push_back(where + ": parallelism " + std::to_string(node.parallelism) +
+                         " must be between 1 and max_parallelism (" +
+                         std::to_string(options.max_parallelism) + ")");
+    }
+    if (node.source) {
+      a->schemas[node.id] = node.source->schema();
+      if (node.source->num_splits() < 1) {
+        problems.push_back(where + ": source has no splits");
+      }
+      continue;
+    }
+    any_sink |= node.is_sink;
+    if (node.inputs.empty()) {
+      problems.push_back(where + ": operator has no input");
+      continue;
+    }
+    std::vector<SchemaPtr> inputs;
+    bool inputs_ok = true;
+    for (const PlanEdge& e : node.inputs) {
+      if (e.from < 0 || e.from >= node.id) {
+        problems.push_back(where + ": input refers to unknown node " + std::to_string(e.from));
+        inputs_ok = false;
+        continue;
+      }
+      a->consumers[static_cast<size_t>(e.from)].push_back(node.id);
+      if (nodes[static_cast<size_t>(e.from)].is_sink) {
+        problems.push_back(where + ": reads from sink '" + nodes[static_cast<size_t>(e.from)].name +
+                           "'");
+      }
+      SchemaPtr s = a->schemas[static_cast<size_t>(e.from)];
+      if (s == nullptr) {
+        inputs_ok = false;  // the upstream problem is already reported
+        continue;
+      }
+      std::vector<int> keys;
+      if (e.partitioning == Partitioning::kHash) {
+        if (e.key_columns.empty()) problems.push_back(where + ": key_by with no key columns");
+        for (const std::string& k : e.key_columns) {
+          auto idx = s->require_field_index(k);
+          if (!idx.is_ok()) {
+            problems.push_back(where + ": key_by: " + idx.status().message());
+            inputs_ok = false;
+          } else {
+            keys.push_back(*idx);
+          }
+        }
+      }
+      a->key_indices[static_cast<size_t>(node.id)].push_back(keys);
+      inputs.push_back(std::move(s));
+    }
+    if (!inputs_ok) continue;
+    auto out = node.factory->output_schema(inputs);
+    if (!out.is_ok()) {
+      problems.push_back(where + ": " + out.status().message());
+      continue;
+    }
+    a->schemas[node.id] = *out;
+  }
+  for (const PlanNode& node : nodes) {
+    if (!node.is_sink && a->consumers[static_cast<size_t>(node.id)].empty()) {
+      problems.push_back("'" + node.name + "': stream has no sink (its results would be lost)");
+    }
+  }
+  if (n > 0 && !any_sink) problems.push_back("the job has no sink");
+  if (!problems.empty()) {
+    return Status::invalid_argument("invalid job (" + std::to_string(problems.size()) +
+                                    (problems.size() == 1 ? " problem" : " problems") + "):\n  " +
+                                    [&] {
+                                      std::string s = join_lines(problems);
+                                      std::string indented;
+                                      for (char c : s) {
+                                        indented += c;
+                                        if (c == '\n') indented += "  ";
+                                      }
+                                      return indented;
+                                    }());
+  }
+  // Chaining: a node joins its input's chain when the edge is forward, parallelism is equal, the
+  // input has no other consumer and the node takes a single input.
+  for (const PlanNode& node : nodes) {
+    int head = node.id;
+    if (!node.source && node.inputs.size() == 1 &&
+        node.inputs[0].partitioning == Partitioning::kForward &&
+        node.factory->num_logical_inputs() == 1) {
+      const PlanNode& up = nodes[static_cast<size_t>(node.inputs[0].from)];
+      if (up.parallelism == node.parallelism && !up.is_sink &&
+          a->consumers[static_cast<size_t>(up.id)].size() == 1) {
+        head = a->chain_head[static_cast<size_t>(up.id)];
+      }
+    }
+    a->chain_head[static_cast<size_t>(node.id)] = head;
+  }
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Job state shared by all tasks.
+
+struct JobState {
+  std::atomic<bool> cancelled{false};
+  std::mutex mu;
+  Status failure;  // first failure wins
+  Scheduler* scheduler = nullptr;
+  std::shared_ptr<JobMetrics> metrics = std::make_shared<JobMetrics>();
+  ExecutionOptions options;
+
+  void fail(Status s) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (failure.is_ok()) failure = std::move(s);
+    }
+    if (!cancelled.exchange(true)) scheduler->notify_all_tasks();
+  }
+};
+
+// Something a chain element hands its results to: the next operator or the output router.
+class Downstream {
+ public:
+  virtual ~Downstream() = default;
+  virtual Status on_batch(const RecordBatch& batch, int input) = 0;
+  virtual Status on_watermark(Timestamp time) = 0;
+  virtual Status on_barrier(CheckpointId id) = 0;
+  virtual Status on_finish() = 0;
+};
+
+// Sends a chain's output to the channels of every consumer edge.
+class OutputRouter final : public Downstream {
+ public:
+  struct Edge {
+    Partitioning partitioning = Partitioning::kForward;
+    std::vector<int> key_columns;
+    std::vector<Channel*> targets;  // one per downstream subtask (forward: exactly one)
+    size_t next_target = 0;         // round robin
+  };
+
+  OutputRouter(int max_parallelism, int subtask) : max_parallelism_(max_parallelism) {
+    rr_seed_ = static_cast<size_t>(subtask);
+  }
+  void add_edge(Edge e) {
+    e.next_target = rr_seed_ % e.targets.size();
+    edges_.push_back(std::move(e));
+  }
+  bool empty() const { return edges_.empty(); }
+
+  bool has_space() {
+    for (Edge& e : edges_) {
+      for (Channel* c : e.targets) {
+        if (!c->has_space_or_register()) return false;
+      }
+    }
+    return true;
+  }
+
+  Status on_batch(const RecordBatch& batch, int /*input*/) override {
+    if (batch.num_rows() == 0) return Status::ok();
+    for (Edge& e : edges_) {
+      switch (e.partitioning) {
+        case Partitioning::kForward:
+          e.targets[0]->push(batch);
+          break;
+        case Partitioning::kRebalance:
+          e.targets[e.next_target]->push(batch);
+          e.next_target = (e.next_target + 1) % e.targets.size();
+          break;
+        case Partitioning::kBroadcast:
+          for (Channel* c : e.targets) c->push(batch);
+          break;
+        case Partitioning::kHash:
+          SABOT_RETURN_IF_ERROR(scatter_by_key(e, batch));
+          break;
+      }
+    }
+    return Status::ok();
+  }
+
+  Status on_watermark(Timestamp time) override {
+    broadcast(Watermark{time});
+    return Status::ok();
+  }
+  Status on_barrier(CheckpointId id) override {
+    broadcast(CheckpointBarrier{id});
+    return Status::ok();
+  }
+  Status on_finish() override {
+    broadcast(EndOfInput{});
+    return Status::ok();
+  }
+
+ private:
+  void broadcast(const Event& event) {
+    for (Edge& e : edges_) {
+      for (Channel* c : e.targets) c->push(event);
+    }
+  }
+
+  Status scatter_by_key(Edge& e, const RecordBatch& batch) {
+    const size_t q = e.targets.size();
+    if (q == 1) {
+      e.targets[0]->push(batch);
+      return Status::ok();
+    }
+    SABOT_RETURN_IF_ERROR(compute::hash_columns(batch, e.key_columns, &hashes_));
+    const int64_t rows = batch.num_rows();
+    // Key group -> subtask by contiguous ranges: kg * q / max_parallelism.
+    targets_.resize(static_cast<size_t>(rows));
+    counts_.assign(q, 0);
+    const uint64_t maxp = static_cast<uint64_t>(max_parallelism_);
+    for (int64_t i = 0; i < rows; ++i) {
+      uint64_t kg = hashes_[static_cast<size_t>(i)] % maxp;
+      uint32_t t = static_cast<uint32_t>(kg * q / maxp);
+      targets_[static_cast<size_t>(i)] = t;
+      ++counts_[t];
+    }
+    // Counting sort of row indices by target, then one take per target.
+    starts_.assign(q + 1, 0);
+    for (size_t t = 0; t < q; ++t) starts_[t + 1] = starts_[t] + counts_[t];
+    indices_.resize(static_cast<size_t>(rows));
+    fill_.assign(starts_.begin(), starts_.end() - 1);
+    for (int64_t i = 0; i < rows; ++i) {
+      indices_[static_cast<size_t>(fill_[targets_[static_cast<size_t>(i)]]++)] =
+          static_cast<int32_t>(i);
+    }
+    for (size_t t = 0; t < q; ++t) {
+      if (counts_[t] == 0) continue;
+      if (counts_[t] == rows) {
+        e.targets[t]->push(batch);
+        continue;
+      }
+      std::span<const int32_t> sel(indices_.data() + starts_[t], static_cast<size_t>(counts_[t]));
+      SABOT_ASSIGN_OR_RETURN(RecordBatch part, compute::take(batch, sel));
+      e.targets[t]->push(std::move(part));
+    }
+    return Status::ok();
+  }
+
+  int max_parallelism_;
+  size_t rr_seed_ = 0;
+  std::vector<Edge> edges_;
+  // Scratch reused across batches: no per-batch allocation once warmed up.
+  std::vector<uint64_t> hashes_;
+  std::vector<uint32_t> targets_;
+  std::vector<int64_t> counts_;
+  std::vector<int64_t> starts_;
+  std::vector<int64_t> fill_;
+  std::vector<int32_t> indices_;
+};
+
+class StreamTask;
+
+// Runs one operator of a chain: counts, times and attributes errors to it.
+class OpRunner final : public Downstream, public Output {
+ public:
+  OpRunner(std::unique_ptr<Operator> op, std::string name, OperatorContext ctx,
+           OperatorCounters* counters, bool* error_attributed)
+      : op_(std::move(op)),
+        name_(std::move(name)),
+        ctx_(std::move(ctx)),
+        counters_(counters),
+        error_attributed_(error_attributed) {}
+
+  void set_next(Downstream* next) { next_ = next; }
+  OperatorCounters* counters() { return counters_; }
+  const OperatorContext& context() const { return ctx_; }
+
+  Status open() {
+    return guarded([&] { return op_->open(ctx_); }, "open");
+  }
+
+  Status on_batch(const RecordBatch& batch, int input) override {
+    counters_->records_in.fetch_add(batch.num_rows(), std::memory_order_relaxed);
+    counters_->batches_in.fetch_add(1, std::memory_order_relaxed);
+    return timed([&] { return op_->process_batch(batch, input, *this); });
+  }
+  Status on_watermark(Timestamp time) override {
+    return timed([&] { return op_->process_watermark(time, *this); });
+  }
+  Status on_barrier(CheckpointId id) override {
+    std::string state;
+    SABOT_RETURN_IF_ERROR(timed([&] { return op_->snapshot_state(id, &state); }));
+    return next_ ? next_->on_barrier(id) : Status::ok();
+  }
+  Status on_finish() override {
+    SABOT_RETURN_IF_ERROR(timed([&] { return op_->finish(*this); }));
+    return next_ ? next_->on_finish() : Status::ok();
+  }
+
+  // Output, called by the operator.
+  Status emit(const RecordBatch& batch) override {
+    if (batch.num_rows() == 0 || next_ == nullptr) return Status::ok();
+    counters_->records_out.fetch_add(batch.num_rows(), std::memory_order_relaxed);
+    counters_->batches_out.fetch_add(1, std::memory_order_relaxed);
+    int64_t t0 = now_ns();
+    Status s = next_->on_batch(batch, 0);
+    child_ns_ += now_ns() - t0;
+    return s;
+  }
+  Status emit_watermark(Timestamp time) override {
+    if (next_ == nullptr) return Status::ok();
+    int64_t t0 = now_ns();
+    Status s = next_->on_watermark(time);
+    child_ns_ += now_ns() - t0;
+    return s;
+  }
+
+ private:
+  template <typename F>
+  Status timed(F&& f) {
+    int64_t child_before = child_ns_;
+    int64_t t0 = now_ns();
+    Status s = guarded(f, "");
+    int64_t spent = now_ns() - t0 - (child_ns_ - child_before);
+    counters_->busy_ns.fetch_add(spent, std::memory_order_relaxed);
+    return s;
+  }
+
+  // Turns exceptions into errors and names this operator in the first error of the task.
+  template <typename F>
+  Status guarded(F&& f, const char* phase) {
+    Status s;
+    try {
+      s = f();
+    } catch (const std::exception& e) {
+      s = Status::internal(std::string("exception: ") + e.what());
+    } catch (...) {
+      s = Status::internal("unknown exception");
+    }
+    if (!s.is_ok() && !*error_attributed_) {
+      *error_attributed_ = true;
+      std::string prefix = "operator '" + name_ + "' (subtask " +
+                           std::to_string(ctx_.subtask_index + 1) + " of " +
+                           std::to_string(ctx_.parallelism) + ")";
+      if (phase[0] != '\0') prefix += std::string(" in ") + phase;
+      std::string msg = prefix + " failed: " + s.message();
+      s = Status(s.code(), std::move(msg));
+    }
+    return s;
+  }
+
+  std::unique_ptr<Operator> op_;
+  std::string name_;
+  OperatorContext ctx_;
+  OperatorCounters* counters_;
+  bool* error_attributed_;
+  Downstream* next_ = nullptr;
+  int64_t child_ns_ = 0;
+};
+
+// One parallel instance of a chain: optional source reader, chained operators, output router.
+class StreamTask final : public Schedulable {
+ public:
+  StreamTask(JobState* job, std::string name, int max_parallelism, int subtask)
+      : job_(job), name_(std::move(name)), router_(max_parallelism, subtask) {}
+
+  // Configuration (before the job starts).
+  void set_source(std::unique_ptr<SourceReader> reader, OperatorCounters* counters,
+                  int metrics_index, int subtask, std::string source_name) {
+    reader_ = std::move(reader);
+    source_counters_ = counters;
+    source_metrics_index_ = metrics_index;
+    subtask_ = subtask;
+    source_name_ = std::move(source_name);
+  }
+  void add_operator(std::unique_ptr<OpRunner> runner) { chain_.push_back(std::move(runner)); }
+  void add_input(Channel* c) { inputs_.push_back(c); }
+  OutputRouter& router() { return router_; }
+  bool* error_attributed() { return &error_attributed_; }
+  const std::string& name() const { return name_; }
+
+  void link() {
+    for (size_t i = 0; i + 1 < chain_.size(); ++i) chain_[i]->set_next(chain_[i + 1].get());
+    Downstream* tail = router_.empty() ? nullptr : static_cast<Downstream*>(&router_);
+    if (!chain_.empty()) chain_.back()->set_next(tail);
+    head_ = chain_.empty() ? tail : chain_.front().get();
+    channel_wm_.assign(inputs_.size(), Timestamp::min().millis());
+    channel_ended_.assign(inputs_.size(), false);
+    channel_barrier_.assign(inputs_.size(), -1);
+  }
+
+  RunResult run_quantum() override {
+    if (job_->cancelled.load(std::memory_order_relaxed)) return RunResult::kFinished;
+    if (blocked_since_ != 0) {
+      OperatorCounters* c = chain_.empty() ? source_counters_ : chain_.back()->counters();
+      if (c) c->blocked_ns.fetch_add(now_ns() - blocked_since_, std::memory_order_relaxed);
+      blocked_since_ = 0;
+    }
+    try {
+      Status s = opened_ ? Status::ok() : open();
+      if (s.is_ok()) {
+        RunResult r = RunResult::kFinished;
+        s = reader_ ? run_source(&r) : run_inputs(&r);
+        if (s.is_ok()) return r;
+      }
+      job_->fail(std::move(s));
+    } catch (const std::exception& e) {
+      job_->fail(Status::internal("task '" + name_ + "' failed: exception: " + e.what()));
+    }
+    return RunResult::kFinished;
+  }
+
+ private:
+  Status open() {
+    opened_ = true;
+    for (auto& r : chain_) SABOT_RETURN_IF_ERROR(r->open());
+    return Status::ok();
+  }
+
+  RunResult wait_for_output() {
+    blocked_since_ = now_ns();
+    return RunResult::kWaiting;
+  }
+
+  Status deliver(const RecordBatch& batch, int input) {
+    return head_ ? head_->on_batch(batch, input) : Status::ok();
+  }
+  Status deliver_watermark(Timestamp t) { return head_ ? head_->on_watermark(t) : Status::ok(); }
+  Status finish_chain() {
+    finished_ = true;
+    return head_ ? head_->on_finish() : Status::ok();
+  }
+
+  Status run_source(RunResult* result) {
+    const int64_t rows = job_->options.source_batch_rows;
+    for (int budget = 8; budget > 0; --budget) {
+      if (!router_.has_space()) {
+        *result = wait_for_output();
+        return Status::ok();
+      }
+      Result<SourcePoll> polled = [&]() -> Result<SourcePoll> {
+        try {
+          return reader_->poll(rows);
+        } catch (const std::exception& e) {
+          return Status::internal(std::string("exception: ") + e.what());
+        }
+      }();
+      if (!polled.is_ok()) {
+        return Status(polled.status().code(), "source '" + source_name_ + "' (subtask " +
+                                                  std::to_string(subtask_ + 1) +
+                                                  ") failed: " + polled.status().message());
+      }
+      SourcePoll& p = *polled;
+      if (p.kind == SourcePoll::Kind::kBatch) {
+        source_counters_->records_out.fetch_add(p.batch.num_rows(), std::memory_order_relaxed);
+        source_counters_->batches_out.fetch_add(1, std::memory_order_relaxed);
+        SABOT_RETURN_IF_ERROR(deliver(p.batch, 0));
+      }
+      if (p.watermark) SABOT_RETURN_IF_ERROR(deliver_watermark(*p.watermark));
+      if (p.kind == SourcePoll::Kind::kIdle) {
+        publish_position();
+        *result = RunResult::kPollLater;
+        return Status::ok();
+      }
+      if (p.kind == SourcePoll::Kind::kEnd) {
+        publish_position();
+        // A bounded input is complete: event time advances to the end so every window fires.
+        SABOT_RETURN_IF_ERROR(deliver_watermark(Timestamp::max()));
+        SABOT_RETURN_IF_ERROR(finish_chain());
+        *result = RunResult::kFinished;
+        return Status::ok();
+      }
+    }
+    publish_position();
+    *result = RunResult::kYield;
+    return Status::ok();
+  }
+
+  void publish_position() {
+    job_->metrics->set_position(source_metrics_index_, subtask_, reader_->position());
+  }
+
+  // Round robin over channels that are not held back by barrier alignment.
+  bool next_event(Event* e, size_t* from) {
+    const size_t n = inputs_.size();
+    for (size_t k = 0; k < n; ++k) {
+      size_t i = (rr_ + k) % n;
+      if (channel_ended_[i] || (aligning_ >= 0 && channel_barrier_[i] == aligning_)) continue;
+      if (inputs_[i]->try_pop(e)) {
+        rr_ = i + 1;
+        *from = i;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  Status run_inputs(RunResult* result) {
+    for (int budget = 16; budget > 0; --budget) {
+      if (!router_.has_space()) {
+        *result = wait_for_output();
+        return Status::ok();
+      }
+      Event e;
+      size_t ch = 0;
+      if (!next_event(&e, &ch)) {
+        *result = RunResult::kWaiting;
+        return Status::ok();
+      }
+      SABOT_RETURN_IF_ERROR(handle(e, ch));
+      if (finished_) {
+        *result = RunResult::kFinished;
+        return Status::ok();
+      }
+    }
+    *result = RunResult::kYield;
+    return Status::ok();
+  }
+
+  Status handle(Event& e, size_t ch) {
+    if (auto* batch = std::get_if<RecordBatch>(&e)) {
+      return deliver(*batch, inputs_[ch]->logical_input());
+    }
+    if (auto* wm = std::get_if<Watermark>(&e)) {
+      channel_wm_[ch] = std::max(channel_wm_[ch], wm->time.millis());
+      return advance_watermark();
+    }
+    if (auto* barrier = std::get_if<CheckpointBarrier>(&e)) {
+      channel_barrier_[ch] = barrier->id.value();
+      aligning_ = barrier->id.value();
+      return maybe_complete_alignment();
+    }
+    // End of input on this channel.
+    channel_ended_[ch] = true;
+    ++ended_;
+    if (ended_ == inputs_.size()) return finish_chain();
+    SABOT_RETURN_IF_ERROR(maybe_complete_alignment());
+    return advance_watermark();
+  }
+
+  Status advance_watermark() {
+    int64_t low = Timestamp::max().millis();
+    bool any = false;
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (channel_ended_[i]) continue;
+      low = std::min(low, channel_wm_[i]);
+      any = true;
+    }
+    if (!any || low <= current_wm_) return Status::ok();
+    current_wm_ = low;
+    return deliver_watermark(Timestamp(low));
+  }
+
+  // Barrier n has arrived on every live input: snapshot the chain and pass the barrier on.
+  Status maybe_complete_alignment() {
+    if (aligning_ < 0) return Status::ok();
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (!channel_ended_[i] && channel_barrier_[i] != aligning_) return Status::ok();
+    }
+    CheckpointId id(aligning_);
+    aligning_ = -1;
+    return head_ ? head_->on_barrier(id) : Status::ok();
+  }
+
+  JobState* job_;
+  std::string name_;
+  OutputRouter router_;
+  std::vector<std::unique_ptr<OpRunner>> chain_;
+  std::vector<Channel*> inputs_;
+  Downstream* head_ = nullptr;
+  bool error_attributed_ = false;
+  bool opened_ = false;
+  bool finished_ = false;
+  int64_t blocked_since_ = 0;
+
+  // Source tasks.
+  std::unique_ptr<SourceReader> reader_;
+  OperatorCounters* source_counters_ = nullptr;
+  int source_metrics_index_ = 0;
+  int subtask_ = 0;
+  std::string source_name_;
+
+  // Input bookkeeping.
+  std::vector<int64_t> channel_wm_;
+  std::vector<bool> channel_ended_;
+  std::vector<int64_t> channel_barrier_;
+  size_t ended_ = 0;
+  size_t rr_ = 0;
+  int64_t current_wm_ = Timestamp::min().millis();
+  int64_t aligning_ = -1;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+struct Job::Impl {
+  JobState state;
+  std::unique_ptr<Scheduler> scheduler;
+  std::vector<std::unique_ptr<Channel>> channels;
+  std::vector<std::unique_ptr<StreamTask>> tasks;
+  std::string description;
+  bool waited = false;
+  Status outcome;
+};
+
+Status validate_plan(const LogicalPlan& plan, const ExecutionOptions& options) {
+  Analysis a;
+  return analyze(plan, options, &a);
+}
+
+Job::Job(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Job::~Job() {
+  if (impl_ && !impl_->waited) {
+    cancel();
+    (void)wait();
+  }
+}
+
+Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOptions options) {
+  Analysis a;
+  SABOT_RETURN_IF_ERROR(analyze(plan, options, &a));
+  if (options.worker_threads == 0) {
+    options.worker_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->state.options = options;
+  impl->scheduler = std::make_unique<Scheduler>(options.worker_threads);
+  impl->state.scheduler = impl->scheduler.get();
+  JobState* job = &impl->state;
+  const auto& nodes = plan.nodes();
+
+  // Tasks: one per chain head and subtask. Chain members are added in node order.
+  std::vector<std::vector<StreamTask*>> task_of(nodes.size());  // per chain head
+  std::string desc;
+  for (const PlanNode& node : nodes) {
+    const int head = a.chain_head[static_cast<size_t>(node.id)];
+    if (head == node.id) {
+      for (int s = 0; s < node.parallelism; ++s) {
+        impl->tasks.push_back(std::make_unique<StreamTask>(
+            job, node.name + "[" + std::to_string(s) + "]", options.max_parallelism, s));
+        task_of[static_cast<size_t>(head)].push_back(impl->tasks.back().get());
+      }
+      if (!desc.empty()) desc += " | ";
+      desc += node.name;
+    } else {
+      desc += " -> " + node.name;
+    }
+    desc += node.parallelism > 1 ? "(x" + std::to_string(node.parallelism) + ")" : "";
+
+    std::vector<SchemaPtr> input_schemas;
+    for (const PlanEdge& e : node.inputs) {
+      input_schemas.push_back(a.schemas[static_cast<size_t>(e.from)]);
+    }
+    for (int s = 0; s < node.parallelism; ++s) {
+      StreamTask* task = task_of[static_cast<size_t>(head)][static_cast<size_t>(s)];
+      OperatorCounters* counters = job->metrics->add(node.name, node.id, node.parallelism);
+      OperatorContext ctx;
+      ctx.operator_name = node.name;
+      ctx.subtask_index = s;
+      ctx.parallelism = node.parallelism;
+      ctx.max_parallelism = options.max_parallelism;
+      ctx.clock = options.clock;
+      if (node.source) {
+        std::vector<int> splits;
+        for (int split = s; split < node.source->num_splits(); split += node.parallelism) {
+          splits.push_back(split);
+        }
+        auto reader = node.source->open_reader(splits, ctx);
+        if (!reader.is_ok()) {
+          return std::move(reader).status().with_context("opening source '" + node.name + "'");
+        }
+        task->set_source(std::move(reader).value(), counters, node.id, s, node.name);
+      } else {
+        auto op = node.factory->create(input_schemas, ctx);
+        if (!op.is_ok()) {
+          return std::move(op).status().with_context("creating operator '" + node.name + "'");
+        }
+        task->add_operator(std::make_unique<OpRunner>(std::move(op).value(), node.name, ctx,
+                                                      counters, task->error_attributed()));
+      }
+    }
+  }
+
+  // Channels for every edge that is not inside a chain.
+  for (const PlanNode& node : nodes) {
+    if (a.chain_head[static_cast<size_t>(node.id)] != node.id || node.source) continue;
+    const auto& consumers_tasks = task_of[static_cast<size_t>(node.id)];
+    for (size_t ei = 0; ei < node.inputs.size(); ++ei) {
+      const PlanEdge& e = node.inputs[ei];
+      const PlanNode& up = nodes[static_cast<size_t>(e.from)];
+      const auto& producer_tasks =
+          task_of[static_cast<size_t>(a.chain_head[static_cast<size_t>(up.id)])];
+      Partitioning p = e.partitioning;
+      if (p == Partitioning::kForward && up.parallelism != node.parallelism) {
+        p = Partitioning::kRebalance;
+      }
+      for (int u = 0; u < up.parallelism; ++u) {
+        OutputRouter::Edge out;
+        out.partitioning = p;
+        out.key_columns = a.key_indices[static_cast<size_t>(node.id)][ei];
+        for (int d = 0; d < node.parallelism; ++d) {
+          if (p == Partitioning::kForward && d != u) continue;
+          impl->channels.push_back(
+              std::make_unique<Channel>(options.channel_capacity, e.logical_input));
+          Channel* c = impl->channels.back().get();
+          c->connect(producer_tasks[static_cast<size_t>(u)],
+                     consumers_tasks[static_cast<size_t>(d)]);
+          consumers_tasks[static_cast<size_t>(d)]->add_input(c);
+          out.targets.push_back(c);
+        }
+        producer_tasks[static_cast<size_t>(u)]->router().add_edge(std::move(out));
+      }
+    }
+  }
+  for (auto& t : impl->tasks) {
+    t->link();
+    impl->scheduler->add(t.get());
+  }
+  impl->description = desc;
+  impl->scheduler->start();
+  return std::unique_ptr<Job>(new Job(std::move(impl)));
+}
+
+Status Job::wait() {
+  if (impl_->waited) return impl_->outcome;
+  impl_->scheduler->wait();
+  impl_->waited = true;
+  std::lock_guard<std::mutex> lock(impl_->state.mu);
+  impl_->outcome = impl_->state.failure;
+  if (impl_->outcome.is_ok() && impl_->state.cancelled.load()) {
+    impl_->outcome = Status::cancelled("job was cancelled");
+  }
+  return impl_->outcome;
+}
+
+void Job::cancel() {
+  if (!impl_->state.cancelled.exchange(true)) impl_->scheduler->notify_all_tasks();
+}
+
+const JobMetrics& Job::metrics() const { return *impl_->state.metrics; }
+std::shared_ptr<const JobMetrics> Job::metrics_ptr() const { return impl_->state.metrics; }
+std::string Job::describe() const { return impl_->description; }
+
+Status execute_plan(const LogicalPlan& plan, ExecutionOptions options,
+                    std::shared_ptr<const JobMetrics>* metrics_out) {
+  SABOT_ASSIGN_OR_RETURN(std::unique_ptr<Job> job, Job::start(plan, options));
+  Status s = job->wait();
+  if (metrics_out) *metrics_out = job->metrics_ptr();
+  return s;
+}
+
+}  // namespace sabot::runtime
