@@ -9,6 +9,7 @@ packages=(
   g++ cmake ninja-build make           # toolchain
   libgtest-dev libgmock-dev            # unit tests
   libbenchmark-dev                     # micro-benchmarks
+  libsimdjson-dev                      # JSON codec (simdjson 3.0.1)
   clang-format                         # `make format` and the format check in `make test`
   nodejs npm                           # interop tests against the apache-arrow npm package
 )
