@@ -1,0 +1,336 @@
+// The embedded `memory://` broker: in-process, Kafka-shaped topics (partitions, contiguous offsets
+// from 0, keyed records) for the demo, for tests and for apps that need no external broker.
+// Each partition is an append-only log of immutable columnar chunks, so producers append whole
+// batches without per-record allocation and consumers read zero-copy slices of them.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sabot/base/ids.h"
+#include "sabot/base/status.h"
+#include "sabot/columnar/array.h"
+#include "sabot/columnar/builder.h"
+#include "sabot/columnar/record_batch.h"
+
+namespace sabot::connectors {
+
+// The columns of every record chunk and of every polled batch, in this order:
+//   key: binary (null = no key), value: binary (null = tombstone), timestamp: timestamp[ms] not
+//   null.
+// The offset of row i of a chunk is its base offset + i; the partition is the chunk's.
+const columnar::SchemaPtr& record_schema();
+inline constexpr int kKeyColumn = 0;
+inline constexpr int kValueColumn = 1;
+inline constexpr int kTimestampColumn = 2;
+
+// ---------------------------------------------------------------------------------------------
+// Reader and writer interfaces: what source and sink operators see. The Kafka connector implements
+// the same two, so they stay small and shaped like Kafka's consumer (assign/poll/seek/position)
+// and producer (send/flush).
+
+// Records of one partition returned by a poll: a zero-copy slice of the partition's log.
+struct PartitionBatch {
+  PartitionId partition;
+  int64_t base_offset = 0;        // offset of row 0; row i has offset base_offset + i
+  columnar::RecordBatch records;  // record_schema(): key, value, timestamp
+  int64_t end_offset() const { return base_offset + records.num_rows(); }
+};
+
+struct PollResult {
+  // In partition order of the poll (rotating between polls for fairness); one partition may appear
+  // several times, in offset order, when the records span several chunks.
+  std::vector<PartitionBatch> batches;
+  // True when the topic is closed and every assigned partition has been read to its end: a bounded
+  // job has seen everything. May come with the last records.
+  bool end_of_input = false;
+  int64_t num_records() const;
+};
+
+// Where a reader starts in a partition.
+struct StartPosition {
+  enum class Kind : uint8_t { kEarliest, kLatest, kOffset };
+  Kind kind = Kind::kEarliest;
+  int64_t offset = 0;  // only for kOffset
+
+  static StartPosition earliest() { return {Kind::kEarliest, 0}; }
+  // The end offset when the reader is opened: only records produced afterwards are read.
+  static StartPosition latest() { return {Kind::kLatest, 0}; }
+  // A given next offset, e.g. from a checkpoint; must be within [0, end offset].
+  static StartPosition at(int64_t offset) { return {Kind::kOffset, offset}; }
+};
+
+struct PartitionAssignment {
+  PartitionId partition;
+  StartPosition start = StartPosition::earliest();
+};
+
+// A consumer of an assigned set of partitions. One thread uses a reader at a time; wakeup() may be
+// called from any thread.
+class RecordReader {
+ public:
+  virtual ~RecordReader() = default;
+
+  // Returns up to max_records (>= 1) records that follow the current positions and advances them.
+  // Waits up to `timeout` while there is nothing to read and the input has not ended; returns an
+  // empty result on timeout or wakeup(). `out` is cleared first; its vector is reused.
+  virtual Status poll_into(int64_t max_records, std::chrono::milliseconds timeout,
+                           PollResult& out) = 0;
+  Result<PollResult> poll(int64_t max_records, std::chrono::milliseconds timeout);
+
+  // The next offset the reader will return for `partition` (what a checkpoint stores).
+  virtual Result<int64_t> position(PartitionId partition) const = 0;
+  // Sets the next offset to read; must be within [0, end offset].
+  virtual Status seek(PartitionId partition, int64_t offset) = 0;
+  // The high watermark: the offset the next appended record of `partition` will get. Lag is
+  // end_offset - position.
+  virtual Result<int64_t> end_offset(PartitionId partition) const = 0;
+  virtual std::vector<PartitionId> assignment() const = 0;
+  // Makes a blocked poll (now or the next one) return early, empty. Thread-safe.
+  virtual void wakeup() = 0;
+};
+
+// A producer. One thread uses a writer at a time; create one writer per producing thread (many
+// writers may write to one topic at once). Records are buffered per partition and become visible
+// to readers, in send order per partition, when flushed: by flush(), close(), or when a partition's
+// buffer reaches the size threshold.
+class RecordWriter {
+ public:
+  virtual ~RecordWriter() = default;
+
+  virtual int32_t num_partitions() const = 0;
+  // Keyed records go to Kafka's default partition for the key (murmur2); records without key stick
+  // to one partition until its buffer is flushed, then move to the next (Kafka's sticky
+  // partitioner). Returns the partition chosen.
+  virtual Result<PartitionId> send(std::optional<std::string_view> key,
+                                   std::optional<std::string_view> value, Timestamp timestamp) = 0;
+  virtual Status send(PartitionId partition, std::optional<std::string_view> key,
+                      std::optional<std::string_view> value, Timestamp timestamp) = 0;
+  // Columnar sends. keys and values are binary or utf8 (Array::make_null(binary(), n) for no keys),
+  // timestamps are timestamp[ms] or int64 milliseconds without nulls; all of one length.
+  // With a partition the columns become one chunk of that partition without copying (after any
+  // records still buffered for it); without, rows are partitioned by key like send().
+  virtual Status send_batch(PartitionId partition, const columnar::Array& keys,
+                            const columnar::Array& values, const columnar::Array& timestamps) = 0;
+  virtual Status send_batch(const columnar::Array& keys, const columnar::Array& values,
+                            const columnar::Array& timestamps) = 0;
+  // Appends every buffered record.
+  virtual Status flush() = 0;
+  // Flushes; later sends fail. Does not close the topic.
+  virtual Status close() = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The broker.
+
+struct TopicOptions {
+  // Number of partitions, >= 1. Fixed for the life of the topic. Default 1.
+  int32_t partitions = 1;
+};
+
+struct PartitionLog;  // defined in memory_broker.cc
+struct LogChunk;
+
+// A topic: partitions of append-only logs. Shared by the broker's registry and by every reader and
+// writer that uses it (a deleted topic lives on until the last of them lets go). Thread-safe: any
+// number of threads may append, read and close at once; each partition has its own mutex, held
+// only to publish or look up a chunk, never per record.
+class Topic {
+ public:
+  Topic(std::string name, int32_t num_partitions);
+  ~Topic();
+  Topic(const Topic&) = delete;
+  Topic& operator=(const Topic&) = delete;
+
+  const std::string& name() const { return name_; }
+  int32_t num_partitions() const { return num_partitions_; }
+
+  // Appends `records` (record_schema(); utf8 key/value and int64 timestamps are accepted and
+  // re-typed without copying) to `partition` as one chunk. Returns the offset of its first row.
+  // Fails when the topic is closed.
+  Result<int64_t> append(PartitionId partition, const columnar::RecordBatch& records);
+
+  // The high watermark of `partition` (0 when empty). The first offset is always 0.
+  Result<int64_t> end_offset(PartitionId partition) const;
+  int64_t total_records() const;
+
+  // Marks end of input: appends fail from now on, and readers report end_of_input once they have
+  // read every partition to its end. Idempotent. Wakes blocked readers.
+  void close();
+  bool is_closed() const { return closed_.load(std::memory_order_acquire); }
+
+  // Kafka's default partition for a keyed record.
+  PartitionId partition_for_key(std::string_view key) const;
+
+ private:
+  friend class MemoryTopicReader;
+  friend class MemoryTopicWriter;
+
+  Status check_partition(PartitionId partition) const;
+  // Publishes an already valid chunk; O(1) under the partition's mutex.
+  Result<int64_t> publish(int32_t partition, columnar::RecordBatch chunk);
+  // Bumps the change counter and wakes waiting readers; called after each publish and on close.
+  void notify_readers();
+  // The next partition for records without key, spread over the topic's writers.
+  int32_t next_sticky_partition() {
+    return static_cast<int32_t>(sticky_counter_.fetch_add(1, std::memory_order_relaxed) %
+                                static_cast<uint32_t>(num_partitions_));
+  }
+
+  std::string name_;
+  int32_t num_partitions_;
+  std::unique_ptr<PartitionLog[]> partitions_;
+  std::atomic<bool> closed_{false};
+  std::atomic<uint32_t> sticky_counter_{0};
+  // Readers wait on cv_ for `version_` to change. version_ is written under notify_mu_ and read
+  // atomically before a reader looks at the logs, so no wake-up is lost.
+  std::mutex notify_mu_;
+  std::condition_variable cv_;
+  std::atomic<uint64_t> version_{0};
+};
+
+using TopicPtr = std::shared_ptr<Topic>;
+
+// A `memory://topic-name` URL. Topic names follow Kafka's rules: 1 to 249 characters of
+// [a-zA-Z0-9._-], not "." or "..".
+struct MemoryUrl {
+  std::string topic;
+};
+Result<MemoryUrl> parse_memory_url(std::string_view url);
+// InvalidArgument naming the topic and the offending character when `name` is not a valid name.
+Status validate_topic_name(std::string_view name);
+
+// A registry of topics by name. Thread-safe (one mutex, held only to look up or change the map).
+class MemoryBroker {
+ public:
+  MemoryBroker() = default;
+  MemoryBroker(const MemoryBroker&) = delete;
+  MemoryBroker& operator=(const MemoryBroker&) = delete;
+
+  // The process-wide broker that `memory://` URLs refer to. Never destroyed.
+  static MemoryBroker& default_instance();
+
+  // Creates the topic, or returns the existing one when it has the same partition count;
+  // AlreadyExists when it exists with a different count.
+  Result<TopicPtr> create_topic(std::string_view name, TopicOptions options = {});
+  // NotFound naming the topic.
+  Result<TopicPtr> topic(std::string_view name) const;
+  // The topic a `memory://name` URL names (which must exist).
+  Result<TopicPtr> topic_for_url(std::string_view url) const;
+  // Sorted names.
+  std::vector<std::string> list_topics() const;
+  // Removes the topic from the registry and closes it, so its readers finish; handles still held
+  // keep working for reading. NotFound when absent.
+  Status delete_topic(std::string_view name);
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, TopicPtr, std::less<>> topics_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The memory broker's reader and writer.
+
+struct WriterOptions {
+  // A partition's buffered records are appended as one chunk once it holds this many records.
+  // >= 1. Default 8192.
+  int64_t batch_records = 8192;
+  // ... or this many key and value bytes. >= 1. Default 1 MiB.
+  int64_t batch_bytes = int64_t{1} << 20;
+};
+
+// Writes to one topic. Single-threaded (see RecordWriter); flushes on destruction.
+class MemoryTopicWriter final : public RecordWriter {
+ public:
+  // InvalidArgument naming the option when options are out of range.
+  static Result<std::unique_ptr<MemoryTopicWriter>> open(TopicPtr topic,
+                                                         WriterOptions options = {});
+  ~MemoryTopicWriter() override;
+
+  int32_t num_partitions() const override { return topic_->num_partitions(); }
+  Result<PartitionId> send(std::optional<std::string_view> key,
+                           std::optional<std::string_view> value, Timestamp timestamp) override;
+  Status send(PartitionId partition, std::optional<std::string_view> key,
+              std::optional<std::string_view> value, Timestamp timestamp) override;
+  Status send_batch(PartitionId partition, const columnar::Array& keys,
+                    const columnar::Array& values, const columnar::Array& timestamps) override;
+  Status send_batch(const columnar::Array& keys, const columnar::Array& values,
+                    const columnar::Array& timestamps) override;
+  Status flush() override;
+  Status close() override;
+
+  const Topic& topic() const { return *topic_; }
+
+ private:
+  struct PendingChunk {
+    columnar::BinaryBuilder keys{columnar::binary()};
+    columnar::BinaryBuilder values{columnar::binary()};
+    columnar::Int64Builder timestamps{columnar::timestamp(columnar::TimeUnit::kMilli)};
+    int64_t bytes = 0;
+  };
+  MemoryTopicWriter(TopicPtr topic, WriterOptions options);
+  Status append_record(int32_t partition, std::optional<std::string_view> key,
+                       std::optional<std::string_view> value, Timestamp timestamp);
+  Status flush_partition(int32_t partition);
+  Status check_open() const;
+
+  TopicPtr topic_;
+  WriterOptions options_;
+  std::vector<PendingChunk> pending_;  // one per partition
+  int32_t sticky_partition_ = -1;      // where records without key go; -1 = pick the next
+  bool closed_ = false;
+  std::vector<int32_t> partition_scratch_;  // reused by send_batch
+};
+
+// Reads assigned partitions of one topic. Single-threaded except wakeup() (see RecordReader).
+class MemoryTopicReader final : public RecordReader {
+ public:
+  // OutOfRange names the partition or offset when an assignment is outside the topic;
+  // InvalidArgument when a partition is assigned twice.
+  static Result<std::unique_ptr<MemoryTopicReader>> open(
+      TopicPtr topic, const std::vector<PartitionAssignment>& assignments);
+  // Every partition of the topic, all from `start`.
+  static Result<std::unique_ptr<MemoryTopicReader>> open_all(
+      TopicPtr topic, StartPosition start = StartPosition::earliest());
+
+  Status poll_into(int64_t max_records, std::chrono::milliseconds timeout,
+                   PollResult& out) override;
+  Result<int64_t> position(PartitionId partition) const override;
+  Status seek(PartitionId partition, int64_t offset) override;
+  Result<int64_t> end_offset(PartitionId partition) const override;
+  std::vector<PartitionId> assignment() const override;
+  void wakeup() override;
+
+  const Topic& topic() const { return *topic_; }
+
+ private:
+  struct Assigned {
+    int32_t partition;
+    int64_t position;
+    size_t chunk_hint;  // index of the chunk that held `position` last time; a lookup shortcut
+  };
+  explicit MemoryTopicReader(TopicPtr topic) : topic_(std::move(topic)) {}
+  Result<Assigned*> find(PartitionId partition);
+  Result<const Assigned*> find(PartitionId partition) const;
+  // Moves available records of the assigned partitions into `out`; returns how many.
+  int64_t gather(int64_t max_records, PollResult& out);
+  bool at_end_of_input() const;
+
+  TopicPtr topic_;
+  std::vector<Assigned> assigned_;
+  size_t next_first_ = 0;  // the partition a poll starts with, rotated for fairness
+  std::atomic<bool> wakeup_{false};
+  std::vector<const LogChunk*> chunk_scratch_;  // reused by gather
+};
+
+}  // namespace sabot::connectors

@@ -1,0 +1,685 @@
+#include "sabot/connectors/memory_broker.h"
+
+#include <algorithm>
+#include <deque>
+#include <limits>
+#include <utility>
+
+#include "connectors/murmur2.h"
+#include "sabot/base/check.h"
+#include "sabot/base/logging.h"
+
+namespace sabot::connectors {
+
+using columnar::Array;
+using columnar::ArrayData;
+using columnar::RecordBatch;
+
+// One immutable chunk of a partition's log.
+struct LogChunk {
+  int64_t base_offset;
+  RecordBatch records;
+  int64_t end_offset() const { return base_offset + records.num_rows(); }
+};
+
+struct PartitionLog {
+  std::mutex mu;
+  // Guarded by mu. A deque never moves its elements on push_back, and chunks are never removed or
+  // changed once pushed, so a reader may keep a pointer to a chunk and use it without the lock.
+  std::deque<LogChunk> chunks;
+  // Written under mu, read without it: the number of records published so far.
+  std::atomic<int64_t> end_offset{0};
+  // Set under mu by Topic::close(); once a reader sees it, end_offset is final.
+  std::atomic<bool> closed{false};
+};
+
+namespace {
+
+// Records larger than this are refused so that a chunk's int32 offsets cannot overflow.
+constexpr int64_t kMaxRecordPartBytes = int64_t{1} << 30;
+constexpr int32_t kMaxPartitions = 1 << 16;
+// Chunks looked up per hold of a partition's mutex, so a poll over tiny chunks stays O(1) per hold.
+constexpr size_t kMaxChunksPerLock = 64;
+
+Status closed_error(const std::string& topic, int32_t partition) {
+  return Status::invalid_argument("topic '" + topic + "' is closed; cannot append to partition " +
+                                  std::to_string(partition));
+}
+
+// utf8 shares the binary layout: re-type without copying.
+Result<Array> as_binary(const Array& array, std::string_view column, const std::string& topic) {
+  if (array.type() == columnar::binary()) return array;
+  if (array.type() == columnar::utf8()) {
+    auto data = std::make_shared<ArrayData>(array.data());
+    data->type = columnar::binary();
+    return Array(std::move(data));
+  }
+  return Status::type_error("record " + std::string(column) + " column for topic '" + topic +
+                            "' must be binary or utf8, got " + array.type().to_string());
+}
+
+Result<Array> as_millis(const Array& array, const std::string& topic) {
+  const auto ms = columnar::timestamp(columnar::TimeUnit::kMilli);
+  if (array.type() != ms && array.type() != columnar::int64()) {
+    return Status::type_error("record timestamp column for topic '" + topic +
+                              "' must be timestamp[ms] or int64, got " + array.type().to_string());
+  }
+  if (array.null_count() > 0) {
+    for (int64_t i = 0; i < array.length(); ++i) {
+      if (array.is_null(i)) {
+        return Status::invalid_argument("record timestamp column for topic '" + topic +
+                                        "' has a null at row " + std::to_string(i));
+      }
+    }
+  }
+  if (array.type() == ms) return array;
+  auto data = std::make_shared<ArrayData>(array.data());
+  data->type = ms;
+  return Array(std::move(data));
+}
+
+Result<RecordBatch> make_chunk(const Array& keys, const Array& values, const Array& timestamps,
+                               const std::string& topic) {
+  if (keys.length() != values.length() || keys.length() != timestamps.length()) {
+    return Status::invalid_argument("record columns for topic '" + topic +
+                                    "' differ in length: keys " + std::to_string(keys.length()) +
+                                    ", values " + std::to_string(values.length()) +
+                                    ", timestamps " + std::to_string(timestamps.length()));
+  }
+  SABOT_ASSIGN_OR_RETURN(Array k, as_binary(keys, "key", topic));
+  SABOT_ASSIGN_OR_RETURN(Array v, as_binary(values, "value", topic));
+  SABOT_ASSIGN_OR_RETURN(Array t, as_millis(timestamps, topic));
+  const int64_t n = k.length();
+  return RecordBatch::make_unchecked(record_schema(), {std::move(k), std::move(v), std::move(t)},
+                                     n);
+}
+
+}  // namespace
+
+const columnar::SchemaPtr& record_schema() {
+  static const columnar::SchemaPtr kSchema = columnar::schema({
+      columnar::field("key", columnar::binary()),
+      columnar::field("value", columnar::binary()),
+      columnar::field("timestamp", columnar::timestamp(columnar::TimeUnit::kMilli),
+                      /*nullable=*/false),
+  });
+  return kSchema;
+}
+
+int64_t PollResult::num_records() const {
+  int64_t n = 0;
+  for (const PartitionBatch& b : batches) n += b.records.num_rows();
+  return n;
+}
+
+Result<PollResult> RecordReader::poll(int64_t max_records, std::chrono::milliseconds timeout) {
+  PollResult out;
+  SABOT_RETURN_IF_ERROR(poll_into(max_records, timeout, out));
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Topic
+
+Topic::Topic(std::string name, int32_t num_partitions)
+    : name_(std::move(name)),
+      num_partitions_(num_partitions),
+      partitions_(new PartitionLog[static_cast<size_t>(num_partitions)]) {
+  SABOT_CHECK_GE(num_partitions, 1);
+}
+
+Topic::~Topic() = default;
+
+Status Topic::check_partition(PartitionId partition) const {
+  if (partition.value() < 0 || partition.value() >= num_partitions_) {
+    return Status::out_of_range("partition " + std::to_string(partition.value()) +
+                                " does not exist in topic '" + name_ + "' (it has " +
+                                std::to_string(num_partitions_) + " partitions)");
+  }
+  return Status::ok();
+}
+
+Result<int64_t> Topic::append(PartitionId partition, const RecordBatch& records) {
+  SABOT_RETURN_IF_ERROR(check_partition(partition));
+  if (records.num_columns() != 3) {
+    return Status::invalid_argument("records appended to topic '" + name_ +
+                                    "' need 3 columns (key, value, timestamp), got " +
+                                    std::to_string(records.num_columns()));
+  }
+  SABOT_ASSIGN_OR_RETURN(RecordBatch chunk,
+                         make_chunk(records.column(kKeyColumn), records.column(kValueColumn),
+                                    records.column(kTimestampColumn), name_));
+  return publish(partition.value(), std::move(chunk));
+}
+
+Result<int64_t> Topic::publish(int32_t partition, RecordBatch chunk) {
+  PartitionLog& log = partitions_[static_cast<size_t>(partition)];
+  const int64_t n = chunk.num_rows();
+  int64_t base;
+  {
+    std::lock_guard<std::mutex> lock(log.mu);
+    if (log.closed.load(std::memory_order_relaxed)) return closed_error(name_, partition);
+    base = log.end_offset.load(std::memory_order_relaxed);
+    if (n == 0) return base;
+    log.chunks.push_back(LogChunk{base, std::move(chunk)});
+    log.end_offset.store(base + n, std::memory_order_release);
+  }
+  notify_readers();
+  return base;
+}
+
+Result<int64_t> Topic::end_offset(PartitionId partition) const {
+  SABOT_RETURN_IF_ERROR(check_partition(partition));
+  return partitions_[static_cast<size_t>(partition.value())].end_offset.load(
+      std::memory_order_acquire);
+}
+
+int64_t Topic::total_records() const {
+  int64_t n = 0;
+  for (int32_t p = 0; p < num_partitions_; ++p) {
+    n += partitions_[static_cast<size_t>(p)].end_offset.load(std::memory_order_acquire);
+  }
+  return n;
+}
+
+void Topic::close() {
+  // Under each partition's mutex, so an append either completes before the flag or is refused:
+  // a reader that sees the flag knows the partition's end offset is final.
+  for (int32_t p = 0; p < num_partitions_; ++p) {
+    PartitionLog& log = partitions_[static_cast<size_t>(p)];
+    std::lock_guard<std::mutex> lock(log.mu);
+    log.closed.store(true, std::memory_order_release);
+  }
+  closed_.store(true, std::memory_order_release);
+  notify_readers();
+}
+
+void Topic::notify_readers() {
+  {
+    std::lock_guard<std::mutex> lock(notify_mu_);
+    version_.fetch_add(1, std::memory_order_release);
+  }
+  cv_.notify_all();
+}
+
+PartitionId Topic::partition_for_key(std::string_view key) const {
+  return PartitionId(kafka_partition_for_key(key, num_partitions_));
+}
+
+// ---------------------------------------------------------------------------------------------
+// URLs and the registry
+
+Status validate_topic_name(std::string_view name) {
+  if (name.empty()) return Status::invalid_argument("topic name is empty");
+  if (name.size() > 249) {
+    return Status::invalid_argument("topic name '" + std::string(name.substr(0, 40)) + "...' is " +
+                                    std::to_string(name.size()) +
+                                    " characters long; the limit is 249");
+  }
+  if (name == "." || name == "..") {
+    return Status::invalid_argument("topic name '" + std::string(name) + "' is not allowed");
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return Status::invalid_argument(
+          "topic name '" + std::string(name) + "' has an invalid character '" + std::string(1, c) +
+          "' at position " + std::to_string(i) + " (allowed: a-z A-Z 0-9 . _ -)");
+    }
+  }
+  return Status::ok();
+}
+
+Result<MemoryUrl> parse_memory_url(std::string_view url) {
+  constexpr std::string_view kScheme = "memory://";
+  if (url.substr(0, kScheme.size()) != kScheme) {
+    return Status::invalid_argument("'" + std::string(url) +
+                                    "' is not a memory URL; expected memory://topic-name");
+  }
+  std::string_view name = url.substr(kScheme.size());
+  if (name.empty()) {
+    return Status::invalid_argument("memory URL '" + std::string(url) +
+                                    "' names no topic; expected memory://topic-name");
+  }
+  Status valid = validate_topic_name(name);
+  if (!valid.is_ok())
+    return std::move(valid).with_context("parsing URL '" + std::string(url) + "'");
+  return MemoryUrl{std::string(name)};
+}
+
+MemoryBroker& MemoryBroker::default_instance() {
+  // Leaked on purpose: static destructors of other objects may still use it at exit.
+  static MemoryBroker* instance = new MemoryBroker();
+  return *instance;
+}
+
+Result<TopicPtr> MemoryBroker::create_topic(std::string_view name, TopicOptions options) {
+  SABOT_RETURN_IF_ERROR(validate_topic_name(name));
+  if (options.partitions < 1 || options.partitions > kMaxPartitions) {
+    return Status::invalid_argument(
+        "topic '" + std::string(name) + "': partitions must be in [1, " +
+        std::to_string(kMaxPartitions) + "], got " + std::to_string(options.partitions));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = topics_.find(name);
+  if (it != topics_.end()) {
+    if (it->second->num_partitions() != options.partitions) {
+      return Status::already_exists("topic '" + std::string(name) + "' already exists with " +
+                                    std::to_string(it->second->num_partitions()) +
+                                    " partitions, not " + std::to_string(options.partitions));
+    }
+    return it->second;
+  }
+  auto topic = std::make_shared<Topic>(std::string(name), options.partitions);
+  topics_.emplace(std::string(name), topic);
+  return topic;
+}
+
+Result<TopicPtr> MemoryBroker::topic(std::string_view name) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = topics_.find(name);
+  if (it == topics_.end()) {
+    return Status::not_found("memory broker has no topic '" + std::string(name) + "'");
+  }
+  return it->second;
+}
+
+Result<TopicPtr> MemoryBroker::topic_for_url(std::string_view url) const {
+  SABOT_ASSIGN_OR_RETURN(MemoryUrl parsed, parse_memory_url(url));
+  return topic(parsed.topic);
+}
+
+std::vector<std::string> MemoryBroker::list_topics() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<std::string> names;
+  names.reserve(topics_.size());
+  for (const auto& [name, topic] : topics_) names.push_back(name);
+  return names;
+}
+
+Status MemoryBroker::delete_topic(std::string_view name) {
+  TopicPtr topic;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = topics_.find(name);
+    if (it == topics_.end()) {
+      return Status::not_found("cannot delete topic '" + std::string(name) +
+                               "': memory broker has no such topic");
+    }
+    topic = std::move(it->second);
+    topics_.erase(it);
+  }
+  topic->close();
+  return Status::ok();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+Result<std::unique_ptr<MemoryTopicWriter>> MemoryTopicWriter::open(TopicPtr topic,
+                                                                   WriterOptions options) {
+  if (topic == nullptr) return Status::invalid_argument("writer needs a topic, got null");
+  if (options.batch_records < 1) {
+    return Status::invalid_argument("writer for topic '" + topic->name() +
+                                    "': batch_records must be >= 1, got " +
+                                    std::to_string(options.batch_records));
+  }
+  if (options.batch_bytes < 1 || options.batch_bytes > kMaxRecordPartBytes) {
+    return Status::invalid_argument("writer for topic '" + topic->name() +
+                                    "': batch_bytes must be in [1, 2^30], got " +
+                                    std::to_string(options.batch_bytes));
+  }
+  return std::unique_ptr<MemoryTopicWriter>(new MemoryTopicWriter(std::move(topic), options));
+}
+
+MemoryTopicWriter::MemoryTopicWriter(TopicPtr topic, WriterOptions options)
+    : topic_(std::move(topic)),
+      options_(options),
+      pending_(static_cast<size_t>(topic_->num_partitions())) {}
+
+MemoryTopicWriter::~MemoryTopicWriter() {
+  if (closed_) return;
+  Status s = flush();
+  if (!s.is_ok()) {
+    SABOT_LOG(kError, "memory_broker") << "records lost when a writer of topic '" << topic_->name()
+                                       << "' was destroyed: " << s.to_string();
+  }
+}
+
+Status MemoryTopicWriter::check_open() const {
+  if (closed_) {
+    return Status::invalid_argument("writer of topic '" + topic_->name() + "' is closed");
+  }
+  // Fails early; publish() re-checks under the partition's mutex.
+  if (topic_->is_closed())
+    return Status::invalid_argument("topic '" + topic_->name() + "' is closed");
+  return Status::ok();
+}
+
+Status MemoryTopicWriter::append_record(int32_t partition, std::optional<std::string_view> key,
+                                        std::optional<std::string_view> value,
+                                        Timestamp timestamp) {
+  const int64_t key_size = key ? static_cast<int64_t>(key->size()) : 0;
+  const int64_t value_size = value ? static_cast<int64_t>(value->size()) : 0;
+  if (key_size > kMaxRecordPartBytes || value_size > kMaxRecordPartBytes) {
+    return Status::invalid_argument("record for topic '" + topic_->name() + "' is too large (key " +
+                                    std::to_string(key_size) + " bytes, value " +
+                                    std::to_string(value_size) + " bytes; the limit is 2^30 each)");
+  }
+  PendingChunk& c = pending_[static_cast<size_t>(partition)];
+  if (key) {
+    c.keys.append(*key);
+  } else {
+    c.keys.append_null();
+  }
+  if (value) {
+    c.values.append(*value);
+  } else {
+    c.values.append_null();
+  }
+  c.timestamps.append(timestamp.millis());
+  c.bytes += key_size + value_size;
+  if (c.keys.length() >= options_.batch_records || c.bytes >= options_.batch_bytes) {
+    return flush_partition(partition);
+  }
+  return Status::ok();
+}
+
+Status MemoryTopicWriter::flush_partition(int32_t partition) {
+  PendingChunk& c = pending_[static_cast<size_t>(partition)];
+  const int64_t n = c.keys.length();
+  if (n == 0) return Status::ok();
+  RecordBatch chunk = RecordBatch::make_unchecked(
+      record_schema(), {c.keys.finish(), c.values.finish(), c.timestamps.finish()}, n);
+  c.bytes = 0;
+  // Builders start empty after finish(); reserving the last chunk's count avoids regrowing.
+  c.keys.reserve(n);
+  c.values.reserve(n);
+  c.timestamps.reserve(n);
+  if (sticky_partition_ == partition) sticky_partition_ = -1;
+  Result<int64_t> base = topic_->publish(partition, std::move(chunk));
+  if (!base.is_ok()) {
+    return base.status().with_context(std::to_string(n) + " buffered records were not appended");
+  }
+  return Status::ok();
+}
+
+Result<PartitionId> MemoryTopicWriter::send(std::optional<std::string_view> key,
+                                            std::optional<std::string_view> value,
+                                            Timestamp timestamp) {
+  SABOT_RETURN_IF_ERROR(check_open());
+  int32_t partition;
+  if (key) {
+    partition = kafka_partition_for_key(*key, topic_->num_partitions());
+  } else {
+    if (sticky_partition_ < 0) sticky_partition_ = topic_->next_sticky_partition();
+    partition = sticky_partition_;
+  }
+  SABOT_RETURN_IF_ERROR(append_record(partition, key, value, timestamp));
+  return PartitionId(partition);
+}
+
+Status MemoryTopicWriter::send(PartitionId partition, std::optional<std::string_view> key,
+                               std::optional<std::string_view> value, Timestamp timestamp) {
+  SABOT_RETURN_IF_ERROR(check_open());
+  SABOT_RETURN_IF_ERROR(topic_->check_partition(partition));
+  return append_record(partition.value(), key, value, timestamp);
+}
+
+Status MemoryTopicWriter::send_batch(PartitionId partition, const Array& keys, const Array& values,
+                                     const Array& timestamps) {
+  SABOT_RETURN_IF_ERROR(check_open());
+  SABOT_RETURN_IF_ERROR(topic_->check_partition(partition));
+  SABOT_ASSIGN_OR_RETURN(RecordBatch chunk, make_chunk(keys, values, timestamps, topic_->name()));
+  // Records sent earlier to this partition must come first.
+  SABOT_RETURN_IF_ERROR(flush_partition(partition.value()));
+  return topic_->publish(partition.value(), std::move(chunk)).status();
+}
+
+Status MemoryTopicWriter::send_batch(const Array& keys, const Array& values,
+                                     const Array& timestamps) {
+  SABOT_RETURN_IF_ERROR(check_open());
+  SABOT_ASSIGN_OR_RETURN(RecordBatch chunk, make_chunk(keys, values, timestamps, topic_->name()));
+  const Array& k = chunk.column(kKeyColumn);
+  const Array& v = chunk.column(kValueColumn);
+  const int64_t* ts = chunk.column(kTimestampColumn).values<int64_t>();
+  const int64_t n = chunk.num_rows();
+  partition_scratch_.resize(static_cast<size_t>(n));
+  kafka_partitions_for_keys(k, topic_->num_partitions(), partition_scratch_.data());
+  for (int64_t i = 0; i < n; ++i) {
+    int32_t partition = partition_scratch_[static_cast<size_t>(i)];
+    if (partition < 0) {
+      if (sticky_partition_ < 0) sticky_partition_ = topic_->next_sticky_partition();
+      partition = sticky_partition_;
+    }
+    std::optional<std::string_view> key;
+    if (k.is_valid(i)) key = k.string_view(i);
+    std::optional<std::string_view> value;
+    if (v.is_valid(i)) value = v.string_view(i);
+    SABOT_RETURN_IF_ERROR(append_record(partition, key, value, Timestamp(ts[i])));
+  }
+  return Status::ok();
+}
+
+Status MemoryTopicWriter::flush() {
+  Status first_error;
+  for (int32_t p = 0; p < topic_->num_partitions(); ++p) {
+    Status s = flush_partition(p);
+    if (!s.is_ok() && first_error.is_ok()) first_error = std::move(s);
+  }
+  return first_error;
+}
+
+Status MemoryTopicWriter::close() {
+  if (closed_) return Status::ok();
+  closed_ = true;
+  return flush();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reader
+
+Result<std::unique_ptr<MemoryTopicReader>> MemoryTopicReader::open(
+    TopicPtr topic, const std::vector<PartitionAssignment>& assignments) {
+  if (topic == nullptr) return Status::invalid_argument("reader needs a topic, got null");
+  std::unique_ptr<MemoryTopicReader> reader(new MemoryTopicReader(topic));
+  std::vector<bool> seen(static_cast<size_t>(topic->num_partitions()), false);
+  for (const PartitionAssignment& a : assignments) {
+    SABOT_RETURN_IF_ERROR(topic->check_partition(a.partition));
+    const int32_t p = a.partition.value();
+    if (seen[static_cast<size_t>(p)]) {
+      return Status::invalid_argument("partition " + std::to_string(p) + " of topic '" +
+                                      topic->name() + "' is assigned twice");
+    }
+    seen[static_cast<size_t>(p)] = true;
+    const int64_t end =
+        topic->partitions_[static_cast<size_t>(p)].end_offset.load(std::memory_order_acquire);
+    int64_t position = 0;
+    switch (a.start.kind) {
+      case StartPosition::Kind::kEarliest:
+        position = 0;
+        break;
+      case StartPosition::Kind::kLatest:
+        position = end;
+        break;
+      case StartPosition::Kind::kOffset:
+        if (a.start.offset < 0 || a.start.offset > end) {
+          return Status::out_of_range("start offset " + std::to_string(a.start.offset) +
+                                      " of partition " + std::to_string(p) + " of topic '" +
+                                      topic->name() + "' is outside [0, " + std::to_string(end) +
+                                      "]");
+        }
+        position = a.start.offset;
+        break;
+    }
+    reader->assigned_.push_back(Assigned{p, position, 0});
+  }
+  return reader;
+}
+
+Result<std::unique_ptr<MemoryTopicReader>> MemoryTopicReader::open_all(TopicPtr topic,
+                                                                       StartPosition start) {
+  if (topic == nullptr) return Status::invalid_argument("reader needs a topic, got null");
+  std::vector<PartitionAssignment> assignments;
+  for (int32_t p = 0; p < topic->num_partitions(); ++p) {
+    assignments.push_back(PartitionAssignment{PartitionId(p), start});
+  }
+  return open(std::move(topic), assignments);
+}
+
+Result<MemoryTopicReader::Assigned*> MemoryTopicReader::find(PartitionId partition) {
+  for (Assigned& a : assigned_) {
+    if (a.partition == partition.value()) return &a;
+  }
+  return Status::not_found("partition " + std::to_string(partition.value()) + " of topic '" +
+                           topic_->name() + "' is not assigned to this reader");
+}
+
+Result<const MemoryTopicReader::Assigned*> MemoryTopicReader::find(PartitionId partition) const {
+  for (const Assigned& a : assigned_) {
+    if (a.partition == partition.value()) return &a;
+  }
+  return Status::not_found("partition " + std::to_string(partition.value()) + " of topic '" +
+                           topic_->name() + "' is not assigned to this reader");
+}
+
+Result<int64_t> MemoryTopicReader::position(PartitionId partition) const {
+  SABOT_ASSIGN_OR_RETURN(const Assigned* a, find(partition));
+  return a->position;
+}
+
+Status MemoryTopicReader::seek(PartitionId partition, int64_t offset) {
+  SABOT_ASSIGN_OR_RETURN(Assigned * a, find(partition));
+  const int64_t end = topic_->partitions_[static_cast<size_t>(a->partition)].end_offset.load(
+      std::memory_order_acquire);
+  if (offset < 0 || offset > end) {
+    return Status::out_of_range(
+        "cannot seek partition " + std::to_string(a->partition) + " of topic '" + topic_->name() +
+        "' to offset " + std::to_string(offset) + ": outside [0, " + std::to_string(end) + "]");
+  }
+  a->position = offset;
+  return Status::ok();
+}
+
+Result<int64_t> MemoryTopicReader::end_offset(PartitionId partition) const {
+  SABOT_ASSIGN_OR_RETURN(const Assigned* a, find(partition));
+  return topic_->partitions_[static_cast<size_t>(a->partition)].end_offset.load(
+      std::memory_order_acquire);
+}
+
+std::vector<PartitionId> MemoryTopicReader::assignment() const {
+  std::vector<PartitionId> out;
+  out.reserve(assigned_.size());
+  for (const Assigned& a : assigned_) out.push_back(PartitionId(a.partition));
+  return out;
+}
+
+void MemoryTopicReader::wakeup() {
+  wakeup_.store(true, std::memory_order_release);
+  // Taking the mutex orders the flag before a waiter's predicate check, so the wake-up is not lost.
+  { std::lock_guard<std::mutex> lock(topic_->notify_mu_); }
+  topic_->cv_.notify_all();
+}
+
+bool MemoryTopicReader::at_end_of_input() const {
+  if (assigned_.empty()) return topic_->is_closed();
+  for (const Assigned& a : assigned_) {
+    const PartitionLog& log = topic_->partitions_[static_cast<size_t>(a.partition)];
+    // closed first: once it is set, end_offset no longer moves.
+    if (!log.closed.load(std::memory_order_acquire)) return false;
+    if (a.position < log.end_offset.load(std::memory_order_acquire)) return false;
+  }
+  return true;
+}
+
+int64_t MemoryTopicReader::gather(int64_t max_records, PollResult& out) {
+  const size_t n = assigned_.size();
+  if (n == 0) return 0;
+  int64_t total = 0;
+  for (size_t i = 0; i < n && total < max_records; ++i) {
+    Assigned& a = assigned_[(next_first_ + i) % n];
+    PartitionLog& log = topic_->partitions_[static_cast<size_t>(a.partition)];
+    const int64_t end = log.end_offset.load(std::memory_order_acquire);
+    const int64_t want_end = std::min(end, a.position + (max_records - total));
+    while (a.position < want_end) {
+      chunk_scratch_.clear();
+      {
+        std::lock_guard<std::mutex> lock(log.mu);
+        size_t idx = a.chunk_hint;
+        const size_t size = log.chunks.size();
+        auto holds = [&](size_t j) {
+          return j < size && log.chunks[j].base_offset <= a.position &&
+                 a.position < log.chunks[j].end_offset();
+        };
+        if (!holds(idx)) {
+          if (holds(idx + 1)) {
+            ++idx;
+          } else {
+            auto it = std::upper_bound(
+                log.chunks.begin(), log.chunks.end(), a.position,
+                [](int64_t pos, const LogChunk& c) { return pos < c.base_offset; });
+            SABOT_CHECK(it != log.chunks.begin());
+            idx = static_cast<size_t>(it - log.chunks.begin()) - 1;
+          }
+        }
+        int64_t pos = a.position;
+        while (pos < want_end && chunk_scratch_.size() < kMaxChunksPerLock) {
+          const LogChunk& c = log.chunks[idx];
+          chunk_scratch_.push_back(&c);
+          pos = c.end_offset();
+          if (pos < want_end && idx + 1 < size) ++idx;
+        }
+        a.chunk_hint = idx;
+      }
+      // Chunks are immutable and never move: slicing needs no lock.
+      for (const LogChunk* c : chunk_scratch_) {
+        const int64_t from = std::max(a.position, c->base_offset);
+        const int64_t to = std::min(want_end, c->end_offset());
+        PartitionBatch batch;
+        batch.partition = PartitionId(a.partition);
+        batch.base_offset = from;
+        if (from == c->base_offset && to == c->end_offset()) {
+          batch.records = c->records;
+        } else {
+          batch.records = c->records.slice(from - c->base_offset, to - from);
+        }
+        out.batches.push_back(std::move(batch));
+        total += to - from;
+        a.position = to;
+      }
+    }
+  }
+  next_first_ = (next_first_ + 1) % n;
+  return total;
+}
+
+Status MemoryTopicReader::poll_into(int64_t max_records, std::chrono::milliseconds timeout,
+                                    PollResult& out) {
+  out.batches.clear();
+  out.end_of_input = false;
+  if (max_records < 1) {
+    return Status::invalid_argument("poll of topic '" + topic_->name() +
+                                    "': max_records must be >= 1, got " +
+                                    std::to_string(max_records));
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    // Read the change counter before looking: a publish after this point changes it, so the
+    // wait below cannot miss it.
+    const uint64_t seen = topic_->version_.load(std::memory_order_acquire);
+    const int64_t got = gather(max_records, out);
+    out.end_of_input = at_end_of_input();
+    if (got > 0 || out.end_of_input) return Status::ok();
+    if (wakeup_.exchange(false, std::memory_order_acq_rel)) return Status::ok();
+    std::unique_lock<std::mutex> lock(topic_->notify_mu_);
+    const bool changed = topic_->cv_.wait_until(lock, deadline, [&] {
+      return topic_->version_.load(std::memory_order_relaxed) != seen ||
+             wakeup_.load(std::memory_order_relaxed);
+    });
+    if (!changed) return Status::ok();
+  }
+}
+
+}  // namespace sabot::connectors
