@@ -23,7 +23,6 @@ namespace {
 Expr make(Expr::Node node) { return Expr(std::make_shared<const Expr::Node>(std::move(node))); }
 
 bool is_comparison(BinaryOp op) { return op >= BinaryOp::kEq && op <= BinaryOp::kGe; }
-bool is_arithmetic(BinaryOp op) { return op <= BinaryOp::kMod; }
 bool is_logical(BinaryOp op) { return op == BinaryOp::kAnd || op == BinaryOp::kOr; }
 
 std::string quote(std::string_view s) {

@@ -303,6 +303,31 @@ TEST(ExprEval, StringPredicates) {
   EXPECT_EQ(to_bools(eval(starts_with(lit("xyz"), "xy"), b)), std::vector<OptBool>(5, true));
 }
 
+TEST(ExprEval, ContainsIgnoresMatchesAcrossRowBoundaries) {
+  RecordBatch b =
+      batch_of({{"s", columnar::utf8_array({"xab", "cd", "", "abc", N, "bc", "b", "c"})}});
+  EXPECT_EQ(to_bools(eval(contains(col("s"), "bc"), b)),
+            (std::vector<OptBool>{false, false, false, true, N, true, false, false}));
+  EXPECT_EQ(to_bools(eval(contains(col("s"), "abcd"), b)),
+            (std::vector<OptBool>{false, false, false, false, N, false, false, false}));
+  RecordBatch sliced = b.slice(3, 5);  // abc, null, bc, b, c
+  EXPECT_EQ(to_bools(eval(contains(col("s"), "c"), sliced)),
+            (std::vector<OptBool>{true, N, true, false, true}));
+}
+
+TEST(ExprEval, StringPredicatesWithPatternsLongerThanAWord) {
+  RecordBatch b = batch_of({{"s", columnar::utf8_array({"hello wonderful world", "hello wonder",
+                                                        "hello", N, "say hello wonderful"})}});
+  EXPECT_EQ(to_bools(eval(starts_with(col("s"), "hello wonderful"), b)),
+            (std::vector<OptBool>{true, false, false, N, false}));
+  EXPECT_EQ(to_bools(eval(contains(col("s"), "hello wonderful"), b)),
+            (std::vector<OptBool>{true, false, false, N, true}));
+  EXPECT_EQ(to_bools(eval(str_equals(col("s"), "hello wonder"), b)),
+            (std::vector<OptBool>{false, true, false, N, false}));
+  EXPECT_EQ(to_bools(eval(col("s") == "hello", b)),
+            (std::vector<OptBool>{false, false, true, N, false}));
+}
+
 TEST(ExprEval, CastBetweenTypes) {
   RecordBatch b = sample();
   EXPECT_TRUE(eval(cast(col("i"), columnar::float64()), b)
@@ -546,7 +571,7 @@ class Random {
       case TypeId::kUtf8:
       case TypeId::kBinary: {
         std::string s;
-        int64_t len = uniform(0, 4);
+        int64_t len = uniform(0, 6);
         for (int64_t k = 0; k < len; ++k) {
           s += t.id() == TypeId::kUtf8 ? static_cast<char>('a' + uniform(0, 2))
                                        : static_cast<char>(uniform(0, 255));
@@ -798,7 +823,7 @@ TEST(ExprRandom, StringPredicatesMatchRowModel) {
     for (int round = 0; round < 10; ++round) {
       const int64_t n = rnd.uniform(0, 300);
       Array a = rnd.array(t, n, rnd.real() * 0.5);
-      std::string pat = rnd.value(t).as_string().substr(0, 2);
+      std::string pat = rnd.value(t).as_string() + (round % 3 == 0 ? rnd.value(t).as_string() : "");
       RecordBatch b = batch_of({{"a", a}});
       auto sw = to_bools(eval(starts_with(col("a"), pat), b));
       auto ct = to_bools(eval(contains(col("a"), pat), b));
