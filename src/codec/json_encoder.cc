@@ -164,21 +164,27 @@ Result<Array> JsonEncoder::encode(const RecordBatch& batch, DataType type) {
                                     type.to_string());
   }
   std::vector<std::string> keys = quoted_keys(batch);
-  columnar::BinaryBuilder builder(type);
-  builder.reserve(batch.num_rows());
+  // All rows go into one reused text buffer, then into the array's buffers with one copy each:
+  // cheaper than growing a builder row by row.
+  text_.clear();
+  offsets_.clear();
+  offsets_.reserve(static_cast<size_t>(batch.num_rows()) + 1);
+  offsets_.push_back(0);
   std::string scratch;
-  constexpr int64_t kMaxBytes = std::numeric_limits<int32_t>::max();
+  constexpr size_t kMaxBytes = std::numeric_limits<int32_t>::max();
   for (int64_t r = 0; r < batch.num_rows(); ++r) {
-    row_.clear();
-    append_row(batch, keys, r, options_.omit_nulls, row_, scratch);
-    if (builder.data_size() + static_cast<int64_t>(row_.size()) > kMaxBytes) {
+    append_row(batch, keys, r, options_.omit_nulls, text_, scratch);
+    if (text_.size() > kMaxBytes) {
       return Status::out_of_range("JsonEncoder: row " + std::to_string(r) +
                                   " takes the output past the 2 GiB an array can hold; encode "
                                   "smaller batches");
     }
-    builder.append(row_);
+    offsets_.push_back(static_cast<int32_t>(text_.size()));
   }
-  return builder.finish();
+  return Array::make(type, batch.num_rows(), nullptr,
+                     columnar::Buffer::copy_of(
+                         offsets_.data(), static_cast<int64_t>(offsets_.size() * sizeof(int32_t))),
+                     columnar::Buffer::copy_of(text_.data(), static_cast<int64_t>(text_.size())));
 }
 
 void JsonEncoder::encode_lines(const RecordBatch& batch, std::string& out) {

@@ -128,7 +128,9 @@ class JsonEncoder {
 
  private:
   JsonEncodeOptions options_;
-  std::string row_;  // scratch for one row, reused
+  // Reused by encode() so that a warm encoder allocates only the output buffers.
+  std::string text_;
+  std::vector<int32_t> offsets_;
 };
 
 // Base64 (RFC 4648, standard alphabet) helpers used for binary fields; exposed for tests and other
