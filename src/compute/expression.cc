@@ -634,7 +634,7 @@ Result<Array> BoundExpr::evaluate(const RecordBatch& batch) const {
   auto result = root_->eval(batch);
   if (!result.is_ok()) return result.status().with_context("evaluating " + source_.to_string());
   Datum& d = *result;
-  if (d.is_scalar) return Array::make_repeated(d.scalar, batch.num_rows());
+  if (d.is_scalar) return detail::repeat_scalar(d.scalar, batch.num_rows());
   return std::move(d.array);
 }
 

@@ -152,6 +152,14 @@ void BM_FilterPredicate(benchmark::State& state) {
 }
 BENCHMARK(BM_FilterPredicate);
 
+void BM_IfElseInt64(benchmark::State& state) {
+  RecordBatch batch = make_batch({{"c", random_bool(kRows, 0.05, 3)},
+                                  {"a", random_int64(kRows, 0.05, 1)},
+                                  {"b", random_int64(kRows, 0.0, 2)}});
+  run(state, if_else(col("c"), col("a"), col("b")), batch, 16);
+}
+BENCHMARK(BM_IfElseInt64);
+
 void BM_Utf8StartsWith(benchmark::State& state) {
   Array s = random_utf8(kRows, 3);
   RecordBatch batch = make_batch({{"name", s}});

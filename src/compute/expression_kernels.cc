@@ -26,7 +26,7 @@ using columnar::TypeId;
 namespace bits = columnar::bits;
 
 Array Datum::to_array(int64_t length) const {
-  return is_scalar ? Array::make_repeated(scalar, length) : array;
+  return is_scalar ? repeat_scalar(scalar, length) : array;
 }
 
 namespace {
@@ -487,17 +487,28 @@ Result<Array> cast_timestamp_unit(const Array& a, DataType to) {
 // ---------------------------------------------------------------------------------------------
 // if_else
 
+// Validity bits [i, i + 64) of `a`, all ones when it has no nulls.
+uint64_t validity_word(const Array& a, int64_t i, int64_t avail) {
+  if (a.null_count() == 0) return ~uint64_t{0};
+  return bits::load_word(a.validity_bits(), a.offset() + i, avail);
+}
+
+// Rows [i, i + count) of if_else for fixed-width values; `c` holds the condition bits. The
+// per-bit select vectorizes (variable shifts and blends).
 template <typename T>
-Array select_fixed(const Array& cond, const Array& t, const Array& f, DataType type) {
-  const int64_t n = cond.length();
+void select_block(uint64_t c, const Array& t, const Array& f, int64_t i, int64_t count,
+                  Buffer* values) {
+  T* out = reinterpret_cast<T*>(values->mutable_data()) + i;
+  const T* tv = t.values<T>() + i;
+  const T* fv = f.values<T>() + i;
+  for (int64_t j = 0; j < count; ++j) out[j] = ((c >> j) & 1) ? tv[j] : fv[j];
+}
+
+template <typename T>
+Array repeat_fixed(const Scalar& s, int64_t n) {
   auto values = Buffer::allocate(n * static_cast<int64_t>(sizeof(T)));
-  T* out = reinterpret_cast<T*>(values->mutable_data());
-  const T* tv = t.values<T>();
-  const T* fv = f.values<T>();
-  const uint8_t* cb = cond.bool_bits();
-  const int64_t co = cond.offset();
-  for (int64_t i = 0; i < n; ++i) out[i] = bits::get(cb, co + i) ? tv[i] : fv[i];
-  return make_array(type, n, {}, std::move(values));
+  std::fill_n(reinterpret_cast<T*>(values->mutable_data()), n, scalar_value<T>(s));
+  return make_array(s.type, n, {}, std::move(values));
 }
 
 // Sets bit i of `out` for every row i of a utf8/binary array that contains `pattern` (not empty).
@@ -769,50 +780,101 @@ Array select(const Array& cond, const Array& t, const Array& f) {
   SABOT_CHECK_EQ(f.length(), n);
   SABOT_CHECK(t.type() == f.type());
   const DataType type = t.type();
-  // Validity: cond valid, and the chosen side valid.
   auto valid = allocate_bits(n);
-  write_bits(n, valid->mutable_data(), [&](int64_t i) {
-    if (!cond.is_valid(i)) return false;
-    return cond.bool_value(i) ? t.is_valid(i) : f.is_valid(i);
-  });
-  Validity v{valid, n - bits::count_set(valid->data(), 0, n)};
+  std::shared_ptr<Buffer> values;
+  if (type.id() == TypeId::kBool) {
+    values = allocate_bits(n);
+  } else if (type.is_fixed_width()) {
+    values = Buffer::allocate(n * (type.bit_width() / 8));
+  }
+  int64_t valid_count = 0;
+  for (int64_t i = 0; i < n; i += 64) {
+    const int64_t avail = n - i;
+    const uint64_t all = avail < 64 ? (uint64_t{1} << avail) - 1 : ~uint64_t{0};
+    const uint64_t c = bits::load_word(cond.bool_bits(), cond.offset() + i, avail);
+    // A row is valid when the condition is, and the side it picks is.
+    const uint64_t m = validity_word(cond, i, avail) &
+                       ((c & validity_word(t, i, avail)) | (~c & validity_word(f, i, avail))) & all;
+    valid_count += std::popcount(m);
+    std::memcpy(valid->mutable_data() + i / 8, &m, 8);
+    const int64_t count = std::min<int64_t>(64, avail);
+    switch (type.id()) {
+      case TypeId::kBool: {
+        uint64_t w = (c & bits::load_word(t.bool_bits(), t.offset() + i, avail)) |
+                     (~c & bits::load_word(f.bool_bits(), f.offset() + i, avail));
+        w &= all;
+        std::memcpy(values->mutable_data() + i / 8, &w, 8);
+        break;
+      }
+      case TypeId::kInt32:
+        select_block<int32_t>(c, t, f, i, count, values.get());
+        break;
+      case TypeId::kInt64:
+      case TypeId::kTimestamp:
+        select_block<int64_t>(c, t, f, i, count, values.get());
+        break;
+      case TypeId::kUInt64:
+        select_block<uint64_t>(c, t, f, i, count, values.get());
+        break;
+      case TypeId::kFloat64:
+        select_block<double>(c, t, f, i, count, values.get());
+        break;
+      case TypeId::kUtf8:
+      case TypeId::kBinary:
+        break;
+    }
+  }
+  Validity v{valid, n - valid_count};
   if (v.null_count == 0) v.bits = nullptr;
-  Array out;
+  if (type.is_var_length()) {
+    columnar::BinaryBuilder builder(type);
+    builder.reserve(n);
+    for (int64_t i = 0; i < n; ++i) {
+      if (!bits::get(valid->data(), i)) {
+        builder.append_null();
+      } else {
+        builder.append(cond.bool_value(i) ? t.string_view(i) : f.string_view(i));
+      }
+    }
+    return builder.finish();
+  }
+  return make_array(type, n, std::move(v), std::move(values));
+}
+
+Array repeat_scalar(const Scalar& s, int64_t n) {
+  const DataType type = s.type;
+  if (!s.is_valid) return Array::make_null(type, n);
   switch (type.id()) {
     case TypeId::kBool: {
       auto values = allocate_bits(n);
-      write_bits(n, values->mutable_data(),
-                 [&](int64_t i) { return cond.bool_value(i) ? t.bool_value(i) : f.bool_value(i); });
-      return make_array(type, n, std::move(v), std::move(values));
+      if (s.as_bool()) bits::fill(values->mutable_data(), 0, n, true);
+      return make_array(type, n, {}, std::move(values));
     }
     case TypeId::kInt32:
-      out = select_fixed<int32_t>(cond, t, f, type);
-      break;
+      return repeat_fixed<int32_t>(s, n);
     case TypeId::kInt64:
     case TypeId::kTimestamp:
-      out = select_fixed<int64_t>(cond, t, f, type);
-      break;
+      return repeat_fixed<int64_t>(s, n);
     case TypeId::kUInt64:
-      out = select_fixed<uint64_t>(cond, t, f, type);
-      break;
+      return repeat_fixed<uint64_t>(s, n);
     case TypeId::kFloat64:
-      out = select_fixed<double>(cond, t, f, type);
-      break;
+      return repeat_fixed<double>(s, n);
     case TypeId::kUtf8:
     case TypeId::kBinary: {
-      columnar::BinaryBuilder builder(type);
-      builder.reserve(n);
+      const std::string& v = s.as_string();
+      const int64_t len = static_cast<int64_t>(v.size());
+      SABOT_CHECK_LE(len * n, int64_t{std::numeric_limits<int32_t>::max()});
+      auto offsets = Buffer::allocate((n + 1) * 4);
+      auto data = Buffer::allocate(len * n);
+      int32_t* o = reinterpret_cast<int32_t*>(offsets->mutable_data());
+      for (int64_t i = 0; i <= n; ++i) o[i] = static_cast<int32_t>(i * len);
       for (int64_t i = 0; i < n; ++i) {
-        if (!bits::get(valid->data(), i)) {
-          builder.append_null();
-        } else {
-          builder.append(cond.bool_value(i) ? t.string_view(i) : f.string_view(i));
-        }
+        std::memcpy(data->mutable_data() + i * len, v.data(), static_cast<size_t>(len));
       }
-      return builder.finish();
+      return make_array(type, n, {}, std::move(offsets), std::move(data));
     }
   }
-  return make_array(type, n, std::move(v), out.data().values);
+  return Array::make_null(type, n);
 }
 
 }  // namespace sabot::compute::detail

@@ -42,6 +42,9 @@ columnar::Array string_predicate(StringOp op, const columnar::Array& a, std::str
 columnar::Array select(const columnar::Array& cond, const columnar::Array& then_value,
                        const columnar::Array& else_value);
 
+// `length` copies of `value`, filled directly (no per-row builder calls).
+columnar::Array repeat_scalar(const columnar::Scalar& value, int64_t length);
+
 // Packs 8 bytes each 0 or 1 into one byte, byte 0 to bit 0.
 inline uint8_t pack_bytes8(uint64_t bytes) {
   // Each byte's low bit lands in bits 56..63 of the product, byte i at bit 56 + i.

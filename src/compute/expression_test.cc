@@ -401,6 +401,13 @@ TEST(ExprEval, ConstantExpressionsRepeatToBatchLength) {
   EXPECT_TRUE(eval(lit(1) + lit(2), b).equals(columnar::int64_array({3, 3, 3, 3, 3})));
   EXPECT_EQ(to_bools(eval(lit(1) < 2, b)), std::vector<OptBool>(5, true));
   EXPECT_TRUE(eval(lit("x"), b).equals(columnar::utf8_array({"x", "x", "x", "x", "x"})));
+  EXPECT_TRUE(
+      eval(lit(Scalar::of_binary("")), b).equals(columnar::binary_array({"", "", "", "", ""})));
+  EXPECT_TRUE(eval(lit(2.5) * 2, b).equals(columnar::float64_array({5.0, 5.0, 5.0, 5.0, 5.0})));
+  EXPECT_TRUE(
+      eval(lit(Scalar::of_int32(-7)), b).equals(columnar::int32_array({-7, -7, -7, -7, -7})));
+  EXPECT_TRUE(eval(null_lit(columnar::utf8()), b).equals(columnar::utf8_array({N, N, N, N, N})));
+  EXPECT_EQ(to_bools(eval(lit(false) || lit(true), b)), std::vector<OptBool>(5, true));
   EXPECT_TRUE(eval(lit(5) / 0, b).equals(columnar::int64_array({N, N, N, N, N})));
   EXPECT_TRUE(eval(col("i") + null_lit(columnar::int64()), b)
                   .equals(columnar::int64_array({N, N, N, N, N})));
@@ -853,6 +860,9 @@ TEST(ExprRandom, IfElseIsNullAndCastMatchRowModel) {
       Array y = rnd.array(t, n, density);
       RecordBatch b = batch_of({{"c", cond}, {"x", x}, {"y", y}});
       Array sel = eval(if_else(col("c"), col("x"), col("y")), b);
+      // A literal branch is broadcast to the batch length.
+      Scalar s = rnd.real() < 0.2 ? Scalar::null(t) : rnd.value(t);
+      Array sel_lit = eval(if_else(col("c"), lit(s), col("y")), b);
       Array nul = eval(is_null(col("x")), b);
       Array val = eval(is_valid(col("x")), b);
       for (int64_t i = 0; i < n; ++i) {
@@ -860,6 +870,10 @@ TEST(ExprRandom, IfElseIsNullAndCastMatchRowModel) {
                       : cond.bool_value(i) ? x.scalar_at(i)
                                            : y.scalar_at(i);
         ASSERT_EQ(sel.scalar_at(i), want) << t.to_string() << " row " << i;
+        Scalar want_lit = cond.is_null(i)      ? Scalar::null(t)
+                          : cond.bool_value(i) ? s
+                                               : y.scalar_at(i);
+        ASSERT_EQ(sel_lit.scalar_at(i), want_lit) << t.to_string() << " row " << i;
         ASSERT_EQ(nul.bool_value(i), x.is_null(i));
         ASSERT_EQ(val.bool_value(i), x.is_valid(i));
       }
