@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
+#include "sabot/api/record.h"
 #include "sabot/compute/expression.h"
 #include "sabot/operators/basic.h"
 #include "sabot/operators/sources_sinks.h"
+#include "sabot/operators/typed.h"
 #include "sabot/runtime/executor.h"
 
 namespace sabot {
@@ -99,6 +101,20 @@ class DataStream {
   // `output_schema` null: the function keeps the input schema.
   DataStream map_batches(operators::BatchFunction fn, SchemaPtr output_schema = nullptr) const;
   DataStream flat_map(operators::FlatBatchFunction fn, SchemaPtr output_schema = nullptr) const;
+  // Typed rows (see sabot/api/record.h): `stream.map<Txn, Alert>([](const Txn& t) { ... })`.
+  template <Record In, Record Out, typename F>
+  DataStream map(F fn) const {
+    return apply(operators::typed_map<In, Out>(std::function<Out(const In&)>(std::move(fn))));
+  }
+  template <Record In, typename F>
+  DataStream filter(F fn) const {
+    return apply(operators::typed_filter<In>(std::function<bool(const In&)>(std::move(fn))));
+  }
+  template <Record In, Record Out, typename F>
+  DataStream flat_map(F fn) const {
+    return apply(operators::typed_flat_map<In, Out>(
+        std::function<void(const In&, std::vector<Out>&)>(std::move(fn))));
+  }
   DataStream union_with(const std::vector<DataStream>& others) const;
   DataStream union_with(const DataStream& other) const { return union_with(std::vector{other}); }
   KeyedStream key_by(std::vector<std::string> columns) const;
