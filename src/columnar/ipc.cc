@@ -214,7 +214,14 @@ Status IpcStreamWriter::write(const RecordBatch& batch) {
   std::vector<FieldNode> nodes;
   nodes.reserve(static_cast<size_t>(batch.num_columns()));
   const int64_t n = batch.num_rows();
-  for (const Array& column : batch.columns()) {
+  for (int c = 0; c < batch.num_columns(); ++c) {
+    const Array& column = batch.column(c);
+    if (column.null_count() > 0 && !schema_->field(c).nullable) {
+      // Any Arrow reader (Sabot's included) would refuse the stream; fail where the bug is.
+      return Status::invalid_argument("IPC stream: column '" + schema_->field(c).name +
+                                      "' is declared not null but has " +
+                                      std::to_string(column.null_count()) + " nulls");
+    }
     const int64_t offset = column.offset();
     nodes.push_back(FieldNode{n, column.null_count()});
     if (column.null_count() > 0) {

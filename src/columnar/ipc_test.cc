@@ -318,6 +318,14 @@ TEST(IpcStreamWriter, RefusesBatchesOfAnotherSchemaAndWritesAfterClose) {
   EXPECT_FALSE(write_ipc_stream(std::vector<RecordBatch>{}).is_ok());
 }
 
+TEST(IpcStreamWriter, RefusesNullsInANonNullableColumn) {
+  RecordBatch batch = RecordBatch::make_unchecked(schema({field("id", int64(), false)}),
+                                                  {int64_array({1, std::nullopt})}, 2);
+  auto bytes = write_ipc_stream({batch});
+  ASSERT_FALSE(bytes.is_ok());
+  EXPECT_NE(bytes.status().message().find("'id'"), std::string::npos);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Hostile input, crafted with the FlatBuffers builder
 
