@@ -214,6 +214,32 @@ TEST(SortIndicesTest, OrdersFullRangeInt64AndFloat64) {
   for (size_t i = 1; i < order.size(); ++i) ASSERT_GE(doubles[order[i - 1]], doubles[order[i]]);
 }
 
+// Strings sharing their first 8 bytes must be ordered by the bytes after them.
+TEST(SortIndicesTest, OrdersStringsThatShareLongPrefixes) {
+  std::mt19937_64 rng(39);
+  for (const DataType& type : {columnar::utf8(), columnar::binary()}) {
+    for (int round = 0; round < 6; ++round) {
+      columnar::BinaryBuilder builder(type);
+      const auto length = static_cast<int64_t>(300 + rng() % 2000);
+      for (int64_t i = 0; i < length; ++i) {
+        if (rng() % 10 == 0) {
+          builder.append_null();
+          continue;
+        }
+        std::string s = (rng() % 2) ? "shared_prefix" : "shared_p";
+        const int tail = static_cast<int>(rng() % 3);
+        for (int t = 0; t < tail; ++t) s += static_cast<char>('x' + rng() % 3);
+        builder.append(s);
+      }
+      Array values = builder.finish();
+      const SortKey key{"v", (rng() & 1) != 0, (rng() & 1) != 0};
+      ASSERT_EQ(indices_or_die(sort_indices(values, key.ascending, key.nulls_first)),
+                sort_by_loop(batch_of({{"v", values}}), {key}))
+          << type << " asc " << key.ascending;
+    }
+  }
+}
+
 TEST(SortBatchTest, SortsByMultipleKeysStably) {
   RecordBatch batch = batch_of({{"city", columnar::utf8_array({"b", "a", "b", "a", "b"})},
                                 {"amount", columnar::int64_array({1, 2, 1, std::nullopt, 0})},
@@ -278,7 +304,8 @@ std::vector<SortKey> random_keys(const RecordBatch& batch, std::mt19937_64& rng)
 TEST(SortBatchTest, MatchesStableSortOfRowTuplesOnRandomBatches) {
   std::mt19937_64 rng(41);
   for (int round = 0; round < 200; ++round) {
-    const auto rows = static_cast<int64_t>(rng() % 300);
+    // Every tenth batch is long enough for the radix and run-recursion paths.
+    const auto rows = static_cast<int64_t>(round % 10 == 0 ? 1000 + rng() % 2000 : rng() % 300);
     RecordBatch batch = random_multi_key_batch(rows, rng);
     const std::vector<SortKey> keys = random_keys(batch, rng);
     const std::vector<int32_t> expected = sort_by_loop(batch, keys);
