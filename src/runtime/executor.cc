@@ -521,6 +521,7 @@ class StreamTask final : public Schedulable {
         SABOT_RETURN_IF_ERROR(deliver(p.batch, 0));
       }
       if (p.watermark) SABOT_RETURN_IF_ERROR(deliver_watermark(*p.watermark));
+      if (p.barrier && head_) SABOT_RETURN_IF_ERROR(head_->on_barrier(*p.barrier));
       if (p.kind == SourcePoll::Kind::kIdle) {
         publish_position();
         *result = RunResult::kPollLater;

@@ -22,12 +22,15 @@ struct SourcePoll {
   };
   Kind kind = Kind::kIdle;
   columnar::RecordBatch batch;
-  // Set when the reader's watermark advanced (minimum over its splits).
+  // Set when the reader's watermark advanced (minimum over its splits); sent after the batch.
   std::optional<Timestamp> watermark;
+  // Set to inject checkpoint barrier n after the batch: the reader's positions at this point
+  // belong to checkpoint n.
+  std::optional<CheckpointId> barrier;
 
-  static SourcePoll of(columnar::RecordBatch b) { return {Kind::kBatch, std::move(b), {}}; }
-  static SourcePoll idle() { return {Kind::kIdle, {}, {}}; }
-  static SourcePoll end() { return {Kind::kEnd, {}, {}}; }
+  static SourcePoll of(columnar::RecordBatch b) { return {Kind::kBatch, std::move(b), {}, {}}; }
+  static SourcePoll idle() { return {Kind::kIdle, {}, {}, {}}; }
+  static SourcePoll end() { return {Kind::kEnd, {}, {}, {}}; }
 };
 
 class SourceReader {

@@ -1,0 +1,255 @@
+#include "sabot/runtime/executor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <dirent.h>
+#include <thread>
+
+#include "sabot/columnar/builder.h"
+#include "sabot/operators/basic.h"
+#include "sabot/operators/sources_sinks.h"
+
+namespace sabot::runtime {
+namespace {
+
+using columnar::RecordBatch;
+using columnar::SchemaPtr;
+
+SchemaPtr tag_schema() { return columnar::schema({columnar::field("tag", columnar::utf8())}); }
+
+RecordBatch tag_batch(const std::string& tag) {
+  return RecordBatch::make(tag_schema(), {columnar::utf8_array({tag})}).value();
+}
+
+// A source that replays a script of steps; a step may wait on a predicate (returning kIdle).
+struct Step {
+  std::function<bool()> ready;  // null: always ready
+  std::optional<std::string> batch;
+  std::optional<int64_t> watermark;
+  std::optional<int64_t> barrier;
+};
+
+class ScriptSource final : public Source {
+ public:
+  ScriptSource(std::string name, std::vector<Step> steps, std::function<void()> on_end = {})
+      : name_(std::move(name)), steps_(std::move(steps)), on_end_(std::move(on_end)) {}
+  std::string name() const override { return name_; }
+  SchemaPtr schema() const override { return tag_schema(); }
+  int num_splits() const override { return 1; }
+  Result<std::unique_ptr<SourceReader>> open_reader(std::span<const int>,
+                                                    const OperatorContext&) const override {
+    class Reader final : public SourceReader {
+     public:
+      explicit Reader(const ScriptSource* s) : s_(s) {}
+      Result<SourcePoll> poll(int64_t) override {
+        if (i_ >= s_->steps_.size()) {
+          if (s_->on_end_) s_->on_end_();
+          return SourcePoll::end();
+        }
+        const Step& st = s_->steps_[i_];
+        if (st.ready && !st.ready()) return SourcePoll::idle();
+        ++i_;
+        SourcePoll p;
+        p.kind = SourcePoll::Kind::kBatch;
+        if (st.batch) p.batch = tag_batch(*st.batch);
+        if (st.watermark) p.watermark = Timestamp(*st.watermark);
+        if (st.barrier) p.barrier = CheckpointId(*st.barrier);
+        if (!st.batch) p.batch = RecordBatch::make_empty(tag_schema());
+        return p;
+      }
+      const ScriptSource* s_;
+      size_t i_ = 0;
+    };
+    return std::unique_ptr<SourceReader>(new Reader(this));
+  }
+
+ private:
+  std::string name_;
+  std::vector<Step> steps_;
+  std::function<void()> on_end_;
+};
+
+// Logs what reaches it: "b:<tag>", "wm:<t>", "snap:<n>".
+struct Log {
+  std::mutex mu;
+  std::vector<std::string> lines;
+  void add(std::string s) {
+    std::lock_guard<std::mutex> lock(mu);
+    lines.push_back(std::move(s));
+  }
+  std::vector<std::string> get() {
+    std::lock_guard<std::mutex> lock(mu);
+    return lines;
+  }
+};
+
+class RecorderFactory final : public OperatorFactory {
+ public:
+  explicit RecorderFactory(std::shared_ptr<Log> log) : log_(std::move(log)) {}
+  std::string kind() const override { return "recorder"; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> in) const override { return in[0]; }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr>,
+                                           const OperatorContext&) const override {
+    class Op final : public Operator {
+     public:
+      explicit Op(std::shared_ptr<Log> log) : log_(std::move(log)) {}
+      Status process_batch(const RecordBatch& b, int, Output& out) override {
+        for (int64_t i = 0; i < b.num_rows(); ++i) {
+          log_->add("b:" + std::string(b.column(0).string_view(i)));
+        }
+        return out.emit(b);
+      }
+      Status process_watermark(Timestamp t, Output& out) override {
+        log_->add(t == Timestamp::max() ? "wm:max" : "wm:" + std::to_string(t.millis()));
+        return out.emit_watermark(t);
+      }
+      Status snapshot_state(CheckpointId id, std::string*) override {
+        log_->add("snap:" + std::to_string(id.value()));
+        return Status::ok();
+      }
+      std::shared_ptr<Log> log_;
+    };
+    return std::unique_ptr<Operator>(new Op(log_));
+  }
+
+ private:
+  std::shared_ptr<Log> log_;
+};
+
+int index_of(const std::vector<std::string>& v, const std::string& s) {
+  auto it = std::find(v.begin(), v.end(), s);
+  return it == v.end() ? -1 : static_cast<int>(it - v.begin());
+}
+
+TEST(Executor, WatermarkIsTheMinimumOverInputs) {
+  std::atomic<bool> a_done{false};
+  LogicalPlan plan;
+  std::vector<Step> a_steps;
+  for (int t = 10; t <= 100; t += 10) a_steps.push_back({nullptr, "a", t, std::nullopt});
+  int a = plan.add_source(std::make_shared<ScriptSource>("a", a_steps, [&] { a_done = true; }), 1);
+  int b = plan.add_source(
+      std::make_shared<ScriptSource>(
+          "b", std::vector<Step>{{nullptr, "b", 5, std::nullopt},
+                                 {[&] { return a_done.load(); }, "b2", 50, std::nullopt}}),
+      1);
+  auto log = std::make_shared<Log>();
+  int u = plan.add_operator(operators::union_all(),
+                            {PlanEdge{a, Partitioning::kForward, {}, 0},
+                             PlanEdge{b, Partitioning::kForward, {}, 0}},
+                            1);
+  int r = plan.add_operator(std::make_shared<RecorderFactory>(log), {PlanEdge{u}}, 1);
+  plan.add_operator(operators::blackhole_sink(), {PlanEdge{r}}, 1, "sink", true);
+  ASSERT_TRUE(execute_plan(plan, {.worker_threads = 2}).is_ok());
+  std::vector<std::string> wms;
+  for (const std::string& l : log->get()) {
+    if (l.rfind("wm:", 0) == 0) wms.push_back(l);
+  }
+  EXPECT_EQ(wms, (std::vector<std::string>{"wm:5", "wm:50", "wm:max"}));
+}
+
+TEST(Executor, BarriersAreAlignedAcrossInputs) {
+  std::atomic<bool> a_sent_after_barrier{false};
+  LogicalPlan plan;
+  auto a_src = std::make_shared<ScriptSource>(
+      "a", std::vector<Step>{{nullptr, "a1", std::nullopt, 1},
+                             {nullptr, "a2", std::nullopt, std::nullopt}},
+      [&] { a_sent_after_barrier = true; });
+  auto start = std::chrono::steady_clock::now();
+  auto b_src = std::make_shared<ScriptSource>(
+      "b", std::vector<Step>{{nullptr, "b1", std::nullopt, std::nullopt},
+                             // Hold b's barrier back until a's post-barrier record is in flight.
+                             {[&] {
+                                return a_sent_after_barrier.load() &&
+                                       std::chrono::steady_clock::now() - start >
+                                           std::chrono::milliseconds(30);
+                              },
+                              std::nullopt, std::nullopt, 1},
+                             {nullptr, "b2", std::nullopt, std::nullopt}});
+  int a = plan.add_source(a_src, 1);
+  int b = plan.add_source(b_src, 1);
+  auto log = std::make_shared<Log>();
+  int u = plan.add_operator(operators::union_all(), {PlanEdge{a}, PlanEdge{b}}, 1);
+  int r = plan.add_operator(std::make_shared<RecorderFactory>(log), {PlanEdge{u}}, 1);
+  plan.add_operator(operators::blackhole_sink(), {PlanEdge{r}}, 1, "sink", true);
+  ASSERT_TRUE(execute_plan(plan, {.worker_threads = 2}).is_ok());
+  auto lines = log->get();
+  int snap = index_of(lines, "snap:1");
+  ASSERT_GE(snap, 0);
+  EXPECT_LT(index_of(lines, "b:a1"), snap);
+  EXPECT_LT(index_of(lines, "b:b1"), snap);
+  EXPECT_GT(index_of(lines, "b:a2"), snap) << "a2 overtook the barrier";
+  EXPECT_GT(index_of(lines, "b:b2"), snap);
+}
+
+TEST(Executor, ChainsForwardOperatorsOfEqualParallelism) {
+  LogicalPlan plan;
+  auto src = operators::batches_source({tag_batch("x")}).value();
+  int s = plan.add_source(src, 2, "src");
+  int f = plan.add_operator(operators::filter(compute::lit(true)), {PlanEdge{s}}, 2, "f");
+  int g = plan.add_operator(operators::filter(compute::lit(true)),
+                            {PlanEdge{f, Partitioning::kRebalance, {}, 0}}, 2, "g");
+  int h = plan.add_operator(operators::identity("h"), {PlanEdge{g}}, 1, "h");
+  plan.add_operator(operators::blackhole_sink(), {PlanEdge{h}}, 1, "sink", true);
+  auto job = Job::start(plan, {.worker_threads = 1}).value();
+  EXPECT_EQ(job->describe(), "src(x2) -> f(x2) | g(x2) | h -> sink");
+  EXPECT_TRUE(job->wait().is_ok());
+}
+
+size_t thread_count() {
+  size_t n = 0;
+  DIR* d = opendir("/proc/self/task");
+  while (dirent* e = readdir(d)) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
+TEST(Executor, CancelStopsAnEndlessJobAndLeavesNoThreads) {
+  const size_t before = thread_count();
+  LogicalPlan plan;
+  auto gen = operators::generator_source(
+      "endless", tag_schema(), 2,
+      [](int, int64_t, int64_t) -> Result<std::optional<RecordBatch>> {
+        return std::optional<RecordBatch>(tag_batch("x"));
+      });
+  int s = plan.add_source(gen, 2);
+  plan.add_operator(operators::blackhole_sink(), {PlanEdge{s, Partitioning::kRebalance, {}, 0}},
+                    2, "sink", true);
+  auto job = Job::start(plan, {.worker_threads = 2}).value();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GT(thread_count(), before);
+  job->cancel();
+  Status s2 = job->wait();
+  EXPECT_EQ(s2.code(), StatusCode::kCancelled);
+  EXPECT_GT(job->metrics().get("sink").records_in, 0);
+  job.reset();
+  EXPECT_EQ(thread_count(), before);
+}
+
+TEST(Executor, FailureInOneSubtaskStopsAllAndReturnsTheFirstError) {
+  const size_t before = thread_count();
+  LogicalPlan plan;
+  auto gen = operators::generator_source(
+      "endless", tag_schema(), 4,
+      [](int, int64_t, int64_t) -> Result<std::optional<RecordBatch>> {
+        return std::optional<RecordBatch>(tag_batch("x"));
+      });
+  int s = plan.add_source(gen, 4);
+  std::atomic<int> calls{0};
+  int m = plan.add_operator(
+      operators::map_batches(
+          [&](const RecordBatch& b) -> Result<RecordBatch> {
+            if (++calls == 50) return Status::invalid_data("poisoned batch");
+            return b;
+          },
+          nullptr),
+      {PlanEdge{s, Partitioning::kRebalance, {}, 0}}, 3, "poison");
+  plan.add_operator(operators::blackhole_sink(), {PlanEdge{m}}, 3, "sink", true);
+  Status st = execute_plan(plan, {.worker_threads = 2, .channel_capacity = 2});
+  EXPECT_EQ(st.code(), StatusCode::kInvalidData);
+  EXPECT_NE(st.message().find("operator 'poison' (subtask"), std::string::npos) << st.to_string();
+  EXPECT_EQ(thread_count(), before);
+}
+
+}  // namespace
+}  // namespace sabot::runtime
