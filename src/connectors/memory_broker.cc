@@ -664,6 +664,9 @@ Status MemoryTopicReader::poll_into(int64_t max_records, std::chrono::millisecon
                                     "': max_records must be >= 1, got " +
                                     std::to_string(max_records));
   }
+  // Clamped so that now + timeout cannot overflow; a negative timeout means do not wait.
+  timeout = std::clamp(timeout, std::chrono::milliseconds(0),
+                       std::chrono::milliseconds(std::chrono::hours(24 * 365)));
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     // Read the change counter before looking: a publish after this point changes it, so the

@@ -569,6 +569,19 @@ TEST(MemoryBroker, PollWithoutDataTimesOutEmpty) {
   EXPECT_GE(waited, 60ms);
 }
 
+TEST(MemoryBroker, PollWithANegativeOrHugeTimeoutIsSafe) {
+  MemoryBroker broker;
+  TopicPtr topic = make_topic(broker, "t", 1);
+  auto reader = reader_for(topic);
+  auto now = reader->poll(10, -5ms);
+  ASSERT_TRUE(now.is_ok());
+  EXPECT_EQ(now->num_records(), 0);
+  topic->close();
+  auto forever = reader->poll(10, std::chrono::milliseconds::max());
+  ASSERT_TRUE(forever.is_ok());
+  EXPECT_TRUE(forever->end_of_input);
+}
+
 TEST(MemoryBroker, BlockedPollWakesWhenRecordsArrive) {
   MemoryBroker broker;
   TopicPtr topic = make_topic(broker, "t", 2);
