@@ -11,7 +11,7 @@ packages=(
   libbenchmark-dev                     # micro-benchmarks
   libsimdjson-dev                      # JSON codec (simdjson 3.0.1)
   clang-format                         # `make format` and the format check in `make test`
-  nodejs npm                           # interop tests against the apache-arrow npm package
+  libsimdjson-dev                      # the JSON codec
 )
 
 missing=()
@@ -20,6 +20,10 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# Node.js runs the interop tests. A machine may already have a Node.js that bundles npm (not from
+# Debian's packages, and conflicting with Debian's npm): check the commands, not the packages.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 
 if ((${#missing[@]} > 0)); then
   echo "install-deps: installing ${missing[*]}"
