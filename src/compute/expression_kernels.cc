@@ -498,10 +498,17 @@ uint64_t validity_word(const Array& a, int64_t i, int64_t avail) {
 template <typename T>
 void select_block(uint64_t c, const Array& t, const Array& f, int64_t i, int64_t count,
                   Buffer* values) {
-  T* out = reinterpret_cast<T*>(values->mutable_data()) + i;
-  const T* tv = t.values<T>() + i;
-  const T* fv = f.values<T>() + i;
-  for (int64_t j = 0; j < count; ++j) out[j] = ((c >> j) & 1) ? tv[j] : fv[j];
+  // Selects on the bits as unsigned integers of the same width, so that doubles take the same
+  // branch-free mask-and-blend path.
+  // may_alias: the buffer holds doubles, read here as integers.
+  typedef std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t> __attribute__((may_alias)) U;
+  U* out = reinterpret_cast<U*>(values->mutable_data()) + i;
+  const U* tv = reinterpret_cast<const U*>(t.values<T>() + i);
+  const U* fv = reinterpret_cast<const U*>(f.values<T>() + i);
+  for (int64_t j = 0; j < count; ++j) {
+    const U mask = U{0} - static_cast<U>((c >> j) & 1);
+    out[j] = (tv[j] & mask) | (fv[j] & ~mask);
+  }
 }
 
 template <typename T>

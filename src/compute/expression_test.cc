@@ -7,6 +7,7 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -460,6 +461,26 @@ TEST(ExprEval, OutputFieldNamesAndNullability) {
   EXPECT_EQ(f1, columnar::field("a1", columnar::int64(), false));
   auto f2 = bind(col("a") > col("b"), *schema)->output_field();
   EXPECT_EQ(f2, columnar::field("(a > b)", columnar::boolean(), true));
+}
+
+TEST(ExprEval, OneBoundExpressionEvaluatesConcurrently) {
+  RecordBatch b = sample();
+  auto bound =
+      bind(if_else(col("i") > 1 && starts_with(col("s"), "a"), col("i") * 2, lit(0)), b.schema());
+  ASSERT_TRUE(bound.is_ok());
+  Array expected = *bound->evaluate(b);
+  std::vector<int> mismatches(2, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 2; ++t) {
+    threads.emplace_back([&, t] {
+      for (int k = 0; k < 200; ++k) {
+        auto out = bound->evaluate(b);
+        if (!out.is_ok() || !out->equals(expected)) ++mismatches[static_cast<size_t>(t)];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, (std::vector<int>{0, 0}));
 }
 
 // ---------------------------------------------------------------------------------------------
