@@ -382,22 +382,30 @@ Status MemoryTopicWriter::append_record(int32_t partition, std::optional<std::st
   c.timestamps.append(timestamp.millis());
   c.bytes += key_size + value_size;
   if (c.keys.length() >= options_.batch_records || c.bytes >= options_.batch_bytes) {
-    return flush_partition(partition);
+    return flush_partition(partition, /*at_threshold=*/true);
   }
   return Status::ok();
 }
 
-Status MemoryTopicWriter::flush_partition(int32_t partition) {
+Status MemoryTopicWriter::flush_partition(int32_t partition, bool at_threshold) {
   PendingChunk& c = pending_[static_cast<size_t>(partition)];
   const int64_t n = c.keys.length();
   if (n == 0) return Status::ok();
+  const int64_t key_bytes = c.keys.data_size();
+  const int64_t value_bytes = c.values.data_size();
   RecordBatch chunk = RecordBatch::make_unchecked(
       record_schema(), {c.keys.finish(), c.values.finish(), c.timestamps.finish()}, n);
   c.bytes = 0;
-  // Builders start empty after finish(); reserving the last chunk's count avoids regrowing.
-  c.keys.reserve(n);
-  c.values.reserve(n);
-  c.timestamps.reserve(n);
+  if (at_threshold) {
+    // A steady producer fills the next chunk alike: sizing the builders once avoids regrowing
+    // (and re-zeroing) them. Not after an explicit flush, whose chunk may be small: a chunk keeps
+    // its builder's capacity.
+    c.keys.reserve(n);
+    c.keys.reserve_bytes(key_bytes);
+    c.values.reserve(n);
+    c.values.reserve_bytes(value_bytes);
+    c.timestamps.reserve(n);
+  }
   if (sticky_partition_ == partition) sticky_partition_ = -1;
   Result<int64_t> base = topic_->publish(partition, std::move(chunk));
   if (!base.is_ok()) {
@@ -434,7 +442,7 @@ Status MemoryTopicWriter::send_batch(PartitionId partition, const Array& keys, c
   SABOT_RETURN_IF_ERROR(topic_->check_partition(partition));
   SABOT_ASSIGN_OR_RETURN(RecordBatch chunk, make_chunk(keys, values, timestamps, topic_->name()));
   // Records sent earlier to this partition must come first.
-  SABOT_RETURN_IF_ERROR(flush_partition(partition.value()));
+  SABOT_RETURN_IF_ERROR(flush_partition(partition.value(), /*at_threshold=*/false));
   return topic_->publish(partition.value(), std::move(chunk)).status();
 }
 
@@ -466,7 +474,7 @@ Status MemoryTopicWriter::send_batch(const Array& keys, const Array& values,
 Status MemoryTopicWriter::flush() {
   Status first_error;
   for (int32_t p = 0; p < topic_->num_partitions(); ++p) {
-    Status s = flush_partition(p);
+    Status s = flush_partition(p, /*at_threshold=*/false);
     if (!s.is_ok() && first_error.is_ok()) first_error = std::move(s);
   }
   return first_error;

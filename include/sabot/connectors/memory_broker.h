@@ -281,7 +281,7 @@ class MemoryTopicWriter final : public RecordWriter {
   MemoryTopicWriter(TopicPtr topic, WriterOptions options);
   Status append_record(int32_t partition, std::optional<std::string_view> key,
                        std::optional<std::string_view> value, Timestamp timestamp);
-  Status flush_partition(int32_t partition);
+  Status flush_partition(int32_t partition, bool at_threshold);
   Status check_open() const;
 
   TopicPtr topic_;
