@@ -106,17 +106,45 @@ JsonErrorLocation locate_json_error(std::string_view text, int max_depth) {
         if (i >= n) return "unexpected end of input";
         char e = p[i];
         if (e == 'u') {
-          for (int k = 1; k <= 4; ++k) {
-            if (i + k >= n) {
-              i = n;
-              return "unexpected end of input";
+          // i is at 'u'. Reads the 4 hex digits after it into *unit.
+          auto hex4 = [&](unsigned* unit) -> const char* {
+            *unit = 0;
+            for (int k = 1; k <= 4; ++k) {
+              if (i + k >= n) {
+                i = n;
+                return "unexpected end of input";
+              }
+              char h = p[i + k];
+              if (!is_hex(h)) {
+                i += k;
+                return "invalid \\u escape";
+              }
+              *unit =
+                  *unit * 16 + static_cast<unsigned>(is_digit(h) ? h - '0' : (h | 0x20) - 'a' + 10);
             }
-            if (!is_hex(p[i + k])) {
-              i += k;
-              return "invalid \\u escape";
-            }
-          }
+            return nullptr;
+          };
+          unsigned unit;
+          size_t escape_start = i - 1;
+          if (const char* err = hex4(&unit)) return err;
           i += 5;
+          if (unit >= 0xDC00 && unit <= 0xDFFF) {
+            i = escape_start;
+            return "low surrogate without a high one in \\u escape";
+          }
+          if (unit >= 0xD800 && unit <= 0xDBFF) {
+            if (i + 1 >= n || p[i] != '\\' || p[i + 1] != 'u') {
+              i = escape_start;
+              return "high surrogate not followed by a low one in \\u escape";
+            }
+            ++i;  // to the 'u'
+            if (const char* err = hex4(&unit)) return err;
+            if (unit < 0xDC00 || unit > 0xDFFF) {
+              i = escape_start;
+              return "high surrogate not followed by a low one in \\u escape";
+            }
+            i += 5;
+          }
           continue;
         }
         if (std::strchr("\"\\/bfnrt", e) == nullptr || e == '\0') return "invalid escape";

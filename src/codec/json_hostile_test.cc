@@ -98,11 +98,8 @@ TEST(JsonHostile, TenMegabyteStringsDecode) {
   JsonDecoder d = make_decoder();
   std::string big(10 << 20, 'x');
   for (size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('a' + (i / 4096) % 26);
-  std::string escaped_big;
-  escaped_big.reserve(big.size() + 100);
-  for (size_t i = 0; i < big.size(); ++i) escaped_big.push_back(big[i]);
-  std::vector<std::string> msgs = {"{\"id\":1,\"account\":\"" + escaped_big + "\"}",
-                                   "{\"id\":2,\"account\":\"" + escaped_big,  // unterminated
+  std::vector<std::string> msgs = {"{\"id\":1,\"account\":\"" + big + "\"}",
+                                   "{\"id\":2,\"account\":\"" + big,  // unterminated
                                    kValid};
   DecodeResult r = decode(d, msgs);
   expect_consistent(r, msgs.size());
@@ -126,6 +123,30 @@ TEST(JsonHostile, InvalidUtf8AnywhereIsReported) {
   expect_consistent(r, msgs.size());
   ASSERT_EQ(r.errors.size(), msgs.size());
   for (const RecordError& e : r.errors) EXPECT_EQ(e.message, "invalid UTF-8") << e.index;
+}
+
+TEST(JsonHostile, EscapedLoneSurrogatesAndRawControlCharactersAreRefused) {
+  JsonDecoder d = make_decoder();
+  std::vector<std::string> msgs = {
+      R"({"id":1,"account":"\ud800"})",        // high surrogate alone
+      R"({"id":1,"account":"\udc00x"})",       // low surrogate alone
+      R"({"id":1,"account":"\ud800\u0041"})",  // high surrogate, then not a low one
+      "{\"id\":1,\"account\":\"a\x01b\"}",     // raw control character
+      R"({"id":1,"account":"\ud83d\ude00"})",  // a valid pair: U+1F600
+  };
+  DecodeResult r = decode(d, msgs);
+  expect_consistent(r, msgs.size());  // includes: every utf8 value is valid UTF-8
+  ASSERT_EQ(r.errors.size(), 4u);
+  EXPECT_EQ(r.errors[0].message,
+            "malformed JSON at byte 19: high surrogate not followed by a low one in \\u escape");
+  EXPECT_EQ(r.errors[1].message,
+            "malformed JSON at byte 19: low surrogate without a high one in \\u escape");
+  EXPECT_EQ(r.errors[2].message,
+            "malformed JSON at byte 19: high surrogate not followed by a low one in \\u escape");
+  EXPECT_EQ(r.errors[3].message,
+            "malformed JSON at byte 20: control character in string (must be escaped)");
+  ASSERT_EQ(r.batch.num_rows(), 1);
+  EXPECT_EQ(r.batch.column(1).string_view(0), "\xf0\x9f\x98\x80");
 }
 
 TEST(JsonHostile, NulBytesAreRefusedUnlessEscaped) {
