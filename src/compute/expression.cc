@@ -247,7 +247,9 @@ namespace detail {
 struct BoundNode {
   DataType type;
   bool nullable = true;
-  explicit BoundNode(DataType t, bool n) : type(t), nullable(n) {}
+  std::vector<std::shared_ptr<const BoundNode>> children;  // operands, evaluated first
+  BoundNode(DataType t, bool n, std::vector<std::shared_ptr<const BoundNode>> c = {})
+      : type(t), nullable(n), children(std::move(c)) {}
   virtual ~BoundNode() = default;
   virtual Result<Datum> eval(const RecordBatch& batch) const = 0;
 };
@@ -293,9 +295,8 @@ struct ColumnNode final : BoundNode {
     if (index >= batch.num_columns() || batch.schema().field(index).name != name ||
         !(batch.column(index).type() == type)) {
       return Status::invalid_argument(
-          "batch does not match the schema the expression was bound "
-          "to: expected column '" +
-          name + "' of type " + type.to_string() + " at position " + std::to_string(index) +
+          "batch does not match the schema the expression was bound to: expected column '" + name +
+          "' of type " + type.to_string() + " at position " + std::to_string(index) +
           "; batch schema:\n" + batch.schema().to_string());
     }
     return Datum::of(batch.column(index));
@@ -310,9 +311,8 @@ struct LiteralNode final : BoundNode {
 
 struct BinaryNode final : BoundNode {
   BinaryOp op;
-  std::vector<NodePtr> children;
   BinaryNode(DataType t, bool n, BinaryOp o, NodePtr l, NodePtr r)
-      : BoundNode(t, n), op(o), children{std::move(l), std::move(r)} {}
+      : BoundNode(t, n, {std::move(l), std::move(r)}), op(o) {}
   Result<Datum> eval(const RecordBatch& batch) const override {
     SABOT_ASSIGN_OR_RETURN(Operands ops, eval_all(children, batch));
     if (is_logical(op)) return ops.wrap(detail::kleene(op, ops.array(0), ops.array(1)));
@@ -329,13 +329,10 @@ struct UnaryNode final : BoundNode {
   UnaryKind kind;
   StringOp string_op = StringOp::kEquals;
   std::string pattern;
-  std::vector<NodePtr> children;
   UnaryNode(DataType t, bool n, UnaryKind k, NodePtr child)
-      : BoundNode(t, n), kind(k), children{std::move(child)} {}
+      : BoundNode(t, n, {std::move(child)}), kind(k) {}
   Result<Datum> eval(const RecordBatch& batch) const override {
     SABOT_ASSIGN_OR_RETURN(Operands ops, eval_all(children, batch));
-    const Datum& in = ops.values[0];
-    if (kind == UnaryKind::kCast && !in.is_scalar && in.array.type() == type) return in;
     Array a = ops.array(0);
     switch (kind) {
       case UnaryKind::kNot:
@@ -356,9 +353,7 @@ struct UnaryNode final : BoundNode {
 };
 
 struct IfElseNode final : BoundNode {
-  std::vector<NodePtr> children;
-  IfElseNode(DataType t, bool n, std::vector<NodePtr> c)
-      : BoundNode(t, n), children(std::move(c)) {}
+  IfElseNode(DataType t, bool n, std::vector<NodePtr> c) : BoundNode(t, n, std::move(c)) {}
   Result<Datum> eval(const RecordBatch& batch) const override {
     SABOT_ASSIGN_OR_RETURN(Operands ops, eval_all(children, batch));
     return ops.wrap(detail::select(ops.array(0), ops.array(1), ops.array(2)));
@@ -455,7 +450,7 @@ class Binder {
   Result<NodePtr> bind(const Expr& e) {
     SABOT_ASSIGN_OR_RETURN(NodePtr n, bind_node(e));
     // Fold constant sub-expressions once here instead of once per batch.
-    if (!is_literal(n) && e.kind() != ExprKind::kColumn && all_literal_args(e, n)) {
+    if (!n->children.empty() && std::all_of(n->children.begin(), n->children.end(), is_literal)) {
       auto folded = n->eval(empty_batch());
       if (!folded.is_ok()) return folded.status().with_context("evaluating " + e.to_string());
       return NodePtr(std::make_shared<LiteralNode>(folded->scalar));
@@ -464,15 +459,6 @@ class Binder {
   }
 
  private:
-  static bool all_literal_args(const Expr&, const NodePtr& n) {
-    const std::vector<NodePtr>* children = nullptr;
-    if (auto* b = dynamic_cast<const BinaryNode*>(n.get())) children = &b->children;
-    if (auto* u = dynamic_cast<const UnaryNode*>(n.get())) children = &u->children;
-    if (auto* i = dynamic_cast<const IfElseNode*>(n.get())) children = &i->children;
-    if (children == nullptr) return false;
-    return std::all_of(children->begin(), children->end(), is_literal);
-  }
-
   Status type_error(std::string msg) const { return Status::type_error(std::move(msg)); }
 
   Result<NodePtr> bind_node(const Expr& e) {
