@@ -29,8 +29,10 @@ namespace sabot::codec {
 //   binary    a string: base64 (standard alphabet, padding optional) or its raw UTF-8 bytes
 //   timestamp an integer in the type's unit (and, optionally, an ISO-8601 string)
 //   null      null for nullable fields, an error for non-nullable ones
-// Integers written with a fraction or exponent (1.0, 1e3) are not integers. When a key appears more
-// than once in an object, the last occurrence wins (as in JavaScript's JSON.parse).
+// Integers written with a fraction or exponent (1.0, 1e3) are not integers. Integer literals beyond
+// 64 bits make the record bad even for float64 fields (simdjson 3.0 refuses them; write 1.5e30).
+// When a key appears more than once in an object, the last occurrence wins (as in JavaScript's
+// JSON.parse), but every occurrence must fit the field's type.
 struct JsonDecodeOptions {
   // Keys that are not in the schema are skipped (true, the default) or make the record bad.
   bool ignore_unknown_fields = true;
