@@ -197,8 +197,11 @@ TEST(GrouperTest, ClearForgetsKeysAndStartsIdsAgain) {
 }
 
 TEST(GrouperTest, SerializeRoundTripRestoresIdsAndContinues) {
-  const std::vector<std::vector<DataType>> combos = {
-      {columnar::int64()}, {columnar::uint64()}, {columnar::utf8(), columnar::float64()}};
+  const std::vector<std::vector<DataType>> combos = {{columnar::int64()},
+                                                     {columnar::uint64()},
+                                                     {columnar::utf8()},
+                                                     {columnar::binary()},
+                                                     {columnar::utf8(), columnar::float64()}};
   for (const auto& types : combos) {
     std::mt19937_64 rng(11);
     auto g = Grouper::make(types);
