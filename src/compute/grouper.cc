@@ -396,7 +396,7 @@ class StringGrouper final : public Grouper {
           break;
         }
         if (s.tag == tag && offsets_[s.gid + 1] - offsets_[s.gid] == len &&
-            std::memcmp(arena_.data() + offsets_[s.gid], row, len) == 0) {
+            (len == 0 || std::memcmp(arena_.data() + offsets_[s.gid], row, len) == 0)) {
           out[i] = s.gid;
           break;
         }
