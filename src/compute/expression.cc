@@ -319,7 +319,7 @@ struct BinaryNode final : BoundNode {
     const Datum l = ops.all_scalar ? Datum::of(ops.array(0)) : ops.values[0];
     const Datum& r = ops.values[1];
     if (is_comparison(op)) return ops.wrap(detail::compare(op, l, r, ops.length));
-    return ops.wrap(detail::arithmetic(op, l, r, ops.length));
+    return ops.wrap(detail::arithmetic(op, l, r, ops.length, type));
   }
 };
 
@@ -583,6 +583,9 @@ class Binder {
     }
 
     // Arithmetic.
+    if (l->type.id() == TypeId::kTimestamp || r->type.id() == TypeId::kTimestamp) {
+      return bind_timestamp_arithmetic(op, std::move(l), std::move(r), nullable, operands());
+    }
     auto common = common_numeric(l->type, r->type);
     if (!common) {
       return type_error("cannot apply '" + sym + "' to " + operands());
@@ -596,6 +599,31 @@ class Binder {
     const bool may_null =
         nullable || (common->is_integer() && (op == BinaryOp::kDiv || op == BinaryOp::kMod));
     return NodePtr(std::make_shared<BinaryNode>(*common, may_null, op, l, r));
+  }
+
+  // timestamp +- integer -> timestamp, integer + timestamp -> timestamp, and timestamp -
+  // timestamp of the same unit -> int64 (a duration in that unit). Wraps on overflow like int64.
+  Result<NodePtr> bind_timestamp_arithmetic(BinaryOp op, NodePtr l, NodePtr r, bool nullable,
+                                            const std::string& operands) {
+    const bool l_ts = l->type.id() == TypeId::kTimestamp;
+    const bool r_ts = r->type.id() == TypeId::kTimestamp;
+    const auto is_int = [](const NodePtr& n) {
+      return n->type.id() == TypeId::kInt32 || n->type.id() == TypeId::kInt64;
+    };
+    if (op == BinaryOp::kSub && l_ts && r_ts && l->type == r->type) {
+      return NodePtr(std::make_shared<BinaryNode>(columnar::int64(), nullable, op, l, r));
+    }
+    if ((op == BinaryOp::kAdd || op == BinaryOp::kSub) && l_ts && is_int(r)) {
+      SABOT_ASSIGN_OR_RETURN(r, coerce(r, columnar::int64()));
+      return NodePtr(std::make_shared<BinaryNode>(l->type, nullable, op, l, r));
+    }
+    if (op == BinaryOp::kAdd && r_ts && is_int(l)) {
+      SABOT_ASSIGN_OR_RETURN(l, coerce(l, columnar::int64()));
+      return NodePtr(std::make_shared<BinaryNode>(r->type, nullable, op, l, r));
+    }
+    return type_error("cannot apply '" + std::string(binary_op_symbol(op)) + "' to " + operands +
+                      " (timestamps allow timestamp +- integer and timestamp - timestamp of the "
+                      "same unit)");
   }
 
   const columnar::Schema& schema_;

@@ -325,8 +325,7 @@ void arithmetic_typed(const Datum& l, const Datum& r, int64_t n, T* out) {
 }
 
 template <typename T>
-Array arithmetic_t(BinaryOp op, const Datum& l, const Datum& r, int64_t n) {
-  const DataType type = l.type();
+Array arithmetic_t(BinaryOp op, const Datum& l, const Datum& r, int64_t n, DataType type) {
   Validity validity = and_validity(l, r);
   auto values = Buffer::allocate(n * static_cast<int64_t>(sizeof(T)));
   T* out = reinterpret_cast<T*>(values->mutable_data());
@@ -604,21 +603,23 @@ Array compare(BinaryOp op, const Datum& l, const Datum& r, int64_t n) {
   return make_array(columnar::boolean(), n, and_validity(l, r), std::move(values));
 }
 
-Array arithmetic(BinaryOp op, const Datum& l, const Datum& r, int64_t n) {
+Array arithmetic(BinaryOp op, const Datum& l, const Datum& r, int64_t n, DataType out_type) {
   SABOT_CHECK(!(l.is_scalar && r.is_scalar));
-  SABOT_CHECK(l.type() == r.type());
+  // Timestamps compute on their int64 values.
+  auto physical = [](DataType t) { return t.id() == TypeId::kTimestamp ? columnar::int64() : t; };
+  SABOT_CHECK(physical(l.type()) == physical(r.type()));
   if ((l.is_scalar && !l.scalar.is_valid) || (r.is_scalar && !r.scalar.is_valid)) {
-    return Array::make_null(l.type(), n);
+    return Array::make_null(out_type, n);
   }
-  switch (l.type().id()) {
+  switch (physical(l.type()).id()) {
     case TypeId::kInt32:
-      return arithmetic_t<int32_t>(op, l, r, n);
+      return arithmetic_t<int32_t>(op, l, r, n, out_type);
     case TypeId::kInt64:
-      return arithmetic_t<int64_t>(op, l, r, n);
+      return arithmetic_t<int64_t>(op, l, r, n, out_type);
     case TypeId::kUInt64:
-      return arithmetic_t<uint64_t>(op, l, r, n);
+      return arithmetic_t<uint64_t>(op, l, r, n, out_type);
     case TypeId::kFloat64:
-      return arithmetic_t<double>(op, l, r, n);
+      return arithmetic_t<double>(op, l, r, n, out_type);
     default:
       break;
   }

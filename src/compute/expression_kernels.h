@@ -28,8 +28,10 @@ struct Datum {
 
 // ==, !=, <, <=, >, >= over two operands of the same type; at least one is an array of `length`.
 columnar::Array compare(BinaryOp op, const Datum& left, const Datum& right, int64_t length);
-// +, -, *, /, % over two operands of the same numeric type; at least one is an array.
-columnar::Array arithmetic(BinaryOp op, const Datum& left, const Datum& right, int64_t length);
+// +, -, *, /, % over two operands of the same numeric type (a timestamp counts as int64); at
+// least one is an array. The result has type `out_type` (the operands' type, or a timestamp).
+columnar::Array arithmetic(BinaryOp op, const Datum& left, const Datum& right, int64_t length,
+                           columnar::DataType out_type);
 // Kleene && / || over two bool arrays of equal length.
 columnar::Array kleene(BinaryOp op, const columnar::Array& left, const columnar::Array& right);
 columnar::Array logical_not(const columnar::Array& a);

@@ -63,6 +63,8 @@ std::string_view binary_op_symbol(BinaryOp op);
 // - Integer arithmetic wraps on overflow (two's complement). Integer `/` truncates toward zero;
 //   `/` or `%` by zero gives null for that row (no error). float64 `/` follows IEEE 754
 //   (x / 0 is +-inf or NaN). `%` accepts integers only.
+// - Timestamps: timestamp +- integer is a timestamp of the same unit, timestamp - timestamp (same
+//   unit) is an int64 duration in that unit; no other arithmetic.
 // - Comparisons yield bool: numeric with numeric, bool with bool, utf8 with utf8, binary with
 //   binary (bytewise order), timestamp with timestamp of the same unit or with an int64 literal.
 // - `&&`, `||`, `!` take bool and use Kleene (SQL) three-valued logic: false && null is false,
