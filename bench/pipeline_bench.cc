@@ -99,8 +99,8 @@ int main(int argc, char** argv) {
     } else if (!std::strcmp(argv[i], "--batch")) {
       args.batch = std::atoll(next("--batch"));
     } else {
-      std::fprintf(stderr,
-                   "usage: pipeline_bench [--rows N] [--parallelism P] [--threads T] [--batch B]\n");
+      std::fprintf(
+          stderr, "usage: pipeline_bench [--rows N] [--parallelism P] [--threads T] [--batch B]\n");
       return std::strcmp(argv[i], "--help") == 0 ? 0 : 2;
     }
   }

@@ -11,7 +11,7 @@ packages=(
   libbenchmark-dev                     # micro-benchmarks
   libsimdjson-dev                      # JSON codec (simdjson 3.0.1)
   clang-format                         # `make format` and the format check in `make test`
-  libsimdjson-dev                      # the JSON codec
+  libmimalloc-dev                      # allocator of the sabot programs and benchmarks
 )
 
 missing=()

@@ -1,5 +1,6 @@
 #include "sabot/columnar/buffer.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 #include <utility>
@@ -74,7 +75,9 @@ void MutableBuffer::grow_to(int64_t min_capacity) {
   int64_t cap = capacity_ == 0 ? 64 : capacity_;
   while (cap < min_capacity) cap *= 2;
   cap = round_up_to_64(cap);
-  uint8_t* fresh = aligned_alloc_zeroed(cap);
+  void* p = std::aligned_alloc(kBufferAlignment, static_cast<size_t>(cap));
+  if (p == nullptr) throw std::bad_alloc();
+  auto* fresh = static_cast<uint8_t*>(p);
   if (size_ > 0) std::memcpy(fresh, data_, static_cast<size_t>(size_));
   std::free(data_);
   data_ = fresh;
@@ -82,6 +85,11 @@ void MutableBuffer::grow_to(int64_t min_capacity) {
 }
 
 BufferPtr MutableBuffer::finish() {
+  // Zero the padding up to the next 64 bytes so that no uninitialised bytes leave the builder.
+  if (data_ != nullptr) {
+    int64_t padded = std::min(round_up_to_64(size_), capacity_);
+    std::memset(data_ + size_, 0, static_cast<size_t>(padded - size_));
+  }
   auto buf = std::shared_ptr<Buffer>(new Buffer());
   buf->owned_ = std::exchange(data_, nullptr);
   buf->data_ = buf->owned_ ? buf->owned_ : kEmptyBytes;

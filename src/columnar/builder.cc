@@ -194,7 +194,7 @@ void BinaryBuilder::append_array(const Array& array, int64_t offset, int64_t len
   offsets_.reserve(offsets_.size() + length * 4);
   int32_t* dst = offsets_.data_as<int32_t>() + length_ + 1;
   for (int64_t i = 0; i < length; ++i) dst[i] = src[i + 1] - first + base;
-  offsets_.resize(offsets_.size() + length * 4);
+  offsets_.set_size_after_write(offsets_.size() + length * 4);
   length_ += length;
 }
 

@@ -278,16 +278,28 @@ class OutputRouter final : public Downstream {
     }
     SABOT_RETURN_IF_ERROR(compute::hash_columns(batch, e.key_columns, &hashes_));
     const int64_t rows = batch.num_rows();
-    // Key group -> subtask by contiguous ranges: kg * q / max_parallelism.
+    // Key group -> subtask by contiguous ranges (kg * q / max_parallelism), precomputed per key
+    // group so the per-row work is one modulo (a mask for the usual power-of-two) and one load.
+    if (kg_to_target_.size() != static_cast<size_t>(max_parallelism_) || kg_targets_for_ != q) {
+      kg_to_target_.resize(static_cast<size_t>(max_parallelism_));
+      for (int kg = 0; kg < max_parallelism_; ++kg) {
+        kg_to_target_[static_cast<size_t>(kg)] = static_cast<uint32_t>(
+            static_cast<uint64_t>(kg) * q / static_cast<uint64_t>(max_parallelism_));
+      }
+      kg_targets_for_ = q;
+    }
     targets_.resize(static_cast<size_t>(rows));
     counts_.assign(q, 0);
     const uint64_t maxp = static_cast<uint64_t>(max_parallelism_);
-    for (int64_t i = 0; i < rows; ++i) {
-      uint64_t kg = hashes_[static_cast<size_t>(i)] % maxp;
-      uint32_t t = static_cast<uint32_t>(kg * q / maxp);
-      targets_[static_cast<size_t>(i)] = t;
-      ++counts_[t];
+    const uint32_t* table = kg_to_target_.data();
+    const uint64_t* h = hashes_.data();
+    uint32_t* tgt = targets_.data();
+    if ((maxp & (maxp - 1)) == 0) {
+      for (int64_t i = 0; i < rows; ++i) tgt[i] = table[h[i] & (maxp - 1)];
+    } else {
+      for (int64_t i = 0; i < rows; ++i) tgt[i] = table[h[i] % maxp];
     }
+    for (int64_t i = 0; i < rows; ++i) ++counts_[tgt[i]];
     // Counting sort of row indices by target, then one take per target.
     starts_.assign(q + 1, 0);
     for (size_t t = 0; t < q; ++t) starts_[t + 1] = starts_[t] + counts_[t];
@@ -316,6 +328,8 @@ class OutputRouter final : public Downstream {
   // Scratch reused across batches: no per-batch allocation once warmed up.
   std::vector<uint64_t> hashes_;
   std::vector<uint32_t> targets_;
+  std::vector<uint32_t> kg_to_target_;
+  size_t kg_targets_for_ = 0;
   std::vector<int64_t> counts_;
   std::vector<int64_t> starts_;
   std::vector<int64_t> fill_;

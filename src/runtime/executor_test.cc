@@ -2,8 +2,8 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <dirent.h>
+#include <atomic>
 #include <thread>
 
 #include "sabot/columnar/builder.h"
@@ -117,6 +117,12 @@ class RecorderFactory final : public OperatorFactory {
   std::shared_ptr<Log> log_;
 };
 
+PlanEdge forward(int from) {
+  PlanEdge e;
+  e.from = from;
+  return e;
+}
+
 int index_of(const std::vector<std::string>& v, const std::string& s) {
   auto it = std::find(v.begin(), v.end(), s);
   return it == v.end() ? -1 : static_cast<int>(it - v.begin());
@@ -134,12 +140,9 @@ TEST(Executor, WatermarkIsTheMinimumOverInputs) {
                                  {[&] { return a_done.load(); }, "b2", 50, std::nullopt}}),
       1);
   auto log = std::make_shared<Log>();
-  int u = plan.add_operator(operators::union_all(),
-                            {PlanEdge{a, Partitioning::kForward, {}, 0},
-                             PlanEdge{b, Partitioning::kForward, {}, 0}},
-                            1);
-  int r = plan.add_operator(std::make_shared<RecorderFactory>(log), {PlanEdge{u}}, 1);
-  plan.add_operator(operators::blackhole_sink(), {PlanEdge{r}}, 1, "sink", true);
+  int u = plan.add_operator(operators::union_all(), {forward(a), forward(b)}, 1);
+  int r = plan.add_operator(std::make_shared<RecorderFactory>(log), {forward(u)}, 1);
+  plan.add_operator(operators::blackhole_sink(), {forward(r)}, 1, "sink", true);
   ASSERT_TRUE(execute_plan(plan, {.worker_threads = 2}).is_ok());
   std::vector<std::string> wms;
   for (const std::string& l : log->get()) {
@@ -151,10 +154,11 @@ TEST(Executor, WatermarkIsTheMinimumOverInputs) {
 TEST(Executor, BarriersAreAlignedAcrossInputs) {
   std::atomic<bool> a_sent_after_barrier{false};
   LogicalPlan plan;
-  auto a_src = std::make_shared<ScriptSource>(
-      "a", std::vector<Step>{{nullptr, "a1", std::nullopt, 1},
-                             {nullptr, "a2", std::nullopt, std::nullopt}},
-      [&] { a_sent_after_barrier = true; });
+  auto a_src =
+      std::make_shared<ScriptSource>("a",
+                                     std::vector<Step>{{nullptr, "a1", std::nullopt, 1},
+                                                       {nullptr, "a2", std::nullopt, std::nullopt}},
+                                     [&] { a_sent_after_barrier = true; });
   auto start = std::chrono::steady_clock::now();
   auto b_src = std::make_shared<ScriptSource>(
       "b", std::vector<Step>{{nullptr, "b1", std::nullopt, std::nullopt},
@@ -169,9 +173,9 @@ TEST(Executor, BarriersAreAlignedAcrossInputs) {
   int a = plan.add_source(a_src, 1);
   int b = plan.add_source(b_src, 1);
   auto log = std::make_shared<Log>();
-  int u = plan.add_operator(operators::union_all(), {PlanEdge{a}, PlanEdge{b}}, 1);
-  int r = plan.add_operator(std::make_shared<RecorderFactory>(log), {PlanEdge{u}}, 1);
-  plan.add_operator(operators::blackhole_sink(), {PlanEdge{r}}, 1, "sink", true);
+  int u = plan.add_operator(operators::union_all(), {forward(a), forward(b)}, 1);
+  int r = plan.add_operator(std::make_shared<RecorderFactory>(log), {forward(u)}, 1);
+  plan.add_operator(operators::blackhole_sink(), {forward(r)}, 1, "sink", true);
   ASSERT_TRUE(execute_plan(plan, {.worker_threads = 2}).is_ok());
   auto lines = log->get();
   int snap = index_of(lines, "snap:1");
@@ -186,11 +190,11 @@ TEST(Executor, ChainsForwardOperatorsOfEqualParallelism) {
   LogicalPlan plan;
   auto src = operators::batches_source({tag_batch("x")}).value();
   int s = plan.add_source(src, 2, "src");
-  int f = plan.add_operator(operators::filter(compute::lit(true)), {PlanEdge{s}}, 2, "f");
+  int f = plan.add_operator(operators::filter(compute::lit(true)), {forward(s)}, 2, "f");
   int g = plan.add_operator(operators::filter(compute::lit(true)),
                             {PlanEdge{f, Partitioning::kRebalance, {}, 0}}, 2, "g");
-  int h = plan.add_operator(operators::identity("h"), {PlanEdge{g}}, 1, "h");
-  plan.add_operator(operators::blackhole_sink(), {PlanEdge{h}}, 1, "sink", true);
+  int h = plan.add_operator(operators::identity("h"), {forward(g)}, 1, "h");
+  plan.add_operator(operators::blackhole_sink(), {forward(h)}, 1, "sink", true);
   auto job = Job::start(plan, {.worker_threads = 1}).value();
   EXPECT_EQ(job->describe(), "src(x2) -> f(x2) | g(x2) | h -> sink");
   EXPECT_TRUE(job->wait().is_ok());
@@ -208,13 +212,12 @@ TEST(Executor, CancelStopsAnEndlessJobAndLeavesNoThreads) {
   const size_t before = thread_count();
   LogicalPlan plan;
   auto gen = operators::generator_source(
-      "endless", tag_schema(), 2,
-      [](int, int64_t, int64_t) -> Result<std::optional<RecordBatch>> {
+      "endless", tag_schema(), 2, [](int, int64_t, int64_t) -> Result<std::optional<RecordBatch>> {
         return std::optional<RecordBatch>(tag_batch("x"));
       });
   int s = plan.add_source(gen, 2);
-  plan.add_operator(operators::blackhole_sink(), {PlanEdge{s, Partitioning::kRebalance, {}, 0}},
-                    2, "sink", true);
+  plan.add_operator(operators::blackhole_sink(), {PlanEdge{s, Partitioning::kRebalance, {}, 0}}, 2,
+                    "sink", true);
   auto job = Job::start(plan, {.worker_threads = 2}).value();
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   EXPECT_GT(thread_count(), before);
@@ -230,21 +233,19 @@ TEST(Executor, FailureInOneSubtaskStopsAllAndReturnsTheFirstError) {
   const size_t before = thread_count();
   LogicalPlan plan;
   auto gen = operators::generator_source(
-      "endless", tag_schema(), 4,
-      [](int, int64_t, int64_t) -> Result<std::optional<RecordBatch>> {
+      "endless", tag_schema(), 4, [](int, int64_t, int64_t) -> Result<std::optional<RecordBatch>> {
         return std::optional<RecordBatch>(tag_batch("x"));
       });
   int s = plan.add_source(gen, 4);
   std::atomic<int> calls{0};
-  int m = plan.add_operator(
-      operators::map_batches(
-          [&](const RecordBatch& b) -> Result<RecordBatch> {
-            if (++calls == 50) return Status::invalid_data("poisoned batch");
-            return b;
-          },
-          nullptr),
-      {PlanEdge{s, Partitioning::kRebalance, {}, 0}}, 3, "poison");
-  plan.add_operator(operators::blackhole_sink(), {PlanEdge{m}}, 3, "sink", true);
+  int m = plan.add_operator(operators::map_batches(
+                                [&](const RecordBatch& b) -> Result<RecordBatch> {
+                                  if (++calls == 50) return Status::invalid_data("poisoned batch");
+                                  return b;
+                                },
+                                nullptr),
+                            {PlanEdge{s, Partitioning::kRebalance, {}, 0}}, 3, "poison");
+  plan.add_operator(operators::blackhole_sink(), {forward(m)}, 3, "sink", true);
   Status st = execute_plan(plan, {.worker_threads = 2, .channel_capacity = 2});
   EXPECT_EQ(st.code(), StatusCode::kInvalidData);
   EXPECT_NE(st.message().find("operator 'poison' (subtask"), std::string::npos) << st.to_string();

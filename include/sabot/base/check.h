@@ -6,10 +6,18 @@
 #include <sstream>
 #include <string>
 
+#include "sabot/base/status.h"
+
 namespace sabot::detail {
 
 [[noreturn]] void check_failed(const char* file, int line, const char* expr,
                                const std::string& detail);
+
+inline const Status& status_of(const Status& s) { return s; }
+template <typename T>
+const Status& status_of(const Result<T>& r) {
+  return r.status();
+}
 
 template <typename A, typename B>
 std::string describe_operands(const A& a, const B& b) {
@@ -45,11 +53,11 @@ std::string describe_operands(const A& a, const B& b) {
 #define SABOT_CHECK_GE(a, b) SABOT_CHECK_OP_(a, b, >=)
 
 // Checks that a Status or Result is OK; for places where failure is impossible by construction.
-#define SABOT_CHECK_OK(expr)                                            \
-  do {                                                                  \
-    const auto& sabot_s_ = (expr);                                      \
-    if (__builtin_expect(!sabot_s_.is_ok(), 0)) {                       \
-      ::sabot::detail::check_failed(__FILE__, __LINE__, #expr " is OK", \
-                                    sabot_s_.status().to_string());     \
-    }                                                                   \
+#define SABOT_CHECK_OK(expr)                                                           \
+  do {                                                                                 \
+    const auto& sabot_s_ = (expr);                                                     \
+    if (__builtin_expect(!sabot_s_.is_ok(), 0)) {                                      \
+      ::sabot::detail::check_failed(__FILE__, __LINE__, #expr " is OK",                \
+                                    ::sabot::detail::status_of(sabot_s_).to_string()); \
+    }                                                                                  \
   } while (false)

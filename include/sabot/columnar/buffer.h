@@ -66,15 +66,18 @@ class MutableBuffer {
   int64_t size() const { return size_; }
   int64_t capacity() const { return capacity_; }
 
-  // Ensures capacity >= n bytes; new bytes are zeroed.
+  // Ensures capacity >= n bytes. Does not touch the new capacity (no zeroing, no page faults).
   void reserve(int64_t n) {
     if (n > capacity_) grow_to(n);
   }
-  // Sets the size, growing (zero-filled) as needed.
+  // Sets the size; bytes exposed by growing are zeroed.
   void resize(int64_t n) {
     reserve(n);
+    if (n > size_) std::memset(data_ + size_, 0, static_cast<size_t>(n - size_));
     size_ = n;
   }
+  // Sets the size without zeroing, after the caller wrote bytes [size, n) itself.
+  void set_size_after_write(int64_t n) { size_ = n; }
   void append(const void* src, int64_t n) {
     reserve(size_ + n);
     if (n > 0) std::memcpy(data_ + size_, src, static_cast<size_t>(n));

@@ -82,7 +82,7 @@ class NumericBuilder final : public ArrayBuilder {
   void unsafe_append(T v) {
     mark_valid();
     std::memcpy(values_.data() + values_.size(), &v, sizeof(T));
-    values_.resize(values_.size() + static_cast<int64_t>(sizeof(T)));
+    values_.set_size_after_write(values_.size() + static_cast<int64_t>(sizeof(T)));
     ++length_;
   }
   void append_values(const T* v, int64_t n) {
