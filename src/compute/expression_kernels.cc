@@ -692,6 +692,13 @@ Array null_test(const Array& a, bool want_null) {
 Result<Array> cast_array(const Array& a, DataType to) {
   const DataType& from = a.type();
   if (from == to) return a;
+  if ((from.id() == TypeId::kTimestamp && to.id() == TypeId::kInt64) ||
+      (from.id() == TypeId::kInt64 && to.id() == TypeId::kTimestamp)) {
+    // Same int64 values: share the buffers, only the type changes.
+    ArrayData d = a.data();
+    d.type = to;
+    return Array(std::make_shared<const ArrayData>(std::move(d)));
+  }
   const int64_t n = a.length();
   switch (from.id()) {
     case TypeId::kInt32:

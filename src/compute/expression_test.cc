@@ -369,7 +369,16 @@ TEST(ExprEval, CastBetweenTypes) {
       eval(cast(col("u"), columnar::int64()), b).equals(columnar::int64_array({1, 2, 3, 4, N})));
 }
 
-TEST(ExprEval, CastFlooorsNegativeTimestampsToCoarserUnit) {
+TEST(ExprEval, CastBetweenTimestampAndInt64SharesValues) {
+  RecordBatch b = sample().slice(1, 3);
+  Array out = eval(cast(col("ts"), columnar::int64()), b);
+  EXPECT_TRUE(out.equals(columnar::int64_array({2000, N, 4000})));
+  EXPECT_EQ(out.data().values, b.column(8).data().values);
+  Array back = eval(cast(col("i"), columnar::timestamp(TimeUnit::kNano)), b);
+  EXPECT_TRUE(back.equals(columnar::timestamp_array(TimeUnit::kNano, {5, N, -3})));
+}
+
+TEST(ExprEval, CastFloorsNegativeTimestampsToCoarserUnit) {
   RecordBatch b =
       batch_of({{"t", columnar::timestamp_array(TimeUnit::kMilli, {-1, -1000, -1001, 999})}});
   EXPECT_TRUE(eval(cast(col("t"), columnar::timestamp(TimeUnit::kSecond)), b)
