@@ -48,9 +48,11 @@ TEST(HashTest, ValuesArePinnedForStability) {
   EXPECT_EQ(hash_int64(0), 0xa6eb836f38ab259aULL);
   EXPECT_EQ(hash_int64(1), 0x2d2c6e43f8c1f082ULL);
   EXPECT_EQ(hash_int64(-1), 0xaef4223a88374ffcULL);
-  EXPECT_EQ(hash_bytes(""), 0x2ff9f68ec7c1bcb2ULL);
-  EXPECT_EQ(hash_bytes("a"), 0xfab86d559c6c6e2fULL);
-  EXPECT_EQ(hash_bytes("hello world"), 0x864868315fd4b707ULL);
+  EXPECT_EQ(hash_bytes(""), 0x76550ce819ca8845ULL);
+  EXPECT_EQ(hash_bytes("a"), 0xf809f8e407240ca1ULL);
+  EXPECT_EQ(hash_bytes("hello world"), 0xbca5129dcedea030ULL);
+  EXPECT_EQ(hash_bytes("abcde"), 0x2a7a613736925fdfULL);
+  EXPECT_EQ(hash_bytes("twenty bytes of text"), 0xe6ff0abee3a6ee26ULL);
   EXPECT_EQ(hash_bytes(std::string(100, 'z')), 0x2f8acc05f254fb48ULL);
 }
 
