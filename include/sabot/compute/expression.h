@@ -60,19 +60,22 @@ std::string_view binary_op_symbol(BinaryOp op);
 // - Numeric promotion: int32 -> int64 -> float64. int64/int32 mixed with uint64 is a type error
 //   unless one side is cast, except that a non-negative integer literal adapts to uint64.
 //   Integer literals compared with an int32 column are compared as int32 when they fit.
-// - Integer arithmetic wraps on overflow (two's complement). Integer `/` truncates toward zero;
-//   `/` or `%` by zero gives null for that row (no error). float64 `/` follows IEEE 754
-//   (x / 0 is +-inf or NaN). `%` accepts integers only.
+// - Integer arithmetic wraps on overflow (two's complement; MIN / -1 is MIN, MIN % -1 is 0).
+//   Integer `/` truncates toward zero; `/` or `%` by zero gives null for that row (no error).
+//   float64 `/` follows IEEE 754 (x / 0 is +-inf or NaN). `%` accepts integers only.
 // - Timestamps: timestamp +- integer is a timestamp of the same unit, timestamp - timestamp (same
 //   unit) is an int64 duration in that unit; no other arithmetic.
 // - Comparisons yield bool: numeric with numeric, bool with bool, utf8 with utf8, binary with
 //   binary (bytewise order), timestamp with timestamp of the same unit or with an int64 literal.
+//   float64 follows IEEE 754: NaN compares unequal to everything, itself included.
 // - `&&`, `||`, `!` take bool and use Kleene (SQL) three-valued logic: false && null is false,
 //   true || null is true. Every other operator yields null when any input is null.
 // - is_null / is_valid never yield null. if_else yields null where the condition is null.
 // - cast: between numeric types, bool <-> numeric, timestamp <-> int64, timestamp unit changes,
 //   utf8 <-> binary. A numeric value that does not fit the target type is an evaluation error
-//   naming the row; binary -> utf8 checks UTF-8.
+//   naming the row; float -> integer truncates toward zero; a coarser timestamp unit floors
+//   (toward the past); binary -> utf8 checks UTF-8.
+// - Sub-expressions made only of literals are folded once by bind (their errors surface there).
 class Expr {
  public:
   struct Node {
