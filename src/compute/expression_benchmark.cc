@@ -109,6 +109,26 @@ void BM_Int64GreaterThanLiteralSliced(benchmark::State& state) {
 }
 BENCHMARK(BM_Int64GreaterThanLiteralSliced);
 
+void BM_Int32GreaterThanLiteral(benchmark::State& state) {
+  Array wide = random_int64(kRows, 0.0, 1);
+  columnar::Int32Builder b;
+  b.reserve(kRows);
+  for (int64_t i = 0; i < kRows; ++i) b.append(static_cast<int32_t>(wide.value<int64_t>(i)));
+  RecordBatch batch = make_batch({{"qty", b.finish()}});
+  run(state, col("qty") > lit(500'000), batch, 4);
+}
+BENCHMARK(BM_Int32GreaterThanLiteral);
+
+void BM_Float64LessThanLiteral(benchmark::State& state) {
+  Array wide = random_int64(kRows, 0.0, 1);
+  columnar::Float64Builder b;
+  b.reserve(kRows);
+  for (int64_t i = 0; i < kRows; ++i) b.append(static_cast<double>(wide.value<int64_t>(i)) / 7);
+  RecordBatch batch = make_batch({{"price", b.finish()}});
+  run(state, col("price") < lit(12'345.5), batch, 8);
+}
+BENCHMARK(BM_Float64LessThanLiteral);
+
 void BM_Int64LessThanColumn(benchmark::State& state) {
   RecordBatch batch =
       make_batch({{"a", random_int64(kRows, 0.0, 1)}, {"b", random_int64(kRows, 0.0, 2)}});
