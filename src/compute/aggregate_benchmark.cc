@@ -68,6 +68,20 @@ void BM_HashUtf8Column(benchmark::State& state) {
 }
 BENCHMARK(BM_HashUtf8Column);
 
+// The keyed exchange's per-batch work: row hashes of one int64 key, then key groups (% 128).
+void BM_KeyGroupsInt64(benchmark::State& state) {
+  std::vector<Array> cols = {random_int64(kRows, 0, 15)};
+  std::vector<uint64_t> hashes;
+  std::vector<uint32_t> groups(kRows);
+  for (auto _ : state) {
+    expect_ok(hash_columns(cols, &hashes));
+    key_groups(hashes, 128, groups);
+    benchmark::DoNotOptimize(groups.data());
+  }
+  state.SetItemsProcessed(state.iterations() * kRows);
+}
+BENCHMARK(BM_KeyGroupsInt64);
+
 void BM_HashTwoKeyColumns(benchmark::State& state) {
   std::vector<Array> cols = {random_int64(kRows, 0, 3), random_strings(kRows, 0, 4)};
   std::vector<uint64_t> out;
@@ -141,6 +155,22 @@ void BM_GroupedCountUtf8(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kRows);
 }
 BENCHMARK(BM_GroupedCountUtf8)->Arg(1000)->Arg(100'000);
+
+// Two key columns (int64, utf8) go through the generic row-encoding grouper.
+void BM_GroupedCountTwoKeys(benchmark::State& state) {
+  std::vector<Array> keys = {random_int64(kRows, 10, 13), random_strings(kRows, 100, 14)};
+  auto grouper = *Grouper::make({columnar::int64(), columnar::utf8()});
+  auto count = *make_accumulator(AggregateKind::kCountAll, columnar::int64());
+  std::vector<uint32_t> ids;
+  for (auto _ : state) {
+    expect_ok(grouper->consume(keys, &ids));
+    count->resize(grouper->num_groups());
+    expect_ok(count->update(keys[0], ids));
+  }
+  state.SetItemsProcessed(state.iterations() * kRows);
+  state.counters["groups"] = grouper->num_groups();
+}
+BENCHMARK(BM_GroupedCountTwoKeys);
 
 void BM_GroupedAvgVarianceInt64(benchmark::State& state) {
   Array keys = random_int64(kRows, 1000, 11);

@@ -158,6 +158,21 @@ void hash_combine_column(const Array& array, std::span<uint64_t> out) {
   }
 }
 
+void key_groups(std::span<const uint64_t> hashes, uint32_t max_parallelism,
+                std::span<uint32_t> out) {
+  SABOT_CHECK_GT(max_parallelism, 0u);
+  SABOT_CHECK_GE(out.size(), hashes.size());
+  const size_t n = hashes.size();
+  const uint64_t* h = hashes.data();
+  uint32_t* o = out.data();
+  if ((max_parallelism & (max_parallelism - 1)) == 0) {
+    const uint64_t mask = max_parallelism - 1;
+    for (size_t i = 0; i < n; ++i) o[i] = static_cast<uint32_t>(h[i] & mask);
+  } else {
+    for (size_t i = 0; i < n; ++i) o[i] = static_cast<uint32_t>(h[i] % max_parallelism);
+  }
+}
+
 Status hash_columns(std::span<const Array> columns, std::vector<uint64_t>* out) {
   if (columns.empty()) return Status::invalid_argument("hash_columns: no key columns given");
   const int64_t n = columns[0].length();

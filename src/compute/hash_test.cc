@@ -173,6 +173,20 @@ TEST(HashTest, SequentialKeysSpreadEvenlyOverKeyGroups) {
   }
 }
 
+TEST(HashTest, BatchKeyGroupsEqualScalarModuloForAnyParallelism) {
+  std::mt19937_64 rng(8);
+  std::vector<uint64_t> hashes(1000 + rng() % 100);
+  for (uint64_t& h : hashes) h = rng();
+  for (uint32_t p : {1u, 7u, 128u, 1000u, 4096u}) {
+    std::vector<uint32_t> groups(hashes.size());
+    key_groups(hashes, p, groups);
+    for (size_t i = 0; i < hashes.size(); ++i) {
+      ASSERT_EQ(groups[i], key_group_of(hashes[i], p)) << "parallelism " << p;
+      ASSERT_EQ(groups[i], hashes[i] % p);
+    }
+  }
+}
+
 TEST(HashTest, HashColumnsCombinesKeyColumnsInOrder) {
   std::mt19937_64 rng(3);
   for (int round = 0; round < 30; ++round) {

@@ -85,4 +85,10 @@ inline uint32_t key_group_of(uint64_t hash, uint32_t max_parallelism) {
   return static_cast<uint32_t>(hash % max_parallelism);
 }
 
+// key_group_of for a whole batch of row hashes into out[0, hashes.size()) (out must be at least as
+// long; checked). A power-of-two max_parallelism (like the default 128) takes a vectorized mask
+// instead of a division per row. max_parallelism must be > 0 (checked).
+void key_groups(std::span<const uint64_t> hashes, uint32_t max_parallelism,
+                std::span<uint32_t> out);
+
 }  // namespace sabot::compute
