@@ -41,6 +41,18 @@ DataStream Environment::from_generator(std::string name, SchemaPtr schema, int n
       operators::generator_source(name, std::move(schema), num_splits, std::move(fn)), name);
 }
 
+DataStream Environment::from_topic(const std::string& url, codec::CodecPtr codec,
+                                   connectors::TopicSourceOptions options) {
+  options.url = url;
+  options.codec = std::move(codec);
+  auto source = connectors::topic_source(std::move(options));
+  if (!source.is_ok()) {
+    add_problem(source.status().message());
+    source = operators::batches_source({}, columnar::schema({}));
+  }
+  return from_source(*source);
+}
+
 Status Environment::validate() const {
   Status s = runtime::validate_plan(plan_, execution_options());
   if (problems_.empty()) return s;
@@ -157,6 +169,12 @@ DataStream DataStream::for_each_batch(operators::BatchCallback fn) const {
   return sink(operators::callback_sink(std::move(fn)));
 }
 DataStream DataStream::blackhole() const { return sink(operators::blackhole_sink()); }
+DataStream DataStream::to_topic(const std::string& url, codec::CodecPtr codec,
+                                connectors::TopicSinkOptions options) const {
+  options.url = url;
+  options.codec = std::move(codec);
+  return sink(connectors::topic_sink(std::move(options)));
+}
 
 KeyedStream::KeyedStream(Environment* env, int node, std::vector<std::string> keys)
     : DataStream(env, node, PlanEdge{node, Partitioning::kHash, std::move(keys), 0}) {}

@@ -529,6 +529,9 @@ class StreamTask final : public Schedulable {
                                                   ") failed: " + polled.status().message());
       }
       SourcePoll& p = *polled;
+      if (p.dropped > 0) {
+        source_counters_->records_dropped.fetch_add(p.dropped, std::memory_order_relaxed);
+      }
       if (p.kind == SourcePoll::Kind::kBatch) {
         source_counters_->records_out.fetch_add(p.batch.num_rows(), std::memory_order_relaxed);
         source_counters_->batches_out.fetch_add(1, std::memory_order_relaxed);

@@ -39,6 +39,7 @@ std::vector<OperatorMetrics> JobMetrics::snapshot() const {
       m.records_out += c->records_out.load(std::memory_order_relaxed);
       m.batches_in += c->batches_in.load(std::memory_order_relaxed);
       m.batches_out += c->batches_out.load(std::memory_order_relaxed);
+      m.records_dropped += c->records_dropped.load(std::memory_order_relaxed);
       m.busy_seconds += static_cast<double>(c->busy_ns.load(std::memory_order_relaxed)) * 1e-9;
       m.blocked_seconds +=
           static_cast<double>(c->blocked_ns.load(std::memory_order_relaxed)) * 1e-9;

@@ -10,6 +10,7 @@
 
 #include "sabot/api/record.h"
 #include "sabot/compute/expression.h"
+#include "sabot/connectors/topic.h"
 #include "sabot/operators/basic.h"
 #include "sabot/operators/sources_sinks.h"
 #include "sabot/operators/typed.h"
@@ -70,6 +71,12 @@ class Environment {
   DataStream from_batches(std::vector<RecordBatch> batches, SchemaPtr schema = nullptr);
   DataStream from_generator(std::string name, SchemaPtr schema, int num_splits,
                             operators::GeneratorFunction fn);
+
+  // Messages of a topic ("memory://name") decoded by `codec`, e.g. codec::json(schema). `options`
+  // sets the bad-record policy and start position; its url and codec are taken from the
+  // arguments.
+  DataStream from_topic(const std::string& url, codec::CodecPtr codec,
+                        connectors::TopicSourceOptions options = {});
 
   // Validates the whole plan (every problem at once) and runs it to the end.
   JobResult execute(const std::string& job_name = "sabot-job");
@@ -134,6 +141,9 @@ class DataStream {
   std::shared_ptr<operators::CollectedBatches> collect() const;
   DataStream for_each_batch(operators::BatchCallback fn) const;
   DataStream blackhole() const;
+  // Encodes rows with `codec` (e.g. codec::json()) as messages of topic `url`.
+  DataStream to_topic(const std::string& url, codec::CodecPtr codec,
+                      connectors::TopicSinkOptions options = {}) const;
 
   Environment& env() const { return *env_; }
   int node_id() const { return node_; }

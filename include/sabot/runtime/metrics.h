@@ -19,6 +19,7 @@ struct OperatorCounters {
   std::atomic<int64_t> batches_out{0};
   std::atomic<int64_t> busy_ns{0};     // time in this operator's own code (not chained successors)
   std::atomic<int64_t> blocked_ns{0};  // time its task waited for space in full output channels
+  std::atomic<int64_t> records_dropped{0};  // malformed input skipped by policy (sources)
 };
 
 // A summed snapshot of one operator over its subtasks.
@@ -31,6 +32,7 @@ struct OperatorMetrics {
   int64_t batches_out = 0;
   double busy_seconds = 0;
   double blocked_seconds = 0;
+  int64_t records_dropped = 0;
   std::vector<std::string> positions;  // sources: one position string per subtask
 };
 

@@ -43,8 +43,8 @@ enum class Partitioning {
 struct PlanEdge {
   int from = -1;
   Partitioning partitioning = Partitioning::kForward;
-  std::vector<std::string> key_columns;  // for kHash
-  int logical_input = 0;                 // which input of a two-input operator
+  std::vector<std::string> key_columns{};  // for kHash
+  int logical_input = 0;                   // which input of a two-input operator
 };
 
 struct PlanNode {

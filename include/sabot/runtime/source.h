@@ -27,10 +27,21 @@ struct SourcePoll {
   // Set to inject checkpoint barrier n after the batch: the reader's positions at this point
   // belong to checkpoint n.
   std::optional<CheckpointId> barrier;
+  // Records dropped by a skip policy since the last poll (malformed input); counted in metrics.
+  int64_t dropped = 0;
 
-  static SourcePoll of(columnar::RecordBatch b) { return {Kind::kBatch, std::move(b), {}, {}}; }
-  static SourcePoll idle() { return {Kind::kIdle, {}, {}, {}}; }
-  static SourcePoll end() { return {Kind::kEnd, {}, {}, {}}; }
+  static SourcePoll of(columnar::RecordBatch b) {
+    SourcePoll p;
+    p.kind = Kind::kBatch;
+    p.batch = std::move(b);
+    return p;
+  }
+  static SourcePoll idle() { return SourcePoll(); }
+  static SourcePoll end() {
+    SourcePoll p;
+    p.kind = Kind::kEnd;
+    return p;
+  }
 };
 
 class SourceReader {
