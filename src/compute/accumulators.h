@@ -436,11 +436,7 @@ class SelectAccumulator final : public GroupedAccumulator {
   SelectAccumulator(AggregateKind kind, DataType input) : GroupedAccumulator(kind, input, input) {}
 
   void resize(uint32_t n) override {
-    if (n < num_groups_) {
-      values_.resize(n);
-      has_.resize(n);
-    }
-    values_.resize(n);
+    values_.resize(n);  // groups beyond the old size start empty (has_ = 0)
     has_.resize(n, 0);
     num_groups_ = n;
   }

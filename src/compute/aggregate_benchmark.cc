@@ -128,6 +128,19 @@ void BM_GroupBySumKernel(benchmark::State& state) {
 }
 BENCHMARK(BM_GroupBySumKernel)->Arg(1000);
 
+// A global (one-row) aggregate over a whole batch.
+void BM_GlobalSumKernel(benchmark::State& state) {
+  auto schema = columnar::schema({columnar::field("v", columnar::int64())});
+  auto batch = *RecordBatch::make(schema, {random_int64(kRows, 1000, 16)});
+  std::vector<Aggregate> aggs = {sum("v")};
+  for (auto _ : state) {
+    auto out = aggregate(batch, aggs);
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetItemsProcessed(state.iterations() * kRows);
+}
+BENCHMARK(BM_GlobalSumKernel);
+
 void BM_GroupedCountInt64(benchmark::State& state) {
   Array keys = random_int64(kRows, state.range(0), 9);
   auto grouper = *Grouper::make({columnar::int64()});
