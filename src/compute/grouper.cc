@@ -738,19 +738,30 @@ class GenericGrouper final : public Grouper {
     SABOT_RETURN_IF_ERROR(hash_columns(keys, &row_hashes_));
     encode(keys, n);
     uint32_t* out = group_ids->data();
+    // Table state in locals (reloaded after an insert), so the loop keeps it in registers.
+    const Slot* slots = slots_.data();
+    size_t mask = mask_;
+    int shift = shift_;
+    const uint64_t* hashes = row_hashes_.data();
+    const uint64_t* row_offsets = row_offsets_.data();
+    const uint8_t* rows = row_bytes_.data();
+    const uint64_t* offsets = offsets_.data();
+    const uint8_t* arena = arena_.data();
+    constexpr int64_t kAhead = 8;
     for (int64_t i = 0; i < n; ++i) {
-      const uint64_t h = row_hashes_[i];
-      const uint8_t* row = row_bytes_.data() + row_offsets_[i];
-      const uint64_t len = row_offsets_[i + 1] - row_offsets_[i];
+      if (i + kAhead < n) __builtin_prefetch(slots + slot_of(hashes[i + kAhead], shift));
+      const uint64_t h = hashes[i];
+      const uint8_t* row = rows + row_offsets[i];
+      const uint64_t len = row_offsets[i + 1] - row_offsets[i];
       const uint32_t tag = static_cast<uint32_t>(h);
-      size_t idx = slot_of(h, shift_);
+      size_t idx = slot_of(h, shift);
       while (true) {
-        Slot& s = slots_[idx];
+        const Slot s = slots[idx];
         if (s.gid == kEmpty) {
           if constexpr (kInsert) {
             SABOT_CHECK_LT(group_hashes_.size(), size_t{kEmpty - 1});
-            uint32_t g = static_cast<uint32_t>(group_hashes_.size());
-            s = Slot{tag, g};
+            const uint32_t g = static_cast<uint32_t>(group_hashes_.size());
+            slots_[idx] = Slot{tag, g};
             group_hashes_.push_back(h);
             arena_.insert(arena_.end(), row, row + len);
             offsets_.push_back(arena_.size());
@@ -758,20 +769,23 @@ class GenericGrouper final : public Grouper {
               init_table(64 - shift_ + 1);
               rehash_all();
             }
+            slots = slots_.data();
+            mask = mask_;
+            shift = shift_;
+            offsets = offsets_.data();
+            arena = arena_.data();
             out[i] = g;
           } else {
             out[i] = kEmpty;
           }
           break;
         }
-        if (s.tag == tag) {
-          const uint64_t glen = offsets_[s.gid + 1] - offsets_[s.gid];
-          if (glen == len && equal_bytes(arena_.data() + offsets_[s.gid], row, len)) {
-            out[i] = s.gid;
-            break;
-          }
+        if (s.tag == tag && offsets[s.gid + 1] - offsets[s.gid] == len &&
+            equal_bytes(arena + offsets[s.gid], row, len)) {
+          out[i] = s.gid;
+          break;
         }
-        idx = (idx + 1) & mask_;
+        idx = (idx + 1) & mask;
       }
     }
     return Status::ok();
