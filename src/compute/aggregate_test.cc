@@ -445,6 +445,74 @@ TEST(AggregateTest, ClearStartsTheNextWindowFromNothing) {
   EXPECT_TRUE(out->column(2).equals(columnar::int64_array({1, 1})));
 }
 
+// Sliding windows keep one partial per pane and build each window by merging its panes; a pane
+// must stay usable after being merged into a window.
+TEST(AggregateTest, SlidingWindowsFromSharedPanePartialsEqualDirectAggregation) {
+  std::mt19937_64 rng(31);
+  auto schema = columnar::schema({field("user", columnar::utf8()), field("v", columnar::int64())});
+  std::vector<std::string> keys = {"user"};
+  std::vector<Aggregate> aggs = {sum("v"), count_all(), avg("v"),  stddev("v"),
+                                 min("v"), first("v"),  last("v"), count_distinct("v")};
+  constexpr int kPanes = 5;
+  std::vector<std::unique_ptr<GroupedAggregation>> panes;
+  std::vector<std::vector<RecordBatch>> pane_batches(kPanes);
+  for (int p = 0; p < kPanes; ++p) {
+    auto pane = GroupedAggregation::make(*schema, keys, aggs);
+    ASSERT_TRUE(pane.is_ok());
+    for (int b = 0; b < 2; ++b) {
+      const int64_t len = static_cast<int64_t>(rng() % 400);
+      auto batch = RecordBatch::make(schema, {random_array(columnar::utf8(), len, 0.05, 12, rng),
+                                              random_array(columnar::int64(), len, 0.2, 30, rng)});
+      ASSERT_TRUE(batch.is_ok());
+      ASSERT_TRUE((*pane)->consume(*batch).is_ok());
+      pane_batches[p].push_back(*batch);
+    }
+    panes.push_back(std::move(*pane));
+  }
+  // Windows of 3 panes sliding by one pane.
+  for (int start = 0; start + 3 <= kPanes; ++start) {
+    auto window = GroupedAggregation::make(*schema, keys, aggs);
+    auto direct = GroupedAggregation::make(*schema, keys, aggs);
+    ASSERT_TRUE(window.is_ok() && direct.is_ok());
+    for (int p = start; p < start + 3; ++p) {
+      ASSERT_TRUE((*window)->merge(*panes[p]).is_ok());
+      for (const RecordBatch& b : pane_batches[p]) ASSERT_TRUE((*direct)->consume(b).is_ok());
+    }
+    auto w = (*window)->finalize();
+    auto d = (*direct)->finalize();
+    ASSERT_TRUE(w.is_ok() && d.is_ok());
+    // Both see the keys in the same first-appearance order, so rows line up.
+    ASSERT_EQ(w->num_rows(), d->num_rows());
+    for (int c = 0; c < w->num_columns(); ++c) {
+      for (int64_t r = 0; r < w->num_rows(); ++r) {
+        expect_val_eq(val_at(w->column(c), r), val_at(d->column(c), r),
+                      "window " + std::to_string(start) + " " + w->schema().field(c).name);
+      }
+    }
+  }
+}
+
+TEST(AggregateTest, AggregationRejectsMismatchedBatchesAndMerges) {
+  auto schema = columnar::schema({field("k", columnar::int64()), field("v", columnar::int64())});
+  auto agg = GroupedAggregation::make(*schema, {"k"}, {sum("v")});
+  ASSERT_TRUE(agg.is_ok());
+  auto other_schema =
+      columnar::schema({field("k", columnar::int64()), field("v", columnar::float64())});
+  auto batch =
+      RecordBatch::make(other_schema, {columnar::int64_array({1}), columnar::float64_array({1.5})});
+  ASSERT_TRUE(batch.is_ok());
+  Status st = (*agg)->consume(*batch);
+  EXPECT_EQ(st.code(), StatusCode::kTypeError);
+  EXPECT_NE(st.message().find("column 'v' has type float64, expected int64"), std::string::npos)
+      << st.to_string();
+  auto different = GroupedAggregation::make(*schema, {"k"}, {max("v")});
+  ASSERT_TRUE(different.is_ok());
+  EXPECT_EQ((*agg)->merge(**different).code(), StatusCode::kInvalidArgument);
+  std::string snapshot;
+  (*different)->serialize(&snapshot);
+  EXPECT_EQ((*agg)->deserialize(snapshot).code(), StatusCode::kInvalidData);
+}
+
 TEST(AggregateTest, GlobalAggregateOverSlicedBatchSeesOnlyTheSlice) {
   auto schema = columnar::schema({field("v", columnar::int64())});
   auto batch = RecordBatch::make(schema, {columnar::int64_array({100, 1, 2, std::nullopt, 200})});

@@ -46,8 +46,9 @@ Result<DataType> aggregate_output_type(AggregateKind kind, const DataType& input
                                        std::string_view column = {});
 
 // Semantics fixed for all accumulators:
-// - Integer sums detect overflow: update()/merge() return OutOfRange naming the group instead of
-//   wrapping (int32 sums go to int64 and cannot overflow in practice). After such an error the
+// - Integer sums detect overflow: update()/merge() return OutOfRange ("sum of int64 values
+//   overflowed int64") instead of wrapping; GroupedAggregation adds the aggregate's name. int32
+//   sums go to int64 and cannot overflow in practice. After such an error the
 //   accumulator's contents are unspecified; the caller fails the task (or restores a checkpoint).
 // - float64 min/max ignore NaN unless every value is NaN; -0.0 and 0.0 compare equal. Float sums
 //   are plain IEEE sums (order-dependent in the last bits). avg/variance of integers go through
