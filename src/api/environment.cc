@@ -143,6 +143,11 @@ KeyedStream DataStream::key_by(std::string column) const {
 DataStream DataStream::rebalance() const {
   return DataStream(env_, node_, PlanEdge{node_, Partitioning::kRebalance, {}, 0});
 }
+DataStream DataStream::side_output(std::string tag) const {
+  PlanEdge e{node_, Partitioning::kForward, {}, 0};
+  e.side_output = std::move(tag);
+  return DataStream(env_, node_, std::move(e));
+}
 DataStream DataStream::broadcast() const {
   return DataStream(env_, node_, PlanEdge{node_, Partitioning::kBroadcast, {}, 0});
 }

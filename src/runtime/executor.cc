@@ -99,15 +99,32 @@ Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysi
         inputs_ok = false;
         continue;
       }
-      a->consumers[static_cast<size_t>(e.from)].push_back(node.id);
-      if (nodes[static_cast<size_t>(e.from)].is_sink) {
-        problems.push_back(where + ": reads from sink '" + nodes[static_cast<size_t>(e.from)].name +
-                           "'");
-      }
+      const PlanNode& up = nodes[static_cast<size_t>(e.from)];
+      if (e.side_output.empty()) a->consumers[static_cast<size_t>(e.from)].push_back(node.id);
+      if (up.is_sink) problems.push_back(where + ": reads from sink '" + up.name + "'");
       SchemaPtr s = a->schemas[static_cast<size_t>(e.from)];
       if (s == nullptr) {
         inputs_ok = false;  // the upstream problem is already reported
         continue;
+      }
+      if (!e.side_output.empty()) {
+        // A side output's schema comes from the producing operator for its own inputs.
+        if (up.source) {
+          problems.push_back(where + ": source '" + up.name + "' has no side output '" +
+                             e.side_output + "'");
+          inputs_ok = false;
+          continue;
+        }
+        std::vector<SchemaPtr> up_inputs;
+        for (const PlanEdge& ue : up.inputs)
+          up_inputs.push_back(a->schemas[static_cast<size_t>(ue.from)]);
+        auto side = up.factory->side_output_schema(e.side_output, up_inputs);
+        if (!side.is_ok()) {
+          problems.push_back(where + ": " + side.status().message());
+          inputs_ok = false;
+          continue;
+        }
+        s = *side;
       }
       std::vector<int> keys;
       if (e.partitioning == Partitioning::kHash) {
@@ -156,7 +173,7 @@ Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysi
   // input has no other consumer and the node takes a single input.
   for (const PlanNode& node : nodes) {
     int head = node.id;
-    if (!node.source && node.inputs.size() == 1 &&
+    if (!node.source && node.inputs.size() == 1 && node.inputs[0].side_output.empty() &&
         node.inputs[0].partitioning == Partitioning::kForward &&
         node.factory->num_logical_inputs() == 1) {
       const PlanNode& up = nodes[static_cast<size_t>(node.inputs[0].from)];
@@ -204,6 +221,7 @@ class Downstream {
 class OutputRouter final : public Downstream {
  public:
   struct Edge {
+    std::string side_output;  // empty: the main output
     Partitioning partitioning = Partitioning::kForward;
     std::vector<int> key_columns;
     std::vector<Channel*> targets;  // one per downstream subtask (forward: exactly one)
@@ -229,8 +247,17 @@ class OutputRouter final : public Downstream {
   }
 
   Status on_batch(const RecordBatch& batch, int /*input*/) override {
+    return route(std::string_view(), batch);
+  }
+
+  // Sends a batch to the edges of one output (`tag` empty: the main output). Returns false in
+  // *routed when no edge reads that output.
+  Status route(std::string_view tag, const RecordBatch& batch, bool* routed = nullptr) {
+    if (routed) *routed = false;
     if (batch.num_rows() == 0) return Status::ok();
     for (Edge& e : edges_) {
+      if (e.side_output != tag) continue;
+      if (routed) *routed = true;
       switch (e.partitioning) {
         case Partitioning::kForward:
           e.targets[0]->push(batch);
@@ -350,6 +377,8 @@ class OpRunner final : public Downstream, public Output {
         error_attributed_(error_attributed) {}
 
   void set_next(Downstream* next) { next_ = next; }
+  // Edges reading this operator's side outputs (owned by the task).
+  void set_side_router(OutputRouter* side) { side_ = side; }
   OperatorCounters* counters() { return counters_; }
   const OperatorContext& context() const { return ctx_; }
 
@@ -368,10 +397,12 @@ class OpRunner final : public Downstream, public Output {
   Status on_barrier(CheckpointId id) override {
     std::string state;
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->snapshot_state(id, &state); }));
+    if (side_) SABOT_RETURN_IF_ERROR(side_->on_barrier(id));
     return next_ ? next_->on_barrier(id) : Status::ok();
   }
   Status on_finish() override {
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->finish(*this); }));
+    if (side_) SABOT_RETURN_IF_ERROR(side_->on_finish());
     return next_ ? next_->on_finish() : Status::ok();
   }
 
@@ -386,11 +417,18 @@ class OpRunner final : public Downstream, public Output {
     return s;
   }
   Status emit_watermark(Timestamp time) override {
+    if (side_) SABOT_RETURN_IF_ERROR(side_->on_watermark(time));
     if (next_ == nullptr) return Status::ok();
     int64_t t0 = now_ns();
     Status s = next_->on_watermark(time);
     child_ns_ += now_ns() - t0;
     return s;
+  }
+  Status emit_side(std::string_view tag, const RecordBatch& batch) override {
+    bool routed = false;
+    if (side_) SABOT_RETURN_IF_ERROR(side_->route(tag, batch, &routed));
+    if (!routed) counters_->records_dropped.fetch_add(batch.num_rows(), std::memory_order_relaxed);
+    return Status::ok();
   }
 
  private:
@@ -433,6 +471,7 @@ class OpRunner final : public Downstream, public Output {
   OperatorCounters* counters_;
   bool* error_attributed_;
   Downstream* next_ = nullptr;
+  OutputRouter* side_ = nullptr;
   int64_t child_ns_ = 0;
 };
 
@@ -451,7 +490,24 @@ class StreamTask final : public Schedulable {
     subtask_ = subtask;
     source_name_ = std::move(source_name);
   }
-  void add_operator(std::unique_ptr<OpRunner> runner) { chain_.push_back(std::move(runner)); }
+  void add_operator(std::unique_ptr<OpRunner> runner, int node_id) {
+    chain_.push_back(std::move(runner));
+    chain_nodes_.push_back(node_id);
+    side_routers_.emplace_back();
+  }
+  // The router for side outputs of chain member `node_id`, created on first use.
+  OutputRouter& side_router(int node_id, int max_parallelism, int subtask) {
+    for (size_t i = 0; i < chain_nodes_.size(); ++i) {
+      if (chain_nodes_[i] != node_id) continue;
+      if (!side_routers_[i]) {
+        side_routers_[i] = std::make_unique<OutputRouter>(max_parallelism, subtask);
+        chain_[i]->set_side_router(side_routers_[i].get());
+      }
+      return *side_routers_[i];
+    }
+    SABOT_CHECK(false);
+    return router_;
+  }
   void add_input(Channel* c) { inputs_.push_back(c); }
   OutputRouter& router() { return router_; }
   bool* error_attributed() { return &error_attributed_; }
@@ -495,6 +551,14 @@ class StreamTask final : public Schedulable {
     return Status::ok();
   }
 
+  bool outputs_have_space() {
+    if (!router_.has_space()) return false;
+    for (auto& r : side_routers_) {
+      if (r && !r->has_space()) return false;
+    }
+    return true;
+  }
+
   RunResult wait_for_output() {
     blocked_since_ = now_ns();
     return RunResult::kWaiting;
@@ -512,7 +576,7 @@ class StreamTask final : public Schedulable {
   Status run_source(RunResult* result) {
     const int64_t rows = job_->options.source_batch_rows;
     for (int budget = 8; budget > 0; --budget) {
-      if (!router_.has_space()) {
+      if (!outputs_have_space()) {
         *result = wait_for_output();
         return Status::ok();
       }
@@ -579,7 +643,7 @@ class StreamTask final : public Schedulable {
 
   Status run_inputs(RunResult* result) {
     for (int budget = 16; budget > 0; --budget) {
-      if (!router_.has_space()) {
+      if (!outputs_have_space()) {
         *result = wait_for_output();
         return Status::ok();
       }
@@ -648,6 +712,8 @@ class StreamTask final : public Schedulable {
   std::string name_;
   OutputRouter router_;
   std::vector<std::unique_ptr<OpRunner>> chain_;
+  std::vector<int> chain_nodes_;                             // plan node of each chain member
+  std::vector<std::unique_ptr<OutputRouter>> side_routers_;  // per chain member, may be null
   std::vector<Channel*> inputs_;
   Downstream* head_ = nullptr;
   bool error_attributed_ = false;
@@ -744,6 +810,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
       ctx.parallelism = node.parallelism;
       ctx.max_parallelism = options.max_parallelism;
       ctx.clock = options.clock;
+      ctx.counters = counters;
       if (node.source) {
         std::vector<int> splits;
         for (int split = s; split < node.source->num_splits(); split += node.parallelism) {
@@ -760,7 +827,8 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
           return std::move(op).status().with_context("creating operator '" + node.name + "'");
         }
         task->add_operator(std::make_unique<OpRunner>(std::move(op).value(), node.name, ctx,
-                                                      counters, task->error_attributed()));
+                                                      counters, task->error_attributed()),
+                           node.id);
       }
     }
   }
@@ -780,6 +848,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
       }
       for (int u = 0; u < up.parallelism; ++u) {
         OutputRouter::Edge out;
+        out.side_output = e.side_output;
         out.partitioning = p;
         out.key_columns = a.key_indices[static_cast<size_t>(node.id)][ei];
         for (int d = 0; d < node.parallelism; ++d) {
@@ -792,7 +861,11 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
           consumers_tasks[static_cast<size_t>(d)]->add_input(c);
           out.targets.push_back(c);
         }
-        producer_tasks[static_cast<size_t>(u)]->router().add_edge(std::move(out));
+        StreamTask* producer = producer_tasks[static_cast<size_t>(u)];
+        OutputRouter& router = e.side_output.empty()
+                                   ? producer->router()
+                                   : producer->side_router(up.id, options.max_parallelism, u);
+        router.add_edge(std::move(out));
       }
     }
   }

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sabot/columnar/builder.h"
+#include "sabot/compute/selection.h"
 #include "sabot/operators/basic.h"
 #include "sabot/operators/sources_sinks.h"
 
@@ -198,6 +199,76 @@ TEST(Executor, ChainsForwardOperatorsOfEqualParallelism) {
   auto job = Job::start(plan, {.worker_threads = 1}).value();
   EXPECT_EQ(job->describe(), "src(x2) -> f(x2) | g(x2) | h -> sink");
   EXPECT_TRUE(job->wait().is_ok());
+}
+
+// Sends rows with an odd tag length to side output "odd", the rest to the main output.
+class SplitFactory final : public OperatorFactory {
+ public:
+  std::string kind() const override { return "split"; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> in) const override { return in[0]; }
+  Result<SchemaPtr> side_output_schema(std::string_view tag,
+                                       std::span<const SchemaPtr> in) const override {
+    if (tag == "odd") return in[0];
+    return OperatorFactory::side_output_schema(tag, in);
+  }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr>,
+                                           const OperatorContext&) const override {
+    class Op final : public Operator {
+     public:
+      Status process_batch(const RecordBatch& b, int, Output& out) override {
+        std::vector<int32_t> odd, even;
+        for (int64_t i = 0; i < b.num_rows(); ++i) {
+          (b.column(0).string_view(i).size() % 2 ? odd : even).push_back(static_cast<int32_t>(i));
+        }
+        SABOT_ASSIGN_OR_RETURN(RecordBatch o, compute::take(b, odd));
+        SABOT_ASSIGN_OR_RETURN(RecordBatch e, compute::take(b, even));
+        SABOT_RETURN_IF_ERROR(out.emit_side("odd", o));
+        return out.emit(e);
+      }
+    };
+    return std::unique_ptr<Operator>(new Op());
+  }
+};
+
+TEST(Executor, SideOutputsReachTheirOwnConsumers) {
+  for (bool read_side : {true, false}) {
+    LogicalPlan plan;
+    std::vector<RecordBatch> batches;
+    for (int i = 0; i < 50; ++i) batches.push_back(tag_batch(std::string(i % 5 + 1, 'x')));
+    int s = plan.add_source(operators::batches_source(batches).value(), 2);
+    int split = plan.add_operator(std::make_shared<SplitFactory>(), {forward(s)}, 2, "split");
+    auto main_rows = std::make_shared<operators::CollectedBatches>();
+    auto odd_rows = std::make_shared<operators::CollectedBatches>();
+    plan.add_operator(operators::collect_sink(main_rows), {forward(split)}, 2, "main", true);
+    if (read_side) {
+      PlanEdge side = forward(split);
+      side.side_output = "odd";
+      side.partitioning = Partitioning::kRebalance;
+      plan.add_operator(operators::collect_sink(odd_rows), {side}, 1, "odd-sink", true);
+    }
+    std::shared_ptr<const JobMetrics> metrics;
+    ASSERT_TRUE(execute_plan(plan, {.worker_threads = 2}, &metrics).is_ok());
+    EXPECT_EQ(main_rows->num_rows(), 20);  // lengths 2 and 4
+    if (read_side) {
+      EXPECT_EQ(odd_rows->num_rows(), 30);
+      EXPECT_EQ(metrics->get("split").records_dropped, 0);
+    } else {
+      EXPECT_EQ(metrics->get("split").records_dropped, 30);  // nobody reads "odd"
+    }
+  }
+}
+
+TEST(Executor, UnknownSideOutputIsAPlanError) {
+  LogicalPlan plan;
+  int s = plan.add_source(operators::batches_source({tag_batch("x")}).value(), 1);
+  int f = plan.add_operator(operators::filter(compute::lit(true)), {forward(s)}, 1, "f");
+  plan.add_operator(operators::blackhole_sink(), {forward(f)}, 1, "sink", true);
+  PlanEdge side = forward(f);
+  side.side_output = "late";
+  plan.add_operator(operators::blackhole_sink(), {side}, 1, "late-sink", true);
+  Status st = validate_plan(plan, {});
+  EXPECT_NE(st.message().find("operator 'filter' has no side output 'late'"), std::string::npos)
+      << st.to_string();
 }
 
 size_t thread_count() {

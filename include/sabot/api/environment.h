@@ -128,6 +128,8 @@ class DataStream {
   KeyedStream key_by(std::string column) const;
   DataStream rebalance() const;
   DataStream broadcast() const;
+  // The side output `tag` of the operator that produces this stream (e.g. "late" from a window).
+  DataStream side_output(std::string tag) const;
   // Applies any registered operator factory (extension point for the operators of later modules).
   DataStream apply(std::shared_ptr<const runtime::OperatorFactory> factory) const;
 

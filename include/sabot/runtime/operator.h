@@ -24,7 +24,14 @@ class Output {
   virtual ~Output() = default;
   virtual Status emit(const columnar::RecordBatch& batch) = 0;
   virtual Status emit_watermark(Timestamp time) = 0;
+  // A batch for the side output `tag` (e.g. "late" for late records). Consumers read it with
+  // DataStream::side_output(tag); when nobody does, the batch is dropped (and counted).
+  virtual Status emit_side(std::string_view tag, const columnar::RecordBatch& batch) {
+    return Status::ok();
+  }
 };
+
+struct OperatorCounters;
 
 // What an operator knows about where it runs.
 struct OperatorContext {
@@ -33,6 +40,9 @@ struct OperatorContext {
   int parallelism = 1;
   int max_parallelism = 128;
   const Clock* clock = &SystemClock::instance();
+  // This subtask's metrics; operators add to records_dropped (e.g. late records they drop).
+  // Never null while the job runs.
+  OperatorCounters* counters = nullptr;
 };
 
 class Operator {

@@ -31,6 +31,13 @@ class OperatorFactory {
   // A two-input operator tells its inputs apart (joins); otherwise all inputs are one stream
   // (union).
   virtual int num_logical_inputs() const { return 1; }
+  // The schema of side output `tag` (see Output::emit_side), or NotFound when the operator has no
+  // such side output.
+  virtual Result<columnar::SchemaPtr> side_output_schema(
+      std::string_view tag, std::span<const columnar::SchemaPtr> inputs) const {
+    return Status::not_found("operator '" + kind() + "' has no side output '" + std::string(tag) +
+                             "'");
+  }
 };
 
 enum class Partitioning {
@@ -45,6 +52,7 @@ struct PlanEdge {
   Partitioning partitioning = Partitioning::kForward;
   std::vector<std::string> key_columns{};  // for kHash
   int logical_input = 0;                   // which input of a two-input operator
+  std::string side_output{};               // read this side output of `from`, not its output
 };
 
 struct PlanNode {
