@@ -43,7 +43,7 @@ struct CsvOptions {
   // Opens and closes quoted fields. Default '"'.
   char quote = '"';
   // The unquoted text of a null field. Default "" (an empty field).
-  std::string null_string;
+  std::string null_string{};
   // Binary fields hold base64 text (true, the default, what CsvEncoder writes) or raw bytes.
   bool binary_as_base64 = true;
   // Streaming: a record still incomplete after this many buffered bytes fails the stream with
