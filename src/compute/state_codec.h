@@ -31,7 +31,7 @@ class StateWriter {
   void put_vector(const std::vector<T>& v) {
     static_assert(std::is_trivially_copyable_v<T>);
     put<uint64_t>(v.size());
-    out_->append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+    if (!v.empty()) out_->append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
   }
   void put_type(const columnar::DataType& t) {
     put<uint8_t>(static_cast<uint8_t>(t.id()));
@@ -67,7 +67,7 @@ class StateReader {
     SABOT_RETURN_IF_ERROR(get(&n));
     if (n > in_.size() / (sizeof(T) == 0 ? 1 : sizeof(T))) return truncated();
     v->resize(static_cast<size_t>(n));
-    std::memcpy(v->data(), in_.data(), static_cast<size_t>(n) * sizeof(T));
+    if (n > 0) std::memcpy(v->data(), in_.data(), static_cast<size_t>(n) * sizeof(T));
     in_.remove_prefix(static_cast<size_t>(n) * sizeof(T));
     return Status::ok();
   }
