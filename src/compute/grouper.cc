@@ -735,9 +735,21 @@ class GenericGrouper final : public Grouper {
   Status run(std::span<const Array> keys, std::vector<uint32_t>* group_ids) {
     const int64_t n = keys[0].length();
     group_ids->resize(static_cast<size_t>(n));
-    SABOT_RETURN_IF_ERROR(hash_columns(keys, &row_hashes_));
-    encode(keys, n);
-    uint32_t* out = group_ids->data();
+    // Chunks keep the row hashes, offsets and encodings of the rows in flight in L1/L2.
+    constexpr int64_t kChunk = 2048;
+    for (int64_t start = 0; start < n; start += kChunk) {
+      const int64_t len = std::min(kChunk, n - start);
+      chunk_keys_.clear();
+      for (const Array& k : keys) chunk_keys_.push_back(k.slice(start, len));
+      SABOT_RETURN_IF_ERROR(hash_columns(chunk_keys_, &row_hashes_));
+      encode(chunk_keys_, len);
+      probe_chunk<kInsert>(len, group_ids->data() + start);
+    }
+    return Status::ok();
+  }
+
+  template <bool kInsert>
+  void probe_chunk(int64_t n, uint32_t* out) {
     // Table state in locals (reloaded after an insert), so the loop keeps it in registers.
     const Slot* slots = slots_.data();
     size_t mask = mask_;
@@ -788,7 +800,6 @@ class GenericGrouper final : public Grouper {
         idx = (idx + 1) & mask;
       }
     }
-    return Status::ok();
   }
 
   std::vector<Slot> slots_;
@@ -802,6 +813,7 @@ class GenericGrouper final : public Grouper {
   std::vector<uint64_t> row_offsets_;
   std::vector<uint64_t> cursor_;
   std::vector<uint8_t> row_bytes_;
+  std::vector<Array> chunk_keys_;
 };
 
 }  // namespace
