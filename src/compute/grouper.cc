@@ -106,6 +106,15 @@ class IntGrouper final : public Grouper {
     return std::vector<Array>{b.finish()};
   }
 
+  void group_hashes(std::vector<uint64_t>* out) const override {
+    out->resize(keys_.size());
+    for (size_t g = 0; g < keys_.size(); ++g) {
+      (*out)[g] = static_cast<int64_t>(g) == null_group_
+                      ? kNullHash
+                      : hash_int64(static_cast<int64_t>(keys_[g]));
+    }
+  }
+
   void clear() override {
     keys_.clear();
     null_group_ = -1;
@@ -309,6 +318,8 @@ class StringGrouper final : public Grouper {
     return std::vector<Array>{b.finish()};
   }
 
+  void group_hashes(std::vector<uint64_t>* out) const override { *out = group_hashes_; }
+
   void clear() override {
     std::fill(slots_.begin(), slots_.end(), Slot{0, kEmpty});
     arena_.clear();
@@ -498,6 +509,8 @@ class GenericGrouper final : public Grouper {
     for (auto& b : builders) out.push_back(b->finish());
     return out;
   }
+
+  void group_hashes(std::vector<uint64_t>* out) const override { *out = group_hashes_; }
 
   void clear() override {
     std::fill(slots_.begin(), slots_.end(), Slot{0, kEmpty});

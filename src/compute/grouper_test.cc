@@ -10,6 +10,7 @@
 
 #include "compute/grouping_test_util.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/compute/hash.h"
 
 namespace sabot::compute {
 namespace {
@@ -98,6 +99,34 @@ TEST(GrouperTest, RandomTypeCombinationsMatchReference) {
     const int n = 1 + static_cast<int>(rng() % 3);
     for (int i = 0; i < n; ++i) types.push_back(all_test_types()[rng() % all_test_types().size()]);
     check_against_reference(types, rng(), 6, 1 + static_cast<int>(rng() % 100));
+  }
+}
+
+TEST(GrouperTest, GroupHashesEqualRowHashesOfTheKeys) {
+  std::mt19937_64 rng(21);
+  const std::vector<std::vector<DataType>> combos = {{columnar::int64()},
+                                                     {columnar::int32()},
+                                                     {columnar::uint64()},
+                                                     {columnar::utf8()},
+                                                     {columnar::binary()},
+                                                     {columnar::float64()},
+                                                     {columnar::utf8(), columnar::int32()}};
+  for (const auto& types : combos) {
+    auto g = Grouper::make(types);
+    ASSERT_TRUE(g.is_ok());
+    std::vector<uint32_t> ids;
+    for (int b = 0; b < 3; ++b) {
+      std::vector<Array> cols;
+      for (const DataType& t : types) cols.push_back(random_array(t, 3000, 0.1, 500, rng));
+      ASSERT_TRUE((*g)->consume(cols, &ids).is_ok());
+    }
+    auto keys = (*g)->keys();
+    ASSERT_TRUE(keys.is_ok());
+    std::vector<uint64_t> expected;
+    ASSERT_TRUE(hash_columns(*keys, &expected).is_ok());
+    std::vector<uint64_t> actual;
+    (*g)->group_hashes(&actual);
+    EXPECT_EQ(actual, expected) << types[0];
   }
 }
 

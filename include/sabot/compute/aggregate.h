@@ -180,6 +180,9 @@ class GroupedAggregation {
 
   uint32_t num_groups() const;
   const SchemaPtr& output_schema() const { return output_schema_; }
+  // The grouper (its keys and group hashes, e.g. to split state by key group); null for a global
+  // aggregation.
+  const Grouper* grouper() const { return grouper_.get(); }
 
   // Checkpoint state of the grouper and every accumulator; deserialize() needs an aggregation made
   // with the same arguments.

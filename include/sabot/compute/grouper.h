@@ -48,6 +48,11 @@ class Grouper {
   // The distinct keys, one array per key column, row g holding the key of group g.
   virtual Result<std::vector<Array>> keys() const = 0;
 
+  // The row hash of every group's key, in group-id order: exactly what hash_columns() gives for
+  // keys() (so `hash % max_parallelism` is the group's key group). Lets state be split by key
+  // group for checkpoints and rescaling without re-hashing. `out` is resized, capacity reused.
+  virtual void group_hashes(std::vector<uint64_t>* out) const = 0;
+
   // Forgets every key (e.g. when a window fires); keeps allocated capacity for reuse.
   virtual void clear() = 0;
 
