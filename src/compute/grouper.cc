@@ -362,6 +362,18 @@ class StringGrouper final : public Grouper {
         null_group < -1 || null_group >= static_cast<int64_t>(hashes.size())) {
       return r.invalid("inconsistent key offsets");
     }
+    // Recomputing the hashes also catches snapshots written by another hash version.
+    for (size_t g = 0; g < hashes.size(); ++g) {
+      std::string_view key(reinterpret_cast<const char*>(arena.data()) + offsets[g],
+                           offsets[g + 1] - offsets[g]);
+      const bool is_null = static_cast<int64_t>(g) == null_group;
+      if (hashes[g] != (is_null ? kNullHash : hash_bytes(key))) {
+        return r.invalid("hash of group " + std::to_string(g) + " does not match its key");
+      }
+      if (key_types_[0].id() == TypeId::kUtf8 && !columnar::is_valid_utf8(key)) {
+        return r.invalid("key of group " + std::to_string(g) + " is not valid UTF-8");
+      }
+    }
     clear();
     null_group_ = null_group;
     group_hashes_ = std::move(hashes);
@@ -557,10 +569,23 @@ class GenericGrouper final : public Grouper {
         offsets.back() != arena.size() || !std::is_sorted(offsets.begin(), offsets.end())) {
       return r.invalid("inconsistent key offsets");
     }
+    for (size_t g = 0; g + 1 < offsets.size(); ++g) {
+      if (!valid_encoding(arena.data() + offsets[g], arena.data() + offsets[g + 1])) {
+        return r.invalid("key of group " + std::to_string(g) + " is malformed");
+      }
+    }
     clear();
     group_hashes_ = std::move(hashes);
     offsets_ = std::move(offsets);
     arena_ = std::move(arena);
+    // Recomputing the hashes also catches snapshots written by another hash version.
+    Result<std::vector<Array>> keys = this->keys();
+    std::vector<uint64_t> recomputed;
+    if (!keys.is_ok() || !hash_columns(*keys, &recomputed).is_ok() ||
+        (!group_hashes_.empty() && recomputed != group_hashes_)) {
+      clear();
+      return r.invalid("group hashes do not match their keys");
+    }
     int log = kInitialLogCapacity;
     while (over_max_load(group_hashes_.size() + 1, size_t{1} << log)) ++log;
     init_table(log);
@@ -695,6 +720,44 @@ class GenericGrouper final : public Grouper {
         cursor[i] += 1;
       }
     }
+  }
+
+  // True when [p, end) is exactly one well-formed key row for key_types_ (snapshot validation).
+  bool valid_encoding(const uint8_t* p, const uint8_t* end) const {
+    for (const DataType& t : key_types_) {
+      if (p >= end || *p > 1) return false;
+      if (*p++ == 0) continue;
+      size_t w = 0;
+      switch (t.id()) {
+        case TypeId::kBool:
+          if (p >= end || *p > 1) return false;
+          w = 1;
+          break;
+        case TypeId::kInt32:
+          w = 4;
+          break;
+        case TypeId::kUtf8:
+        case TypeId::kBinary: {
+          uint32_t len;
+          if (end - p < 4) return false;
+          std::memcpy(&len, p, 4);
+          p += 4;
+          if (static_cast<uint64_t>(end - p) < len) return false;
+          if (t.id() == TypeId::kUtf8 &&
+              !columnar::is_valid_utf8(std::string_view(reinterpret_cast<const char*>(p), len))) {
+            return false;
+          }
+          w = len;
+          break;
+        }
+        default:
+          w = 8;
+          break;
+      }
+      if (static_cast<uint64_t>(end - p) < w) return false;
+      p += w;
+    }
+    return p == end;
   }
 
   static const uint8_t* decode_into(const uint8_t* p, const DataType& t,
