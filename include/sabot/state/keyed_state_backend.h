@@ -1,0 +1,203 @@
+// KeyedStateBackend: the keyed state of one operator subtask — its keys (KeyRegistry), the
+// current key and namespace, named typed state handles, TTL cleanup and snapshot/restore of chosen
+// key groups. StateBackend is the factory chosen by configuration (memory now, RocksDB later with
+// the same API). A backend and its handles belong to one subtask's thread; not thread-safe.
+//
+// Use per batch:
+//   backend->resolve_keys(batch, key_columns, &ids);      // one hash-table pass for the batch
+//   for (i...) { backend->set_current_key(ids[i]); counter->update(counter->value().value_or(0)+1);
+//   }
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <typeinfo>
+#include <vector>
+
+#include "sabot/base/clock.h"
+#include "sabot/base/ids.h"
+#include "sabot/base/status.h"
+#include "sabot/columnar/record_batch.h"
+#include "sabot/state/key_registry.h"
+#include "sabot/state/memory_state.h"
+#include "sabot/state/state.h"
+
+namespace sabot::state {
+
+// A state's description without its C++ types, plus how each backend builds it. The typed
+// get_state() overloads fill it in.
+struct StateSpec {
+  std::string name;
+  StateKind kind = StateKind::kValue;
+  // Identifies the handle's C++ type (mangled type name); re-registering a name or restoring a
+  // snapshot must use the same type.
+  std::string type_tag;
+  StateOptions options;
+  // Builds the memory backend's table.
+  struct Made {
+    std::unique_ptr<State> state;
+    internal::MemoryTable* table = nullptr;  // the same object, seen as a table
+  };
+  std::function<Made(const StateContext*)> make_memory;
+};
+
+class KeyedStateBackend {
+ public:
+  virtual ~KeyedStateBackend() = default;
+
+  // The backend's name ("memory").
+  virtual std::string_view backend_name() const = 0;
+
+  KeyRegistry& keys() { return *keys_; }
+  const KeyRegistry& keys() const { return *keys_; }
+  // KeyIds of a batch's key rows; see KeyRegistry::resolve.
+  Status resolve_keys(const columnar::RecordBatch& batch, std::span<const int> key_columns,
+                      std::vector<KeyId>* ids) {
+    return keys_->resolve(batch, key_columns, ids);
+  }
+  Status resolve_keys(std::span<const columnar::Array> key_columns, std::vector<KeyId>* ids) {
+    return keys_->resolve(key_columns, ids);
+  }
+
+  // Scopes every handle to `key` (a KeyId from this backend's registry) until the next call.
+  void set_current_key(KeyId key) {
+    SABOT_CHECK_LT(key, keys_->num_keys());
+    ctx_.key = key;
+  }
+  KeyId current_key() const { return ctx_.key; }
+  // The current key's values, one per key column.
+  std::vector<columnar::Scalar> current_key_values() const {
+    SABOT_CHECK(ctx_.key != kNoKey);
+    return keys_->key_values(ctx_.key);
+  }
+  // Scopes every handle to namespace `ns` (default 0) until the next call.
+  void set_current_namespace(Namespace ns) { ctx_.ns = ns; }
+  Namespace current_namespace() const { return ctx_.ns; }
+  const Clock& clock() const { return *ctx_.clock; }
+
+  // Typed handles by descriptor. The first call with a name creates the state (and applies any
+  // restored entries of that name); later calls return the same handle. Asking for a name with
+  // another kind or type is InvalidArgument. The handle lives as long as the backend.
+  template <typename T>
+  Result<ValueState<T>*> get_state(const ValueStateDescriptor<T>& d) {
+    return get_typed<ValueState<T>>(d.name, StateKind::kValue, d.options, [](auto* ctx, auto& o) {
+      return new internal::MemoryValueState<T>(ctx, o);
+    });
+  }
+  template <typename T>
+  Result<ListState<T>*> get_state(const ListStateDescriptor<T>& d) {
+    return get_typed<ListState<T>>(d.name, StateKind::kList, d.options, [](auto* ctx, auto& o) {
+      return new internal::MemoryListState<T>(ctx, o);
+    });
+  }
+  template <typename K, typename V>
+  Result<MapState<K, V>*> get_state(const MapStateDescriptor<K, V>& d) {
+    return get_typed<MapState<K, V>>(d.name, StateKind::kMap, d.options, [](auto* ctx, auto& o) {
+      return new internal::MemoryMapState<K, V>(ctx, o);
+    });
+  }
+  template <typename T, typename ReduceFn>
+  Result<ReducingState<T>*> get_state(const ReducingStateDescriptor<T, ReduceFn>& d) {
+    return get_typed<ReducingState<T>>(
+        d.name, StateKind::kReducing, d.options, [reduce = d.reduce](auto* ctx, auto& o) {
+          return new internal::MemoryReducingState<T, ReduceFn>(ctx, o, reduce);
+        });
+  }
+  template <typename In, typename Acc, typename Out, typename Fn>
+  Result<AggregatingState<In, Acc, Out>*> get_state(
+      const AggregatingStateDescriptor<In, Acc, Out, Fn>& d) {
+    return get_typed<AggregatingState<In, Acc, Out>>(
+        d.name, StateKind::kAggregating, d.options, [fn = d.fn](auto* ctx, auto& o) {
+          return new internal::MemoryAggregatingState<In, Acc, Out, Fn>(ctx, o, fn);
+        });
+  }
+
+  // Names of the registered states, in registration order.
+  virtual std::vector<std::string> state_names() const = 0;
+
+  // Writes the state of `key_groups` (all owned by this backend, else InvalidArgument) as a
+  // versioned, self-describing byte stream appended to `out`: magic "SBKS", version, the key
+  // types and max parallelism, per state its name, kind, type and TTL, then per key group its
+  // keys and, per state, the entries (key, namespace, write time, StateCodec value bytes), and a
+  // checksum. Expired entries are left out.
+  virtual Status snapshot(std::span<const KeyGroup> key_groups, std::string* out) = 0;
+  // All owned key groups.
+  Status snapshot(std::string* out) { return snapshot(keys_->owned_key_groups(), out); }
+
+  // Adds the entries of the key groups this backend owns from a snapshot (others are skipped, so
+  // after rescaling a subtask restores from every old snapshot that overlaps its key groups).
+  // Entries of states not yet registered are kept and applied when the state is first asked for.
+  // Key types and max parallelism must match (InvalidArgument); bad bytes give InvalidData naming
+  // what is wrong. After an error the backend's contents are unspecified: discard it.
+  virtual Status restore(std::string_view bytes) = 0;
+
+  // The cleanup pass: removes every expired entry of every TTL state; returns how many.
+  virtual size_t purge_expired() = 0;
+  // Entries held by a state (expired ones not yet purged included); 0 for unknown names.
+  virtual size_t num_entries(std::string_view state_name) const = 0;
+
+ protected:
+  KeyedStateBackend(std::unique_ptr<KeyRegistry> keys, const Clock* clock)
+      : keys_(std::move(keys)) {
+    ctx_.clock = clock != nullptr ? clock : &SystemClock::instance();
+  }
+  // Returns the state registered under spec.name (checking kind and type) or creates it.
+  virtual Result<State*> get_or_create_state(StateSpec spec) = 0;
+
+  StateContext ctx_;
+  std::unique_ptr<KeyRegistry> keys_;
+
+ private:
+  template <typename Handle, typename MakeFn>
+  Result<Handle*> get_typed(const std::string& name, StateKind kind, const StateOptions& options,
+                            MakeFn make) {
+    StateSpec spec;
+    spec.name = name;
+    spec.kind = kind;
+    spec.type_tag = typeid(Handle).name();
+    spec.options = options;
+    spec.make_memory = [make, options](const StateContext* ctx) {
+      auto* impl = make(ctx, options);
+      return StateSpec::Made{std::unique_ptr<State>(static_cast<Handle*>(impl)),
+                             static_cast<internal::MemoryTable*>(impl)};
+    };
+    SABOT_ASSIGN_OR_RETURN(State * s, get_or_create_state(std::move(spec)));
+    // get_or_create_state checked kind and type tag, so the handle has this type.
+    return static_cast<Handle*>(s);
+  }
+};
+
+struct KeyedBackendOptions {
+  // Types of the key columns (one or more). Required.
+  std::vector<columnar::DataType> key_types;
+  // Number of key groups; must equal the job's max parallelism (default 128, as the runtime).
+  uint32_t max_parallelism = 128;
+  // Key groups this subtask owns (see key_groups_for_subtask); empty means all.
+  std::vector<KeyGroup> key_groups;
+  // Clock for TTL; null means SystemClock. Must outlive the backend.
+  const Clock* clock = nullptr;
+  // Names the owner in error messages (e.g. the operator name).
+  std::string name = "keyed state";
+};
+
+// Creates keyed backends; the choice of implementation is configuration. Stateless, thread-safe.
+class StateBackend {
+ public:
+  virtual ~StateBackend() = default;
+  virtual std::string_view name() const = 0;
+  virtual Result<std::unique_ptr<KeyedStateBackend>> create_keyed_backend(
+      const KeyedBackendOptions& options) const = 0;
+};
+
+// Typed C++ values in memory; serialization only at snapshot.
+class MemoryStateBackend final : public StateBackend {
+ public:
+  std::string_view name() const override { return "memory"; }
+  Result<std::unique_ptr<KeyedStateBackend>> create_keyed_backend(
+      const KeyedBackendOptions& options) const override;
+};
+
+}  // namespace sabot::state
