@@ -1,7 +1,10 @@
 #include "sabot/operators/join.h"
 
 #include <algorithm>
+#include <deque>
+#include <map>
 #include <queue>
+#include <unordered_map>
 
 #include "operators/join_state.h"
 #include "sabot/columnar/builder.h"
@@ -356,10 +359,796 @@ class IntervalJoinFactory final : public OperatorFactory {
   IntervalJoinOptions o_;
 };
 
+// ============================== stream-table join ==============================
+
+class StreamTableJoinOperator final : public StatefulOperator {
+ public:
+  StreamTableJoinOperator(StreamTableJoinOptions o, ResolvedJoin r, int delete_col,
+                          std::span<const SchemaPtr> inputs,
+                          std::unique_ptr<compute::Grouper> grouper)
+      : o_(std::move(o)),
+        r_(std::move(r)),
+        delete_col_(delete_col),
+        grouper_(std::move(grouper)),
+        store_{RowStore(inputs[0]), RowStore(inputs[1])} {}
+
+  int64_t buffered_rows() const override { return store_[1].live_rows(); }
+
+  Status process_batch(const RecordBatch& batch, int input, Output& out) override {
+    if (batch.num_rows() == 0) return Status::ok();
+    std::vector<Array> keys = internal::key_arrays(batch, r_.key_cols[input == 0 ? 0 : 1]);
+    const int64_t n = batch.num_rows();
+    if (input != 0) {
+      SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+      if (latest_.size() < grouper_->num_groups()) latest_.resize(grouper_->num_groups());
+      const uint32_t chunk = store_[1].add(batch);
+      // Hold the chunk while the batch is applied: a key may be upserted and deleted again
+      // within one batch, releasing rows of this very chunk.
+      store_[1].retain(chunk, 1);
+      const Array* del = delete_col_ >= 0 ? &batch.column(delete_col_) : nullptr;
+      for (int64_t i = 0; i < n; ++i) {
+        RowRef& slot = latest_[ids_[static_cast<size_t>(i)]];
+        store_[1].release(slot);
+        slot = RowRef{};
+        if (del && del->is_valid(i) && del->bool_value(i)) continue;
+        slot = RowRef{chunk, static_cast<uint32_t>(i)};
+        store_[1].retain(chunk, 1);
+      }
+      store_[1].release(RowRef{chunk, 0});
+      return Status::ok();
+    }
+    SABOT_RETURN_IF_ERROR(grouper_->lookup(keys, &ids_));
+    const uint32_t chunk = store_[0].add(batch);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t k = ids_[static_cast<size_t>(i)];
+      RowRef right = k == compute::Grouper::kUnknownGroup ? RowRef{} : latest_[k];
+      if (right.chunk == RowRef::kNone && o_.kind == JoinKind::kInner) continue;
+      out_l_.push_back(RowRef{chunk, static_cast<uint32_t>(i)});
+      out_r_.push_back(right);
+    }
+    Status st = flush_pairs(r_.out_schema, store_[0], &out_l_, store_[1], &out_r_, out);
+    store_[0].drop_if_unused(chunk);
+    return st;
+  }
+
+  Status snapshot_state(CheckpointId, std::string* out) override {
+    ByteWriter w(out);
+    w.put<uint32_t>(0x53544A31);  // "STJ1"
+    std::string g;
+    grouper_->serialize(&g);
+    w.put_bytes(g);
+    store_[1].serialize(out);
+    w.put_vector(latest_);
+    return Status::ok();
+  }
+  Status restore_state(std::string_view data) override {
+    ByteReader in(data, "stream-table join");
+    SABOT_RETURN_IF_ERROR(in.expect_magic(0x53544A31));
+    std::string_view g;
+    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
+    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
+    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
+    return in.get_vector(&latest_);
+  }
+
+ private:
+  StreamTableJoinOptions o_;
+  ResolvedJoin r_;
+  int delete_col_;
+  std::unique_ptr<compute::Grouper> grouper_;
+  RowStore store_[2];
+  std::vector<RowRef> latest_;  // by key id; kNone: absent
+  std::vector<uint32_t> ids_;
+  std::vector<RowRef> out_l_, out_r_;
+};
+
+class StreamTableJoinFactory final : public OperatorFactory {
+ public:
+  explicit StreamTableJoinFactory(StreamTableJoinOptions o) : o_(std::move(o)) {}
+  std::string kind() const override { return "stream_table_join"; }
+  int num_logical_inputs() const override { return 2; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
+    int del = -1;
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs, &del));
+    return r.out_schema;
+  }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
+                                           const OperatorContext&) const override {
+    int del = -1;
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs, &del));
+    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
+    return std::unique_ptr<Operator>(
+        new StreamTableJoinOperator(o_, std::move(r), del, inputs, std::move(g)));
+  }
+
+ private:
+  Result<ResolvedJoin> check(std::span<const SchemaPtr> inputs, int* del) const {
+    if (o_.kind != JoinKind::kInner && o_.kind != JoinKind::kLeft) {
+      return Status::invalid_argument("stream_table_join supports inner and left joins only");
+    }
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, resolve(inputs, o_.common, nullptr, o_.kind, kind()));
+    if (!o_.right_delete_marker.empty()) {
+      *del = inputs[1]->field_index(o_.right_delete_marker);
+      if (*del < 0) {
+        return Status::invalid_argument("stream_table_join: delete marker column '" +
+                                        o_.right_delete_marker + "' not found in the right input");
+      }
+      if (!(inputs[1]->field(*del).type == columnar::boolean())) {
+        return Status::type_error("stream_table_join: delete marker column '" +
+                                  o_.right_delete_marker + "' is " +
+                                  inputs[1]->field(*del).type.to_string() + ", expected bool");
+      }
+    }
+    return r;
+  }
+  StreamTableJoinOptions o_;
+};
+
+// ============================== as-of join ==============================
+
+class AsOfJoinOperator final : public StatefulOperator {
+ public:
+  AsOfJoinOperator(AsOfJoinOptions o, ResolvedJoin r, std::span<const SchemaPtr> inputs,
+                   std::unique_ptr<compute::Grouper> grouper)
+      : o_(std::move(o)),
+        r_(std::move(r)),
+        grouper_(std::move(grouper)),
+        store_{RowStore(inputs[0]), RowStore(inputs[1])} {}
+
+  Status open(const OperatorContext& ctx) override {
+    ctx_ = ctx;
+    return Status::ok();
+  }
+  int64_t buffered_rows() const override { return store_[0].live_rows() + store_[1].live_rows(); }
+
+  Status process_batch(const RecordBatch& batch, int input, Output& out) override {
+    if (batch.num_rows() == 0) return Status::ok();
+    const int side = input == 0 ? 0 : 1;
+    SABOT_RETURN_IF_ERROR(internal::time_millis(batch.column(r_.time_col[side]), &times_));
+    SABOT_RETURN_IF_ERROR(internal::handle_late(batch, times_, threshold(),
+                                                o_.time.late_to_side_output, kLateTags[side], ctx_,
+                                                out, &keep_));
+    if (keep_.empty()) return Status::ok();
+    std::vector<Array> keys = internal::key_arrays(batch, r_.key_cols[side]);
+    SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+    if (rights_.size() < grouper_->num_groups()) {
+      rights_.resize(grouper_->num_groups());
+      dirty_flag_.resize(grouper_->num_groups(), 0);
+    }
+    const uint32_t chunk = store_[side].add(batch);
+    for (int32_t i : keep_) {
+      const int64_t t = times_[static_cast<size_t>(i)];
+      const uint32_t k = ids_[static_cast<size_t>(i)];
+      const RowRef ref{chunk, static_cast<uint32_t>(i)};
+      if (side == 0) {
+        pending_.push_back(Pending{t, k, ref});
+        continue;
+      }
+      std::vector<Entry>& list = rights_[k];
+      if (list.empty() || list.back().time <= t) {
+        list.push_back(Entry{t, ref});
+      } else {  // after every entry of the same time: the last arrival wins ties
+        auto pos = std::upper_bound(list.begin(), list.end(), t,
+                                    [](int64_t v, const Entry& e) { return v < e.time; });
+        list.insert(pos, Entry{t, ref});
+      }
+      if (!dirty_flag_[k]) {
+        dirty_flag_[k] = 1;
+        dirty_.push_back(k);
+      }
+    }
+    store_[side].retain(chunk, static_cast<int64_t>(keep_.size()));
+    return Status::ok();
+  }
+
+  Status process_watermark(Timestamp time, Output& out) override {
+    wm_ = std::max(wm_, time.millis());
+    SABOT_RETURN_IF_ERROR(fire(threshold(), out));
+    int64_t min_pending = INT64_MAX;
+    for (const Pending& p : pending_) min_pending = std::min(min_pending, p.time);
+    if (time == Timestamp::max()) return out.emit_watermark(time);
+    return out.emit_watermark(Timestamp(std::min(threshold(), internal::sat_sub(min_pending, 1))));
+  }
+
+  Status finish(Output& out) override { return fire(INT64_MAX, out); }
+
+  Status snapshot_state(CheckpointId, std::string* out) override {
+    ByteWriter w(out);
+    w.put<uint32_t>(0x41534A31);  // "ASJ1"
+    w.put<int64_t>(wm_);
+    std::string g;
+    grouper_->serialize(&g);
+    w.put_bytes(g);
+    store_[0].serialize(out);
+    store_[1].serialize(out);
+    w.put_vector(pending_);
+    w.put<uint64_t>(rights_.size());
+    for (const auto& l : rights_) w.put_vector(l);
+    w.put_vector(dirty_);
+    return Status::ok();
+  }
+  Status restore_state(std::string_view data) override {
+    ByteReader in(data, "as-of join");
+    SABOT_RETURN_IF_ERROR(in.expect_magic(0x41534A31));
+    SABOT_RETURN_IF_ERROR(in.get(&wm_));
+    std::string_view g;
+    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
+    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
+    SABOT_RETURN_IF_ERROR(store_[0].deserialize(&in));
+    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
+    SABOT_RETURN_IF_ERROR(in.get_vector(&pending_));
+    uint64_t n = 0;
+    SABOT_RETURN_IF_ERROR(in.get(&n));
+    rights_.assign(n, {});
+    for (auto& l : rights_) SABOT_RETURN_IF_ERROR(in.get_vector(&l));
+    SABOT_RETURN_IF_ERROR(in.get_vector(&dirty_));
+    dirty_flag_.assign(n, 0);
+    for (uint32_t k : dirty_) dirty_flag_[k] = 1;
+    return Status::ok();
+  }
+
+ private:
+  struct Entry {
+    int64_t time;
+    RowRef ref;
+  };
+  struct Pending {
+    int64_t time;
+    uint32_t key;
+    RowRef ref;
+  };
+
+  int64_t threshold() const {
+    return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.time.allowed_lateness_ms);
+  }
+
+  // Resolves pending left rows with time <= t, then drops right rows no query can choose.
+  Status fire(int64_t t, Output& out) {
+    auto mid = std::partition(pending_.begin(), pending_.end(),
+                              [t](const Pending& p) { return p.time > t; });
+    std::vector<RowRef> released;
+    for (auto it = mid; it != pending_.end(); ++it) {
+      const std::vector<Entry>& list = rights_[it->key];
+      auto pos = std::upper_bound(list.begin(), list.end(), it->time,
+                                  [](int64_t v, const Entry& e) { return v < e.time; });
+      RowRef match;
+      if (pos != list.begin()) {
+        const Entry& e = *(pos - 1);
+        if (o_.tolerance_ms < 0 || it->time - e.time <= o_.tolerance_ms) match = e.ref;
+      }
+      if (match.chunk != RowRef::kNone || o_.kind == JoinKind::kLeft) {
+        out_l_.push_back(it->ref);
+        out_r_.push_back(match);
+      }
+      released.push_back(it->ref);
+    }
+    pending_.erase(mid, pending_.end());
+    SABOT_RETURN_IF_ERROR(flush_pairs(r_.out_schema, store_[0], &out_l_, store_[1], &out_r_, out));
+    for (const RowRef& r : released) store_[0].release(r);
+    if (t == INT64_MAX) {  // end of input: nothing can query any more
+      for (auto& l : rights_) {
+        for (const Entry& e : l) store_[1].release(e.ref);
+        l.clear();
+      }
+      for (uint32_t k : dirty_) dirty_flag_[k] = 0;
+      dirty_.clear();
+      return Status::ok();
+    }
+    // The smallest time any pending or future left row of a key can query.
+    std::vector<uint32_t> keep_dirty;
+    for (uint32_t k : dirty_) min_query_[k] = internal::sat_add(t, 1);
+    for (const Pending& p : pending_) {
+      auto it = min_query_.find(p.key);
+      if (it != min_query_.end() && p.time < it->second) it->second = p.time;
+    }
+    for (uint32_t k : dirty_) {
+      const int64_t q = min_query_[k];
+      std::vector<Entry>& list = rights_[k];
+      auto pos = std::upper_bound(list.begin(), list.end(), q,
+                                  [](int64_t v, const Entry& e) { return v < e.time; });
+      // Keep the last entry with time <= q (unless out of tolerance for every query >= q).
+      size_t drop = static_cast<size_t>(pos - list.begin());
+      if (drop > 0) {
+        const Entry& last = list[drop - 1];
+        if (o_.tolerance_ms < 0 || q - last.time <= o_.tolerance_ms) --drop;
+      }
+      for (size_t j = 0; j < drop; ++j) store_[1].release(list[j].ref);
+      list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(drop));
+      if (list.size() > 1 || (!list.empty() && o_.tolerance_ms >= 0)) {
+        keep_dirty.push_back(k);
+      } else {
+        dirty_flag_[k] = 0;
+      }
+    }
+    min_query_.clear();
+    dirty_ = std::move(keep_dirty);
+    return Status::ok();
+  }
+
+  AsOfJoinOptions o_;
+  ResolvedJoin r_;
+  std::unique_ptr<compute::Grouper> grouper_;
+  RowStore store_[2];
+  OperatorContext ctx_;
+  int64_t wm_ = INT64_MIN;
+  std::vector<std::vector<Entry>> rights_;  // by key id, sorted by time (ties: arrival order)
+  std::vector<Pending> pending_;
+  std::vector<uint32_t> dirty_;  // keys whose right list may still shrink
+  std::vector<uint8_t> dirty_flag_;
+  std::unordered_map<uint32_t, int64_t> min_query_;
+  std::vector<int64_t> times_;
+  std::vector<int32_t> keep_;
+  std::vector<uint32_t> ids_;
+  std::vector<RowRef> out_l_, out_r_;
+};
+
+class AsOfJoinFactory final : public OperatorFactory {
+ public:
+  explicit AsOfJoinFactory(AsOfJoinOptions o) : o_(std::move(o)) {}
+  std::string kind() const override { return "asof_join"; }
+  int num_logical_inputs() const override { return 2; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
+    return r.out_schema;
+  }
+  Result<SchemaPtr> side_output_schema(std::string_view tag,
+                                       std::span<const SchemaPtr> inputs) const override {
+    return late_side_schema(tag, inputs, kind());
+  }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
+                                           const OperatorContext&) const override {
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
+    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
+    return std::unique_ptr<Operator>(new AsOfJoinOperator(o_, std::move(r), inputs, std::move(g)));
+  }
+
+ private:
+  Result<ResolvedJoin> check(std::span<const SchemaPtr> inputs) const {
+    if (o_.kind != JoinKind::kInner && o_.kind != JoinKind::kLeft) {
+      return Status::invalid_argument("asof_join supports inner and left joins only");
+    }
+    return resolve(inputs, o_.common, &o_.time, o_.kind, kind());
+  }
+  AsOfJoinOptions o_;
+};
+
+// ============================== window join ==============================
+
+class WindowJoinOperator final : public StatefulOperator {
+ public:
+  WindowJoinOperator(WindowJoinOptions o, ResolvedJoin r, std::span<const SchemaPtr> inputs,
+                     std::unique_ptr<compute::Grouper> grouper)
+      : o_(std::move(o)),
+        r_(std::move(r)),
+        grouper_(std::move(grouper)),
+        store_{RowStore(inputs[0]), RowStore(inputs[1])} {
+    if (o_.slide_ms <= 0) o_.slide_ms = o_.size_ms;
+  }
+
+  Status open(const OperatorContext& ctx) override {
+    ctx_ = ctx;
+    return Status::ok();
+  }
+  int64_t buffered_rows() const override { return store_[0].live_rows() + store_[1].live_rows(); }
+
+  Status process_batch(const RecordBatch& batch, int input, Output& out) override {
+    if (batch.num_rows() == 0) return Status::ok();
+    const int side = input == 0 ? 0 : 1;
+    SABOT_RETURN_IF_ERROR(internal::time_millis(batch.column(r_.time_col[side]), &times_));
+    SABOT_RETURN_IF_ERROR(internal::handle_late(batch, times_, threshold(),
+                                                o_.time.late_to_side_output, kLateTags[side], ctx_,
+                                                out, &keep_));
+    if (keep_.empty()) return Status::ok();
+    std::vector<Array> keys = internal::key_arrays(batch, r_.key_cols[side]);
+    SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+    const uint32_t chunk = store_[side].add(batch);
+    int64_t refs = 0;
+    for (int32_t i : keep_) {
+      const int64_t t = times_[static_cast<size_t>(i)];
+      const uint32_t k = ids_[static_cast<size_t>(i)];
+      // Floor to the slide grid (also for negative times).
+      int64_t start = t - (((t % o_.slide_ms) + o_.slide_ms) % o_.slide_ms);
+      for (; start > t - o_.size_ms; start -= o_.slide_ms) {
+        windows_[start].rows[side].push_back(KeyedRef{k, RowRef{chunk, static_cast<uint32_t>(i)}});
+        ++refs;
+      }
+    }
+    store_[side].retain(chunk, refs);
+    return Status::ok();
+  }
+
+  Status process_watermark(Timestamp time, Output& out) override {
+    wm_ = std::max(wm_, time.millis());
+    SABOT_RETURN_IF_ERROR(fire(threshold(), out));
+    return out.emit_watermark(time == Timestamp::max() ? time : Timestamp(threshold()));
+  }
+  Status finish(Output& out) override { return fire(INT64_MAX, out); }
+
+  Status snapshot_state(CheckpointId, std::string* out) override {
+    ByteWriter w(out);
+    w.put<uint32_t>(0x574A4E31);  // "WJN1"
+    w.put<int64_t>(wm_);
+    std::string g;
+    grouper_->serialize(&g);
+    w.put_bytes(g);
+    store_[0].serialize(out);
+    store_[1].serialize(out);
+    w.put<uint64_t>(windows_.size());
+    for (const auto& [start, win] : windows_) {
+      w.put<int64_t>(start);
+      w.put_vector(win.rows[0]);
+      w.put_vector(win.rows[1]);
+    }
+    return Status::ok();
+  }
+  Status restore_state(std::string_view data) override {
+    ByteReader in(data, "window join");
+    SABOT_RETURN_IF_ERROR(in.expect_magic(0x574A4E31));
+    SABOT_RETURN_IF_ERROR(in.get(&wm_));
+    std::string_view g;
+    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
+    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
+    SABOT_RETURN_IF_ERROR(store_[0].deserialize(&in));
+    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
+    uint64_t n = 0;
+    SABOT_RETURN_IF_ERROR(in.get(&n));
+    windows_.clear();
+    for (uint64_t i = 0; i < n; ++i) {
+      int64_t start = 0;
+      SABOT_RETURN_IF_ERROR(in.get(&start));
+      Window& win = windows_[start];
+      SABOT_RETURN_IF_ERROR(in.get_vector(&win.rows[0]));
+      SABOT_RETURN_IF_ERROR(in.get_vector(&win.rows[1]));
+    }
+    return Status::ok();
+  }
+
+ private:
+  struct KeyedRef {
+    uint32_t key;
+    RowRef ref;
+  };
+  struct Window {
+    std::vector<KeyedRef> rows[2];
+  };
+
+  int64_t threshold() const {
+    return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.time.allowed_lateness_ms);
+  }
+
+  // Fires every window whose last millisecond (end - 1) is <= t.
+  Status fire(int64_t t, Output& out) {
+    while (!windows_.empty()) {
+      auto it = windows_.begin();
+      const int64_t start = it->first;
+      if (t != INT64_MAX && internal::sat_add(start, o_.size_ms - 1) > t) break;
+      Window& win = it->second;
+      auto by_key = [](const KeyedRef& a, const KeyedRef& b) { return a.key < b.key; };
+      std::stable_sort(win.rows[0].begin(), win.rows[0].end(), by_key);
+      std::stable_sort(win.rows[1].begin(), win.rows[1].end(), by_key);
+      size_t i = 0, j = 0;
+      const auto& L = win.rows[0];
+      const auto& R = win.rows[1];
+      while (i < L.size() && j < R.size()) {
+        if (L[i].key < R[j].key) {
+          ++i;
+        } else if (R[j].key < L[i].key) {
+          ++j;
+        } else {
+          const uint32_t k = L[i].key;
+          size_t i2 = i, j2 = j;
+          while (i2 < L.size() && L[i2].key == k) ++i2;
+          while (j2 < R.size() && R[j2].key == k) ++j2;
+          for (size_t a = i; a < i2; ++a) {
+            for (size_t b = j; b < j2; ++b) {
+              out_l_.push_back(L[a].ref);
+              out_r_.push_back(R[b].ref);
+            }
+          }
+          i = i2;
+          j = j2;
+        }
+      }
+      if (!out_l_.empty()) {
+        const int64_t n = static_cast<int64_t>(out_l_.size());
+        std::vector<Array> extra = {
+            Array::make_repeated(columnar::Scalar::of_timestamp(start, columnar::TimeUnit::kMilli),
+                                 n),
+            Array::make_repeated(
+                columnar::Scalar::of_timestamp(start + o_.size_ms, columnar::TimeUnit::kMilli), n)};
+        SABOT_ASSIGN_OR_RETURN(
+            RecordBatch b, internal::join_rows(r_.out_schema, store_[0], out_l_, store_[1], out_r_,
+                                               std::move(extra)));
+        out_l_.clear();
+        out_r_.clear();
+        SABOT_RETURN_IF_ERROR(out.emit(b));
+      }
+      for (int side = 0; side < 2; ++side) {
+        for (const KeyedRef& r : win.rows[side]) store_[side].release(r.ref);
+      }
+      windows_.erase(it);
+    }
+    return Status::ok();
+  }
+
+  WindowJoinOptions o_;
+  ResolvedJoin r_;
+  std::unique_ptr<compute::Grouper> grouper_;
+  RowStore store_[2];
+  OperatorContext ctx_;
+  int64_t wm_ = INT64_MIN;
+  std::map<int64_t, Window> windows_;  // by window start
+  std::vector<int64_t> times_;
+  std::vector<int32_t> keep_;
+  std::vector<uint32_t> ids_;
+  std::vector<RowRef> out_l_, out_r_;
+};
+
+std::vector<columnar::Field> window_fields() {
+  return {columnar::field("window_start", columnar::timestamp(columnar::TimeUnit::kMilli), false),
+          columnar::field("window_end", columnar::timestamp(columnar::TimeUnit::kMilli), false)};
+}
+
+class WindowJoinFactory final : public OperatorFactory {
+ public:
+  explicit WindowJoinFactory(WindowJoinOptions o) : o_(std::move(o)) {}
+  std::string kind() const override { return "window_join"; }
+  int num_logical_inputs() const override { return 2; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
+    return r.out_schema;
+  }
+  Result<SchemaPtr> side_output_schema(std::string_view tag,
+                                       std::span<const SchemaPtr> inputs) const override {
+    return late_side_schema(tag, inputs, kind());
+  }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
+                                           const OperatorContext&) const override {
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
+    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
+    return std::unique_ptr<Operator>(
+        new WindowJoinOperator(o_, std::move(r), inputs, std::move(g)));
+  }
+
+ private:
+  Result<ResolvedJoin> check(std::span<const SchemaPtr> inputs) const {
+    const int64_t slide = o_.slide_ms <= 0 ? o_.size_ms : o_.slide_ms;
+    if (o_.size_ms <= 0 || o_.size_ms > kMaxBound || slide > o_.size_ms ||
+        o_.size_ms % slide != 0) {
+      return Status::invalid_argument(
+          "window_join: size_ms " + std::to_string(o_.size_ms) + " and slide_ms " +
+          std::to_string(o_.slide_ms) +
+          " must be positive with size a multiple of slide (at most 2^50 ms)");
+    }
+    return resolve(inputs, o_.common, &o_.time, JoinKind::kInner, kind(), window_fields());
+  }
+  WindowJoinOptions o_;
+};
+
+// ============================== regular join ==============================
+
+class RegularJoinOperator final : public StatefulOperator {
+ public:
+  RegularJoinOperator(RegularJoinOptions o, ResolvedJoin r, std::span<const SchemaPtr> inputs,
+                      std::unique_ptr<compute::Grouper> grouper)
+      : o_(std::move(o)),
+        r_(std::move(r)),
+        grouper_(std::move(grouper)),
+        store_{RowStore(inputs[0]), RowStore(inputs[1])} {
+    outer_[0] = o_.kind == JoinKind::kLeft || o_.kind == JoinKind::kFull;
+    outer_[1] = o_.kind == JoinKind::kRight || o_.kind == JoinKind::kFull;
+  }
+
+  Status open(const OperatorContext& ctx) override {
+    ctx_ = ctx;
+    return Status::ok();
+  }
+  int64_t buffered_rows() const override { return store_[0].live_rows() + store_[1].live_rows(); }
+
+  Status process_batch(const RecordBatch& batch, int input, Output& out) override {
+    SABOT_RETURN_IF_ERROR(expire(ctx_.clock->now().millis(), out));
+    if (batch.num_rows() == 0) return Status::ok();
+    const int side = input == 0 ? 0 : 1;
+    const int other = 1 - side;
+    std::vector<Array> keys = internal::key_arrays(batch, r_.key_cols[side]);
+    SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+    if (keys_.size() < grouper_->num_groups()) keys_.resize(grouper_->num_groups());
+    const uint32_t chunk = store_[side].add(batch);
+    const int64_t exp = o_.state_ttl_ms > 0
+                            ? internal::sat_add(ctx_.clock->now().millis(), o_.state_ttl_ms)
+                            : INT64_MAX;
+    const int64_t n = batch.num_rows();
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t k = ids_[static_cast<size_t>(i)];
+      KeyRows& kr = keys_[k].rows[other];
+      const RowRef self{chunk, static_cast<uint32_t>(i)};
+      uint8_t matched = 0;
+      for (size_t j = kr.head; j < kr.rows.size(); ++j) {
+        Entry& e = kr.rows[j];
+        e.matched = 1;
+        matched = 1;
+        out_l_.push_back(side == 0 ? self : e.ref);
+        out_r_.push_back(side == 0 ? e.ref : self);
+      }
+      keys_[k].rows[side].rows.push_back(Entry{exp, self, matched});
+      if (o_.state_ttl_ms > 0) queue_[side].push_back(QueueItem{exp, k});
+    }
+    store_[side].retain(chunk, n);
+    return flush_pairs(r_.out_schema, store_[0], &out_l_, store_[1], &out_r_, out);
+  }
+
+  Status process_watermark(Timestamp time, Output& out) override {
+    SABOT_RETURN_IF_ERROR(expire(ctx_.clock->now().millis(), out));
+    return out.emit_watermark(time);
+  }
+
+  Status finish(Output& out) override {
+    for (KeyState& ks : keys_) {
+      for (int side = 0; side < 2; ++side) {
+        KeyRows& kr = ks.rows[side];
+        for (size_t j = kr.head; j < kr.rows.size(); ++j) drop_row(side, kr.rows[j]);
+        kr.rows.clear();
+        kr.head = 0;
+      }
+    }
+    queue_[0].clear();
+    queue_[1].clear();
+    return flush_dropped(out);
+  }
+
+  Status snapshot_state(CheckpointId, std::string* out) override {
+    ByteWriter w(out);
+    w.put<uint32_t>(0x524A4E31);  // "RJN1"
+    std::string g;
+    grouper_->serialize(&g);
+    w.put_bytes(g);
+    store_[0].serialize(out);
+    store_[1].serialize(out);
+    w.put<uint64_t>(keys_.size());
+    for (const KeyState& ks : keys_) {
+      for (int side = 0; side < 2; ++side) {
+        const KeyRows& kr = ks.rows[side];
+        std::vector<Entry> live(kr.rows.begin() + static_cast<std::ptrdiff_t>(kr.head),
+                                kr.rows.end());
+        w.put_vector(live);
+      }
+    }
+    for (int side = 0; side < 2; ++side) {
+      w.put_vector(std::vector<QueueItem>(queue_[side].begin(), queue_[side].end()));
+    }
+    return Status::ok();
+  }
+  Status restore_state(std::string_view data) override {
+    ByteReader in(data, "regular join");
+    SABOT_RETURN_IF_ERROR(in.expect_magic(0x524A4E31));
+    std::string_view g;
+    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
+    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
+    SABOT_RETURN_IF_ERROR(store_[0].deserialize(&in));
+    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
+    uint64_t n = 0;
+    SABOT_RETURN_IF_ERROR(in.get(&n));
+    keys_.assign(n, KeyState{});
+    for (KeyState& ks : keys_) {
+      for (int side = 0; side < 2; ++side)
+        SABOT_RETURN_IF_ERROR(in.get_vector(&ks.rows[side].rows));
+    }
+    for (int side = 0; side < 2; ++side) {
+      std::vector<QueueItem> q;
+      SABOT_RETURN_IF_ERROR(in.get_vector(&q));
+      queue_[side].assign(q.begin(), q.end());
+    }
+    return Status::ok();
+  }
+
+ private:
+  struct Entry {
+    int64_t expire;
+    RowRef ref;
+    uint8_t matched;
+  };
+  // Rows of one key and side in arrival (= expiry) order; [0, head) are already removed.
+  struct KeyRows {
+    std::vector<Entry> rows;
+    size_t head = 0;
+  };
+  struct KeyState {
+    KeyRows rows[2];
+  };
+  struct QueueItem {
+    int64_t expire;
+    uint32_t key;
+  };
+
+  // Removes rows whose TTL ran out by processing time `now` (oldest first on each side).
+  Status expire(int64_t now, Output& out) {
+    if (o_.state_ttl_ms <= 0) return Status::ok();
+    for (int side = 0; side < 2; ++side) {
+      auto& q = queue_[side];
+      while (!q.empty() && q.front().expire <= now) {
+        KeyRows& kr = keys_[q.front().key].rows[side];
+        drop_row(side, kr.rows[kr.head++]);
+        if (kr.head == kr.rows.size()) {
+          kr.rows.clear();
+          kr.head = 0;
+        } else if (kr.head > 16 && kr.head * 2 > kr.rows.size()) {
+          kr.rows.erase(kr.rows.begin(), kr.rows.begin() + static_cast<std::ptrdiff_t>(kr.head));
+          kr.head = 0;
+        }
+        q.pop_front();
+      }
+    }
+    return flush_dropped(out);
+  }
+  void drop_row(int side, const Entry& e) {
+    if (outer_[side] && !e.matched) {
+      out_l_.push_back(side == 0 ? e.ref : RowRef{});
+      out_r_.push_back(side == 0 ? RowRef{} : e.ref);
+    }
+    dropped_.push_back({side, e.ref});
+  }
+  Status flush_dropped(Output& out) {
+    SABOT_RETURN_IF_ERROR(flush_pairs(r_.out_schema, store_[0], &out_l_, store_[1], &out_r_, out));
+    for (const auto& [side, ref] : dropped_) store_[side].release(ref);
+    dropped_.clear();
+    return Status::ok();
+  }
+
+  RegularJoinOptions o_;
+  ResolvedJoin r_;
+  std::unique_ptr<compute::Grouper> grouper_;
+  RowStore store_[2];
+  OperatorContext ctx_;
+  bool outer_[2] = {false, false};
+  std::vector<KeyState> keys_;
+  std::deque<QueueItem> queue_[2];
+  std::vector<uint32_t> ids_;
+  std::vector<RowRef> out_l_, out_r_;
+  std::vector<std::pair<int, RowRef>> dropped_;
+};
+
+class RegularJoinFactory final : public OperatorFactory {
+ public:
+  explicit RegularJoinFactory(RegularJoinOptions o) : o_(std::move(o)) {}
+  std::string kind() const override { return "regular_join"; }
+  int num_logical_inputs() const override { return 2; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, resolve(inputs, o_.common, nullptr, o_.kind, kind()));
+    return r.out_schema;
+  }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
+                                           const OperatorContext&) const override {
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, resolve(inputs, o_.common, nullptr, o_.kind, kind()));
+    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
+    return std::unique_ptr<Operator>(
+        new RegularJoinOperator(o_, std::move(r), inputs, std::move(g)));
+  }
+
+ private:
+  RegularJoinOptions o_;
+};
+
 }  // namespace
 
 std::shared_ptr<const OperatorFactory> interval_join(IntervalJoinOptions options) {
   return std::make_shared<IntervalJoinFactory>(std::move(options));
+}
+
+}  // namespace sabot::operators
+
+namespace sabot::operators {
+
+std::shared_ptr<const OperatorFactory> stream_table_join(StreamTableJoinOptions options) {
+  return std::make_shared<StreamTableJoinFactory>(std::move(options));
+}
+std::shared_ptr<const OperatorFactory> asof_join(AsOfJoinOptions options) {
+  return std::make_shared<AsOfJoinFactory>(std::move(options));
+}
+std::shared_ptr<const OperatorFactory> window_join(WindowJoinOptions options) {
+  return std::make_shared<WindowJoinFactory>(std::move(options));
+}
+std::shared_ptr<const OperatorFactory> regular_join(RegularJoinOptions options) {
+  return std::make_shared<RegularJoinFactory>(std::move(options));
 }
 
 }  // namespace sabot::operators

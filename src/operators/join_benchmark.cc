@@ -4,7 +4,9 @@
 
 #include <random>
 
+#include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/runtime/metrics.h"
 #include "sabot/operators/join.h"
 
 namespace sabot::operators {
@@ -77,3 +79,4 @@ BENCHMARK(BM_IntervalJoin)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace sabot::operators
+BENCHMARK_MAIN();

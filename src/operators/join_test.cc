@@ -218,5 +218,302 @@ TEST(IntervalJoin, RealJobWithKeyByOnBothInputsAtParallelismOneToFour) {
   }
 }
 
+// ---- stream-table join ----
+
+std::vector<std::string> stream_table_reference(const Script& s, JoinKind kind, bool deletes) {
+  std::map<int64_t, const TestRow*> table;
+  std::vector<std::string> out;
+  for (const auto& st : s.steps) {
+    for (size_t idx : st.rows) {
+      const TestRow& r = s.rows[idx];
+      if (st.side == 1) {
+        // rflag (cell 4) is the delete marker when deletes are on.
+        if (deletes && r.cells[4] == "true") {
+          table.erase(r.key);
+        } else {
+          table[r.key] = &r;
+        }
+      } else {
+        auto it = table.find(r.key);
+        if (it != table.end()) {
+          out.push_back(pair_row(s, &r, it->second));
+        } else if (kind == JoinKind::kLeft) {
+          out.push_back(pair_row(s, &r, nullptr));
+        }
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(StreamTableJoin, EnrichesWithTheLatestRightRowAndHonoursDeletes) {
+  uint32_t seed = 300;
+  for (JoinKind kind : {JoinKind::kInner, JoinKind::kLeft}) {
+    for (bool deletes : {false, true}) {
+      for (auto kt : kKeyTypes) {
+        ++seed;
+        std::mt19937 rng(seed);
+        GenOptions g;
+        g.key_type = kt;
+        g.num_keys = 1 + static_cast<int>(rng() % 10);
+        g.rows_per_side = static_cast<int>(rng() % 300);
+        g.max_batch = 1 + static_cast<int>(rng() % 30);
+        g.right_delete_flag = deletes;
+        Script s = testing::make_script(g, seed);
+        StreamTableJoinOptions o{keys_k(), kind, deletes ? "rflag" : ""};
+        auto f = stream_table_join(o);
+        auto expected = stream_table_reference(s, kind, deletes);
+        CollectOutput out;
+        runtime::OperatorCounters c;
+        std::vector<int64_t> sizes;
+        testing::drive(*f, s, -1, &out, &c, &sizes);
+        ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
+        EXPECT_LE(sizes.back(), g.num_keys);
+        if (!s.steps.empty()) {
+          CollectOutput out2;
+          testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c);
+          ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
+        }
+      }
+    }
+  }
+}
+
+TEST(StreamTableJoin, ValidatesKindAndDeleteMarker) {
+  std::vector<columnar::SchemaPtr> in = {testing::left_schema(columnar::int64()),
+                                         testing::right_schema(columnar::int64())};
+  EXPECT_FALSE(stream_table_join({keys_k(), JoinKind::kFull, ""})->output_schema(in).is_ok());
+  auto st = stream_table_join({keys_k(), JoinKind::kInner, "rv"})->output_schema(in);
+  EXPECT_NE(st.status().message().find("'rv' is float64"), std::string::npos);
+  st = stream_table_join({keys_k(), JoinKind::kInner, "nope"})->output_schema(in);
+  EXPECT_NE(st.status().message().find("'nope' not found"), std::string::npos);
+}
+
+// ---- as-of join ----
+
+std::vector<std::string> asof_reference(const Script& s, int64_t tol, JoinKind kind) {
+  auto ls = on_time(s, 0), rs = on_time(s, 1);
+  std::vector<std::string> out;
+  for (const TestRow* l : ls) {
+    const TestRow* best = nullptr;
+    for (const TestRow* r : rs) {
+      if (r->key != l->key || r->time > l->time) continue;
+      if (tol >= 0 && l->time - r->time > tol) continue;
+      if (!best || r->time > best->time || (r->time == best->time && r->seq > best->seq)) best = r;
+    }
+    if (best || kind == JoinKind::kLeft) out.push_back(pair_row(s, l, best));
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(AsOfJoin, PicksTheLatestRightRowAtOrBeforeEachLeftRow) {
+  uint32_t seed = 500;
+  for (JoinKind kind : {JoinKind::kInner, JoinKind::kLeft}) {
+    for (int64_t tol : {int64_t{-1}, int64_t{0}, int64_t{150}}) {
+      for (auto kt : kKeyTypes) {
+        ++seed;
+        std::mt19937 rng(seed);
+        GenOptions g;
+        g.key_type = kt;
+        g.num_keys = 1 + static_cast<int>(rng() % 10);
+        g.rows_per_side = static_cast<int>(rng() % 400);
+        g.max_batch = 1 + static_cast<int>(rng() % 30);
+        g.time_step = 1 + static_cast<int64_t>(rng() % 40);  // small steps give equal times
+        g.allowed_lateness = (seed % 2) * 100;
+        Script s = testing::make_script(g, seed);
+        auto f = asof_join({keys_k(), times_t(g.allowed_lateness), tol, kind});
+        auto expected = asof_reference(s, tol, kind);
+        CollectOutput out;
+        runtime::OperatorCounters c;
+        std::vector<int64_t> sizes;
+        testing::drive(*f, s, -1, &out, &c, &sizes);
+        ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
+        EXPECT_EQ(c.records_dropped.load(), count_late(s));
+        EXPECT_EQ(sizes.back(), 0);
+        if (g.rows_per_side > 200) {
+          // Superseded right rows and resolved left rows are dropped as the watermark advances.
+          EXPECT_LT(*std::max_element(sizes.begin(), sizes.end()),
+                    g.rows_per_side / 2 + 8 * g.num_keys + 60)
+              << "seed " << seed;
+        }
+        if (!s.steps.empty()) {
+          CollectOutput out2;
+          runtime::OperatorCounters c2;
+          testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2);
+          ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
+        }
+      }
+    }
+  }
+}
+
+// ---- window join ----
+
+std::vector<std::string> window_reference(const Script& s, int64_t size, int64_t slide) {
+  auto ls = on_time(s, 0), rs = on_time(s, 1);
+  std::vector<std::string> out;
+  auto floor_div = [](int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+  };
+  for (const TestRow* l : ls) {
+    for (const TestRow* r : rs) {
+      if (l->key != r->key) continue;
+      int64_t lo = std::min(l->time, r->time), hi = std::max(l->time, r->time);
+      // Window starts on the slide grid with start <= lo and start + size > hi.
+      for (int64_t st = floor_div(lo, slide) * slide; st > hi - size; st -= slide) {
+        std::string a = columnar::Scalar::of_timestamp(st, columnar::TimeUnit::kMilli).to_string();
+        std::string b =
+            columnar::Scalar::of_timestamp(st + size, columnar::TimeUnit::kMilli).to_string();
+        out.push_back(pair_row(s, l, r, {a, b}));
+      }
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(WindowJoin, JoinsRowsOfTheSameKeyAndWindowForTumblingAndSlidingWindows) {
+  uint32_t seed = 700;
+  for (auto [size, slide] :
+       {std::pair<int64_t, int64_t>{500, 500}, {600, 200}, {100, 0}, {1000, 250}}) {
+    for (auto kt : kKeyTypes) {
+      ++seed;
+      std::mt19937 rng(seed);
+      GenOptions g;
+      g.key_type = kt;
+      g.num_keys = 1 + static_cast<int>(rng() % 8);
+      g.rows_per_side = static_cast<int>(rng() % 300);
+      g.max_batch = 1 + static_cast<int>(rng() % 30);
+      g.allowed_lateness = (seed % 2) * 120;
+      Script s = testing::make_script(g, seed);
+      auto f = window_join({keys_k(), times_t(g.allowed_lateness), size, slide});
+      auto expected = window_reference(s, size, slide == 0 ? size : slide);
+      CollectOutput out;
+      runtime::OperatorCounters c;
+      std::vector<int64_t> sizes;
+      testing::drive(*f, s, -1, &out, &c, &sizes);
+      ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
+      EXPECT_EQ(c.records_dropped.load(), count_late(s));
+      EXPECT_EQ(sizes.back(), 0);
+      if (!s.steps.empty()) {
+        CollectOutput out2;
+        runtime::OperatorCounters c2;
+        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2);
+        ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
+      }
+    }
+  }
+}
+
+TEST(WindowJoin, RejectsBadWindowSizes) {
+  std::vector<columnar::SchemaPtr> in = {testing::left_schema(columnar::int64()),
+                                         testing::right_schema(columnar::int64())};
+  EXPECT_FALSE(window_join({keys_k(), times_t(), 0, 0})->output_schema(in).is_ok());
+  EXPECT_FALSE(window_join({keys_k(), times_t(), 100, 30})->output_schema(in).is_ok());
+  auto ok = window_join({keys_k(), times_t(), 100, 50})->output_schema(in);
+  ASSERT_TRUE(ok.is_ok());
+  EXPECT_EQ((*ok)->field((*ok)->num_fields() - 2).name, "window_start");
+}
+
+// ---- regular join ----
+
+// Row arrival times follow drive(): step i runs at processing time 10 i ms.
+std::vector<std::string> regular_reference(const Script& s, JoinKind kind, int64_t ttl) {
+  std::vector<int64_t> arrival(s.rows.size());
+  for (size_t i = 0; i < s.steps.size(); ++i) {
+    for (size_t idx : s.steps[i].rows) arrival[idx] = static_cast<int64_t>(i) * 10;
+  }
+  std::vector<std::string> out;
+  std::vector<bool> matched(s.rows.size(), false);
+  for (size_t a = 0; a < s.rows.size(); ++a) {
+    for (size_t b = 0; b < s.rows.size(); ++b) {
+      const TestRow& l = s.rows[a];
+      const TestRow& r = s.rows[b];
+      if (l.side != 0 || r.side != 1 || l.key != r.key) continue;
+      // The earlier row must still be stored when the later one arrives.
+      int64_t first = std::min(arrival[a], arrival[b]), second = std::max(arrival[a], arrival[b]);
+      if (ttl > 0 && first + ttl <= second) continue;
+      out.push_back(pair_row(s, &l, &r));
+      matched[a] = matched[b] = true;
+    }
+  }
+  for (size_t a = 0; a < s.rows.size(); ++a) {
+    const TestRow& x = s.rows[a];
+    if (matched[a]) continue;
+    if (x.side == 0 && (kind == JoinKind::kLeft || kind == JoinKind::kFull)) {
+      out.push_back(pair_row(s, &x, nullptr));
+    }
+    if (x.side == 1 && (kind == JoinKind::kRight || kind == JoinKind::kFull)) {
+      out.push_back(pair_row(s, nullptr, &x));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(RegularJoin, MatchesNestedLoopReferenceWithProcessingTimeTtl) {
+  uint32_t seed = 900;
+  for (JoinKind kind : kAllKinds) {
+    for (int64_t ttl : {int64_t{0}, int64_t{35}, int64_t{200}}) {
+      ++seed;
+      std::mt19937 rng(seed);
+      GenOptions g;
+      g.key_type = kKeyTypes[seed % 3];
+      g.num_keys = 1 + static_cast<int>(rng() % 10);
+      g.rows_per_side = static_cast<int>(rng() % 150);
+      g.max_batch = 1 + static_cast<int>(rng() % 20);
+      g.late_fraction = 0;  // no event time here; "late" rows are ordinary rows
+      Script s = testing::make_script(g, seed);
+      auto f = regular_join({keys_k(), kind, ttl});
+      auto expected = regular_reference(s, kind, ttl);
+      ManualClock clock;
+      CollectOutput out;
+      runtime::OperatorCounters c;
+      std::vector<int64_t> sizes;
+      testing::drive(*f, s, -1, &out, &c, &sizes, &clock);
+      ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
+      EXPECT_EQ(sizes.back(), 0);
+      if (ttl > 0 && sizes.size() > 2) {
+        // With a TTL of a few steps only the most recent batches stay buffered.
+        EXPECT_LE(*std::max_element(sizes.begin(), sizes.end()), (ttl / 10 + 1) * g.max_batch);
+      }
+      if (!s.steps.empty()) {
+        ManualClock clock2;
+        CollectOutput out2;
+        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c, nullptr,
+                       &clock2);
+        ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
+      }
+    }
+  }
+}
+
+// ---- every join through a real job ----
+
+TEST(Joins, RealJobsWithKeyByOnBothInputsMatchTheReferences) {
+  for (int p = 1; p <= 4; ++p) {
+    GenOptions g;
+    g.late_fraction = 0;
+    g.num_keys = 16;
+    g.rows_per_side = 300;
+    g.key_type = kKeyTypes[p % 3];
+    Script s = testing::make_script(g, 1000 + p);
+    int64_t dropped = -1;
+    auto rows = testing::sorted_rows(
+        testing::run_job(asof_join({keys_k(), times_t(), 100, JoinKind::kLeft}), s, p, &dropped));
+    EXPECT_EQ(rows, asof_reference(s, 100, JoinKind::kLeft)) << "asof, parallelism " << p;
+    rows = testing::sorted_rows(
+        testing::run_job(window_join({keys_k(), times_t(), 400, 200}), s, p, &dropped));
+    EXPECT_EQ(rows, window_reference(s, 400, 200)) << "window, parallelism " << p;
+    // Without a TTL the regular join's result does not depend on the arrival interleaving.
+    rows = testing::sorted_rows(
+        testing::run_job(regular_join({keys_k(), JoinKind::kFull, 0}), s, p, &dropped));
+    EXPECT_EQ(rows, regular_reference(s, JoinKind::kFull, 0)) << "regular, parallelism " << p;
+    EXPECT_EQ(dropped, 0);
+  }
+}
+
 }  // namespace
 }  // namespace sabot::operators

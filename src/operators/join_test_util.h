@@ -271,14 +271,17 @@ inline Script make_script(const GenOptions& g, uint32_t seed) {
 inline std::vector<RecordBatch> drive(const runtime::OperatorFactory& f, const Script& s,
                                       int snapshot_at, CollectOutput* out,
                                       runtime::OperatorCounters* counters,
-                                      std::vector<int64_t>* state_sizes = nullptr) {
+                                      std::vector<int64_t>* state_sizes = nullptr,
+                                      ManualClock* clock = nullptr) {
   std::vector<SchemaPtr> in = {s.schema[0], s.schema[1]};
   runtime::OperatorContext ctx;
   ctx.counters = counters;
+  if (clock) ctx.clock = clock;
   auto op = f.create(in, ctx).value();
   EXPECT_TRUE(op->open(ctx).is_ok());
   for (size_t i = 0; i < s.steps.size(); ++i) {
     const ScriptStep& st = s.steps[i];
+    if (clock) clock->set(Timestamp(static_cast<int64_t>(i) * 10));  // step i runs at 10 i ms
     Status status = op->process_batch(st.batch, st.side, *out);
     EXPECT_TRUE(status.is_ok()) << status.to_string();
     if (st.watermark) {
