@@ -1,0 +1,1116 @@
+#include "sabot/operators/window.h"
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <numeric>
+#include <set>
+#include <unordered_map>
+
+#include "compute/state_codec.h"
+#include "sabot/base/check.h"
+#include "sabot/columnar/builder.h"
+#include "sabot/compute/grouper.h"
+#include "sabot/compute/selection.h"
+#include "sabot/runtime/metrics.h"
+#include "window_state.h"
+
+namespace sabot::operators {
+
+using columnar::Array;
+using columnar::DataType;
+using columnar::Field;
+using columnar::RecordBatch;
+using columnar::Schema;
+using columnar::SchemaPtr;
+using columnar::TypeId;
+using compute::GroupedAccumulator;
+using compute::internal::StateReader;
+using compute::internal::StateWriter;
+using internal::kNone;
+using runtime::Operator;
+using runtime::OperatorContext;
+using runtime::OperatorFactory;
+using runtime::Output;
+using Kind = WindowSpec::Kind;
+
+WindowSpec WindowSpec::tumbling(std::chrono::milliseconds size) {
+  WindowSpec s;
+  s.kind = Kind::kTumbling;
+  s.size = size;
+  s.slide = size;
+  return s;
+}
+WindowSpec WindowSpec::sliding(std::chrono::milliseconds size, std::chrono::milliseconds slide) {
+  WindowSpec s;
+  s.kind = Kind::kSliding;
+  s.size = size;
+  s.slide = slide;
+  return s;
+}
+WindowSpec WindowSpec::session(std::chrono::milliseconds gap) {
+  WindowSpec s;
+  s.kind = Kind::kSession;
+  s.gap = gap;
+  return s;
+}
+WindowSpec WindowSpec::count_window(int64_t n) { return count_window(n, n); }
+WindowSpec WindowSpec::count_window(int64_t n, int64_t slide) {
+  WindowSpec s;
+  s.kind = Kind::kCount;
+  s.count = n;
+  s.count_slide = slide;
+  return s;
+}
+WindowSpec WindowSpec::global_window() { return WindowSpec(); }
+
+namespace {
+
+constexpr uint32_t kStateMagic = 0x57494E44;  // "WIND"
+constexpr uint32_t kStateVersion = 1;
+
+bool is_time_kind(Kind k) {
+  return k == Kind::kTumbling || k == Kind::kSliding || k == Kind::kSession;
+}
+
+int64_t sat_sub(int64_t a, int64_t b) {
+  int64_t r;
+  if (__builtin_sub_overflow(a, b, &r)) return a < 0 ? INT64_MIN : INT64_MAX;
+  return r;
+}
+
+int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+  return q;
+}
+
+// Everything the factory validated, shared by the operators it creates.
+struct Plan {
+  WindowOptions opts;
+  SchemaPtr input;
+  SchemaPtr output;
+  std::vector<int> key_indices;
+  int time_index = -1;
+  std::vector<int> agg_columns;   // -1: no column (count_all)
+  std::vector<int> func_columns;  // -1: no column
+  bool process = false;
+  SchemaPtr process_output;
+  WindowFunction fn;
+};
+
+Result<std::shared_ptr<const Plan>> make_plan(const WindowOptions& opts, const SchemaPtr& input,
+                                              bool process, SchemaPtr process_output,
+                                              WindowFunction fn) {
+  auto plan = std::make_shared<Plan>();
+  plan->opts = opts;
+  plan->input = input;
+  plan->process = process;
+  plan->process_output = process_output;
+  plan->fn = std::move(fn);
+  const WindowSpec& s = opts.spec;
+  const std::string what = process ? "window_process" : "window_aggregate";
+  switch (s.kind) {
+    case Kind::kTumbling:
+    case Kind::kSliding:
+      if (s.size.count() <= 0 || s.slide.count() <= 0 || s.slide > s.size) {
+        return Status::invalid_argument(what + ": window size " + std::to_string(s.size.count()) +
+                                        "ms and slide " + std::to_string(s.slide.count()) +
+                                        "ms must be positive with slide <= size");
+      }
+      break;
+    case Kind::kSession:
+      if (s.gap.count() <= 0) {
+        return Status::invalid_argument(what + ": session gap must be positive, got " +
+                                        std::to_string(s.gap.count()) + "ms");
+      }
+      break;
+    case Kind::kCount:
+      if (s.count <= 0 || s.count_slide <= 0 || s.count_slide > s.count) {
+        return Status::invalid_argument(what + ": count window of " + std::to_string(s.count) +
+                                        " sliding by " + std::to_string(s.count_slide) +
+                                        " needs 0 < slide <= size");
+      }
+      break;
+    case Kind::kGlobal:
+      break;
+  }
+  if (opts.allowed_lateness.count() < 0) {
+    return Status::invalid_argument(what + ": allowed_lateness must not be negative");
+  }
+  if (opts.early_fire_every && opts.early_fire_every->count() <= 0) {
+    return Status::invalid_argument(what + ": early_fire_every must be positive");
+  }
+  std::vector<Field> fields;
+  for (const std::string& k : opts.key_columns) {
+    SABOT_ASSIGN_OR_RETURN(int i, input->require_field_index(k));
+    plan->key_indices.push_back(i);
+    fields.push_back(input->field(i));
+  }
+  if (is_time_kind(s.kind)) {
+    if (opts.time_column.empty()) {
+      return Status::invalid_argument(what + ": time windows need a time_column");
+    }
+    SABOT_ASSIGN_OR_RETURN(int ti, input->require_field_index(opts.time_column));
+    const DataType& t = input->field(ti).type;
+    if (t.id() != TypeId::kTimestamp && t.id() != TypeId::kInt64) {
+      return Status::type_error(what + ": time column '" + opts.time_column + "' is " +
+                                t.to_string() + ", not timestamp or int64 (milliseconds)");
+    }
+    plan->time_index = ti;
+  }
+  fields.push_back(
+      columnar::field("window_start", columnar::timestamp(columnar::TimeUnit::kMilli)));
+  fields.push_back(columnar::field("window_end", columnar::timestamp(columnar::TimeUnit::kMilli)));
+  if (process) {
+    if (!opts.aggregates.empty() || !opts.functions.empty()) {
+      return Status::invalid_argument("window_process takes no aggregates");
+    }
+    if (opts.early_fire_every) {
+      return Status::invalid_argument("window_process does not support early firing");
+    }
+    if (!process_output) return Status::invalid_argument("window_process needs an output schema");
+    if (!plan->fn) return Status::invalid_argument("window_process needs a function");
+    plan->output = process_output;
+    return std::shared_ptr<const Plan>(plan);
+  }
+  for (const compute::Aggregate& a : opts.aggregates) {
+    int ci = -1;
+    DataType in = columnar::int64();
+    if (a.kind != compute::AggregateKind::kCountAll || !a.column.empty()) {
+      SABOT_ASSIGN_OR_RETURN(ci, input->require_field_index(a.column));
+      in = input->field(ci).type;
+    }
+    SABOT_ASSIGN_OR_RETURN(DataType out, compute::aggregate_output_type(a.kind, in, a.column));
+    plan->agg_columns.push_back(a.kind == compute::AggregateKind::kCountAll ? -1 : ci);
+    fields.push_back(columnar::field(a.resolved_name(), out));
+  }
+  for (const AggregateFunction& f : opts.functions) {
+    if (!f.create || !f.add || !f.merge || !f.result) {
+      return Status::invalid_argument(what + ": aggregate function '" + f.output_name +
+                                      "' lacks create, add, merge or result");
+    }
+    int ci = -1;
+    if (!f.input_column.empty()) {
+      SABOT_ASSIGN_OR_RETURN(ci, input->require_field_index(f.input_column));
+    }
+    plan->func_columns.push_back(ci);
+    fields.push_back(columnar::field(f.output_name, f.output_type));
+  }
+  if (opts.early_fire_every) fields.push_back(columnar::field("is_final", columnar::boolean()));
+  auto schema = Schema::make(std::move(fields));
+  if (!schema.is_ok()) {
+    return Status::invalid_argument(what + ": output columns: " + schema.status().message());
+  }
+  plan->output = *schema;
+  return std::shared_ptr<const Plan>(plan);
+}
+
+// Output rows waiting to be materialized: each is a (key, window) with the accumulator groups whose
+// partials it merges.
+struct FireSet {
+  std::vector<uint32_t> key;
+  std::vector<int64_t> start;
+  std::vector<int64_t> end;
+  std::vector<uint32_t> offsets{0};
+  std::vector<uint32_t> groups;
+  size_t size() const { return key.size(); }
+  void add(uint32_t k, int64_t s, int64_t e) {
+    key.push_back(k);
+    start.push_back(s);
+    end.push_back(e);
+    offsets.push_back(static_cast<uint32_t>(groups.size()));
+  }
+  void add_group(uint32_t g) {
+    groups.push_back(g);
+    ++offsets.back();
+  }
+};
+
+struct CountPane {
+  int64_t index;  // elements [index * pane, (index + 1) * pane)
+  uint32_t slot;
+};
+
+struct Session {
+  int64_t start;
+  int64_t end;  // last record + gap
+  uint32_t slot;
+  bool fired;
+  bool dirty;
+};
+
+class WindowOperator final : public Operator {
+ public:
+  explicit WindowOperator(std::shared_ptr<const Plan> plan)
+      : plan_(std::move(plan)), opts_(plan_->opts), spec_(opts_.spec) {
+    if (spec_.kind == Kind::kTumbling || spec_.kind == Kind::kSliding) {
+      size_ = spec_.size.count();
+      slide_ = spec_.slide.count();
+      pane_ = std::gcd(size_, slide_);
+    }
+    gap_ = spec_.gap.count();
+    lateness_ = opts_.allowed_lateness.count();
+    if (spec_.kind == Kind::kCount) count_pane_ = std::gcd(spec_.count, spec_.count_slide);
+  }
+
+  Status init() {
+    if (!plan_->key_indices.empty()) {
+      std::vector<DataType> types;
+      for (int i : plan_->key_indices) types.push_back(plan_->input->field(i).type);
+      SABOT_ASSIGN_OR_RETURN(grouper_, compute::Grouper::make(std::move(types)));
+    }
+    SABOT_ASSIGN_OR_RETURN(accs_, make_accs());
+    return Status::ok();
+  }
+
+  Status open(const OperatorContext& ctx) override {
+    ctx_ = ctx;
+    if (opts_.early_fire_every && next_early_ == INT64_MIN) {
+      next_early_ = ctx_.clock->now().millis() + opts_.early_fire_every->count();
+    }
+    return Status::ok();
+  }
+
+  Status process_batch(const RecordBatch& batch, int, Output& out) override {
+    SABOT_RETURN_IF_ERROR(consume(batch, out));
+    return maybe_early_fire(out);
+  }
+
+  Status process_watermark(Timestamp time, Output& out) override {
+    SABOT_RETURN_IF_ERROR(advance_watermark(time.millis(), out));
+    SABOT_RETURN_IF_ERROR(maybe_early_fire(out));
+    return out.emit_watermark(time);
+  }
+
+  Status finish(Output& out) override {
+    if (wm_ != INT64_MAX) return advance_watermark(INT64_MAX, out);
+    return Status::ok();
+  }
+
+  Status snapshot_state(CheckpointId, std::string* out) override;
+  Status restore_state(std::string_view data) override;
+
+ private:
+  Result<std::vector<std::unique_ptr<GroupedAccumulator>>> make_accs() const {
+    std::vector<std::unique_ptr<GroupedAccumulator>> accs;
+    const Schema& in = *plan_->input;
+    if (plan_->process) {
+      accs.push_back(std::make_unique<internal::RowCollector>(plan_->input));
+      return accs;
+    }
+    for (size_t i = 0; i < opts_.aggregates.size(); ++i) {
+      const compute::Aggregate& a = opts_.aggregates[i];
+      int ci = plan_->agg_columns[i];
+      DataType t = ci >= 0 ? in.field(ci).type : columnar::int64();
+      SABOT_ASSIGN_OR_RETURN(auto acc, compute::make_accumulator(a.kind, t, a.column));
+      accs.push_back(std::move(acc));
+    }
+    for (size_t i = 0; i < opts_.functions.size(); ++i) {
+      int ci = plan_->func_columns[i];
+      DataType t = ci >= 0 ? in.field(ci).type : columnar::int64();
+      accs.push_back(std::make_unique<internal::UdafAccumulator>(opts_.functions[i], t, ci >= 0));
+    }
+    return accs;
+  }
+
+  // ---- slots: a logical window-state id with one accumulator group ----
+
+  uint32_t new_slot(uint32_t key, int64_t tag) {
+    uint32_t s;
+    if (!free_slots_.empty()) {
+      s = free_slots_.back();
+      free_slots_.pop_back();
+    } else {
+      s = static_cast<uint32_t>(slot_group_.size());
+      slot_group_.push_back(0);
+      slot_key_.push_back(0);
+      slot_tag_.push_back(0);
+      slot_live_.push_back(0);
+    }
+    slot_group_[s] = num_groups_++;
+    slot_key_[s] = key;
+    slot_tag_[s] = tag;
+    slot_live_[s] = 1;
+    ++live_slots_;
+    return s;
+  }
+  void free_slot(uint32_t s) {
+    slot_live_[s] = 0;
+    free_slots_.push_back(s);
+    --live_slots_;
+  }
+
+  // Renumbers the groups of the live slots densely; `into` maps slots merged away (sessions) to
+  // the slot whose group takes their partials. Amortized: runs when dead groups outnumber live.
+  Status compact(const std::vector<std::pair<uint32_t, uint32_t>>& into) {
+    SABOT_ASSIGN_OR_RETURN(auto fresh, make_accs());
+    uint32_t n = 0;
+    std::vector<uint32_t> map(num_groups_, kNone);
+    for (uint32_t s = 0; s < slot_group_.size(); ++s) {
+      if (slot_live_[s]) map[slot_group_[s]] = n++;
+    }
+    for (auto [from, to] : into) map[slot_group_[from]] = map[slot_group_[to]];
+    for (uint32_t& m : map) {
+      if (m == kNone) m = n;  // dead: merged into an extra group that is dropped below
+    }
+    for (size_t a = 0; a < accs_.size(); ++a) {
+      accs_[a]->resize(num_groups_);
+      fresh[a]->resize(n + 1);
+      SABOT_RETURN_IF_ERROR(fresh[a]->merge(*accs_[a], map));
+      fresh[a]->resize(n);
+    }
+    accs_ = std::move(fresh);
+    for (uint32_t s = 0; s < slot_group_.size(); ++s) {
+      if (slot_live_[s]) slot_group_[s] = map[slot_group_[s]];
+    }
+    num_groups_ = n;
+    return Status::ok();
+  }
+
+  Status maybe_compact() {
+    uint32_t dead = num_groups_ - live_slots_;
+    if (dead > 4096 && dead > live_slots_) return compact({});
+    return Status::ok();
+  }
+
+  // ---- input ----
+
+  Status times_of(const RecordBatch& batch) {
+    const Array& col = batch.column(plan_->time_index);
+    const int64_t n = batch.num_rows();
+    const int64_t* raw = col.values<int64_t>();
+    columnar::TimeUnit unit =
+        col.type().id() == TypeId::kTimestamp ? col.type().unit() : columnar::TimeUnit::kMilli;
+    if (unit == columnar::TimeUnit::kMilli) {
+      times_ = raw;
+      return Status::ok();
+    }
+    time_scratch_.resize(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      switch (unit) {
+        case columnar::TimeUnit::kSecond:
+          time_scratch_[i] = raw[i] * 1000;
+          break;
+        case columnar::TimeUnit::kMicro:
+          time_scratch_[i] = floor_div(raw[i], 1000);
+          break;
+        default:
+          time_scratch_[i] = floor_div(raw[i], 1000000);
+          break;
+      }
+    }
+    times_ = time_scratch_.data();
+    return Status::ok();
+  }
+
+  // Sends late rows (time <= watermark - lateness, or null time) away and returns the batch of the
+  // others.
+  Result<RecordBatch> split_late(const RecordBatch& batch, Output& out) {
+    const int64_t n = batch.num_rows();
+    const Array& tcol = batch.column(plan_->time_index);
+    const int64_t thr = sat_sub(wm_, lateness_);
+    int64_t late = 0;
+    for (int64_t i = 0; i < n; ++i) late += times_[i] <= thr;
+    if (tcol.null_count() > 0) {
+      late = 0;
+      for (int64_t i = 0; i < n; ++i) late += (times_[i] <= thr) | tcol.is_null(i);
+    }
+    if (late == 0) return batch;
+    std::vector<int32_t> keep, drop;
+    for (int64_t i = 0; i < n; ++i) {
+      bool is_late = times_[i] <= thr || tcol.is_null(i);
+      (is_late ? drop : keep).push_back(static_cast<int32_t>(i));
+    }
+    if (opts_.late == LatePolicy::kSideOutput) {
+      SABOT_ASSIGN_OR_RETURN(RecordBatch l, compute::take(batch, drop));
+      SABOT_RETURN_IF_ERROR(out.emit_side("late", l));
+    }
+    if (ctx_.counters != nullptr) ctx_.counters->records_dropped += late;
+    return compute::take(batch, keep);
+  }
+
+  Status consume(const RecordBatch& input, Output& out) {
+    if (input.num_rows() == 0) return Status::ok();
+    RecordBatch batch = input;
+    if (plan_->time_index >= 0) {
+      SABOT_RETURN_IF_ERROR(times_of(batch));
+      SABOT_ASSIGN_OR_RETURN(batch, split_late(batch, out));
+      if (batch.num_rows() == 0) return Status::ok();
+      if (batch.num_rows() != input.num_rows()) SABOT_RETURN_IF_ERROR(times_of(batch));
+    }
+    const int64_t n = batch.num_rows();
+    // Dense key ids for the whole batch.
+    if (grouper_) {
+      key_arrays_.clear();
+      for (int i : plan_->key_indices) key_arrays_.push_back(batch.column(i));
+      SABOT_RETURN_IF_ERROR(grouper_->consume(key_arrays_, &key_ids_));
+      num_keys_ = grouper_->num_groups();
+    } else {
+      key_ids_.assign(static_cast<size_t>(n), 0);
+      num_keys_ = 1;
+    }
+    row_groups_.resize(static_cast<size_t>(n));
+    FireSet fires;
+    switch (spec_.kind) {
+      case Kind::kTumbling:
+      case Kind::kSliding:
+        assign_panes(n);
+        break;
+      case Kind::kSession:
+        SABOT_RETURN_IF_ERROR(assign_sessions(n));
+        break;
+      case Kind::kCount:
+        assign_counts(n, &fires);
+        break;
+      case Kind::kGlobal:
+        assign_global(n);
+        break;
+    }
+    // One update per accumulator for the whole batch.
+    for (size_t a = 0; a < accs_.size(); ++a) {
+      accs_[a]->resize(num_groups_);
+      if (plan_->process) {
+        static_cast<internal::RowCollector*>(accs_[a].get())->set_batch(&batch);
+        SABOT_RETURN_IF_ERROR(accs_[a]->update(row_index_array(n), row_groups_));
+        continue;
+      }
+      int ci = a < plan_->agg_columns.size() ? plan_->agg_columns[a]
+                                             : plan_->func_columns[a - plan_->agg_columns.size()];
+      SABOT_RETURN_IF_ERROR(accs_[a]->update(batch.column(ci >= 0 ? ci : 0), row_groups_));
+    }
+    if (spec_.kind == Kind::kTumbling || spec_.kind == Kind::kSliding) {
+      refire_panes(&fires);
+    } else if (spec_.kind == Kind::kSession) {
+      refire_sessions(&fires);
+    }
+    SABOT_RETURN_IF_ERROR(emit(fires, true, out));
+    return maybe_compact();
+  }
+
+  const Array& row_index_array(int64_t n) {
+    if (row_index_.length() < n) {
+      columnar::Int32Builder b;
+      for (int64_t i = 0; i < std::max<int64_t>(n, 4096); ++i) b.append(static_cast<int32_t>(i));
+      row_index_ = b.finish();
+    }
+    row_index_slice_ = row_index_.slice(0, n);
+    return row_index_slice_;
+  }
+
+  // Tumbling and sliding: each row goes into exactly one pane of gcd(size, slide).
+  void assign_panes(int64_t n) {
+    const int64_t* t = times_;
+    const uint32_t* keys = key_ids_.data();
+    uint32_t* groups = row_groups_.data();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t pane = floor_div(t[i], pane_) * pane_;
+      const uint32_t k = keys[i];
+      uint32_t slot = table_.find_or_insert(k, pane, [&] { return add_pane_slot(k, pane); });
+      groups[i] = slot_group_[slot];
+      if (t[i] <= wm_) note_refire(k, t[i]);
+    }
+  }
+
+  uint32_t add_pane_slot(uint32_t key, int64_t pane) {
+    uint32_t s = new_slot(key, pane);
+    auto [it, inserted] = panes_.try_emplace(pane);
+    it->second.push_back(s);
+    if (inserted) {
+      // The ends of the windows containing this pane that have not fired yet.
+      for (int64_t start = floor_div(pane, slide_) * slide_; start > pane - size_;
+           start -= slide_) {
+        int64_t end = start + size_;
+        if (end - 1 > wm_) pending_ends_.insert(end);
+      }
+    }
+    return s;
+  }
+
+  // A row behind the watermark (but within the allowed lateness) updates windows that already
+  // fired: they fire again for this key.
+  void note_refire(uint32_t key, int64_t t) {
+    for (int64_t start = floor_div(t, slide_) * slide_; start > t - size_; start -= slide_) {
+      int64_t end = start + size_;
+      if (end - 1 <= wm_) refire_.emplace_back(end, key);
+    }
+  }
+
+  void refire_panes(FireSet* fires) {
+    if (refire_.empty()) return;
+    std::sort(refire_.begin(), refire_.end());
+    refire_.erase(std::unique(refire_.begin(), refire_.end()), refire_.end());
+    for (auto [end, key] : refire_) {
+      fires->add(key, end - size_, end);
+      for (int64_t p = end - size_; p < end; p += pane_) {
+        uint32_t s = table_.find(key, p);
+        if (s != kNone) fires->add_group(slot_group_[s]);
+      }
+    }
+    refire_.clear();
+  }
+
+  // Adds the rows of window [end - size, end) for every key with state in it.
+  void add_window(FireSet* fires, int64_t end) {
+    key_row_.resize(num_keys_, kNone);
+    pairs_.clear();
+    uint32_t rows = 0;
+    const size_t first = fires->size();
+    for (auto it = panes_.lower_bound(end - size_); it != panes_.end() && it->first < end; ++it) {
+      for (uint32_t s : it->second) {
+        uint32_t k = slot_key_[s];
+        if (key_row_[k] == kNone) {
+          key_row_[k] = rows++;
+          fires->add(k, end - size_, end);
+        }
+        pairs_.emplace_back(key_row_[k], slot_group_[s]);
+      }
+    }
+    std::stable_sort(pairs_.begin(), pairs_.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    // Rebuild this window's group lists in row order.
+    fires->groups.resize(fires->offsets[first]);
+    for (uint32_t r = 0, p = 0; r < rows; ++r) {
+      while (p < pairs_.size() && pairs_[p].first == r) fires->groups.push_back(pairs_[p++].second);
+      fires->offsets[first + r + 1] = static_cast<uint32_t>(fires->groups.size());
+    }
+    for (uint32_t r = 0; r < rows; ++r) key_row_[fires->key[first + r]] = kNone;
+  }
+
+  // Sessions: per row, find the sessions of its key within gap, extend or merge them.
+  Status assign_sessions(int64_t n) {
+    if (sessions_.size() < num_keys_) sessions_.resize(num_keys_);
+    row_slots_.resize(static_cast<size_t>(n));
+    merges_.clear();
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t t = times_[i];
+      const uint32_t k = key_ids_[i];
+      auto& list = sessions_[k];
+      // First session that may overlap [t, t + gap): ordered by start, disjoint.
+      size_t j = 0;
+      while (j < list.size() && list[j].end <= t) ++j;
+      if (j == list.size() || list[j].start >= t + gap_) {
+        Session s{t, t + gap_, new_slot(k, 0), false, true};
+        list.insert(list.begin() + static_cast<ptrdiff_t>(j), s);
+        row_slots_[i] = s.slot;
+      } else {
+        Session& s = list[j];
+        s.start = std::min(s.start, t);
+        s.end = std::max(s.end, t + gap_);
+        s.dirty = true;
+        // Absorb following sessions that now overlap.
+        size_t m = j + 1;
+        while (m < list.size() && list[m].start < s.end) {
+          s.end = std::max(s.end, list[m].end);
+          merges_.emplace_back(list[m].slot, s.slot);
+          ++m;
+        }
+        list.erase(list.begin() + static_cast<ptrdiff_t>(j + 1),
+                   list.begin() + static_cast<ptrdiff_t>(m));
+        row_slots_[i] = s.slot;
+      }
+      touched_.push_back(k);
+    }
+    if (!merges_.empty()) {
+      // Resolve chains (a merged into b, b later into c) to the final surviving slot.
+      std::unordered_map<uint32_t, uint32_t> into;
+      for (auto [from, to] : merges_) into[from] = to;
+      auto root = [&](uint32_t s) {
+        auto it = into.find(s);
+        while (it != into.end()) {
+          s = it->second;
+          it = into.find(s);
+        }
+        return s;
+      };
+      std::vector<std::pair<uint32_t, uint32_t>> resolved;
+      for (auto [from, to] : merges_) resolved.emplace_back(from, root(to));
+      for (auto& s : row_slots_) s = root(s);
+      for (size_t a = 0; a < accs_.size(); ++a) accs_[a]->resize(num_groups_);
+      SABOT_RETURN_IF_ERROR(compact(resolved));
+      for (auto [from, to] : resolved) free_slot(from);
+    }
+    for (int64_t i = 0; i < n; ++i) row_groups_[i] = slot_group_[row_slots_[i]];
+    return Status::ok();
+  }
+
+  void refire_sessions(FireSet* fires) {
+    std::sort(touched_.begin(), touched_.end());
+    touched_.erase(std::unique(touched_.begin(), touched_.end()), touched_.end());
+    for (uint32_t k : touched_) {
+      for (Session& s : sessions_[k]) {
+        if (!s.dirty) continue;
+        s.dirty = false;
+        if (s.end - 1 <= wm_) {
+          fires->add(k, s.start, s.end);
+          fires->add_group(slot_group_[s.slot]);
+          s.fired = true;
+        } else {
+          s.fired = false;
+        }
+      }
+    }
+    touched_.clear();
+  }
+
+  // Count windows: panes of gcd(n, slide) elements per key; a window fires on its last element.
+  void assign_counts(int64_t n, FireSet* fires) {
+    if (counts_.size() < num_keys_) {
+      counts_.resize(num_keys_, 0);
+      count_panes_.resize(num_keys_);
+    }
+    const int64_t size = spec_.count, slide = spec_.count_slide, g = count_pane_;
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t k = key_ids_[i];
+      const int64_t c = counts_[k]++;
+      auto& panes = count_panes_[k];
+      const int64_t p = c / g;
+      if (panes.empty() || panes.back().index != p) panes.push_back(CountPane{p, new_slot(k, p)});
+      row_groups_[i] = slot_group_[panes.back().slot];
+      if ((c + 1) % slide == 0) {
+        const int64_t end = c + 1;
+        fires->add(k, INT64_MIN, INT64_MIN);
+        for (auto& [pi, s] : panes) {
+          if (pi * g >= end - size) fires->add_group(slot_group_[s]);
+        }
+        // Drop panes that the next window (ending at end + slide) no longer covers.
+        while (!panes.empty() && (panes.front().index + 1) * g <= end + slide - size) {
+          free_slot(panes.front().slot);
+          panes.pop_front();
+        }
+      }
+    }
+  }
+
+  void assign_global(int64_t n) {
+    if (global_slot_.size() < num_keys_) global_slot_.resize(num_keys_, kNone);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t k = key_ids_[i];
+      if (global_slot_[k] == kNone) global_slot_[k] = new_slot(k, 0);
+      row_groups_[i] = slot_group_[global_slot_[k]];
+    }
+  }
+
+  // ---- watermarks and firing ----
+
+  Status advance_watermark(int64_t wm, Output& out) {
+    if (wm <= wm_) return Status::ok();
+    wm_ = wm;
+    for (auto& a : accs_) a->resize(num_groups_);
+    FireSet fires;
+    const int64_t thr = sat_sub(wm_, lateness_);
+    switch (spec_.kind) {
+      case Kind::kTumbling:
+      case Kind::kSliding: {
+        while (!pending_ends_.empty() && *pending_ends_.begin() - 1 <= wm_) {
+          add_window(&fires, *pending_ends_.begin());
+          pending_ends_.erase(pending_ends_.begin());
+        }
+        SABOT_RETURN_IF_ERROR(emit(fires, true, out));
+        // Panes whose last window is past the allowed lateness go.
+        while (!panes_.empty()) {
+          int64_t pane = panes_.begin()->first;
+          int64_t last_end = floor_div(pane, slide_) * slide_ + size_;
+          if (last_end - 1 > thr) break;
+          for (uint32_t s : panes_.begin()->second) {
+            table_.erase(slot_key_[s], pane);
+            free_slot(s);
+          }
+          panes_.erase(panes_.begin());
+        }
+        break;
+      }
+      case Kind::kSession: {
+        for (uint32_t k = 0; k < sessions_.size(); ++k) {
+          for (Session& s : sessions_[k]) {
+            if (!s.fired && s.end - 1 <= wm_) {
+              fires.add(k, s.start, s.end);
+              fires.add_group(slot_group_[s.slot]);
+              s.fired = true;
+            }
+          }
+        }
+        SABOT_RETURN_IF_ERROR(emit(fires, true, out));
+        for (auto& list : sessions_) {
+          size_t w = 0;
+          for (size_t r = 0; r < list.size(); ++r) {
+            if (list[r].end - 1 <= thr) {
+              free_slot(list[r].slot);
+            } else {
+              list[w++] = list[r];
+            }
+          }
+          list.resize(w);
+        }
+        break;
+      }
+      case Kind::kCount:
+        break;
+      case Kind::kGlobal:
+        if (wm_ == INT64_MAX) {
+          for (uint32_t k = 0; k < global_slot_.size(); ++k) {
+            if (global_slot_[k] == kNone) continue;
+            fires.add(k, INT64_MIN, INT64_MIN);
+            fires.add_group(slot_group_[global_slot_[k]]);
+          }
+          SABOT_RETURN_IF_ERROR(emit(fires, true, out));
+          for (uint32_t& s : global_slot_) {
+            if (s != kNone) free_slot(s);
+            s = kNone;
+          }
+        }
+        break;
+    }
+    return maybe_compact();
+  }
+
+  Status maybe_early_fire(Output& out) {
+    if (!opts_.early_fire_every) return Status::ok();
+    const int64_t now = ctx_.clock->now().millis();
+    if (now < next_early_) return Status::ok();
+    next_early_ = now + opts_.early_fire_every->count();
+    for (auto& a : accs_) a->resize(num_groups_);
+    FireSet fires;
+    switch (spec_.kind) {
+      case Kind::kTumbling:
+      case Kind::kSliding:
+        for (int64_t end : pending_ends_) add_window(&fires, end);
+        break;
+      case Kind::kSession:
+        for (uint32_t k = 0; k < sessions_.size(); ++k) {
+          for (const Session& s : sessions_[k]) {
+            if (s.fired) continue;
+            fires.add(k, s.start, s.end);
+            fires.add_group(slot_group_[s.slot]);
+          }
+        }
+        break;
+      case Kind::kCount:
+        for (uint32_t k = 0; k < count_panes_.size(); ++k) {
+          if (count_panes_[k].empty()) continue;
+          fires.add(k, INT64_MIN, INT64_MIN);
+          const int64_t c = counts_[k], g = count_pane_;
+          // The window that will fire next: elements up to the next multiple of slide.
+          const int64_t next_end = (c / spec_.count_slide + 1) * spec_.count_slide;
+          for (auto& [pi, s] : count_panes_[k]) {
+            if (pi * g >= next_end - spec_.count) fires.add_group(slot_group_[s]);
+          }
+        }
+        break;
+      case Kind::kGlobal:
+        for (uint32_t k = 0; k < global_slot_.size(); ++k) {
+          if (global_slot_[k] == kNone) continue;
+          fires.add(k, INT64_MIN, INT64_MIN);
+          fires.add_group(slot_group_[global_slot_[k]]);
+        }
+        break;
+    }
+    return emit(fires, false, out);
+  }
+
+  // Merges each output row's groups into fresh accumulators (in rounds, so that no group feeds
+  // two rows of one merge) and emits one batch.
+  Status emit(const FireSet& fires, bool is_final, Output& out) {
+    const uint32_t rows = static_cast<uint32_t>(fires.size());
+    if (rows == 0) return Status::ok();
+    SABOT_ASSIGN_OR_RETURN(auto result, make_accs());
+    for (auto& r : result) r->resize(rows + 1);  // the last group collects the rest
+    std::vector<uint32_t> pending(rows);
+    std::iota(pending.begin(), pending.end(), 0u);
+    std::vector<uint32_t> round_of(num_groups_, kNone);
+    std::vector<uint32_t> map;
+    std::vector<uint32_t> deferred;
+    for (uint32_t round = 0; !pending.empty(); ++round) {
+      map.assign(num_groups_, rows);
+      deferred.clear();
+      for (uint32_t r : pending) {
+        bool clash = false;
+        for (uint32_t i = fires.offsets[r]; i < fires.offsets[r + 1]; ++i) {
+          clash |= round_of[fires.groups[i]] == round;
+        }
+        if (clash) {
+          deferred.push_back(r);
+          continue;
+        }
+        for (uint32_t i = fires.offsets[r]; i < fires.offsets[r + 1]; ++i) {
+          round_of[fires.groups[i]] = round;
+          map[fires.groups[i]] = r;
+        }
+      }
+      for (size_t a = 0; a < accs_.size(); ++a) {
+        SABOT_RETURN_IF_ERROR(result[a]->merge(*accs_[a], map));
+      }
+      pending.swap(deferred);
+    }
+    // Keys.
+    std::vector<Array> cols;
+    if (grouper_) {
+      if (key_cache_groups_ != grouper_->num_groups()) {
+        SABOT_ASSIGN_OR_RETURN(key_cache_, grouper_->keys());
+        key_cache_groups_ = grouper_->num_groups();
+      }
+      std::vector<int32_t> idx(fires.key.begin(), fires.key.end());
+      for (const Array& k : key_cache_) {
+        SABOT_ASSIGN_OR_RETURN(Array c, compute::take(k, idx));
+        cols.push_back(std::move(c));
+      }
+    }
+    const bool timed = is_time_kind(spec_.kind);
+    for (const auto* v : {&fires.start, &fires.end}) {
+      columnar::Int64Builder b(columnar::timestamp(columnar::TimeUnit::kMilli));
+      b.reserve(rows);
+      for (uint32_t r = 0; r < rows; ++r) {
+        if (timed) {
+          b.unsafe_append((*v)[r]);
+        } else {
+          b.append_null();
+        }
+      }
+      cols.push_back(b.finish());
+    }
+    if (plan_->process) {
+      const auto* collector = static_cast<const internal::RowCollector*>(result[0].get());
+      for (uint32_t r = 0; r < rows; ++r) {
+        WindowInfo info;
+        for (size_t c = 0; c < plan_->key_indices.size(); ++c) {
+          info.key.push_back(cols[c].scalar_at(r));
+        }
+        info.start_ms = timed ? fires.start[r] : INT64_MIN;
+        info.end_ms = timed ? fires.end[r] : INT64_MIN;
+        SABOT_ASSIGN_OR_RETURN(RecordBatch window_rows, collector->rows(r));
+        SABOT_ASSIGN_OR_RETURN(RecordBatch produced, plan_->fn(info, window_rows));
+        if (!(produced.schema() == *plan_->output)) {
+          return Status::type_error("window function returned {" + produced.schema().to_string() +
+                                    "} but declared {" + plan_->output->to_string() + "}");
+        }
+        if (produced.num_rows() > 0) SABOT_RETURN_IF_ERROR(out.emit(produced));
+      }
+      return Status::ok();
+    }
+    for (auto& r : result) {
+      SABOT_ASSIGN_OR_RETURN(Array v, r->finalize());
+      cols.push_back(v.slice(0, rows));
+    }
+    if (opts_.early_fire_every) {
+      columnar::BooleanBuilder b;
+      b.reserve(rows);
+      for (uint32_t r = 0; r < rows; ++r) b.append(is_final);
+      cols.push_back(b.finish());
+    }
+    return out.emit(RecordBatch::make_unchecked(plan_->output, std::move(cols), rows));
+  }
+
+  std::shared_ptr<const Plan> plan_;
+  const WindowOptions& opts_;
+  const WindowSpec& spec_;
+  OperatorContext ctx_;
+  int64_t size_ = 0, slide_ = 0, pane_ = 1, gap_ = 0, lateness_ = 0, count_pane_ = 1;
+
+  std::unique_ptr<compute::Grouper> grouper_;
+  std::vector<std::unique_ptr<GroupedAccumulator>> accs_;
+  uint32_t num_groups_ = 0;
+  uint32_t live_slots_ = 0;
+  uint32_t num_keys_ = 0;
+  int64_t wm_ = INT64_MIN;
+  int64_t next_early_ = INT64_MIN;
+
+  // Per slot.
+  std::vector<uint32_t> slot_group_;
+  std::vector<uint32_t> slot_key_;
+  std::vector<int64_t> slot_tag_;  // pane start (time) or pane index (count)
+  std::vector<uint8_t> slot_live_;
+  std::vector<uint32_t> free_slots_;
+
+  // Tumbling / sliding.
+  internal::PaneTable table_;
+  std::map<int64_t, std::vector<uint32_t>> panes_;  // pane start -> slots (creation order)
+  std::set<int64_t> pending_ends_;                  // ends of windows that have not fired
+  std::vector<std::pair<int64_t, uint32_t>> refire_;
+  // Sessions, per key: ordered by start, disjoint.
+  std::vector<std::vector<Session>> sessions_;
+  std::vector<uint32_t> touched_;
+  std::vector<std::pair<uint32_t, uint32_t>> merges_;
+  std::vector<uint32_t> row_slots_;
+  // Count windows, per key.
+  std::vector<int64_t> counts_;
+  std::vector<std::deque<CountPane>> count_panes_;
+  // Global windows, per key.
+  std::vector<uint32_t> global_slot_;
+
+  // Scratch.
+  const int64_t* times_ = nullptr;
+  std::vector<int64_t> time_scratch_;
+  std::vector<Array> key_arrays_;
+  std::vector<uint32_t> key_ids_;
+  std::vector<uint32_t> row_groups_;
+  std::vector<uint32_t> key_row_;
+  std::vector<std::pair<uint32_t, uint32_t>> pairs_;
+  std::vector<Array> key_cache_;
+  uint32_t key_cache_groups_ = kNone;
+  Array row_index_;
+  Array row_index_slice_;
+};
+
+Status WindowOperator::snapshot_state(CheckpointId, std::string* out) {
+  for (auto& a : accs_) a->resize(num_groups_);
+  StateWriter w(out);
+  w.put<uint32_t>(kStateMagic);
+  w.put<uint32_t>(kStateVersion);
+  w.put<int64_t>(wm_);
+  w.put<int64_t>(next_early_);
+  w.put<uint32_t>(num_groups_);
+  w.put<uint32_t>(live_slots_);
+  if (grouper_) {
+    std::string g;
+    grouper_->serialize(&g);
+    w.put_bytes(g);
+  }
+  for (auto& a : accs_) {
+    std::string s;
+    a->serialize(&s);
+    w.put_bytes(s);
+  }
+  w.put_vector(slot_group_);
+  w.put_vector(slot_key_);
+  w.put_vector(slot_tag_);
+  w.put_vector(slot_live_);
+  w.put_vector(free_slots_);
+  w.put<uint64_t>(panes_.size());
+  for (const auto& [pane, slots] : panes_) {
+    w.put<int64_t>(pane);
+    w.put_vector(slots);
+  }
+  w.put_vector(std::vector<int64_t>(pending_ends_.begin(), pending_ends_.end()));
+  w.put<uint64_t>(sessions_.size());
+  for (const auto& list : sessions_) w.put_vector(list);
+  w.put_vector(counts_);
+  w.put<uint64_t>(count_panes_.size());
+  for (const auto& d : count_panes_) {
+    w.put_vector(std::vector<CountPane>(d.begin(), d.end()));
+  }
+  w.put_vector(global_slot_);
+  return Status::ok();
+}
+
+Status WindowOperator::restore_state(std::string_view data) {
+  StateReader r(data, "window state");
+  uint32_t magic = 0, version = 0;
+  SABOT_RETURN_IF_ERROR(r.get(&magic));
+  SABOT_RETURN_IF_ERROR(r.get(&version));
+  if (magic != kStateMagic || version != kStateVersion) {
+    return Status::invalid_argument("window state: bad magic or version " +
+                                    std::to_string(version));
+  }
+  SABOT_RETURN_IF_ERROR(r.get(&wm_));
+  SABOT_RETURN_IF_ERROR(r.get(&next_early_));
+  SABOT_RETURN_IF_ERROR(r.get(&num_groups_));
+  SABOT_RETURN_IF_ERROR(r.get(&live_slots_));
+  std::string bytes;
+  if (grouper_) {
+    SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
+    SABOT_RETURN_IF_ERROR(grouper_->deserialize(bytes));
+    num_keys_ = grouper_->num_groups();
+  } else {
+    num_keys_ = 1;
+  }
+  for (auto& a : accs_) {
+    SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
+    SABOT_RETURN_IF_ERROR(a->deserialize(bytes));
+  }
+  SABOT_RETURN_IF_ERROR(r.get_vector(&slot_group_));
+  SABOT_RETURN_IF_ERROR(r.get_vector(&slot_key_));
+  SABOT_RETURN_IF_ERROR(r.get_vector(&slot_tag_));
+  SABOT_RETURN_IF_ERROR(r.get_vector(&slot_live_));
+  SABOT_RETURN_IF_ERROR(r.get_vector(&free_slots_));
+  uint64_t n = 0;
+  SABOT_RETURN_IF_ERROR(r.get(&n));
+  panes_.clear();
+  table_.clear();
+  for (uint64_t i = 0; i < n; ++i) {
+    int64_t pane = 0;
+    std::vector<uint32_t> slots;
+    SABOT_RETURN_IF_ERROR(r.get(&pane));
+    SABOT_RETURN_IF_ERROR(r.get_vector(&slots));
+    for (uint32_t s : slots) table_.insert(slot_key_[s], pane, s);
+    panes_.emplace(pane, std::move(slots));
+  }
+  std::vector<int64_t> ends;
+  SABOT_RETURN_IF_ERROR(r.get_vector(&ends));
+  pending_ends_ = std::set<int64_t>(ends.begin(), ends.end());
+  SABOT_RETURN_IF_ERROR(r.get(&n));
+  sessions_.assign(static_cast<size_t>(n), {});
+  for (auto& list : sessions_) SABOT_RETURN_IF_ERROR(r.get_vector(&list));
+  SABOT_RETURN_IF_ERROR(r.get_vector(&counts_));
+  SABOT_RETURN_IF_ERROR(r.get(&n));
+  count_panes_.assign(static_cast<size_t>(n), {});
+  for (auto& d : count_panes_) {
+    std::vector<CountPane> v;
+    SABOT_RETURN_IF_ERROR(r.get_vector(&v));
+    d.assign(v.begin(), v.end());
+  }
+  SABOT_RETURN_IF_ERROR(r.get_vector(&global_slot_));
+  return Status::ok();
+}
+
+class WindowFactory final : public OperatorFactory {
+ public:
+  WindowFactory(WindowOptions opts, bool process, SchemaPtr process_output, WindowFunction fn)
+      : opts_(std::move(opts)),
+        process_(process),
+        process_output_(std::move(process_output)),
+        fn_(std::move(fn)) {}
+  std::string kind() const override { return process_ ? "window_process" : "window_aggregate"; }
+
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
+    SABOT_ASSIGN_OR_RETURN(auto plan, plan_for(inputs));
+    return plan->output;
+  }
+
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
+                                           const OperatorContext& ctx) const override {
+    SABOT_ASSIGN_OR_RETURN(auto plan, plan_for(inputs));
+    if (opts_.key_columns.empty() && ctx.parallelism > 1) {
+      return Status::invalid_argument(kind() + " without key columns needs parallelism 1, got " +
+                                      std::to_string(ctx.parallelism));
+    }
+    auto op = std::make_unique<WindowOperator>(std::move(plan));
+    SABOT_RETURN_IF_ERROR(op->init());
+    return std::unique_ptr<Operator>(std::move(op));
+  }
+
+  Result<SchemaPtr> side_output_schema(std::string_view tag,
+                                       std::span<const SchemaPtr> inputs) const override {
+    if (tag == "late" && opts_.late == LatePolicy::kSideOutput && inputs.size() == 1) {
+      return inputs[0];
+    }
+    return OperatorFactory::side_output_schema(tag, inputs);
+  }
+
+ private:
+  Result<std::shared_ptr<const Plan>> plan_for(std::span<const SchemaPtr> inputs) const {
+    if (inputs.size() != 1) {
+      return Status::invalid_argument(kind() + " takes one input, got " +
+                                      std::to_string(inputs.size()));
+    }
+    return make_plan(opts_, inputs[0], process_, process_output_, fn_);
+  }
+
+  WindowOptions opts_;
+  bool process_;
+  SchemaPtr process_output_;
+  WindowFunction fn_;
+};
+
+}  // namespace
+
+std::shared_ptr<const OperatorFactory> window_aggregate(WindowOptions options) {
+  return std::make_shared<WindowFactory>(std::move(options), false, nullptr, nullptr);
+}
+
+std::shared_ptr<const OperatorFactory> window_process(WindowOptions options,
+                                                      SchemaPtr output_schema, WindowFunction fn) {
+  return std::make_shared<WindowFactory>(std::move(options), true, std::move(output_schema),
+                                         std::move(fn));
+}
+
+}  // namespace sabot::operators

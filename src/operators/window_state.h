@@ -1,0 +1,120 @@
+// Internal pieces of the window operators: the (key, pane) -> slot hash table and the accumulators
+// for user-defined aggregate functions and for buffered window rows. Single-owner, not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sabot/compute/aggregate.h"
+#include "sabot/operators/window.h"
+
+namespace sabot::operators::internal {
+
+inline constexpr uint32_t kNone = UINT32_MAX;
+
+// Open addressing with linear probing and backward-shift deletion, so that panes can be removed
+// when their windows are done without tombstones piling up.
+class PaneTable {
+ public:
+  PaneTable() { rehash(1024); }
+
+  uint32_t find(uint32_t key, int64_t pane) const {
+    size_t i = home(key, pane);
+    while (true) {
+      const Entry& e = entries_[i];
+      if (e.slot == kNone) return kNone;
+      if (e.key == key && e.pane == pane) return e.slot;
+      i = (i + 1) & mask_;
+    }
+  }
+  // The slot of (key, pane); when absent, inserts `make()`'s result.
+  template <typename MakeSlot>
+  uint32_t find_or_insert(uint32_t key, int64_t pane, MakeSlot&& make) {
+    size_t i = home(key, pane);
+    while (true) {
+      Entry& e = entries_[i];
+      if (e.slot == kNone) break;
+      if (e.key == key && e.pane == pane) return e.slot;
+      i = (i + 1) & mask_;
+    }
+    uint32_t slot = make();
+    if ((size_ + 1) * 2 > entries_.size()) {
+      rehash(entries_.size() * 2);
+      insert(key, pane, slot);
+    } else {
+      entries_[i] = Entry{pane, key, slot};
+      ++size_;
+    }
+    return slot;
+  }
+  void insert(uint32_t key, int64_t pane, uint32_t slot) {
+    size_t i = home(key, pane);
+    while (entries_[i].slot != kNone) i = (i + 1) & mask_;
+    entries_[i] = Entry{pane, key, slot};
+    ++size_;
+  }
+  void erase(uint32_t key, int64_t pane);
+  void clear() { rehash(1024); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Entry {
+    int64_t pane;
+    uint32_t key;
+    uint32_t slot;
+  };
+  size_t home(uint32_t key, int64_t pane) const {
+    uint64_t h = static_cast<uint64_t>(pane) * 0x9E3779B97F4A7C15ull ^
+                 (static_cast<uint64_t>(key) + 0x632BE59BD9B4E019ull) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 32;
+    return static_cast<size_t>(h) & mask_;
+  }
+  void rehash(size_t capacity);
+
+  std::vector<Entry> entries_;
+  size_t mask_ = 0;
+  size_t size_ = 0;
+};
+
+// Adapts an AggregateFunction to the GroupedAccumulator interface (one byte string per group).
+class UdafAccumulator final : public compute::GroupedAccumulator {
+ public:
+  UdafAccumulator(const AggregateFunction& fn, columnar::DataType input_type, bool has_input);
+  void resize(uint32_t num_groups) override;
+  Status update(const columnar::Array& values, std::span<const uint32_t> group_ids) override;
+  Status merge(const GroupedAccumulator& other, std::span<const uint32_t> other_to_this) override;
+  Result<columnar::Array> finalize() const override;
+  void serialize(std::string* out) const override;
+  Status deserialize(std::string_view bytes) override;
+
+ private:
+  const AggregateFunction* fn_;
+  bool has_input_;
+  std::vector<std::string> accs_;
+};
+
+// Buffers rows per group for window functions. update() gets an int32 array of row indices into
+// the batch set with set_batch().
+class RowCollector final : public compute::GroupedAccumulator {
+ public:
+  explicit RowCollector(columnar::SchemaPtr schema);
+  void set_batch(const columnar::RecordBatch* batch) { batch_ = batch; }
+  void resize(uint32_t num_groups) override;
+  Status update(const columnar::Array& values, std::span<const uint32_t> group_ids) override;
+  Status merge(const GroupedAccumulator& other, std::span<const uint32_t> other_to_this) override;
+  Result<columnar::Array> finalize() const override;
+  void serialize(std::string* out) const override;
+  Status deserialize(std::string_view bytes) override;
+  // All rows of group g in arrival order.
+  Result<columnar::RecordBatch> rows(uint32_t g) const;
+
+ private:
+  columnar::SchemaPtr schema_;
+  const columnar::RecordBatch* batch_ = nullptr;
+  std::vector<std::vector<columnar::RecordBatch>> parts_;
+  std::vector<uint32_t> order_;  // scratch
+};
+
+}  // namespace sabot::operators::internal

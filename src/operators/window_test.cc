@@ -1,0 +1,762 @@
+#include "sabot/operators/window.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <tuple>
+
+#include "sabot/api/environment.h"
+#include "sabot/columnar/builder.h"
+#include "sabot/runtime/metrics.h"
+
+namespace sabot::operators {
+namespace {
+
+using columnar::Array;
+using columnar::RecordBatch;
+using columnar::SchemaPtr;
+using std::chrono::milliseconds;
+
+SchemaPtr input_schema() {
+  return columnar::schema({columnar::field("k", columnar::int64()),
+                           columnar::field("ts", columnar::timestamp(columnar::TimeUnit::kMilli)),
+                           columnar::field("v", columnar::int64())});
+}
+
+struct Event {
+  int64_t k, ts, v;
+};
+
+RecordBatch make_batch(const std::vector<Event>& ev, size_t from, size_t to, int64_t pad) {
+  // Built with `pad` extra rows on each side and sliced, so that columns have non-zero offsets.
+  columnar::Int64Builder k, v;
+  columnar::Int64Builder ts(columnar::timestamp(columnar::TimeUnit::kMilli));
+  for (int64_t p = 0; p < pad; ++p) {
+    k.append(-1);
+    ts.append(0);
+    v.append(0);
+  }
+  for (size_t i = from; i < to; ++i) {
+    k.append(ev[i].k);
+    ts.append(ev[i].ts);
+    v.append(ev[i].v);
+  }
+  for (int64_t p = 0; p < pad; ++p) {
+    k.append(-1);
+    ts.append(0);
+    v.append(0);
+  }
+  auto b = RecordBatch::make(input_schema(), {k.finish(), ts.finish(), v.finish()}).value();
+  return b.slice(pad, static_cast<int64_t>(to - from));
+}
+
+// A result row: key, start, end (INT64_MIN for null), count, sum, min, max, final.
+using Row = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+
+struct RecordingOutput final : runtime::Output {
+  std::vector<RecordBatch> batches;
+  std::vector<RecordBatch> late;
+  Status emit(const RecordBatch& b) override {
+    batches.push_back(b);
+    return Status::ok();
+  }
+  Status emit_watermark(Timestamp) override { return Status::ok(); }
+  Status emit_side(std::string_view tag, const RecordBatch& b) override {
+    EXPECT_EQ(tag, "late");
+    late.push_back(b);
+    return Status::ok();
+  }
+};
+
+std::vector<Row> rows_of(const std::vector<RecordBatch>& batches) {
+  std::vector<Row> out;
+  for (const RecordBatch& b : batches) {
+    const Array& k = b.column(0);
+    const Array& s = b.column(1);
+    const Array& e = b.column(2);
+    int fin = b.schema().field_index("is_final");
+    for (int64_t i = 0; i < b.num_rows(); ++i) {
+      out.emplace_back(k.value<int64_t>(i), s.is_null(i) ? INT64_MIN : s.value<int64_t>(i),
+                       e.is_null(i) ? INT64_MIN : e.value<int64_t>(i),
+                       b.column(3).value<int64_t>(i), b.column(4).value<int64_t>(i),
+                       b.column(5).value<int64_t>(i), b.column(6).value<int64_t>(i),
+                       fin < 0 ? true : b.column(fin).bool_value(i));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<compute::Aggregate> test_aggregates() {
+  return {compute::count_all().as("n"), compute::sum("v").as("s"), compute::min("v").as("lo"),
+          compute::max("v").as("hi")};
+}
+
+// ---- the row-at-a-time reference model ----
+
+struct Agg {
+  int64_t n = 0, s = 0, lo = INT64_MAX, hi = INT64_MIN;
+  void add(int64_t v) {
+    ++n;
+    s += v;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+  }
+  void merge(const Agg& o) {
+    n += o.n;
+    s += o.s;
+    lo = std::min(lo, o.lo);
+    hi = std::max(hi, o.hi);
+  }
+};
+
+class Reference {
+ public:
+  Reference(WindowSpec spec, int64_t lateness) : spec_(spec), lateness_(lateness) {}
+
+  // One batch: rows one at a time, then the re-fires of windows that had already fired.
+  void batch(const std::vector<Event>& ev, size_t from, size_t to) {
+    std::set<std::pair<int64_t, int64_t>> refire;  // (key, start) / session key
+    std::set<int64_t> touched;
+    for (size_t i = from; i < to; ++i) {
+      const Event& e = ev[i];
+      bool timed =
+          spec_.kind != WindowSpec::Kind::kCount && spec_.kind != WindowSpec::Kind::kGlobal;
+      if (timed && e.ts <= sat(wm_ - lateness_)) {
+        ++late;
+        continue;
+      }
+      switch (spec_.kind) {
+        case WindowSpec::Kind::kTumbling:
+        case WindowSpec::Kind::kSliding: {
+          int64_t size = spec_.size.count(), slide = spec_.slide.count();
+          for (int64_t s = fdiv(e.ts, slide) * slide; s > e.ts - size; s -= slide) {
+            windows_[{e.k, s}].add(e.v);
+            if (s + size - 1 <= wm_) refire.insert({e.k, s});
+          }
+          break;
+        }
+        case WindowSpec::Kind::kSession: {
+          int64_t gap = spec_.gap.count();
+          auto& list = sessions_[e.k];
+          RSession merged{e.ts, e.ts + gap, {}, false};
+          merged.agg.add(e.v);
+          std::vector<RSession> rest;
+          for (RSession& s : list) {
+            if (s.start < merged.end && merged.start < s.end) {
+              merged.start = std::min(merged.start, s.start);
+              merged.end = std::max(merged.end, s.end);
+              merged.agg.merge(s.agg);
+            } else {
+              rest.push_back(s);
+            }
+          }
+          // Absorbing may make the merged session overlap more: repeat until stable.
+          bool changed = true;
+          while (changed) {
+            changed = false;
+            for (size_t j = 0; j < rest.size(); ++j) {
+              if (rest[j].start < merged.end && merged.start < rest[j].end) {
+                merged.start = std::min(merged.start, rest[j].start);
+                merged.end = std::max(merged.end, rest[j].end);
+                merged.agg.merge(rest[j].agg);
+                rest.erase(rest.begin() + static_cast<ptrdiff_t>(j));
+                changed = true;
+                break;
+              }
+            }
+          }
+          merged.dirty = true;
+          rest.push_back(merged);
+          list = rest;
+          touched.insert(e.k);
+          break;
+        }
+        case WindowSpec::Kind::kCount: {
+          auto& d = counts_[e.k];
+          d.push_back(e.v);
+          if (static_cast<int64_t>(d.size()) > spec_.count) d.pop_front();
+          int64_t c = ++seen_[e.k];
+          if (c % spec_.count_slide == 0) {
+            Agg a;
+            for (int64_t v : d) a.add(v);
+            out.emplace_back(e.k, INT64_MIN, INT64_MIN, a.n, a.s, a.lo, a.hi, true);
+          }
+          break;
+        }
+        case WindowSpec::Kind::kGlobal:
+          global_[e.k].add(e.v);
+          break;
+      }
+    }
+    for (auto [k, s] : refire) {
+      emit_window(k, s, true);
+      fired_.insert({k, s});
+    }
+    for (int64_t k : touched) {
+      for (RSession& s : sessions_[k]) {
+        if (!s.dirty) continue;
+        s.dirty = false;
+        s.fired = s.end - 1 <= wm_;
+        if (s.fired)
+          out.emplace_back(k, s.start, s.end, s.agg.n, s.agg.s, s.agg.lo, s.agg.hi, true);
+      }
+    }
+  }
+
+  void watermark(int64_t wm) {
+    if (wm <= wm_) return;
+    wm_ = wm;
+    int64_t thr = sat(wm_ - lateness_);
+    if (wm == INT64_MAX) thr = INT64_MAX;
+    switch (spec_.kind) {
+      case WindowSpec::Kind::kTumbling:
+      case WindowSpec::Kind::kSliding: {
+        int64_t size = spec_.size.count();
+        for (auto it = windows_.begin(); it != windows_.end();) {
+          auto [k, s] = it->first;
+          if (!fired_.count(it->first) && s + size - 1 <= wm_) {
+            emit_window(k, s, true);
+            fired_.insert(it->first);
+          }
+          if (s + size - 1 <= thr) {
+            fired_.erase(it->first);
+            it = windows_.erase(it);
+          } else {
+            ++it;
+          }
+        }
+        break;
+      }
+      case WindowSpec::Kind::kSession:
+        for (auto& [k, list] : sessions_) {
+          std::vector<RSession> keep;
+          for (RSession& s : list) {
+            if (!s.fired && s.end - 1 <= wm_) {
+              out.emplace_back(k, s.start, s.end, s.agg.n, s.agg.s, s.agg.lo, s.agg.hi, true);
+              s.fired = true;
+            }
+            if (s.end - 1 > thr) keep.push_back(s);
+          }
+          list = keep;
+        }
+        break;
+      case WindowSpec::Kind::kCount:
+        break;
+      case WindowSpec::Kind::kGlobal:
+        if (wm == INT64_MAX) {
+          for (auto& [k, a] : global_)
+            out.emplace_back(k, INT64_MIN, INT64_MIN, a.n, a.s, a.lo, a.hi, true);
+          global_.clear();
+        }
+        break;
+    }
+  }
+
+  // Current results of windows that have not fired (early firing).
+  void early() {
+    if (spec_.kind == WindowSpec::Kind::kTumbling || spec_.kind == WindowSpec::Kind::kSliding) {
+      for (auto& [ks, a] : windows_) {
+        if (fired_.count(ks)) continue;
+        out.emplace_back(ks.first, ks.second, ks.second + spec_.size.count(), a.n, a.s, a.lo, a.hi,
+                         false);
+      }
+    }
+  }
+
+  std::vector<Row> out;
+  int64_t late = 0;
+
+ private:
+  struct RSession {
+    int64_t start, end;
+    Agg agg;
+    bool fired;
+    bool dirty = false;
+  };
+  static int64_t fdiv(int64_t a, int64_t b) {
+    return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+  }
+  static int64_t sat(int64_t x) { return x; }
+  void emit_window(int64_t k, int64_t s, bool fin) {
+    const Agg& a = windows_[{k, s}];
+    out.emplace_back(k, s, s + spec_.size.count(), a.n, a.s, a.lo, a.hi, fin);
+  }
+
+  WindowSpec spec_;
+  int64_t lateness_;
+  int64_t wm_ = INT64_MIN / 2;  // far below any test time, and no overflow in wm - lateness
+  std::map<std::pair<int64_t, int64_t>, Agg> windows_;
+  std::set<std::pair<int64_t, int64_t>> fired_;
+  std::map<int64_t, std::vector<RSession>> sessions_;
+  std::map<int64_t, std::deque<int64_t>> counts_;
+  std::map<int64_t, int64_t> seen_;
+  std::map<int64_t, Agg> global_;
+};
+
+// Events with times that grow, shuffled within `bound`, plus a share of far-late events.
+std::vector<Event> random_events(std::mt19937_64& rng, int n, int keys, int64_t bound,
+                                 double late_share) {
+  std::vector<Event> ev;
+  int64_t base = 1'000'000;
+  for (int i = 0; i < n; ++i) {
+    base += static_cast<int64_t>(rng() % 7);
+    ev.push_back(
+        {static_cast<int64_t>(rng() % keys), base, static_cast<int64_t>(rng() % 2001) - 1000});
+  }
+  // Shuffle within the out-of-orderness window: swap with a near neighbour whose time is close.
+  for (int i = 0; i + 1 < n; ++i) {
+    int j = i + static_cast<int>(rng() % 8);
+    if (j < n && std::llabs(ev[j].ts - ev[i].ts) < bound) std::swap(ev[i], ev[j]);
+  }
+  for (auto& e : ev) {
+    if (std::uniform_real_distribution<double>(0, 1)(rng) < late_share) e.ts -= bound * 4;
+  }
+  return ev;
+}
+
+struct Scenario {
+  WindowSpec spec;
+  int64_t lateness = 0;
+  LatePolicy policy = LatePolicy::kDrop;
+};
+
+std::unique_ptr<runtime::Operator> make_op(const WindowOptions& o, runtime::OperatorCounters* c,
+                                           const Clock* clock = &SystemClock::instance()) {
+  auto f = window_aggregate(o);
+  std::vector<SchemaPtr> in{input_schema()};
+  runtime::OperatorContext ctx;
+  ctx.counters = c;
+  ctx.clock = clock;
+  auto op = f->create(in, ctx);
+  EXPECT_TRUE(op.is_ok()) << op.status().to_string();
+  EXPECT_TRUE((*op)->open(ctx).is_ok());
+  return std::move(*op);
+}
+
+// Drives the operator directly: random batch sizes and slices, watermarks max_seen - bound after
+// random batches, end of input; optionally snapshot + restore into a fresh operator at `cut`.
+void run_scenario(const Scenario& sc, uint64_t seed, bool check_snapshot) {
+  std::mt19937_64 rng(seed);
+  const int64_t bound = 40;
+  int n = 200 + static_cast<int>(rng() % 2000);
+  int keys = 1 + static_cast<int>(rng() % 20);
+  auto ev = random_events(rng, n, keys, bound, 0.03);
+  WindowOptions o;
+  o.spec = sc.spec;
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  o.allowed_lateness = milliseconds(sc.lateness);
+  o.late = sc.policy;
+
+  // The schedule: batch ends and whether a watermark follows.
+  std::vector<std::pair<size_t, bool>> steps;
+  for (size_t i = 0; i < ev.size();) {
+    size_t len = 1 + rng() % 60;
+    i = std::min(ev.size(), i + len);
+    steps.emplace_back(i, rng() % 3 == 0);
+  }
+  size_t cut = rng() % steps.size();
+
+  Reference ref(sc.spec, sc.lateness);
+  runtime::OperatorCounters ca, cb;
+  auto a = make_op(o, &ca);
+  auto b = make_op(o, &cb);
+  RecordingOutput oa, ob;
+  size_t from = 0;
+  int64_t max_seen = INT64_MIN;
+  for (size_t si = 0; si < steps.size(); ++si) {
+    auto [to, wm] = steps[si];
+    RecordBatch batch = make_batch(ev, from, to, static_cast<int64_t>(rng() % 3));
+    ref.batch(ev, from, to);
+    ASSERT_TRUE(a->process_batch(batch, 0, oa).is_ok());
+    ASSERT_TRUE(b->process_batch(batch, 0, ob).is_ok());
+    for (size_t i = from; i < to; ++i) max_seen = std::max(max_seen, ev[i].ts);
+    from = to;
+    if (wm) {
+      ref.watermark(max_seen - bound);
+      ASSERT_TRUE(a->process_watermark(Timestamp(max_seen - bound), oa).is_ok());
+      ASSERT_TRUE(b->process_watermark(Timestamp(max_seen - bound), ob).is_ok());
+    }
+    if (check_snapshot && si == cut) {
+      std::string state;
+      ASSERT_TRUE(b->snapshot_state(CheckpointId(1), &state).is_ok());
+      b = make_op(o, &cb);
+      ASSERT_TRUE(b->restore_state(state).is_ok());
+    }
+  }
+  ref.watermark(INT64_MAX);
+  ASSERT_TRUE(a->process_watermark(Timestamp::max(), oa).is_ok());
+  ASSERT_TRUE(a->finish(oa).is_ok());
+  ASSERT_TRUE(b->process_watermark(Timestamp::max(), ob).is_ok());
+  ASSERT_TRUE(b->finish(ob).is_ok());
+
+  std::sort(ref.out.begin(), ref.out.end());
+  auto got = rows_of(oa.batches);
+  ASSERT_EQ(got.size(), ref.out.size()) << "seed " << seed;
+  EXPECT_EQ(got, ref.out) << "seed " << seed;
+  EXPECT_EQ(rows_of(ob.batches), got) << "snapshot/restore changed the output, seed " << seed;
+  int64_t late_rows = 0;
+  for (auto& l : oa.late) late_rows += l.num_rows();
+  if (sc.policy == LatePolicy::kSideOutput) {
+    EXPECT_EQ(late_rows, ref.late);
+  } else {
+    EXPECT_EQ(late_rows, 0);
+  }
+  if (sc.spec.kind != WindowSpec::Kind::kCount && sc.spec.kind != WindowSpec::Kind::kGlobal) {
+    EXPECT_EQ(ca.records_dropped.load(), ref.late);
+  }
+}
+
+TEST(WindowAggregate, TumblingMatchesReferenceOnRandomOutOfOrderData) {
+  for (uint64_t seed = 1; seed <= 12; ++seed) {
+    run_scenario({WindowSpec::tumbling(milliseconds(50))}, seed, true);
+  }
+}
+
+TEST(WindowAggregate, SlidingWithPanesMatchesReference) {
+  for (uint64_t seed = 20; seed <= 30; ++seed) {
+    run_scenario({WindowSpec::sliding(milliseconds(100), milliseconds(30))}, seed, true);
+    run_scenario({WindowSpec::sliding(milliseconds(60), milliseconds(20))}, seed + 100, true);
+  }
+}
+
+TEST(WindowAggregate, SessionsMergeLikeTheReference) {
+  for (uint64_t seed = 40; seed <= 52; ++seed) {
+    run_scenario({WindowSpec::session(milliseconds(5 + static_cast<int64_t>(seed % 4) * 10))}, seed,
+                 true);
+  }
+}
+
+TEST(WindowAggregate, CountWindowsTumblingAndSliding) {
+  for (uint64_t seed = 60; seed <= 66; ++seed) {
+    run_scenario({WindowSpec::count_window(7)}, seed, true);
+    run_scenario({WindowSpec::count_window(6, 4)}, seed + 100, true);
+  }
+}
+
+TEST(WindowAggregate, GlobalWindowFiresOnlyAtEndOfInput) {
+  for (uint64_t seed = 70; seed <= 73; ++seed) {
+    run_scenario({WindowSpec::global_window()}, seed, true);
+  }
+}
+
+TEST(WindowAggregate, AllowedLatenessRefiresUpdatedWindows) {
+  for (uint64_t seed = 80; seed <= 90; ++seed) {
+    run_scenario({WindowSpec::tumbling(milliseconds(50)), 100, LatePolicy::kSideOutput}, seed,
+                 true);
+    run_scenario({WindowSpec::sliding(milliseconds(90), milliseconds(30)), 80}, seed + 50, true);
+    run_scenario({WindowSpec::session(milliseconds(15)), 120, LatePolicy::kSideOutput}, seed + 90,
+                 true);
+  }
+}
+
+TEST(WindowAggregate, LateRowsGoToSideOutputOrAreDroppedAndCounted) {
+  for (uint64_t seed = 100; seed <= 105; ++seed) {
+    run_scenario({WindowSpec::tumbling(milliseconds(20)), 0, LatePolicy::kSideOutput}, seed, false);
+    run_scenario({WindowSpec::tumbling(milliseconds(20)), 0, LatePolicy::kDrop}, seed, false);
+  }
+}
+
+TEST(WindowAggregate, HandComputedTumblingExample) {
+  WindowOptions o;
+  o.spec = WindowSpec::tumbling(milliseconds(10));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  runtime::OperatorCounters c;
+  auto op = make_op(o, &c);
+  RecordingOutput out;
+  std::vector<Event> ev = {{1, 0, 5}, {1, 9, 7}, {2, 3, -1}, {1, 10, 100}, {2, 25, 4}};
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, ev.size(), 0), 0, out).is_ok());
+  ASSERT_TRUE(op->process_watermark(Timestamp(8), out).is_ok());
+  EXPECT_TRUE(out.batches.empty()) << "window [0,10) must not fire before watermark 9";
+  ASSERT_TRUE(op->process_watermark(Timestamp(9), out).is_ok());
+  auto rows = rows_of(out.batches);
+  std::vector<Row> want = {{1, 0, 10, 2, 12, 5, 7, true}, {2, 0, 10, 1, -1, -1, -1, true}};
+  EXPECT_EQ(rows, want);
+  ASSERT_TRUE(out.batches[0].schema().field(1).name == "window_start");
+  ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+  rows = rows_of(out.batches);
+  EXPECT_EQ(rows.size(), 4u);
+}
+
+TEST(WindowAggregate, EarlyFiringEmitsPartialResultsOnProcessingTime) {
+  ManualClock clock(Timestamp(1000));
+  WindowOptions o;
+  o.spec = WindowSpec::tumbling(milliseconds(100));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  o.early_fire_every = milliseconds(50);
+  runtime::OperatorCounters c;
+  auto op = make_op(o, &c, &clock);
+  std::mt19937_64 rng(7);
+  auto ev = random_events(rng, 600, 5, 10, 0);
+  Reference ref(o.spec, 0);
+  RecordingOutput out;
+  size_t from = 0;
+  int64_t max_seen = 0;
+  while (from < ev.size()) {
+    size_t to = std::min(ev.size(), from + 1 + rng() % 40);
+    clock.advance_millis(static_cast<int64_t>(rng() % 40));
+    ref.batch(ev, from, to);
+    ASSERT_TRUE(op->process_batch(make_batch(ev, from, to, 1), 0, out).is_ok());
+    for (size_t i = from; i < to; ++i) max_seen = std::max(max_seen, ev[i].ts);
+    from = to;
+    ref.watermark(max_seen - 10);
+    ASSERT_TRUE(op->process_watermark(Timestamp(max_seen - 10), out).is_ok());
+  }
+  // Recompute the reference's early firings by replaying the same clock: simpler to check the
+  // properties: every partial row is bounded by the final row of its window, and finals match.
+  ref.watermark(INT64_MAX);
+  ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+  auto rows = rows_of(out.batches);
+  std::vector<Row> finals, partials;
+  for (auto& r : rows) (std::get<7>(r) ? finals : partials).push_back(r);
+  std::sort(ref.out.begin(), ref.out.end());
+  EXPECT_EQ(finals, ref.out);
+  EXPECT_FALSE(partials.empty());
+  std::map<std::tuple<int64_t, int64_t>, int64_t> final_count;
+  for (auto& r : finals) final_count[{std::get<0>(r), std::get<1>(r)}] = std::get<3>(r);
+  for (auto& r : partials) {
+    auto it = final_count.find({std::get<0>(r), std::get<1>(r)});
+    ASSERT_NE(it, final_count.end());
+    EXPECT_LE(std::get<3>(r), it->second);
+  }
+}
+
+TEST(WindowAggregate, EarlyFiringMatchesOpenWindowsExactly) {
+  ManualClock clock(Timestamp(0));
+  WindowOptions o;
+  o.spec = WindowSpec::sliding(milliseconds(40), milliseconds(20));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  o.early_fire_every = milliseconds(100);
+  runtime::OperatorCounters c;
+  auto op = make_op(o, &c, &clock);
+  std::mt19937_64 rng(11);
+  auto ev = random_events(rng, 300, 4, 5, 0);
+  Reference ref(o.spec, 0);
+  RecordingOutput out;
+  ref.batch(ev, 0, 150);
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, 150, 0), 0, out).is_ok());
+  EXPECT_TRUE(out.batches.empty());  // clock has not moved
+  ref.watermark(ev[100].ts);
+  ASSERT_TRUE(op->process_watermark(Timestamp(ev[100].ts), out).is_ok());
+  clock.advance_millis(100);
+  ref.early();
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, 0, 0), 0, out).is_ok());
+  std::sort(ref.out.begin(), ref.out.end());
+  EXPECT_EQ(rows_of(out.batches), ref.out);
+}
+
+TEST(WindowAggregate, UserDefinedAggregateFunction) {
+  // Sum of squares as a UDAF next to the built-in count.
+  auto sum_sq = make_aggregate_function<int64_t>(
+      "sum_sq", "v", columnar::int64(), 0,
+      [](int64_t& acc, const columnar::Scalar& v) {
+        if (v.is_valid) acc += v.as_int64() * v.as_int64();
+      },
+      [](int64_t& acc, const int64_t& o) { acc += o; },
+      [](const int64_t& acc) { return columnar::Scalar::of_int64(acc); });
+  WindowOptions o;
+  o.spec = WindowSpec::sliding(milliseconds(30), milliseconds(10));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = {compute::count_all().as("n")};
+  o.functions = {sum_sq};
+  runtime::OperatorCounters c;
+  auto op = make_op(o, &c);
+  std::mt19937_64 rng(3);
+  auto ev = random_events(rng, 500, 3, 1, 0);
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>> want;
+  for (auto& e : ev) {
+    for (int64_t s = e.ts / 10 * 10; s > e.ts - 30; s -= 10) {
+      want[{e.k, s}].first++;
+      want[{e.k, s}].second += e.v * e.v;
+    }
+  }
+  RecordingOutput out;
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, 250, 0), 0, out).is_ok());
+  std::string state;
+  ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &state).is_ok());
+  op = make_op(o, &c);
+  ASSERT_TRUE(op->restore_state(state).is_ok());
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 250, ev.size(), 2), 0, out).is_ok());
+  ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>> got;
+  for (auto& b : out.batches) {
+    ASSERT_EQ(b.schema().field(4).name, "sum_sq");
+    for (int64_t i = 0; i < b.num_rows(); ++i) {
+      got[{b.column(0).value<int64_t>(i), b.column(1).value<int64_t>(i)}] = {
+          b.column(3).value<int64_t>(i), b.column(4).value<int64_t>(i)};
+    }
+  }
+  EXPECT_EQ(got, want);
+}
+
+TEST(WindowProcess, FunctionSeesAllRowsOfEachWindow) {
+  auto out_schema = columnar::schema(
+      {columnar::field("k", columnar::int64()), columnar::field("start", columnar::int64()),
+       columnar::field("rows", columnar::int64()), columnar::field("first_v", columnar::int64())});
+  WindowOptions o;
+  o.spec = WindowSpec::tumbling(milliseconds(25));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  auto f = window_process(
+      o, out_schema,
+      [out_schema](const WindowInfo& w, const RecordBatch& r) -> Result<RecordBatch> {
+        columnar::Int64Builder k, s, n, fv;
+        k.append(w.key[0].as_int64());
+        s.append(w.start_ms);
+        n.append(r.num_rows());
+        fv.append(r.column(2).value<int64_t>(0));
+        return RecordBatch::make(out_schema, {k.finish(), s.finish(), n.finish(), fv.finish()});
+      });
+  std::vector<SchemaPtr> in{input_schema()};
+  runtime::OperatorContext ctx;
+  auto op = f->create(in, ctx).value();
+  std::mt19937_64 rng(5);
+  auto ev = random_events(rng, 400, 4, 1, 0);
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>> want;  // rows, first v
+  for (auto& e : ev) {
+    auto& w = want[{e.k, e.ts / 25 * 25}];
+    if (w.first++ == 0) w.second = e.v;
+  }
+  RecordingOutput out;
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, 200, 1), 0, out).is_ok());
+  std::string state;
+  ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &state).is_ok());
+  op = f->create(in, ctx).value();
+  ASSERT_TRUE(op->restore_state(state).is_ok());
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 200, ev.size(), 0), 0, out).is_ok());
+  ASSERT_TRUE(op->finish(out).is_ok());
+  std::map<std::pair<int64_t, int64_t>, std::pair<int64_t, int64_t>> got;
+  for (auto& b : out.batches) {
+    for (int64_t i = 0; i < b.num_rows(); ++i) {
+      got[{b.column(0).value<int64_t>(i), b.column(1).value<int64_t>(i)}] = {
+          b.column(2).value<int64_t>(i), b.column(3).value<int64_t>(i)};
+    }
+  }
+  EXPECT_EQ(got, want);
+}
+
+TEST(WindowAggregate, ValidationNamesTheProblem) {
+  std::vector<SchemaPtr> in{input_schema()};
+  WindowOptions o;
+  o.spec = WindowSpec::tumbling(milliseconds(10));
+  o.key_columns = {"k"};
+  o.time_column = "v2";
+  auto r = window_aggregate(o)->output_schema(in);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("v2"), std::string::npos);
+  o.time_column = "k";
+  o.key_columns = {};
+  o.aggregates = {compute::sum("ts")};
+  EXPECT_FALSE(window_aggregate(o)->output_schema(in).is_ok());
+  o.aggregates = {};
+  o.spec = WindowSpec::sliding(milliseconds(10), milliseconds(20));
+  EXPECT_FALSE(window_aggregate(o)->output_schema(in).is_ok());
+  o.spec = WindowSpec::tumbling(milliseconds(10));
+  runtime::OperatorContext ctx;
+  ctx.parallelism = 2;
+  auto op = window_aggregate(o)->create(in, ctx);
+  ASSERT_FALSE(op.is_ok());
+  EXPECT_NE(op.status().message().find("parallelism"), std::string::npos);
+  auto schema = window_aggregate(o)->output_schema(in).value();
+  EXPECT_EQ(schema->field(0).name, "window_start");
+}
+
+// ---- through a real job: key_by, parallelism 1-4 ----
+
+class ScriptedSource final : public runtime::Source {
+ public:
+  struct Step {
+    RecordBatch batch;
+    std::optional<int64_t> watermark;
+  };
+  explicit ScriptedSource(std::vector<Step> steps) : steps_(std::move(steps)) {}
+  std::string name() const override { return "scripted"; }
+  SchemaPtr schema() const override { return input_schema(); }
+  int num_splits() const override { return 1; }
+  Result<std::unique_ptr<runtime::SourceReader>> open_reader(
+      std::span<const int>, const runtime::OperatorContext&) const override {
+    struct Reader final : runtime::SourceReader {
+      const ScriptedSource* s;
+      size_t i = 0;
+      Result<runtime::SourcePoll> poll(int64_t) override {
+        if (i >= s->steps_.size()) return runtime::SourcePoll::end();
+        const Step& st = s->steps_[i++];
+        auto p = runtime::SourcePoll::of(st.batch);
+        if (st.watermark) p.watermark = Timestamp(*st.watermark);
+        return p;
+      }
+    };
+    auto r = std::make_unique<Reader>();
+    r->s = this;
+    return std::unique_ptr<runtime::SourceReader>(std::move(r));
+  }
+
+ private:
+  std::vector<Step> steps_;
+};
+
+TEST(WindowJob, KeyedWindowsAtParallelismOneToFourMatchReference) {
+  const WindowSpec specs[] = {WindowSpec::tumbling(milliseconds(40)),
+                              WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+                              WindowSpec::session(milliseconds(12)), WindowSpec::count_window(5)};
+  uint64_t seed = 500;
+  for (const WindowSpec& spec : specs) {
+    for (int p = 1; p <= 4; ++p) {
+      std::mt19937_64 rng(++seed);
+      auto ev = random_events(rng, 1500, 17, 30, 0.02);
+      Reference ref(spec, 0);
+      std::vector<ScriptedSource::Step> steps;
+      int64_t max_seen = INT64_MIN;
+      for (size_t from = 0; from < ev.size();) {
+        size_t to = std::min(ev.size(), from + 1 + rng() % 200);
+        ref.batch(ev, from, to);
+        for (size_t i = from; i < to; ++i) max_seen = std::max(max_seen, ev[i].ts);
+        ScriptedSource::Step st{make_batch(ev, from, to, 1), std::nullopt};
+        if (rng() % 2) {
+          st.watermark = max_seen - 30;
+          ref.watermark(max_seen - 30);
+        }
+        steps.push_back(st);
+        from = to;
+      }
+      ref.watermark(INT64_MAX);
+      WindowOptions o;
+      o.spec = spec;
+      o.key_columns = {"k"};
+      o.time_column = "ts";
+      o.aggregates = test_aggregates();
+      o.late = LatePolicy::kSideOutput;
+      Environment env({.parallelism = p, .worker_threads = 2});
+      auto windows = env.from_source(std::make_shared<ScriptedSource>(steps))
+                         .set_parallelism(1)
+                         .key_by("k")
+                         .apply(window_aggregate(o))
+                         .set_parallelism(p);
+      auto results = windows.collect();
+      auto late = windows.side_output("late").collect();
+      auto r = env.execute();
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+      std::sort(ref.out.begin(), ref.out.end());
+      EXPECT_EQ(rows_of(results->batches()), ref.out) << "parallelism " << p;
+      if (spec.kind != WindowSpec::Kind::kCount) {
+        EXPECT_EQ(late->num_rows(), ref.late);
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sabot::operators
