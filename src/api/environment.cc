@@ -143,6 +143,15 @@ KeyedStream DataStream::key_by(std::string column) const {
 DataStream DataStream::rebalance() const {
   return DataStream(env_, node_, PlanEdge{node_, Partitioning::kRebalance, {}, 0});
 }
+DataStream DataStream::with_watermarks(runtime::WatermarkStrategy strategy) const {
+  runtime::PlanNode& node = env_->plan().node(node_);
+  if (node.source && edge_.partitioning == Partitioning::kForward && edge_.side_output.empty()) {
+    node.watermarks = std::move(strategy);
+    return *this;
+  }
+  return add(operators::assign_watermarks(std::move(strategy)), false);
+}
+
 DataStream DataStream::side_output(std::string tag) const {
   PlanEdge e{node_, Partitioning::kForward, {}, 0};
   e.side_output = std::move(tag);

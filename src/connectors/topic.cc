@@ -96,7 +96,9 @@ class TopicReader final : public SourceReader {
             break;
         }
       }
-      if (decoded.batch.num_rows() > 0) pending_.push_back(std::move(decoded.batch));
+      if (decoded.batch.num_rows() > 0) {
+        pending_.emplace_back(pb.partition.value(), std::move(decoded.batch));
+      }
     }
     if (dead_letters_ && dropped > 0) SABOT_RETURN_IF_ERROR(dead_letters_->flush());
     if (polled_.end_of_input) ended_ = true;
@@ -125,7 +127,8 @@ class TopicReader final : public SourceReader {
 
  private:
   SourcePoll take_pending() {
-    SourcePoll p = SourcePoll::of(std::move(pending_.front()));
+    SourcePoll p = SourcePoll::of(std::move(pending_.front().second));
+    p.split = pending_.front().first;
     pending_.pop_front();
     return p;
   }
@@ -164,7 +167,7 @@ class TopicReader final : public SourceReader {
   BadRecordPolicy policy_;
   std::unique_ptr<MemoryTopicWriter> dead_letters_;
   PollResult polled_;
-  std::deque<RecordBatch> pending_;
+  std::deque<std::pair<int, RecordBatch>> pending_;  // (partition, decoded rows)
   bool ended_ = false;
 };
 

@@ -237,7 +237,64 @@ class PassThroughFactory final : public OperatorFactory {
   bool many_inputs_;
 };
 
+// ---- watermark assigner ----
+
+class WatermarkAssigner final : public Operator {
+ public:
+  WatermarkAssigner(runtime::WatermarkStrategy s, int column) : s_(std::move(s)), column_(column) {}
+  Status process_batch(const RecordBatch& batch, int, Output& out) override {
+    SABOT_RETURN_IF_ERROR(out.emit(batch));
+    int64_t ts = runtime::max_event_time_millis(batch.column(column_));
+    if (ts == INT64_MIN) return Status::ok();
+    max_ts_ = std::max(max_ts_, ts);
+    const int64_t bound = s_.kind == runtime::WatermarkStrategy::Kind::kBoundedOutOfOrderness
+                              ? s_.max_out_of_orderness.count()
+                              : 0;
+    const int64_t wm = max_ts_ - bound - 1;
+    if (wm > emitted_) {
+      emitted_ = wm;
+      return out.emit_watermark(Timestamp(wm));
+    }
+    return Status::ok();
+  }
+  Status process_watermark(Timestamp t, Output& out) override {
+    return t == Timestamp::max() ? out.emit_watermark(t) : Status::ok();
+  }
+
+ private:
+  runtime::WatermarkStrategy s_;
+  int column_;
+  int64_t max_ts_ = INT64_MIN;
+  int64_t emitted_ = INT64_MIN;
+};
+
+class WatermarkAssignerFactory final : public OperatorFactory {
+ public:
+  explicit WatermarkAssignerFactory(runtime::WatermarkStrategy s) : s_(std::move(s)) {}
+  std::string kind() const override { return "watermarks"; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
+    SABOT_RETURN_IF_ERROR(single_input(inputs, kind()));
+    SABOT_RETURN_IF_ERROR(runtime::validate_watermark_strategy(s_, *inputs[0]));
+    return inputs[0];
+  }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
+                                           const OperatorContext&) const override {
+    int col = s_.kind == runtime::WatermarkStrategy::Kind::kNone
+                  ? -1
+                  : inputs[0]->field_index(s_.timestamp_column);
+    if (col < 0) return std::unique_ptr<Operator>(new PassThrough());
+    return std::unique_ptr<Operator>(new WatermarkAssigner(s_, col));
+  }
+
+ private:
+  runtime::WatermarkStrategy s_;
+};
+
 }  // namespace
+
+std::shared_ptr<const OperatorFactory> assign_watermarks(runtime::WatermarkStrategy s) {
+  return std::make_shared<WatermarkAssignerFactory>(std::move(s));
+}
 
 std::shared_ptr<const OperatorFactory> filter(compute::Expr predicate) {
   return std::make_shared<FilterFactory>(std::move(predicate));

@@ -29,7 +29,9 @@ class BatchesReader final : public SourceReader {
         int64_t n = std::min(max_rows, b.num_rows() - row_);
         RecordBatch part = (row_ == 0 && n == b.num_rows()) ? b : b.slice(row_, n);
         row_ += n;
-        return SourcePoll::of(std::move(part));
+        SourcePoll p = SourcePoll::of(std::move(part));
+        p.split = splits_[next_split_];
+        return p;
       }
       ++next_split_;
       row_ = 0;
@@ -82,7 +84,9 @@ class GeneratorReader final : public SourceReader {
                              (*fn_)(splits_[next_split_], row_, max_rows));
       if (b) {
         row_ += b->num_rows();
-        return SourcePoll::of(std::move(*b));
+        SourcePoll p = SourcePoll::of(std::move(*b));
+        p.split = splits_[next_split_];
+        return p;
       }
       ++next_split_;
       row_ = 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <map>
 #include <thread>
 
 #include "runtime/channel.h"
@@ -81,6 +82,10 @@ Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysi
     }
     if (node.source) {
       a->schemas[node.id] = node.source->schema();
+      if (Status ws = validate_watermark_strategy(node.watermarks, *node.source->schema());
+          !ws.is_ok()) {
+        problems.push_back(where + ": " + ws.message());
+      }
       if (node.source->num_splits() < 1) {
         problems.push_back(where + ": source has no splits");
       }
@@ -214,6 +219,7 @@ class Downstream {
   virtual Status on_batch(const RecordBatch& batch, int input) = 0;
   virtual Status on_watermark(Timestamp time) = 0;
   virtual Status on_barrier(CheckpointId id) = 0;
+  virtual Status on_idle(bool idle) = 0;
   virtual Status on_finish() = 0;
 };
 
@@ -283,6 +289,10 @@ class OutputRouter final : public Downstream {
   }
   Status on_barrier(CheckpointId id) override {
     broadcast(CheckpointBarrier{id});
+    return Status::ok();
+  }
+  Status on_idle(bool idle) override {
+    broadcast(IdleStatus{idle});
     return Status::ok();
   }
   Status on_finish() override {
@@ -400,6 +410,10 @@ class OpRunner final : public Downstream, public Output {
     if (side_) SABOT_RETURN_IF_ERROR(side_->on_barrier(id));
     return next_ ? next_->on_barrier(id) : Status::ok();
   }
+  Status on_idle(bool idle) override {
+    if (side_) SABOT_RETURN_IF_ERROR(side_->on_idle(idle));
+    return next_ ? next_->on_idle(idle) : Status::ok();
+  }
   Status on_finish() override {
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->finish(*this); }));
     if (side_) SABOT_RETURN_IF_ERROR(side_->on_finish());
@@ -483,7 +497,11 @@ class StreamTask final : public Schedulable {
 
   // Configuration (before the job starts).
   void set_source(std::unique_ptr<SourceReader> reader, OperatorCounters* counters,
-                  int metrics_index, int subtask, std::string source_name) {
+                  int metrics_index, int subtask, std::string source_name,
+                  WatermarkStrategy strategy, const std::vector<int>& splits) {
+    strategy_ = std::move(strategy);
+    for (int split : splits) split_time_[split] = SplitTime{};
+    if (splits.empty()) split_time_[-1] = SplitTime{};
     reader_ = std::move(reader);
     source_counters_ = counters;
     source_metrics_index_ = metrics_index;
@@ -520,6 +538,7 @@ class StreamTask final : public Schedulable {
     head_ = chain_.empty() ? tail : chain_.front().get();
     channel_wm_.assign(inputs_.size(), Timestamp::min().millis());
     channel_ended_.assign(inputs_.size(), false);
+    channel_idle_.assign(inputs_.size(), false);
     channel_barrier_.assign(inputs_.size(), -1);
   }
 
@@ -600,10 +619,16 @@ class StreamTask final : public Schedulable {
         source_counters_->records_out.fetch_add(p.batch.num_rows(), std::memory_order_relaxed);
         source_counters_->batches_out.fetch_add(1, std::memory_order_relaxed);
         SABOT_RETURN_IF_ERROR(deliver(p.batch, 0));
+        if (strategy_.kind != WatermarkStrategy::Kind::kNone && p.batch.num_rows() > 0) {
+          SABOT_RETURN_IF_ERROR(observe_batch(p.batch, p.split));
+        }
       }
       if (p.watermark) SABOT_RETURN_IF_ERROR(deliver_watermark(*p.watermark));
       if (p.barrier && head_) SABOT_RETURN_IF_ERROR(head_->on_barrier(*p.barrier));
       if (p.kind == SourcePoll::Kind::kIdle) {
+        if (strategy_.kind != WatermarkStrategy::Kind::kNone) {
+          SABOT_RETURN_IF_ERROR(emit_source_watermark());
+        }
         publish_position();
         *result = RunResult::kPollLater;
         return Status::ok();
@@ -619,6 +644,60 @@ class StreamTask final : public Schedulable {
     }
     publish_position();
     *result = RunResult::kYield;
+    return Status::ok();
+  }
+
+  // Per-split event time: the largest timestamp seen and when the split last had data.
+  struct SplitTime {
+    int64_t max_ts = INT64_MIN;
+    int64_t last_active_ms = INT64_MIN;  // INT64_MIN: not yet (set on first check)
+    bool idle = false;
+  };
+
+  Status observe_batch(const RecordBatch& batch, int split) {
+    auto it = split_time_.find(split);
+    if (it == split_time_.end()) it = split_time_.emplace(split, SplitTime{}).first;
+    const int col = batch.schema().field_index(strategy_.timestamp_column);
+    const int64_t ts = max_event_time_millis(batch.column(col));
+    SplitTime& st = it->second;
+    if (ts != INT64_MIN) st.max_ts = std::max(st.max_ts, ts);
+    st.last_active_ms = job_->options.clock->now().millis();
+    st.idle = false;
+    return emit_source_watermark();
+  }
+
+  // The reader's watermark: minimum over active splits of (max timestamp - bound - 1). Splits
+  // without data for the idle timeout do not count; when all are idle, downstream is told so.
+  Status emit_source_watermark() {
+    const int64_t now = job_->options.clock->now().millis();
+    const int64_t timeout = strategy_.idle_timeout.count();
+    const int64_t bound = strategy_.kind == WatermarkStrategy::Kind::kBoundedOutOfOrderness
+                              ? strategy_.max_out_of_orderness.count()
+                              : 0;
+    int64_t low = INT64_MAX;
+    bool any_active = false;
+    for (auto& [split, st] : split_time_) {
+      if (st.last_active_ms == INT64_MIN) st.last_active_ms = now;
+      if (timeout > 0 && !st.idle && now - st.last_active_ms >= timeout) st.idle = true;
+      if (st.idle) continue;
+      any_active = true;
+      low = std::min(low, st.max_ts == INT64_MIN ? INT64_MIN : st.max_ts - bound - 1);
+    }
+    if (!any_active) {
+      if (!source_idle_) {
+        source_idle_ = true;
+        if (head_) SABOT_RETURN_IF_ERROR(head_->on_idle(true));
+      }
+      return Status::ok();
+    }
+    if (source_idle_) {
+      source_idle_ = false;
+      if (head_) SABOT_RETURN_IF_ERROR(head_->on_idle(false));
+    }
+    if (low != INT64_MIN && low > source_wm_) {
+      source_wm_ = low;
+      return deliver_watermark(Timestamp(low));
+    }
     return Status::ok();
   }
 
@@ -671,6 +750,10 @@ class StreamTask final : public Schedulable {
       channel_wm_[ch] = std::max(channel_wm_[ch], wm->time.millis());
       return advance_watermark();
     }
+    if (auto* idle = std::get_if<IdleStatus>(&e)) {
+      channel_idle_[ch] = idle->idle;
+      return update_idleness();
+    }
     if (auto* barrier = std::get_if<CheckpointBarrier>(&e)) {
       channel_barrier_[ch] = barrier->id.value();
       aligning_ = barrier->id.value();
@@ -684,11 +767,24 @@ class StreamTask final : public Schedulable {
     return advance_watermark();
   }
 
+  // All live inputs idle: this task is idle too, and says so downstream.
+  Status update_idleness() {
+    bool all_idle = true;
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (!channel_ended_[i] && !channel_idle_[i]) all_idle = false;
+    }
+    if (all_idle != inputs_idle_) {
+      inputs_idle_ = all_idle;
+      if (head_) SABOT_RETURN_IF_ERROR(head_->on_idle(all_idle));
+    }
+    return all_idle ? Status::ok() : advance_watermark();
+  }
+
   Status advance_watermark() {
     int64_t low = Timestamp::max().millis();
     bool any = false;
     for (size_t i = 0; i < inputs_.size(); ++i) {
-      if (channel_ended_[i]) continue;
+      if (channel_ended_[i] || channel_idle_[i]) continue;
       low = std::min(low, channel_wm_[i]);
       any = true;
     }
@@ -722,6 +818,10 @@ class StreamTask final : public Schedulable {
   int64_t blocked_since_ = 0;
 
   // Source tasks.
+  WatermarkStrategy strategy_;
+  std::map<int, SplitTime> split_time_;
+  int64_t source_wm_ = INT64_MIN;
+  bool source_idle_ = false;
   std::unique_ptr<SourceReader> reader_;
   OperatorCounters* source_counters_ = nullptr;
   int source_metrics_index_ = 0;
@@ -731,6 +831,8 @@ class StreamTask final : public Schedulable {
   // Input bookkeeping.
   std::vector<int64_t> channel_wm_;
   std::vector<bool> channel_ended_;
+  std::vector<bool> channel_idle_;
+  bool inputs_idle_ = false;
   std::vector<int64_t> channel_barrier_;
   size_t ended_ = 0;
   size_t rr_ = 0;
@@ -820,7 +922,8 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
         if (!reader.is_ok()) {
           return std::move(reader).status().with_context("opening source '" + node.name + "'");
         }
-        task->set_source(std::move(reader).value(), counters, node.id, s, node.name);
+        task->set_source(std::move(reader).value(), counters, node.id, s, node.name,
+                         node.watermarks, splits);
       } else {
         auto op = node.factory->create(input_schemas, ctx);
         if (!op.is_ok()) {

@@ -23,6 +23,9 @@ using columnar::SchemaPtr;
 using compute::col;
 using compute::Expr;
 using compute::lit;
+using runtime::bounded_out_of_orderness;
+using runtime::monotonic_timestamps;
+using runtime::WatermarkStrategy;
 
 struct EnvironmentOptions {
   // Default parallelism of every source and operator; a stream's set_parallelism() overrides it.
@@ -128,6 +131,9 @@ class DataStream {
   KeyedStream key_by(std::string column) const;
   DataStream rebalance() const;
   DataStream broadcast() const;
+  // Event time. On a source, watermarks are tracked per split (partition) with idle detection; on
+  // any other stream an assigner computes them per subtask from the rows it sees.
+  DataStream with_watermarks(runtime::WatermarkStrategy strategy) const;
   // The side output `tag` of the operator that produces this stream (e.g. "late" from a window).
   DataStream side_output(std::string tag) const;
   // Applies any registered operator factory (extension point for the operators of later modules).

@@ -31,6 +31,10 @@ std::shared_ptr<const runtime::OperatorFactory> flat_map_batches(FlatBatchFuncti
                                                                  columnar::SchemaPtr output_schema);
 // Merges its inputs, which must have equal schemas, into one stream.
 std::shared_ptr<const runtime::OperatorFactory> union_all();
+// Derives watermarks from a timestamp column on a stream that is not a source: per subtask,
+// largest timestamp seen minus the bound minus 1, after each batch. Incoming watermarks are
+// replaced (only the end-of-input watermark passes through).
+std::shared_ptr<const runtime::OperatorFactory> assign_watermarks(runtime::WatermarkStrategy s);
 // Passes batches through unchanged (used where only the partitioning changes).
 std::shared_ptr<const runtime::OperatorFactory> identity(std::string kind);
 

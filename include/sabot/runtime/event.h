@@ -19,6 +19,13 @@ struct CheckpointBarrier {
 
 struct EndOfInput {};
 
-using Event = std::variant<columnar::RecordBatch, Watermark, CheckpointBarrier, EndOfInput>;
+// The producer's splits are all idle (true) or one became active again (false). An idle channel
+// does not hold back the minimum watermark of its consumer.
+struct IdleStatus {
+  bool idle = false;
+};
+
+using Event =
+    std::variant<columnar::RecordBatch, Watermark, CheckpointBarrier, EndOfInput, IdleStatus>;
 
 }  // namespace sabot::runtime

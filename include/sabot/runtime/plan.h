@@ -12,6 +12,7 @@
 #include "sabot/columnar/type.h"
 #include "sabot/runtime/operator.h"
 #include "sabot/runtime/source.h"
+#include "sabot/runtime/watermark.h"
 
 namespace sabot::runtime {
 
@@ -60,6 +61,7 @@ struct PlanNode {
   std::string name;  // unique in the plan, e.g. "filter#3" or a user-given name
   int parallelism = 1;
   std::shared_ptr<const Source> source;            // set for source nodes
+  WatermarkStrategy watermarks{};                  // source nodes: how event time advances
   std::shared_ptr<const OperatorFactory> factory;  // set for every other node
   std::vector<PlanEdge> inputs;
   bool is_sink = false;

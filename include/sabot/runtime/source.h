@@ -29,6 +29,9 @@ struct SourcePoll {
   std::optional<CheckpointId> barrier;
   // Records dropped by a skip policy since the last poll (malformed input); counted in metrics.
   int64_t dropped = 0;
+  // The split (partition) the batch came from, for per-split watermarks; -1 when the reader does
+  // not say (its batches then count as one split).
+  int split = -1;
 
   static SourcePoll of(columnar::RecordBatch b) {
     SourcePoll p;
