@@ -1,0 +1,162 @@
+#include "sabot/operators/dedup.h"
+
+#include "operators/join_state.h"
+#include "sabot/compute/selection.h"
+#include "sabot/operators/join.h"
+
+namespace sabot::operators {
+
+using columnar::RecordBatch;
+using columnar::SchemaPtr;
+using internal::ByteReader;
+using internal::ByteWriter;
+using runtime::Operator;
+using runtime::OperatorContext;
+using runtime::OperatorFactory;
+using runtime::Output;
+
+namespace {
+
+class DedupOperator final : public StatefulOperator {
+ public:
+  DedupOperator(DedupOptions o, std::vector<int> key_cols, int time_col,
+                std::unique_ptr<compute::Grouper> g)
+      : o_(std::move(o)),
+        key_cols_(std::move(key_cols)),
+        time_col_(time_col),
+        grouper_(std::move(g)) {}
+
+  Status open(const OperatorContext& ctx) override {
+    ctx_ = ctx;
+    return Status::ok();
+  }
+  int64_t buffered_rows() const override { return remembered_; }
+
+  Status process_batch(const RecordBatch& batch, int, Output& out) override {
+    const int64_t n = batch.num_rows();
+    if (n == 0) return Status::ok();
+    const int64_t t = threshold();
+    if (time_col_ >= 0) {
+      SABOT_RETURN_IF_ERROR(internal::time_millis(batch.column(time_col_), &times_));
+      SABOT_RETURN_IF_ERROR(internal::handle_late(batch, times_, t, o_.late_to_side_output, "late",
+                                                  ctx_, out, &keep_));
+    } else {
+      keep_.resize(static_cast<size_t>(n));
+      for (int64_t i = 0; i < n; ++i) keep_[static_cast<size_t>(i)] = static_cast<int32_t>(i);
+    }
+    if (keep_.empty()) return Status::ok();
+    std::vector<columnar::Array> keys = internal::key_arrays(batch, key_cols_);
+    SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+    if (first_.size() < grouper_->num_groups()) first_.resize(grouper_->num_groups(), kUnseen);
+    emit_.clear();
+    for (int32_t i : keep_) {
+      int64_t& f = first_[ids_[static_cast<size_t>(i)]];
+      const int64_t ti = time_col_ >= 0 ? times_[static_cast<size_t>(i)] : 0;
+      bool expired = f != kUnseen && o_.ttl_ms > 0 && time_col_ >= 0 && t != INT64_MIN &&
+                     t >= internal::sat_add(f, o_.ttl_ms);
+      if (f == kUnseen || expired) {
+        if (f == kUnseen) ++remembered_;
+        f = ti;
+        emit_.push_back(i);
+      }
+    }
+    if (emit_.empty()) return Status::ok();
+    if (static_cast<int64_t>(emit_.size()) == n) return out.emit(batch);
+    SABOT_ASSIGN_OR_RETURN(RecordBatch b, compute::take(batch, emit_));
+    return out.emit(b);
+  }
+
+  Status process_watermark(Timestamp time, Output& out) override {
+    wm_ = std::max(wm_, time.millis());
+    return out.emit_watermark(time);
+  }
+
+  Status snapshot_state(CheckpointId, std::string* out) override {
+    ByteWriter w(out);
+    w.put<uint32_t>(0x44445031);  // "DDP1"
+    w.put<int64_t>(wm_);
+    w.put<int64_t>(remembered_);
+    std::string g;
+    grouper_->serialize(&g);
+    w.put_bytes(g);
+    w.put_vector(first_);
+    return Status::ok();
+  }
+  Status restore_state(std::string_view data) override {
+    ByteReader in(data, "deduplicate");
+    SABOT_RETURN_IF_ERROR(in.expect_magic(0x44445031));
+    SABOT_RETURN_IF_ERROR(in.get(&wm_));
+    SABOT_RETURN_IF_ERROR(in.get(&remembered_));
+    std::string_view g;
+    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
+    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
+    return in.get_vector(&first_);
+  }
+
+ private:
+  static constexpr int64_t kUnseen = INT64_MIN;
+  int64_t threshold() const {
+    return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.allowed_lateness_ms);
+  }
+  DedupOptions o_;
+  std::vector<int> key_cols_;
+  int time_col_;
+  std::unique_ptr<compute::Grouper> grouper_;
+  OperatorContext ctx_;
+  int64_t wm_ = INT64_MIN;
+  int64_t remembered_ = 0;
+  std::vector<int64_t> first_;  // by key id: time of the row last emitted, kUnseen if none
+  std::vector<int64_t> times_;
+  std::vector<int32_t> keep_, emit_;
+  std::vector<uint32_t> ids_;
+};
+
+class DedupFactory final : public OperatorFactory {
+ public:
+  explicit DedupFactory(DedupOptions o) : o_(std::move(o)) {}
+  std::string kind() const override { return "deduplicate"; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
+    std::vector<int> keys;
+    int t = -1;
+    SABOT_RETURN_IF_ERROR(check(inputs, &keys, &t, nullptr));
+    return inputs[0];
+  }
+  Result<SchemaPtr> side_output_schema(std::string_view tag,
+                                       std::span<const SchemaPtr> inputs) const override {
+    if (tag == "late" && inputs.size() == 1 && !o_.time_column.empty()) return inputs[0];
+    return Status::not_found("deduplicate has no side output '" + std::string(tag) + "'");
+  }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
+                                           const OperatorContext&) const override {
+    std::vector<int> keys;
+    int t = -1;
+    std::vector<columnar::DataType> types;
+    SABOT_RETURN_IF_ERROR(check(inputs, &keys, &t, &types));
+    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(types));
+    return std::unique_ptr<Operator>(new DedupOperator(o_, std::move(keys), t, std::move(g)));
+  }
+
+ private:
+  Status check(std::span<const SchemaPtr> inputs, std::vector<int>* keys, int* t,
+               std::vector<columnar::DataType>* types) const {
+    if (inputs.size() != 1) return Status::invalid_argument("deduplicate takes one input");
+    std::vector<columnar::DataType> tmp;
+    SABOT_ASSIGN_OR_RETURN(
+        *keys, internal::key_columns(*inputs[0], o_.keys, kind(), types ? types : &tmp));
+    if (!o_.time_column.empty()) {
+      SABOT_ASSIGN_OR_RETURN(*t, internal::time_column(*inputs[0], o_.time_column, kind()));
+    } else if (o_.ttl_ms > 0) {
+      return Status::invalid_argument("deduplicate: ttl_ms needs a time_column");
+    }
+    return Status::ok();
+  }
+  DedupOptions o_;
+};
+
+}  // namespace
+
+std::shared_ptr<const OperatorFactory> deduplicate(DedupOptions options) {
+  return std::make_shared<DedupFactory>(std::move(options));
+}
+
+}  // namespace sabot::operators

@@ -1,0 +1,139 @@
+#include "sabot/operators/dedup.h"
+
+#include <gtest/gtest.h>
+
+#include "operators/join_test_util.h"
+
+namespace sabot::operators {
+namespace {
+
+using testing::CollectOutput;
+using testing::GenOptions;
+using testing::Script;
+
+// Row-at-a-time reference over the left side of a script, with the left side's own watermarks.
+std::vector<std::string> dedup_reference(const Script& s, int64_t ttl, int64_t lateness,
+                                         bool use_time, int64_t* late) {
+  std::map<int64_t, int64_t> first;
+  int64_t wm = INT64_MIN;
+  std::vector<std::string> out;
+  *late = 0;
+  for (const auto& st : s.steps) {
+    if (st.side != 0) continue;
+    const int64_t t = wm == INT64_MIN ? INT64_MIN : wm - lateness;
+    for (size_t idx : st.rows) {
+      const auto& r = s.rows[idx];
+      if (use_time && t != INT64_MIN && r.time <= t) {
+        ++*late;
+        continue;
+      }
+      auto it = first.find(r.key);
+      if (it == first.end() || (use_time && ttl > 0 && t != INT64_MIN && t >= it->second + ttl)) {
+        first[r.key] = r.time;
+        out.push_back(testing::join_cells(r.cells));
+      }
+    }
+    if (st.side_watermark) wm = std::max(wm, *st.side_watermark);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> drive_left(const runtime::OperatorFactory& f, const Script& s,
+                                    int snapshot_at, runtime::OperatorCounters* counters,
+                                    int64_t* remembered) {
+  std::vector<columnar::SchemaPtr> in = {s.schema[0]};
+  runtime::OperatorContext ctx;
+  ctx.counters = counters;
+  auto op = f.create(in, ctx).value();
+  EXPECT_TRUE(op->open(ctx).is_ok());
+  CollectOutput out;
+  for (size_t i = 0; i < s.steps.size(); ++i) {
+    const auto& st = s.steps[i];
+    if (st.side != 0) continue;
+    EXPECT_TRUE(op->process_batch(st.batch, 0, out).is_ok());
+    if (st.side_watermark) {
+      EXPECT_TRUE(op->process_watermark(Timestamp(*st.side_watermark), out).is_ok());
+    }
+    if (static_cast<int>(i) == snapshot_at) {
+      std::string bytes;
+      EXPECT_TRUE(op->snapshot_state(CheckpointId(3), &bytes).is_ok());
+      op = f.create(in, ctx).value();
+      EXPECT_TRUE(op->restore_state(bytes).is_ok());
+      EXPECT_TRUE(op->open(ctx).is_ok());
+    }
+  }
+  EXPECT_TRUE(op->finish(out).is_ok());
+  *remembered = dynamic_cast<StatefulOperator&>(*op).buffered_rows();
+  return testing::sorted_rows(out.batches);
+}
+
+TEST(Deduplicate, KeepsTheFirstRowPerKeyWithAndWithoutEventTimeTtl) {
+  uint32_t seed = 40;
+  for (int64_t ttl : {int64_t{0}, int64_t{100}, int64_t{1000}}) {
+    for (bool use_time : {false, true}) {
+      if (ttl > 0 && !use_time) continue;
+      for (auto kt : {columnar::int64(), columnar::utf8(), columnar::int32()}) {
+        ++seed;
+        std::mt19937 rng(seed);
+        GenOptions g;
+        g.key_type = kt;
+        g.num_keys = 1 + static_cast<int>(rng() % 30);
+        g.rows_per_side = static_cast<int>(rng() % 500);
+        g.max_batch = 1 + static_cast<int>(rng() % 30);
+        g.allowed_lateness = (seed % 2) * 80;
+        Script s = testing::make_script(g, seed);
+        DedupOptions o{{"k"}, use_time ? "t" : "", ttl, g.allowed_lateness, false};
+        auto f = deduplicate(o);
+        int64_t late = 0;
+        auto expected = dedup_reference(s, ttl, g.allowed_lateness, use_time, &late);
+        runtime::OperatorCounters c;
+        int64_t remembered = 0;
+        ASSERT_EQ(drive_left(*f, s, -1, &c, &remembered), expected) << "seed " << seed;
+        EXPECT_EQ(c.records_dropped.load(), late);
+        EXPECT_LE(remembered, g.num_keys);
+        if (!s.steps.empty()) {
+          runtime::OperatorCounters c2;
+          ASSERT_EQ(drive_left(*f, s, static_cast<int>(rng() % s.steps.size()), &c2, &remembered),
+                    expected)
+              << "seed " << seed;
+        }
+      }
+    }
+  }
+}
+
+TEST(Deduplicate, ValidatesColumns) {
+  std::vector<columnar::SchemaPtr> in = {testing::left_schema(columnar::int64())};
+  EXPECT_NE(deduplicate({{"nope"}, "", 0, 0, false})
+                ->output_schema(in)
+                .status()
+                .message()
+                .find("'nope' not found"),
+            std::string::npos);
+  EXPECT_FALSE(deduplicate({{"k"}, "", 10, 0, false})->output_schema(in).is_ok());
+  EXPECT_FALSE(deduplicate({{"k"}, "ls", 10, 0, false})->output_schema(in).is_ok());
+  EXPECT_TRUE(deduplicate({{"k"}, "t", 10, 0, false})->output_schema(in).is_ok());
+}
+
+TEST(Deduplicate, RealJobWithKeyByAtParallelismOneToFour) {
+  for (int p = 1; p <= 4; ++p) {
+    GenOptions g;
+    g.late_fraction = 0;
+    g.num_keys = 25;
+    Script s = testing::make_script(g, 60 + p);
+    int64_t late = 0;
+    auto expected = dedup_reference(s, 0, 0, false, &late);
+    runtime::LogicalPlan plan;
+    int a = plan.add_source(std::make_shared<testing::ScriptSource>(&s, 0), 1);
+    int d = plan.add_operator(deduplicate({{"k"}, "", 0, 0, false}),
+                              {runtime::PlanEdge{a, runtime::Partitioning::kHash, {"k"}, 0}}, p);
+    auto sink = std::make_shared<CollectedBatches>();
+    plan.add_operator(collect_sink(sink), {runtime::PlanEdge{d}}, 1, "sink", true);
+    ASSERT_TRUE(runtime::execute_plan(plan, {.worker_threads = 2}).is_ok());
+    EXPECT_EQ(testing::sorted_rows(sink->batches()), expected) << "parallelism " << p;
+  }
+}
+
+}  // namespace
+}  // namespace sabot::operators
