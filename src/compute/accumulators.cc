@@ -239,6 +239,7 @@ void CountDistinctAccumulator::serialize(std::string* out) const {
   w.put_vector(entry_hash_);
   w.put_vector(entry_offset_);
   w.put_vector(arena_);
+  w.put_vector(counts_);  // redundant with the entries, but bounds num_groups by the input size
 }
 
 Status CountDistinctAccumulator::deserialize(std::string_view bytes) {
@@ -253,18 +254,23 @@ Status CountDistinctAccumulator::deserialize(std::string_view bytes) {
   SABOT_RETURN_IF_ERROR(r.get_vector(&hashes));
   SABOT_RETURN_IF_ERROR(r.get_vector(&offsets));
   SABOT_RETURN_IF_ERROR(r.get_vector(&arena));
+  std::vector<int64_t> counts;
+  SABOT_RETURN_IF_ERROR(r.get_vector(&counts));
   SABOT_RETURN_IF_ERROR(r.expect_end());
   if (hashes.size() != gids.size() || offsets.size() != gids.size() + 1 || offsets.front() != 0 ||
-      offsets.back() != arena.size() || !std::is_sorted(offsets.begin(), offsets.end())) {
+      offsets.back() != arena.size() || !std::is_sorted(offsets.begin(), offsets.end()) ||
+      counts.size() != n) {
     return r.invalid("inconsistent entries");
   }
-  std::vector<int64_t> counts(n, 0);
+  std::vector<int64_t> recount(n, 0);
   for (uint32_t g : gids) {
-    if (g >= n)
+    if (g >= n) {
       return r.invalid("entry for group " + std::to_string(g) + " beyond " + std::to_string(n) +
                        " groups");
-    ++counts[g];
+    }
+    ++recount[g];
   }
+  if (recount != counts) return r.invalid("distinct counts do not match the entries");
   entry_gid_ = std::move(gids);
   entry_hash_ = std::move(hashes);
   entry_offset_ = std::move(offsets);

@@ -413,31 +413,35 @@ TEST(AggregateTest, TruncatedOrCorruptedSnapshotsAreRefusedWithoutCrashing) {
       {field("k", columnar::utf8()), field("n", columnar::int64()), field("s", columnar::utf8())});
   std::vector<Aggregate> aggs = {sum("n"),    min("s"),   last("s"),          stddev("n"),
                                  count_all(), count("s"), count_distinct("s")};
-  auto agg = GroupedAggregation::make(*schema, {"k", "n"}, aggs);
-  ASSERT_TRUE(agg.is_ok());
-  auto batch = RecordBatch::make(schema, {random_array(columnar::utf8(), 60, 0.1, 5, rng),
-                                          random_array(columnar::int64(), 60, 0.1, 3, rng),
-                                          random_array(columnar::utf8(), 60, 0.2, 9, rng)});
-  ASSERT_TRUE(batch.is_ok());
-  ASSERT_TRUE((*agg)->consume(*batch).is_ok());
-  std::string snapshot;
-  (*agg)->serialize(&snapshot);
-  for (size_t len = 0; len < snapshot.size(); ++len) {
-    auto fresh = GroupedAggregation::make(*schema, {"k", "n"}, aggs);
-    ASSERT_TRUE(fresh.is_ok());
-    ASSERT_EQ((*fresh)->deserialize(std::string_view(snapshot).substr(0, len)).code(),
-              StatusCode::kInvalidData)
-        << "prefix of " << len << " bytes";
-  }
-  for (int trial = 0; trial < 300; ++trial) {
-    std::string corrupt = snapshot;
-    corrupt[rng() % corrupt.size()] = static_cast<char>(rng());
-    auto fresh = GroupedAggregation::make(*schema, {"k", "n"}, aggs);
-    ASSERT_TRUE(fresh.is_ok());
-    if ((*fresh)->deserialize(corrupt).is_ok()) {
-      // Whatever was restored must still finalize into a well-formed batch.
-      auto out = (*fresh)->finalize();
-      EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+  for (const std::vector<std::string>& keys :
+       std::vector<std::vector<std::string>>{{"k", "n"}, {"k"}, {"n"}, {}}) {
+    SCOPED_TRACE(keys.size());
+    auto agg = GroupedAggregation::make(*schema, keys, aggs);
+    ASSERT_TRUE(agg.is_ok());
+    auto batch = RecordBatch::make(schema, {random_array(columnar::utf8(), 60, 0.1, 5, rng),
+                                            random_array(columnar::int64(), 60, 0.1, 3, rng),
+                                            random_array(columnar::utf8(), 60, 0.2, 9, rng)});
+    ASSERT_TRUE(batch.is_ok());
+    ASSERT_TRUE((*agg)->consume(*batch).is_ok());
+    std::string snapshot;
+    (*agg)->serialize(&snapshot);
+    for (size_t len = 0; len < snapshot.size(); ++len) {
+      auto fresh = GroupedAggregation::make(*schema, keys, aggs);
+      ASSERT_TRUE(fresh.is_ok());
+      ASSERT_EQ((*fresh)->deserialize(std::string_view(snapshot).substr(0, len)).code(),
+                StatusCode::kInvalidData)
+          << "prefix of " << len << " bytes";
+    }
+    for (int trial = 0; trial < 300; ++trial) {
+      std::string corrupt = snapshot;
+      corrupt[rng() % corrupt.size()] = static_cast<char>(rng());
+      auto fresh = GroupedAggregation::make(*schema, keys, aggs);
+      ASSERT_TRUE(fresh.is_ok());
+      if ((*fresh)->deserialize(corrupt).is_ok()) {
+        // Whatever was restored must still finalize into a well-formed batch.
+        auto out = (*fresh)->finalize();
+        EXPECT_TRUE(out.is_ok()) << out.status().to_string();
+      }
     }
   }
 }

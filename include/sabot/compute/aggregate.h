@@ -185,7 +185,8 @@ class GroupedAggregation {
   const Grouper* grouper() const { return grouper_.get(); }
 
   // Checkpoint state of the grouper and every accumulator; deserialize() needs an aggregation made
-  // with the same arguments.
+  // with the same arguments. Corrupt snapshots give InvalidData; the aggregation's contents are
+  // then unspecified until clear() or a successful deserialize().
   void serialize(std::string* out) const;
   Status deserialize(std::string_view bytes);
 
