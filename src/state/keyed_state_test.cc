@@ -308,6 +308,7 @@ std::set<int64_t> drive(std::mt19937_64& rng, KeyedStateBackend& b, Handles& h, 
     EXPECT_TRUE(b.resolve_keys(cols, &ids).is_ok());
     for (int i = 0; i < rows; ++i) {
       clock.advance_millis(static_cast<int64_t>(rng() % 3));
+      b.refresh_time();
       const Namespace ns = kNamespaces[rng() % 4];
       b.set_current_key(ids[static_cast<size_t>(i)]);
       b.set_current_namespace(ns);
@@ -352,6 +353,20 @@ TEST_P(AllKindsTest, MatchesMapModelOnRandomOperations) {
     ASSERT_FALSE(HasFatalFailure());
     expect_all_reads(*b, h, m, used, clock.now().millis());
     ASSERT_FALSE(HasFatalFailure());
+    // keys_with_state lists exactly the model's live keys per namespace.
+    for (Namespace ns : kNamespaces) {
+      std::set<int64_t> want;
+      for (auto& [k, e] : m.value) {
+        if (k.second == ns && m.alive(e.t, clock.now().millis())) want.insert(k.first);
+      }
+      std::set<int64_t> got;
+      auto with_state = b->keys_with_state("value", ns);
+      ASSERT_TRUE(with_state.is_ok());
+      for (KeyId id : *with_state) {
+        got.insert(b->keys().key_values(id)[0].as_int64());
+      }
+      EXPECT_EQ(got, want) << "namespace " << ns;
+    }
     // Time passes; a cleanup pass leaves the same visible contents.
     clock.advance_millis(GetParam() / 2 + 1);
     b->purge_expired();
@@ -372,11 +387,14 @@ TEST(TtlTest, ValueExpiresAfterTtlSinceLastWrite) {
   b->set_current_key(key_of(*b, 1));
   v->update(5);
   clock.advance_millis(60);
+  b->refresh_time();
   EXPECT_EQ(v->value(), 5);
   v->update(6);  // refreshes
   clock.advance_millis(99);
+  b->refresh_time();
   EXPECT_EQ(v->value(), 6);
   clock.advance_millis(1);
+  b->refresh_time();
   EXPECT_EQ(v->value(), std::nullopt);
   EXPECT_EQ(v->get(), nullptr);
   EXPECT_EQ(b->num_entries("v"), 0u);  // purged on access
@@ -394,6 +412,7 @@ TEST(TtlTest, ReadsDoNotRefreshUnlessAsked) {
   refreshed->update(1);
   for (int i = 0; i < 5; ++i) {
     clock.advance_millis(50);
+    b->refresh_time();
     (void)plain->value();
     EXPECT_EQ(refreshed->value(), 1);
   }
@@ -415,8 +434,10 @@ TEST(TtlTest, CleanupPassPurgesExpiredEntriesOfEveryKind) {
   }
   EXPECT_EQ(b->num_entries("value"), 100u);
   clock.advance_millis(9);
+  b->refresh_time();
   EXPECT_EQ(b->purge_expired(), 0u);
   clock.advance_millis(1);
+  b->refresh_time();
   EXPECT_EQ(b->purge_expired(), 500u);
   for (const auto& name : b->state_names()) EXPECT_EQ(b->num_entries(name), 0u) << name;
 }
@@ -429,12 +450,15 @@ TEST(TtlTest, MapEntriesExpireOneByOne) {
   b->set_current_key(key_of(*b, 3));
   m->put("old", 1);
   clock.advance_millis(6);
+  b->refresh_time();
   m->put("new", 2);
   clock.advance_millis(5);
+  b->refresh_time();
   EXPECT_EQ(m->get("old"), std::nullopt);
   EXPECT_EQ(m->get("new"), 2);
   EXPECT_EQ(m->keys(), std::vector<std::string>{"new"});
   clock.advance_millis(5);
+  b->refresh_time();
   EXPECT_TRUE(m->is_empty());
 }
 
@@ -446,8 +470,25 @@ TEST(TtlTest, WritingAnExpiredListStartsAFreshList) {
   b->set_current_key(key_of(*b, 3));
   l->add(1);
   clock.advance_millis(10);
+  b->refresh_time();
   l->add(2);
   EXPECT_EQ(std::vector<int64_t>(l->get().begin(), l->get().end()), std::vector<int64_t>{2});
+}
+
+TEST(TtlTest, TimeIsSampledPerResolvedBatchNotPerAccess) {
+  ManualClock clock(Timestamp(0));
+  auto b = make_backend(&clock);
+  auto* v = *b->get_state(
+      ValueStateDescriptor<int64_t>{.name = "v", .options = {.ttl = milliseconds(10)}});
+  std::vector<KeyId> ids;
+  std::vector<Array> cols = {int64_array({4})};
+  ASSERT_TRUE(b->resolve_keys(cols, &ids).is_ok());
+  b->set_current_key(ids[0]);
+  v->update(1);
+  clock.advance_millis(10);
+  EXPECT_EQ(v->value(), 1);  // same batch: the time sampled by resolve_keys
+  ASSERT_TRUE(b->resolve_keys(cols, &ids).is_ok());
+  EXPECT_EQ(v->value(), std::nullopt);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -476,6 +517,12 @@ TEST(NamespaceTest, NamespacesAreIndependentAndMergeable) {
   EXPECT_EQ(h.reducing->get(), 60);
   EXPECT_DOUBLE_EQ(*h.agg->get(), 2.0);
   EXPECT_EQ(h.agg->accumulator()->second, 3);
+  auto in_two = b->keys_with_state("list", 2);
+  auto in_one = b->keys_with_state("list", 1);
+  ASSERT_TRUE(in_two.is_ok() && in_one.is_ok());
+  EXPECT_EQ(in_two.value(), std::vector<KeyId>{b->current_key()});
+  EXPECT_TRUE(in_one.value().empty());
+  EXPECT_EQ(b->keys_with_state("nope", 1).status().code(), StatusCode::kNotFound);
   b->set_current_namespace(1);
   EXPECT_TRUE(h.list->get().empty());
   EXPECT_EQ(h.reducing->get(), std::nullopt);

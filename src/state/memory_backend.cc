@@ -92,7 +92,8 @@ class MemoryKeyedStateBackend final : public KeyedStateBackend {
   }
 
   size_t purge_expired() override {
-    const int64_t now = ctx_.clock->now().millis();
+    refresh_time();
+    const int64_t now = ctx_.now_ms;
     size_t n = 0;
     for (auto& s : states_) {
       if (s->spec.options.ttl.count() > 0) n += s->table->purge_expired(now);
@@ -105,6 +106,17 @@ class MemoryKeyedStateBackend final : public KeyedStateBackend {
       if (s->spec.name == state_name) return s->table->num_entries();
     }
     return 0;
+  }
+
+  Result<std::vector<KeyId>> keys_with_state(std::string_view state_name,
+                                             Namespace ns) const override {
+    for (const auto& s : states_) {
+      if (s->spec.name != state_name) continue;
+      std::vector<KeyId> out;
+      s->table->collect_keys(ns, ctx_.now_ms, &out);
+      return out;
+    }
+    return Status::not_found(name_ + ": no state named '" + std::string(state_name) + "'");
   }
 
   Status snapshot(std::span<const KeyGroup> key_groups, std::string* out) override;
@@ -178,7 +190,8 @@ Status MemoryKeyedStateBackend::snapshot(std::span<const KeyGroup> key_groups, s
     plan.key_index[k] = static_cast<uint32_t>(bucket_keys[static_cast<size_t>(b)].size());
     bucket_keys[static_cast<size_t>(b)].push_back(k);
   }
-  const int64_t now = ctx_.clock->now().millis();
+  refresh_time();
+  const int64_t now = ctx_.now_ms;
   std::vector<internal::SnapshotBuckets> per_state(states_.size());
   for (size_t s = 0; s < states_.size(); ++s) {
     per_state[s].bytes.resize(key_groups.size());

@@ -53,14 +53,21 @@ class KeyedStateBackend {
 
   KeyRegistry& keys() { return *keys_; }
   const KeyRegistry& keys() const { return *keys_; }
-  // KeyIds of a batch's key rows; see KeyRegistry::resolve.
+  // KeyIds of a batch's key rows; see KeyRegistry::resolve. Also samples the clock for TTL
+  // (refresh_time()).
   Status resolve_keys(const columnar::RecordBatch& batch, std::span<const int> key_columns,
                       std::vector<KeyId>* ids) {
+    refresh_time();
     return keys_->resolve(batch, key_columns, ids);
   }
   Status resolve_keys(std::span<const columnar::Array> key_columns, std::vector<KeyId>* ids) {
+    refresh_time();
     return keys_->resolve(key_columns, ids);
   }
+  // Samples the clock: TTL checks and write times of state accesses use the time of the last
+  // sample, so a batch costs one clock read, not one per row. Call it before state accesses that
+  // do not follow resolve_keys() (timers). purge_expired() and snapshot() sample it themselves.
+  void refresh_time() { ctx_.now_ms = ctx_.clock->now().millis(); }
 
   // Scopes every handle to `key` (a KeyId from this backend's registry) until the next call.
   void set_current_key(KeyId key) {
@@ -138,11 +145,16 @@ class KeyedStateBackend {
   virtual size_t purge_expired() = 0;
   // Entries held by a state (expired ones not yet purged included); 0 for unknown names.
   virtual size_t num_entries(std::string_view state_name) const = 0;
+  // The keys (increasing KeyId) with a live entry of `state_name` in namespace `ns`, e.g. to fire
+  // a window for every key that has state in it. NotFound for an unregistered state name.
+  virtual Result<std::vector<KeyId>> keys_with_state(std::string_view state_name,
+                                                     Namespace ns) const = 0;
 
  protected:
   KeyedStateBackend(std::unique_ptr<KeyRegistry> keys, const Clock* clock)
       : keys_(std::move(keys)) {
     ctx_.clock = clock != nullptr ? clock : &SystemClock::instance();
+    refresh_time();
   }
   // Returns the state registered under spec.name (checking kind and type) or creates it.
   virtual Result<State*> get_or_create_state(StateSpec spec) = 0;

@@ -4,6 +4,7 @@
 // keyed_state_backend.h instead. Owned by one backend; not thread-safe.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -49,6 +50,8 @@ class MemoryTable {
   virtual size_t purge_expired(int64_t now_ms) = 0;
   // Entries held (expired ones not yet purged included).
   virtual size_t num_entries() const = 0;
+  // Appends the keys with a live entry in namespace `ns`, in increasing KeyId order.
+  virtual void collect_keys(Namespace ns, int64_t now_ms, std::vector<KeyId>* out) const = 0;
 };
 
 struct NsKey {
@@ -114,6 +117,25 @@ class SlotTable : public MemoryTable {
     return n;
   }
 
+  void collect_keys(Namespace ns, int64_t now_ms, std::vector<KeyId>* out) const override {
+    const size_t first = out->size();
+    if (ns == kDefaultNamespace) {
+      for (size_t k = 0; k < dense_.size(); ++k) {
+        const Slot<V>& s = dense_[k];
+        if (s.value && !(ttl_on() && expired(s.write_ms, now_ms))) {
+          out->push_back(static_cast<KeyId>(k));
+        }
+      }
+      return;
+    }
+    for (const auto& [nk, s] : sparse_) {
+      if (nk.ns == ns && s.value && !(ttl_on() && expired(s.write_ms, now_ms))) {
+        out->push_back(nk.key);
+      }
+    }
+    std::sort(out->begin() + static_cast<std::ptrdiff_t>(first), out->end());
+  }
+
   size_t num_entries() const override {
     size_t n = sparse_.size();
     for (const Slot<V>& s : dense_) n += s.value.has_value();
@@ -126,7 +148,7 @@ class SlotTable : public MemoryTable {
   virtual bool purge_inside(V& value, int64_t now_ms, size_t* removed) { return false; }
 
   bool ttl_on() const { return ttl_ms_ > 0; }
-  int64_t now_ms() const { return ctx_->clock->now().millis(); }
+  int64_t now_ms() const { return ctx_->now_ms; }
   bool expired(int64_t write_ms, int64_t now) const { return now - write_ms >= ttl_ms_; }
   KeyId key() const {
     SABOT_CHECK(ctx_->key != kNoKey);  // state accessed before set_current_key

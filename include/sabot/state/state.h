@@ -34,11 +34,11 @@ enum class StateKind : uint8_t {
 std::string_view state_kind_name(StateKind kind);
 
 struct StateOptions {
-  // Time to live, by the backend's clock (processing time). An entry not written for `ttl` reads
-  // as absent and is purged (lazily when accessed, and by KeyedStateBackend::purge_expired()).
-  // The unit of expiry is the (key, namespace) entry for value, list, reducing and aggregating
-  // state, and each map entry for MapState. Zero (the default) means never expires. Fixed once the
-  // state is created.
+  // Time to live, by the backend's clock (processing time, sampled once per resolved batch and on
+  // KeyedStateBackend::refresh_time()). An entry not written for `ttl` reads as absent and is
+  // purged (lazily when accessed, and by KeyedStateBackend::purge_expired()). The unit of expiry is
+  // the (key, namespace) entry for value, list, reducing and aggregating state, and each map entry
+  // for MapState. Zero (the default) means never expires. Fixed once the state is created.
   std::chrono::milliseconds ttl{0};
   // When true a read also counts as a write for TTL (Flink's OnReadAndWrite). Default false:
   // only writes refresh an entry.
@@ -50,6 +50,9 @@ struct StateContext {
   KeyId key = kNoKey;
   Namespace ns = kDefaultNamespace;
   const Clock* clock = nullptr;
+  // The clock's time as last sampled by the backend (KeyedStateBackend::refresh_time()); TTL
+  // checks use it so that a row costs no clock read.
+  int64_t now_ms = 0;
 };
 
 // Base of every state handle.
