@@ -90,6 +90,7 @@ class IntGrouper final : public Grouper {
 
   Status lookup(std::span<const Array> keys, std::vector<uint32_t>* group_ids) const override {
     SABOT_RETURN_IF_ERROR(check_keys(keys, "lookup"));
+    // run<false> never touches the table; it only reuses per-batch scratch.
     return const_cast<IntGrouper*>(this)->run<false>(keys[0], group_ids);
   }
 
@@ -300,6 +301,7 @@ class StringGrouper final : public Grouper {
 
   Status lookup(std::span<const Array> keys, std::vector<uint32_t>* group_ids) const override {
     SABOT_RETURN_IF_ERROR(check_keys(keys, "lookup"));
+    // run<false> never touches the table; it only reuses per-batch scratch.
     return const_cast<StringGrouper*>(this)->run<false>(keys[0], group_ids);
   }
 
@@ -502,6 +504,7 @@ class GenericGrouper final : public Grouper {
 
   Status lookup(std::span<const Array> keys, std::vector<uint32_t>* group_ids) const override {
     SABOT_RETURN_IF_ERROR(check_keys(keys, "lookup"));
+    // run<false> never touches the table; it only reuses per-batch scratch.
     return const_cast<GenericGrouper*>(this)->run<false>(keys, group_ids);
   }
 

@@ -41,7 +41,8 @@ class Grouper {
   // reused. InvalidArgument/TypeError when the columns do not fit.
   virtual Status consume(std::span<const Array> keys, std::vector<uint32_t>* group_ids) = 0;
 
-  // Like consume() but inserts nothing: unseen keys get kUnknownGroup.
+  // Like consume() but inserts nothing: unseen keys get kUnknownGroup. Reuses the grouper's
+  // scratch buffers, so it is no more thread-safe than consume().
   virtual Status lookup(std::span<const Array> keys, std::vector<uint32_t>* group_ids) const = 0;
   Result<std::vector<uint32_t>> lookup(std::span<const Array> keys) const;
 
