@@ -760,3 +760,86 @@ TEST(WindowJob, KeyedWindowsAtParallelismOneToFourMatchReference) {
 
 }  // namespace
 }  // namespace sabot::operators
+
+namespace sabot::operators {
+namespace {
+
+// utf8 keys, a microsecond time column, float64 values, nulls in the values; and a non-keyed
+// window over an int64 millisecond time column: both against a std::map reference.
+TEST(WindowAggregate, Utf8KeysMicrosecondTimeAndNonKeyedInt64Time) {
+  std::mt19937_64 rng(99);
+  auto schema = columnar::schema(
+      {columnar::field("name", columnar::utf8()),
+       columnar::field("t", columnar::timestamp(columnar::TimeUnit::kMicro)),
+       columnar::field("ms", columnar::int64()), columnar::field("x", columnar::float64())});
+  const int n = 3000;
+  columnar::BinaryBuilder name(columnar::utf8());
+  columnar::Int64Builder t(columnar::timestamp(columnar::TimeUnit::kMicro)), ms;
+  columnar::Float64Builder x;
+  std::map<std::pair<std::string, int64_t>, std::pair<int64_t, double>> want_keyed;
+  std::map<int64_t, int64_t> want_global;
+  for (int i = 0; i < n; ++i) {
+    std::string k = "key-" + std::to_string(rng() % 13);
+    int64_t us = 5'000'000 + i * 997 + static_cast<int64_t>(rng() % 500);
+    name.append(k);
+    t.append(us);
+    ms.append(us / 1000);
+    bool null = rng() % 5 == 0;
+    double v = static_cast<double>(rng() % 100);
+    if (null) {
+      x.append_null();
+    } else {
+      x.append(v);
+    }
+    auto& w = want_keyed[{k, us / 1000 / 200 * 200}];
+    if (!null) {
+      w.first++;
+      w.second += v;
+    }
+    want_global[us / 1000 / 300 * 300]++;
+  }
+  auto all =
+      RecordBatch::make(schema, {name.finish(), t.finish(), ms.finish(), x.finish()}).value();
+
+  auto run = [&](WindowOptions o) {
+    auto op = window_aggregate(o)->create(std::vector<SchemaPtr>{schema}, {}).value();
+    RecordingOutput out;
+    for (int64_t from = 0; from < n;) {
+      int64_t len = std::min<int64_t>(n - from, 1 + static_cast<int64_t>(rng() % 300));
+      EXPECT_TRUE(op->process_batch(all.slice(from, len), 0, out).is_ok());
+      from += len;
+    }
+    EXPECT_TRUE(op->finish(out).is_ok());
+    return out.batches;
+  };
+  WindowOptions keyed;
+  keyed.spec = WindowSpec::tumbling(milliseconds(200));
+  keyed.key_columns = {"name"};
+  keyed.time_column = "t";
+  keyed.aggregates = {compute::count("x"), compute::sum("x")};
+  std::map<std::pair<std::string, int64_t>, std::pair<int64_t, double>> got_keyed;
+  for (auto& b : run(keyed)) {
+    for (int64_t i = 0; i < b.num_rows(); ++i) {
+      EXPECT_EQ(b.column(2).value<int64_t>(i) - b.column(1).value<int64_t>(i), 200);
+      auto& g = got_keyed[{std::string(b.column(0).string_view(i)), b.column(1).value<int64_t>(i)}];
+      g.first = b.column(3).value<int64_t>(i);
+      g.second = b.column(4).is_null(i) ? 0.0 : b.column(4).value<double>(i);
+    }
+  }
+  EXPECT_EQ(got_keyed, want_keyed);
+
+  WindowOptions global;
+  global.spec = WindowSpec::tumbling(milliseconds(300));
+  global.time_column = "ms";
+  global.aggregates = {compute::count()};
+  std::map<int64_t, int64_t> got_global;
+  for (auto& b : run(global)) {
+    for (int64_t i = 0; i < b.num_rows(); ++i) {
+      got_global[b.column(0).value<int64_t>(i)] = b.column(2).value<int64_t>(i);
+    }
+  }
+  EXPECT_EQ(got_global, want_global);
+}
+
+}  // namespace
+}  // namespace sabot::operators
