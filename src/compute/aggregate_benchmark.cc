@@ -185,6 +185,21 @@ void BM_GroupedCountTwoKeys(benchmark::State& state) {
 }
 BENCHMARK(BM_GroupedCountTwoKeys);
 
+void BM_GroupedCountTwoInt64Keys(benchmark::State& state) {
+  std::vector<Array> keys = {random_int64(kRows, 10, 17), random_int64(kRows, 100, 18)};
+  auto grouper = *Grouper::make({columnar::int64(), columnar::int64()});
+  auto count = *make_accumulator(AggregateKind::kCountAll, columnar::int64());
+  std::vector<uint32_t> ids;
+  for (auto _ : state) {
+    expect_ok(grouper->consume(keys, &ids));
+    count->resize(grouper->num_groups());
+    expect_ok(count->update(keys[0], ids));
+  }
+  state.SetItemsProcessed(state.iterations() * kRows);
+  state.counters["groups"] = grouper->num_groups();
+}
+BENCHMARK(BM_GroupedCountTwoInt64Keys);
+
 void BM_GroupedAvgVarianceInt64(benchmark::State& state) {
   Array keys = random_int64(kRows, 1000, 11);
   Array values = random_int64(kRows, 1000, 12);
