@@ -53,6 +53,15 @@ DataStream Environment::from_topic(const std::string& url, codec::CodecPtr codec
   return from_source(*source);
 }
 
+DataStream Environment::from_file(connectors::FileSourceOptions options) {
+  auto source = connectors::file_source(std::move(options));
+  if (!source.is_ok()) {
+    add_problem(source.status().message());
+    source = operators::batches_source({}, columnar::schema({}));
+  }
+  return from_source(*source, "files");
+}
+
 Status Environment::validate() const {
   Status s = runtime::validate_plan(plan_, execution_options());
   if (problems_.empty()) return s;
@@ -183,6 +192,9 @@ DataStream DataStream::for_each_batch(operators::BatchCallback fn) const {
   return sink(operators::callback_sink(std::move(fn)));
 }
 DataStream DataStream::blackhole() const { return sink(operators::blackhole_sink()); }
+DataStream DataStream::to_file(connectors::FileSinkOptions options) const {
+  return sink(connectors::file_sink(std::move(options)));
+}
 DataStream DataStream::to_topic(const std::string& url, codec::CodecPtr codec,
                                 connectors::TopicSinkOptions options) const {
   options.url = url;

@@ -410,6 +410,10 @@ class OpRunner final : public Downstream, public Output {
     if (side_) SABOT_RETURN_IF_ERROR(side_->on_barrier(id));
     return next_ ? next_->on_barrier(id) : Status::ok();
   }
+  Timestamp next_processing_time() const { return op_->next_processing_time(); }
+  Status on_processing_time(Timestamp now) {
+    return timed([&] { return op_->on_processing_time(now, *this); });
+  }
   Status on_idle(bool idle) override {
     if (side_) SABOT_RETURN_IF_ERROR(side_->on_idle(idle));
     return next_ ? next_->on_idle(idle) : Status::ok();
@@ -551,9 +555,14 @@ class StreamTask final : public Schedulable {
     }
     try {
       Status s = opened_ ? Status::ok() : open();
+      if (s.is_ok()) s = fire_processing_timers();
       if (s.is_ok()) {
         RunResult r = RunResult::kFinished;
         s = reader_ ? run_source(&r) : run_inputs(&r);
+        // Parked tasks are not woken by time: poll the clock while timers are pending.
+        if (s.is_ok() && r == RunResult::kWaiting && !finished_ && has_processing_timers()) {
+          r = RunResult::kPollLater;
+        }
         if (s.is_ok()) return r;
       }
       job_->fail(std::move(s));
@@ -576,6 +585,24 @@ class StreamTask final : public Schedulable {
       if (r && !r->has_space()) return false;
     }
     return true;
+  }
+
+  Status fire_processing_timers() {
+    if (finished_) return Status::ok();
+    Timestamp now = Timestamp::max();
+    for (auto& op : chain_) {
+      Timestamp due = op->next_processing_time();
+      if (due == Timestamp::max()) continue;
+      if (now == Timestamp::max()) now = job_->options.clock->now();
+      if (due <= now) SABOT_RETURN_IF_ERROR(op->on_processing_time(now));
+    }
+    return Status::ok();
+  }
+  bool has_processing_timers() const {
+    for (const auto& op : chain_) {
+      if (op->next_processing_time() != Timestamp::max()) return true;
+    }
+    return false;
   }
 
   RunResult wait_for_output() {

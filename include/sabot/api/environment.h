@@ -8,8 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "sabot/api/process.h"
 #include "sabot/api/record.h"
 #include "sabot/compute/expression.h"
+#include "sabot/connectors/files.h"
 #include "sabot/connectors/topic.h"
 #include "sabot/operators/basic.h"
 #include "sabot/operators/sources_sinks.h"
@@ -23,6 +25,7 @@ using columnar::SchemaPtr;
 using compute::col;
 using compute::Expr;
 using compute::lit;
+using connectors::FileFormat;
 using runtime::bounded_out_of_orderness;
 using runtime::monotonic_timestamps;
 using runtime::WatermarkStrategy;
@@ -80,6 +83,10 @@ class Environment {
   // arguments.
   DataStream from_topic(const std::string& url, codec::CodecPtr codec,
                         connectors::TopicSourceOptions options = {});
+
+  // Rows of files (JSON lines, CSV or Arrow IPC; see connectors::FileSourceOptions), e.g.
+  // env.from_file({.paths = {"txns.jsonl"}, .format = FileFormat::kJsonLines, .schema = s}).
+  DataStream from_file(connectors::FileSourceOptions options);
 
   // Validates the whole plan (every problem at once) and runs it to the end.
   JobResult execute(const std::string& job_name = "sabot-job");
@@ -149,6 +156,8 @@ class DataStream {
   std::shared_ptr<operators::CollectedBatches> collect() const;
   DataStream for_each_batch(operators::BatchCallback fn) const;
   DataStream blackhole() const;
+  // Writes rows to a file (one per subtask when parallel; see connectors::FileSinkOptions).
+  DataStream to_file(connectors::FileSinkOptions options) const;
   // Encodes rows with `codec` (e.g. codec::json()) as messages of topic `url`.
   DataStream to_topic(const std::string& url, codec::CodecPtr codec,
                       connectors::TopicSinkOptions options = {}) const;
@@ -169,6 +178,19 @@ class KeyedStream : public DataStream {
  public:
   KeyedStream(Environment* env, int node, std::vector<std::string> keys);
   const std::vector<std::string>& keys() const { return edge_.key_columns; }
+
+  // Runs a KeyedProcessFunction (see sabot/api/process.h); each subtask gets a copy of `fn`.
+  template <typename F>
+  requires std::derived_from<F, KeyedProcessFunction<typename F::Input, typename F::Output>>
+      DataStream process(F fn, ProcessOptions options = {})
+  const {
+    using Factory = ProcessFactory<typename F::Input, typename F::Output>;
+    auto make =
+        [fn]() -> std::unique_ptr<KeyedProcessFunction<typename F::Input, typename F::Output>> {
+      return std::make_unique<F>(fn);
+    };
+    return apply(std::make_shared<Factory>(std::move(make), keys(), std::move(options)));
+  }
 };
 
 }  // namespace sabot

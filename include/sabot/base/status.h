@@ -107,10 +107,11 @@ class [[nodiscard]] Result {
 
   const T& value() const&;
   T& value() &;
-  T&& value() &&;
+  // By value, so that `for (auto& x : make().value())` does not dangle.
+  T value() &&;
   const T& operator*() const& { return value(); }
   T& operator*() & { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
+  T operator*() && { return std::move(*this).value(); }
   const T* operator->() const { return &value(); }
   T* operator->() { return &value(); }
 
@@ -135,7 +136,7 @@ T& Result<T>::value() & {
   return std::get<T>(v_);
 }
 template <typename T>
-T&& Result<T>::value() && {
+T Result<T>::value() && {
   if (!is_ok()) detail::die_on_bad_result_access(std::get<Status>(v_));
   return std::get<T>(std::move(v_));
 }

@@ -14,7 +14,7 @@
 #include "sabot/codec/csv.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/ipc.h"
-#include "sabot/connectors/topic.h"  // BadRecordPolicy
+#include "sabot/connectors/bad_records.h"  // BadRecordPolicy
 #include "sabot/runtime/plan.h"
 #include "sabot/runtime/source.h"
 

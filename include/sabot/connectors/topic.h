@@ -10,17 +10,12 @@
 #include <string>
 
 #include "sabot/codec/codec.h"
+#include "sabot/connectors/bad_records.h"
 #include "sabot/connectors/memory_broker.h"
 #include "sabot/runtime/plan.h"
 #include "sabot/runtime/source.h"
 
 namespace sabot::connectors {
-
-enum class BadRecordPolicy {
-  kFail,        // the job fails with topic, partition, offset and the decoder's reason
-  kSkip,        // the record is dropped and counted (metrics: records_dropped)
-  kDeadLetter,  // the record goes to `dead_letter_url` with its error, and is counted
-};
 
 struct TopicSourceOptions {
   // "memory://topic-name". The topic must exist when the job is built (its partitions are the

@@ -58,6 +58,12 @@ class Operator {
   // All inputs ended: flush what is buffered. Called once; nothing arrives afterwards.
   virtual Status finish(Output& out) { return Status::ok(); }
 
+  // Processing-time callbacks. The task asks, after running the operator, for the earliest clock
+  // time at which it wants on_processing_time (Timestamp::max(): none) and calls it once that time
+  // has come, even while no input arrives (it then polls the clock about every millisecond).
+  virtual Timestamp next_processing_time() const { return Timestamp::max(); }
+  virtual Status on_processing_time(Timestamp now, Output& out) { return Status::ok(); }
+
   // Checkpoint hooks. snapshot_state runs when barrier `id` has arrived on every input (aligned);
   // it appends the operator's state to `out`. restore_state gets those bytes back on recovery
   // before open(). notify_checkpoint_complete tells two-phase-commit sinks to commit. The defaults
