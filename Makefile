@@ -24,7 +24,8 @@ build-asan: deps build/asan-ubsan/build.ninja
 	cmake --build build/asan-ubsan -j $(JOBS)
 
 # Only the tests labelled `runtime` (threads: scheduler, channels, broker, state) run under TSan.
-TSAN_TARGETS = executor_test environment_test record_test topic_test memory_broker_test watermark_test
+TSAN_TARGETS = executor_test environment_test record_test topic_test memory_broker_test \
+  watermark_test process_test stateful_api_test
 empty :=
 space := $(empty) $(empty)
 TSAN_REGEX = ^($(subst $(space),|,$(strip $(TSAN_TARGETS))))$$

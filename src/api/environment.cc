@@ -101,7 +101,9 @@ DataStream DataStream::add(std::shared_ptr<const runtime::OperatorFactory> facto
   e.from = node_;
   int parallelism = env_->options().parallelism;
   int id = env_->plan().add_operator(std::move(factory), {std::move(e)}, parallelism, {}, is_sink);
-  return DataStream(env_, id, PlanEdge{id, Partitioning::kForward, {}, 0});
+  DataStream out(env_, id, PlanEdge{id, Partitioning::kForward, {}, 0});
+  out.time_column_ = time_column_;
+  return out;
 }
 
 DataStream DataStream::filter(Expr predicate) const {
@@ -143,7 +145,7 @@ DataStream DataStream::union_with(const std::vector<DataStream>& others) const {
 }
 
 KeyedStream DataStream::key_by(std::vector<std::string> columns) const {
-  return KeyedStream(env_, node_, std::move(columns));
+  return KeyedStream(env_, node_, std::move(columns), time_column_);
 }
 KeyedStream DataStream::key_by(std::string column) const {
   return key_by(std::vector<std::string>{std::move(column)});
@@ -154,11 +156,15 @@ DataStream DataStream::rebalance() const {
 }
 DataStream DataStream::with_watermarks(runtime::WatermarkStrategy strategy) const {
   runtime::PlanNode& node = env_->plan().node(node_);
+  std::string column = strategy.timestamp_column;
+  DataStream out = *this;
   if (node.source && edge_.partitioning == Partitioning::kForward && edge_.side_output.empty()) {
     node.watermarks = std::move(strategy);
-    return *this;
+  } else {
+    out = add(operators::assign_watermarks(std::move(strategy)), false);
   }
-  return add(operators::assign_watermarks(std::move(strategy)), false);
+  out.time_column_ = std::move(column);
+  return out;
 }
 
 DataStream DataStream::side_output(std::string tag) const {
@@ -202,7 +208,115 @@ DataStream DataStream::to_topic(const std::string& url, codec::CodecPtr codec,
   return sink(connectors::topic_sink(std::move(options)));
 }
 
-KeyedStream::KeyedStream(Environment* env, int node, std::vector<std::string> keys)
-    : DataStream(env, node, PlanEdge{node, Partitioning::kHash, std::move(keys), 0}) {}
+KeyedStream::KeyedStream(Environment* env, int node, std::vector<std::string> keys,
+                         std::string time_column)
+    : DataStream(env, node, PlanEdge{node, Partitioning::kHash, std::move(keys), 0}) {
+  time_column_ = std::move(time_column);
+}
+
+WindowedStream DataStream::window_all(WindowSpec spec) const {
+  operators::WindowOptions o;
+  o.spec = spec;
+  o.time_column = time_column_;
+  return WindowedStream(*this, std::move(o));
+}
+
+WindowedStream KeyedStream::window(WindowSpec spec) const {
+  operators::WindowOptions o;
+  o.spec = spec;
+  o.key_columns = keys();
+  o.time_column = time_column_;
+  return WindowedStream(*this, std::move(o));
+}
+
+DataStream KeyedStream::deduplicate() const {
+  operators::DedupOptions o;
+  o.keys = keys();
+  return apply(operators::deduplicate(std::move(o)));
+}
+
+DataStream KeyedStream::join_with(const KeyedStream& right,
+                                  std::shared_ptr<const runtime::OperatorFactory> factory) const {
+  PlanEdge l = edge_;
+  l.from = node_;
+  l.logical_input = 0;
+  PlanEdge r = right.edge_;
+  r.from = right.node_;
+  r.logical_input = 1;
+  if (right.env_ != env_) env_->add_problem("join: the right stream is from another Environment");
+  int id = env_->plan().add_operator(std::move(factory), {l, r}, env_->options().parallelism);
+  DataStream out(env_, id, PlanEdge{id, Partitioning::kForward, {}, 0});
+  out.time_column_ = time_column_;
+  return out;
+}
+
+namespace {
+operators::JoinCommon join_common(const KeyedStream& l, const KeyedStream& r) {
+  operators::JoinCommon c;
+  c.left_keys = l.keys();
+  c.right_keys = r.keys();
+  return c;
+}
+}  // namespace
+
+DataStream KeyedStream::interval_join(const KeyedStream& right, std::chrono::milliseconds lower,
+                                      std::chrono::milliseconds upper, JoinKind kind) const {
+  operators::IntervalJoinOptions o;
+  o.common = join_common(*this, right);
+  o.time.left_time = time_column_;
+  o.time.right_time = right.time_column();
+  o.lower_ms = lower.count();
+  o.upper_ms = upper.count();
+  o.kind = kind;
+  return join_with(right, operators::interval_join(std::move(o)));
+}
+
+DataStream KeyedStream::asof_join(const KeyedStream& right, JoinKind kind) const {
+  operators::AsOfJoinOptions o;
+  o.common = join_common(*this, right);
+  o.time.left_time = time_column_;
+  o.time.right_time = right.time_column();
+  o.kind = kind;
+  return join_with(right, operators::asof_join(std::move(o)));
+}
+
+DataStream KeyedStream::join(const KeyedStream& table, JoinKind kind) const {
+  operators::StreamTableJoinOptions o;
+  o.common = join_common(*this, table);
+  o.kind = kind;
+  return join_with(table, operators::stream_table_join(std::move(o)));
+}
+
+WindowedStream WindowedStream::allowed_lateness(std::chrono::milliseconds lateness) const {
+  WindowedStream w = *this;
+  w.options_.allowed_lateness = lateness;
+  return w;
+}
+WindowedStream WindowedStream::late_to_side_output() const {
+  WindowedStream w = *this;
+  w.options_.late = operators::LatePolicy::kSideOutput;
+  return w;
+}
+WindowedStream WindowedStream::early_fire_every(std::chrono::milliseconds interval) const {
+  WindowedStream w = *this;
+  w.options_.early_fire_every = interval;
+  return w;
+}
+WindowedStream WindowedStream::on(std::string time_column) const {
+  WindowedStream w = *this;
+  w.options_.time_column = std::move(time_column);
+  return w;
+}
+DataStream WindowedStream::aggregate(std::vector<compute::Aggregate> aggregates) const {
+  operators::WindowOptions o = options_;
+  o.aggregates = std::move(aggregates);
+  DataStream out = input_.apply(operators::window_aggregate(std::move(o)));
+  return options_.key_columns.empty() ? out.set_parallelism(1) : out;
+}
+DataStream WindowedStream::process(SchemaPtr output_schema, operators::WindowFunction fn) const {
+  DataStream out =
+      input_.apply(operators::window_process(options_, std::move(output_schema), std::move(fn)));
+  return options_.key_columns.empty() ? out.set_parallelism(1) : out;
+}
 
 }  // namespace sabot

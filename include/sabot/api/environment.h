@@ -14,18 +14,40 @@
 #include "sabot/connectors/files.h"
 #include "sabot/connectors/topic.h"
 #include "sabot/operators/basic.h"
+#include "sabot/operators/dedup.h"
+#include "sabot/operators/join.h"
 #include "sabot/operators/sources_sinks.h"
 #include "sabot/operators/typed.h"
+#include "sabot/operators/window.h"
 #include "sabot/runtime/executor.h"
 
 namespace sabot {
 
 using columnar::RecordBatch;
 using columnar::SchemaPtr;
+using compute::avg;
 using compute::col;
+using compute::count;
+using compute::count_distinct;
 using compute::Expr;
+using compute::first;
+using compute::last;
 using compute::lit;
+using compute::max;
+using compute::min;
+using compute::stddev;
+using compute::sum;
+using compute::variance;
 using connectors::FileFormat;
+using operators::JoinKind;
+using operators::WindowSpec;
+inline WindowSpec tumbling(std::chrono::milliseconds size) { return WindowSpec::tumbling(size); }
+inline WindowSpec sliding(std::chrono::milliseconds size, std::chrono::milliseconds slide) {
+  return WindowSpec::sliding(size, slide);
+}
+inline WindowSpec session(std::chrono::milliseconds gap) { return WindowSpec::session(gap); }
+inline WindowSpec count_window(int64_t n) { return WindowSpec::count_window(n); }
+inline WindowSpec global_window() { return WindowSpec::global_window(); }
 using runtime::bounded_out_of_orderness;
 using runtime::monotonic_timestamps;
 using runtime::WatermarkStrategy;
@@ -65,6 +87,7 @@ class JobResult {
 
 class DataStream;
 class KeyedStream;
+class WindowedStream;
 
 class Environment {
  public:
@@ -162,6 +185,11 @@ class DataStream {
   DataStream to_topic(const std::string& url, codec::CodecPtr codec,
                       connectors::TopicSinkOptions options = {}) const;
 
+  // Windows over the whole stream (parallelism 1).
+  WindowedStream window_all(WindowSpec spec) const;
+  // The event-time column set by with_watermarks() upstream (empty when none).
+  const std::string& time_column() const { return time_column_; }
+
   Environment& env() const { return *env_; }
   int node_id() const { return node_; }
 
@@ -169,15 +197,35 @@ class DataStream {
   DataStream add(std::shared_ptr<const runtime::OperatorFactory> factory, bool is_sink) const;
   Environment* env_;
   int node_;
-  runtime::PlanEdge edge_;  // how the next operator reads this stream
+  runtime::PlanEdge edge_;   // how the next operator reads this stream
+  std::string time_column_;  // event time, carried downstream from with_watermarks()
+  friend class WindowedStream;
+  friend class KeyedStream;
 };
 
 // A stream partitioned by key columns: every operator applied to it sees all rows of a key in the
 // same subtask. Keyed state, timers and windows build on it.
 class KeyedStream : public DataStream {
  public:
-  KeyedStream(Environment* env, int node, std::vector<std::string> keys);
+  KeyedStream(Environment* env, int node, std::vector<std::string> keys, std::string time_column);
   const std::vector<std::string>& keys() const { return edge_.key_columns; }
+
+  // Windows per key on the event-time column (see with_watermarks) or counts.
+  WindowedStream window(WindowSpec spec) const;
+  // Keeps the first row of every key.
+  DataStream deduplicate() const;
+  // Two-input joins: this stream is the left input, `right` the right; both keyed on the join
+  // keys. `factory` is one of the operators of sabot/operators/join.h.
+  DataStream join_with(const KeyedStream& right,
+                       std::shared_ptr<const runtime::OperatorFactory> factory) const;
+  // right.time in [left.time + lower, left.time + upper], same key, on both streams' event-time
+  // columns.
+  DataStream interval_join(const KeyedStream& right, std::chrono::milliseconds lower,
+                           std::chrono::milliseconds upper, JoinKind kind = JoinKind::kInner) const;
+  // For each left row the latest right row with the same key at or before its time.
+  DataStream asof_join(const KeyedStream& right, JoinKind kind = JoinKind::kInner) const;
+  // Enrich with the latest right row per key (right: a changelog/upsert stream).
+  DataStream join(const KeyedStream& table, JoinKind kind = JoinKind::kInner) const;
 
   // Runs a KeyedProcessFunction (see sabot/api/process.h); each subtask gets a copy of `fn`.
   template <typename F>
@@ -191,6 +239,26 @@ class KeyedStream : public DataStream {
     };
     return apply(std::make_shared<Factory>(std::move(make), keys(), std::move(options)));
   }
+};
+
+// A windowed stream waiting for its aggregation. Options chain: `.allowed_lateness(5s)`.
+class WindowedStream {
+ public:
+  WindowedStream(DataStream input, operators::WindowOptions options)
+      : input_(std::move(input)), options_(std::move(options)) {}
+  WindowedStream allowed_lateness(std::chrono::milliseconds lateness) const;
+  // Late rows go to side output "late" (read it with side_output("late")) instead of being dropped.
+  WindowedStream late_to_side_output() const;
+  WindowedStream early_fire_every(std::chrono::milliseconds interval) const;
+  // The event-time column, when it is not the one set by with_watermarks().
+  WindowedStream on(std::string time_column) const;
+  // Output: key columns, window_start, window_end, then one column per aggregate.
+  DataStream aggregate(std::vector<compute::Aggregate> aggregates) const;
+  DataStream process(SchemaPtr output_schema, operators::WindowFunction fn) const;
+
+ private:
+  DataStream input_;
+  operators::WindowOptions options_;
 };
 
 }  // namespace sabot
