@@ -6,8 +6,8 @@
 
 #include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
-#include "sabot/runtime/metrics.h"
 #include "sabot/operators/join.h"
+#include "sabot/runtime/metrics.h"
 
 namespace sabot::operators {
 namespace {

@@ -917,7 +917,11 @@ TEST(KeyRegistryTest, BadArgumentsAreErrors) {
 TEST(KeyRegistryTest, DecodeKeyRejectsBadBytes) {
   std::vector<Scalar> out;
   const DataType t[] = {columnar::utf8()};
-  EXPECT_EQ(KeyRegistry::decode_key(std::string("\x01\x05\x00\x00\x00" "ab", 7), t, &out).code(),
+  EXPECT_EQ(KeyRegistry::decode_key(std::string("\x01\x05\x00\x00\x00"
+                                                "ab",
+                                                7),
+                                    t, &out)
+                .code(),
             StatusCode::kInvalidData);
   EXPECT_EQ(KeyRegistry::decode_key(std::string("\x02", 1), t, &out).code(),
             StatusCode::kInvalidData);
