@@ -235,6 +235,15 @@ DataStream KeyedStream::deduplicate() const {
   return apply(operators::deduplicate(std::move(o)));
 }
 
+DataStream KeyedStream::top_n(std::string order_column, int64_t n, bool descending) const {
+  operators::TopNOptions o;
+  o.key_columns = keys();
+  o.order_column = std::move(order_column);
+  o.n = n;
+  o.descending = descending;
+  return apply(operators::top_n(std::move(o)));
+}
+
 DataStream KeyedStream::join_with(const KeyedStream& right,
                                   std::shared_ptr<const runtime::OperatorFactory> factory) const {
   PlanEdge l = edge_;

@@ -37,6 +37,19 @@ void ArrayBuilder::append_validity_from(const Array& array, int64_t offset, int6
   null_count_ += nulls;
 }
 
+Array ArrayBuilder::finish_array(BufferPtr values, BufferPtr data) {
+  auto d = std::make_shared<ArrayData>();
+  d->type = type_;
+  d->length = length_;
+  d->null_count = null_count_;
+  d->validity = finish_validity();
+  d->values = std::move(values);
+  d->data = std::move(data);
+  length_ = 0;
+  null_count_ = 0;
+  return Array(std::move(d));
+}
+
 BufferPtr ArrayBuilder::finish_validity() {
   BufferPtr out;
   if (null_count_ > 0) out = validity_.finish();
@@ -114,15 +127,7 @@ void NumericBuilder<T>::append_array(const Array& array, int64_t offset, int64_t
 
 template <typename T>
 Array NumericBuilder<T>::finish() {
-  auto data = std::make_shared<ArrayData>();
-  data->type = type_;
-  data->length = length_;
-  data->null_count = null_count_;
-  data->validity = finish_validity();
-  data->values = values_.finish();
-  length_ = 0;
-  null_count_ = 0;
-  return Array(std::move(data));
+  return finish_array(values_.finish(), nullptr);
 }
 
 template class NumericBuilder<int32_t>;
@@ -153,17 +158,7 @@ void BooleanBuilder::append_array(const Array& array, int64_t offset, int64_t le
   length_ += length;
 }
 
-Array BooleanBuilder::finish() {
-  auto data = std::make_shared<ArrayData>();
-  data->type = type_;
-  data->length = length_;
-  data->null_count = null_count_;
-  data->validity = finish_validity();
-  data->values = values_.finish();
-  length_ = 0;
-  null_count_ = 0;
-  return Array(std::move(data));
-}
+Array BooleanBuilder::finish() { return finish_array(values_.finish(), nullptr); }
 
 // ---- binary / utf8 ----
 
@@ -199,17 +194,9 @@ void BinaryBuilder::append_array(const Array& array, int64_t offset, int64_t len
 }
 
 Array BinaryBuilder::finish() {
-  auto data = std::make_shared<ArrayData>();
-  data->type = type_;
-  data->length = length_;
-  data->null_count = null_count_;
-  data->validity = finish_validity();
-  data->values = offsets_.finish();
-  data->data = data_.finish();
-  length_ = 0;
-  null_count_ = 0;
+  Array out = finish_array(offsets_.finish(), data_.finish());
   offsets_.append_value(int32_t{0});
-  return Array(std::move(data));
+  return out;
 }
 
 // ---- factories ----

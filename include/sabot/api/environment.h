@@ -10,6 +10,7 @@
 
 #include "sabot/api/process.h"
 #include "sabot/api/record.h"
+#include "sabot/api/rolling.h"
 #include "sabot/compute/expression.h"
 #include "sabot/connectors/files.h"
 #include "sabot/connectors/topic.h"
@@ -17,6 +18,7 @@
 #include "sabot/operators/dedup.h"
 #include "sabot/operators/join.h"
 #include "sabot/operators/sources_sinks.h"
+#include "sabot/operators/topn.h"
 #include "sabot/operators/typed.h"
 #include "sabot/operators/window.h"
 #include "sabot/runtime/executor.h"
@@ -214,6 +216,19 @@ class KeyedStream : public DataStream {
   WindowedStream window(WindowSpec spec) const;
   // Keeps the first row of every key.
   DataStream deduplicate() const;
+  // The n rows with the largest (descending) or smallest `order_column` per key, with a `rank`
+  // column, emitted when the input ends.
+  DataStream top_n(std::string order_column, int64_t n, bool descending = true) const;
+  // Rolling reduce: `T fn(const T& accumulated, const T& next)` per key, emitting every update.
+  template <Record T, typename F>
+  DataStream reduce(F fn) const {
+    return process(ReduceFunction<T, F>(std::move(fn)));
+  }
+  // Rolling aggregate with an aggregate function (create/add/merge/result), emitting every update.
+  template <Record In, typename Acc, Record Out, typename Fn>
+  DataStream aggregate(Fn fn) const {
+    return process(RollingAggregateFunction<In, Acc, Out, Fn>(std::move(fn)));
+  }
   // Two-input joins: this stream is the left input, `right` the right; both keyed on the join
   // keys. `factory` is one of the operators of sabot/operators/join.h.
   DataStream join_with(const KeyedStream& right,

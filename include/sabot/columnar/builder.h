@@ -47,6 +47,8 @@ class ArrayBuilder {
   void mark_valid_range(int64_t n);
   void append_validity_from(const Array& array, int64_t offset, int64_t length);
   BufferPtr finish_validity();
+  // Hands out the built array with these buffers and resets length and nulls.
+  Array finish_array(BufferPtr values, BufferPtr data);
   void reserve_validity(int64_t additional);
 
   DataType type_;
