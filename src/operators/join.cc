@@ -829,11 +829,23 @@ class WindowJoinOperator final : public StatefulOperator {
       size_t i = 0, j = 0;
       const auto& L = win.rows[0];
       const auto& R = win.rows[1];
-      while (i < L.size() && j < R.size()) {
-        if (L[i].key < R[j].key) {
-          ++i;
-        } else if (R[j].key < L[i].key) {
-          ++j;
+      const bool left_outer = o_.kind == JoinKind::kLeft || o_.kind == JoinKind::kFull;
+      const bool right_outer = o_.kind == JoinKind::kRight || o_.kind == JoinKind::kFull;
+      auto unmatched_left = [&](size_t a) {
+        if (!left_outer) return;
+        out_l_.push_back(L[a].ref);
+        out_r_.push_back(RowRef{});  // missing: nulls
+      };
+      auto unmatched_right = [&](size_t b) {
+        if (!right_outer) return;
+        out_l_.push_back(RowRef{});
+        out_r_.push_back(R[b].ref);
+      };
+      while (i < L.size() || j < R.size()) {
+        if (j == R.size() || (i < L.size() && L[i].key < R[j].key)) {
+          unmatched_left(i++);
+        } else if (i == L.size() || R[j].key < L[i].key) {
+          unmatched_right(j++);
         } else {
           const uint32_t k = L[i].key;
           size_t i2 = i, j2 = j;
@@ -920,7 +932,7 @@ class WindowJoinFactory final : public OperatorFactory {
           std::to_string(o_.slide_ms) +
           " must be positive with size a multiple of slide (at most 2^50 ms)");
     }
-    return resolve(inputs, o_.common, &o_.time, JoinKind::kInner, kind(), window_fields());
+    return resolve(inputs, o_.common, &o_.time, o_.kind, kind(), window_fields());
   }
   WindowJoinOptions o_;
 };

@@ -351,23 +351,44 @@ TEST(AsOfJoin, PicksTheLatestRightRowAtOrBeforeEachLeftRow) {
 
 // ---- window join ----
 
-std::vector<std::string> window_reference(const Script& s, int64_t size, int64_t slide) {
-  auto ls = on_time(s, 0), rs = on_time(s, 1);
-  std::vector<std::string> out;
+std::vector<std::string> window_reference(const Script& s, int64_t size, int64_t slide,
+                                          JoinKind kind = JoinKind::kInner) {
   auto floor_div = [](int64_t a, int64_t b) {
     return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
   };
-  for (const TestRow* l : ls) {
-    for (const TestRow* r : rs) {
-      if (l->key != r->key) continue;
-      int64_t lo = std::min(l->time, r->time), hi = std::max(l->time, r->time);
-      // Window starts on the slide grid with start <= lo and start + size > hi.
-      for (int64_t st = floor_div(lo, slide) * slide; st > hi - size; st -= slide) {
-        std::string a = columnar::Scalar::of_timestamp(st, columnar::TimeUnit::kMilli).to_string();
-        std::string b =
-            columnar::Scalar::of_timestamp(st + size, columnar::TimeUnit::kMilli).to_string();
-        out.push_back(pair_row(s, l, r, {a, b}));
+  // Rows of each side per (window start, key), in arrival order.
+  std::map<std::pair<int64_t, int64_t>, std::vector<const TestRow*>> sides[2];
+  for (int side = 0; side < 2; ++side) {
+    for (const TestRow* x : on_time(s, side)) {
+      for (int64_t st = floor_div(x->time, slide) * slide; st > x->time - size; st -= slide) {
+        sides[side][{st, x->key}].push_back(x);
       }
+    }
+  }
+  auto bounds = [&](int64_t st) {
+    return std::vector<std::string>{
+        columnar::Scalar::of_timestamp(st, columnar::TimeUnit::kMilli).to_string(),
+        columnar::Scalar::of_timestamp(st + size, columnar::TimeUnit::kMilli).to_string()};
+  };
+  const bool left_outer = kind == JoinKind::kLeft || kind == JoinKind::kFull;
+  const bool right_outer = kind == JoinKind::kRight || kind == JoinKind::kFull;
+  std::vector<std::string> out;
+  for (const auto& [wk, ls] : sides[0]) {
+    auto rit = sides[1].find(wk);
+    if (rit == sides[1].end()) {
+      if (left_outer) {
+        for (const TestRow* l : ls) out.push_back(pair_row(s, l, nullptr, bounds(wk.first)));
+      }
+      continue;
+    }
+    for (const TestRow* l : ls) {
+      for (const TestRow* r : rit->second) out.push_back(pair_row(s, l, r, bounds(wk.first)));
+    }
+  }
+  if (right_outer) {
+    for (const auto& [wk, rs] : sides[1]) {
+      if (sides[0].count(wk)) continue;
+      for (const TestRow* r : rs) out.push_back(pair_row(s, nullptr, r, bounds(wk.first)));
     }
   }
   std::sort(out.begin(), out.end());
@@ -398,6 +419,36 @@ TEST(WindowJoin, JoinsRowsOfTheSameKeyAndWindowForTumblingAndSlidingWindows) {
       EXPECT_EQ(c.records_dropped.load(), count_late(s));
       EXPECT_EQ(sizes.back(), 0);
       if (!s.steps.empty()) {
+        CollectOutput out2;
+        runtime::OperatorCounters c2;
+        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2);
+        ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
+      }
+    }
+  }
+}
+
+TEST(WindowJoin, OuterKindsEmitRowsWithoutPartnerInTheirWindow) {
+  uint32_t seed = 750;
+  for (JoinKind kind : kAllKinds) {
+    for (auto [size, slide] : {std::pair<int64_t, int64_t>{500, 500}, {600, 200}}) {
+      ++seed;
+      std::mt19937 rng(seed);
+      GenOptions g;
+      g.key_type = kKeyTypes[seed % 3];
+      g.num_keys = 1 + static_cast<int>(rng() % 12);
+      g.rows_per_side = static_cast<int>(rng() % 200);
+      g.max_batch = 1 + static_cast<int>(rng() % 30);
+      Script s = testing::make_script(g, seed);
+      WindowJoinOptions o{keys_k(), times_t(), size, slide};
+      o.kind = kind;
+      auto f = window_join(o);
+      auto expected = window_reference(s, size, slide, kind);
+      CollectOutput out;
+      runtime::OperatorCounters c;
+      testing::drive(*f, s, -1, &out, &c);
+      ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
+      if (!s.steps.empty()) {  // and across a snapshot
         CollectOutput out2;
         runtime::OperatorCounters c2;
         testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2);

@@ -79,6 +79,8 @@ struct WindowJoinOptions {
   EventTimeOptions time;
   int64_t size_ms = 0;
   int64_t slide_ms = 0;
+  // Outer kinds emit, per window and key, the rows of one side when the other side had none.
+  JoinKind kind = JoinKind::kInner;
 };
 std::shared_ptr<const runtime::OperatorFactory> window_join(WindowJoinOptions options);
 
