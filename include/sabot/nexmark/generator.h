@@ -1,0 +1,115 @@
+// The Nexmark event generator (docs: /work/shared/spec/NEXMARK.md, "Generator" and "Schemas"):
+// Person, Auction and Bid events as columnar batches, deterministic and splittable. The
+// randomness of event n depends only on (seed, n), so any split of [0, events) into slices yields
+// the same events. A Generator owns reusable builders and is not thread-safe (one per thread);
+// the sources share only immutable tables and may be read by several subtasks at once.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sabot/base/status.h"
+#include "sabot/columnar/builder.h"
+#include "sabot/columnar/record_batch.h"
+#include "sabot/runtime/source.h"
+
+namespace sabot::nexmark {
+
+struct GeneratorConfig {
+  int64_t events = 1'000'000;  // total number of events (all kinds) of a source
+  int64_t rate = 10'000'000;   // events per second of event time
+  uint64_t seed = 0;           // same seed and parameters, same events
+  int64_t base_time_ms = 0;    // event time of event 0
+};
+
+// The fixed rotation of 50 events: 1 person, 3 auctions, 46 bids.
+inline constexpr int64_t kPersonProportion = 1;
+inline constexpr int64_t kAuctionProportion = 3;
+inline constexpr int64_t kBidProportion = 46;
+inline constexpr int64_t kTotalProportion = 50;
+inline constexpr int64_t kFirstPersonId = 1000;
+inline constexpr int64_t kFirstAuctionId = 1000;
+inline constexpr int64_t kFirstCategoryId = 10;
+inline constexpr int64_t kNumCategories = 5;
+
+enum class EventKind : uint8_t { kPerson, kAuction, kBid };
+
+inline EventKind event_kind(int64_t n) {
+  int64_t offset = n % kTotalProportion;
+  if (offset < kPersonProportion) return EventKind::kPerson;
+  if (offset < kPersonProportion + kAuctionProportion) return EventKind::kAuction;
+  return EventKind::kBid;
+}
+
+// Event time of event n in milliseconds: base_time + n * 1e6 / rate microseconds, truncated.
+int64_t event_time_ms(const GeneratorConfig& config, int64_t n);
+// Base-0 id of the last person / auction created at or before event n (as the Java generator:
+// before the first auction event of a rotation, the previous rotation's last auction).
+int64_t last_base0_person_id(int64_t n);
+int64_t last_base0_auction_id(int64_t n);
+
+columnar::SchemaPtr person_schema();
+columnar::SchemaPtr auction_schema();
+columnar::SchemaPtr bid_schema();
+
+// Which kinds generate() builds (the others come back as empty batches).
+enum Kinds : uint8_t { kPersons = 1, kAuctions = 2, kBids = 4, kAllKinds = 7 };
+
+struct EventBatches {
+  columnar::RecordBatch persons;
+  columnar::RecordBatch auctions;
+  columnar::RecordBatch bids;
+};
+
+// Immutable tables shared by generators of one seed (the per-channel urls, the hot urls).
+struct ChannelTables;
+
+class Generator {
+ public:
+  explicit Generator(GeneratorConfig config);
+  // Shares the tables of another generator with the same seed (cheap to construct).
+  Generator(GeneratorConfig config, std::shared_ptr<const ChannelTables> tables);
+
+  const GeneratorConfig& config() const { return config_; }
+  const std::shared_ptr<const ChannelTables>& tables() const { return tables_; }
+
+  // The events numbered [first, last), in event order, split by kind. Fails on a bad range.
+  Result<EventBatches> generate(int64_t first, int64_t last, uint8_t kinds = kAllKinds);
+
+ private:
+  void add_person(int64_t n);
+  void add_auction(int64_t n);
+  void add_bid(int64_t n);
+
+  GeneratorConfig config_;
+  std::shared_ptr<const ChannelTables> tables_;
+  std::string scratch_;  // reused text buffer: no per-event allocation once grown
+  // person
+  columnar::Int64Builder p_id_;
+  columnar::StringBuilder p_name_, p_email_, p_card_, p_city_, p_state_;
+  columnar::Int64Builder p_time_;
+  columnar::StringBuilder p_extra_;
+  // auction
+  columnar::Int64Builder a_id_;
+  columnar::StringBuilder a_item_, a_desc_;
+  columnar::Int64Builder a_initial_, a_reserve_, a_time_, a_expires_, a_seller_, a_category_;
+  columnar::StringBuilder a_extra_;
+  // bid
+  columnar::Int64Builder b_auction_, b_bidder_, b_price_;
+  columnar::StringBuilder b_channel_, b_url_;
+  columnar::Int64Builder b_time_;
+  columnar::StringBuilder b_extra_;
+};
+
+// Sources over [0, config.events): split s of k covers events [events*s/k, events*(s+1)/k).
+// Batches hold about max_rows rows of the source's kind; SourcePoll::split is set. No watermark
+// is emitted (use the job's watermark strategy: date_time - 4 s).
+std::shared_ptr<const runtime::Source> bids_source(const GeneratorConfig& config, int num_splits);
+std::shared_ptr<const runtime::Source> people_source(const GeneratorConfig& config, int num_splits);
+std::shared_ptr<const runtime::Source> auctions_source(const GeneratorConfig& config,
+                                                       int num_splits);
+
+}  // namespace sabot::nexmark

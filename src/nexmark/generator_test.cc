@@ -1,0 +1,302 @@
+#include "sabot/nexmark/generator.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+namespace sabot::nexmark {
+namespace {
+
+using columnar::RecordBatch;
+
+// Event numbers of the k-th person / auction / bid, written from the rotation independently.
+int64_t person_event(int64_t k) { return 50 * k; }
+int64_t auction_event(int64_t j) { return 50 * (j / 3) + 1 + j % 3; }
+int64_t bid_event(int64_t j) { return 50 * (j / 46) + 4 + j % 46; }
+
+EventBatches gen(const GeneratorConfig& c, int64_t first, int64_t last) {
+  Generator g(c);
+  auto r = g.generate(first, last);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return std::move(r).value();
+}
+
+RecordBatch concat_all(const std::vector<RecordBatch>& parts) {
+  auto r = columnar::concat(parts);
+  EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+  return std::move(r).value();
+}
+
+TEST(NexmarkGenerator, RotationIsOnePersonThreeAuctionsFortySixBids) {
+  for (int64_t n = 0; n < 200; ++n) {
+    int64_t o = n % 50;
+    EventKind want = o == 0 ? EventKind::kPerson : o <= 3 ? EventKind::kAuction : EventKind::kBid;
+    EXPECT_EQ(event_kind(n), want) << n;
+  }
+  GeneratorConfig c;
+  EventBatches b = gen(c, 0, 5000);
+  EXPECT_EQ(b.persons.num_rows(), 100);
+  EXPECT_EQ(b.auctions.num_rows(), 300);
+  EXPECT_EQ(b.bids.num_rows(), 4600);
+  // A range not aligned to the rotation: [7, 103) holds events 50, 51-53, and the bids.
+  EventBatches p = gen(c, 7, 103);
+  EXPECT_EQ(p.persons.num_rows(), 2);   // 50, 100
+  EXPECT_EQ(p.auctions.num_rows(), 5);  // 51, 52, 53, 101, 102
+  EXPECT_EQ(p.bids.num_rows(), 103 - 7 - 7);
+}
+
+TEST(NexmarkGenerator, IdsAreNumberedFrom1000InCreationOrder) {
+  GeneratorConfig c;
+  EventBatches b = gen(c, 0, 10'000);
+  const int64_t* pid = b.persons.column(0).values<int64_t>();
+  for (int64_t k = 0; k < b.persons.num_rows(); ++k) EXPECT_EQ(pid[k], 1000 + k);
+  const int64_t* aid = b.auctions.column(0).values<int64_t>();
+  for (int64_t j = 0; j < b.auctions.num_rows(); ++j) EXPECT_EQ(aid[j], 1000 + j);
+  // Bids and sellers refer to existing ids or the lead of 10 not yet created.
+  const int64_t* ba = b.bids.column(0).values<int64_t>();
+  const int64_t* bb = b.bids.column(1).values<int64_t>();
+  int64_t hot = 0;
+  for (int64_t j = 0; j < b.bids.num_rows(); ++j) {
+    int64_t n = bid_event(j);
+    int64_t last_auction = 1000 + (n / 50) * 3 + 2;
+    int64_t last_person = 1000 + n / 50;
+    EXPECT_GE(ba[j], 1000);
+    EXPECT_LE(ba[j], last_auction + 10) << j;
+    EXPECT_GE(ba[j], std::max<int64_t>(last_auction - 100, 1000) - 100) << j;
+    EXPECT_LE(bb[j], last_person + 10) << j;
+    if (ba[j] == 1000 + ((last_auction - 1000) / 100) * 100) ++hot;
+  }
+  // The hot auction takes about half of the bids.
+  double frac = static_cast<double>(hot) / static_cast<double>(b.bids.num_rows());
+  EXPECT_GT(frac, 0.45);
+  EXPECT_LT(frac, 0.6);
+  EXPECT_EQ(last_base0_person_id(0), 0);
+  EXPECT_EQ(last_base0_person_id(149), 2);
+  EXPECT_EQ(last_base0_auction_id(1), 0);
+  EXPECT_EQ(last_base0_auction_id(3), 2);
+  EXPECT_EQ(last_base0_auction_id(50), 2);
+  EXPECT_EQ(last_base0_auction_id(52), 4);
+}
+
+TEST(NexmarkGenerator, EventTimeFollowsRate) {
+  for (int64_t rate : {int64_t{10'000'000}, int64_t{1000}, int64_t{7}, int64_t{333'333}}) {
+    GeneratorConfig c;
+    c.rate = rate;
+    c.base_time_ms = 1'600'000'000'000;
+    EventBatches b = gen(c, 0, 3000);
+    auto expect_ms = [&](int64_t n) {
+      long double us = static_cast<long double>(n) * 1e6L / static_cast<long double>(rate);
+      return c.base_time_ms + static_cast<int64_t>(us) / 1000;
+    };
+    for (int64_t k = 0; k < b.persons.num_rows(); ++k) {
+      EXPECT_EQ(b.persons.column(6).value<int64_t>(k), expect_ms(person_event(k))) << rate;
+    }
+    for (int64_t j = 0; j < b.auctions.num_rows(); ++j) {
+      EXPECT_EQ(b.auctions.column(5).value<int64_t>(j), expect_ms(auction_event(j))) << rate;
+      EXPECT_GT(b.auctions.column(6).value<int64_t>(j), b.auctions.column(5).value<int64_t>(j));
+    }
+    for (int64_t j = 0; j < b.bids.num_rows(); ++j) {
+      EXPECT_EQ(b.bids.column(5).value<int64_t>(j), expect_ms(bid_event(j))) << rate;
+    }
+    EXPECT_EQ(event_time_ms(c, 2999), expect_ms(2999));
+  }
+  // 100 M events span 10 s at the default rate.
+  GeneratorConfig d;
+  EXPECT_EQ(event_time_ms(d, 100'000'000), 10'000);
+}
+
+TEST(NexmarkGenerator, CategoriesPricesAndPersonFieldsInRange) {
+  GeneratorConfig c;
+  c.seed = 42;
+  EventBatches b = gen(c, 0, 50'000);
+  std::set<int64_t> cats;
+  for (int64_t j = 0; j < b.auctions.num_rows(); ++j) {
+    int64_t cat = b.auctions.column(8).value<int64_t>(j);
+    EXPECT_GE(cat, 10);
+    EXPECT_LE(cat, 14);
+    cats.insert(cat);
+    int64_t initial = b.auctions.column(3).value<int64_t>(j);
+    int64_t reserve = b.auctions.column(4).value<int64_t>(j);
+    EXPECT_GE(initial, 100);
+    EXPECT_LE(initial, 100'000'000);
+    EXPECT_GE(reserve, initial + 100);
+  }
+  EXPECT_EQ(cats.size(), 5u);
+  int64_t lo = INT64_MAX, hi = 0;
+  for (int64_t j = 0; j < b.bids.num_rows(); ++j) {
+    int64_t p = b.bids.column(2).value<int64_t>(j);
+    EXPECT_GE(p, 100);
+    EXPECT_LE(p, 100'000'000);
+    lo = std::min(lo, p);
+    hi = std::max(hi, p);
+    std::string_view ch = b.bids.column(3).string_view(j);
+    std::string_view url = b.bids.column(4).string_view(j);
+    EXPECT_TRUE(ch == "Google" || ch == "Facebook" || ch == "Baidu" || ch == "Apple" ||
+                ch.starts_with("channel-"))
+        << ch;
+    EXPECT_TRUE(url.starts_with("https://www.nexmark.com/")) << url;
+  }
+  // Log-uniform over [100, 1e8): both ends of the range are reached.
+  EXPECT_LT(lo, 200);
+  EXPECT_GT(hi, 50'000'000);
+  const std::set<std::string_view> states = {"AZ", "CA", "ID", "OR", "WA", "WY"};
+  for (int64_t k = 0; k < b.persons.num_rows(); ++k) {
+    EXPECT_TRUE(states.count(b.persons.column(5).string_view(k))) << k;
+    std::string_view card = b.persons.column(3).string_view(k);
+    ASSERT_EQ(card.size(), 19u);
+    for (size_t i = 0; i < card.size(); ++i) {
+      if (i % 5 == 4) {
+        EXPECT_EQ(card[i], ' ');
+      } else {
+        EXPECT_TRUE(card[i] >= '0' && card[i] <= '9');
+      }
+    }
+    EXPECT_TRUE(b.persons.column(2).string_view(k).ends_with(".com"));
+  }
+}
+
+TEST(NexmarkGenerator, SameSeedSameEventsDifferentSeedDifferent) {
+  GeneratorConfig c;
+  c.seed = 7;
+  EventBatches a = gen(c, 0, 20'000);
+  EventBatches b = gen(c, 0, 20'000);
+  EXPECT_TRUE(a.persons.equals(b.persons));
+  EXPECT_TRUE(a.auctions.equals(b.auctions));
+  EXPECT_TRUE(a.bids.equals(b.bids));
+  c.seed = 8;
+  EventBatches d = gen(c, 0, 20'000);
+  EXPECT_FALSE(a.persons.equals(d.persons));
+  EXPECT_FALSE(a.auctions.equals(d.auctions));
+  EXPECT_FALSE(a.bids.equals(d.bids));
+  // Ids and times do not depend on the seed, the random fields do.
+  EXPECT_TRUE(a.persons.column(0).equals(d.persons.column(0)));
+  EXPECT_FALSE(a.bids.column(2).equals(d.bids.column(2)));
+}
+
+TEST(NexmarkGenerator, SplitsYieldTheSameEventsAsOnePiece) {
+  std::mt19937_64 rng(12345);
+  for (int trial = 0; trial < 20; ++trial) {
+    GeneratorConfig c;
+    c.seed = rng();
+    c.rate = 1 + static_cast<int64_t>(rng() % 10'000'000);
+    int64_t first = static_cast<int64_t>(rng() % 1000);
+    int64_t last = first + static_cast<int64_t>(rng() % 8000);
+    EventBatches whole = gen(c, first, last);
+    std::vector<int64_t> cuts = {first, last};
+    for (int i = 0; i < 2; ++i)
+      cuts.push_back(first + static_cast<int64_t>(rng() % (last - first + 1)));
+    std::sort(cuts.begin(), cuts.end());
+    Generator g(c);  // one generator reused across slices, also in reverse order
+    std::vector<EventBatches> parts(3);
+    for (int i = 2; i >= 0; --i) {
+      auto r = g.generate(cuts[i], cuts[i + 1]);
+      ASSERT_TRUE(r.is_ok());
+      parts[i] = std::move(r).value();
+    }
+    std::vector<RecordBatch> p, a, b;
+    for (auto& e : parts) {
+      p.push_back(e.persons);
+      a.push_back(e.auctions);
+      b.push_back(e.bids);
+    }
+    EXPECT_TRUE(concat_all(p).equals(whole.persons)) << trial;
+    EXPECT_TRUE(concat_all(a).equals(whole.auctions)) << trial;
+    EXPECT_TRUE(concat_all(b).equals(whole.bids)) << trial;
+  }
+}
+
+TEST(NexmarkGenerator, EmptyAndBadRanges) {
+  GeneratorConfig c;
+  Generator g(c);
+  auto e = g.generate(10, 10);
+  ASSERT_TRUE(e.is_ok());
+  EXPECT_EQ(e->persons.num_rows(), 0);
+  EXPECT_EQ(e->bids.num_rows(), 0);
+  EXPECT_TRUE(*e->bids.schema_ptr() == *bid_schema());
+  EXPECT_FALSE(g.generate(10, 5).is_ok());
+  EXPECT_FALSE(g.generate(-1, 5).is_ok());
+  // Only the requested kinds are built.
+  auto only_bids = g.generate(0, 100, kBids);
+  ASSERT_TRUE(only_bids.is_ok());
+  EXPECT_EQ(only_bids->persons.num_rows(), 0);
+  EXPECT_EQ(only_bids->bids.num_rows(), 92);
+  EXPECT_TRUE(only_bids->bids.equals(gen(c, 0, 100).bids));
+}
+
+TEST(NexmarkGenerator, AverageSizesNearTargets) {
+  GeneratorConfig c;
+  c.seed = 3;
+  EventBatches b = gen(c, 0, 200'000);
+  auto len = [](const RecordBatch& r, int col, int64_t i) {
+    return static_cast<double>(r.column(col).string_view(i).size());
+  };
+  double person = 0;
+  for (int64_t k = 0; k < b.persons.num_rows(); ++k) {
+    person += 8 + len(b.persons, 1, k) + len(b.persons, 2, k) + len(b.persons, 3, k) +
+              len(b.persons, 4, k) + len(b.persons, 5, k) + len(b.persons, 7, k);
+  }
+  double auction = 0;
+  for (int64_t j = 0; j < b.auctions.num_rows(); ++j) {
+    auction += 8 + len(b.auctions, 1, j) + len(b.auctions, 2, j) + 40 + len(b.auctions, 9, j);
+  }
+  double bid = 0, extra = 0;
+  for (int64_t j = 0; j < b.bids.num_rows(); ++j) {
+    bid += 32 + len(b.bids, 6, j);
+    extra += len(b.bids, 6, j);
+    for (char ch : b.bids.column(6).string_view(j)) ASSERT_TRUE(ch >= 'a' && ch <= 'z');
+  }
+  EXPECT_NEAR(person / static_cast<double>(b.persons.num_rows()), 200, 2);
+  EXPECT_NEAR(auction / static_cast<double>(b.auctions.num_rows()), 500, 3);
+  EXPECT_NEAR(bid / static_cast<double>(b.bids.num_rows()), 100, 1);
+  EXPECT_NEAR(extra / static_cast<double>(b.bids.num_rows()), 68, 1);
+}
+
+// Reads every split of a source through one reader per subtask, small polls.
+RecordBatch read_all(const runtime::Source& src, int parallelism, int64_t max_rows) {
+  std::vector<RecordBatch> out;
+  for (int sub = 0; sub < parallelism; ++sub) {
+    std::vector<int> splits;
+    for (int s = sub; s < src.num_splits(); s += parallelism) splits.push_back(s);
+    runtime::OperatorContext ctx;
+    auto reader = src.open_reader(splits, ctx);
+    EXPECT_TRUE(reader.is_ok());
+    while (true) {
+      auto p = (*reader)->poll(max_rows);
+      EXPECT_TRUE(p.is_ok());
+      if (p->kind == runtime::SourcePoll::Kind::kEnd) break;
+      EXPECT_EQ(p->kind, runtime::SourcePoll::Kind::kBatch);
+      EXPECT_GT(p->batch.num_rows(), 0);
+      EXPECT_LE(p->batch.num_rows(), max_rows);
+      EXPECT_GE(p->split, 0);
+      out.push_back(p->batch);
+    }
+  }
+  return concat_all(out);
+}
+
+TEST(NexmarkSources, SplitsCoverAllEventsOnce) {
+  GeneratorConfig c;
+  c.events = 12'345;
+  c.seed = 99;
+  EventBatches whole = gen(c, 0, c.events);
+  // With splits read in order by one subtask, the concatenation equals one piece.
+  for (int splits : {1, 3, 7}) {
+    for (int64_t max_rows : {int64_t{1}, int64_t{17}, int64_t{1000}}) {
+      EXPECT_TRUE(read_all(*bids_source(c, splits), 1, max_rows).equals(whole.bids));
+      EXPECT_TRUE(read_all(*people_source(c, splits), 1, max_rows).equals(whole.persons));
+      EXPECT_TRUE(read_all(*auctions_source(c, splits), 1, max_rows).equals(whole.auctions));
+    }
+  }
+  // Several subtasks: same multiset of rows (ids of people, all bids count).
+  RecordBatch p = read_all(*people_source(c, 4), 2, 50);
+  EXPECT_EQ(p.num_rows(), whole.persons.num_rows());
+  RecordBatch b = read_all(*bids_source(c, 5), 3, 64);
+  EXPECT_EQ(b.num_rows(), whole.bids.num_rows());
+  EXPECT_EQ(bids_source(c, 5)->num_splits(), 5);
+  EXPECT_TRUE(*bids_source(c, 1)->schema() == *bid_schema());
+}
+
+}  // namespace
+}  // namespace sabot::nexmark
