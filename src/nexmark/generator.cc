@@ -1,6 +1,7 @@
 #include "sabot/nexmark/generator.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 
@@ -163,6 +164,9 @@ struct ChannelTables {
 };
 
 int64_t event_time_ms(const GeneratorConfig& config, int64_t n) {
+  // 64-bit division when n * 1e6 fits (the common case; 128-bit division is a slow libcall).
+  constexpr int64_t kLimit = INT64_MAX / 1'000'000;
+  if (n >= 0 && n <= kLimit) return config.base_time_ms + n * 1'000'000 / config.rate / 1000;
   __int128 us = static_cast<__int128>(n) * 1'000'000 / config.rate;
   return config.base_time_ms + static_cast<int64_t>(us / 1000);
 }

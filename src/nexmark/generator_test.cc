@@ -105,6 +105,9 @@ TEST(NexmarkGenerator, EventTimeFollowsRate) {
   // 100 M events span 10 s at the default rate.
   GeneratorConfig d;
   EXPECT_EQ(event_time_ms(d, 100'000'000), 10'000);
+  // Beyond the 64-bit fast path (n * 1e6 overflows int64): 1e13 events at 1e7/s are 1e6 s.
+  EXPECT_EQ(event_time_ms(d, 10'000'000'000'000), 1'000'000'000);
+  EXPECT_EQ(event_time_ms(d, 10'000'000'000'007), 1'000'000'000);
 }
 
 TEST(NexmarkGenerator, CategoriesPricesAndPersonFieldsInRange) {
