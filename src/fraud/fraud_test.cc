@@ -359,6 +359,112 @@ TEST(FraudRules, StateIsUpdatedAfterTheRules) {
   EXPECT_TRUE(alerts.empty());
 }
 
+// A second formulation of the rules, by brute force: for each transaction, find the account's
+// earlier transactions (event time, then input position) and recompute everything from them.
+std::vector<Alert> brute_force_alerts(const std::vector<Transaction>& rows) {
+  std::vector<Alert> out;
+  char buf[256];
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Transaction& t = rows[i];
+    std::vector<size_t> earlier;  // in event order
+    for (size_t j = 0; j < rows.size(); ++j) {
+      const Transaction& u = rows[j];
+      if (j == i || u.account_number != t.account_number) continue;
+      if (u.timestamp_ms < t.timestamp_ms || (u.timestamp_ms == t.timestamp_ms && j < i)) {
+        earlier.push_back(j);
+      }
+    }
+    std::stable_sort(earlier.begin(), earlier.end(), [&](size_t a, size_t b) {
+      return rows[a].timestamp_ms < rows[b].timestamp_ms;
+    });
+    std::vector<int64_t> recent;
+    for (size_t k = earlier.size() > 100 ? earlier.size() - 100 : 0; k < earlier.size(); ++k) {
+      if (t.timestamp_ms - rows[earlier[k]].timestamp_ms < 60000) {
+        recent.push_back(rows[earlier[k]].transaction_id);
+      }
+    }
+    if (recent.size() >= 2) {
+      Alert a{.alert_id = "FA-" + std::to_string(t.transaction_id) + "-VELOCITY",
+              .transaction_id = t.transaction_id,
+              .account_number = t.account_number,
+              .fraud_type = "VELOCITY",
+              .severity = "HIGH",
+              .details = std::to_string(recent.size() + 1) + " transactions in 60s",
+              .timestamp_ms = t.timestamp_ms,
+              .related_transactions = recent};
+      out.push_back(a);
+    }
+    if (earlier.size() >= 5) {
+      double sum = 0, sum_sq = 0;
+      for (size_t j : earlier) {
+        sum += rows[j].transaction_amount;
+        sum_sq += rows[j].transaction_amount * rows[j].transaction_amount;
+      }
+      const double mean = sum / static_cast<double>(earlier.size());
+      const double var = sum_sq / static_cast<double>(earlier.size()) - mean * mean;
+      const double z = var > 0 ? (t.transaction_amount - mean) / std::sqrt(var) : 0;
+      if (var > 0 && (z > 3 || z < -3)) {
+        std::snprintf(buf, sizeof(buf), "Amount %.2f %s is %.1fσ from mean %.2f",
+                      t.transaction_amount, t.currency.c_str(), z, mean);
+        out.push_back({.alert_id = "FA-" + std::to_string(t.transaction_id) + "-AMOUNT_ANOMALY",
+                       .transaction_id = t.transaction_id,
+                       .account_number = t.account_number,
+                       .fraud_type = "AMOUNT_ANOMALY",
+                       .severity = z > 4 ? "CRITICAL" : "HIGH",
+                       .details = buf,
+                       .timestamp_ms = t.timestamp_ms,
+                       .related_transactions = {}});
+      }
+    }
+    if (!earlier.empty()) {
+      const Transaction& p = rows[earlier.back()];
+      const double minutes = static_cast<double>(t.timestamp_ms - p.timestamp_ms) / 60000.0;
+      if (p.branch_city != t.branch_city && minutes < 10.0) {
+        std::snprintf(buf, sizeof(buf), "%s→%s in %.1fmin (%.0fkm)", p.branch_city.c_str(),
+                      t.branch_city.c_str(), minutes,
+                      city_distance_km(p.branch_city, t.branch_city));
+        out.push_back({.alert_id = "FA-" + std::to_string(t.transaction_id) + "-GEO_IMPOSSIBLE",
+                       .transaction_id = t.transaction_id,
+                       .account_number = t.account_number,
+                       .fraud_type = "GEO_IMPOSSIBLE",
+                       .severity = "CRITICAL",
+                       .details = buf,
+                       .timestamp_ms = t.timestamp_ms,
+                       .related_transactions = {}});
+      }
+    }
+  }
+  return out;
+}
+
+TEST(FraudRules, MatchesBruteForceOnRandomUnorderedInput) {
+  std::mt19937_64 rng(2024);
+  const char* city_names[] = {"Santiago", "Lima", "Cusco", "Arica", "Nowhere"};
+  std::map<std::string, int> seen;
+  for (int round = 0; round < 40; ++round) {
+    const int n = static_cast<int>(rng() % 400);
+    const int accounts = 1 + static_cast<int>(rng() % 6);
+    const int64_t span = 1 + static_cast<int64_t>(rng() % 1'500'000);  // many ties when small
+    const double amount_spread = (rng() % 4 == 0) ? 0.0 : 50.0;        // sometimes variance 0
+    std::vector<Transaction> rows;
+    for (int i = 0; i < n; ++i) {
+      Transaction t = tx(i, "ACC" + std::to_string(rng() % accounts),
+                         static_cast<int64_t>(rng() % static_cast<uint64_t>(span)),
+                         100.0 + amount_spread * static_cast<double>(rng() % 100) / 100.0 +
+                             (rng() % 25 == 0 ? 5000.0 : 0.0),
+                         city_names[rng() % 5 == 0 ? rng() % 5 : 0], rng() % 2 ? "CLP" : "PEN");
+      rows.push_back(t);
+    }
+    auto expected = brute_force_alerts(rows);
+    EXPECT_TRUE(reference_alerts(rows) == expected) << "round " << round;
+    for (const Alert& a : expected) ++seen[a.fraud_type];
+  }
+  // The random inputs exercise every rule.
+  EXPECT_GT(seen["VELOCITY"], 10);
+  EXPECT_GT(seen["AMOUNT_ANOMALY"], 10);
+  EXPECT_GT(seen["GEO_IMPOSSIBLE"], 10);
+}
+
 TEST(FraudRules, AlertsDoNotDependOnInterleavingOfAccounts) {
   std::mt19937_64 rng(99);
   for (int round = 0; round < 5; ++round) {
