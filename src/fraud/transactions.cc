@@ -94,13 +94,30 @@ std::string iso8601_utc(int64_t timestamp_ms) {
   int64_t y;
   unsigned m, d;
   civil_from_days(days, &y, &m, &d);
+  if (y < 0 || y > 9999) {  // outside the 4-digit years of the fast path below
+    char buf[64];
+    const int64_t secs = ms_of_day / 1000;
+    std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
+                  static_cast<long long>(y), m, d, static_cast<long long>(secs / 3600),
+                  static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60),
+                  static_cast<long long>(ms_of_day % 1000));
+    return buf;
+  }
+  // Written digit by digit: snprintf was a third of the generator's time per transaction.
+  std::string out = "0000-00-00T00:00:00.000Z";
+  auto put = [&out](size_t pos, int64_t value, int digits) {
+    for (int i = digits - 1; i >= 0; --i, value /= 10)
+      out[pos + i] = static_cast<char>('0' + value % 10);
+  };
   const int64_t secs = ms_of_day / 1000;
-  char buf[64];
-  std::snprintf(buf, sizeof(buf), "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(y), m, d, static_cast<long long>(secs / 3600),
-                static_cast<long long>(secs / 60 % 60), static_cast<long long>(secs % 60),
-                static_cast<long long>(ms_of_day % 1000));
-  return buf;
+  put(0, y, 4);
+  put(5, m, 2);
+  put(8, d, 2);
+  put(11, secs / 3600, 2);
+  put(14, secs / 60 % 60, 2);
+  put(17, secs % 60, 2);
+  put(20, ms_of_day % 1000, 3);
+  return out;
 }
 
 const columnar::SchemaPtr& transaction_schema() {
