@@ -85,7 +85,9 @@ struct GeneratorOptions {
 };
 
 // Produces transactions one at a time in generation order (ids 0, 1, 2, ...; timestamps
-// non-decreasing). Owns all of its state; not thread-safe, use one per thread.
+// non-decreasing). Injected transactions are scheduled at their event time and interleaved with
+// normal traffic; those still scheduled when `transactions` is reached are not produced.
+// Owns all of its state; not thread-safe, use one per thread.
 class TransactionGenerator {
  public:
   // InvalidArgument naming the option when one is out of range.
