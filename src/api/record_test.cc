@@ -111,6 +111,17 @@ TEST(TypedStream, MapFilterFlatMapOverRows) {
   EXPECT_EQ(expanded->num_rows(), 2 * (1 + 2 + 3));
 }
 
+TEST(TypedStream, FromRecordsRoundTripsACollection) {
+  Environment env;
+  std::vector<Flag> flags = {{"a", true, 1, 10}, {"b", false, 2, 20}, {"c", true, 3, 30}};
+  auto out = env.from_records(flags).filter<Flag>([](const Flag& f) { return f.big; }).collect();
+  ASSERT_TRUE(env.execute().ok());
+  auto rows = read_rows<Flag>(out->to_batch().value()).value();
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(rows[0].account, "a");
+  EXPECT_EQ(rows[1].tag, 30u);
+}
+
 TEST(TypedStream, ExceptionNamesOperatorAndRow) {
   Environment env;
   env.from_batches({txns()})

@@ -102,6 +102,9 @@ class Environment {
   DataStream from_batches(std::vector<RecordBatch> batches, SchemaPtr schema = nullptr);
   DataStream from_generator(std::string name, SchemaPtr schema, int num_splits,
                             operators::GeneratorFunction fn);
+  // A collection of typed records (SABOT_RECORD structs) as one batch.
+  template <Record T>
+  DataStream from_records(const std::vector<T>& records);
 
   // Messages of a topic ("memory://name") decoded by `codec`, e.g. codec::json(schema). `options`
   // sets the bad-record policy and start position; its url and codec are taken from the
@@ -275,5 +278,13 @@ class WindowedStream {
   DataStream input_;
   operators::WindowOptions options_;
 };
+
+template <Record T>
+DataStream Environment::from_records(const std::vector<T>& records) {
+  RowWriter<T> writer;
+  for (const T& r : records) writer.append(r);
+  SchemaPtr schema = writer.schema();
+  return from_batches({writer.finish()}, std::move(schema));
+}
 
 }  // namespace sabot
