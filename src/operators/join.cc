@@ -325,39 +325,52 @@ class IntervalJoinOperator final : public StatefulOperator {
   std::vector<std::pair<int, RowRef>> pending_release_;
 };
 
-class IntervalJoinFactory final : public OperatorFactory {
+// Option checks of the event-time joins (defined beside their operators).
+Result<ResolvedJoin> check_join(const IntervalJoinOptions& o, std::span<const SchemaPtr> inputs,
+                                const std::string& kind);
+Result<ResolvedJoin> check_join(const AsOfJoinOptions& o, std::span<const SchemaPtr> inputs,
+                                const std::string& kind);
+Result<ResolvedJoin> check_join(const WindowJoinOptions& o, std::span<const SchemaPtr> inputs,
+                                const std::string& kind);
+
+// The factory shared by the event-time joins: validates with `check_join(options, inputs, kind)`,
+// declares the late side outputs, and builds `Op` with a grouper for the join keys.
+template <typename Options, typename Op>
+class EventTimeJoinFactory final : public OperatorFactory {
  public:
-  explicit IntervalJoinFactory(IntervalJoinOptions o) : o_(std::move(o)) {}
-  std::string kind() const override { return "interval_join"; }
+  EventTimeJoinFactory(std::string kind, Options o) : kind_(std::move(kind)), o_(std::move(o)) {}
+  std::string kind() const override { return kind_; }
   int num_logical_inputs() const override { return 2; }
   Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
-    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check_join(o_, inputs, kind_));
     return r.out_schema;
   }
   Result<SchemaPtr> side_output_schema(std::string_view tag,
                                        std::span<const SchemaPtr> inputs) const override {
-    return late_side_schema(tag, inputs, kind());
+    return late_side_schema(tag, inputs, kind_);
   }
   Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
                                            const OperatorContext&) const override {
-    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
+    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check_join(o_, inputs, kind_));
     SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
-    return std::unique_ptr<Operator>(
-        new IntervalJoinOperator(o_, std::move(r), inputs, std::move(g)));
+    return std::unique_ptr<Operator>(new Op(o_, std::move(r), inputs, std::move(g)));
   }
 
  private:
-  Result<ResolvedJoin> check(std::span<const SchemaPtr> inputs) const {
-    if (o_.lower_ms > o_.upper_ms || std::abs(o_.lower_ms) > kMaxBound ||
-        std::abs(o_.upper_ms) > kMaxBound) {
-      return Status::invalid_argument("interval_join: bounds [" + std::to_string(o_.lower_ms) +
-                                      ", " + std::to_string(o_.upper_ms) +
-                                      "] must satisfy lower <= upper and lie within +-2^50 ms");
-    }
-    return resolve(inputs, o_.common, &o_.time, o_.kind, kind());
-  }
-  IntervalJoinOptions o_;
+  std::string kind_;
+  Options o_;
 };
+
+Result<ResolvedJoin> check_join(const IntervalJoinOptions& o, std::span<const SchemaPtr> inputs,
+                                const std::string& kind) {
+  if (o.lower_ms > o.upper_ms || std::abs(o.lower_ms) > kMaxBound ||
+      std::abs(o.upper_ms) > kMaxBound) {
+    return Status::invalid_argument("interval_join: bounds [" + std::to_string(o.lower_ms) + ", " +
+                                    std::to_string(o.upper_ms) +
+                                    "] must satisfy lower <= upper and lie within +-2^50 ms");
+  }
+  return resolve(inputs, o.common, &o.time, o.kind, kind);
+}
 
 // ============================== stream-table join ==============================
 
@@ -682,35 +695,13 @@ class AsOfJoinOperator final : public StatefulOperator {
   std::vector<RowRef> out_l_, out_r_;
 };
 
-class AsOfJoinFactory final : public OperatorFactory {
- public:
-  explicit AsOfJoinFactory(AsOfJoinOptions o) : o_(std::move(o)) {}
-  std::string kind() const override { return "asof_join"; }
-  int num_logical_inputs() const override { return 2; }
-  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
-    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
-    return r.out_schema;
+Result<ResolvedJoin> check_join(const AsOfJoinOptions& o, std::span<const SchemaPtr> inputs,
+                                const std::string& kind) {
+  if (o.kind != JoinKind::kInner && o.kind != JoinKind::kLeft) {
+    return Status::invalid_argument("asof_join supports inner and left joins only");
   }
-  Result<SchemaPtr> side_output_schema(std::string_view tag,
-                                       std::span<const SchemaPtr> inputs) const override {
-    return late_side_schema(tag, inputs, kind());
-  }
-  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
-                                           const OperatorContext&) const override {
-    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
-    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
-    return std::unique_ptr<Operator>(new AsOfJoinOperator(o_, std::move(r), inputs, std::move(g)));
-  }
-
- private:
-  Result<ResolvedJoin> check(std::span<const SchemaPtr> inputs) const {
-    if (o_.kind != JoinKind::kInner && o_.kind != JoinKind::kLeft) {
-      return Status::invalid_argument("asof_join supports inner and left joins only");
-    }
-    return resolve(inputs, o_.common, &o_.time, o_.kind, kind());
-  }
-  AsOfJoinOptions o_;
-};
+  return resolve(inputs, o.common, &o.time, o.kind, kind);
+}
 
 // ============================== window join ==============================
 
@@ -901,41 +892,17 @@ std::vector<columnar::Field> window_fields() {
           columnar::field("window_end", columnar::timestamp(columnar::TimeUnit::kMilli), false)};
 }
 
-class WindowJoinFactory final : public OperatorFactory {
- public:
-  explicit WindowJoinFactory(WindowJoinOptions o) : o_(std::move(o)) {}
-  std::string kind() const override { return "window_join"; }
-  int num_logical_inputs() const override { return 2; }
-  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> inputs) const override {
-    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
-    return r.out_schema;
+Result<ResolvedJoin> check_join(const WindowJoinOptions& o, std::span<const SchemaPtr> inputs,
+                                const std::string& kind) {
+  const int64_t slide = o.slide_ms <= 0 ? o.size_ms : o.slide_ms;
+  if (o.size_ms <= 0 || o.size_ms > kMaxBound || slide > o.size_ms || o.size_ms % slide != 0) {
+    return Status::invalid_argument(
+        "window_join: size_ms " + std::to_string(o.size_ms) + " and slide_ms " +
+        std::to_string(o.slide_ms) +
+        " must be positive with size a multiple of slide (at most 2^50 ms)");
   }
-  Result<SchemaPtr> side_output_schema(std::string_view tag,
-                                       std::span<const SchemaPtr> inputs) const override {
-    return late_side_schema(tag, inputs, kind());
-  }
-  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
-                                           const OperatorContext&) const override {
-    SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs));
-    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
-    return std::unique_ptr<Operator>(
-        new WindowJoinOperator(o_, std::move(r), inputs, std::move(g)));
-  }
-
- private:
-  Result<ResolvedJoin> check(std::span<const SchemaPtr> inputs) const {
-    const int64_t slide = o_.slide_ms <= 0 ? o_.size_ms : o_.slide_ms;
-    if (o_.size_ms <= 0 || o_.size_ms > kMaxBound || slide > o_.size_ms ||
-        o_.size_ms % slide != 0) {
-      return Status::invalid_argument(
-          "window_join: size_ms " + std::to_string(o_.size_ms) + " and slide_ms " +
-          std::to_string(o_.slide_ms) +
-          " must be positive with size a multiple of slide (at most 2^50 ms)");
-    }
-    return resolve(inputs, o_.common, &o_.time, o_.kind, kind(), window_fields());
-  }
-  WindowJoinOptions o_;
-};
+  return resolve(inputs, o.common, &o.time, o.kind, kind, window_fields());
+}
 
 // ============================== regular join ==============================
 
@@ -1143,7 +1110,8 @@ class RegularJoinFactory final : public OperatorFactory {
 }  // namespace
 
 std::shared_ptr<const OperatorFactory> interval_join(IntervalJoinOptions options) {
-  return std::make_shared<IntervalJoinFactory>(std::move(options));
+  return std::make_shared<EventTimeJoinFactory<IntervalJoinOptions, IntervalJoinOperator>>(
+      "interval_join", std::move(options));
 }
 
 }  // namespace sabot::operators
@@ -1154,10 +1122,12 @@ std::shared_ptr<const OperatorFactory> stream_table_join(StreamTableJoinOptions 
   return std::make_shared<StreamTableJoinFactory>(std::move(options));
 }
 std::shared_ptr<const OperatorFactory> asof_join(AsOfJoinOptions options) {
-  return std::make_shared<AsOfJoinFactory>(std::move(options));
+  return std::make_shared<EventTimeJoinFactory<AsOfJoinOptions, AsOfJoinOperator>>(
+      "asof_join", std::move(options));
 }
 std::shared_ptr<const OperatorFactory> window_join(WindowJoinOptions options) {
-  return std::make_shared<WindowJoinFactory>(std::move(options));
+  return std::make_shared<EventTimeJoinFactory<WindowJoinOptions, WindowJoinOperator>>(
+      "window_join", std::move(options));
 }
 std::shared_ptr<const OperatorFactory> regular_join(RegularJoinOptions options) {
   return std::make_shared<RegularJoinFactory>(std::move(options));
