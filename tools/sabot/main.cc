@@ -1,0 +1,80 @@
+// `sabot`: the command-line entry point. Finds the subcommand and hands it the remaining arguments.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "commands.h"
+
+namespace {
+
+using sabot::cli::kExitOk;
+using sabot::cli::kExitUsage;
+
+struct Command {
+  std::string group;  // "bench"
+  std::string name;   // "nexmark"
+  std::string summary;
+  int (*run)(std::span<const std::string> args);
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> all = {
+      {"demo", "fraud",
+       "run the fraud-detection job on the embedded broker and print alerts and a summary",
+       sabot::cli::demo_fraud},
+      {"fraud", "generate", "write synthetic bank transactions (JSON lines or Arrow IPC)",
+       sabot::cli::fraud_generate},
+      {"nexmark", "generate", "write Nexmark events as JSON lines", sabot::cli::nexmark_generate},
+      {"bench", "nexmark", "run Nexmark queries and report events per second and per CPU-second",
+       sabot::cli::bench_nexmark},
+  };
+  return all;
+}
+
+void print_overview(std::ostream& out) {
+  out << "Usage: sabot <command> [flags]\n\n"
+         "Sabot is a stream-processing engine. Commands:\n";
+  for (const Command& c : commands()) {
+    std::string left = "  " + c.group + " " + c.name;
+    out << left << std::string(left.size() < 22 ? 22 - left.size() : 1, ' ') << c.summary << "\n";
+  }
+  out << "\n'sabot <command> --help' describes a command and its flags.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    print_overview(std::cerr);
+    return kExitUsage;
+  }
+  if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_overview(std::cout);
+    return kExitOk;
+  }
+  bool known_group = false;
+  for (const Command& c : commands()) {
+    if (c.group != args[0]) continue;
+    known_group = true;
+    if (args.size() >= 2 && c.name == args[1]) {
+      return c.run(std::span<const std::string>(args).subspan(2));
+    }
+  }
+  if (known_group) {
+    const bool help = args.size() >= 2 && (args[1] == "--help" || args[1] == "-h");
+    std::ostream& out = help ? std::cout : std::cerr;
+    if (!help) {
+      out << "sabot: '" << args[0] << "' needs a subcommand"
+          << (args.size() >= 2 ? " (unknown: '" + args[1] + "')" : std::string()) << "\n";
+    }
+    out << "Usage: sabot " << args[0] << " <subcommand> [flags]\n\nSubcommands:\n";
+    for (const Command& c : commands()) {
+      if (c.group == args[0]) out << "  " << c.group << " " << c.name << "  " << c.summary << "\n";
+    }
+    return help ? kExitOk : kExitUsage;
+  }
+  std::cerr << "sabot: unknown command '" << args[0] << "'\n\n";
+  print_overview(std::cerr);
+  return kExitUsage;
+}
