@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <climits>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 
 #include "sabot/base/check.h"
@@ -10,6 +11,9 @@
 namespace sabot::nexmark {
 
 using columnar::Array;
+using columnar::ArrayData;
+using columnar::DataType;
+using columnar::MutableBuffer;
 using columnar::RecordBatch;
 using columnar::SchemaPtr;
 using columnar::TimeUnit;
@@ -19,16 +23,17 @@ namespace {
 constexpr int64_t kActivePeople = 1000;
 constexpr int64_t kInFlightAuctions = 100;
 constexpr int64_t kLeadIds = 10;
-constexpr int64_t kHotAuctionRatio = 2;
-constexpr int64_t kHotBiddersRatio = 4;
-constexpr int64_t kHotSellersRatio = 4;
-constexpr int64_t kHotChannelsRatio = 2;
 constexpr int64_t kNumChannels = 10'000;
 constexpr int64_t kPersonAvgSize = 200;
 constexpr int64_t kAuctionAvgSize = 500;
 constexpr int64_t kBidAvgSize = 100;
-constexpr int kMinStringLength = 3;
-constexpr size_t kScratchSize = 2048;
+constexpr int64_t kBidFixedSize = 4 * 8;  // auction, bidder, price, date_time
+constexpr int64_t kMinStringLength = 3;
+constexpr int64_t kMaxItemLength = 20;          // item_name: [3, 20) characters
+constexpr int64_t kMaxDescriptionLength = 100;  // description: [3, 100)
+// Every text fill writes whole 32-byte chunks, so each string column keeps this much spare room.
+constexpr int64_t kTextSlack = 64;
+constexpr size_t kMaxUrlLength = 80;  // 24 + 3 * 6 + 16 + 12 + 10 digits
 
 constexpr const char* kFirstNames[] = {"Peter", "Paul",  "Luke",  "John",   "Saul",  "Vicky",
                                        "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
@@ -38,6 +43,7 @@ constexpr const char* kCities[] = {"Phoenix", "Los Angeles", "San Francisco", "B
                                    "Bend",    "Redmond",     "Seattle",       "Kent",  "Cheyenne"};
 constexpr const char* kStates[] = {"AZ", "CA", "ID", "OR", "WA", "WY"};
 constexpr const char* kHotChannels[] = {"Google", "Facebook", "Baidu", "Apple"};
+constexpr uint32_t kNumHotChannels = std::size(kHotChannels);
 
 uint64_t mix64(uint64_t z) {
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -45,79 +51,234 @@ uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
+// The 128-bit product folded to 64 bits (wyhash's mixing step: one mulx and one xor).
+inline uint64_t mum(uint64_t a, uint64_t b) {
+  unsigned __int128 r = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(r) ^ static_cast<uint64_t>(r >> 64);
+}
+
+// Two 64-bit keys derived from the seed once per batch.
+struct SeedKeys {
+  uint64_t a, b;
+  explicit SeedKeys(uint64_t seed)
+      : a(mix64(seed ^ 0x243F6A8885A308D3ULL)), b(mix64(seed + 0x13198A2E03707344ULL) | 1) {}
+};
+
 // Counter-based: the stream of event n is a function of (seed, n) only, which makes the generator
-// splittable. SplitMix64 steps from there.
+// splittable. wyrand steps from there (one multiply per 64 random bits).
 class Rng {
  public:
-  Rng(uint64_t seed, uint64_t counter)
-      : state_(mix64(seed + 0x9E3779B97F4A7C15ULL) ^ mix64(counter * 0xD1B54A32D192ED03ULL + 1)) {}
+  Rng(const SeedKeys& keys, uint64_t counter) : state_(mum(counter ^ keys.a, keys.b)) {}
   uint64_t next() {
-    state_ += 0x9E3779B97F4A7C15ULL;
-    return mix64(state_);
+    state_ += 0xA0761D6478BD642FULL;
+    return mum(state_, state_ ^ 0xE7037ED1A0B428DBULL);
   }
-  // Uniform in [0, n), n > 0.
-  int64_t below(int64_t n) {
-    return static_cast<int64_t>(
-        (static_cast<unsigned __int128>(next()) * static_cast<uint64_t>(n)) >> 64);
-  }
-  double unit() { return static_cast<double>(next() >> 11) * 0x1p-53; }
 
  private:
   uint64_t state_;
 };
 
-// Lowercase letters with an occasional `special`, length in [3, max_length).
-size_t next_string(Rng& rng, int max_length, char special, char* out) {
-  size_t len = static_cast<size_t>(kMinStringLength + rng.below(max_length - kMinStringLength));
-  for (size_t i = 0; i < len; ++i) {
-    uint64_t r = rng.next();
-    out[i] = (r % 13 == 0) ? special : static_cast<char>('a' + (r >> 8) % 26);
-  }
-  return len;
+// Uniform in [0, n) from 32 random bits (the low or high half of a draw): multiply-shift, no
+// division. The bias is below n / 2^32, far under anything the generator's users can observe.
+inline int64_t below_lo(uint64_t w, uint64_t n) {
+  return static_cast<int64_t>(((w & 0xFFFFFFFFu) * n) >> 32);
+}
+inline int64_t below_hi(uint64_t w, uint64_t n) {
+  return static_cast<int64_t>(((w >> 32) * n) >> 32);
+}
+// From bits 0..23 of w (bits left over in a draw that also decides coins).
+inline int64_t below_bits24(uint64_t w, uint64_t n) {
+  return static_cast<int64_t>(((w & 0xFFFFFFu) * n) >> 24);
+}
+inline int64_t below64(uint64_t w, uint64_t n) {
+  return static_cast<int64_t>((static_cast<unsigned __int128>(w) * n) >> 64);
 }
 
-// Exactly `len` lowercase letters, 13 per random draw.
-void next_exact_string(Rng& rng, size_t len, char* out) {
-  size_t i = 0;
-  while (i < len) {
-    uint64_t r = rng.next();
-    for (int k = 0; k < 13 && i < len; ++k, ++i) {
-      out[i] = static_cast<char>('a' + r % 26);
-      r /= 26;
+// ---- text: 32 bytes per step from eight 32-bit hash lanes (AVX2 with -march=x86-64-v3) ----
+
+typedef uint32_t U32x8 __attribute__((vector_size(32)));
+typedef uint8_t U8x32 __attribute__((vector_size(32)));
+
+// Eight independent 32-bit words for chunk `chunk` of the text keyed by (a, b): a counter hash
+// (lowbias32 with the key folded in), so chunks need no sequential state.
+inline U32x8 random_lanes(uint32_t a, uint32_t b, uint32_t chunk) {
+  const U32x8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
+  U32x8 x = (lane + chunk * 8u) * 0x9E3779B9u + a;
+  x ^= x >> 16;
+  x *= 0x21F0AAADu;
+  x ^= x >> 15;
+  x ^= b;
+  x *= 0x735A2D97u;
+  x ^= x >> 15;
+  return x;
+}
+
+// Each byte v becomes 'a' + (v * 26 >> 8): the two 16-bit products of a lane stay below 2^16, so
+// one 32-bit multiply handles two bytes without carries between them.
+inline U32x8 to_letters(U32x8 x) {
+  U32x8 even = (((x & 0x00FF00FFu) * 26u) >> 8) & 0x00FF00FFu;
+  U32x8 odd = (((x >> 8) & 0x00FF00FFu) * 26u) & 0xFF00FF00u;
+  return (even | odd) + 0x61616161u;
+}
+
+// Writes `len` random lowercase letters at `out`, and up to 31 bytes of scratch after them (the
+// caller's column keeps kTextSlack spare bytes).
+inline void fill_letters(uint8_t* out, int64_t len, uint64_t key) {
+  const auto a = static_cast<uint32_t>(key), b = static_cast<uint32_t>(key >> 32);
+  for (uint32_t c = 0; static_cast<int64_t>(c) * 32 < len; ++c) {
+    U32x8 w = to_letters(random_lanes(a, b, c));
+    std::memcpy(out + static_cast<size_t>(c) * 32, &w, 32);
+  }
+}
+
+// As fill_letters, but each character is `special` with probability 20/256 (about 1 in 13).
+inline void fill_text(uint8_t* out, int64_t len, uint64_t key, uint8_t special) {
+  const auto a = static_cast<uint32_t>(key), b = static_cast<uint32_t>(key >> 32);
+  for (uint32_t c = 0; static_cast<int64_t>(c) * 32 < len; ++c) {
+    auto letters = reinterpret_cast<U8x32>(to_letters(random_lanes(a, b, 2 * c)));
+    auto pick = reinterpret_cast<U8x32>(random_lanes(a, b, 2 * c + 1));
+    auto is_special = reinterpret_cast<U8x32>(pick < 20);
+    U8x32 w = (letters & ~is_special) | (is_special & special);
+    std::memcpy(out + static_cast<size_t>(c) * 32, &w, 32);
+  }
+}
+
+// Length of the `extra` padding an event of `current` bytes to `desired` on average: uniform
+// within +-20% of the missing bytes, from 32 random bits.
+inline int64_t extra_length(int64_t current, int64_t desired, uint64_t w32) {
+  if (current > desired) return 0;
+  int64_t missing = desired - current;
+  int64_t delta = (missing + 2) / 5;  // round(missing * 0.2)
+  return missing - delta + below_lo(w32, static_cast<uint64_t>(2 * delta + 1));
+}
+
+// ---- price: 100 * 10^(6u), u uniform in [0, 1), without pow() ----
+
+struct Exp2Table {
+  double v[64];  // 2^(j / 64)
+  Exp2Table() {
+    for (int j = 0; j < 64; ++j) v[j] = std::exp2(j / 64.0);
+  }
+};
+const Exp2Table kExp2;
+
+// 10^(6u) = 2^(6u log2 10): the integer and 64th parts of the exponent from a shift and the table,
+// the remaining fraction (below 1/64) from a 4th-order Taylor term (relative error < 2e-12).
+inline int64_t price_of(uint64_t w) {
+  double u = static_cast<double>(w >> 11) * 0x1p-53;
+  double t = u * (6.0 * 3.32192809488736234787 * 64.0);
+  auto i = static_cast<int64_t>(t);
+  double r = (t - static_cast<double>(i)) * (0.69314718055994530942 / 64.0);
+  double p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0))));
+  double v = kExp2.v[i & 63] * p * static_cast<double>(int64_t{1} << (i >> 6));
+  return static_cast<int64_t>(v * 100.0 + 0.5);
+}
+
+// ---- event time: base + floor(n * 1000 / rate), stepped without a division per event ----
+
+class TimeCursor {
+ public:
+  explicit TimeCursor(const GeneratorConfig& c)
+      : base_(c.base_time_ms), rate_(c.rate), step_q_(1000 / c.rate), step_r_(1000 % c.rate) {}
+  void seek(int64_t n) {
+    if (n <= INT64_MAX / 1000) {
+      q_ = n * 1000 / rate_;
+      r_ = n * 1000 % rate_;
+    } else {
+      __int128 x = static_cast<__int128>(n) * 1000;
+      q_ = static_cast<int64_t>(x / rate_);
+      r_ = static_cast<int64_t>(x % rate_);
     }
   }
-}
+  int64_t now() const { return base_ + q_; }
+  void step() {
+    q_ += step_q_;
+    r_ += step_r_;
+    bool wrap = r_ >= rate_;  // step_r_ < rate_: one wrap at most
+    r_ -= wrap ? rate_ : 0;
+    q_ += wrap;
+  }
 
-// Pads an event of `current` bytes to `desired` on average (uniform within +-20%).
-size_t next_extra(Rng& rng, int64_t current, int64_t desired, char* out) {
-  if (current > desired) return 0;
-  desired -= current;
-  int64_t delta = std::llround(static_cast<double>(desired) * 0.2);
-  int64_t len = desired - delta + rng.below(2 * delta + 1);
-  next_exact_string(rng, static_cast<size_t>(len), out);
-  return static_cast<size_t>(len);
-}
+ private:
+  int64_t base_, rate_, step_q_, step_r_;
+  int64_t q_ = 0, r_ = 0;
+};
 
-int64_t next_price(Rng& rng) { return std::llround(std::pow(10.0, rng.unit() * 6.0) * 100.0); }
+// ---- columns written through raw pointers, reserved for the whole batch up front ----
 
-int64_t next_base0_person_id(Rng& rng, int64_t n) {
-  int64_t num_people = last_base0_person_id(n) + 1;
-  int64_t active = std::min(num_people, kActivePeople);
-  return num_people - active + rng.below(active + kLeadIds);
-}
+class Int64Column {
+ public:
+  explicit Int64Column(int64_t rows) : rows_(rows) {
+    buf_.reserve(rows * 8);
+    p_ = buf_.data_as<int64_t>();
+  }
+  int64_t* data() { return p_; }
+  Array finish(DataType type) {
+    buf_.set_size_after_write(rows_ * 8);
+    return Array(std::make_shared<const ArrayData>(
+        ArrayData{type, rows_, 0, 0, nullptr, buf_.finish(), nullptr}));
+  }
 
-int64_t next_base0_auction_id(Rng& rng, int64_t n) {
-  int64_t max_auction = last_base0_auction_id(n);
-  int64_t min_auction = std::max<int64_t>(max_auction - kInFlightAuctions, 0);
-  return min_auction + rng.below(max_auction - min_auction + 1 + kLeadIds);
-}
+ private:
+  MutableBuffer buf_;
+  int64_t* p_;
+  int64_t rows_;
+};
+
+// utf8: `max_bytes` bounds the bytes of all rows (checked by the caller against int32 offsets).
+class StringColumn {
+ public:
+  StringColumn(int64_t rows, int64_t max_bytes) : rows_(rows) {
+    offsets_.reserve((rows + 1) * 4);
+    data_.reserve(max_bytes + kTextSlack);
+    off_ = offsets_.data_as<int32_t>();
+    off_[0] = 0;
+    d_ = data_.data();
+  }
+  uint8_t* cursor() { return d_ + pos_; }
+  // Row i ends `len` bytes after the cursor.
+  void commit(int64_t i, int64_t len) {
+    pos_ += static_cast<int32_t>(len);
+    off_[i + 1] = pos_;
+  }
+  void append(int64_t i, const char* s, size_t len) {
+    std::memcpy(cursor(), s, len);
+    commit(i, static_cast<int64_t>(len));
+  }
+  Array finish() {
+    offsets_.set_size_after_write((rows_ + 1) * 4);
+    data_.set_size_after_write(pos_);
+    return Array(std::make_shared<const ArrayData>(
+        ArrayData{columnar::utf8(), rows_, 0, 0, nullptr, offsets_.finish(), data_.finish()}));
+  }
+
+ private:
+  MutableBuffer offsets_, data_;
+  int32_t* off_;
+  uint8_t* d_;
+  int32_t pos_ = 0;
+  int64_t rows_;
+};
+
+// A channel's name and url in one fixed-size slot, copied with fixed-size moves (no length-driven
+// memcpy per bid); the lengths say how many of the copied bytes count.
+struct alignas(32) ChannelSlot {
+  char url[kMaxUrlLength];
+  char name[12];
+  uint8_t url_len;
+  uint8_t name_len;
+  uint8_t pad[2];
+};
+static_assert(sizeof(ChannelSlot) == 96);
+constexpr size_t kNameCopy = 16;  // name, lengths and padding: stays inside the slot
+static_assert(offsetof(ChannelSlot, name) + kNameCopy == sizeof(ChannelSlot));
 
 std::string base_url(Rng& rng) {
+  uint8_t part[32];
+  fill_letters(part, 15, rng.next());
   std::string url = "https://www.nexmark.com/";
-  char part[5];
   for (int i = 0; i < 3; ++i) {
-    next_exact_string(rng, 5, part);
-    url.append(part, 5);
+    url.append(reinterpret_cast<const char*>(part) + 5 * i, 5);
     url += '/';
   }
   url += "item.htm?query=1";
@@ -133,42 +294,52 @@ uint32_t reverse_bits(uint32_t v) {
   return r;
 }
 
-Array finish(columnar::ArrayBuilder& b) { return b.finish(); }
+ChannelSlot make_slot(std::string_view name, std::string_view url) {
+  SABOT_CHECK_LE(name.size(), sizeof(ChannelSlot::name));
+  SABOT_CHECK_LE(url.size(), kMaxUrlLength);
+  ChannelSlot s{};
+  std::memcpy(s.name, name.data(), name.size());
+  std::memcpy(s.url, url.data(), url.size());
+  s.name_len = static_cast<uint8_t>(name.size());
+  s.url_len = static_cast<uint8_t>(url.size());
+  return s;
+}
 
 }  // namespace
 
 struct ChannelTables {
-  std::vector<std::string> channel_names;  // "channel-i"
-  std::vector<std::string> channel_urls;
-  std::vector<std::string> hot_urls;
+  // The hot channels (Google, Facebook, Baidu, Apple), then channel-0 .. channel-9999.
+  std::vector<ChannelSlot> slots;
 
   explicit ChannelTables(uint64_t seed) {
     // A counter range far from event numbers so that the tables never alias an event's stream.
     constexpr uint64_t kTableCounter = 0xC0FFEE0000000000ULL;
-    Rng hot(seed, kTableCounter);
-    for (size_t i = 0; i < std::size(kHotChannels); ++i) hot_urls.push_back(base_url(hot));
-    channel_names.reserve(kNumChannels);
-    channel_urls.reserve(kNumChannels);
+    SeedKeys keys(seed);
+    slots.reserve(kNumHotChannels + kNumChannels);
+    Rng hot(keys, kTableCounter);
+    for (const char* name : kHotChannels) slots.push_back(make_slot(name, base_url(hot)));
     for (int64_t c = 0; c < kNumChannels; ++c) {
-      Rng rng(seed, kTableCounter + 1 + static_cast<uint64_t>(c));
-      channel_names.push_back("channel-" + std::to_string(c));
+      Rng rng(keys, kTableCounter + 1 + static_cast<uint64_t>(c));
+      std::string name = "channel-";
+      name += std::to_string(c);
       std::string url = base_url(rng);
-      if (rng.below(10) > 0) {
+      if (below_hi(rng.next(), 10) > 0) {
         int64_t id = std::abs(
             static_cast<int64_t>(static_cast<int32_t>(reverse_bits(static_cast<uint32_t>(c)))));
-        url += "&channel_id=" + std::to_string(id);
+        url += "&channel_id=";
+        url += std::to_string(id);
       }
-      channel_urls.push_back(std::move(url));
+      slots.push_back(make_slot(name, url));
     }
   }
 };
 
 int64_t event_time_ms(const GeneratorConfig& config, int64_t n) {
-  // 64-bit division when n * 1e6 fits (the common case; 128-bit division is a slow libcall).
-  constexpr int64_t kLimit = INT64_MAX / 1'000'000;
-  if (n >= 0 && n <= kLimit) return config.base_time_ms + n * 1'000'000 / config.rate / 1000;
-  __int128 us = static_cast<__int128>(n) * 1'000'000 / config.rate;
-  return config.base_time_ms + static_cast<int64_t>(us / 1000);
+  // base + floor(floor(n * 1e6 / rate) / 1000) = base + floor(n * 1000 / rate). 64-bit division
+  // when n * 1000 fits (128-bit division is a slow libcall).
+  if (n >= 0 && n <= INT64_MAX / 1000) return config.base_time_ms + n * 1000 / config.rate;
+  __int128 ms = static_cast<__int128>(n) * 1000 / config.rate;
+  return config.base_time_ms + static_cast<int64_t>(ms);
 }
 
 int64_t last_base0_person_id(int64_t n) {
@@ -235,114 +406,6 @@ SchemaPtr bid_schema() {
   return s;
 }
 
-Generator::Generator(GeneratorConfig config)
-    : Generator(config, std::make_shared<const ChannelTables>(config.seed)) {}
-
-Generator::Generator(GeneratorConfig config, std::shared_ptr<const ChannelTables> tables)
-    : config_(config),
-      tables_(std::move(tables)),
-      p_time_(columnar::timestamp(TimeUnit::kMilli)),
-      a_time_(columnar::timestamp(TimeUnit::kMilli)),
-      a_expires_(columnar::timestamp(TimeUnit::kMilli)),
-      b_time_(columnar::timestamp(TimeUnit::kMilli)) {
-  SABOT_CHECK(config_.rate > 0);
-  scratch_.resize(kScratchSize);
-}
-
-void Generator::add_person(int64_t n) {
-  Rng rng(config_.seed, static_cast<uint64_t>(n));
-  char* buf = scratch_.data();
-  p_id_.append(kFirstPersonId + last_base0_person_id(n));
-  // name
-  const char* first = kFirstNames[rng.below(std::size(kFirstNames))];
-  const char* last = kLastNames[rng.below(std::size(kLastNames))];
-  size_t len = 0;
-  for (const char* p = first; *p; ++p) buf[len++] = *p;
-  buf[len++] = ' ';
-  for (const char* p = last; *p; ++p) buf[len++] = *p;
-  p_name_.append(std::string_view(buf, len));
-  int64_t size = 8 + static_cast<int64_t>(len);
-  // email
-  len = next_string(rng, 7, ' ', buf);
-  buf[len++] = '@';
-  len += next_string(rng, 5, ' ', buf + len);
-  std::memcpy(buf + len, ".com", 4);
-  len += 4;
-  p_email_.append(std::string_view(buf, len));
-  size += static_cast<int64_t>(len);
-  // credit card: four 4-digit groups
-  len = 0;
-  for (int g = 0; g < 4; ++g) {
-    if (g > 0) buf[len++] = ' ';
-    int64_t v = rng.below(10000);
-    for (int d = 3; d >= 0; --d) {
-      buf[len + static_cast<size_t>(d)] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    }
-    len += 4;
-  }
-  p_card_.append(std::string_view(buf, len));
-  size += static_cast<int64_t>(len);
-  std::string_view city = kCities[rng.below(std::size(kCities))];
-  std::string_view state = kStates[rng.below(std::size(kStates))];
-  p_city_.append(city);
-  p_state_.append(state);
-  size += static_cast<int64_t>(city.size() + state.size());
-  p_time_.append(event_time_ms(config_, n));
-  len = next_extra(rng, size, kPersonAvgSize, buf);
-  p_extra_.append(std::string_view(buf, len));
-}
-
-void Generator::add_auction(int64_t n) {
-  Rng rng(config_.seed, static_cast<uint64_t>(n));
-  char* buf = scratch_.data();
-  int64_t last_person = last_base0_person_id(n);
-  a_id_.append(kFirstAuctionId + last_base0_auction_id(n));
-  size_t item_len = next_string(rng, 20, ' ', buf);
-  a_item_.append(std::string_view(buf, item_len));
-  size_t desc_len = next_string(rng, 100, ' ', buf);
-  a_desc_.append(std::string_view(buf, desc_len));
-  int64_t initial = next_price(rng);
-  a_initial_.append(initial);
-  a_reserve_.append(initial + next_price(rng));
-  int64_t time = event_time_ms(config_, n);
-  a_time_.append(time);
-  // Expires after about the time in which kInFlightAuctions further auctions are created.
-  int64_t events_for_auctions = kInFlightAuctions * kTotalProportion / kAuctionProportion;
-  int64_t horizon = event_time_ms(config_, n + events_for_auctions) - time;
-  a_expires_.append(time + 1 + rng.below(std::max<int64_t>(horizon * 2, 1)));
-  int64_t seller =
-      rng.below(kHotSellersRatio) > 0 ? (last_person / 100) * 100 : next_base0_person_id(rng, n);
-  a_seller_.append(kFirstPersonId + seller);
-  a_category_.append(kFirstCategoryId + rng.below(kNumCategories));
-  int64_t size = 8 + static_cast<int64_t>(item_len + desc_len) + 5 * 8;
-  size_t len = next_extra(rng, size, kAuctionAvgSize, buf);
-  a_extra_.append(std::string_view(buf, len));
-}
-
-void Generator::add_bid(int64_t n) {
-  Rng rng(config_.seed, static_cast<uint64_t>(n));
-  int64_t auction = rng.below(kHotAuctionRatio) > 0 ? (last_base0_auction_id(n) / 100) * 100
-                                                    : next_base0_auction_id(rng, n);
-  int64_t bidder = rng.below(kHotBiddersRatio) > 0 ? (last_base0_person_id(n) / 100) * 100 + 1
-                                                   : next_base0_person_id(rng, n);
-  b_auction_.append(kFirstAuctionId + auction);
-  b_bidder_.append(kFirstPersonId + bidder);
-  b_price_.append(next_price(rng));
-  if (rng.below(kHotChannelsRatio) > 0) {
-    size_t i = static_cast<size_t>(rng.below(std::size(kHotChannels)));
-    b_channel_.append(kHotChannels[i]);
-    b_url_.append(tables_->hot_urls[i]);
-  } else {
-    size_t c = static_cast<size_t>(rng.below(kNumChannels));
-    b_channel_.append(tables_->channel_names[c]);
-    b_url_.append(tables_->channel_urls[c]);
-  }
-  b_time_.append(event_time_ms(config_, n));
-  size_t len = next_extra(rng, 4 * 8, kBidAvgSize, scratch_.data());
-  b_extra_.append(std::string_view(scratch_.data(), len));
-}
-
 namespace {
 
 // Number of events of `kind` among [0, n).
@@ -367,67 +430,264 @@ int64_t kind_event(EventKind kind, int64_t k) {
   return (k / prop) * kTotalProportion + start + k % prop;
 }
 
+// The largest number of bytes a row of each kind puts in one string column.
+constexpr int64_t kMaxPersonText = 32;  // name (14), email (15), card (19), city (13)
+constexpr int64_t kMaxPersonExtra = kPersonAvgSize * 6 / 5 + 1;
+constexpr int64_t kMaxAuctionExtra = kAuctionAvgSize * 6 / 5 + 1;
+constexpr int64_t kMaxBidExtra = kBidAvgSize * 6 / 5 + 1;
+// The widest column of a kind: a batch of `rows` must keep it within int32 offsets.
+constexpr int64_t kWidestRow[] = {kMaxPersonExtra, kMaxAuctionExtra, kMaxBidExtra};
+
+Status check_rows(EventKind kind, int64_t rows, int64_t first, int64_t last) {
+  if (rows * kWidestRow[static_cast<int>(kind)] + kTextSlack <= INT32_MAX) return Status::ok();
+  std::string msg = "nexmark: event range [";
+  msg += std::to_string(first);
+  msg += ", ";
+  msg += std::to_string(last);
+  msg += ") is too large for one batch (its text would overflow 32-bit offsets)";
+  return Status::invalid_argument(msg);
+}
+
+const RecordBatch& empty_batch(EventKind kind) {
+  static const RecordBatch kEmpty[] = {RecordBatch::make_empty(person_schema()),
+                                       RecordBatch::make_empty(auction_schema()),
+                                       RecordBatch::make_empty(bid_schema())};
+  return kEmpty[static_cast<int>(kind)];
+}
+
+// Copies a short NUL-terminated table string (names, cities, states).
+inline size_t put(uint8_t* out, const char* s) {
+  size_t len = std::strlen(s);
+  std::memcpy(out, s, len);
+  return len;
+}
+
+RecordBatch build_persons(const GeneratorConfig& config, int64_t first, int64_t last) {
+  const int64_t k0 = kind_prefix(EventKind::kPerson, first);
+  const int64_t rows = kind_prefix(EventKind::kPerson, last) - k0;
+  const SeedKeys keys(config.seed);
+  Int64Column id(rows), time(rows);
+  StringColumn name(rows, rows * kMaxPersonText), email(rows, rows * kMaxPersonText),
+      card(rows, rows * kMaxPersonText), city(rows, rows * kMaxPersonText), state(rows, rows * 2),
+      extra(rows, rows * kMaxPersonExtra);
+  TimeCursor clock(config);
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t n = kind_event(EventKind::kPerson, k0 + i);
+    Rng rng(keys, static_cast<uint64_t>(n));
+    id.data()[i] = kFirstPersonId + last_base0_person_id(n);
+    clock.seek(n);
+    time.data()[i] = clock.now();
+    // name: "first last"
+    uint64_t w = rng.next();
+    uint8_t* out = name.cursor();
+    size_t len = put(out, kFirstNames[below_lo(w, std::size(kFirstNames))]);
+    out[len++] = ' ';
+    len += put(out + len, kLastNames[below_hi(w, std::size(kLastNames))]);
+    name.commit(i, static_cast<int64_t>(len));
+    int64_t size = 8 + static_cast<int64_t>(len);
+    // email: [3, 7) characters '@' [3, 5) characters ".com"
+    w = rng.next();
+    int64_t user = kMinStringLength + below_lo(w, 7 - kMinStringLength);
+    int64_t host = kMinStringLength + below_hi(w, 5 - kMinStringLength);
+    out = email.cursor();
+    fill_text(out, user + 1 + host, rng.next(), ' ');
+    out[user] = '@';
+    std::memcpy(out + user + 1 + host, ".com", 4);
+    email.commit(i, user + 1 + host + 4);
+    size += user + 1 + host + 4;
+    // credit card: four 4-digit groups
+    out = card.cursor();
+    for (int g = 0; g < 4; g += 2) {
+      w = rng.next();
+      for (int h = 0; h < 2; ++h) {
+        int64_t v = h == 0 ? below_lo(w, 10000) : below_hi(w, 10000);
+        uint8_t* grp = out + 5 * (g + h);
+        for (int d = 3; d >= 0; --d) {
+          grp[d] = static_cast<uint8_t>('0' + v % 10);
+          v /= 10;
+        }
+        if (g + h < 3) grp[4] = ' ';
+      }
+    }
+    card.commit(i, 19);
+    size += 19;
+    w = rng.next();
+    auto city_len =
+        static_cast<int64_t>(put(city.cursor(), kCities[below_lo(w, std::size(kCities))]));
+    city.commit(i, city_len);
+    state.append(i, kStates[below_hi(w, std::size(kStates))], 2);
+    size += city_len + 2;
+    w = rng.next();
+    int64_t extra_len = extra_length(size, kPersonAvgSize, w);
+    fill_letters(extra.cursor(), extra_len, rng.next());
+    extra.commit(i, extra_len);
+  }
+  return RecordBatch::make_unchecked(
+      person_schema(),
+      {id.finish(columnar::int64()), name.finish(), email.finish(), card.finish(), city.finish(),
+       state.finish(), time.finish(columnar::timestamp(TimeUnit::kMilli)), extra.finish()},
+      rows);
+}
+
+RecordBatch build_auctions(const GeneratorConfig& config, int64_t first, int64_t last) {
+  const int64_t j0 = kind_prefix(EventKind::kAuction, first);
+  const int64_t rows = kind_prefix(EventKind::kAuction, last) - j0;
+  const SeedKeys keys(config.seed);
+  Int64Column id(rows), initial(rows), reserve(rows), time(rows), expires(rows), seller(rows),
+      category(rows);
+  StringColumn item(rows, rows * kMaxItemLength), desc(rows, rows * kMaxDescriptionLength),
+      extra(rows, rows * kMaxAuctionExtra);
+  TimeCursor clock(config), horizon_clock(config);
+  // Expires after about the time in which kInFlightAuctions further auctions are created.
+  constexpr int64_t kEventsForAuctions = kInFlightAuctions * kTotalProportion / kAuctionProportion;
+  for (int64_t i = 0; i < rows; ++i) {
+    const int64_t n = kind_event(EventKind::kAuction, j0 + i);
+    Rng rng(keys, static_cast<uint64_t>(n));
+    const int64_t last_person = last_base0_person_id(n);
+    id.data()[i] = kFirstAuctionId + last_base0_auction_id(n);
+    uint64_t w = rng.next();
+    int64_t item_len = kMinStringLength + below_lo(w, kMaxItemLength - kMinStringLength);
+    int64_t desc_len = kMinStringLength + below_hi(w, kMaxDescriptionLength - kMinStringLength);
+    fill_text(item.cursor(), item_len, rng.next(), ' ');
+    item.commit(i, item_len);
+    fill_text(desc.cursor(), desc_len, rng.next(), ' ');
+    desc.commit(i, desc_len);
+    int64_t price = price_of(rng.next());
+    initial.data()[i] = price;
+    reserve.data()[i] = price + price_of(rng.next());
+    clock.seek(n);
+    horizon_clock.seek(n + kEventsForAuctions);
+    int64_t now = clock.now();
+    time.data()[i] = now;
+    int64_t horizon = horizon_clock.now() - now;
+    expires.data()[i] =
+        now + 1 + below64(rng.next(), static_cast<uint64_t>(std::max<int64_t>(horizon * 2, 1)));
+    // seller: the hot seller with probability 3/4, else a random active person
+    w = rng.next();
+    int64_t num_people = last_person + 1;
+    int64_t active = std::min(num_people, kActivePeople);
+    int64_t random_person =
+        num_people - active + below_lo(w, static_cast<uint64_t>(active + kLeadIds));
+    int64_t hot_seller = (last_person / 100) * 100;
+    w = rng.next();
+    seller.data()[i] = kFirstPersonId + ((w & 3) != 0 ? hot_seller : random_person);
+    category.data()[i] = kFirstCategoryId + below_hi(w, kNumCategories);
+    int64_t size = 8 + item_len + desc_len + 5 * 8;
+    int64_t extra_len = extra_length(size, kAuctionAvgSize, rng.next());
+    fill_letters(extra.cursor(), extra_len, rng.next());
+    extra.commit(i, extra_len);
+  }
+  const DataType ts = columnar::timestamp(TimeUnit::kMilli);
+  return RecordBatch::make_unchecked(
+      auction_schema(),
+      {id.finish(columnar::int64()), item.finish(), desc.finish(),
+       initial.finish(columnar::int64()), reserve.finish(columnar::int64()), time.finish(ts),
+       expires.finish(ts), seller.finish(columnar::int64()), category.finish(columnar::int64()),
+       extra.finish()},
+      rows);
+}
+
+RecordBatch build_bids(const GeneratorConfig& config, const ChannelTables& tables, int64_t first,
+                       int64_t last) {
+  const int64_t rows = kind_prefix(EventKind::kBid, last) - kind_prefix(EventKind::kBid, first);
+  const SeedKeys keys(config.seed);
+  Int64Column auction(rows), bidder(rows), price(rows), time(rows);
+  StringColumn channel(rows, rows * 12), url(rows, rows * static_cast<int64_t>(kMaxUrlLength)),
+      extra(rows, rows * kMaxBidExtra);
+  int64_t* auction_out = auction.data();
+  int64_t* bidder_out = bidder.data();
+  int64_t* price_out = price.data();
+  int64_t* time_out = time.data();
+  const ChannelSlot* slots = tables.slots.data();
+  constexpr int64_t kExtraMissing = kBidAvgSize - kBidFixedSize;
+  constexpr int64_t kExtraDelta = (kExtraMissing + 2) / 5;
+  TimeCursor clock(config);
+  int64_t i = 0;
+  // Rotation by rotation: the latest person and auction are fixed for all bids of one.
+  for (int64_t epoch = first / kTotalProportion; epoch * kTotalProportion < last; ++epoch) {
+    const int64_t epoch_start = epoch * kTotalProportion;
+    const int64_t lo = std::max(first, epoch_start + kPersonProportion + kAuctionProportion);
+    const int64_t hi = std::min(last, epoch_start + kTotalProportion);
+    if (lo >= hi) continue;
+    const int64_t last_auction = epoch * kAuctionProportion + kAuctionProportion - 1;
+    const int64_t hot_auction = kFirstAuctionId + (last_auction / 100) * 100;
+    const int64_t min_auction = std::max<int64_t>(last_auction - kInFlightAuctions, 0);
+    const auto auction_span = static_cast<uint64_t>(last_auction - min_auction + 1 + kLeadIds);
+    const int64_t num_people = epoch * kPersonProportion + kPersonProportion;
+    const int64_t active = std::min(num_people, kActivePeople);
+    const int64_t min_person = kFirstPersonId + num_people - active;
+    const auto person_span = static_cast<uint64_t>(active + kLeadIds);
+    const int64_t hot_bidder = kFirstPersonId + ((num_people - 1) / 100) * 100 + 1;
+    clock.seek(lo);
+    for (int64_t n = lo; n < hi; ++n, ++i) {
+      Rng rng(keys, static_cast<uint64_t>(n));
+      const uint64_t coins = rng.next();
+      const uint64_t ids = rng.next();
+      // Hot auction with probability 1/2, hot bidder with 3/4: selects, not branches.
+      const int64_t random_auction = kFirstAuctionId + min_auction + below_lo(ids, auction_span);
+      auction_out[i] = (coins & 1) ? hot_auction : random_auction;
+      const int64_t random_bidder = min_person + below_hi(ids, person_span);
+      bidder_out[i] = (coins & 6) ? hot_bidder : random_bidder;
+      price_out[i] = price_of(rng.next());
+      time_out[i] = clock.now();
+      clock.step();
+      // Channel: a hot one with probability 1/2, else one of kNumChannels.
+      const auto hot_channel = static_cast<uint32_t>((coins >> 4) & 3);
+      const auto cold_channel =
+          kNumHotChannels + static_cast<uint32_t>(below_hi(coins, kNumChannels));
+      const ChannelSlot& slot = slots[(coins & 8) ? hot_channel : cold_channel];
+      std::memcpy(channel.cursor(),
+                  reinterpret_cast<const uint8_t*>(&slot) + offsetof(ChannelSlot, name), kNameCopy);
+      channel.commit(i, slot.name_len);
+      std::memcpy(url.cursor(), slot.url, kMaxUrlLength);
+      url.commit(i, slot.url_len);
+      const int64_t extra_len =
+          kExtraMissing - kExtraDelta + below_bits24(coins >> 8, 2 * kExtraDelta + 1);
+      fill_letters(extra.cursor(), extra_len, rng.next());
+      extra.commit(i, extra_len);
+    }
+  }
+  SABOT_CHECK_EQ(i, rows);
+  const DataType ts = columnar::timestamp(TimeUnit::kMilli);
+  return RecordBatch::make_unchecked(
+      bid_schema(),
+      {auction.finish(columnar::int64()), bidder.finish(columnar::int64()),
+       price.finish(columnar::int64()), channel.finish(), url.finish(), time.finish(ts),
+       extra.finish()},
+      rows);
+}
+
 }  // namespace
+
+Generator::Generator(GeneratorConfig config)
+    : Generator(config, std::make_shared<const ChannelTables>(config.seed)) {}
+
+Generator::Generator(GeneratorConfig config, std::shared_ptr<const ChannelTables> tables)
+    : config_(config), tables_(std::move(tables)) {
+  SABOT_CHECK(config_.rate > 0);
+  SABOT_CHECK(tables_ != nullptr);
+}
 
 Result<EventBatches> Generator::generate(int64_t first, int64_t last, uint8_t kinds) {
   if (first < 0 || last < first) {
-    return Status::invalid_argument("nexmark: bad event range [" + std::to_string(first) + ", " +
-                                    std::to_string(last) + ")");
+    std::string msg = "nexmark: bad event range [";
+    msg += std::to_string(first);
+    msg += ", ";
+    msg += std::to_string(last);
+    msg += ")";
+    return Status::invalid_argument(msg);
   }
-  int64_t np = (kinds & kPersons)
-                   ? kind_prefix(EventKind::kPerson, last) - kind_prefix(EventKind::kPerson, first)
-                   : 0;
-  int64_t na = (kinds & kAuctions) ? kind_prefix(EventKind::kAuction, last) -
-                                         kind_prefix(EventKind::kAuction, first)
-                                   : 0;
-  int64_t nb = (kinds & kBids)
-                   ? kind_prefix(EventKind::kBid, last) - kind_prefix(EventKind::kBid, first)
-                   : 0;
-  for (auto* b : {&p_id_, &p_time_}) b->reserve(np);
-  for (auto* b : {&p_name_, &p_email_, &p_card_, &p_city_, &p_state_, &p_extra_}) b->reserve(np);
-  p_extra_.reserve_bytes(np * kPersonAvgSize);
-  for (auto* b :
-       {&a_id_, &a_initial_, &a_reserve_, &a_time_, &a_expires_, &a_seller_, &a_category_}) {
-    b->reserve(na);
-  }
-  for (auto* b : {&a_item_, &a_desc_, &a_extra_}) b->reserve(na);
-  a_extra_.reserve_bytes(na * kAuctionAvgSize);
-  a_desc_.reserve_bytes(na * 60);
-  for (auto* b : {&b_auction_, &b_bidder_, &b_price_, &b_time_}) b->reserve(nb);
-  for (auto* b : {&b_channel_, &b_url_, &b_extra_}) b->reserve(nb);
-  b_extra_.reserve_bytes(nb * kBidAvgSize);
-  b_url_.reserve_bytes(nb * 80);
-
-  for (int64_t n = first; n < last; ++n) {
-    switch (event_kind(n)) {
-      case EventKind::kPerson:
-        if (kinds & kPersons) add_person(n);
-        break;
-      case EventKind::kAuction:
-        if (kinds & kAuctions) add_auction(n);
-        break;
-      case EventKind::kBid:
-        if (kinds & kBids) add_bid(n);
-        break;
-    }
+  for (EventKind kind : {EventKind::kPerson, EventKind::kAuction, EventKind::kBid}) {
+    SABOT_RETURN_IF_ERROR(
+        check_rows(kind, kind_prefix(kind, last) - kind_prefix(kind, first), first, last));
   }
   EventBatches out;
-  out.persons = RecordBatch::make_unchecked(
-      person_schema(),
-      {finish(p_id_), finish(p_name_), finish(p_email_), finish(p_card_), finish(p_city_),
-       finish(p_state_), finish(p_time_), finish(p_extra_)},
-      np);
-  out.auctions = RecordBatch::make_unchecked(
-      auction_schema(),
-      {finish(a_id_), finish(a_item_), finish(a_desc_), finish(a_initial_), finish(a_reserve_),
-       finish(a_time_), finish(a_expires_), finish(a_seller_), finish(a_category_),
-       finish(a_extra_)},
-      na);
-  out.bids = RecordBatch::make_unchecked(
-      bid_schema(),
-      {finish(b_auction_), finish(b_bidder_), finish(b_price_), finish(b_channel_), finish(b_url_),
-       finish(b_time_), finish(b_extra_)},
-      nb);
+  out.persons =
+      (kinds & kPersons) ? build_persons(config_, first, last) : empty_batch(EventKind::kPerson);
+  out.auctions =
+      (kinds & kAuctions) ? build_auctions(config_, first, last) : empty_batch(EventKind::kAuction);
+  out.bids =
+      (kinds & kBids) ? build_bids(config_, *tables_, first, last) : empty_batch(EventKind::kBid);
   return out;
 }
 
@@ -439,7 +699,8 @@ class NexmarkReader final : public runtime::SourceReader {
  public:
   NexmarkReader(const GeneratorConfig& config, std::shared_ptr<const ChannelTables> tables,
                 EventKind kind, int num_splits, std::vector<int> splits)
-      : gen_(config, std::move(tables)),
+      : config_(config),
+        tables_(std::move(tables)),
         kind_(kind),
         num_splits_(num_splits),
         splits_(std::move(splits)) {
@@ -452,16 +713,17 @@ class NexmarkReader final : public runtime::SourceReader {
       int split = splits_[next_split_];
       int64_t end = split_begin(split + 1);
       if (pos_ < end) {
+        // Exactly max_rows events of the kind, unless the split ends first.
         int64_t stop = std::min(end, kind_event(kind_, kind_prefix(kind_, pos_) + max_rows));
-        uint8_t mask = kind_ == EventKind::kPerson    ? kPersons
-                       : kind_ == EventKind::kAuction ? kAuctions
-                                                      : kBids;
-        SABOT_ASSIGN_OR_RETURN(EventBatches b, gen_.generate(pos_, stop, mask));
+        int64_t rows = kind_prefix(kind_, stop) - kind_prefix(kind_, pos_);
+        SABOT_RETURN_IF_ERROR(check_rows(kind_, rows, pos_, stop));
+        int64_t from = pos_;
         pos_ = stop;
-        RecordBatch& batch = kind_ == EventKind::kPerson    ? b.persons
-                             : kind_ == EventKind::kAuction ? b.auctions
-                                                            : b.bids;
-        if (batch.num_rows() == 0) continue;
+        if (rows == 0) continue;
+        RecordBatch batch = kind_ == EventKind::kPerson ? build_persons(config_, from, stop)
+                            : kind_ == EventKind::kAuction
+                                ? build_auctions(config_, from, stop)
+                                : build_bids(config_, *tables_, from, stop);
         runtime::SourcePoll p = runtime::SourcePoll::of(std::move(batch));
         p.split = split;
         return p;
@@ -474,15 +736,20 @@ class NexmarkReader final : public runtime::SourceReader {
 
   std::string position() const override {
     if (next_split_ >= splits_.size()) return "done";
-    return "split " + std::to_string(splits_[next_split_]) + " event " + std::to_string(pos_);
+    std::string s = "split ";
+    s += std::to_string(splits_[next_split_]);
+    s += " event ";
+    s += std::to_string(pos_);
+    return s;
   }
 
  private:
   int64_t split_begin(int s) const {
-    return static_cast<int64_t>(static_cast<__int128>(gen_.config().events) * s / num_splits_);
+    return static_cast<int64_t>(static_cast<__int128>(config_.events) * s / num_splits_);
   }
 
-  Generator gen_;
+  GeneratorConfig config_;
+  std::shared_ptr<const ChannelTables> tables_;
   EventKind kind_;
   int num_splits_;
   std::vector<int> splits_;
@@ -496,7 +763,9 @@ class NexmarkSource final : public runtime::Source {
       : config_(config),
         num_splits_(std::max(1, num_splits)),
         kind_(kind),
-        tables_(std::make_shared<const ChannelTables>(config.seed)) {}
+        tables_(std::make_shared<const ChannelTables>(config.seed)) {
+    SABOT_CHECK(config_.rate > 0);
+  }
   std::string name() const override {
     return kind_ == EventKind::kPerson    ? "nexmark_people"
            : kind_ == EventKind::kAuction ? "nexmark_auctions"
@@ -513,8 +782,13 @@ class NexmarkSource final : public runtime::Source {
     std::vector<int> mine;
     for (int s : splits) {
       if (s < 0 || s >= num_splits_) {
-        return Status::invalid_argument(name() + ": split " + std::to_string(s) +
-                                        " out of range [0, " + std::to_string(num_splits_) + ")");
+        std::string msg = name();
+        msg += ": split ";
+        msg += std::to_string(s);
+        msg += " out of range [0, ";
+        msg += std::to_string(num_splits_);
+        msg += ")";
+        return Status::invalid_argument(msg);
       }
       mine.push_back(s);
     }

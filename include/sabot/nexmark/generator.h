@@ -1,8 +1,9 @@
 // The Nexmark event generator (docs: /work/shared/spec/NEXMARK.md, "Generator" and "Schemas"):
 // Person, Auction and Bid events as columnar batches, deterministic and splittable. The
 // randomness of event n depends only on (seed, n), so any split of [0, events) into slices yields
-// the same events. A Generator owns reusable builders and is not thread-safe (one per thread);
-// the sources share only immutable tables and may be read by several subtasks at once.
+// the same events. generate() writes fresh column buffers through raw pointers, reserved once per
+// batch. A Generator is not thread-safe (one per thread); the sources share only immutable tables
+// and may be read by several subtasks at once.
 #pragma once
 
 #include <array>
@@ -12,7 +13,7 @@
 #include <vector>
 
 #include "sabot/base/status.h"
-#include "sabot/columnar/builder.h"
+#include "sabot/columnar/builder.h"  // kept for includers that rely on it
 #include "sabot/columnar/record_batch.h"
 #include "sabot/runtime/source.h"
 
@@ -80,28 +81,8 @@ class Generator {
   Result<EventBatches> generate(int64_t first, int64_t last, uint8_t kinds = kAllKinds);
 
  private:
-  void add_person(int64_t n);
-  void add_auction(int64_t n);
-  void add_bid(int64_t n);
-
   GeneratorConfig config_;
   std::shared_ptr<const ChannelTables> tables_;
-  std::string scratch_;  // reused text buffer: no per-event allocation once grown
-  // person
-  columnar::Int64Builder p_id_;
-  columnar::StringBuilder p_name_, p_email_, p_card_, p_city_, p_state_;
-  columnar::Int64Builder p_time_;
-  columnar::StringBuilder p_extra_;
-  // auction
-  columnar::Int64Builder a_id_;
-  columnar::StringBuilder a_item_, a_desc_;
-  columnar::Int64Builder a_initial_, a_reserve_, a_time_, a_expires_, a_seller_, a_category_;
-  columnar::StringBuilder a_extra_;
-  // bid
-  columnar::Int64Builder b_auction_, b_bidder_, b_price_;
-  columnar::StringBuilder b_channel_, b_url_;
-  columnar::Int64Builder b_time_;
-  columnar::StringBuilder b_extra_;
 };
 
 // Sources over [0, config.events): split s of k covers events [events*s/k, events*(s+1)/k).
