@@ -1,0 +1,872 @@
+// The streaming fraud detector and the `sabot demo fraud` driver; see fraud_job.h.
+#include "fraud_job.h"
+
+#include <simdjson.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <bit>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "sabot/codec/codec.h"
+#include "sabot/columnar/builder.h"
+
+namespace sabot::fraud {
+
+namespace {
+
+constexpr std::string_view kTypeNames[DetectorStats::kTypes] = {"VELOCITY", "AMOUNT_ANOMALY",
+                                                                "GEO_IMPOSSIBLE"};
+constexpr std::string_view kSeverityNames[DetectorStats::kSeverities] = {"HIGH", "CRITICAL"};
+enum : int { kVelocity = 0, kAmount = 1, kGeo = 2 };
+enum : int { kHigh = 0, kCritical = 1 };
+
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
+}
+
+void append_int(int64_t v, std::string* out) {
+  char buf[24];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, static_cast<size_t>(r.ptr - buf));
+}
+
+void append_json_string(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      default:
+        if (c < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out->append(buf);
+        } else {
+          out->push_back(static_cast<char>(c));
+        }
+    }
+  }
+  out->push_back('"');
+}
+
+// The columns the detector decodes from each message (the JSON decoder skips the others).
+const columnar::SchemaPtr& detector_input_schema() {
+  using namespace columnar;
+  static const SchemaPtr kSchema = schema({
+      field("transaction_id", int64(), false),
+      field("account_number", utf8(), false),
+      field("transaction_amount", float64(), false),
+      field("currency", utf8(), false),
+      field("branch_city", utf8(), false),
+      field("timestamp_ms", int64(), false),
+  });
+  return kSchema;
+}
+
+const columnar::SchemaPtr& stamped_schema() {
+  static const columnar::SchemaPtr kSchema = [] {
+    std::vector<columnar::Field> fields = detector_input_schema()->fields();
+    fields.push_back(columnar::field(kReadStampColumn, columnar::int64(), false));
+    return columnar::schema(std::move(fields));
+  }();
+  return kSchema;
+}
+
+// ---- alert codec ---------------------------------------------------------------------------
+
+class AlertJsonEncoder final : public codec::Encoder {
+ public:
+  Result<columnar::Array> encode(const columnar::RecordBatch& batch) override {
+    if (!bound_) {
+      SABOT_RETURN_IF_ERROR(reader_.bind(batch.schema()));
+      bound_ = true;
+    }
+    columnar::BinaryBuilder out(columnar::binary());
+    out.reserve(batch.num_rows());
+    AlertEvent a;
+    for (int64_t r = 0; r < batch.num_rows(); ++r) {
+      SABOT_RETURN_IF_ERROR(reader_.read(batch, r, &a));
+      text_.clear();
+      append_alert_json(a, &text_);
+      out.append(text_);
+    }
+    return out.finish();
+  }
+
+ private:
+  RowReader<AlertEvent> reader_;
+  bool bound_ = false;
+  std::string text_;
+};
+
+class AlertJsonCodec final : public codec::Codec {
+ public:
+  std::string name() const override { return "fraud-alert-json"; }
+  columnar::SchemaPtr schema() const override { return nullptr; }
+  Result<std::unique_ptr<codec::Decoder>> make_decoder() const override {
+    return Status::not_implemented(
+        "fraud-alert-json is encode-only; read alerts with fraud::parse_alert_json");
+  }
+  Result<std::unique_ptr<codec::Encoder>> make_encoder() const override {
+    return std::unique_ptr<codec::Encoder>(new AlertJsonEncoder());
+  }
+};
+
+}  // namespace
+
+// ---- LatencyHistogram ------------------------------------------------------------------------
+
+int LatencyHistogram::bucket_of(int64_t ns) {
+  if (ns < 16) return static_cast<int>(ns);
+  const int e = 63 - std::countl_zero(static_cast<uint64_t>(ns));  // >= 4
+  const int sub = static_cast<int>((ns >> (e - 3)) & 7);
+  return std::min(16 + (e - 4) * 8 + sub, kBuckets - 1);
+}
+
+void LatencyHistogram::merge(const LatencyHistogram& other) {
+  for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+}
+
+int64_t LatencyHistogram::count() const {
+  int64_t n = 0;
+  for (int64_t c : counts_) n += c;
+  return n;
+}
+
+double LatencyHistogram::quantile_ns(double q) const {
+  const int64_t n = count();
+  if (n == 0) return 0;
+  const int64_t rank = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(q * n)));
+  int64_t seen = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    seen += counts_[static_cast<size_t>(b)];
+    if (seen < rank) continue;
+    if (b < 16) return b;
+    const int e = (b - 16) / 8 + 4;
+    const int sub = (b - 16) % 8;
+    const double width = std::ldexp(1.0, e - 3);
+    return std::ldexp(1.0, e) + (sub + 0.5) * width;
+  }
+  return 0;
+}
+
+// ---- DetectorStats ---------------------------------------------------------------------------
+
+DetectorStats::Slot* DetectorStats::add_subtask() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return &slots_.emplace_back();
+}
+
+int64_t DetectorStats::transactions() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t n = 0;
+  for (const Slot& s : slots_) n += s.transactions.load(std::memory_order_relaxed);
+  return n;
+}
+
+int64_t DetectorStats::out_of_order() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t n = 0;
+  for (const Slot& s : slots_) n += s.out_of_order.load(std::memory_order_relaxed);
+  return n;
+}
+
+int64_t DetectorStats::alerts() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t n = 0;
+  for (const Slot& s : slots_) n += s.alerts.load(std::memory_order_relaxed);
+  return n;
+}
+
+int64_t DetectorStats::alerts_of(int type, int severity) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  int64_t n = 0;
+  for (const Slot& s : slots_) {
+    n += s.by_type_severity[static_cast<size_t>(type * kSeverities + severity)].load(
+        std::memory_order_relaxed);
+  }
+  return n;
+}
+
+LatencyHistogram DetectorStats::latency() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  LatencyHistogram h;
+  for (const Slot& s : slots_) h.merge(s.latency);
+  return h;
+}
+
+// ---- FraudDetector ---------------------------------------------------------------------------
+
+void FraudDetector::open(RuntimeContext& ctx) {
+  recent_ = ctx.list_state<Recent>("recent");
+  amounts_ = ctx.value_state<Amounts>("amounts");
+  visit_ = ctx.value_state<LastVisit>("last-visit");
+  city_ = ctx.value_state<std::string>("last-city");
+  if (stats_) slot_ = stats_->add_subtask();
+}
+
+namespace {
+// A relaxed increment by the slot's only writer: no locked read-modify-write per row.
+void bump(std::atomic<int64_t>& c, int64_t by = 1) {
+  c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+}
+}  // namespace
+
+void FraudDetector::process(const TxnEvent& t, Context&, Emitter<AlertEvent>& out) {
+  char details[256];
+  // VELOCITY: earlier transactions among the last 100 less than 60 s before this one.
+  std::span<const Recent> history = recent_->get();
+  if (history.size() > static_cast<size_t>(kVelocityHistory)) {
+    history = history.subspan(history.size() - kVelocityHistory);
+  }
+  int64_t in_window = 0;
+  for (const Recent& r : history) in_window += t.timestamp_ms - r.timestamp_ms < kVelocityWindowMs;
+  if (in_window >= 2) {
+    related_.assign(1, '[');
+    for (const Recent& r : history) {
+      if (t.timestamp_ms - r.timestamp_ms >= kVelocityWindowMs) continue;
+      if (related_.size() > 1) related_.push_back(',');
+      append_int(r.id, &related_);
+    }
+    related_.push_back(']');
+    const int n = std::snprintf(details, sizeof details, "%lld transactions in 60s",
+                                static_cast<long long>(in_window + 1));
+    emit(t, kVelocity, kHigh, std::string_view(details, static_cast<size_t>(n)), related_, out);
+  }
+
+  // AMOUNT_ANOMALY: z-score against the earlier amounts (the same arithmetic as the reference).
+  const Amounts* a = amounts_->get();
+  Amounts amounts = a != nullptr ? *a : Amounts{0, 0, 0};
+  if (amounts.count >= kAmountMinCount) {
+    const double n = static_cast<double>(amounts.count);
+    const double mean = amounts.sum / n;
+    const double variance = amounts.sum_sq / n - mean * mean;
+    if (variance > 0) {
+      const double z = (t.transaction_amount - mean) / std::sqrt(variance);
+      if (std::abs(z) > kAmountAlertZ) {
+        const int len = std::snprintf(
+            details, sizeof details, "Amount %.2f %.*s is %.1fσ from mean %.2f",
+            t.transaction_amount, static_cast<int>(t.currency.size()), t.currency.data(), z, mean);
+        emit(t, kAmount, z > kAmountCriticalZ ? kCritical : kHigh,
+             std::string_view(details, static_cast<size_t>(std::min<int>(len, sizeof details - 1))),
+             "[]", out);
+      }
+    }
+  }
+
+  // GEO_IMPOSSIBLE: another city than the previous transaction's, less than 10 minutes later.
+  const LastVisit* v = visit_->get();
+  const std::string* previous_city = city_->get();
+  if (v != nullptr && previous_city != nullptr && *previous_city != t.branch_city) {
+    const double minutes = static_cast<double>(t.timestamp_ms - v->previous_ms) / 60000.0;
+    if (minutes < kGeoMaxMinutes) {
+      const int len = std::snprintf(details, sizeof details, "%s→%.*s in %.1fmin (%.0fkm)",
+                                    previous_city->c_str(), static_cast<int>(t.branch_city.size()),
+                                    t.branch_city.data(), minutes,
+                                    city_distance_km(*previous_city, t.branch_city));
+      emit(t, kGeo, kCritical,
+           std::string_view(details, static_cast<size_t>(std::min<int>(len, sizeof details - 1))),
+           "[]", out);
+    }
+  }
+
+  // State update, after the rules.
+  const bool out_of_order = v != nullptr && t.timestamp_ms < v->latest_ms;
+  const LastVisit visit{t.timestamp_ms,
+                        v != nullptr ? std::max(v->latest_ms, t.timestamp_ms) : t.timestamp_ms};
+  visit_->update(visit);
+  if (previous_city == nullptr || *previous_city != t.branch_city) {
+    city_->update(std::string(t.branch_city));
+  }
+  ++amounts.count;
+  amounts.sum += t.transaction_amount;
+  amounts.sum_sq += t.transaction_amount * t.transaction_amount;
+  amounts_->update(amounts);
+  recent_->add(Recent{t.transaction_id, t.timestamp_ms});
+  // Keep at most 2x the history and cut back to the last 100: amortised O(1) per row.
+  std::span<const Recent> all = recent_->get();
+  if (all.size() >= 2 * static_cast<size_t>(kVelocityHistory)) {
+    trimmed_.assign(all.end() - kVelocityHistory, all.end());
+    recent_->update(trimmed_);
+  }
+
+  if (slot_ != nullptr) {
+    bump(slot_->transactions);
+    if (out_of_order) bump(slot_->out_of_order);
+    if (measure_latency_) slot_->latency.record(steady_ns() - t.source_read_ns);
+  }
+}
+
+void FraudDetector::emit(const TxnEvent& t, int type, int severity, std::string_view details,
+                         std::string_view related, Emitter<AlertEvent>& out) {
+  alert_id_.assign("FA-");
+  append_int(t.transaction_id, &alert_id_);
+  alert_id_.push_back('-');
+  alert_id_.append(kTypeNames[type]);
+  out.emit(AlertEvent{alert_id_, t.transaction_id, t.account_number, kTypeNames[type],
+                      kSeverityNames[severity], details, t.timestamp_ms, related});
+  if (slot_ != nullptr) {
+    bump(slot_->alerts);
+    bump(
+        slot_->by_type_severity[static_cast<size_t>(type * DetectorStats::kSeverities + severity)]);
+  }
+}
+
+// ---- the job ---------------------------------------------------------------------------------
+
+DataStream add_fraud_detector(Environment& env, const DetectorOptions& options,
+                              std::shared_ptr<DetectorStats> stats) {
+  connectors::TopicSourceOptions source;
+  source.broker = options.broker;
+  return env.from_topic(options.input_url, codec::json(detector_input_schema()), source)
+      .map_batches(
+          [](const columnar::RecordBatch& b) -> Result<columnar::RecordBatch> {
+            std::vector<columnar::Array> columns = b.columns();
+            columns.push_back(columnar::Array::make_repeated(
+                columnar::Scalar::of_int64(steady_ns()), b.num_rows()));
+            return columnar::RecordBatch::make_unchecked(stamped_schema(), std::move(columns),
+                                                         b.num_rows());
+          },
+          stamped_schema())
+      .name("stamp-read-time")
+      .key_by("account_number")
+      .process(FraudDetector(std::move(stats), options.measure_latency))
+      .name("fraud-detector");
+}
+
+codec::CodecPtr alert_json_codec() { return std::make_shared<AlertJsonCodec>(); }
+
+void append_alert_json(const AlertEvent& a, std::string* out) {
+  out->append("{\"alert_id\":");
+  append_json_string(a.alert_id, out);
+  out->append(",\"transaction_id\":");
+  append_int(a.transaction_id, out);
+  out->append(",\"account_number\":");
+  append_json_string(a.account_number, out);
+  out->append(",\"fraud_type\":");
+  append_json_string(a.fraud_type, out);
+  out->append(",\"severity\":");
+  append_json_string(a.severity, out);
+  out->append(",\"details\":");
+  append_json_string(a.details, out);
+  out->append(",\"timestamp_ms\":");
+  append_int(a.timestamp_ms, out);
+  out->append(",\"related_transactions\":");
+  out->append(a.related_transactions.empty() ? std::string_view("[]") : a.related_transactions);
+  out->push_back('}');
+}
+
+Result<Alert> parse_alert_json(std::string_view json) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::padded_string padded(json);
+  simdjson::dom::element root;
+  if (auto err = parser.parse(padded).get(root); err) {
+    return Status::invalid_argument(std::string("alert JSON is malformed: ") +
+                                    simdjson::error_message(err));
+  }
+  simdjson::dom::object obj;
+  if (root.get(obj)) return Status::invalid_argument("alert JSON is not an object");
+  Alert a;
+  int seen = 0;
+  for (auto [key, value] : obj) {
+    auto bad = [&, k = key](const char* what) {
+      return Status::invalid_argument("alert JSON field '" + std::string(k) + "': " + what);
+    };
+    auto get_string = [&](std::string* out) -> Status {
+      std::string_view s;
+      if (value.get(s)) return bad("expected a string");
+      out->assign(s);
+      return Status::ok();
+    };
+    auto get_int = [&](int64_t* out) -> Status {
+      if (value.get(*out)) return bad("expected an int64");
+      return Status::ok();
+    };
+    ++seen;
+    if (key == "alert_id") {
+      SABOT_RETURN_IF_ERROR(get_string(&a.alert_id));
+    } else if (key == "transaction_id") {
+      SABOT_RETURN_IF_ERROR(get_int(&a.transaction_id));
+    } else if (key == "account_number") {
+      SABOT_RETURN_IF_ERROR(get_string(&a.account_number));
+    } else if (key == "fraud_type") {
+      SABOT_RETURN_IF_ERROR(get_string(&a.fraud_type));
+    } else if (key == "severity") {
+      SABOT_RETURN_IF_ERROR(get_string(&a.severity));
+    } else if (key == "details") {
+      SABOT_RETURN_IF_ERROR(get_string(&a.details));
+    } else if (key == "timestamp_ms") {
+      SABOT_RETURN_IF_ERROR(get_int(&a.timestamp_ms));
+    } else if (key == "related_transactions") {
+      simdjson::dom::array arr;
+      if (value.get(arr)) return bad("expected an array");
+      for (simdjson::dom::element e : arr) {
+        int64_t id = 0;
+        if (e.get(id)) return bad("expected an array of int64");
+        a.related_transactions.push_back(id);
+      }
+    } else {
+      return bad("unknown field");
+    }
+  }
+  if (seen != 8) {
+    return Status::invalid_argument("alert JSON has " + std::to_string(seen) +
+                                    " fields, expected the 8 of a fraud alert");
+  }
+  return a;
+}
+
+std::string_view severity_mark(std::string_view severity) {
+  if (severity == "LOW") return "⚠️";
+  if (severity == "MEDIUM") return "🟡";
+  if (severity == "HIGH") return "🟠";
+  if (severity == "CRITICAL") return "🚨";
+  return "";
+}
+
+std::string alert_console_line(std::string_view severity, std::string_view fraud_type,
+                               std::string_view account_number, std::string_view details) {
+  std::string line(severity_mark(severity));
+  line += " FRAUD: ";
+  line += fraud_type;
+  line += " - Account …";
+  line += account_number.substr(account_number.size() > 6 ? account_number.size() - 6 : 0);
+  line += " - ";
+  line += details;
+  return line;
+}
+
+// ---- producing the input ---------------------------------------------------------------------
+
+namespace {
+Status send_transactions(const columnar::RecordBatch& batch, codec::JsonEncoder& encoder,
+                         connectors::MemoryTopicWriter& writer) {
+  SABOT_ASSIGN_OR_RETURN(columnar::Array values, encoder.encode(batch));
+  // Keyed by account_number (column 1), stamped with the event time (column 10).
+  return writer.send_batch(batch.column(1), values, batch.column(10));
+}
+}  // namespace
+
+Status produce_transactions(const std::vector<Transaction>& rows, connectors::TopicPtr topic) {
+  SABOT_ASSIGN_OR_RETURN(auto writer, connectors::MemoryTopicWriter::open(topic));
+  codec::JsonEncoder encoder;
+  constexpr size_t kChunk = 8192;
+  for (size_t i = 0; i < rows.size(); i += kChunk) {
+    const size_t n = std::min(kChunk, rows.size() - i);
+    SABOT_RETURN_IF_ERROR(send_transactions(
+        to_record_batch(std::span<const Transaction>(rows.data() + i, n)), encoder, *writer));
+  }
+  SABOT_RETURN_IF_ERROR(writer->close());
+  topic->close();
+  return Status::ok();
+}
+
+Status produce_generated(const GeneratorOptions& options, connectors::TopicPtr topic) {
+  SABOT_ASSIGN_OR_RETURN(TransactionGenerator gen, TransactionGenerator::make(options));
+  SABOT_ASSIGN_OR_RETURN(auto writer, connectors::MemoryTopicWriter::open(topic));
+  codec::JsonEncoder encoder;
+  while (!gen.done()) {
+    SABOT_RETURN_IF_ERROR(send_transactions(gen.next_batch(8192), encoder, *writer));
+  }
+  SABOT_RETURN_IF_ERROR(writer->close());
+  topic->close();
+  return Status::ok();
+}
+
+Result<std::vector<Transaction>> read_transactions_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return Status::io_error("cannot open transactions file '" + path +
+                            "': " + std::strerror(errno));
+  }
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) return Status::io_error("cannot read transactions file '" + path + "'");
+  const std::string text = std::move(buffer).str();
+  SABOT_ASSIGN_OR_RETURN(codec::JsonDecoder decoder,
+                         codec::JsonDecoder::make(transaction_schema()));
+  SABOT_ASSIGN_OR_RETURN(codec::DecodeResult decoded, decoder.decode_lines(text));
+  if (!decoded.errors.empty()) {
+    const codec::RecordError& e = decoded.errors.front();
+    std::string msg = path;
+    msg += ':';
+    msg += std::to_string(e.index + 1);
+    msg += ": bad transaction: ";
+    msg += e.message;
+    if (decoded.errors.size() > 1) {
+      msg += " (and ";
+      msg += std::to_string(decoded.errors.size() - 1);
+      msg += " more bad lines)";
+    }
+    return Status::invalid_argument(std::move(msg));
+  }
+  SABOT_ASSIGN_OR_RETURN(std::vector<Transaction> rows, from_record_batch(decoded.batch));
+  // Per-account event-time order in the topic: what the detector (and the reference) assume.
+  std::stable_sort(rows.begin(), rows.end(), [](const Transaction& a, const Transaction& b) {
+    return a.timestamp_ms < b.timestamp_ms;
+  });
+  return rows;
+}
+
+// ---- the summary -----------------------------------------------------------------------------
+
+namespace {
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, std::isfinite(v) ? v : 0.0);
+  return buf;
+}
+
+std::string grouped(int64_t v) {  // 1234567 -> "1,234,567"
+  std::string digits = std::to_string(v < 0 ? -v : v);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
+    out.push_back(digits[i]);
+  }
+  return v < 0 ? "-" + out : out;
+}
+
+std::string rate(double per_s) {
+  return per_s >= 1e6 ? fmt("%.2f M", per_s / 1e6) : fmt("%.1f k", per_s / 1e3);
+}
+
+void append_json_counts(const std::map<std::string, int64_t>& m, std::string* out) {
+  out->push_back('{');
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    if (!first) out->push_back(',');
+    first = false;
+    append_json_string(k, out);
+    out->push_back(':');
+    append_int(v, out);
+  }
+  out->push_back('}');
+}
+}  // namespace
+
+std::string DemoSummary::to_text() const {
+  std::string s = "Fraud detection summary\n";
+  s += "  input           ";
+  s += input;
+  s += ", produced in ";
+  s += fmt("%.2f", generate_s);
+  s += " s (not counted below)\n";
+  s += "  transactions    ";
+  s += grouped(transactions);
+  s += " (parallelism ";
+  s += std::to_string(parallelism);
+  s += ", ";
+  s += grouped(out_of_order);
+  s += " out of order)\n";
+  s += "  alerts          ";
+  s += grouped(alerts);
+  s += '\n';
+  s += "    by type       ";
+  for (const auto& [k, v] : alerts_by_type) {
+    s += k;
+    s += ' ';
+    s += grouped(v);
+    s += "  ";
+  }
+  s += "\n    by severity   ";
+  for (const auto& [k, v] : alerts_by_severity) {
+    s += k;
+    s += ' ';
+    s += grouped(v);
+    s += "  ";
+  }
+  s += "\n  throughput      ";
+  s += rate(tx_per_s);
+  s += " tx/s (";
+  s += fmt("%.3f", wall_s);
+  s += " s wall), ";
+  s += rate(tx_per_cpu_s);
+  s += " tx per CPU-second (";
+  s += fmt("%.3f", cpu_s);
+  s += " s CPU)\n";
+  s += "  latency         p50 ";
+  s += fmt("%.3f", latency_p50_ms);
+  s += " ms, p95 ";
+  s += fmt("%.3f", latency_p95_ms);
+  s += " ms, p99 ";
+  s += fmt("%.3f", latency_p99_ms);
+  s += " ms (topic read to detector done)\n";
+  return s;
+}
+
+std::string DemoSummary::to_json() const {
+  std::string s = "{\"transactions\":";
+  append_int(transactions, &s);
+  s += ",\"alerts\":";
+  append_int(alerts, &s);
+  s += ",\"alerts_by_type\":";
+  append_json_counts(alerts_by_type, &s);
+  s += ",\"alerts_by_severity\":";
+  append_json_counts(alerts_by_severity, &s);
+  s += ",\"wall_s\":";
+  s += fmt("%.6f", wall_s);
+  s += ",\"cpu_s\":";
+  s += fmt("%.6f", cpu_s);
+  s += ",\"tx_per_s\":";
+  s += fmt("%.1f", tx_per_s);
+  s += ",\"tx_per_cpu_s\":";
+  s += fmt("%.1f", tx_per_cpu_s);
+  s += ",\"latency_ms\":{\"p50\":";
+  s += fmt("%.6f", latency_p50_ms);
+  s += ",\"p95\":";
+  s += fmt("%.6f", latency_p95_ms);
+  s += ",\"p99\":";
+  s += fmt("%.6f", latency_p99_ms);
+  s += "},\"generate_s\":";
+  s += fmt("%.6f", generate_s);
+  s += ",\"out_of_order\":";
+  append_int(out_of_order, &s);
+  s += ",\"parallelism\":";
+  append_int(parallelism, &s);
+  s += ",\"input\":";
+  append_json_string(input, &s);
+  s += '}';
+  return s;
+}
+
+// ---- the demo --------------------------------------------------------------------------------
+
+namespace {
+
+Status check_options(const DemoOptions& o) {
+  std::vector<std::string> problems;
+  if (o.parallelism < 1 || o.parallelism > 128) {
+    problems.push_back("parallelism must be in [1, 128], got " + std::to_string(o.parallelism));
+  }
+  if (o.input_path.empty() && o.transactions < 0) {
+    problems.push_back("transactions must be >= 0, got " + std::to_string(o.transactions));
+  }
+  if (o.batch_size < 1) {
+    problems.push_back("batch_size must be >= 1, got " + std::to_string(o.batch_size));
+  }
+  if (o.out == nullptr) problems.push_back("out must not be null");
+  if (problems.empty()) return Status::ok();
+  std::string msg = "fraud demo options:";
+  for (const std::string& p : problems) {
+    msg += ' ';
+    msg += p;
+    msg += ';';
+  }
+  msg.pop_back();
+  return Status::invalid_argument(std::move(msg));
+}
+
+// Prints a progress line about once a second until stopped.
+class ProgressPrinter {
+ public:
+  ProgressPrinter(std::ostream* out, const DetectorStats* stats) : out_(out), stats_(stats) {
+    if (out_ != nullptr) thread_ = std::thread([this] { run(); });
+  }
+  ~ProgressPrinter() { stop(); }
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void run() {
+    const auto start = std::chrono::steady_clock::now();
+    auto last_time = start;
+    int64_t last_tx = 0;
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) {
+      const auto now = std::chrono::steady_clock::now();
+      const int64_t tx = stats_->transactions();
+      const double dt = std::chrono::duration<double>(now - last_time).count();
+      std::string line = "progress: ";
+      line += fmt("%.0f", std::chrono::duration<double>(now - start).count());
+      line += " s, ";
+      line += grouped(tx);
+      line += " transactions, ";
+      line += grouped(stats_->alerts());
+      line += " alerts, ";
+      line += rate(dt > 0 ? static_cast<double>(tx - last_tx) / dt : 0);
+      line += " tx/s\n";
+      *out_ << line << std::flush;
+      last_time = now;
+      last_tx = tx;
+    }
+  }
+
+  std::ostream* out_;
+  const DetectorStats* stats_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
+  SABOT_RETURN_IF_ERROR(check_options(options));
+  const bool console = !options.quiet && !options.json;
+
+  std::unique_ptr<connectors::MemoryBroker> own_broker;
+  connectors::MemoryBroker* broker = options.broker;
+  if (broker == nullptr) {
+    own_broker = std::make_unique<connectors::MemoryBroker>();
+    broker = own_broker.get();
+  }
+  for (const char* url : {kTransactionsUrl, kAlertsUrl}) {
+    SABOT_ASSIGN_OR_RETURN(connectors::MemoryUrl parsed, connectors::parse_memory_url(url));
+    if (broker->topic(parsed.topic).is_ok()) {
+      SABOT_RETURN_IF_ERROR(broker->delete_topic(parsed.topic));
+    }
+  }
+
+  std::shared_ptr<std::ofstream> alerts_file;
+  if (!options.alerts_out.empty()) {
+    alerts_file = std::make_shared<std::ofstream>(options.alerts_out, std::ios::binary);
+    if (!*alerts_file) {
+      return Status::io_error("cannot write alerts file '" + options.alerts_out +
+                              "': " + std::strerror(errno));
+    }
+  }
+
+  DemoSummary summary;
+  summary.parallelism = options.parallelism;
+
+  // 1. The input topic.
+  SABOT_ASSIGN_OR_RETURN(connectors::MemoryUrl input_url,
+                         connectors::parse_memory_url(kTransactionsUrl));
+  SABOT_ASSIGN_OR_RETURN(connectors::TopicPtr topic,
+                         broker->create_topic(input_url.topic, {.partitions = kTopicPartitions}));
+  const auto produce_start = std::chrono::steady_clock::now();
+  if (!options.input_path.empty()) {
+    SABOT_ASSIGN_OR_RETURN(std::vector<Transaction> rows,
+                           read_transactions_file(options.input_path));
+    SABOT_RETURN_IF_ERROR(produce_transactions(rows, topic));
+    summary.input = options.input_path;
+  } else {
+    GeneratorOptions g = options.generator;
+    g.transactions = options.transactions;
+    g.seed = options.seed;
+    SABOT_RETURN_IF_ERROR(produce_generated(g, topic));
+    summary.input = "generator (seed " + std::to_string(options.seed) + ")";
+  }
+  summary.generate_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - produce_start).count();
+
+  // 2. The detector job.
+  Environment env({.parallelism = options.parallelism, .batch_size = options.batch_size});
+  auto stats = std::make_shared<DetectorStats>();
+  DataStream alerts = add_fraud_detector(
+      env,
+      {.input_url = kTransactionsUrl, .broker = broker, .measure_latency = options.measure_latency},
+      stats);
+  connectors::TopicSinkOptions sink;
+  sink.key_column = "account_number";
+  sink.partitions = kTopicPartitions;
+  sink.close_on_finish = true;
+  sink.broker = broker;
+  alerts.to_topic(kAlertsUrl, alert_json_codec(), sink).name("fraud-alerts");
+  if (console || alerts_file) {
+    std::ostream* out = console ? options.out : nullptr;
+    alerts
+        .for_each_batch([out, alerts_file](const columnar::RecordBatch& batch) -> Status {
+          SABOT_ASSIGN_OR_RETURN(std::vector<AlertEvent> rows, read_rows<AlertEvent>(batch));
+          std::string text;
+          if (out != nullptr) {
+            for (const AlertEvent& a : rows) {
+              text += alert_console_line(a.severity, a.fraud_type, a.account_number, a.details);
+              text += '\n';
+            }
+            *out << text;
+          }
+          if (alerts_file) {
+            text.clear();
+            for (const AlertEvent& a : rows) {
+              append_alert_json(a, &text);
+              text += '\n';
+            }
+            *alerts_file << text;
+            if (!*alerts_file) return Status::io_error("cannot write the alerts file");
+          }
+          return Status::ok();
+        })
+        .name("alert-lines");
+  }
+
+  const double cpu_start = cpu_seconds();
+  const auto wall_start = std::chrono::steady_clock::now();
+  JobResult result = [&] {
+    ProgressPrinter progress(console ? options.progress : nullptr, stats.get());
+    return env.execute("fraud-detection");
+  }();
+  summary.wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  summary.cpu_s = cpu_seconds() - cpu_start;
+  if (!result.ok()) return result.status();
+  if (alerts_file) {
+    alerts_file->flush();
+    if (!*alerts_file)
+      return Status::io_error("cannot write alerts file '" + options.alerts_out + "'");
+  }
+
+  summary.transactions = stats->transactions();
+  summary.alerts = stats->alerts();
+  summary.out_of_order = stats->out_of_order();
+  for (int t = 0; t < DetectorStats::kTypes; ++t) {
+    for (int s = 0; s < DetectorStats::kSeverities; ++s) {
+      const int64_t n = stats->alerts_of(t, s);
+      if (n == 0) continue;
+      summary.alerts_by_type[std::string(kTypeNames[t])] += n;
+      summary.alerts_by_severity[std::string(kSeverityNames[s])] += n;
+    }
+  }
+  const double tx = static_cast<double>(summary.transactions);
+  summary.tx_per_s = summary.wall_s > 0 ? tx / summary.wall_s : 0;
+  summary.tx_per_cpu_s = summary.cpu_s > 0 ? tx / summary.cpu_s : 0;
+  const LatencyHistogram latency = stats->latency();
+  summary.latency_p50_ms = latency.quantile_ns(0.50) / 1e6;
+  summary.latency_p95_ms = latency.quantile_ns(0.95) / 1e6;
+  summary.latency_p99_ms = latency.quantile_ns(0.99) / 1e6;
+
+  *options.out << (options.json ? summary.to_json() + "\n" : summary.to_text());
+  options.out->flush();
+  return summary;
+}
+
+}  // namespace sabot::fraud
