@@ -100,25 +100,25 @@ typedef uint32_t U32x8 __attribute__((vector_size(32)));
 typedef uint8_t U8x32 __attribute__((vector_size(32)));
 
 // Eight independent 32-bit words for chunk `chunk` of the text keyed by (a, b): a counter hash
-// (lowbias32 with the key folded in), so chunks need no sequential state.
-inline U32x8 random_lanes(uint32_t a, uint32_t b, uint32_t chunk) {
+// (lowbias32 with the key folded in), so chunks need no sequential state. Vectors go by reference:
+// by value they would change the ABI between AVX and non-AVX builds (-Wpsabi).
+inline void random_lanes(uint32_t a, uint32_t b, uint32_t chunk, U32x8& x) {
   const U32x8 lane = {0, 1, 2, 3, 4, 5, 6, 7};
-  U32x8 x = (lane + chunk * 8u) * 0x9E3779B9u + a;
+  x = (lane + chunk * 8u) * 0x9E3779B9u + a;
   x ^= x >> 16;
   x *= 0x21F0AAADu;
   x ^= x >> 15;
   x ^= b;
   x *= 0x735A2D97u;
   x ^= x >> 15;
-  return x;
 }
 
 // Each byte v becomes 'a' + (v * 26 >> 8): the two 16-bit products of a lane stay below 2^16, so
 // one 32-bit multiply handles two bytes without carries between them.
-inline U32x8 to_letters(U32x8 x) {
+inline void to_letters(U32x8& x) {
   U32x8 even = (((x & 0x00FF00FFu) * 26u) >> 8) & 0x00FF00FFu;
   U32x8 odd = (((x >> 8) & 0x00FF00FFu) * 26u) & 0xFF00FF00u;
-  return (even | odd) + 0x61616161u;
+  x = (even | odd) + 0x61616161u;
 }
 
 // Writes `len` random lowercase letters at `out`, and up to 31 bytes of scratch after them (the
@@ -126,7 +126,9 @@ inline U32x8 to_letters(U32x8 x) {
 inline void fill_letters(uint8_t* out, int64_t len, uint64_t key) {
   const auto a = static_cast<uint32_t>(key), b = static_cast<uint32_t>(key >> 32);
   for (uint32_t c = 0; static_cast<int64_t>(c) * 32 < len; ++c) {
-    U32x8 w = to_letters(random_lanes(a, b, c));
+    U32x8 w;
+    random_lanes(a, b, c, w);
+    to_letters(w);
     std::memcpy(out + static_cast<size_t>(c) * 32, &w, 32);
   }
 }
@@ -135,10 +137,13 @@ inline void fill_letters(uint8_t* out, int64_t len, uint64_t key) {
 inline void fill_text(uint8_t* out, int64_t len, uint64_t key, uint8_t special) {
   const auto a = static_cast<uint32_t>(key), b = static_cast<uint32_t>(key >> 32);
   for (uint32_t c = 0; static_cast<int64_t>(c) * 32 < len; ++c) {
-    auto letters = reinterpret_cast<U8x32>(to_letters(random_lanes(a, b, 2 * c)));
-    auto pick = reinterpret_cast<U8x32>(random_lanes(a, b, 2 * c + 1));
-    auto is_special = reinterpret_cast<U8x32>(pick < 20);
-    U8x32 w = (letters & ~is_special) | (is_special & special);
+    U32x8 letters, pick;
+    random_lanes(a, b, 2 * c, letters);
+    to_letters(letters);
+    random_lanes(a, b, 2 * c + 1, pick);
+    auto l = reinterpret_cast<U8x32>(letters);
+    auto is_special = reinterpret_cast<U8x32>(reinterpret_cast<U8x32>(pick) < 20);
+    U8x32 w = (l & ~is_special) | (is_special & special);
     std::memcpy(out + static_cast<size_t>(c) * 32, &w, 32);
   }
 }
