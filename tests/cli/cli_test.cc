@@ -1,0 +1,252 @@
+// The `sabot` command as a user runs it: help, errors and exit codes, and that its outputs are
+// the right data (generated events and transactions, benchmark results, the fraud demo's alerts).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "sabot/codec/json.h"
+#include "sabot/columnar/builder.h"
+#include "sabot/columnar/ipc.h"
+#include "sabot/fraud/rules.h"
+#include "sabot/fraud/transactions.h"
+#include "sabot/nexmark/generator.h"
+
+namespace sabot {
+namespace {
+
+namespace fs = std::filesystem;
+using columnar::RecordBatch;
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("sabot_cli_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string path(const std::string& name) const { return (dir_ / name).string(); }
+
+  Outcome sabot(const std::string& args) const {
+    const std::string err_path = path("stderr.txt");
+    const std::string command =
+        std::string(SABOT_CLI) + " " + args + " 2>" + err_path + " </dev/null";
+    Outcome r;
+    std::FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) return r;
+    char buf[1 << 16];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+    const int status = pclose(pipe);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = read(err_path);
+    return r;
+  }
+
+  static std::string read(const std::string& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  }
+
+  fs::path dir_;
+};
+
+// Decodes JSON lines with `schema` (other keys ignored), failing the test on any bad line.
+RecordBatch decode(const std::string& text, columnar::SchemaPtr schema) {
+  auto decoder = codec::JsonDecoder::make(std::move(schema));
+  EXPECT_TRUE(decoder.is_ok());
+  auto result = decoder->decode_lines(text);
+  EXPECT_TRUE(result.is_ok());
+  EXPECT_TRUE(result->errors.empty()) << result->errors.front().message;
+  return std::move(result->batch);
+}
+
+size_t count_lines(const std::string& text) { return std::count(text.begin(), text.end(), '\n'); }
+
+TEST_F(CliTest, HelpAndUsageErrorsUseTheirExitCodes) {
+  Outcome top = sabot("--help");
+  EXPECT_EQ(top.code, 0);
+  for (const char* c : {"demo fraud", "fraud generate", "nexmark generate", "bench nexmark"}) {
+    EXPECT_NE(top.out.find(c), std::string::npos) << c;
+    Outcome help = sabot(std::string(c) + " --help");
+    EXPECT_EQ(help.code, 0) << c;
+    EXPECT_NE(help.out.find(std::string("Usage: sabot ") + c), std::string::npos) << help.out;
+  }
+  EXPECT_EQ(sabot("").code, 2);
+  Outcome unknown = sabot("frobnicate");
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("unknown command 'frobnicate'"), std::string::npos) << unknown.err;
+  Outcome group = sabot("bench");
+  EXPECT_EQ(group.code, 2);
+  EXPECT_NE(group.err.find("bench nexmark"), std::string::npos) << group.err;
+  Outcome bad_query = sabot("bench nexmark --query q6");
+  EXPECT_EQ(bad_query.code, 2);
+  EXPECT_NE(bad_query.err.find("--query: 'q6' is not one of q0, q1, q2, q3, q4, q5, q7, q8, all"),
+            std::string::npos)
+      << bad_query.err;
+  Outcome bad_count = sabot("nexmark generate --events ten");
+  EXPECT_EQ(bad_count.code, 2);
+  EXPECT_NE(bad_count.err.find("--events: expected an integer"), std::string::npos);
+  Outcome bad_file = sabot("demo fraud --input /nonexistent/tx.jsonl --quiet");
+  EXPECT_EQ(bad_file.code, 1);
+  EXPECT_NE(bad_file.err.find("/nonexistent/tx.jsonl"), std::string::npos) << bad_file.err;
+}
+
+TEST_F(CliTest, NexmarkGenerateWritesTheGeneratorsEventsInEventOrder) {
+  nexmark::GeneratorConfig config{.events = 5000, .rate = 1000, .seed = 7, .base_time_ms = 0};
+  Outcome r = sabot("nexmark generate --events 5000 --rate 1000 --seed 7");
+  ASSERT_EQ(r.code, 0) << r.err;
+  ASSERT_EQ(count_lines(r.out), 5000u);
+  // Each line's kind follows the rotation of 50.
+  std::istringstream lines(r.out);
+  std::string line;
+  std::string by_kind[3];
+  for (int64_t n = 0; std::getline(lines, line); ++n) {
+    const int k = static_cast<int>(nexmark::event_kind(n));
+    const char* names[] = {"{\"kind\":\"person\",", "{\"kind\":\"auction\",", "{\"kind\":\"bid\","};
+    ASSERT_EQ(line.rfind(names[k], 0), 0u) << "line " << n << ": " << line;
+    by_kind[k] += line + "\n";
+  }
+  auto expected = nexmark::Generator(config).generate(0, config.events);
+  ASSERT_TRUE(expected.is_ok());
+  EXPECT_TRUE(decode(by_kind[0], nexmark::person_schema()).equals(expected->persons));
+  EXPECT_TRUE(decode(by_kind[1], nexmark::auction_schema()).equals(expected->auctions));
+  EXPECT_TRUE(decode(by_kind[2], nexmark::bid_schema()).equals(expected->bids));
+}
+
+TEST_F(CliTest, BenchProcessesExactlyTheGeneratedEvents) {
+  const std::string out = path("q0.jsonl");
+  Outcome bench =
+      sabot("bench nexmark --query q0 --events 20000 --rate 500 --seed 3 --json --output " + out);
+  ASSERT_EQ(bench.code, 0) << bench.err;
+  auto expected = nexmark::Generator({.events = 20000, .rate = 500, .seed = 3}).generate(0, 20000);
+  ASSERT_TRUE(expected.is_ok());
+  RecordBatch got = decode(read(out), nexmark::bid_schema());
+  EXPECT_EQ(got.num_rows(), expected->bids.num_rows());
+  // Compare as multisets of JSON rows: a parallel run may interleave sources.
+  codec::JsonEncoder encoder;
+  auto rows = [&](const RecordBatch& b) {
+    std::multiset<std::string> s;
+    std::istringstream in(encoder.encode_lines(b));
+    for (std::string l; std::getline(in, l);) s.insert(l);
+    return s;
+  };
+  auto bid_columns = [](const RecordBatch& b) {
+    const std::vector<std::string> names = {"auction", "bidder", "price", "date_time", "extra"};
+    return b.select(names).value();
+  };
+  EXPECT_EQ(rows(bid_columns(got)), rows(bid_columns(expected->bids)));
+
+  auto summary_schema = columnar::schema({columnar::field("query", columnar::utf8()),
+                                          columnar::field("events", columnar::int64()),
+                                          columnar::field("rows_out", columnar::int64()),
+                                          columnar::field("events_per_cpu_s", columnar::int64())});
+  RecordBatch summary = decode(bench.out, summary_schema);
+  ASSERT_EQ(summary.num_rows(), 1);
+  EXPECT_EQ(summary.column(0).string_view(0), "q0");
+  EXPECT_EQ(summary.column(1).value<int64_t>(0), 20000);
+  EXPECT_EQ(summary.column(2).value<int64_t>(0), expected->bids.num_rows());
+  EXPECT_GT(summary.column(3).value<int64_t>(0), 0);
+}
+
+TEST_F(CliTest, BenchAllRunsEveryQueryInTurn) {
+  Outcome r = sabot("bench nexmark --query all --events 20000 --rate 200 --parallelism 2 --json");
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto schema = columnar::schema({columnar::field("query", columnar::utf8()),
+                                  columnar::field("parallelism", columnar::int64())});
+  RecordBatch results = decode(r.out, schema);
+  ASSERT_EQ(results.num_rows(), 8);
+  const char* names[] = {"q0", "q1", "q2", "q3", "q4", "q5", "q7", "q8"};
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ(results.column(0).string_view(i), names[i]);
+    EXPECT_EQ(results.column(1).value<int64_t>(i), 2);
+  }
+  Outcome text = sabot("bench nexmark --query q2 --events 10000");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("events/cpu-s"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("q2"), std::string::npos) << text.out;
+}
+
+TEST_F(CliTest, FraudGenerateWritesTheGeneratorsTransactions) {
+  fraud::GeneratorOptions options;
+  options.transactions = 3000;
+  options.seed = 11;
+  auto expected = fraud::generate_transactions(options);
+  ASSERT_TRUE(expected.is_ok());
+  const RecordBatch want = fraud::to_record_batch(*expected);
+
+  Outcome jsonl = sabot("fraud generate --transactions 3000 --seed 11");
+  ASSERT_EQ(jsonl.code, 0) << jsonl.err;
+  EXPECT_TRUE(decode(jsonl.out, fraud::transaction_schema()).equals(want));
+
+  const std::string arrow = path("tx.arrow");
+  Outcome ipc =
+      sabot("fraud generate --transactions 3000 --seed 11 --format arrow --output " + arrow);
+  ASSERT_EQ(ipc.code, 0) << ipc.err;
+  const std::string bytes = read(arrow);
+  auto buffer = columnar::Buffer::copy_of(bytes.data(), static_cast<int64_t>(bytes.size()));
+  auto read_back = columnar::read_ipc_stream(buffer);
+  ASSERT_TRUE(read_back.is_ok()) << read_back.status().to_string();
+  auto all = columnar::concat(std::span<const RecordBatch>(read_back->second));
+  ASSERT_TRUE(all.is_ok());
+  EXPECT_TRUE(all->equals(want));
+}
+
+TEST_F(CliTest, FraudDemoFindsExactlyTheReferenceAlerts) {
+  fraud::GeneratorOptions options;
+  options.transactions = 20000;
+  options.seed = 5;
+  options.accounts = 2000;
+  auto transactions = fraud::generate_transactions(options);
+  ASSERT_TRUE(transactions.is_ok());
+  // The demo generates with its own defaults; give it the same input through --input.
+  const std::string input = path("tx.jsonl");
+  {
+    std::ofstream f(input, std::ios::binary);
+    f << codec::JsonEncoder().encode_lines(fraud::to_record_batch(*transactions));
+  }
+  const std::vector<fraud::Alert> want = fraud::reference_alerts(*transactions);
+  ASSERT_FALSE(want.empty());
+  const std::string alerts = path("alerts.jsonl");
+  Outcome r =
+      sabot("demo fraud --input " + input + " --parallelism 3 --json --alerts-out " + alerts);
+  ASSERT_EQ(r.code, 0) << r.err;
+  auto schema = columnar::schema({columnar::field("transactions", columnar::int64()),
+                                  columnar::field("alerts", columnar::int64()),
+                                  columnar::field("tx_per_cpu_s", columnar::float64())});
+  RecordBatch summary = decode(r.out, schema);
+  ASSERT_EQ(summary.num_rows(), 1) << r.out;
+  EXPECT_EQ(summary.column(0).value<int64_t>(0), 20000);
+  EXPECT_EQ(summary.column(1).value<int64_t>(0), static_cast<int64_t>(want.size()));
+  auto alert_schema = columnar::schema({columnar::field("alert_id", columnar::utf8())});
+  RecordBatch got = decode(read(alerts), alert_schema);
+  std::multiset<std::string> got_ids, want_ids;
+  for (int64_t i = 0; i < got.num_rows(); ++i) got_ids.emplace(got.column(0).string_view(i));
+  for (const fraud::Alert& a : want) want_ids.insert(a.alert_id);
+  EXPECT_EQ(got_ids, want_ids);
+
+  Outcome text = sabot("demo fraud --transactions 20000");
+  ASSERT_EQ(text.code, 0) << text.err;
+  EXPECT_NE(text.out.find("FRAUD: "), std::string::npos);
+  EXPECT_NE(text.out.find("Account …"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sabot
