@@ -15,8 +15,8 @@ DataStream q0(Environment& env, const QueryConfig& config) {
 }
 
 DataStream q1(Environment& env, const QueryConfig& config) {
-  // Dollars to euros. An int64 price times a float64 literal is a float64 column (the Java
-  // reference truncates to long; the SQL query keeps the exact product, and so do we).
+  // Dollars to euros, 0.908 * price as in the Nexmark SQL: an int64 price times a float64 literal
+  // is a float64 column, so the product is kept rather than truncated to an integer.
   return bids(env, config)
       .select({col("auction"), col("bidder"), (col("price") * 0.908).as("price"), col("date_time"),
                col("extra")});
