@@ -33,7 +33,7 @@ constexpr int64_t kMaxItemLength = 20;          // item_name: [3, 20) characters
 constexpr int64_t kMaxDescriptionLength = 100;  // description: [3, 100)
 // Every text fill writes whole 32-byte chunks, so each string column keeps this much spare room.
 constexpr int64_t kTextSlack = 64;
-constexpr size_t kMaxUrlLength = 80;  // 24 + 3 * 6 + 16 + 12 + 10 digits
+constexpr int64_t kMaxUrlLength = 80;  // 24 + 3 * 6 + 16 + 12 + 10 digits
 
 constexpr const char* kFirstNames[] = {"Peter", "Paul",  "Luke",  "John",   "Saul",  "Vicky",
                                        "Kate",  "Julie", "Sarah", "Deiter", "Walter"};
@@ -113,7 +113,8 @@ inline void random_lanes(uint32_t a, uint32_t b, uint32_t chunk, U32x8& x) {
   x ^= x >> 15;
 }
 
-// Each byte v becomes 'a' + (v * 26 >> 8): the two 16-bit products of a lane stay below 2^16, so
+// Each byte v becomes 'a' + (v * 26 >> 8), so each letter has probability 9/256 or 10/256 (as
+// uniform as one byte per letter allows). The two 16-bit products of a lane stay below 2^16, so
 // one 32-bit multiply handles two bytes without carries between them.
 inline void to_letters(U32x8& x) {
   U32x8 even = (((x & 0x00FF00FFu) * 26u) >> 8) & 0x00FF00FFu;
@@ -159,24 +160,25 @@ inline int64_t extra_length(int64_t current, int64_t desired, uint64_t w32) {
 
 // ---- price: 100 * 10^(6u), u uniform in [0, 1), without pow() ----
 
-struct Exp2Table {
-  double v[64];  // 2^(j / 64)
-  Exp2Table() {
-    for (int j = 0; j < 64; ++j) v[j] = std::exp2(j / 64.0);
+struct PriceTable {
+  double v[1024];  // 100 * 10^(6k / 1024)
+  PriceTable() {
+    for (int k = 0; k < 1024; ++k) v[k] = 100.0 * std::pow(10.0, 6.0 * k / 1024.0);
   }
 };
-const Exp2Table kExp2;
+const PriceTable kPrices;
 
-// 10^(6u) = 2^(6u log2 10): the integer and 64th parts of the exponent from a shift and the table,
-// the remaining fraction (below 1/64) from a 4th-order Taylor term (relative error < 2e-12).
+// u = (k + f) / 1024 with k the top 10 bits of w and f the next 40 as a fraction: the table gives
+// 100 * 10^(6k/1024), a cubic in f the rest (relative error < 2e-9, under 0.2 at the top price).
+// No float-to-int-to-float round trip, so the dependency chain stays short.
 inline int64_t price_of(uint64_t w) {
-  double u = static_cast<double>(w >> 11) * 0x1p-53;
-  double t = u * (6.0 * 3.32192809488736234787 * 64.0);
-  auto i = static_cast<int64_t>(t);
-  double r = (t - static_cast<double>(i)) * (0.69314718055994530942 / 64.0);
-  double p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0))));
-  double v = kExp2.v[i & 63] * p * static_cast<double>(int64_t{1} << (i >> 6));
-  return static_cast<int64_t>(v * 100.0 + 0.5);
+  const auto k = static_cast<size_t>(w >> 54);
+  const auto g = static_cast<double>((w >> 14) & ((uint64_t{1} << 40) - 1));  // f * 2^40
+  constexpr double kC1 = 6.0 * 2.30258509299404568402 / 1024.0 * 0x1p-40;
+  constexpr double kC2 = kC1 * kC1 / 2, kC3 = kC1 * kC1 * kC1 / 6;
+  const double growth = g * (kC1 + g * (kC2 + g * kC3));  // e^x - 1 for x = g * kC1
+  const double base = kPrices.v[k];
+  return static_cast<int64_t>(base + base * growth + 0.5);
 }
 
 // ---- event time: base + floor(n * 1000 / rate), stepped without a division per event ----
@@ -265,30 +267,26 @@ class StringColumn {
   int64_t rows_;
 };
 
-// A channel's name and url in one fixed-size slot, copied with fixed-size moves (no length-driven
-// memcpy per bid); the lengths say how many of the copied bytes count.
+// A channel as the bytes that differ between channels, 32 per slot so that the 10,004 slots
+// (320 KB) stay in L2. Urls and names are assembled from constant pieces and the slot with a few
+// fixed-size stores (no length-driven memcpy per bid); ChannelLengths say which bytes count.
+//   url  = kUrlHead (24) + path (18, "xxxxx/yyyyy/zzzzz/") + "item.htm?query=1"
+//          [+ "&channel_id=" + id digits]
+//   name = 8-byte head ("channel-" or a hot channel's name) + name_tail (the channel's digits)
 struct alignas(32) ChannelSlot {
-  char url[kMaxUrlLength];
-  char name[12];
-  uint8_t url_len;
-  uint8_t name_len;
-  uint8_t pad[2];
+  char path[18];
+  char id_digits[10];
+  char name_tail[4];
 };
-static_assert(sizeof(ChannelSlot) == 96);
-constexpr size_t kNameCopy = 16;  // name, lengths and padding: stays inside the slot
-static_assert(offsetof(ChannelSlot, name) + kNameCopy == sizeof(ChannelSlot));
-
-std::string base_url(Rng& rng) {
-  uint8_t part[32];
-  fill_letters(part, 15, rng.next());
-  std::string url = "https://www.nexmark.com/";
-  for (int i = 0; i < 3; ++i) {
-    url.append(reinterpret_cast<const char*>(part) + 5 * i, 5);
-    url += '/';
-  }
-  url += "item.htm?query=1";
-  return url;
-}
+static_assert(sizeof(ChannelSlot) == 32);
+struct ChannelLengths {
+  uint8_t url, name;
+};
+constexpr size_t kUrlHeadSize = 24, kUrlPathSize = 18, kUrlBaseSize = 58, kUrlIdAt = 70;
+alignas(32) constexpr char kUrlHead[33] = "https://www.nexmark.com/xxxxxxxx";
+alignas(32) constexpr char kUrlTail[33] = "item.htm?query=1&channel_id=xxxx";
+constexpr char kChannelHead[9] = "channel-";
+static_assert(kUrlHeadSize + kUrlPathSize + 16 == kUrlBaseSize && kUrlBaseSize + 12 == kUrlIdAt);
 
 uint32_t reverse_bits(uint32_t v) {
   uint32_t r = 0;
@@ -299,43 +297,61 @@ uint32_t reverse_bits(uint32_t v) {
   return r;
 }
 
-ChannelSlot make_slot(std::string_view name, std::string_view url) {
-  SABOT_CHECK_LE(name.size(), sizeof(ChannelSlot::name));
-  SABOT_CHECK_LE(url.size(), kMaxUrlLength);
-  ChannelSlot s{};
-  std::memcpy(s.name, name.data(), name.size());
-  std::memcpy(s.url, url.data(), url.size());
-  s.name_len = static_cast<uint8_t>(name.size());
-  s.url_len = static_cast<uint8_t>(url.size());
-  return s;
-}
-
 }  // namespace
 
 struct ChannelTables {
-  // The hot channels (Google, Facebook, Baidu, Apple), then channel-0 .. channel-9999.
+  // The hot channels (Google, Facebook, Baidu, Apple), then channel-0 .. channel-9999, then one
+  // zero slot so that a 16-byte load from the id digits of the last slot stays inside.
   std::vector<ChannelSlot> slots;
+  std::vector<ChannelLengths> lengths;
+  uint64_t hot_heads[kNumHotChannels];  // the hot names' bytes, zero-padded to 8
 
   explicit ChannelTables(uint64_t seed) {
     // A counter range far from event numbers so that the tables never alias an event's stream.
     constexpr uint64_t kTableCounter = 0xC0FFEE0000000000ULL;
     SeedKeys keys(seed);
-    slots.reserve(kNumHotChannels + kNumChannels);
+    slots.reserve(kNumHotChannels + kNumChannels + 1);
+    lengths.reserve(kNumHotChannels + kNumChannels);
     Rng hot(keys, kTableCounter);
-    for (const char* name : kHotChannels) slots.push_back(make_slot(name, base_url(hot)));
+    for (uint32_t h = 0; h < kNumHotChannels; ++h) {
+      std::string_view name = kHotChannels[h];
+      SABOT_CHECK_LE(name.size(), 8u);
+      char head[8] = {};
+      std::memcpy(head, name.data(), name.size());
+      std::memcpy(&hot_heads[h], head, 8);
+      add(hot, "", name.size(), false);
+    }
     for (int64_t c = 0; c < kNumChannels; ++c) {
       Rng rng(keys, kTableCounter + 1 + static_cast<uint64_t>(c));
-      std::string name = "channel-";
-      name += std::to_string(c);
-      std::string url = base_url(rng);
-      if (below_hi(rng.next(), 10) > 0) {
-        int64_t id = std::abs(
-            static_cast<int64_t>(static_cast<int32_t>(reverse_bits(static_cast<uint32_t>(c)))));
-        url += "&channel_id=";
-        url += std::to_string(id);
-      }
-      slots.push_back(make_slot(name, url));
+      std::string digits = std::to_string(c);
+      bool with_id = below_hi(rng.next(), 10) > 0;
+      add(rng, digits, 8 + digits.size(), with_id, static_cast<uint32_t>(c));
     }
+    slots.push_back(ChannelSlot{});
+  }
+
+ private:
+  void add(Rng& rng, std::string_view name_tail, size_t name_len, bool with_id,
+           uint32_t channel = 0) {
+    ChannelSlot s{};
+    uint8_t letters[32];
+    fill_letters(letters, 15, rng.next());
+    for (int i = 0; i < 3; ++i) {
+      std::memcpy(s.path + 6 * i, letters + 5 * i, 5);
+      s.path[6 * i + 5] = '/';
+    }
+    size_t url_len = kUrlBaseSize;
+    if (with_id) {
+      int64_t id = std::abs(static_cast<int64_t>(static_cast<int32_t>(reverse_bits(channel))));
+      std::string digits = std::to_string(id);
+      SABOT_CHECK_LE(digits.size(), sizeof(s.id_digits));
+      std::memcpy(s.id_digits, digits.data(), digits.size());
+      url_len = kUrlIdAt + digits.size();
+    }
+    SABOT_CHECK_LE(name_tail.size(), sizeof(s.name_tail));
+    std::memcpy(s.name_tail, name_tail.data(), name_tail.size());
+    slots.push_back(s);
+    lengths.push_back({static_cast<uint8_t>(url_len), static_cast<uint8_t>(name_len)});
   }
 };
 
@@ -597,13 +613,14 @@ RecordBatch build_bids(const GeneratorConfig& config, const ChannelTables& table
   const int64_t rows = kind_prefix(EventKind::kBid, last) - kind_prefix(EventKind::kBid, first);
   const SeedKeys keys(config.seed);
   Int64Column auction(rows), bidder(rows), price(rows), time(rows);
-  StringColumn channel(rows, rows * 12), url(rows, rows * static_cast<int64_t>(kMaxUrlLength)),
+  StringColumn channel(rows, rows * 12), url(rows, rows * kMaxUrlLength),
       extra(rows, rows * kMaxBidExtra);
   int64_t* auction_out = auction.data();
   int64_t* bidder_out = bidder.data();
   int64_t* price_out = price.data();
   int64_t* time_out = time.data();
-  const ChannelSlot* slots = tables.slots.data();
+  const auto* slot_bytes = reinterpret_cast<const uint8_t*>(tables.slots.data());
+  const ChannelLengths* lengths = tables.lengths.data();
   constexpr int64_t kExtraMissing = kBidAvgSize - kBidFixedSize;
   constexpr int64_t kExtraDelta = (kExtraMissing + 2) / 5;
   TimeCursor clock(config);
@@ -640,12 +657,21 @@ RecordBatch build_bids(const GeneratorConfig& config, const ChannelTables& table
       const auto hot_channel = static_cast<uint32_t>((coins >> 4) & 3);
       const auto cold_channel =
           kNumHotChannels + static_cast<uint32_t>(below_hi(coins, kNumChannels));
-      const ChannelSlot& slot = slots[(coins & 8) ? hot_channel : cold_channel];
-      std::memcpy(channel.cursor(),
-                  reinterpret_cast<const uint8_t*>(&slot) + offsetof(ChannelSlot, name), kNameCopy);
-      channel.commit(i, slot.name_len);
-      std::memcpy(url.cursor(), slot.url, kMaxUrlLength);
-      url.commit(i, slot.url_len);
+      const uint32_t c = (coins & 8) ? hot_channel : cold_channel;
+      const uint8_t* slot = slot_bytes + static_cast<size_t>(c) * sizeof(ChannelSlot);
+      uint64_t head;
+      std::memcpy(&head, kChannelHead, 8);
+      head = c < kNumHotChannels ? tables.hot_heads[c & 3] : head;
+      uint8_t* name_out = channel.cursor();
+      std::memcpy(name_out, &head, 8);
+      std::memcpy(name_out + 8, slot + offsetof(ChannelSlot, name_tail), 4);
+      channel.commit(i, lengths[c].name);
+      uint8_t* url_out = url.cursor();
+      std::memcpy(url_out, kUrlHead, 32);
+      std::memcpy(url_out + kUrlHeadSize, slot, 32);
+      std::memcpy(url_out + kUrlHeadSize + kUrlPathSize, kUrlTail, 32);
+      std::memcpy(url_out + kUrlIdAt, slot + offsetof(ChannelSlot, id_digits), 16);
+      url.commit(i, lengths[c].url);
       const int64_t extra_len =
           kExtraMissing - kExtraDelta + below_bits24(coins >> 8, 2 * kExtraDelta + 1);
       fill_letters(extra.cursor(), extra_len, rng.next());

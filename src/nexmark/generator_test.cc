@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <map>
 #include <random>
 #include <set>
 
@@ -254,6 +256,117 @@ TEST(NexmarkGenerator, AverageSizesNearTargets) {
   EXPECT_NEAR(auction / static_cast<double>(b.auctions.num_rows()), 500, 3);
   EXPECT_NEAR(bid / static_cast<double>(b.bids.num_rows()), 100, 1);
   EXPECT_NEAR(extra / static_cast<double>(b.bids.num_rows()), 68, 1);
+}
+
+bool lowercase(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char ch) { return ch >= 'a' && ch <= 'z'; });
+}
+
+// https://www.nexmark.com/<5>/<5>/<5>/item.htm?query=1, optionally &channel_id=<digits>.
+bool url_well_formed(std::string_view url, bool* has_id) {
+  constexpr std::string_view kHead = "https://www.nexmark.com/", kItem = "item.htm?query=1",
+                             kId = "&channel_id=";
+  if (!url.starts_with(kHead)) return false;
+  url.remove_prefix(kHead.size());
+  for (int i = 0; i < 3; ++i) {
+    if (url.size() < 6 || !lowercase(url.substr(0, 5)) || url[5] != '/') return false;
+    url.remove_prefix(6);
+  }
+  if (!url.starts_with(kItem)) return false;
+  url.remove_prefix(kItem.size());
+  *has_id = !url.empty();
+  if (url.empty()) return true;
+  if (!url.starts_with(kId)) return false;
+  url.remove_prefix(kId.size());
+  return !url.empty() && url.size() <= 10 &&
+         std::all_of(url.begin(), url.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+}
+
+TEST(NexmarkGenerator, ChannelsHaveOneFixedUrlEach) {
+  GeneratorConfig c;
+  c.seed = 5;
+  EventBatches b = gen(c, 0, 100'000);
+  std::map<std::string, std::string> url_of;
+  int64_t hot = 0, cold = 0, cold_with_id = 0;
+  for (int64_t j = 0; j < b.bids.num_rows(); ++j) {
+    std::string ch(b.bids.column(3).string_view(j));
+    std::string url(b.bids.column(4).string_view(j));
+    bool has_id = false;
+    ASSERT_TRUE(url_well_formed(url, &has_id)) << url;
+    auto [it, fresh] = url_of.emplace(ch, url);
+    EXPECT_EQ(it->second, url) << ch;  // cached per channel
+    if (ch.starts_with("channel-")) {
+      int64_t i = std::stoll(ch.substr(8));
+      EXPECT_EQ(ch, "channel-" + std::to_string(i));
+      EXPECT_GE(i, 0);
+      EXPECT_LT(i, 10'000);
+      ++cold;
+      if (fresh) cold_with_id += has_id;
+    } else {
+      EXPECT_TRUE(ch == "Google" || ch == "Facebook" || ch == "Baidu" || ch == "Apple") << ch;
+      EXPECT_FALSE(has_id) << url;
+      ++hot;
+    }
+  }
+  // Half of the bids go to the 4 hot channels; 9 in 10 cold channels carry a channel_id.
+  double hot_frac = static_cast<double>(hot) / static_cast<double>(hot + cold);
+  EXPECT_NEAR(hot_frac, 0.5, 0.02);
+  int64_t cold_channels = static_cast<int64_t>(url_of.size()) - 4;
+  EXPECT_GT(cold_channels, 9000);
+  EXPECT_NEAR(static_cast<double>(cold_with_id) / static_cast<double>(cold_channels), 0.9, 0.02);
+  // Another generator of the same seed has the same tables; another seed other urls.
+  EXPECT_TRUE(b.bids.column(4).equals(gen(c, 0, 100'000).bids.column(4)));
+  c.seed = 6;
+  EventBatches d = gen(c, 0, 2'000);
+  std::map<std::string, std::string> other;
+  for (int64_t j = 0; j < d.bids.num_rows(); ++j) {
+    other.emplace(std::string(d.bids.column(3).string_view(j)),
+                  std::string(d.bids.column(4).string_view(j)));
+  }
+  EXPECT_NE(other.at("Google"), url_of.at("Google"));
+}
+
+// The random text is lowercase letters, all 26 about equally often, and differs between events.
+TEST(NexmarkGenerator, ExtraIsUniformLowercaseText) {
+  GeneratorConfig c;
+  c.seed = 11;
+  EventBatches b = gen(c, 0, 100'000);
+  std::array<int64_t, 26> count{};
+  int64_t total = 0;
+  std::set<std::string_view> distinct;
+  for (const auto& [batch, col] :
+       {std::pair{&b.bids, 6}, std::pair{&b.auctions, 9}, std::pair{&b.persons, 7}}) {
+    for (int64_t j = 0; j < batch->num_rows(); ++j) {
+      std::string_view e = batch->column(col).string_view(j);
+      ASSERT_TRUE(lowercase(e)) << e;
+      for (char ch : e) ++count[static_cast<size_t>(ch - 'a')];
+      total += static_cast<int64_t>(e.size());
+      distinct.insert(e);
+    }
+  }
+  // A random byte v picks 'a' + (v * 26 >> 8): each letter has 9 or 10 of the 256 values.
+  for (int64_t n : count) {
+    double frac = static_cast<double>(n) / static_cast<double>(total);
+    EXPECT_GT(frac, 9.0 / 256 - 0.001);
+    EXPECT_LT(frac, 10.0 / 256 + 0.001);
+  }
+  EXPECT_EQ(distinct.size(),
+            static_cast<size_t>(b.bids.num_rows() + b.auctions.num_rows() + b.persons.num_rows()));
+  // Item names and descriptions: letters with an occasional space (about 1 in 13).
+  int64_t spaces = 0, chars = 0;
+  for (int64_t j = 0; j < b.auctions.num_rows(); ++j) {
+    for (int col : {1, 2}) {
+      std::string_view t = b.auctions.column(col).string_view(j);
+      EXPECT_GE(t.size(), 3u);
+      EXPECT_LT(t.size(), col == 1 ? 20u : 100u);
+      for (char ch : t) {
+        ASSERT_TRUE(ch == ' ' || (ch >= 'a' && ch <= 'z')) << t;
+        spaces += ch == ' ';
+      }
+      chars += static_cast<int64_t>(t.size());
+    }
+  }
+  EXPECT_NEAR(static_cast<double>(spaces) / static_cast<double>(chars), 1.0 / 13, 0.01);
 }
 
 // Reads every split of a source through one reader per subtask, small polls.
