@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <map>
 #include <random>
 #include <set>
@@ -256,6 +257,50 @@ TEST(NexmarkGenerator, AverageSizesNearTargets) {
   EXPECT_NEAR(auction / static_cast<double>(b.auctions.num_rows()), 500, 3);
   EXPECT_NEAR(bid / static_cast<double>(b.bids.num_rows()), 100, 1);
   EXPECT_NEAR(extra / static_cast<double>(b.bids.num_rows()), 68, 1);
+}
+
+TEST(NexmarkGenerator, PricesAreLogUniform) {
+  GeneratorConfig c;
+  c.seed = 21;
+  EventBatches b = gen(c, 0, 200'000);
+  std::vector<int64_t> prices;
+  for (int64_t j = 0; j < b.bids.num_rows(); ++j)
+    prices.push_back(b.bids.column(2).value<int64_t>(j));
+  for (int64_t j = 0; j < b.auctions.num_rows(); ++j) {
+    prices.push_back(b.auctions.column(3).value<int64_t>(j));
+  }
+  std::sort(prices.begin(), prices.end());
+  // The q-quantile of round(100 * 10^(6u)) is 100 * 10^(6q).
+  for (double q : {0.05, 0.25, 0.5, 0.75, 0.95}) {
+    auto k = static_cast<size_t>(q * static_cast<double>(prices.size()));
+    double want = 100.0 * std::pow(10.0, 6.0 * q);
+    EXPECT_NEAR(std::log10(static_cast<double>(prices[k])), std::log10(want), 0.03) << q;
+  }
+  EXPECT_GE(prices.front(), 100);
+  EXPECT_LE(prices.back(), 100'000'000);
+}
+
+// Far into the stream (where n * 1000 no longer fits 64 bits, too) times and ids keep to the spec.
+TEST(NexmarkGenerator, LargeEventNumbersKeepTimesAndIds) {
+  for (int64_t first : {int64_t{10'000'000'000'003}, int64_t{20'000'000'000'000'011}}) {
+    GeneratorConfig c;
+    c.seed = 4;
+    c.base_time_ms = 1'000;
+    EventBatches b = gen(c, first, first + 500);
+    ASSERT_EQ(b.persons.num_rows(), 10);
+    ASSERT_EQ(b.bids.num_rows(), 460);
+    int64_t j = 0;
+    for (int64_t n = first; n < first + 500; ++n) {
+      if (event_kind(n) != EventKind::kBid) continue;
+      EXPECT_EQ(b.bids.column(5).value<int64_t>(j), event_time_ms(c, n)) << n;
+      EXPECT_LE(b.bids.column(0).value<int64_t>(j), 1000 + last_base0_auction_id(n) + 10);
+      EXPECT_GE(b.bids.column(0).value<int64_t>(j), 1000 + last_base0_auction_id(n) - 100);
+      ++j;
+    }
+    int64_t n = (first / 50 + 1) * 50;
+    EXPECT_EQ(b.persons.column(0).value<int64_t>(0), 1000 + n / 50);
+    EXPECT_EQ(b.persons.column(6).value<int64_t>(0), event_time_ms(c, n));
+  }
 }
 
 bool lowercase(std::string_view s) {

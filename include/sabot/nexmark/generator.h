@@ -77,7 +77,8 @@ class Generator {
   const GeneratorConfig& config() const { return config_; }
   const std::shared_ptr<const ChannelTables>& tables() const { return tables_; }
 
-  // The events numbered [first, last), in event order, split by kind. Fails on a bad range.
+  // The events numbered [first, last), in event order, split by kind. Fails on a bad range and on
+  // one too large for a batch's 32-bit string offsets (over about 60 M events).
   Result<EventBatches> generate(int64_t first, int64_t last, uint8_t kinds = kAllKinds);
 
  private:
