@@ -2,6 +2,7 @@
 // memory://bank-transactions, runs the streaming detector and prints alerts and a summary.
 //   build/release/examples/fraud/fraud_detection [--transactions N] [--seed S] [--parallelism P]
 //       [--fraud-rate R] [--input FILE.jsonl] [--alerts-out FILE.jsonl] [--quiet] [--json]
+//       [--metrics]
 #include <cstdlib>
 #include <iostream>
 #include <string>
@@ -14,7 +15,7 @@ namespace {
 int usage(const char* argv0, const std::string& problem) {
   std::cerr << problem << "\nusage: " << argv0
             << " [--transactions N] [--seed S] [--parallelism P] [--fraud-rate R]"
-               " [--input FILE.jsonl] [--alerts-out FILE.jsonl] [--quiet] [--json]\n";
+               " [--input FILE.jsonl] [--alerts-out FILE.jsonl] [--quiet] [--json] [--metrics]\n";
   return 2;
 }
 
@@ -30,11 +31,14 @@ bool parse_int(const char* text, int64_t* out) {
 
 int main(int argc, char** argv) {
   sabot::fraud::DemoOptions options;
+  bool metrics = false;
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
     const bool has_value = i + 1 < argc;
     int64_t n = 0;
-    if (arg == "--quiet") {
+    if (arg == "--metrics") {
+      metrics = true;
+    } else if (arg == "--quiet") {
       options.quiet = true;
     } else if (arg == "--json") {
       options.json = true;
@@ -61,5 +65,6 @@ int main(int argc, char** argv) {
     std::cerr << "fraud_detection: " << summary.status().to_string() << "\n";
     return summary.status().exit_code();
   }
+  if (metrics) std::cerr << summary->job_metrics;
   return 0;
 }

@@ -80,29 +80,6 @@ void append_json_string(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-// The columns the detector decodes from each message (the JSON decoder skips the others).
-const columnar::SchemaPtr& detector_input_schema() {
-  using namespace columnar;
-  static const SchemaPtr kSchema = schema({
-      field("transaction_id", int64(), false),
-      field("account_number", utf8(), false),
-      field("transaction_amount", float64(), false),
-      field("currency", utf8(), false),
-      field("branch_city", utf8(), false),
-      field("timestamp_ms", int64(), false),
-  });
-  return kSchema;
-}
-
-const columnar::SchemaPtr& stamped_schema() {
-  static const columnar::SchemaPtr kSchema = [] {
-    std::vector<columnar::Field> fields = detector_input_schema()->fields();
-    fields.push_back(columnar::field(kReadStampColumn, columnar::int64(), false));
-    return columnar::schema(std::move(fields));
-  }();
-  return kSchema;
-}
-
 // ---- alert codec ---------------------------------------------------------------------------
 
 class AlertJsonEncoder final : public codec::Encoder {
@@ -144,6 +121,30 @@ class AlertJsonCodec final : public codec::Codec {
 };
 
 }  // namespace
+
+// ---- schemas --------------------------------------------------------------------------------
+
+const columnar::SchemaPtr& detector_input_schema() {
+  using namespace columnar;
+  static const SchemaPtr kSchema = schema({
+      field("transaction_id", int64(), false),
+      field("account_number", utf8(), false),
+      field("transaction_amount", float64(), false),
+      field("currency", utf8(), false),
+      field("branch_city", utf8(), false),
+      field("timestamp_ms", int64(), false),
+  });
+  return kSchema;
+}
+
+const columnar::SchemaPtr& stamped_input_schema() {
+  static const columnar::SchemaPtr kSchema = [] {
+    std::vector<columnar::Field> fields = detector_input_schema()->fields();
+    fields.push_back(columnar::field(kReadStampColumn, columnar::int64(), false));
+    return columnar::schema(std::move(fields));
+  }();
+  return kSchema;
+}
 
 // ---- LatencyHistogram ------------------------------------------------------------------------
 
@@ -229,10 +230,9 @@ LatencyHistogram DetectorStats::latency() const {
 // ---- FraudDetector ---------------------------------------------------------------------------
 
 void FraudDetector::open(RuntimeContext& ctx) {
+  account_ = ctx.value_state<Account>("account");
   recent_ = ctx.list_state<Recent>("recent");
-  amounts_ = ctx.value_state<Amounts>("amounts");
-  visit_ = ctx.value_state<LastVisit>("last-visit");
-  city_ = ctx.value_state<std::string>("last-city");
+  unknown_city_ = ctx.value_state<std::string>("unknown-city");
   if (stats_) slot_ = stats_->add_subtask();
 }
 
@@ -241,37 +241,65 @@ namespace {
 void bump(std::atomic<int64_t>& c, int64_t by = 1) {
   c.store(c.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
 }
+
+int32_t city_index(std::string_view name) {
+  const City* c = find_city(name);
+  return c == nullptr ? FraudDetector::kUnknownCity : static_cast<int32_t>(c - cities().data());
+}
+
+std::string_view clip(const char* buf, int len, size_t size) {
+  return std::string_view(buf, std::min(static_cast<size_t>(std::max(len, 0)), size - 1));
+}
 }  // namespace
 
 void FraudDetector::process(const TxnEvent& t, Context&, Emitter<AlertEvent>& out) {
   char details[256];
-  // VELOCITY: earlier transactions among the last 100 less than 60 s before this one.
-  std::span<const Recent> history = recent_->get();
-  if (history.size() > static_cast<size_t>(kVelocityHistory)) {
-    history = history.subspan(history.size() - kVelocityHistory);
+  const Account* previous = account_->get();
+  Account account{};
+  if (previous != nullptr) {
+    account = *previous;
+  } else {
+    account.city = kUnknownCity;
+    account.in_order = 1;
   }
-  int64_t in_window = 0;
-  for (const Recent& r : history) in_window += t.timestamp_ms - r.timestamp_ms < kVelocityWindowMs;
-  if (in_window >= 2) {
+  const auto in_window = [&](const Recent& r) {
+    return t.timestamp_ms - r.timestamp_ms < kVelocityWindowMs;
+  };
+
+  // VELOCITY: earlier transactions among the last 100 less than 60 s before this one. The
+  // spilled part is older; when the account's times are in order and the oldest inline entry is
+  // out of the window, every spilled one is too.
+  const std::span<const Recent> newest(account.newest, static_cast<size_t>(account.inline_n));
+  std::span<const Recent> older;
+  if (account.spilled > 0 &&
+      (account.in_order == 0 || (!newest.empty() && in_window(newest.front())))) {
+    older = recent_->get();
+    const size_t keep = static_cast<size_t>(kVelocityHistory) - newest.size();
+    if (older.size() > keep) older = older.subspan(older.size() - keep);
+  }
+  int64_t count = 0;
+  for (const Recent& r : older) count += in_window(r);
+  for (const Recent& r : newest) count += in_window(r);
+  if (count >= 2) {
     related_.assign(1, '[');
-    for (const Recent& r : history) {
-      if (t.timestamp_ms - r.timestamp_ms >= kVelocityWindowMs) continue;
-      if (related_.size() > 1) related_.push_back(',');
-      append_int(r.id, &related_);
+    for (std::span<const Recent> part : {older, newest}) {
+      for (const Recent& r : part) {
+        if (!in_window(r)) continue;
+        if (related_.size() > 1) related_.push_back(',');
+        append_int(r.id, &related_);
+      }
     }
     related_.push_back(']');
     const int n = std::snprintf(details, sizeof details, "%lld transactions in 60s",
-                                static_cast<long long>(in_window + 1));
-    emit(t, kVelocity, kHigh, std::string_view(details, static_cast<size_t>(n)), related_, out);
+                                static_cast<long long>(count + 1));
+    emit(t, kVelocity, kHigh, clip(details, n, sizeof details), related_, out);
   }
 
   // AMOUNT_ANOMALY: z-score against the earlier amounts (the same arithmetic as the reference).
-  const Amounts* a = amounts_->get();
-  Amounts amounts = a != nullptr ? *a : Amounts{0, 0, 0};
-  if (amounts.count >= kAmountMinCount) {
-    const double n = static_cast<double>(amounts.count);
-    const double mean = amounts.sum / n;
-    const double variance = amounts.sum_sq / n - mean * mean;
+  if (account.count >= kAmountMinCount) {
+    const double n = static_cast<double>(account.count);
+    const double mean = account.sum / n;
+    const double variance = account.sum_sq / n - mean * mean;
     if (variance > 0) {
       const double z = (t.transaction_amount - mean) / std::sqrt(variance);
       if (std::abs(z) > kAmountAlertZ) {
@@ -279,52 +307,74 @@ void FraudDetector::process(const TxnEvent& t, Context&, Emitter<AlertEvent>& ou
             details, sizeof details, "Amount %.2f %.*s is %.1fσ from mean %.2f",
             t.transaction_amount, static_cast<int>(t.currency.size()), t.currency.data(), z, mean);
         emit(t, kAmount, z > kAmountCriticalZ ? kCritical : kHigh,
-             std::string_view(details, static_cast<size_t>(std::min<int>(len, sizeof details - 1))),
-             "[]", out);
+             clip(details, len, sizeof details), "[]", out);
       }
     }
   }
 
   // GEO_IMPOSSIBLE: another city than the previous transaction's, less than 10 minutes later.
-  const LastVisit* v = visit_->get();
-  const std::string* previous_city = city_->get();
-  if (v != nullptr && previous_city != nullptr && *previous_city != t.branch_city) {
-    const double minutes = static_cast<double>(t.timestamp_ms - v->previous_ms) / 60000.0;
-    if (minutes < kGeoMaxMinutes) {
-      const int len = std::snprintf(details, sizeof details, "%s→%.*s in %.1fmin (%.0fkm)",
-                                    previous_city->c_str(), static_cast<int>(t.branch_city.size()),
-                                    t.branch_city.data(), minutes,
-                                    city_distance_km(*previous_city, t.branch_city));
-      emit(t, kGeo, kCritical,
-           std::string_view(details, static_cast<size_t>(std::min<int>(len, sizeof details - 1))),
-           "[]", out);
+  bool same_city = false;
+  if (previous != nullptr) {
+    const std::string* unknown = nullptr;
+    std::string_view previous_city;
+    if (account.city != kUnknownCity) {
+      previous_city = cities()[static_cast<size_t>(account.city)].name;
+    } else {
+      unknown = unknown_city_->get();
+      if (unknown != nullptr) previous_city = *unknown;
+    }
+    same_city = previous_city == t.branch_city;
+    if (!same_city) {
+      const double minutes = static_cast<double>(t.timestamp_ms - account.previous_ms) / 60000.0;
+      if (minutes < kGeoMaxMinutes) {
+        const int len = std::snprintf(details, sizeof details, "%.*s→%.*s in %.1fmin (%.0fkm)",
+                                      static_cast<int>(previous_city.size()), previous_city.data(),
+                                      static_cast<int>(t.branch_city.size()), t.branch_city.data(),
+                                      minutes, city_distance_km(previous_city, t.branch_city));
+        emit(t, kGeo, kCritical, clip(details, len, sizeof details), "[]", out);
+      }
     }
   }
 
   // State update, after the rules.
-  const bool out_of_order = v != nullptr && t.timestamp_ms < v->latest_ms;
-  const LastVisit visit{t.timestamp_ms,
-                        v != nullptr ? std::max(v->latest_ms, t.timestamp_ms) : t.timestamp_ms};
-  visit_->update(visit);
-  if (previous_city == nullptr || *previous_city != t.branch_city) {
-    city_->update(std::string(t.branch_city));
+  const bool out_of_order = previous != nullptr && t.timestamp_ms < account.latest_ms;
+  if (out_of_order) account.in_order = 0;
+  ++account.count;
+  account.sum += t.transaction_amount;
+  account.sum_sq += t.transaction_amount * t.transaction_amount;
+  account.previous_ms = t.timestamp_ms;
+  account.latest_ms =
+      previous != nullptr ? std::max(account.latest_ms, t.timestamp_ms) : t.timestamp_ms;
+  if (!same_city) {
+    account.city = city_index(t.branch_city);
+    if (account.city == kUnknownCity) {
+      unknown_city_->update(std::string(t.branch_city));
+    } else if (previous != nullptr && previous->city == kUnknownCity) {
+      unknown_city_->clear();
+    }
   }
-  ++amounts.count;
-  amounts.sum += t.transaction_amount;
-  amounts.sum_sq += t.transaction_amount * t.transaction_amount;
-  amounts_->update(amounts);
-  recent_->add(Recent{t.transaction_id, t.timestamp_ms});
-  // Keep at most 2x the history and cut back to the last 100: amortised O(1) per row.
-  std::span<const Recent> all = recent_->get();
-  if (all.size() >= 2 * static_cast<size_t>(kVelocityHistory)) {
-    trimmed_.assign(all.end() - kVelocityHistory, all.end());
-    recent_->update(trimmed_);
+  if (account.inline_n == kInline) {
+    // Spill the oldest kSpill to "recent"; keep it between 100 and 200 long.
+    recent_->add_all(std::span<const Recent>(account.newest, kSpill));
+    std::move(account.newest + kSpill, account.newest + kInline, account.newest);
+    account.inline_n -= kSpill;
+    account.spilled += kSpill;
+    if (account.spilled >= 2 * kVelocityHistory) {
+      std::span<const Recent> all = recent_->get();
+      trimmed_.assign(all.end() - kVelocityHistory, all.end());
+      recent_->update(trimmed_);
+      account.spilled = kVelocityHistory;
+    }
   }
+  account.newest[account.inline_n++] = Recent{t.transaction_id, t.timestamp_ms};
+  account_->update(account);
 
   if (slot_ != nullptr) {
     bump(slot_->transactions);
     if (out_of_order) bump(slot_->out_of_order);
-    if (measure_latency_) slot_->latency.record(steady_ns() - t.source_read_ns);
+    if (measure_latency_ && rows_++ % kLatencySampleEvery == 0) {
+      slot_->latency.record(steady_ns() - t.source_read_ns);
+    }
   }
 }
 
@@ -355,10 +405,10 @@ DataStream add_fraud_detector(Environment& env, const DetectorOptions& options,
             std::vector<columnar::Array> columns = b.columns();
             columns.push_back(columnar::Array::make_repeated(
                 columnar::Scalar::of_int64(steady_ns()), b.num_rows()));
-            return columnar::RecordBatch::make_unchecked(stamped_schema(), std::move(columns),
+            return columnar::RecordBatch::make_unchecked(stamped_input_schema(), std::move(columns),
                                                          b.num_rows());
           },
-          stamped_schema())
+          stamped_input_schema())
       .name("stamp-read-time")
       .key_by("account_number")
       .process(FraudDetector(std::move(stats), options.measure_latency))
@@ -839,6 +889,7 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   summary.cpu_s = cpu_seconds() - cpu_start;
   if (!result.ok()) return result.status();
+  summary.job_metrics = result.metrics().to_string();
   if (alerts_file) {
     alerts_file->flush();
     if (!*alerts_file)
