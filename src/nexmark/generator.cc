@@ -455,7 +455,10 @@ int64_t kind_event(EventKind kind, int64_t k) {
 constexpr int64_t kMaxPersonText = 32;  // name (14), email (15), card (19), city (13)
 constexpr int64_t kMaxPersonExtra = kPersonAvgSize * 6 / 5 + 1;
 constexpr int64_t kMaxAuctionExtra = kAuctionAvgSize * 6 / 5 + 1;
-constexpr int64_t kMaxBidExtra = kBidAvgSize * 6 / 5 + 1;
+// A bid's extra pads its 32 fixed bytes to kBidAvgSize: [missing - delta, missing + delta].
+constexpr int64_t kBidExtraMissing = kBidAvgSize - kBidFixedSize;
+constexpr int64_t kBidExtraDelta = (kBidExtraMissing + 2) / 5;  // as extra_length()
+constexpr int64_t kMaxBidExtra = kBidExtraMissing + kBidExtraDelta;
 // The widest column of a kind: a batch of `rows` must keep it within int32 offsets.
 constexpr int64_t kWidestRow[] = {kMaxPersonExtra, kMaxAuctionExtra, kMaxBidExtra};
 
@@ -621,8 +624,6 @@ RecordBatch build_bids(const GeneratorConfig& config, const ChannelTables& table
   int64_t* time_out = time.data();
   const auto* slot_bytes = reinterpret_cast<const uint8_t*>(tables.slots.data());
   const ChannelLengths* lengths = tables.lengths.data();
-  constexpr int64_t kExtraMissing = kBidAvgSize - kBidFixedSize;
-  constexpr int64_t kExtraDelta = (kExtraMissing + 2) / 5;
   TimeCursor clock(config);
   int64_t i = 0;
   // Rotation by rotation: the latest person and auction are fixed for all bids of one.
@@ -673,7 +674,7 @@ RecordBatch build_bids(const GeneratorConfig& config, const ChannelTables& table
       std::memcpy(url_out + kUrlIdAt, slot + offsetof(ChannelSlot, id_digits), 16);
       url.commit(i, lengths[c].url);
       const int64_t extra_len =
-          kExtraMissing - kExtraDelta + below_bits24(coins >> 8, 2 * kExtraDelta + 1);
+          kBidExtraMissing - kBidExtraDelta + below_bits24(coins >> 8, 2 * kBidExtraDelta + 1);
       fill_letters(extra.cursor(), extra_len, rng.next());
       extra.commit(i, extra_len);
     }
