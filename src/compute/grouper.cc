@@ -18,6 +18,34 @@ namespace bits = columnar::bits;
 namespace {
 
 constexpr uint32_t kEmpty = Grouper::kUnknownGroup;
+
+Status check_group_ids(std::span<const uint32_t> groups, uint32_t num_groups) {
+  for (uint32_t g : groups) {
+    if (g >= num_groups) {
+      return Status::invalid_argument("Grouper::keys_of: group " + std::to_string(g) +
+                                      " out of range (the grouper has " +
+                                      std::to_string(num_groups) + " groups)");
+    }
+  }
+  return Status::ok();
+}
+
+// The ids 0, 1, ..., size - 1 as a range, so that keys() and keys_of() share one loop.
+struct AllGroups {
+  uint32_t n;
+  struct Iterator {
+    uint32_t g;
+    uint32_t operator*() const { return g; }
+    Iterator& operator++() {
+      ++g;
+      return *this;
+    }
+    bool operator!=(const Iterator& o) const { return g != o.g; }
+  };
+  Iterator begin() const { return {0}; }
+  Iterator end() const { return {n}; }
+  size_t size() const { return n; }
+};
 constexpr int kInitialLogCapacity = 8;
 
 // Table index from the HIGH bits of the hash: the keyed exchange routes on `hash % 128` (low
@@ -94,17 +122,10 @@ class IntGrouper final : public Grouper {
     return const_cast<IntGrouper*>(this)->run<false>(keys[0], group_ids);
   }
 
-  Result<std::vector<Array>> keys() const override {
-    columnar::NumericBuilder<T> b(key_types_[0]);
-    b.reserve(static_cast<int64_t>(keys_.size()));
-    for (uint32_t g = 0; g < keys_.size(); ++g) {
-      if (static_cast<int64_t>(g) == null_group_) {
-        b.append_null();
-      } else {
-        b.append(keys_[g]);
-      }
-    }
-    return std::vector<Array>{b.finish()};
+  Result<std::vector<Array>> keys() const override { return keys_in(AllGroups{num_groups()}); }
+  Result<std::vector<Array>> keys_of(std::span<const uint32_t> groups) const override {
+    SABOT_RETURN_IF_ERROR(check_group_ids(groups, num_groups()));
+    return keys_in(groups);
   }
 
   void group_hashes(std::vector<uint64_t>* out) const override {
@@ -171,6 +192,20 @@ class IntGrouper final : public Grouper {
     T key;
     uint32_t gid;
   };
+
+  template <typename Groups>
+  Result<std::vector<Array>> keys_in(const Groups& groups) const {
+    columnar::NumericBuilder<T> b(key_types_[0]);
+    b.reserve(static_cast<int64_t>(groups.size()));
+    for (uint32_t g : groups) {
+      if (static_cast<int64_t>(g) == null_group_) {
+        b.append_null();
+      } else {
+        b.append(keys_[g]);
+      }
+    }
+    return std::vector<Array>{b.finish()};
+  }
 
   void init_table(int log_capacity) {
     slots_.assign(size_t{1} << log_capacity, Slot{T{}, kEmpty});
@@ -306,18 +341,13 @@ class StringGrouper final : public Grouper {
   }
 
   Result<std::vector<Array>> keys() const override {
-    columnar::BinaryBuilder b(key_types_[0]);
-    b.reserve(num_groups());
-    b.reserve_bytes(static_cast<int64_t>(arena_.size()));
-    for (uint32_t g = 0; g < num_groups(); ++g) {
-      if (static_cast<int64_t>(g) == null_group_) {
-        b.append_null();
-      } else {
-        b.append(std::string_view(reinterpret_cast<const char*>(arena_.data()) + offsets_[g],
-                                  offsets_[g + 1] - offsets_[g]));
-      }
-    }
-    return std::vector<Array>{b.finish()};
+    return keys_in(AllGroups{num_groups()}, static_cast<int64_t>(arena_.size()));
+  }
+  Result<std::vector<Array>> keys_of(std::span<const uint32_t> groups) const override {
+    SABOT_RETURN_IF_ERROR(check_group_ids(groups, num_groups()));
+    int64_t bytes = 0;
+    for (uint32_t g : groups) bytes += offsets_[g + 1] - offsets_[g];
+    return keys_in(groups, bytes);
   }
 
   void group_hashes(std::vector<uint64_t>* out) const override { *out = group_hashes_; }
@@ -389,6 +419,22 @@ class StringGrouper final : public Grouper {
   }
 
  private:
+  template <typename Groups>
+  Result<std::vector<Array>> keys_in(const Groups& groups, int64_t bytes) const {
+    columnar::BinaryBuilder b(key_types_[0]);
+    b.reserve(static_cast<int64_t>(groups.size()));
+    b.reserve_bytes(bytes);
+    for (uint32_t g : groups) {
+      if (static_cast<int64_t>(g) == null_group_) {
+        b.append_null();
+      } else {
+        b.append(std::string_view(reinterpret_cast<const char*>(arena_.data()) + offsets_[g],
+                                  offsets_[g + 1] - offsets_[g]));
+      }
+    }
+    return std::vector<Array>{b.finish()};
+  }
+
   struct Slot {
     uint32_t tag;  // low 32 bits of the hash
     uint32_t gid;
@@ -508,21 +554,10 @@ class GenericGrouper final : public Grouper {
     return const_cast<GenericGrouper*>(this)->run<false>(keys, group_ids);
   }
 
-  Result<std::vector<Array>> keys() const override {
-    std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
-    for (const DataType& t : key_types_) {
-      builders.push_back(columnar::make_builder(t));
-      builders.back()->reserve(num_groups());
-    }
-    for (uint32_t g = 0; g < num_groups(); ++g) {
-      const uint8_t* p = arena_.data() + offsets_[g];
-      for (size_t c = 0; c < key_types_.size(); ++c)
-        p = decode_into(p, key_types_[c], *builders[c]);
-      SABOT_CHECK_EQ(p, arena_.data() + offsets_[g + 1]);
-    }
-    std::vector<Array> out;
-    for (auto& b : builders) out.push_back(b->finish());
-    return out;
+  Result<std::vector<Array>> keys() const override { return keys_in(AllGroups{num_groups()}); }
+  Result<std::vector<Array>> keys_of(std::span<const uint32_t> groups) const override {
+    SABOT_RETURN_IF_ERROR(check_group_ids(groups, num_groups()));
+    return keys_in(groups);
   }
 
   void group_hashes(std::vector<uint64_t>* out) const override { *out = group_hashes_; }
@@ -597,6 +632,24 @@ class GenericGrouper final : public Grouper {
   }
 
  private:
+  template <typename Groups>
+  Result<std::vector<Array>> keys_in(const Groups& groups) const {
+    std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
+    for (const DataType& t : key_types_) {
+      builders.push_back(columnar::make_builder(t));
+      builders.back()->reserve(static_cast<int64_t>(groups.size()));
+    }
+    for (uint32_t g : groups) {
+      const uint8_t* p = arena_.data() + offsets_[g];
+      for (size_t c = 0; c < key_types_.size(); ++c)
+        p = decode_into(p, key_types_[c], *builders[c]);
+      SABOT_CHECK_EQ(p, arena_.data() + offsets_[g + 1]);
+    }
+    std::vector<Array> out;
+    for (auto& b : builders) out.push_back(b->finish());
+    return out;
+  }
+
   struct Slot {
     uint32_t
         tag;  // low 32 bits of the row hash: rejects most mismatches without touching the arena

@@ -52,6 +52,29 @@ void expect_keys_equal(const Grouper& g, const ReferenceGrouper& ref) {
   }
 }
 
+// keys_of() of a selection of groups (backwards, every third one twice) equals the reference rows.
+void expect_keys_of_equal(const Grouper& g, const ReferenceGrouper& ref) {
+  std::vector<uint32_t> groups;
+  for (uint32_t i = g.num_groups(); i-- > 0;) {
+    groups.push_back(i);
+    if (i % 3 == 0) groups.push_back(i);
+  }
+  auto keys = g.keys_of(groups);
+  ASSERT_TRUE(keys.is_ok()) << keys.status().to_string();
+  ASSERT_EQ(keys->size(), g.key_types().size());
+  for (size_t c = 0; c < keys->size(); ++c) {
+    const Array& col = (*keys)[c];
+    ASSERT_EQ(col.type(), g.key_types()[c]);
+    ASSERT_EQ(col.length(), static_cast<int64_t>(groups.size()));
+    for (int64_t r = 0; r < col.length(); ++r) {
+      ASSERT_EQ(val_at(col, r), ref.keys[groups[static_cast<size_t>(r)]][c]) << "row " << r;
+    }
+  }
+  auto none = g.keys_of({});
+  ASSERT_TRUE(none.is_ok());
+  for (const Array& col : *none) EXPECT_EQ(col.length(), 0);
+}
+
 // Runs random batches through a grouper and the reference and compares ids and keys.
 void check_against_reference(const std::vector<DataType>& types, uint64_t seed, int batches,
                              int domain) {
@@ -71,6 +94,7 @@ void check_against_reference(const std::vector<DataType>& types, uint64_t seed, 
     ASSERT_EQ((*grouper)->num_groups(), ref.keys.size());
   }
   expect_keys_equal(**grouper, ref);
+  expect_keys_of_equal(**grouper, ref);
 }
 
 TEST(GrouperTest, SingleKeyOfEveryTypeMatchesReference) {
@@ -282,6 +306,25 @@ TEST(GrouperTest, DeserializeRejectsCorruptOrMismatchedSnapshots) {
   auto generic = Grouper::make({columnar::utf8()});
   ASSERT_TRUE(generic.is_ok());
   EXPECT_EQ((*generic)->deserialize(snapshot).code(), StatusCode::kInvalidData);
+}
+
+TEST(GrouperTest, KeysOfRejectsUnknownGroupIds) {
+  for (const std::vector<DataType>& types : std::vector<std::vector<DataType>>{
+           {columnar::int64()}, {columnar::utf8()}, {columnar::utf8(), columnar::int64()}}) {
+    auto g = Grouper::make(types);
+    ASSERT_TRUE(g.is_ok());
+    std::mt19937_64 rng(5);
+    std::vector<Array> cols;
+    for (const DataType& t : types) cols.push_back(random_array(t, 50, 0.0, 10, rng));
+    std::vector<uint32_t> ids;
+    ASSERT_TRUE((*g)->consume(cols, &ids).is_ok());
+    const uint32_t n = (*g)->num_groups();
+    EXPECT_TRUE((*g)->keys_of(std::vector<uint32_t>{0, n - 1}).is_ok());
+    auto bad = (*g)->keys_of(std::vector<uint32_t>{0, n});
+    ASSERT_FALSE(bad.is_ok());
+    EXPECT_NE(bad.status().message().find("out of range"), std::string::npos)
+        << bad.status().to_string();
+  }
 }
 
 TEST(GrouperTest, RejectsKeysThatDoNotFit) {

@@ -845,15 +845,9 @@ class WindowOperator final : public Operator {
     // Keys.
     std::vector<Array> cols;
     if (grouper_) {
-      if (key_cache_groups_ != grouper_->num_groups()) {
-        SABOT_ASSIGN_OR_RETURN(key_cache_, grouper_->keys());
-        key_cache_groups_ = grouper_->num_groups();
-      }
-      std::vector<int32_t> idx(fires.key.begin(), fires.key.end());
-      for (const Array& k : key_cache_) {
-        SABOT_ASSIGN_OR_RETURN(Array c, compute::take(k, idx));
-        cols.push_back(std::move(c));
-      }
+      // Only the fired keys: the grouper keeps every key ever seen, and materializing all of them
+      // on each firing made emitting quadratic in the number of windows.
+      SABOT_ASSIGN_OR_RETURN(cols, grouper_->keys_of(fires.key));
     }
     const bool timed = is_time_kind(spec_.kind);
     for (const auto* v : {&fires.start, &fires.end}) {
@@ -945,8 +939,6 @@ class WindowOperator final : public Operator {
   std::vector<uint32_t> row_groups_;
   std::vector<uint32_t> key_row_;
   std::vector<std::pair<uint32_t, uint32_t>> pairs_;
-  std::vector<Array> key_cache_;
-  uint32_t key_cache_groups_ = kNone;
   Array row_index_;
   Array row_index_slice_;
 };

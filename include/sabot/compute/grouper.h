@@ -48,6 +48,10 @@ class Grouper {
 
   // The distinct keys, one array per key column, row g holding the key of group g.
   virtual Result<std::vector<Array>> keys() const = 0;
+  // The keys of the given groups (repeats allowed), one array per key column, row i holding the
+  // key of groups[i]. Costs O(groups.size()) where keys() costs O(num_groups()): for emitting a few
+  // groups out of many. InvalidArgument for an id >= num_groups().
+  virtual Result<std::vector<Array>> keys_of(std::span<const uint32_t> groups) const = 0;
 
   // The row hash of every group's key, in group-id order: exactly what hash_columns() gives for
   // keys() (so `hash % max_parallelism` is the group's key group). Lets state be split by key
