@@ -956,5 +956,36 @@ TEST(KeyedStateTest, StateOfMultiColumnKeysIsPerKey) {
   EXPECT_EQ(v->value(), "a2");
 }
 
+TEST(PrefetchTest, PrefetchChangesNoStateForKnownUnknownOrNewKeys) {
+  ManualClock clock(Timestamp(0));
+  auto b = make_backend(&clock);
+  auto* small = *b->get_state(ValueStateDescriptor<int64_t>{.name = "small"});
+  struct Wide {  // spans several cache lines
+    int64_t v[40];
+  };
+  auto* wide = *b->get_state(ValueStateDescriptor<Wide>{.name = "wide"});
+  auto* list = *b->get_state(ListStateDescriptor<int64_t>{.name = "list"});
+  const KeyId k1 = key_of(*b, 1);
+  const KeyId k2 = key_of(*b, 2);
+  b->set_current_key(k1);
+  small->update(7);
+  Wide w{};
+  w.v[39] = 9;
+  wide->update(w);
+  list->add(3);
+  for (KeyId k : {k1, k2, KeyId{1'000'000}}) b->prefetch(k);  // k2 has no entry, 1e6 no key
+  EXPECT_EQ(b->num_entries("small"), 1u);
+  EXPECT_EQ(b->num_entries("wide"), 1u);
+  EXPECT_EQ(b->num_entries("list"), 1u);
+  b->set_current_key(k1);
+  EXPECT_EQ(small->value(), 7);
+  EXPECT_EQ(wide->get()->v[39], 9);
+  EXPECT_EQ(list->get().size(), 1u);
+  b->set_current_key(k2);
+  EXPECT_FALSE(small->value().has_value());
+  EXPECT_EQ(wide->get(), nullptr);
+  EXPECT_TRUE(list->get().empty());
+}
+
 }  // namespace
 }  // namespace sabot::state

@@ -101,6 +101,10 @@ class MemoryKeyedStateBackend final : public KeyedStateBackend {
     return n;
   }
 
+  void prefetch(KeyId key) override {
+    for (const auto& s : states_) s->table->prefetch(key);
+  }
+
   size_t num_entries(std::string_view state_name) const override {
     for (const auto& s : states_) {
       if (s->spec.name == state_name) return s->table->num_entries();

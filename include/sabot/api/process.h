@@ -5,6 +5,7 @@
 // processing-time timers when the clock does.
 #pragma once
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -137,7 +138,14 @@ class ProcessOperator final : public runtime::Operator {
   Status process_batch(const columnar::RecordBatch& batch, int, runtime::Output& out) override {
     SABOT_RETURN_IF_ERROR(backend_->resolve_keys(batch, key_columns_, &ids_));
     In row{};
-    for (int64_t r = 0; r < batch.num_rows(); ++r) {
+    // Keyed state is a random access per row: start fetching a later row's state now.
+    constexpr int64_t kPrefetchAhead = 4;
+    const int64_t n = batch.num_rows();
+    for (int64_t r = 0; r < std::min(kPrefetchAhead, n); ++r) {
+      backend_->prefetch(ids_[static_cast<size_t>(r)]);
+    }
+    for (int64_t r = 0; r < n; ++r) {
+      if (r + kPrefetchAhead < n) backend_->prefetch(ids_[static_cast<size_t>(r + kPrefetchAhead)]);
       Status s = reader_.read(batch, r, &row);
       if (!s.is_ok()) return row_error(batch, r, s.message());
       const state::KeyId key = ids_[static_cast<size_t>(r)];

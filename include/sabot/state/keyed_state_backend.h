@@ -143,6 +143,9 @@ class KeyedStateBackend {
 
   // The cleanup pass: removes every expired entry of every TTL state; returns how many.
   virtual size_t purge_expired() = 0;
+  // A hint that `key`'s state (default namespace) is about to be used: backends may start
+  // fetching it (the memory backend prefetches its entries into the CPU cache). Changes nothing.
+  virtual void prefetch(KeyId key) {}
   // Entries held by a state (expired ones not yet purged included); 0 for unknown names.
   virtual size_t num_entries(std::string_view state_name) const = 0;
   // The keys (increasing KeyId) with a live entry of `state_name` in namespace `ns`, e.g. to fire
