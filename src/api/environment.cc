@@ -147,6 +147,9 @@ DataStream DataStream::union_with(const std::vector<DataStream>& others) const {
 KeyedStream DataStream::key_by(std::vector<std::string> columns) const {
   return KeyedStream(env_, node_, std::move(columns), time_column_);
 }
+KeyedStream DataStream::key_by(std::initializer_list<std::string> columns) const {
+  return key_by(std::vector<std::string>(columns));
+}
 KeyedStream DataStream::key_by(std::string column) const {
   return key_by(std::vector<std::string>{std::move(column)});
 }

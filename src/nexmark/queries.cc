@@ -48,7 +48,7 @@ DataStream q8(Environment& env, const QueryConfig& config) {
   constexpr std::chrono::milliseconds kWindow = 10s;
   // P: one row per (id, name, window) in which the person registered.
   DataStream registered = people(env, config)
-                              .key_by(std::vector<std::string>{"id", "name"})
+                              .key_by({"id", "name"})
                               .window(tumbling(kWindow))
                               .aggregate({})
                               .select({col("id"), col("name"), col("window_start").as("p_start")});

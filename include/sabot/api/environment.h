@@ -164,6 +164,9 @@ class DataStream {
   DataStream union_with(const DataStream& other) const { return union_with(std::vector{other}); }
   KeyedStream key_by(std::vector<std::string> columns) const;
   KeyedStream key_by(std::string column) const;
+  // key_by({"id", "name"}): without this overload a braced pair of literals is ambiguous (a
+  // std::string can be built from two const char*).
+  KeyedStream key_by(std::initializer_list<std::string> columns) const;
   DataStream rebalance() const;
   DataStream broadcast() const;
   // Event time. On a source, watermarks are tracked per split (partition) with idle detection; on
