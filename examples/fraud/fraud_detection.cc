@@ -13,9 +13,10 @@
 namespace {
 
 int usage(const char* argv0, const std::string& problem) {
-  std::cerr << problem << "\nusage: " << argv0
-            << " [--transactions N] [--seed S] [--parallelism P] [--fraud-rate R]"
-               " [--input FILE.jsonl] [--alerts-out FILE.jsonl] [--quiet] [--json] [--metrics]\n";
+  std::cerr
+      << problem << "\nusage: " << argv0
+      << " [--transactions N] [--seed S] [--parallelism P] [--fraud-rate R] [--batch-size ROWS]"
+         " [--input FILE.jsonl] [--alerts-out FILE.jsonl] [--quiet] [--json] [--metrics]\n";
   return 2;
 }
 
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
       options.alerts_out = argv[++i];
     } else if (arg == "--fraud-rate" && has_value) {
       options.generator.fraud_rate = std::atof(argv[++i]);
-    } else if ((arg == "--transactions" || arg == "--seed" || arg == "--parallelism") &&
+    } else if ((arg == "--transactions" || arg == "--seed" || arg == "--parallelism" ||
+                arg == "--batch-size") &&
                has_value) {
       if (!parse_int(argv[++i], &n)) {
         return usage(argv[0], std::string(arg) + " needs an integer, got '" + argv[i] + "'");
@@ -56,6 +58,7 @@ int main(int argc, char** argv) {
       if (arg == "--transactions") options.transactions = n;
       if (arg == "--seed") options.seed = static_cast<uint64_t>(n);
       if (arg == "--parallelism") options.parallelism = static_cast<int>(n);
+      if (arg == "--batch-size") options.batch_size = n;
     } else {
       return usage(argv[0], "unknown or incomplete argument '" + std::string(arg) + "'");
     }
