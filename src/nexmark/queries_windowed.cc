@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "sabot/compute/selection.h"
 #include "sabot/nexmark/queries.h"
 
 using namespace std::chrono_literals;
@@ -256,6 +257,40 @@ SchemaPtr count_in_batch_schema() {
        columnar::field("num", columnar::int64()), columnar::field("date_time", kMillis)});
 }
 
+// Keeps, of a batch of window counts, the rows at the highest count of their window within the
+// batch: the others cannot be the window's highest (a local top before the global one), so a
+// few rows per window reach the keyed stage instead of one per auction.
+Result<RecordBatch> top_counts_in_batch(const RecordBatch& counts) {
+  const columnar::Array& end_col = counts.column(counts.schema().field_index("window_end"));
+  const columnar::Array& num_col = counts.column(counts.schema().field_index("num"));
+  if (num_col.null_count() > 0 || end_col.null_count() > 0) {
+    return Status::invalid_data("q5: a window count or end is null");
+  }
+  const int64_t* end = end_col.values<int64_t>();
+  const int64_t* num = num_col.values<int64_t>();
+  const int64_t n = counts.num_rows();
+  std::vector<std::pair<int64_t, int64_t>> tops;  // (window end, top count); few per batch
+  size_t w = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (w >= tops.size() || tops[w].first != end[i]) {
+      w = 0;
+      while (w < tops.size() && tops[w].first != end[i]) ++w;
+      if (w == tops.size()) tops.emplace_back(end[i], num[i]);
+    }
+    tops[w].second = std::max(tops[w].second, num[i]);
+  }
+  std::vector<int32_t> keep;
+  w = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (tops[w].first != end[i]) {
+      w = 0;
+      while (tops[w].first != end[i]) ++w;
+    }
+    if (num[i] == tops[w].second) keep.push_back(static_cast<int32_t>(i));
+  }
+  return compute::take(counts, keep);
+}
+
 // floor(t / size) * size for an int64 millisecond expression, also for negative t.
 Expr window_start_of(Expr t, int64_t size) { return t - ((t % lit(size)) + lit(size)) % lit(size); }
 
@@ -287,6 +322,7 @@ DataStream q5(Environment& env, const QueryConfig& config) {
       .key_by("auction")
       .window(sliding(std::chrono::milliseconds(kQ5Size), std::chrono::milliseconds(kQ5Slide)))
       .aggregate({sum("num").as("num")})
+      .map_batches(top_counts_in_batch)
       .key_by("window_end")
       .process(HottestAuctions{})
       .select({cast(col("window_start"), kMillis).as("window_start"),
