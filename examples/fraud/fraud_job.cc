@@ -644,6 +644,7 @@ std::string DemoSummary::to_text() const {
   s += grouped(alerts);
   s += '\n';
   s += "    by type       ";
+  if (alerts_by_type.empty()) s += "none";
   for (const auto& [k, v] : alerts_by_type) {
     s += k;
     s += ' ';
@@ -651,6 +652,7 @@ std::string DemoSummary::to_text() const {
     s += "  ";
   }
   s += "\n    by severity   ";
+  if (alerts_by_severity.empty()) s += "none";
   for (const auto& [k, v] : alerts_by_severity) {
     s += k;
     s += ' ';
