@@ -212,6 +212,8 @@ class HottestAuctions final : public KeyedProcessFunction<AuctionCount, AuctionC
 
 // ---- q7 ----
 
+constexpr int64_t kQ7Size = 10'000;  // tumbling windows of 10 s
+
 // Per tumbling window (keyed by its start): the bids with the window's highest price, emitted when
 // the watermark reaches the window's last millisecond.
 class HighestBids final : public KeyedProcessFunction<WindowedBid, HighestBid> {
@@ -222,7 +224,7 @@ class HighestBids final : public KeyedProcessFunction<WindowedBid, HighestBid> {
   }
   void process(const WindowedBid& row, Context& ctx, Emitter<HighestBid>&) override {
     const int64_t* top = top_->get();
-    if (top == nullptr) ctx.register_event_time_timer(Timestamp(row.window_start + 10'000 - 1));
+    if (top == nullptr) ctx.register_event_time_timer(Timestamp(row.window_start + kQ7Size - 1));
     if (top != nullptr && row.price < *top) return;
     HighestBid bid{row.auction, row.bidder, row.price, row.date_time, std::string(row.extra)};
     if (top == nullptr || row.price > *top) {
@@ -313,6 +315,8 @@ Expr window_start_of(Expr t, int64_t size) { return t - ((t % lit(size)) + lit(s
 
 }  // namespace
 
+// Auctions and bids meet in one keyed function (as rows of one schema); its closing prices feed a
+// rolling average per category.
 DataStream q4(Environment& env, const QueryConfig& config) {
   const Expr none = lit(int64_t{-1});
   DataStream auction_rows =
@@ -331,6 +335,7 @@ DataStream q4(Environment& env, const QueryConfig& config) {
       .aggregate<AuctionFinal, Average::Acc, CategoryAverage>(Average{});
 }
 
+// Counts per auction and hopping window (pre-counted per batch), then the top counts per window.
 DataStream q5(Environment& env, const QueryConfig& config) {
   return bids(env, config)
       .map_batches(count_in_batch, count_in_batch_schema())
@@ -344,10 +349,11 @@ DataStream q5(Environment& env, const QueryConfig& config) {
                cast(col("window_end"), kMillis).as("window_end"), col("auction"), col("num")});
 }
 
+// The bids keyed by their tumbling window, each window keeping its highest-priced bids.
 DataStream q7(Environment& env, const QueryConfig& config) {
   const Expr t = cast(col("date_time"), columnar::int64());
   return bids(env, config)
-      .with_column("window_start", window_start_of(t, 10'000))
+      .with_column("window_start", window_start_of(t, kQ7Size))
       .key_by("window_start")
       .process(HighestBids{})
       .select({col("auction"), col("bidder"), col("price"),

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -232,10 +234,12 @@ TEST(NexmarkQ4, EmitsEachCategorysAverageClosingPriceAsUpdatesEndingAtTheSqlResu
       if (!fresh) f->second = std::max(f->second, b.price);
     }
     std::map<int64_t, std::pair<int64_t, int64_t>> sums;  // category -> (sum, count)
+    std::map<int64_t, std::multiset<int64_t>> finals;     // category -> closing prices
     for (const auto& [id, price] : final_price) {
       auto& s = sums[auctions[id].category];
       s.first += price;
       s.second += 1;
+      finals[auctions[id].category].insert(price);
     }
     ASSERT_EQ(sums.size(), 5u);
     ASSERT_GT(final_price.size(), 100u);
@@ -257,6 +261,17 @@ TEST(NexmarkQ4, EmitsEachCategorysAverageClosingPriceAsUpdatesEndingAtTheSqlResu
       EXPECT_EQ(static_cast<int64_t>(u.size()), s.second);
       ASSERT_FALSE(u.empty());
       EXPECT_EQ(u.back(), static_cast<double>(s.first) / static_cast<double>(s.second));
+      // Update i is the average of i + 1 closings: each adds one closing price of the category.
+      std::multiset<int64_t> left = finals[category];
+      int64_t prev_sum = 0;
+      for (size_t i = 0; i < u.size(); ++i) {
+        const int64_t sum = std::llround(u[i] * static_cast<double>(i + 1));
+        auto it = left.find(sum - prev_sum);
+        ASSERT_NE(it, left.end()) << "update " << i << " adds " << sum - prev_sum
+                                  << ", not a closing price of the category";
+        left.erase(it);
+        prev_sum = sum;
+      }
     }
   }
 }
