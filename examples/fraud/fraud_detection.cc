@@ -15,8 +15,9 @@ namespace {
 int usage(const char* argv0, const std::string& problem) {
   std::cerr
       << problem << "\nusage: " << argv0
-      << " [--transactions N] [--seed S] [--parallelism P] [--fraud-rate R] [--batch-size ROWS]"
-         " [--input FILE.jsonl] [--alerts-out FILE.jsonl] [--quiet] [--json] [--metrics]\n";
+      << " [--transactions N] [--seed S] [--parallelism P] [--fraud-rate R]\n"
+      << "    [--batch-size ROWS] [--threads T] [--input FILE.jsonl] [--alerts-out FILE.jsonl]\n"
+      << "    [--quiet] [--json] [--metrics]\n";
   return 2;
 }
 
@@ -50,7 +51,7 @@ int main(int argc, char** argv) {
     } else if (arg == "--fraud-rate" && has_value) {
       options.generator.fraud_rate = std::atof(argv[++i]);
     } else if ((arg == "--transactions" || arg == "--seed" || arg == "--parallelism" ||
-                arg == "--batch-size") &&
+                arg == "--batch-size" || arg == "--threads") &&
                has_value) {
       if (!parse_int(argv[++i], &n)) {
         return usage(argv[0], std::string(arg) + " needs an integer, got '" + argv[i] + "'");
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
       if (arg == "--seed") options.seed = static_cast<uint64_t>(n);
       if (arg == "--parallelism") options.parallelism = static_cast<int>(n);
       if (arg == "--batch-size") options.batch_size = n;
+      if (arg == "--threads") options.worker_threads = static_cast<int>(n);
     } else {
       return usage(argv[0], "unknown or incomplete argument '" + std::string(arg) + "'");
     }

@@ -728,6 +728,9 @@ Status check_options(const DemoOptions& o) {
   if (o.batch_size < 1) {
     problems.push_back("batch_size must be >= 1, got " + std::to_string(o.batch_size));
   }
+  if (o.worker_threads < 0) {
+    problems.push_back("worker_threads must be >= 0, got " + std::to_string(o.worker_threads));
+  }
   if (o.out == nullptr) problems.push_back("out must not be null");
   if (problems.empty()) return Status::ok();
   std::string msg = "fraud demo options:";
@@ -842,7 +845,9 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - produce_start).count();
 
   // 2. The detector job.
-  Environment env({.parallelism = options.parallelism, .batch_size = options.batch_size});
+  Environment env({.parallelism = options.parallelism,
+                   .worker_threads = options.worker_threads,
+                   .batch_size = options.batch_size});
   auto stats = std::make_shared<DetectorStats>();
   DataStream alerts = add_fraud_detector(
       env,

@@ -224,6 +224,8 @@ struct DemoOptions {
   GeneratorOptions generator{};
   // Rows per source batch.
   int64_t batch_size = 4096;
+  // Threads that run the detector job's tasks; 0: one per core.
+  int worker_threads = 0;
   // Holds the topics; null: a private broker for this run. Existing topics of the demo's names
   // in a given broker are replaced. Not owned.
   connectors::MemoryBroker* broker = nullptr;
