@@ -118,10 +118,12 @@ const columnar::DataType kMillis = columnar::timestamp(columnar::TimeUnit::kMill
 int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 // Rates low enough for many windows and many auctions closing within the input; at 2 events per
-// second a window holds a few bids, so that q5 sees windows whose top count is tied.
+// second a window holds a few bids, so that q5 sees windows whose top count is tied. The last case
+// runs at the published rate: all events in one window, auctions expiring within milliseconds of
+// their start (equal times at both ends of an auction's range).
 const std::vector<Case> kCases = {
     {1, 1, 30'000, 200}, {2, 2, 30'000, 500}, {3, 3, 40'000, 100},
-    {2, 4, 20'000, 50},  {3, 5, 4'000, 2},
+    {2, 4, 20'000, 50},  {3, 5, 4'000, 2},    {3, 6, 50'000, 10'000'000},
 };
 
 // ---- q7 ----
@@ -148,7 +150,7 @@ TEST(NexmarkQ7, EmitsTheBidsWithTheHighestPriceOfEachTenSecondWindow) {
     for (const Bid& b : all) {
       if (b.price == top[floor_div(b.date_time, 10'000)]) want.push_back(b);
     }
-    ASSERT_GE(top.size(), 5u);
+    ASSERT_GE(top.size(), c.rate <= 500 ? 5u : 1u);
 
     auto schema = columnar::schema(
         {columnar::field("auction", columnar::int64()),
@@ -200,7 +202,7 @@ TEST(NexmarkQ5, EmitsTheAuctionsWithTheMostBidsOfEachSlidingWindowWithTies) {
       }
       ties += at_top > 1;
     }
-    ASSERT_GE(counts.size(), 10u);
+    ASSERT_GE(counts.size(), c.rate <= 500 ? 10u : 5u);
 
     auto schema = columnar::schema(
         {columnar::field("window_start", kMillis), columnar::field("window_end", kMillis),
