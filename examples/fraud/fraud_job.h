@@ -202,8 +202,8 @@ std::string_view severity_mark(std::string_view severity);
 std::string alert_console_line(std::string_view severity, std::string_view fraud_type,
                                std::string_view account_number, std::string_view details);
 
-// Writes transactions as JSON values keyed by account_number into a topic (created with
-// kTopicPartitions when missing), then closes it.
+// Writes transactions, in the given order, as JSON values keyed by account_number (timestamped
+// with timestamp_ms) into `topic`, then closes the topic. produce_generated writes the generator's.
 Status produce_transactions(const std::vector<Transaction>& rows, connectors::TopicPtr topic);
 Status produce_generated(const GeneratorOptions& options, connectors::TopicPtr topic);
 // Reads a JSON-lines file of transactions, stably sorted by timestamp_ms. A bad line is an error
