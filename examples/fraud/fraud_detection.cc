@@ -1,75 +1,65 @@
-// Fraud detection on the embedded broker: generates (or reads) Chile/Peru card transactions into
-// memory://bank-transactions, runs the streaming detector and prints alerts and a summary.
-//   build/release/examples/fraud/fraud_detection [--transactions N] [--seed S] [--parallelism P]
-//       [--fraud-rate R] [--input FILE.jsonl] [--alerts-out FILE.jsonl] [--quiet] [--json]
-//       [--metrics]
-#include <cstdlib>
+// Fraud detection on the embedded broker, as a user writes it: bank transactions go into a topic,
+// a keyed detector (FraudDetector in fraud_job.cc: a KeyedProcessFunction with keyed state) reads
+// them and every alert is printed. `sabot demo fraud` runs the same job with progress, a summary
+// and every option (see `sabot demo fraud --help`).
+//   build/release/examples/fraud/fraud_detection [transactions] [parallelism]
+#include <charconv>
 #include <iostream>
-#include <string>
 #include <string_view>
 
 #include "fraud_job.h"
 
 namespace {
 
-int usage(const char* argv0, const std::string& problem) {
-  std::cerr
-      << problem << "\nusage: " << argv0
-      << " [--transactions N] [--seed S] [--parallelism P] [--fraud-rate R]\n"
-      << "    [--batch-size ROWS] [--threads T] [--input FILE.jsonl] [--alerts-out FILE.jsonl]\n"
-      << "    [--quiet] [--json] [--metrics]\n";
-  return 2;
-}
-
-bool parse_int(const char* text, int64_t* out) {
-  char* end = nullptr;
-  const long long v = std::strtoll(text, &end, 10);
-  if (end == text || *end != '\0') return false;
-  *out = v;
-  return true;
+int64_t arg_or(int argc, char** argv, int i, int64_t fallback) {
+  if (argc <= i) return fallback;
+  const std::string_view text = argv[i];
+  int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < 1) {
+    std::cerr << "fraud_detection: argument " << i << " must be a positive integer, got '" << text
+              << "'\nusage: fraud_detection [transactions] [parallelism]\n";
+    std::exit(2);
+  }
+  return v;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  sabot::fraud::DemoOptions options;
-  bool metrics = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    const bool has_value = i + 1 < argc;
-    int64_t n = 0;
-    if (arg == "--metrics") {
-      metrics = true;
-    } else if (arg == "--quiet") {
-      options.quiet = true;
-    } else if (arg == "--json") {
-      options.json = true;
-    } else if (arg == "--input" && has_value) {
-      options.input_path = argv[++i];
-    } else if (arg == "--alerts-out" && has_value) {
-      options.alerts_out = argv[++i];
-    } else if (arg == "--fraud-rate" && has_value) {
-      options.generator.fraud_rate = std::atof(argv[++i]);
-    } else if ((arg == "--transactions" || arg == "--seed" || arg == "--parallelism" ||
-                arg == "--batch-size" || arg == "--threads") &&
-               has_value) {
-      if (!parse_int(argv[++i], &n)) {
-        return usage(argv[0], std::string(arg) + " needs an integer, got '" + argv[i] + "'");
-      }
-      if (arg == "--transactions") options.transactions = n;
-      if (arg == "--seed") options.seed = static_cast<uint64_t>(n);
-      if (arg == "--parallelism") options.parallelism = static_cast<int>(n);
-      if (arg == "--batch-size") options.batch_size = n;
-      if (arg == "--threads") options.worker_threads = static_cast<int>(n);
-    } else {
-      return usage(argv[0], "unknown or incomplete argument '" + std::string(arg) + "'");
-    }
+  using namespace sabot;
+  const int64_t transactions = arg_or(argc, argv, 1, 100'000);
+  const int parallelism = static_cast<int>(arg_or(argc, argv, 2, 2));
+
+  // 1. The input topic: 3 partitions keyed by account, JSON values (FRAUD.md).
+  connectors::MemoryBroker broker;
+  auto topic = broker.create_topic("bank-transactions", {.partitions = fraud::kTopicPartitions});
+  fraud::GeneratorOptions generator;
+  generator.transactions = transactions;
+  if (Status s = topic.is_ok() ? fraud::produce_generated(generator, *topic) : topic.status();
+      !s.is_ok()) {
+    std::cerr << "fraud_detection: " << s.to_string() << "\n";
+    return 1;
   }
-  auto summary = sabot::fraud::run_fraud_demo(options);
-  if (!summary.is_ok()) {
-    std::cerr << "fraud_detection: " << summary.status().to_string() << "\n";
-    return summary.status().exit_code();
+
+  // 2. The job: topic -> key_by(account) -> FraudDetector -> one console line per alert.
+  Environment env({.parallelism = parallelism});
+  auto stats = std::make_shared<fraud::DetectorStats>();
+  fraud::add_fraud_detector(env, {.input_url = fraud::kTransactionsUrl, .broker = &broker}, stats)
+      .for_each_batch([](const RecordBatch& batch) -> Status {
+        SABOT_ASSIGN_OR_RETURN(auto alerts, read_rows<fraud::AlertEvent>(batch));
+        for (const fraud::AlertEvent& a : alerts) {
+          std::cout << fraud::alert_console_line(a.severity, a.fraud_type, a.account_number,
+                                                 a.details)
+                    << "\n";
+        }
+        return Status::ok();
+      });
+  JobResult result = env.execute("fraud-detection");
+  if (!result.ok()) {
+    std::cerr << "fraud_detection: " << result.status().to_string() << "\n";
+    return result.exit_code();
   }
-  if (metrics) std::cerr << summary->job_metrics;
+  std::cerr << transactions << " transactions checked in " << result.wall_seconds() << " s\n";
   return 0;
 }
