@@ -76,6 +76,8 @@ int fraud_generate(std::span<const std::string> args) {
 int demo_fraud(std::span<const std::string> args) {
   fraud::DemoOptions options;
   int64_t parallelism = options.parallelism;
+  int64_t threads = options.worker_threads;
+  bool metrics = false;
   FlagSet flags(
       "sabot demo fraud",
       "Runs Sabot's fraud-detection job (FRAUD.md) on the embedded broker: generates bank\n"
@@ -91,11 +93,19 @@ int demo_fraud(std::span<const std::string> args) {
   flags.add_string("input", &options.input_path,
                    "read transactions from a JSON-lines FILE instead of the generator");
   flags.add_string("alerts-out", &options.alerts_out, "also write every alert as a JSON line");
+  flags.add_double("fraud-rate", &options.generator.fraud_rate,
+                   "probability per transaction of starting an injected anomaly", 0, 1);
+  flags.add_int("accounts", &options.generator.accounts, "distinct accounts of the generator", 1);
+  flags.add_int("batch-size", &options.batch_size, "rows per source batch", 1, 1 << 20);
+  flags.add_int("threads", &threads, "worker threads of the job (0: one per core)", 0, 1024);
+  flags.add_bool("metrics", &metrics, "print the job's per-operator metrics to stderr");
   if (auto code = parse_flags(flags, args)) return *code;
   options.parallelism = static_cast<int>(parallelism);
+  options.worker_threads = static_cast<int>(threads);
 
   auto summary = fraud::run_fraud_demo(options);
   if (!summary.is_ok()) return fail(summary.status().message());
+  if (metrics) std::cerr << summary->job_metrics;
   return kExitOk;
 }
 
