@@ -175,14 +175,19 @@ Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysi
                                     }());
   }
   // Chaining: a node joins its input's chain when the edge is forward, parallelism is equal, the
-  // input has no other consumer and the node takes a single input.
+  // input has no other consumer and the node takes a single input. A key_by edge between two
+  // nodes of parallelism 1 sends every row to the one subtask anyway, so it chains too (keyed
+  // operators find their key columns themselves; the router only used them to pick a subtask).
   for (const PlanNode& node : nodes) {
     int head = node.id;
     if (!node.source && node.inputs.size() == 1 && node.inputs[0].side_output.empty() &&
-        node.inputs[0].partitioning == Partitioning::kForward &&
         node.factory->num_logical_inputs() == 1) {
       const PlanNode& up = nodes[static_cast<size_t>(node.inputs[0].from)];
-      if (up.parallelism == node.parallelism && !up.is_sink &&
+      const Partitioning p = node.inputs[0].partitioning;
+      const bool one_to_one =
+          p == Partitioning::kForward ||
+          (p == Partitioning::kHash && up.parallelism == 1 && node.parallelism == 1);
+      if (one_to_one && up.parallelism == node.parallelism && !up.is_sink &&
           a->consumers[static_cast<size_t>(up.id)].size() == 1) {
         head = a->chain_head[static_cast<size_t>(up.id)];
       }

@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <dirent.h>
+#include <algorithm>
 #include <atomic>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/selection.h"
 #include "sabot/operators/basic.h"
+#include "sabot/operators/dedup.h"
 #include "sabot/operators/sources_sinks.h"
 
 namespace sabot::runtime {
@@ -222,6 +226,58 @@ TEST(Executor, ChainsForwardOperatorsOfEqualParallelism) {
   auto job = Job::start(plan, {.worker_threads = 1}).value();
   EXPECT_EQ(job->describe(), "src(x2) -> f(x2) | g(x2) | h -> sink");
   EXPECT_TRUE(job->wait().is_ok());
+}
+
+// A key_by edge between two nodes of parallelism 1 is chained like a forward edge (one task, no
+// channel), and the keyed operator behind it still sees every key: dedup keeps each tag's first
+// row, as a plain reference computes it. With a parallel side the edge stays a channel.
+TEST(Executor, ChainsKeyByEdgeOnlyBetweenSingleSubtasks) {
+  std::mt19937_64 rng(7);
+  std::vector<RecordBatch> batches;
+  std::vector<std::string> first_seen;  // reference: tags in order of first occurrence
+  std::set<std::string> seen;
+  for (int b = 0; b < 40; ++b) {
+    columnar::BinaryBuilder tags;
+    for (int i = 0; i < 50; ++i) {
+      std::string tag = "k";
+      tag += std::to_string(rng() % 300);
+      if (seen.insert(tag).second) first_seen.push_back(tag);
+      tags.append(tag);
+    }
+    batches.push_back(RecordBatch::make(tag_schema(), {tags.finish()}).value());
+  }
+  struct Case {
+    int src_parallelism, keyed_parallelism;
+    const char* describe;
+  };
+  for (const Case& c :
+       {Case{1, 1, "src -> dedup -> sink"}, Case{1, 2, "src | dedup(x2) -> sink(x2)"},
+        Case{2, 2, "src(x2) | dedup(x2) -> sink(x2)"}}) {
+    LogicalPlan plan;
+    int s = plan.add_source(operators::batches_source(batches).value(), c.src_parallelism, "src");
+    int d = plan.add_operator(
+        operators::deduplicate(operators::DedupOptions{.keys = {"tag"}, .time_column = {}}),
+        {PlanEdge{s, Partitioning::kHash, {"tag"}, 0}}, c.keyed_parallelism, "dedup");
+    auto out = std::make_shared<operators::CollectedBatches>();
+    plan.add_operator(operators::collect_sink(out), {forward(d)}, c.keyed_parallelism, "sink",
+                      true);
+    auto job = Job::start(plan, {.worker_threads = 2}).value();
+    EXPECT_EQ(job->describe(), c.describe);
+    ASSERT_TRUE(job->wait().is_ok());
+    RecordBatch all = out->to_batch().value();
+    std::vector<std::string> got;
+    for (int64_t i = 0; i < all.num_rows(); ++i) {
+      got.emplace_back(all.column(0).string_view(i));
+    }
+    if (c.src_parallelism == 1 && c.keyed_parallelism == 1) {
+      EXPECT_EQ(got, first_seen) << c.describe;  // one task: arrival order is kept
+    } else {
+      std::sort(got.begin(), got.end());
+      std::vector<std::string> want = first_seen;
+      std::sort(want.begin(), want.end());
+      EXPECT_EQ(got, want) << c.describe;
+    }
+  }
 }
 
 // Sends rows with an odd tag length to side output "odd", the rest to the main output.
