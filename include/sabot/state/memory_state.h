@@ -1,5 +1,5 @@
-// Implementation detail of the memory keyed-state backend: typed tables indexed by KeyId (a dense
-// vector for the default namespace, a hash map for other namespaces) holding C++ values, with
+// Implementation detail of the memory keyed-state backend: typed tables indexed by KeyId (paged
+// slots for the default namespace, a hash map for other namespaces) holding C++ values, with
 // TTL, and the hooks the backend uses to snapshot and restore them. Users include
 // keyed_state_backend.h instead. Owned by one backend; not thread-safe.
 #pragma once
@@ -76,6 +76,39 @@ struct Slot {
   int64_t write_ms = 0;  // last write by the clock; only kept up to date when TTL is on
 };
 
+// Default-namespace slots by KeyId in fixed pages of kPageSlots: growing adds pages and never
+// moves existing slots (a doubling vector copied every slot and faulted in fresh memory for each
+// copy while the key count grew). Slot addresses stay stable.
+template <typename V>
+class PagedSlots {
+ public:
+  static constexpr size_t kPageBits = 10;
+  static constexpr size_t kPageSlots = size_t{1} << kPageBits;
+
+  size_t size() const { return size_; }
+  Slot<V>& operator[](size_t k) { return pages_[k >> kPageBits][k & (kPageSlots - 1)]; }
+  const Slot<V>& operator[](size_t k) const { return pages_[k >> kPageBits][k & (kPageSlots - 1)]; }
+  // Makes slots [0, n) addressable; new slots are empty.
+  void grow_to(size_t n) {
+    while (pages_.size() * kPageSlots < n)
+      pages_.push_back(std::make_unique<Slot<V>[]>(kPageSlots));
+    size_ = std::max(size_, n);
+  }
+  // Calls f(key, slot) for every addressable slot in KeyId order.
+  template <typename F>
+  void for_each(F&& f) {
+    for (size_t k = 0; k < size_; ++k) f(k, (*this)[k]);
+  }
+  template <typename F>
+  void for_each(F&& f) const {
+    for (size_t k = 0; k < size_; ++k) f(k, (*this)[k]);
+  }
+
+ private:
+  std::vector<std::unique_ptr<Slot<V>[]>> pages_;
+  size_t size_ = 0;
+};
+
 // Storage and TTL shared by every kind: one Slot<V> per (key, namespace).
 template <typename V>
 class SlotTable : public MemoryTable {
@@ -85,9 +118,9 @@ class SlotTable : public MemoryTable {
 
   void snapshot_entries(const SnapshotPlan& plan, int64_t now_ms,
                         SnapshotBuckets* out) const override {
-    for (size_t k = 0; k < dense_.size(); ++k) {
-      emit(plan, static_cast<KeyId>(k), kDefaultNamespace, dense_[k], now_ms, out);
-    }
+    dense_.for_each([&](size_t k, const Slot<V>& slot) {
+      emit(plan, static_cast<KeyId>(k), kDefaultNamespace, slot, now_ms, out);
+    });
     for (const auto& [nk, slot] : sparse_) emit(plan, nk.key, nk.ns, slot, now_ms, out);
   }
 
@@ -102,12 +135,12 @@ class SlotTable : public MemoryTable {
 
   size_t purge_expired(int64_t now_ms) override {
     size_t n = 0;
-    for (Slot<V>& s : dense_) {
+    dense_.for_each([&](size_t, Slot<V>& s) {
       if (s.value && purge_slot(s, now_ms, &n)) {
         s.value.reset();
         ++n;
       }
-    }
+    });
     for (auto it = sparse_.begin(); it != sparse_.end();) {
       if (purge_slot(it->second, now_ms, &n)) {
         it = sparse_.erase(it);
@@ -122,12 +155,11 @@ class SlotTable : public MemoryTable {
   void collect_keys(Namespace ns, int64_t now_ms, std::vector<KeyId>* out) const override {
     const size_t first = out->size();
     if (ns == kDefaultNamespace) {
-      for (size_t k = 0; k < dense_.size(); ++k) {
-        const Slot<V>& s = dense_[k];
+      dense_.for_each([&](size_t k, const Slot<V>& s) {
         if (s.value && !(ttl_on() && expired(s.write_ms, now_ms))) {
           out->push_back(static_cast<KeyId>(k));
         }
-      }
+      });
       return;
     }
     for (const auto& [nk, s] : sparse_) {
@@ -147,7 +179,7 @@ class SlotTable : public MemoryTable {
 
   size_t num_entries() const override {
     size_t n = sparse_.size();
-    for (const Slot<V>& s : dense_) n += s.value.has_value();
+    dense_.for_each([&](size_t, const Slot<V>& s) { n += s.value.has_value(); });
     return n;
   }
 
@@ -213,7 +245,7 @@ class SlotTable : public MemoryTable {
   }
   Slot<V>& slot_ref(KeyId k, Namespace ns) {
     if (ns == kDefaultNamespace) {
-      if (k >= dense_.size()) dense_.resize(static_cast<size_t>(k) + 1);
+      if (k >= dense_.size()) dense_.grow_to(static_cast<size_t>(k) + 1);
       return dense_[k];
     }
     return sparse_[NsKey{k, ns}];
@@ -246,7 +278,7 @@ class SlotTable : public MemoryTable {
     ++out->counts[static_cast<size_t>(b)];
   }
 
-  std::vector<Slot<V>> dense_;  // namespace 0, by KeyId
+  PagedSlots<V> dense_;  // namespace 0, by KeyId
   std::unordered_map<NsKey, Slot<V>, NsKeyHash> sparse_;
 };
 
