@@ -313,6 +313,15 @@ TEST(Runtime, BackpressureBoundsRowsInFlight) {
                      })
       .rebalance()  // a channel between source and sink
       .for_each_batch([&](const RecordBatch& b) {
+        if (consumed.load() == 0) {
+          // Hold the first batch until the source has stopped producing for a while: then it
+          // is waiting on the full channel, however slow this machine or build is.
+          int64_t last = -1;
+          for (int i = 0; i < 2000 && produced.load() != last; ++i) {
+            last = produced.load();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          }
+        }
         std::this_thread::sleep_for(std::chrono::microseconds(200));
         consumed += b.num_rows();
         return Status::ok();
