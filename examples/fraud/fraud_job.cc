@@ -645,23 +645,22 @@ std::string DemoSummary::to_text() const {
   s += "  alerts          ";
   s += grouped(alerts);
   s += '\n';
+  // "AMOUNT_ANOMALY 291  GEO_IMPOSSIBLE 1,109", or "none".
+  auto append_counts = [&s](const std::map<std::string, int64_t>& counts) {
+    if (counts.empty()) s += "none";
+    for (auto it = counts.begin(); it != counts.end(); ++it) {
+      if (it != counts.begin()) s += "  ";
+      s += it->first;
+      s += ' ';
+      s += grouped(it->second);
+    }
+    s += '\n';
+  };
   s += "    by type       ";
-  if (alerts_by_type.empty()) s += "none";
-  for (const auto& [k, v] : alerts_by_type) {
-    s += k;
-    s += ' ';
-    s += grouped(v);
-    s += "  ";
-  }
-  s += "\n    by severity   ";
-  if (alerts_by_severity.empty()) s += "none";
-  for (const auto& [k, v] : alerts_by_severity) {
-    s += k;
-    s += ' ';
-    s += grouped(v);
-    s += "  ";
-  }
-  s += "\n  throughput      ";
+  append_counts(alerts_by_type);
+  s += "    by severity   ";
+  append_counts(alerts_by_severity);
+  s += "  throughput      ";
   s += rate(tx_per_s);
   s += " tx/s (";
   s += fmt("%.3f", wall_s);

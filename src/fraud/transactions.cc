@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <numbers>
 
+#include "sabot/base/arith.h"
 #include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
 
@@ -57,8 +58,6 @@ void civil_from_days(int64_t z, int64_t* y, unsigned* m, unsigned* d) {
   *m = mp < 10 ? mp + 3 : mp - 9;
   *y = static_cast<int64_t>(yoe) + era * 400 + (*m <= 2);
 }
-
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 }  // namespace
 

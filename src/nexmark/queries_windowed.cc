@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "sabot/base/arith.h"
 #include "sabot/compute/selection.h"
 #include "sabot/nexmark/queries.h"
 
@@ -172,8 +173,6 @@ struct Average {
 
 constexpr int64_t kQ5Size = 10'000;  // hopping windows of 10 s every 2 s
 constexpr int64_t kQ5Slide = 2'000;
-
-int64_t floor_div(int64_t a, int64_t b) { return a / b - ((a % b != 0) && ((a < 0) != (b < 0))); }
 
 // Per window (keyed by its end): the auctions whose count is the window's largest, emitted when
 // the watermark reaches the window's last millisecond (the counts of that window all came

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "compute/state_codec.h"
+#include "sabot/base/arith.h"
 #include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/grouper.h"
@@ -77,12 +78,6 @@ int64_t sat_sub(int64_t a, int64_t b) {
   int64_t r;
   if (__builtin_sub_overflow(a, b, &r)) return a < 0 ? INT64_MIN : INT64_MAX;
   return r;
-}
-
-int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
-  return q;
 }
 
 // Everything the factory validated, shared by the operators it creates.
