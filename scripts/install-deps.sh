@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   g++ cmake ninja-build make           # toolchain
+  ccache                               # compiler cache (CMake's compiler launcher when present)
   libgtest-dev libgmock-dev            # unit tests
   libbenchmark-dev                     # micro-benchmarks
   libsimdjson-dev                      # JSON codec (simdjson 3.0.1)
