@@ -3,6 +3,7 @@
 
 #include <simdjson.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <bit>
@@ -556,16 +557,39 @@ Status produce_generated(const GeneratorOptions& options, connectors::TopicPtr t
   return Status::ok();
 }
 
-Result<std::vector<Transaction>> read_transactions_file(const std::string& path) {
+namespace {
+// The whole of `path` ("-": standard input); directories and other non-files refused.
+Result<std::string> read_input_text(const std::string& path) {
+  std::stringstream buffer;
+  if (path == "-") {
+    buffer << std::cin.rdbuf();
+    if (std::cin.bad()) return Status::io_error("cannot read transactions from standard input");
+    return std::move(buffer).str();
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    return Status::io_error("cannot open transactions file '" + path +
+                            "': " + std::strerror(errno));
+  }
+  if (S_ISDIR(st.st_mode)) {
+    return Status::invalid_argument("transactions file '" + path + "' is a directory, not a file");
+  }
+  if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+    return Status::invalid_argument("transactions file '" + path + "' is not a regular file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return Status::io_error("cannot open transactions file '" + path +
                             "': " + std::strerror(errno));
   }
-  std::stringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) return Status::io_error("cannot read transactions file '" + path + "'");
-  const std::string text = std::move(buffer).str();
+  return std::move(buffer).str();
+}
+}  // namespace
+
+Result<std::vector<Transaction>> read_transactions_file(const std::string& path) {
+  SABOT_ASSIGN_OR_RETURN(std::string text, read_input_text(path));
   SABOT_ASSIGN_OR_RETURN(codec::JsonDecoder decoder,
                          codec::JsonDecoder::make(transaction_schema()));
   SABOT_ASSIGN_OR_RETURN(codec::DecodeResult decoded, decoder.decode_lines(text));
@@ -812,13 +836,20 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
     }
   }
 
-  std::shared_ptr<std::ofstream> alerts_file;
-  if (!options.alerts_out.empty()) {
-    alerts_file = std::make_shared<std::ofstream>(options.alerts_out, std::ios::binary);
-    if (!*alerts_file) {
+  // Every alert's JSON lines go to `write_alerts` (serially: the callback sink holds a lock).
+  std::function<Status(std::string_view)> write_alerts = options.alerts_writer;
+  if (!write_alerts && !options.alerts_out.empty()) {
+    auto file = std::make_shared<std::ofstream>(options.alerts_out, std::ios::binary);
+    if (!*file) {
       return Status::io_error("cannot write alerts file '" + options.alerts_out +
                               "': " + std::strerror(errno));
     }
+    write_alerts = [file, path = options.alerts_out](std::string_view text) -> Status {
+      file->write(text.data(), static_cast<std::streamsize>(text.size()));
+      if (text.empty()) file->flush();
+      if (!*file) return Status::io_error("writing alerts file '" + path + "' failed");
+      return Status::ok();
+    };
   }
 
   DemoSummary summary;
@@ -860,10 +891,10 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
   sink.close_on_finish = true;
   sink.broker = broker;
   alerts.to_topic(kAlertsUrl, alert_json_codec(), sink).name("fraud-alerts");
-  if (console || alerts_file) {
+  if (console || write_alerts) {
     std::ostream* out = console ? options.out : nullptr;
     alerts
-        .for_each_batch([out, alerts_file](const columnar::RecordBatch& batch) -> Status {
+        .for_each_batch([out, write_alerts](const columnar::RecordBatch& batch) -> Status {
           SABOT_ASSIGN_OR_RETURN(std::vector<AlertEvent> rows, read_rows<AlertEvent>(batch));
           std::string text;
           if (out != nullptr) {
@@ -872,15 +903,15 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
               text += '\n';
             }
             *out << text;
+            if (!*out) return Status::io_error("writing the alert lines to standard output failed");
           }
-          if (alerts_file) {
+          if (write_alerts) {
             text.clear();
             for (const AlertEvent& a : rows) {
               append_alert_json(a, &text);
               text += '\n';
             }
-            *alerts_file << text;
-            if (!*alerts_file) return Status::io_error("cannot write the alerts file");
+            SABOT_RETURN_IF_ERROR(write_alerts(text));
           }
           return Status::ok();
         })
@@ -898,10 +929,8 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
   summary.cpu_s = cpu_seconds() - cpu_start;
   if (!result.ok()) return result.status();
   summary.job_metrics = result.metrics().to_string();
-  if (alerts_file) {
-    alerts_file->flush();
-    if (!*alerts_file)
-      return Status::io_error("cannot write alerts file '" + options.alerts_out + "'");
+  if (write_alerts && !options.alerts_writer) {
+    SABOT_RETURN_IF_ERROR(write_alerts({}));  // flushes the file
   }
 
   summary.transactions = stats->transactions();
@@ -925,6 +954,7 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
 
   *options.out << (options.json ? summary.to_json() + "\n" : summary.to_text());
   options.out->flush();
+  if (!*options.out) return Status::io_error("writing the summary to standard output failed");
   return summary;
 }
 

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -206,19 +207,23 @@ std::string alert_console_line(std::string_view severity, std::string_view fraud
 // with timestamp_ms) into `topic`, then closes the topic. produce_generated writes the generator's.
 Status produce_transactions(const std::vector<Transaction>& rows, connectors::TopicPtr topic);
 Status produce_generated(const GeneratorOptions& options, connectors::TopicPtr topic);
-// Reads a JSON-lines file of transactions, stably sorted by timestamp_ms. A bad line is an error
-// naming the file and its 1-based line number.
+// Reads a JSON-lines file of transactions ("-": standard input), stably sorted by timestamp_ms.
+// Directories and other non-files are refused. A bad line is an error naming the file and its
+// 1-based line number.
 Result<std::vector<Transaction>> read_transactions_file(const std::string& path);
 
 struct DemoOptions {
   int64_t transactions = 1'000'000;
   uint64_t seed = 42;
   int parallelism = 2;
-  bool quiet = false;              // summary only (no alert lines, no progress)
-  bool json = false;               // the summary as one JSON object on `out`, nothing else on `out`
-  std::string input_path{};        // JSON-lines transactions instead of the generator
-  std::string alerts_out{};        // every alert as a JSON line into this file
-  std::ostream* out = &std::cout;  // alert lines and the summary
+  bool quiet = false;        // summary only (no alert lines, no progress)
+  bool json = false;         // the summary as one JSON object on `out`, nothing else on `out`
+  std::string input_path{};  // JSON-lines transactions instead of the generator
+  std::string alerts_out{};  // every alert as a JSON line into this file
+  // Instead of alerts_out: receives every alert as JSON lines (called by one thread at a time);
+  // an error fails the job. The caller owns the file (the sabot command writes it atomically).
+  std::function<Status(std::string_view)> alerts_writer{};
+  std::ostream* out = &std::cout;       // alert lines and the summary
   std::ostream* progress = &std::cerr;  // progress lines while running (not in quiet/json mode)
   // Generator options beyond transactions and seed (fraud rate, accounts, ...).
   GeneratorOptions generator{};

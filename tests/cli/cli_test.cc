@@ -248,5 +248,136 @@ TEST_F(CliTest, FraudDemoFindsExactlyTheReferenceAlerts) {
   EXPECT_NE(text.out.find("Account …"), std::string::npos);
 }
 
+// ---- Issue 14: the command line never loses a user's data ---------------------------------
+// Each test is one row of the issue's table, run through the built binary.
+
+class CliSafetyTest : public CliTest {
+ protected:
+  Outcome sh(const std::string& args) const {
+    const std::string err_path = path("stderr.txt");
+    std::string command = std::string(SABOT_CLI) + " " + args + " 2>" + err_path;
+    if (args.find('<') == std::string::npos) command += " </dev/null";
+    Outcome r;
+    std::FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) return r;
+    char buf[1 << 16];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+    const int status = pclose(pipe);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = read(err_path);
+    return r;
+  }
+  // A JSON-lines file of `n` generated transactions.
+  std::string transactions_file(const std::string& name, int n) const {
+    const std::string p = path(name);
+    Outcome r = sh("fraud generate --transactions " + std::to_string(n) + " --output " + p);
+    EXPECT_EQ(r.code, 0) << r.err;
+    return p;
+  }
+  // Files of dir_ other than stderr.txt (to see that no temporary file is left behind).
+  std::set<std::string> files() const {
+    std::set<std::string> out;
+    for (const auto& e : fs::directory_iterator(dir_)) {
+      if (e.path().filename() != "stderr.txt") out.insert(e.path().filename().string());
+    }
+    return out;
+  }
+};
+
+// Row 1: `--input same.jsonl --alerts-out same.jsonl` truncated the input.
+TEST_F(CliSafetyTest, AnOutputThatIsTheInputIsRefusedEvenThroughLinks) {
+  const std::string input = transactions_file("same.jsonl", 3000);
+  const std::string before = read(input);
+  ASSERT_FALSE(before.empty());
+  fs::create_symlink(input, path("soft.jsonl"));
+  fs::create_hard_link(input, path("hard.jsonl"));
+  for (const std::string& out : {input, path("soft.jsonl"), path("hard.jsonl")}) {
+    Outcome r = sh("demo fraud --quiet --input " + input + " --alerts-out " + out);
+    EXPECT_EQ(r.code, 1) << out;
+    EXPECT_NE(r.err.find("refusing to write '" + out + "': it is the input file"),
+              std::string::npos)
+        << r.err;
+    EXPECT_EQ(read(input), before) << out;
+  }
+  Outcome via_link = sh("demo fraud --quiet --input " + path("soft.jsonl") + " --alerts-out " +
+                        path("hard.jsonl"));
+  EXPECT_EQ(via_link.code, 1);
+  EXPECT_NE(via_link.err.find("the same file through a link"), std::string::npos) << via_link.err;
+  EXPECT_EQ(read(input), before);
+  EXPECT_EQ(files(), (std::set<std::string>{"same.jsonl", "soft.jsonl", "hard.jsonl"}));
+}
+
+// Outputs are written to a temporary file and renamed: a failed run leaves the old file whole.
+TEST_F(CliSafetyTest, AFailedRunLeavesAnExistingOutputAsItWas) {
+  const std::string bad = path("bad.jsonl");
+  std::ofstream(bad) << "{\"transaction_id\": oops}\n";
+  const std::string alerts = path("alerts.jsonl");
+  std::ofstream(alerts) << "precious\n";
+  Outcome r = sh("demo fraud --quiet --input " + bad + " --alerts-out " + alerts);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_EQ(read(alerts), "precious\n");
+  EXPECT_EQ(files(), (std::set<std::string>{"bad.jsonl", "alerts.jsonl"}));
+  // A successful run replaces it, keeping its mode.
+  fs::permissions(alerts, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  const std::string input = transactions_file("tx.jsonl", 3000);
+  Outcome ok = sh("demo fraud --quiet --input " + input + " --alerts-out " + alerts);
+  ASSERT_EQ(ok.code, 0) << ok.err;
+  EXPECT_NE(read(alerts).find("\"alert_id\""), std::string::npos);
+  EXPECT_EQ(fs::status(alerts).permissions(),
+            fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
+  EXPECT_EQ(files(), (std::set<std::string>{"bad.jsonl", "tx.jsonl", "alerts.jsonl"}));
+}
+
+// Row 2: `--input some_directory` ran on nothing and exited 0.
+TEST_F(CliSafetyTest, DirectoriesAndDevicesAreRefusedWithAMessage) {
+  fs::create_directories(path("some_directory"));
+  Outcome dir = sh("demo fraud --quiet --input " + path("some_directory"));
+  EXPECT_EQ(dir.code, 1);
+  EXPECT_NE(dir.err.find("'" + path("some_directory") + "': it is a directory"), std::string::npos)
+      << dir.err;
+  EXPECT_EQ(dir.out.find("transactions"), std::string::npos) << dir.out;
+  Outcome dev = sh("demo fraud --quiet --input /dev/zero");
+  EXPECT_EQ(dev.code, 1);
+  EXPECT_NE(dev.err.find("it is a device"), std::string::npos) << dev.err;
+  const std::string input = transactions_file("tx.jsonl", 100);
+  Outcome out_dir =
+      sh("demo fraud --quiet --input " + input + " --alerts-out " + path("some_directory"));
+  EXPECT_EQ(out_dir.code, 1);
+  EXPECT_NE(out_dir.err.find("it is a directory"), std::string::npos) << out_dir.err;
+  Outcome gen_dir = sh("fraud generate --output " + path("some_directory"));
+  EXPECT_EQ(gen_dir.code, 1);
+  EXPECT_NE(gen_dir.err.find("it is a directory"), std::string::npos) << gen_dir.err;
+  Outcome bench_dir =
+      sh("bench nexmark --events 1000 --query q0 --output " + path("some_directory"));
+  EXPECT_EQ(bench_dir.code, 1);
+  EXPECT_NE(bench_dir.err.find("it is a directory"), std::string::npos) << bench_dir.err;
+}
+
+// Row 3: output to a full disk was lost with exit 0.
+TEST_F(CliSafetyTest, LostStandardOutputFailsTheRunNamingIt) {
+  if (!fs::exists("/dev/full")) GTEST_SKIP() << "no /dev/full on this machine";
+  const std::string input = transactions_file("tx.jsonl", 2000);
+  for (const std::string& args :
+       {"demo fraud --input " + input, "demo fraud --json --input " + input,
+        std::string("demo fraud --quiet --transactions 1000"),
+        std::string("bench nexmark --events 1000"),
+        std::string("bench nexmark --events 1000 --json --query q1"), std::string("--help"),
+        std::string("demo fraud --help"), std::string("--version"),
+        std::string("fraud generate --transactions 100000"),
+        std::string("nexmark generate --events 100000")}) {
+    Outcome r = sh(args + " >/dev/full");
+    EXPECT_EQ(r.code, 1) << args;
+    EXPECT_NE(r.err.find("standard output failed"), std::string::npos) << args << ": " << r.err;
+  }
+  Outcome file = sh("fraud generate --transactions 1000 --output /dev/full");
+  EXPECT_EQ(file.code, 1);
+  EXPECT_NE(file.err.find("writing '/dev/full' failed: No space left on device"), std::string::npos)
+      << file.err;
+  Outcome alerts = sh("demo fraud --quiet --input " + input + " --alerts-out /dev/full");
+  EXPECT_EQ(alerts.code, 1);
+  EXPECT_NE(alerts.err.find("/dev/full"), std::string::npos) << alerts.err;
+}
+
 }  // namespace
 }  // namespace sabot

@@ -103,8 +103,28 @@ int demo_fraud(std::span<const std::string> args) {
   options.parallelism = static_cast<int>(parallelism);
   options.worker_threads = static_cast<int>(threads);
 
+  if (!options.input_path.empty()) {
+    if (Status s = check_input_path(options.input_path); !s.is_ok()) return fail(s.message());
+  }
+  // The alerts file: refused when it is the input, written to a temporary file and renamed at
+  // the end, so a failed run never leaves a truncated file.
+  std::optional<OutputFile> alerts;
+  if (!options.alerts_out.empty()) {
+    auto out = OutputFile::open(options.alerts_out, {options.input_path});
+    if (!out.is_ok()) return fail(out.status().message());
+    alerts.emplace(std::move(*out));
+    options.alerts_writer = [&alerts](std::string_view text) -> Status {
+      alerts->write(text);
+      if (alerts->failed()) return Status::io_error("writing '" + alerts->name() + "' failed");
+      return Status::ok();
+    };
+  }
+
   auto summary = fraud::run_fraud_demo(options);
   if (!summary.is_ok()) return fail(summary.status().message());
+  if (alerts) {
+    if (Status s = alerts->close(); !s.is_ok()) return fail(s.message());
+  }
   if (metrics) std::cerr << summary->job_metrics;
   return kExitOk;
 }

@@ -38,19 +38,21 @@ void print_overview(std::ostream& out) {
     std::string left = "  " + c.group + " " + c.name;
     out << left << std::string(left.size() < 22 ? 22 - left.size() : 1, ' ') << c.summary << "\n";
   }
-  out << "\n'sabot <command> --help' describes a command and its flags.\n";
+  out << "\n'sabot <command> --help' describes a command and its flags; 'sabot --version' prints\n"
+         "the version.\n";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::vector<std::string> args(argv + 1, argv + argc);
+int run(const std::vector<std::string>& args) {
   if (args.empty()) {
     print_overview(std::cerr);
     return kExitUsage;
   }
   if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     print_overview(std::cout);
+    return kExitOk;
+  }
+  if (args[0] == "--version" || args[0] == "version") {
+    std::cout << "sabot " << SABOT_VERSION << "\n";
     return kExitOk;
   }
   bool known_group = false;
@@ -77,4 +79,14 @@ int main(int argc, char** argv) {
   std::cerr << "sabot: unknown command '" << args[0] << "'\n\n";
   print_overview(std::cerr);
   return kExitUsage;
+}
+
+}  // namespace
+
+// Every command's exit code, turned into a failure when anything written to standard output was
+// lost (disk full, closed pipe): a run whose output is gone did not succeed.
+int main(int argc, char** argv) {
+  const int code = run(std::vector<std::string>(argv + 1, argv + argc));
+  if (!sabot::cli::stdout_ok()) return code == kExitOk ? sabot::cli::kExitFailure : code;
+  return code;
 }

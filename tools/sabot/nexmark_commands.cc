@@ -197,6 +197,11 @@ int bench_nexmark(std::span<const std::string> args) {
   for (const nexmark::QueryInfo& q : nexmark::all_queries()) {
     if (query == "all" || q.name == query) selected.push_back(&q);
   }
+  for (const nexmark::QueryInfo* q : selected) {
+    if (output.empty()) break;
+    const std::string path = selected.size() > 1 ? output_path_for(output, q->name) : output;
+    if (Status s = check_output_path(path); !s.is_ok()) return fail(s.message());
+  }
   if (!json) {
     std::printf("Nexmark: %lld events, rate %lld/s, seed %llu, parallelism %d\n",
                 static_cast<long long>(config.generator.events),
