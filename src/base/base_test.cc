@@ -2,14 +2,68 @@
 
 #include <sstream>
 #include <unordered_set>
+#include <vector>
 
+#include "sabot/base/arith.h"
 #include "sabot/base/check.h"
 #include "sabot/base/clock.h"
 #include "sabot/base/ids.h"
 #include "sabot/base/logging.h"
+#include "sabot/base/time_unit.h"
 
 namespace sabot {
 namespace {
+
+TEST(TimeUnit, TimesBefore1970RoundDownToTheContainingMillisecond) {
+  // 1969-12-31T23:59:59.999999 is -1 us: it lies in millisecond -1, not 0.
+  EXPECT_EQ(to_millis(-1, TimeUnit::kMicro), -1);
+  EXPECT_EQ(to_millis(-1'000, TimeUnit::kMicro), -1);
+  EXPECT_EQ(to_millis(-1'001, TimeUnit::kMicro), -2);
+  EXPECT_EQ(to_millis(-1, TimeUnit::kNano), -1);
+  EXPECT_EQ(to_millis(-2'000'000, TimeUnit::kNano), -2);
+  EXPECT_EQ(to_millis(1'999, TimeUnit::kMicro), 1);
+  EXPECT_EQ(to_millis(-3, TimeUnit::kSecond), -3'000);
+  EXPECT_EQ(to_millis(-5, TimeUnit::kMilli), -5);
+}
+
+TEST(TimeUnit, SecondsSaturateInsteadOfWrapping) {
+  EXPECT_EQ(to_millis(INT64_MAX / 1000 + 1, TimeUnit::kSecond), INT64_MAX);
+  EXPECT_EQ(to_millis(INT64_MIN / 1000 - 1, TimeUnit::kSecond), INT64_MIN);
+  EXPECT_EQ(to_millis(INT64_MIN, TimeUnit::kNano), INT64_MIN / 1'000'000 - 1);
+}
+
+TEST(TimeUnit, ColumnFormEqualsTheScalarFormForEveryUnit) {
+  const std::vector<int64_t> in = {INT64_MIN, -1'000'001, -1'000, -999,      -1,       0,
+                                   1,         999,        1'000,  1'000'001, INT64_MAX};
+  for (TimeUnit u : {TimeUnit::kSecond, TimeUnit::kMilli, TimeUnit::kMicro, TimeUnit::kNano}) {
+    std::vector<int64_t> out(in.size());
+    to_millis(in, u, out.data());
+    for (size_t i = 0; i < in.size(); ++i) {
+      EXPECT_EQ(out[i], to_millis(in[i], u))
+          << "unit " << static_cast<int>(u) << " value " << in[i];
+    }
+  }
+}
+
+TEST(Arith, SaturatingAddAndSubClampAtTheInt64Range) {
+  EXPECT_EQ(sat_sub(INT64_MIN, 5), INT64_MIN);
+  EXPECT_EQ(sat_sub(INT64_MAX, -5), INT64_MAX);
+  EXPECT_EQ(sat_add(INT64_MAX, 5), INT64_MAX);
+  EXPECT_EQ(sat_add(INT64_MIN, -5), INT64_MIN);
+  EXPECT_EQ(sat_sub(10, 3), 7);
+  EXPECT_EQ(sat_add(-10, 3), -7);
+}
+
+TEST(Arith, KeyGroupsGoToSubtasksInContiguousRanges) {
+  // 128 key groups over 3 subtasks: [0, 43) -> 0, [43, 86) -> 1, [86, 128) -> 2.
+  EXPECT_EQ(subtask_for_key_group(0, 3, 128), 0);
+  EXPECT_EQ(subtask_for_key_group(42, 3, 128), 0);
+  EXPECT_EQ(subtask_for_key_group(43, 3, 128), 1);
+  EXPECT_EQ(subtask_for_key_group(127, 3, 128), 2);
+  for (int kg = 1; kg < 128; ++kg) {
+    EXPECT_GE(subtask_for_key_group(kg, 5, 128), subtask_for_key_group(kg - 1, 5, 128));
+  }
+}
 
 TEST(StrongId, ComparesHashesAndPrints) {
   PartitionId a(1), b(2);

@@ -1,6 +1,7 @@
 #include "operators/join_state.h"
 
 #include "sabot/base/check.h"
+#include "sabot/base/time_unit.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/columnar/ipc.h"
 #include "sabot/compute/selection.h"
@@ -180,18 +181,8 @@ Status time_millis(const Array& times, std::vector<int64_t>* out) {
   const int64_t* v = times.values<int64_t>();
   int64_t* o = out->data();
   const DataType& t = times.type();
-  if (t.id() == TypeId::kInt64 || t.unit() == columnar::TimeUnit::kMilli) {
-    std::memcpy(o, v, static_cast<size_t>(n) * sizeof(int64_t));
-  } else if (t.unit() == columnar::TimeUnit::kSecond) {
-    for (int64_t i = 0; i < n; ++i) o[i] = sat_add(v[i], 0) * 1000;
-  } else {
-    const int64_t div = t.unit() == columnar::TimeUnit::kMicro ? 1000 : 1000000;
-    // Floor division so that pre-epoch times round down like positive ones.
-    for (int64_t i = 0; i < n; ++i) {
-      int64_t q = v[i] / div;
-      o[i] = (v[i] % div < 0) ? q - 1 : q;
-    }
-  }
+  to_millis(std::span<const int64_t>(v, static_cast<size_t>(n)),
+            t.id() == TypeId::kTimestamp ? t.unit() : columnar::TimeUnit::kMilli, o);
   if (times.null_count() > 0) {
     for (int64_t i = 0; i < n; ++i) {
       if (times.is_null(i)) o[i] = kNullTime;

@@ -14,6 +14,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "sabot/base/arith.h"
 #include "sabot/columnar/record_batch.h"
 #include "sabot/compute/grouper.h"
 #include "sabot/runtime/operator.h"
@@ -139,16 +140,8 @@ Status time_millis(const Array& times, std::vector<int64_t>* out);
 Result<int> time_column(const columnar::Schema& schema, const std::string& name,
                         const std::string& what);
 
-inline int64_t sat_add(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? INT64_MAX : INT64_MIN;
-  return r;
-}
-inline int64_t sat_sub(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? INT64_MAX : INT64_MIN;
-  return r;
-}
+using sabot::sat_add;  // sabot/base/arith.h, for the joins' internal:: callers
+using sabot::sat_sub;
 
 // Splits `rows` (indices of a batch with `times`) into on-time and late rows (time <= threshold or
 // null); late rows are emitted to side output `tag` or counted as dropped. `keep` receives the

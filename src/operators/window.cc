@@ -10,6 +10,7 @@
 #include "compute/state_codec.h"
 #include "sabot/base/arith.h"
 #include "sabot/base/check.h"
+#include "sabot/base/time_unit.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/grouper.h"
 #include "sabot/compute/selection.h"
@@ -72,12 +73,6 @@ constexpr uint32_t kStateVersion = 1;
 
 bool is_time_kind(Kind k) {
   return k == Kind::kTumbling || k == Kind::kSliding || k == Kind::kSession;
-}
-
-int64_t sat_sub(int64_t a, int64_t b) {
-  int64_t r;
-  if (__builtin_sub_overflow(a, b, &r)) return a < 0 ? INT64_MIN : INT64_MAX;
-  return r;
 }
 
 // Everything the factory validated, shared by the operators it creates.
@@ -382,19 +377,7 @@ class WindowOperator final : public Operator {
       return Status::ok();
     }
     time_scratch_.resize(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) {
-      switch (unit) {
-        case columnar::TimeUnit::kSecond:
-          time_scratch_[i] = raw[i] * 1000;
-          break;
-        case columnar::TimeUnit::kMicro:
-          time_scratch_[i] = floor_div(raw[i], 1000);
-          break;
-        default:
-          time_scratch_[i] = floor_div(raw[i], 1000000);
-          break;
-      }
-    }
+    to_millis(std::span<const int64_t>(raw, static_cast<size_t>(n)), unit, time_scratch_.data());
     times_ = time_scratch_.data();
     return Status::ok();
   }

@@ -8,6 +8,7 @@
 
 #include "runtime/channel.h"
 #include "runtime/scheduler.h"
+#include "sabot/base/arith.h"
 #include "sabot/base/check.h"
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
@@ -320,13 +321,13 @@ class OutputRouter final : public Downstream {
     }
     SABOT_RETURN_IF_ERROR(compute::hash_columns(batch, e.key_columns, &hashes_));
     const int64_t rows = batch.num_rows();
-    // Key group -> subtask by contiguous ranges (kg * q / max_parallelism), precomputed per key
+    // Key group -> subtask by contiguous ranges (subtask_for_key_group), precomputed per key
     // group so the per-row work is one modulo (a mask for the usual power-of-two) and one load.
     if (kg_to_target_.size() != static_cast<size_t>(max_parallelism_) || kg_targets_for_ != q) {
       kg_to_target_.resize(static_cast<size_t>(max_parallelism_));
       for (int kg = 0; kg < max_parallelism_; ++kg) {
-        kg_to_target_[static_cast<size_t>(kg)] = static_cast<uint32_t>(
-            static_cast<uint64_t>(kg) * q / static_cast<uint64_t>(max_parallelism_));
+        kg_to_target_[static_cast<size_t>(kg)] =
+            static_cast<uint32_t>(subtask_for_key_group(kg, static_cast<int>(q), max_parallelism_));
       }
       kg_targets_for_ = q;
     }

@@ -2,9 +2,10 @@
 
 #include <algorithm>
 
+#include "sabot/base/time_unit.h"
+
 namespace sabot::runtime {
 
-using columnar::TimeUnit;
 using columnar::TypeId;
 
 Status validate_watermark_strategy(const WatermarkStrategy& s, const columnar::Schema& schema) {
@@ -23,20 +24,8 @@ Status validate_watermark_strategy(const WatermarkStrategy& s, const columnar::S
 
 namespace {
 
-// Multiplier or divisor that turns the column's unit into milliseconds.
 int64_t to_millis(int64_t v, const columnar::DataType& t) {
-  if (t.id() != TypeId::kTimestamp) return v;
-  switch (t.unit()) {
-    case TimeUnit::kSecond:
-      return v * 1000;
-    case TimeUnit::kMilli:
-      return v;
-    case TimeUnit::kMicro:
-      return v / 1000;
-    case TimeUnit::kNano:
-      return v / 1'000'000;
-  }
-  return v;
+  return t.id() == TypeId::kTimestamp ? sabot::to_millis(v, t.unit()) : v;
 }
 
 }  // namespace

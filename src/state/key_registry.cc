@@ -3,6 +3,7 @@
 #include <cstring>
 #include <utility>
 
+#include "sabot/base/arith.h"
 #include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/hash.h"
@@ -21,8 +22,7 @@ std::vector<KeyGroup> key_groups_for_subtask(int subtask, int parallelism, int m
   SABOT_CHECK_LE(parallelism, max_parallelism);
   std::vector<KeyGroup> out;
   for (int kg = 0; kg < max_parallelism; ++kg) {
-    const int64_t owner = static_cast<int64_t>(kg) * parallelism / max_parallelism;
-    if (owner == subtask) out.emplace_back(kg);
+    if (subtask_for_key_group(kg, parallelism, max_parallelism) == subtask) out.emplace_back(kg);
   }
   return out;
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sabot/base/status.h"
+#include "sabot/base/time_unit.h"
 
 namespace sabot::columnar {
 
@@ -25,7 +26,9 @@ enum class TypeId : uint8_t {
   kTimestamp,  // int64 since the Unix epoch, in the type's TimeUnit, no time zone
 };
 
-enum class TimeUnit : uint8_t { kSecond, kMilli, kMicro, kNano };
+// Timestamp units are the base module's, so that time conversion (sabot/base/time_unit.h) needs
+// nothing from columnar.
+using TimeUnit = sabot::TimeUnit;
 
 class DataType {
  public:
