@@ -187,17 +187,14 @@ TEST(Executor, BarriersAreAlignedAcrossInputs) {
                                      std::vector<Step>{{nullptr, "a1", std::nullopt, 1},
                                                        {nullptr, "a2", std::nullopt, std::nullopt}},
                                      [&] { a_sent_after_barrier = true; });
-  auto start = std::chrono::steady_clock::now();
+  // Hold b's barrier back until a's post-barrier record a2 is queued at the union: a's reader is
+  // polled for its end only after a2 was pushed (channel pushes are synchronous), so when the flag
+  // is set, a2 is in the union's input channel before b's barrier exists. A hand-off, not a time.
   auto b_src = std::make_shared<ScriptSource>(
-      "b", std::vector<Step>{{nullptr, "b1", std::nullopt, std::nullopt},
-                             // Hold b's barrier back until a's post-barrier record is in flight.
-                             {[&] {
-                                return a_sent_after_barrier.load() &&
-                                       std::chrono::steady_clock::now() - start >
-                                           std::chrono::milliseconds(30);
-                              },
-                              std::nullopt, std::nullopt, 1},
-                             {nullptr, "b2", std::nullopt, std::nullopt}});
+      "b", std::vector<Step>{
+               {nullptr, "b1", std::nullopt, std::nullopt},
+               {[&] { return a_sent_after_barrier.load(); }, std::nullopt, std::nullopt, 1},
+               {nullptr, "b2", std::nullopt, std::nullopt}});
   int a = plan.add_source(a_src, 1);
   int b = plan.add_source(b_src, 1);
   auto log = std::make_shared<Log>();
@@ -369,7 +366,8 @@ TEST(Executor, CancelStopsAnEndlessJobAndLeavesNoThreads) {
   plan.add_operator(operators::blackhole_sink(), {PlanEdge{s, Partitioning::kRebalance, {}, 0}}, 2,
                     "sink", true);
   auto job = Job::start(plan, {.worker_threads = 2}).value();
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // Running: wait until records reach the sink (a condition, not a time).
+  while (job->metrics().get("sink").records_in == 0) std::this_thread::yield();
   EXPECT_GT(thread_count(), before);
   job->cancel();
   Status s2 = job->wait();

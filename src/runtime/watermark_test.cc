@@ -21,11 +21,15 @@ SchemaPtr ts_schema() {
   return columnar::schema({columnar::field("ts", columnar::timestamp(columnar::TimeUnit::kMicro))});
 }
 
-// One step of a scripted reader: a batch of timestamps (ms) from a split, or a wait.
+// One step of a scripted reader, run on the source task's own thread: first `before` (once, when
+// the step is reached; e.g. advance the test's ManualClock, so that processing time moves exactly
+// between two polls), then, once `ready` says so, a batch of timestamps (ms) from a split, or,
+// when `ts_ms` is empty, one idle poll (the source checks idleness on idle polls).
 struct Step {
   int split = 0;
   std::vector<int64_t> ts_ms{};
   std::function<bool()> ready{};  // null: ready now
+  std::function<void()> before{};
 };
 
 class ScriptSource final : public Source {
@@ -44,8 +48,14 @@ class ScriptSource final : public Source {
       Result<SourcePoll> poll(int64_t) override {
         if (steps_ == nullptr || i_ >= steps_->size()) return SourcePoll::end();
         const Step& st = (*steps_)[i_];
+        if (!before_done_) {
+          if (st.before) st.before();
+          before_done_ = true;
+        }
         if (st.ready && !st.ready()) return SourcePoll::idle();
         ++i_;
+        before_done_ = false;
+        if (st.ts_ms.empty()) return SourcePoll::idle();
         columnar::Int64Builder b(columnar::timestamp(columnar::TimeUnit::kMicro));
         for (int64_t t : st.ts_ms) b.append(t * 1000);
         SourcePoll p = SourcePoll::of(RecordBatch::make(ts_schema(), {b.finish()}).value());
@@ -54,6 +64,7 @@ class ScriptSource final : public Source {
       }
       const std::vector<Step>* steps_;
       size_t i_ = 0;
+      bool before_done_ = false;
     };
     return std::unique_ptr<SourceReader>(
         new Reader(&per_subtask_[static_cast<size_t>(ctx.subtask_index)]));
@@ -67,6 +78,8 @@ class ScriptSource final : public Source {
 struct Seen {
   std::mutex mu;
   std::vector<int64_t> watermarks;
+  // The largest watermark recorded so far, for scripts that wait for it (a hand-off).
+  std::atomic<int64_t> max_ms{INT64_MIN};
 };
 
 class WatermarkRecorder final : public OperatorFactory {
@@ -83,6 +96,7 @@ class WatermarkRecorder final : public OperatorFactory {
       Status process_watermark(Timestamp t, Output& out) override {
         std::lock_guard<std::mutex> lock(seen_->mu);
         seen_->watermarks.push_back(t.millis());
+        if (t.millis() > seen_->max_ms.load()) seen_->max_ms.store(t.millis());
         return out.emit_watermark(t);
       }
       std::shared_ptr<Seen> seen_;
@@ -101,13 +115,13 @@ PlanEdge forward(int from) {
 }
 
 std::vector<int64_t> run(std::vector<std::vector<Step>> script, int num_splits,
-                         WatermarkStrategy strategy, const Clock* clock) {
+                         WatermarkStrategy strategy, const Clock* clock,
+                         std::shared_ptr<Seen> seen = std::make_shared<Seen>()) {
   LogicalPlan plan;
   const int source_parallelism = static_cast<int>(script.size());
   int s = plan.add_source(std::make_shared<ScriptSource>(std::move(script), num_splits),
                           source_parallelism);
   plan.node(s).watermarks = std::move(strategy);
-  auto seen = std::make_shared<Seen>();
   PlanEdge e = forward(s);
   e.partitioning = Partitioning::kRebalance;
   int r = plan.add_operator(std::make_shared<WatermarkRecorder>(seen), {e}, 1);
@@ -136,53 +150,65 @@ TEST(Watermarks, MonotonicIsMaxMinusOne) {
   EXPECT_EQ(wms, (std::vector<int64_t>{29, 39, kMax}));
 }
 
+// Processing time moves only between polls of the script (ManualClock, advanced by the source's
+// own thread), so what the source sees is the same on every run: no sleeps, no timing.
 TEST(Watermarks, IdleSplitStopsHoldingTimeBackAndRejoins) {
   ManualClock clock(Timestamp(1'000'000));
-  std::atomic<int> phase{0};
-  std::thread mover([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    clock.advance_millis(60);  // below the 100 ms idle timeout
-    phase = 1;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    clock.advance_millis(60);  // split 1 has now been silent 120 ms, split 0 only 60 ms
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    phase = 2;
-  });
+  auto advance = [&](int64_t ms) { return [&clock, ms] { clock.advance_millis(ms); }; };
   auto wms =
       run({{{0, {100}},
-            {0, {120}, [&] { return phase.load() >= 1; }},
-            {0, {300}, [&] { return phase.load() >= 2; }},
+            {0, {120}, {}, advance(60)},  // below the 100 ms idle timeout: split 1 counts
+            {0, {}, {}, advance(60)},     // split 1 silent 120 ms, split 0 only 60 ms
+            {0, {300}},
             {1, {150}},  // split 1 comes back, behind: no regression
             {1, {400}},  // now split 0 (300) is the slowest
             {0, {500}}}},
           2, monotonic_timestamps("ts").with_idle_timeout(std::chrono::milliseconds(100)), &clock);
-  mover.join();
   // Split 1 never had data: nothing until it went idle; then split 0 alone ruled (119, 299);
   // once split 1 returned, the minimum of both again (399), never going back.
   EXPECT_EQ(wms, (std::vector<int64_t>{119, 299, 399, kMax}));
 }
 
+TEST(Watermarks, IdleSplitDoesNotGoIdleBeforeItsTimeout) {
+  ManualClock clock(Timestamp(0));
+  auto advance = [&](int64_t ms) { return [&clock, ms] { clock.advance_millis(ms); }; };
+  // Split 1 is silent for 99 ms, one below the timeout: it holds time back until it has data.
+  auto wms =
+      run({{{0, {100}}, {0, {}, {}, advance(99)}, {0, {200}}, {1, {150}}}}, 2,
+          monotonic_timestamps("ts").with_idle_timeout(std::chrono::milliseconds(100)), &clock);
+  EXPECT_EQ(wms, (std::vector<int64_t>{149, kMax}));
+}
+
 TEST(Watermarks, IdleSubtaskDoesNotHoldBackItsConsumer) {
   ManualClock clock(Timestamp(0));
-  std::atomic<bool> done{false};
-  std::thread mover([&] {
-    for (int i = 0; i < 50 && !done; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-      clock.advance_millis(100);
-    }
-  });
-  // Subtask 1 has a split that never gets data; subtask 0 progresses and waits for a while
-  // before ending, so that its watermarks are seen while subtask 1 is idle.
-  auto wms =
-      run({{{0, {1000}}, {0, {2000}, [&] { return clock.now().millis() >= 1000; }}},
-           {{1, {5}, [&] { return clock.now().millis() >= 4000; }}}},
-          2, monotonic_timestamps("ts").with_idle_timeout(std::chrono::milliseconds(200)), &clock);
-  done = true;
-  mover.join();
-  // The recorder saw event time advance from subtask 0 although subtask 1 never produced.
-  ASSERT_FALSE(wms.empty());
-  EXPECT_NE(std::find(wms.begin(), wms.end(), 1999), wms.end())
-      << "watermarks seen: " << wms.size();
+  auto seen = std::make_shared<Seen>();
+  std::atomic<bool> subtask1_idle{false};
+  // The hand-offs wait for what the other side did, never for time. The deadline only bounds a
+  // failing run: without idleness the consumer never reaches 1999 and the scripts give up.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::atomic<bool> gave_up{false};
+  auto consumer_reached_1999 = [&] {
+    if (seen->max_ms.load() >= 1999) return true;
+    if (std::chrono::steady_clock::now() < deadline) return false;
+    gave_up = true;
+    return true;
+  };
+  // Subtask 1 owns split 1, which has no data: two idle polls 300 ms of processing time apart
+  // make it idle (timeout 200 ms), and it says so downstream. It then waits until the consumer
+  // has advanced past what subtask 0 produced, and only then produces and ends, so that its end
+  // cannot be what lets the consumer advance. Subtask 0 produces 2000 after subtask 1 went idle
+  // (and after the clock moved, so that split 0 itself is active), then waits the same way.
+  auto wms = run({{{0, {1000}},
+                   {0, {2000}, [&] { return subtask1_idle.load(); }},
+                   {0, {}, consumer_reached_1999}},
+                  {{1, {}},
+                   {1, {}, {}, [&] { clock.advance_millis(300); }},
+                   {1, {5}, consumer_reached_1999, [&] { subtask1_idle = true; }}}},
+                 2, monotonic_timestamps("ts").with_idle_timeout(std::chrono::milliseconds(200)),
+                 &clock, seen);
+  EXPECT_FALSE(gave_up.load()) << "the consumer never advanced while subtask 1 was idle";
+  // The consumer saw event time advance from subtask 0 although subtask 1 never produced.
+  EXPECT_NE(std::find(wms.begin(), wms.end(), 1999), wms.end()) << "watermarks: " << wms.size();
 }
 
 TEST(Watermarks, RefusesABadColumn) {
@@ -190,6 +216,18 @@ TEST(Watermarks, RefusesABadColumn) {
   EXPECT_FALSE(validate_watermark_strategy(monotonic_timestamps("ts"), *schema).is_ok());
   Status s = validate_watermark_strategy(monotonic_timestamps("name"), *schema);
   EXPECT_NE(s.message().find("must be a timestamp or int64"), std::string::npos);
+}
+
+TEST(Watermark, EventTimesBefore1970RoundDownToTheContainingMillisecond) {
+  // -1 us and -1 ns are in millisecond -1 (1969-12-31T23:59:59.999); truncation gave 0, which put
+  // such a row after an event at 0 ms and ahead of the watermark it had made.
+  auto micros = columnar::timestamp_array(columnar::TimeUnit::kMicro, {-1, -1'001, 1'999});
+  EXPECT_EQ(event_time_millis(micros, 0), -1);
+  EXPECT_EQ(event_time_millis(micros, 1), -2);
+  EXPECT_EQ(event_time_millis(micros, 2), 1);
+  auto nanos = columnar::timestamp_array(columnar::TimeUnit::kNano, {-1, -5'000'001});
+  EXPECT_EQ(max_event_time_millis(nanos), -1);
+  EXPECT_EQ(event_time_millis(nanos, 1), -6);
 }
 
 }  // namespace
