@@ -1,15 +1,33 @@
 // Hot items: bids generated on the fly, filtered, keyed by auction, counted in sliding windows.
-// Shows the DataStream API end to end; run it with `build/release/examples/hot_items [bids]`.
-#include <cstdlib>
+// Shows the DataStream API end to end; run it with `build/release/examples/hot_items [bids]`
+// (or --bids N; --help). Arguments are parsed like the `sabot` command's (tools/sabot/flags.h).
 #include <iostream>
 
+#include "flags.h"
 #include "sabot/sabot.h"
 
 using namespace std::chrono_literals;
 using namespace sabot;
 
 int main(int argc, char** argv) {
-  const int64_t total = argc > 1 ? std::atoll(argv[1]) : 1'000'000;
+  int64_t total = 1'000'000;
+  cli::FlagSet flags(
+      "hot_items",
+      "Generates bids (one per millisecond on each of two splits), keeps those above\n"
+      "price 1000, and counts them per auction in 10 s windows sliding by 2 s; prints\n"
+      "the (auction, window) pairs with more than 150 bids and the job's metrics.");
+  flags.add_positional("bids", &total, "number of bids (also --bids N)", 0);
+  flags.add_int("bids", &total, "number of bids", 0);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  Result<bool> parsed = flags.parse(args);
+  if (!parsed.is_ok()) {
+    std::cerr << parsed.status().message() << "\n";
+    return 2;
+  }
+  if (!*parsed) {
+    std::cout << flags.help();
+    return std::cout.flush() ? 0 : 1;
+  }
   auto schema = columnar::schema(
       {columnar::field("auction", columnar::int64()), columnar::field("price", columnar::int64()),
        columnar::field("date_time", columnar::timestamp(columnar::TimeUnit::kMilli))});
@@ -49,5 +67,9 @@ int main(int argc, char** argv) {
   std::cout << windows.num_rows() << " (auction, window) pairs with more than 150 bids\n"
             << windows.to_string(5) << "\n"
             << result.metrics().to_string();
+  if (!std::cout.flush()) {
+    std::cerr << "hot_items: writing standard output failed\n";
+    return 1;
+  }
   return 0;
 }

@@ -3,33 +3,35 @@
 // them and every alert is printed. `sabot demo fraud` runs the same job with progress, a summary
 // and every option (see `sabot demo fraud --help`).
 //   build/release/examples/fraud/fraud_detection [transactions] [parallelism]
-#include <charconv>
 #include <iostream>
-#include <string_view>
+#include <string>
+#include <vector>
 
+#include "flags.h"
 #include "fraud_job.h"
-
-namespace {
-
-int64_t arg_or(int argc, char** argv, int i, int64_t fallback) {
-  if (argc <= i) return fallback;
-  const std::string_view text = argv[i];
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < 1) {
-    std::cerr << "fraud_detection: argument " << i << " must be a positive integer, got '" << text
-              << "'\nusage: fraud_detection [transactions] [parallelism]\n";
-    std::exit(2);
-  }
-  return v;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace sabot;
-  const int64_t transactions = arg_or(argc, argv, 1, 100'000);
-  const int parallelism = static_cast<int>(arg_or(argc, argv, 2, 2));
+  int64_t transactions = 100'000;
+  int64_t parallelism = 2;
+  // Parsed like the `sabot` command's arguments (tools/sabot/flags.h).
+  cli::FlagSet flags(
+      "fraud_detection",
+      "Produces generated bank transactions into a topic, runs the fraud detector on\n"
+      "them and prints one line per alert (see 'sabot demo fraud' for every option).");
+  flags.add_positional("transactions", &transactions, "transactions to generate", 1);
+  flags.add_positional("parallelism", &parallelism, "parallel subtasks of the detector", 1,
+                       EnvironmentOptions{}.max_parallelism);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  Result<bool> parsed = flags.parse(args);
+  if (!parsed.is_ok()) {
+    std::cerr << parsed.status().message() << "\n";
+    return 2;
+  }
+  if (!*parsed) {
+    std::cout << flags.help();
+    return std::cout.flush() ? 0 : 1;
+  }
 
   // 1. The input topic: 3 partitions keyed by account, JSON values (FRAUD.md).
   connectors::MemoryBroker broker;
@@ -43,7 +45,7 @@ int main(int argc, char** argv) {
   }
 
   // 2. The job: topic -> key_by(account) -> FraudDetector -> one console line per alert.
-  Environment env({.parallelism = parallelism});
+  Environment env({.parallelism = static_cast<int>(parallelism)});
   auto stats = std::make_shared<fraud::DetectorStats>();
   fraud::add_fraud_detector(env, {.input_url = fraud::kTransactionsUrl, .broker = &broker}, stats)
       .for_each_batch([](const RecordBatch& batch) -> Status {
@@ -61,5 +63,9 @@ int main(int argc, char** argv) {
     return result.exit_code();
   }
   std::cerr << transactions << " transactions checked in " << result.wall_seconds() << " s\n";
+  if (!std::cout.flush()) {
+    std::cerr << "fraud_detection: writing standard output failed\n";
+    return 1;
+  }
   return 0;
 }

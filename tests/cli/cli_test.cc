@@ -379,5 +379,102 @@ TEST_F(CliSafetyTest, LostStandardOutputFailsTheRunNamingIt) {
   EXPECT_NE(alerts.err.find("/dev/full"), std::string::npos) << alerts.err;
 }
 
+// Row 9: `--parallelism 129` passed the parser (help said [1, 256]) and bench printed its header.
+TEST_F(CliSafetyTest, RangesInHelpAreTheEnginesAndAreCheckedBeforeAnythingRuns) {
+  for (const std::string command : {"demo fraud", "bench nexmark"}) {
+    Outcome help = sh(command + " --help");
+    EXPECT_EQ(help.code, 0);
+    EXPECT_NE(help.out.find("[1, 128]"), std::string::npos) << help.out;
+    EXPECT_EQ(help.out.find("256"), std::string::npos) << help.out;
+    Outcome r = sh(command + " --parallelism 129 --quiet");
+    if (command == "bench nexmark") r = sh(command + " --parallelism 129 --events 1000");
+    EXPECT_EQ(r.code, 2) << command;
+    EXPECT_NE(r.err.find("--parallelism: value 129 is out of range [1, 128]"), std::string::npos)
+        << r.err;
+    EXPECT_EQ(r.out, "") << command;  // no table header, no summary
+    Outcome max =
+        sh(command == "bench nexmark" ? command + " --parallelism 128 --events 1000 --query q0"
+                                      : command + " --parallelism 128 --transactions 1000 --quiet");
+    EXPECT_EQ(max.code, 0) << max.err;
+  }
+}
+
+// Row 10: generator flags with --input were ignored; `--input -` was a file named "-".
+TEST_F(CliSafetyTest, GeneratorFlagsWithInputAreRefusedAndDashIsStandardInput) {
+  const std::string input = transactions_file("tx.jsonl", 3000);
+  Outcome r =
+      sh("demo fraud --quiet --input " + input + " --transactions 5 --seed 7 --fraud-rate 0.5");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("--transactions, --seed, --fraud-rate set the generator, which --input "
+                       "replaces"),
+            std::string::npos)
+      << r.err;
+  Outcome one = sh("demo fraud --quiet --input " + input + " --accounts 3");
+  EXPECT_EQ(one.code, 2);
+  EXPECT_NE(one.err.find("--accounts sets the generator"), std::string::npos) << one.err;
+  Outcome from_file = sh("demo fraud --json --input " + input);
+  Outcome from_stdin = sh("demo fraud --json --input - < " + input);
+  ASSERT_EQ(from_stdin.code, 0) << from_stdin.err;
+  EXPECT_NE(from_stdin.out.find("\"transactions\":3000,"), std::string::npos) << from_stdin.out;
+  auto alerts_of = [](const std::string& json) {
+    return json.substr(json.find("\"alerts\""), json.find(",\"wall_s\"") - json.find("\"alerts\""));
+  };
+  EXPECT_EQ(alerts_of(from_stdin.out), alerts_of(from_file.out));
+  Outcome cat = sh("demo fraud --json --input /dev/stdin < " + input);
+  EXPECT_EQ(cat.code, 0) << cat.err;
+}
+
+// Row 11: the example programs ran with 0 bids on `--help`, `abc` or `-5`.
+TEST_F(CliSafetyTest, ExampleProgramsParseArgumentsLikeSabot) {
+  // SABOT_CLI is build/<preset>/tools/sabot/sabot; the examples are in build/<preset>/examples.
+  const std::string examples =
+      fs::path(SABOT_CLI).parent_path().parent_path().parent_path().string() + "/examples";
+  const std::string hot = examples + "/hot_items";
+  const std::string fraud = examples + "/fraud/fraud_detection";
+  auto run = [this](const std::string& command) {
+    const std::string err = path("stderr.txt");
+    Outcome r;
+    std::FILE* pipe = popen((command + " 2>" + err + " </dev/null").c_str(), "r");
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+    const int status = pclose(pipe);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.err = read(err);
+    return r;
+  };
+  for (const std::string& program : {hot, fraud}) {
+    if (!fs::exists(program)) {
+      ADD_FAILURE() << program << " is not built";
+      continue;
+    }
+    Outcome help = run(program + " --help");
+    EXPECT_EQ(help.code, 0) << program;
+    EXPECT_NE(help.out.find("Usage: "), std::string::npos) << help.out;
+    for (const char* bad : {"abc", "-5", "--frobnicate", "1 2 3"}) {
+      Outcome r = run(program + " " + bad);
+      EXPECT_EQ(r.code, 2) << program << " " << bad << ": " << r.out;
+      EXPECT_NE(r.err.find(fs::path(program).filename().string() + ": "), std::string::npos)
+          << r.err;
+      EXPECT_EQ(r.out, "") << program << " " << bad;
+    }
+  }
+  Outcome few = run(hot + " 20000");
+  EXPECT_EQ(few.code, 0) << few.err;
+  Outcome flag = run(hot + " --bids 20000");
+  EXPECT_EQ(flag.code, 0) << flag.err;
+  EXPECT_EQ(few.out.substr(0, few.out.find('\n')), flag.out.substr(0, flag.out.find('\n')));
+  Outcome alerts = run(fraud + " 2000 1");
+  EXPECT_EQ(alerts.code, 0) << alerts.err;
+}
+
+// Row 12 (second half): `sabot --version` was an unknown command.
+TEST_F(CliSafetyTest, VersionIsACommand) {
+  Outcome r = sh("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_EQ(r.out.rfind("sabot ", 0), 0u) << r.out;
+  EXPECT_NE(sh("--help").out.find("--version"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace sabot

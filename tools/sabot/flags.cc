@@ -92,23 +92,50 @@ Result<int64_t> parse_count(std::string_view text) {
 FlagSet::FlagSet(std::string command, std::string summary)
     : command_(std::move(command)), summary_(std::move(summary)) {}
 
-void FlagSet::add_int(std::string name, int64_t* value, std::string help, int64_t min,
-                      int64_t max) {
+namespace {
+std::string int_range(int64_t min, int64_t max) {
+  std::string msg = "[";
+  msg += min == INT64_MIN ? "-inf" : std::to_string(min);
+  msg += ", ";
+  msg += max == INT64_MAX ? "inf" : std::to_string(max);
+  msg += "]";
+  return msg;
+}
+}  // namespace
+
+FlagSet::Flag FlagSet::make_int(std::string name, int64_t* value, std::string help, int64_t min,
+                                int64_t max) {
   Flag f{name, std::move(help), "N", std::to_string(*value), {}, {}};
+  if (min != INT64_MIN || max != INT64_MAX) f.range_text = int_range(min, max);
   f.set = [value, min, max](std::string_view text) -> Status {
     SABOT_ASSIGN_OR_RETURN(int64_t v, parse_count(text));
     if (v < min || v > max) {
-      std::string msg = "value " + std::to_string(v) + " is out of range [";
-      msg += min == INT64_MIN ? "-inf" : std::to_string(min);
-      msg += ", ";
-      msg += max == INT64_MAX ? "inf" : std::to_string(max);
-      msg += "]";
-      return Status::invalid_argument(std::move(msg));
+      return Status::invalid_argument("value " + std::to_string(v) + " is out of range " +
+                                      int_range(min, max));
     }
     *value = v;
     return Status::ok();
   };
+  return f;
+}
+
+void FlagSet::add_int(std::string name, int64_t* value, std::string help, int64_t min,
+                      int64_t max) {
+  flags_.push_back(make_int(std::move(name), value, std::move(help), min, max));
+}
+
+void FlagSet::add_positional(std::string name, int64_t* value, std::string help, int64_t min,
+                             int64_t max) {
+  Flag f = make_int(std::move(name), value, std::move(help), min, max);
+  f.positional = true;
   flags_.push_back(std::move(f));
+}
+
+bool FlagSet::is_set(std::string_view name) const {
+  for (const Flag& f : flags_) {
+    if (f.name == name) return f.given;
+  }
+  return false;
 }
 
 void FlagSet::add_uint(std::string name, uint64_t* value, std::string help) {
@@ -129,6 +156,7 @@ void FlagSet::add_uint(std::string name, uint64_t* value, std::string help) {
 void FlagSet::add_double(std::string name, double* value, std::string help, double min,
                          double max) {
   Flag f{name, std::move(help), "X", format_double(*value), {}, {}};
+  f.range_text = "[" + format_double(min) + ", " + format_double(max) + "]";
   f.set = [value, min, max](std::string_view text) -> Status {
     double v = 0;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -176,7 +204,7 @@ void FlagSet::add_bool(std::string name, bool* value, std::string help) {
 
 FlagSet::Flag* FlagSet::find(std::string_view name) {
   for (Flag& f : flags_) {
-    if (f.name == name) return &f;
+    if (f.name == name && !f.positional) return &f;
   }
   return nullptr;
 }
@@ -186,11 +214,30 @@ Status FlagSet::error(std::string message) const {
 }
 
 Result<bool> FlagSet::parse(std::span<const std::string> args) {
+  for (Flag& f : flags_) f.given = false;
+  size_t next_positional = 0;
   for (size_t i = 0; i < args.size(); ++i) {
     std::string_view arg = args[i];
     if (arg == "--help" || arg == "-h") return false;
     if (arg.size() < 3 || arg.substr(0, 2) != "--") {
-      return error("unexpected argument " + quoted(arg) + "; flags look like --name value");
+      // A positional argument, if the command takes one more.
+      Flag* positional = nullptr;
+      for (size_t k = 0, seen = 0; k < flags_.size(); ++k) {
+        if (!flags_[k].positional) continue;
+        if (seen++ == next_positional) {
+          positional = &flags_[k];
+          break;
+        }
+      }
+      if (positional == nullptr) {
+        return error("unexpected argument " + quoted(arg) + "; flags look like --name value");
+      }
+      ++next_positional;
+      if (Status s = positional->set(arg); !s.is_ok()) {
+        return error(positional->name + ": " + s.message());
+      }
+      positional->given = true;
+      continue;
     }
     std::string_view name = arg.substr(2);
     std::optional<std::string_view> value;
@@ -201,7 +248,9 @@ Result<bool> FlagSet::parse(std::span<const std::string> args) {
     Flag* flag = find(name);
     if (flag == nullptr) {
       std::vector<std::string> names;
-      for (const Flag& f : flags_) names.push_back("--" + f.name);
+      for (const Flag& f : flags_) {
+        if (!f.positional) names.push_back("--" + f.name);
+      }
       return error(
           "unknown flag " + quoted(std::string("--").append(name)) +
           (names.empty() ? "; it takes no flags" : "; its flags are " + join(names, ", ")));
@@ -209,6 +258,7 @@ Result<bool> FlagSet::parse(std::span<const std::string> args) {
     if (flag->value_name.empty()) {
       if (value) return error("--" + flag->name + " takes no value");
       SABOT_RETURN_IF_ERROR(flag->set(""));
+      flag->given = true;
       continue;
     }
     if (!value) {
@@ -218,21 +268,33 @@ Result<bool> FlagSet::parse(std::span<const std::string> args) {
     if (Status s = flag->set(*value); !s.is_ok()) {
       return error("--" + flag->name + ": " + s.message());
     }
+    flag->given = true;
   }
   return true;
 }
 
 std::string FlagSet::help() const {
-  std::string out = "Usage: " + command_ + (flags_.empty() ? "" : " [flags]") + "\n\n";
+  std::string usage = "Usage: " + command_;
+  bool any_flags = false;
+  for (const Flag& f : flags_) {
+    if (f.positional) {
+      usage += " [" + f.name + "]";
+    } else {
+      any_flags = true;
+    }
+  }
+  std::string out = usage + (any_flags ? " [flags]" : "") + "\n\n";
   out += summary_;
   out += "\n";
   if (flags_.empty()) return out;
-  out += "\nFlags:\n";
+  bool any_positional = false;
+  for (const Flag& f : flags_) any_positional = any_positional || f.positional;
+  out += any_positional ? "\nArguments and flags:\n" : "\nFlags:\n";
   std::vector<std::string> lefts;
   size_t width = 0;
   for (const Flag& f : flags_) {
-    std::string left = "  --" + f.name;
-    if (!f.value_name.empty()) left += " " + f.value_name;
+    std::string left = f.positional ? "  " + f.name : "  --" + f.name;
+    if (!f.value_name.empty() && !f.positional) left += " " + f.value_name;
     width = std::max(width, left.size());
     lefts.push_back(std::move(left));
   }
@@ -242,6 +304,7 @@ std::string FlagSet::help() const {
     const Flag& f = flags_[i];
     out += lefts[i] + std::string(width + 2 - lefts[i].size(), ' ') + f.help;
     if (!f.choices.empty()) out += " (" + join(f.choices, ", ") + ")";
+    if (!f.range_text.empty()) out += " " + f.range_text;
     if (!f.value_name.empty() && !f.default_text.empty())
       out += " [default: " + f.default_text + "]";
     out += "\n";

@@ -32,14 +32,21 @@ class FlagSet {
                   std::vector<std::string> choices = {});
   // A switch: present means true. Takes no value.
   void add_bool(std::string name, bool* value, std::string help);
+  // A positional integer argument (in the order added), for programs whose usage is
+  // "program [count]"; same syntax and range check as add_int. Arguments beyond the declared
+  // positionals are refused.
+  void add_positional(std::string name, int64_t* value, std::string help, int64_t min = INT64_MIN,
+                      int64_t max = INT64_MAX);
 
   // Parses "--name value" and "--name=value". Returns false when --help or -h was given (the
   // caller prints help() and exits 0). InvalidArgument names the flag and the command.
   Result<bool> parse(std::span<const std::string> args);
 
-  // Usage, summary and one line per flag with its default.
+  // Usage, summary and one line per flag with its range or choices and its default.
   std::string help() const;
   const std::string& command() const { return command_; }
+  // True when the last parse() was given flag `name` (without dashes) or positional `name`.
+  bool is_set(std::string_view name) const;
 
  private:
   struct Flag {
@@ -49,8 +56,12 @@ class FlagSet {
     std::string default_text;
     std::vector<std::string> choices;
     std::function<Status(std::string_view)> set;
+    std::string range_text{};  // "[1, 128]"; empty when unbounded
+    bool positional = false;
+    bool given = false;  // set by the last parse()
   };
   Flag* find(std::string_view name);
+  Flag make_int(std::string name, int64_t* value, std::string help, int64_t min, int64_t max);
   Status error(std::string message) const;
 
   std::string command_;

@@ -84,5 +84,43 @@ TEST(FlagSet, ErrorsNameTheCommandAndTheFlag) {
   EXPECT_EQ(message({"--evnts"}).rfind("sabot x: ", 0), 0u);
 }
 
+TEST(FlagSet, HelpShowsRangesAndParseRecordsWhatWasGiven) {
+  int64_t parallelism = 2;
+  int64_t events = 0;
+  FlagSet flags("sabot x", "X.");
+  flags.add_int("parallelism", &parallelism, "subtasks", 1, 128);
+  flags.add_int("events", &events, "events", 0);
+  EXPECT_NE(flags.help().find("subtasks [1, 128] [default: 2]"), std::string::npos) << flags.help();
+  EXPECT_NE(flags.help().find("events [0, inf] [default: 0]"), std::string::npos) << flags.help();
+  ASSERT_TRUE(*parse(flags, {"--events", "5"}));
+  EXPECT_TRUE(flags.is_set("events"));
+  EXPECT_FALSE(flags.is_set("parallelism"));
+  ASSERT_TRUE(*parse(flags, {"--parallelism=3"}));
+  EXPECT_FALSE(flags.is_set("events"));  // per parse
+  EXPECT_TRUE(flags.is_set("parallelism"));
+}
+
+TEST(FlagSet, PositionalArgumentsAreCheckedLikeFlags) {
+  int64_t count = 10;
+  int64_t parallelism = 2;
+  FlagSet flags("prog", "P.");
+  flags.add_positional("count", &count, "count", 1);
+  flags.add_positional("parallelism", &parallelism, "parallelism", 1, 128);
+  auto message = [&](std::vector<std::string> args) {
+    Result<bool> r = parse(flags, std::move(args));
+    return r.is_ok() ? std::string("ok") : r.status().message();
+  };
+  EXPECT_EQ(message({"5", "3"}), "ok");
+  EXPECT_EQ(count, 5);
+  EXPECT_EQ(parallelism, 3);
+  EXPECT_NE(message({"abc"}).find("count: expected an integer"), std::string::npos);
+  EXPECT_NE(message({"-5"}).find("count: value -5 is out of range [1, inf]"), std::string::npos);
+  EXPECT_NE(message({"1", "200"}).find("out of range [1, 128]"), std::string::npos);
+  EXPECT_NE(message({"1", "2", "3"}).find("unexpected argument '3'"), std::string::npos);
+  EXPECT_NE(message({"--count", "3"}).find("unknown flag '--count'"), std::string::npos);
+  EXPECT_NE(flags.help().find("Usage: prog [count] [parallelism]"), std::string::npos)
+      << flags.help();
+}
+
 }  // namespace
 }  // namespace sabot::cli

@@ -87,11 +87,13 @@ int demo_fraud(std::span<const std::string> args) {
       "severity, throughput per second and per CPU-second, processing-latency percentiles.");
   flags.add_int("transactions", &options.transactions, "transactions to generate", 0);
   flags.add_uint("seed", &options.seed, "random seed of the generator");
-  flags.add_int("parallelism", &parallelism, "parallel subtasks of the detector", 1, 256);
+  flags.add_int("parallelism", &parallelism, "parallel subtasks of the detector", 1,
+                EnvironmentOptions{}.max_parallelism);
   flags.add_bool("quiet", &options.quiet, "print only the summary");
   flags.add_bool("json", &options.json, "print only the summary, as one JSON object");
   flags.add_string("input", &options.input_path,
-                   "read transactions from a JSON-lines FILE instead of the generator");
+                   "read transactions from a JSON-lines FILE ('-': standard input) instead of the "
+                   "generator");
   flags.add_string("alerts-out", &options.alerts_out, "also write every alert as a JSON line");
   flags.add_double("fraud-rate", &options.generator.fraud_rate,
                    "probability per transaction of starting an injected anomaly", 0, 1);
@@ -100,6 +102,21 @@ int demo_fraud(std::span<const std::string> args) {
   flags.add_int("threads", &threads, "worker threads of the job (0: one per core)", 0, 1024);
   flags.add_bool("metrics", &metrics, "print the job's per-operator metrics to stderr");
   if (auto code = parse_flags(flags, args)) return *code;
+  if (!options.input_path.empty()) {
+    // The generator's flags mean nothing with --input: refuse them rather than ignore them.
+    std::string ignored;
+    for (const char* name : {"transactions", "seed", "fraud-rate", "accounts"}) {
+      if (flags.is_set(name)) ignored += (ignored.empty() ? "--" : ", --") + std::string(name);
+    }
+    if (!ignored.empty()) {
+      std::cerr << flags.command() << ": " << ignored
+                << (ignored.find(',') == std::string::npos ? " sets" : " set")
+                << " the generator, which --input replaces; drop "
+                << (ignored.find(',') == std::string::npos ? "it" : "them") << " or --input (see '"
+                << flags.command() << " --help')\n";
+      return kExitUsage;
+    }
+  }
   options.parallelism = static_cast<int>(parallelism);
   options.worker_threads = static_cast<int>(threads);
 

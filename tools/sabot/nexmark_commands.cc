@@ -187,7 +187,8 @@ int bench_nexmark(std::span<const std::string> args) {
   flags.add_string("query", &query, "the query to run", choices);
   add_generator_flags(flags, &config.generator);
   int64_t parallelism = config.parallelism;
-  flags.add_int("parallelism", &parallelism, "parallel subtasks of every operator", 1, 256);
+  flags.add_int("parallelism", &parallelism, "parallel subtasks of every operator", 1,
+                EnvironmentOptions{}.max_parallelism);
   flags.add_string("output", &output, "write the query's result as JSON lines to FILE");
   flags.add_bool("json", &json, "print each result as one JSON object per line");
   if (auto code = parse_flags(flags, args)) return *code;
