@@ -76,5 +76,7 @@ int fraud_generate(std::span<const std::string> args);
 int demo_fraud(std::span<const std::string> args);
 int nexmark_generate(std::span<const std::string> args);
 int bench_nexmark(std::span<const std::string> args);
+int enrichment_generate(std::span<const std::string> args);
+int demo_enrichment(std::span<const std::string> args);
 
 }  // namespace sabot::cli
