@@ -768,6 +768,39 @@ TEST(SnapshotTest, CorruptOrTruncatedSnapshotsAreInvalidDataNeverACrash) {
   EXPECT_GT(errors, 100);
 }
 
+// Found by fuzz/snapshot_reader_fuzzer: a snapshot entry whose write time lies ~2^63 ms from the
+// reader's clock made the TTL check `now - write_ms` overflow (undefined behaviour). A write in
+// the far past is expired, one in the far future is live; neither overflows (UBSan checks this).
+TEST(SnapshotTest, WriteTimesFarFromNowDoNotOverflowTheTtlCheck) {
+  const StateOptions ttl{.ttl = milliseconds(100)};
+  std::string past_snap, future_snap;
+  for (auto [at, key, snap] : {std::tuple{INT64_MIN + 100, int64_t{1}, &past_snap},
+                               std::tuple{INT64_MAX - 5, int64_t{2}, &future_snap}}) {
+    ManualClock writer_clock{Timestamp(at)};
+    auto writer = make_backend(&writer_clock);
+    auto* v = *writer->get_state(ValueStateDescriptor<int64_t>{.name = "v", .options = ttl});
+    auto* m = *writer->get_state(MapStateDescriptor<int64_t, int64_t>{.name = "m", .options = ttl});
+    writer->set_current_key(key_of(*writer, key));
+    v->update(key * 10);
+    m->put(key, key * 100);
+    ASSERT_TRUE(writer->snapshot(snap).is_ok());
+  }
+  ManualClock clock(Timestamp(500));
+  auto reader = make_backend(&clock);
+  ASSERT_TRUE(reader->restore(past_snap).is_ok());
+  ASSERT_TRUE(reader->restore(future_snap).is_ok());
+  auto* v = *reader->get_state(ValueStateDescriptor<int64_t>{.name = "v", .options = ttl});
+  auto* m = *reader->get_state(MapStateDescriptor<int64_t, int64_t>{.name = "m", .options = ttl});
+  reader->refresh_time();
+  reader->set_current_key(key_of(*reader, 1));
+  EXPECT_EQ(v->value(), std::nullopt);
+  EXPECT_EQ(m->get(1), std::nullopt);
+  reader->set_current_key(key_of(*reader, 2));
+  EXPECT_EQ(v->value(), std::optional<int64_t>(20));
+  EXPECT_EQ(m->get(2), std::optional<int64_t>(200));
+  EXPECT_EQ(reader->purge_expired(), 0u);  // the past entries were dropped when read
+}
+
 // ---------------------------------------------------------------------------------------------
 // Keys of every type.
 

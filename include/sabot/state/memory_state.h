@@ -190,7 +190,13 @@ class SlotTable : public MemoryTable {
 
   bool ttl_on() const { return ttl_ms_ > 0; }
   int64_t now_ms() const { return ctx_->now_ms; }
-  bool expired(int64_t write_ms, int64_t now) const { return now - write_ms >= ttl_ms_; }
+  bool expired(int64_t write_ms, int64_t now) const {
+    // A write time far from now (a corrupt or foreign snapshot holds any int64) must not overflow:
+    // an age beyond int64 is expired when the write lies in the past, live when in the future.
+    int64_t age = 0;
+    if (__builtin_sub_overflow(now, write_ms, &age)) return write_ms < now;
+    return age >= ttl_ms_;
+  }
   KeyId key() const {
     SABOT_CHECK(ctx_->key != kNoKey);  // state accessed before set_current_key
     return ctx_->key;
