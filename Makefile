@@ -3,7 +3,7 @@ JOBS ?= 2
 CTEST_ARGS ?=
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all deps build build-asan build-tsan test check-format format bench-micro bench demo clean
+.PHONY: all deps build build-asan build-tsan build-fuzz fuzz fuzz-smoke test check-format format bench-micro bench demo clean
 
 all: build
 
@@ -33,6 +33,19 @@ TSAN_REGEX = ^($(subst $(space),|,$(strip $(TSAN_TARGETS))))$$
 build-tsan: deps build/tsan/build.ninja
 	cmake --build build/tsan -j $(JOBS) $(addprefix --target ,$(TSAN_TARGETS))
 
+# libFuzzer targets (fuzz/, clang + ASan + UBSan, their own build dir). `make fuzz` runs each for
+# FUZZ_SECONDS; `make test` runs each for FUZZ_SMOKE_SECONDS. Findings fail the target.
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+build/fuzz/build.ninja:
+	cmake --preset fuzz >/dev/null
+build-fuzz: deps build/fuzz/build.ninja
+	cmake --build build/fuzz -j $(JOBS) --target fuzzers
+fuzz: build-fuzz
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+fuzz-smoke: build-fuzz
+	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+
 check-format: deps
 	@clang-format --dry-run --Werror $(SOURCES) && echo "format: clean"
 
@@ -40,11 +53,12 @@ format: deps
 	clang-format -i $(SOURCES)
 
 # The whole suite on the release build, the unit tests under ASan+UBSan, the runtime tests under
-# TSan.
-test: check-format build build-asan build-tsan
+# TSan, then a short run of every fuzz target (the fuzz-smoke step).
+test: check-format build build-asan build-tsan build-fuzz
 	cd build/release && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 	cd build/asan-ubsan && ctest --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
 	cd build/tsan && ctest --output-on-failure -j $(JOBS) -L runtime -R '$(TSAN_REGEX)' $(CTEST_ARGS)
+	$(MAKE) --no-print-directory fuzz-smoke
 
 bench-micro: build
 	@scripts/run-benchmarks.sh build/release

@@ -13,6 +13,7 @@ packages=(
   libsimdjson-dev                      # JSON codec (simdjson 3.0.1)
   clang-format                         # `make format` and the format check in `make test`
   libmimalloc-dev                      # allocator of the sabot programs and benchmarks
+  clang libclang-rt-14-dev             # the fuzz preset: clang 14, libFuzzer and its sanitizers
 )
 
 missing=()

@@ -132,7 +132,9 @@ constexpr std::array<uint64_t, 256> make_byte_positions() {
   }
   return table;
 }
-alignas(64) constexpr std::array<uint64_t, 256> kBytePositions = make_byte_positions();
+// Used by the AVX2 path only (a build without -march=x86-64-v3 leaves it unused).
+[[maybe_unused]] alignas(64) constexpr std::array<uint64_t, 256> kBytePositions =
+    make_byte_positions();
 
 // Writes the selected row indices of `mask` to out (room for length + kSelectionSlack entries);
 // returns how many. Zero words are skipped, full words written as a run, mixed words compacted
