@@ -4,7 +4,6 @@
 #include <deque>
 #include <map>
 #include <queue>
-#include <unordered_map>
 
 #include "operators/join_state.h"
 #include "sabot/columnar/builder.h"
@@ -535,6 +534,7 @@ class AsOfJoinOperator final : public StatefulOperator {
       const RowRef ref{chunk, static_cast<uint32_t>(i)};
       if (side == 0) {
         pending_.push_back(Pending{t, k, ref});
+        std::push_heap(pending_.begin(), pending_.end(), later);
         continue;
       }
       std::vector<Entry>& list = rights_[k];
@@ -557,8 +557,7 @@ class AsOfJoinOperator final : public StatefulOperator {
   Status process_watermark(Timestamp time, Output& out) override {
     wm_ = std::max(wm_, time.millis());
     SABOT_RETURN_IF_ERROR(fire(threshold(), out));
-    int64_t min_pending = INT64_MAX;
-    for (const Pending& p : pending_) min_pending = std::min(min_pending, p.time);
+    const int64_t min_pending = pending_.empty() ? INT64_MAX : pending_.front().time;
     if (time == Timestamp::max()) return out.emit_watermark(time);
     return out.emit_watermark(Timestamp(std::min(threshold(), internal::sat_sub(min_pending, 1))));
   }
@@ -590,6 +589,7 @@ class AsOfJoinOperator final : public StatefulOperator {
     SABOT_RETURN_IF_ERROR(store_[0].deserialize(&in));
     SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
     SABOT_RETURN_IF_ERROR(in.get_vector(&pending_));
+    std::make_heap(pending_.begin(), pending_.end(), later);
     uint64_t n = 0;
     SABOT_RETURN_IF_ERROR(in.get(&n));
     rights_.assign(n, {});
@@ -610,34 +610,37 @@ class AsOfJoinOperator final : public StatefulOperator {
     uint32_t key;
     RowRef ref;
   };
+  // pending_ is a min-heap on time: a watermark pops only the rows it resolves.
+  static bool later(const Pending& a, const Pending& b) { return a.time > b.time; }
 
   int64_t threshold() const {
     return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.time.allowed_lateness_ms);
   }
 
-  // Resolves pending left rows with time <= t, then drops right rows no query can choose.
+  // Resolves pending left rows with time <= t (in time order), then drops right rows no query
+  // can choose.
   Status fire(int64_t t, Output& out) {
-    auto mid = std::partition(pending_.begin(), pending_.end(),
-                              [t](const Pending& p) { return p.time > t; });
-    std::vector<RowRef> released;
-    for (auto it = mid; it != pending_.end(); ++it) {
-      const std::vector<Entry>& list = rights_[it->key];
-      auto pos = std::upper_bound(list.begin(), list.end(), it->time,
+    released_.clear();
+    while (!pending_.empty() && pending_.front().time <= t) {
+      std::pop_heap(pending_.begin(), pending_.end(), later);
+      const Pending p = pending_.back();
+      pending_.pop_back();
+      const std::vector<Entry>& list = rights_[p.key];
+      auto pos = std::upper_bound(list.begin(), list.end(), p.time,
                                   [](int64_t v, const Entry& e) { return v < e.time; });
       RowRef match;
       if (pos != list.begin()) {
         const Entry& e = *(pos - 1);
-        if (o_.tolerance_ms < 0 || it->time - e.time <= o_.tolerance_ms) match = e.ref;
+        if (o_.tolerance_ms < 0 || p.time - e.time <= o_.tolerance_ms) match = e.ref;
       }
       if (match.chunk != RowRef::kNone || o_.kind == JoinKind::kLeft) {
-        out_l_.push_back(it->ref);
+        out_l_.push_back(p.ref);
         out_r_.push_back(match);
       }
-      released.push_back(it->ref);
+      released_.push_back(p.ref);
     }
-    pending_.erase(mid, pending_.end());
     SABOT_RETURN_IF_ERROR(flush_pairs(r_.out_schema, store_[0], &out_l_, store_[1], &out_r_, out));
-    for (const RowRef& r : released) store_[0].release(r);
+    for (const RowRef& r : released_) store_[0].release(r);
     if (t == INT64_MAX) {  // end of input: nothing can query any more
       for (auto& l : rights_) {
         for (const Entry& e : l) store_[1].release(e.ref);
@@ -647,15 +650,11 @@ class AsOfJoinOperator final : public StatefulOperator {
       dirty_.clear();
       return Status::ok();
     }
-    // The smallest time any pending or future left row of a key can query.
+    // Every pending row now has time > t, and later left rows too (they would be late): no
+    // query of any key is below q.
+    const int64_t q = internal::sat_add(t, 1);
     std::vector<uint32_t> keep_dirty;
-    for (uint32_t k : dirty_) min_query_[k] = internal::sat_add(t, 1);
-    for (const Pending& p : pending_) {
-      auto it = min_query_.find(p.key);
-      if (it != min_query_.end() && p.time < it->second) it->second = p.time;
-    }
     for (uint32_t k : dirty_) {
-      const int64_t q = min_query_[k];
       std::vector<Entry>& list = rights_[k];
       auto pos = std::upper_bound(list.begin(), list.end(), q,
                                   [](int64_t v, const Entry& e) { return v < e.time; });
@@ -673,7 +672,6 @@ class AsOfJoinOperator final : public StatefulOperator {
         dirty_flag_[k] = 0;
       }
     }
-    min_query_.clear();
     dirty_ = std::move(keep_dirty);
     return Status::ok();
   }
@@ -685,10 +683,10 @@ class AsOfJoinOperator final : public StatefulOperator {
   OperatorContext ctx_;
   int64_t wm_ = INT64_MIN;
   std::vector<std::vector<Entry>> rights_;  // by key id, sorted by time (ties: arrival order)
-  std::vector<Pending> pending_;
-  std::vector<uint32_t> dirty_;  // keys whose right list may still shrink
+  std::vector<Pending> pending_;            // min-heap on time (see later())
+  std::vector<uint32_t> dirty_;             // keys whose right list may still shrink
   std::vector<uint8_t> dirty_flag_;
-  std::unordered_map<uint32_t, int64_t> min_query_;
+  std::vector<RowRef> released_;  // scratch of fire()
   std::vector<int64_t> times_;
   std::vector<int32_t> keep_;
   std::vector<uint32_t> ids_;

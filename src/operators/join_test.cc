@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 #include "operators/join_test_util.h"
 
 namespace sabot::operators {
@@ -347,6 +350,66 @@ TEST(AsOfJoin, PicksTheLatestRightRowAtOrBeforeEachLeftRow) {
       }
     }
   }
+}
+
+// Many left rows wait for the watermark (a left input far ahead of the right one in event time):
+// each watermark emits exactly the rows it resolves, in time order, and the output watermark stays
+// below the oldest row still waiting.
+TEST(AsOfJoin, AWatermarkResolvesOnlyTheRowsItPassesInTimeOrder) {
+  using namespace columnar;
+  const SchemaPtr left = schema({field("k", int64()), field("t", int64())});
+  const SchemaPtr right = schema({field("k", int64()), field("t", int64()), field("v", int64())});
+  auto f = asof_join({keys_k(), times_t(), -1, JoinKind::kLeft});
+  std::vector<SchemaPtr> in = {left, right};
+  runtime::OperatorContext ctx;
+  runtime::OperatorCounters counters;
+  ctx.counters = &counters;
+  auto op = f->create(in, ctx).value();
+  ASSERT_TRUE(op->open(ctx).is_ok());
+  CollectOutput out;
+  // Right rows of key 1 at 0, 100, 200, ..., 9900 (value = time).
+  Int64Builder rk(int64()), rt(int64()), rv(int64());
+  for (int64_t t = 0; t < 10'000; t += 100) {
+    rk.append(1);
+    rt.append(t);
+    rv.append(t);
+  }
+  ASSERT_TRUE(
+      op->process_batch(RecordBatch::make(right, {rk.finish(), rt.finish(), rv.finish()}).value(),
+                        1, out)
+          .is_ok());
+  // 5,000 left rows at times 1..10000 (odd), in a shuffled order, in batches of 100.
+  std::vector<int64_t> times;
+  for (int64_t t = 1; t < 10'000; t += 2) times.push_back(t);
+  std::shuffle(times.begin(), times.end(), std::mt19937(7));
+  for (size_t i = 0; i < times.size(); i += 100) {
+    Int64Builder lk(int64()), lt(int64());
+    for (size_t j = i; j < i + 100; ++j) {
+      lk.append(1);
+      lt.append(times[j]);
+    }
+    ASSERT_TRUE(
+        op->process_batch(RecordBatch::make(left, {lk.finish(), lt.finish()}).value(), 0, out)
+            .is_ok());
+  }
+  EXPECT_TRUE(out.batches.empty());
+  int64_t next = 1;  // the next left time expected
+  for (int64_t wm = 250; wm <= 10'250; wm += 250) {
+    out.batches.clear();
+    out.watermarks.clear();
+    ASSERT_TRUE(op->process_watermark(Timestamp(wm), out).is_ok());
+    for (const RecordBatch& b : out.batches) {
+      for (int64_t i = 0; i < b.num_rows(); ++i) {
+        ASSERT_EQ(b.column(1).value<int64_t>(i), next) << "watermark " << wm;
+        EXPECT_EQ(b.column(4).value<int64_t>(i), next / 100 * 100);  // the as-of right row
+        next += 2;
+      }
+    }
+    EXPECT_EQ(next, std::min<int64_t>(wm % 2 == 0 ? wm + 1 : wm + 2, 10'001)) << "watermark " << wm;
+    ASSERT_EQ(out.watermarks.size(), 1u);
+    EXPECT_EQ(out.watermarks[0], wm);  // the oldest waiting row is at wm + 1: nothing held back
+  }
+  EXPECT_EQ(dynamic_cast<StatefulOperator&>(*op).buffered_rows(), 1);  // the right row at 9900
 }
 
 // ---- window join ----
