@@ -14,6 +14,7 @@ packages=(
   clang-format                         # `make format` and the format check in `make test`
   libmimalloc-dev                      # allocator of the sabot programs and benchmarks
   clang libclang-rt-14-dev             # the fuzz preset: clang 14, libFuzzer and its sanitizers
+  libgdal32                            # C Data Interface interop test (GDAL's Arrow exporter)
 )
 
 missing=()
