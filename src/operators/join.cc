@@ -523,11 +523,10 @@ class AsOfJoinOperator final : public StatefulOperator {
     if (keep_.empty()) return Status::ok();
     std::vector<Array> keys = internal::key_arrays(batch, r_.key_cols[side]);
     SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
-    if (rights_.size() < grouper_->num_groups()) {
-      rights_.resize(grouper_->num_groups());
-      dirty_flag_.resize(grouper_->num_groups(), 0);
-    }
+    if (rights_.size() < grouper_->num_groups()) rights_.resize(grouper_->num_groups());
     const uint32_t chunk = store_[side].add(batch);
+    store_[side].retain(chunk, static_cast<int64_t>(keep_.size()));
+    const int64_t q = min_query();
     for (int32_t i : keep_) {
       const int64_t t = times_[static_cast<size_t>(i)];
       const uint32_t k = ids_[static_cast<size_t>(i)];
@@ -537,20 +536,17 @@ class AsOfJoinOperator final : public StatefulOperator {
         std::push_heap(pending_.begin(), pending_.end(), later);
         continue;
       }
-      std::vector<Entry>& list = rights_[k];
-      if (list.empty() || list.back().time <= t) {
-        list.push_back(Entry{t, ref});
+      RightList& list = rights_[k];
+      std::vector<Entry>& v = list.entries;
+      if (v.size() == list.head || v.back().time <= t) {
+        v.push_back(Entry{t, ref});
       } else {  // after every entry of the same time: the last arrival wins ties
-        auto pos = std::upper_bound(list.begin(), list.end(), t,
-                                    [](int64_t v, const Entry& e) { return v < e.time; });
-        list.insert(pos, Entry{t, ref});
+        auto pos = std::upper_bound(v.begin() + static_cast<std::ptrdiff_t>(list.head), v.end(), t,
+                                    [](int64_t x, const Entry& e) { return x < e.time; });
+        v.insert(pos, Entry{t, ref});
       }
-      if (!dirty_flag_[k]) {
-        dirty_flag_[k] = 1;
-        dirty_.push_back(k);
-      }
+      trim(list, q);
     }
-    store_[side].retain(chunk, static_cast<int64_t>(keep_.size()));
     return Status::ok();
   }
 
@@ -566,7 +562,7 @@ class AsOfJoinOperator final : public StatefulOperator {
 
   Status snapshot_state(CheckpointId, std::string* out) override {
     ByteWriter w(out);
-    w.put<uint32_t>(0x41534A31);  // "ASJ1"
+    w.put<uint32_t>(0x41534A32);  // "ASJ2"
     w.put<int64_t>(wm_);
     std::string g;
     grouper_->serialize(&g);
@@ -575,13 +571,16 @@ class AsOfJoinOperator final : public StatefulOperator {
     store_[1].serialize(out);
     w.put_vector(pending_);
     w.put<uint64_t>(rights_.size());
-    for (const auto& l : rights_) w.put_vector(l);
-    w.put_vector(dirty_);
+    std::vector<Entry> live;
+    for (const RightList& l : rights_) {
+      live.assign(l.entries.begin() + static_cast<std::ptrdiff_t>(l.head), l.entries.end());
+      w.put_vector(live);
+    }
     return Status::ok();
   }
   Status restore_state(std::string_view data) override {
     ByteReader in(data, "as-of join");
-    SABOT_RETURN_IF_ERROR(in.expect_magic(0x41534A31));
+    SABOT_RETURN_IF_ERROR(in.expect_magic(0x41534A32));
     SABOT_RETURN_IF_ERROR(in.get(&wm_));
     std::string_view g;
     SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
@@ -593,10 +592,7 @@ class AsOfJoinOperator final : public StatefulOperator {
     uint64_t n = 0;
     SABOT_RETURN_IF_ERROR(in.get(&n));
     rights_.assign(n, {});
-    for (auto& l : rights_) SABOT_RETURN_IF_ERROR(in.get_vector(&l));
-    SABOT_RETURN_IF_ERROR(in.get_vector(&dirty_));
-    dirty_flag_.assign(n, 0);
-    for (uint32_t k : dirty_) dirty_flag_[k] = 1;
+    for (RightList& l : rights_) SABOT_RETURN_IF_ERROR(in.get_vector(&l.entries));
     return Status::ok();
   }
 
@@ -612,24 +608,56 @@ class AsOfJoinOperator final : public StatefulOperator {
   };
   // pending_ is a min-heap on time: a watermark pops only the rows it resolves.
   static bool later(const Pending& a, const Pending& b) { return a.time > b.time; }
+  // The right rows of one key: entries[head..] are live, sorted by time (ties: arrival order);
+  // the dead prefix is cut off once it is the larger half.
+  struct RightList {
+    std::vector<Entry> entries;
+    size_t head = 0;
+  };
 
   int64_t threshold() const {
     return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.time.allowed_lateness_ms);
   }
+  // No pending or future left row has a time below this: pending rows with time <= threshold()
+  // were resolved by the last watermark, and later ones would be late.
+  int64_t min_query() const {
+    return wm_ == INT64_MIN ? INT64_MIN : internal::sat_add(threshold(), 1);
+  }
 
-  // Resolves pending left rows with time <= t (in time order), then drops right rows no query
-  // can choose.
+  // Drops the right rows no query at or after q can choose: every entry with time <= q but the
+  // last one (that one too when it is out of tolerance for q). Called when a key gets a right row,
+  // so a key's list stays about as long as its rows within the watermark's bound, at an amortized
+  // O(1) per right row (no pass over the keys per watermark).
+  void trim(RightList& list, int64_t q) {
+    std::vector<Entry>& v = list.entries;
+    size_t h = list.head;
+    if (h == v.size() || v[h].time > q) return;
+    size_t last = h;  // the last entry with time <= q
+    while (last + 1 < v.size() && v[last + 1].time <= q) ++last;
+    size_t drop_to = last;
+    if (o_.tolerance_ms >= 0 && q - v[last].time > o_.tolerance_ms) drop_to = last + 1;
+    for (; h < drop_to; ++h) store_[1].release(v[h].ref);
+    list.head = h;
+    if (h > 16 && 2 * h > v.size()) {
+      v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(h));
+      list.head = 0;
+    }
+  }
+
+  // Resolves pending left rows with time <= t (in time order); at the end of input (t =
+  // INT64_MAX) also drops every right row.
   Status fire(int64_t t, Output& out) {
     released_.clear();
     while (!pending_.empty() && pending_.front().time <= t) {
       std::pop_heap(pending_.begin(), pending_.end(), later);
       const Pending p = pending_.back();
       pending_.pop_back();
-      const std::vector<Entry>& list = rights_[p.key];
-      auto pos = std::upper_bound(list.begin(), list.end(), p.time,
+      const RightList& list = rights_[p.key];
+      const auto begin = list.entries.begin() + static_cast<std::ptrdiff_t>(list.head);
+      auto pos = std::upper_bound(begin, list.entries.end(), p.time,
                                   [](int64_t v, const Entry& e) { return v < e.time; });
       RowRef match;
-      if (pos != list.begin()) {
+      if (pos != begin) {
         const Entry& e = *(pos - 1);
         if (o_.tolerance_ms < 0 || p.time - e.time <= o_.tolerance_ms) match = e.ref;
       }
@@ -642,37 +670,11 @@ class AsOfJoinOperator final : public StatefulOperator {
     SABOT_RETURN_IF_ERROR(flush_pairs(r_.out_schema, store_[0], &out_l_, store_[1], &out_r_, out));
     for (const RowRef& r : released_) store_[0].release(r);
     if (t == INT64_MAX) {  // end of input: nothing can query any more
-      for (auto& l : rights_) {
-        for (const Entry& e : l) store_[1].release(e.ref);
-        l.clear();
-      }
-      for (uint32_t k : dirty_) dirty_flag_[k] = 0;
-      dirty_.clear();
-      return Status::ok();
-    }
-    // Every pending row now has time > t, and later left rows too (they would be late): no
-    // query of any key is below q.
-    const int64_t q = internal::sat_add(t, 1);
-    std::vector<uint32_t> keep_dirty;
-    for (uint32_t k : dirty_) {
-      std::vector<Entry>& list = rights_[k];
-      auto pos = std::upper_bound(list.begin(), list.end(), q,
-                                  [](int64_t v, const Entry& e) { return v < e.time; });
-      // Keep the last entry with time <= q (unless out of tolerance for every query >= q).
-      size_t drop = static_cast<size_t>(pos - list.begin());
-      if (drop > 0) {
-        const Entry& last = list[drop - 1];
-        if (o_.tolerance_ms < 0 || q - last.time <= o_.tolerance_ms) --drop;
-      }
-      for (size_t j = 0; j < drop; ++j) store_[1].release(list[j].ref);
-      list.erase(list.begin(), list.begin() + static_cast<std::ptrdiff_t>(drop));
-      if (list.size() > 1 || (!list.empty() && o_.tolerance_ms >= 0)) {
-        keep_dirty.push_back(k);
-      } else {
-        dirty_flag_[k] = 0;
+      for (RightList& l : rights_) {
+        for (size_t i = l.head; i < l.entries.size(); ++i) store_[1].release(l.entries[i].ref);
+        l = RightList{};
       }
     }
-    dirty_ = std::move(keep_dirty);
     return Status::ok();
   }
 
@@ -682,11 +684,9 @@ class AsOfJoinOperator final : public StatefulOperator {
   RowStore store_[2];
   OperatorContext ctx_;
   int64_t wm_ = INT64_MIN;
-  std::vector<std::vector<Entry>> rights_;  // by key id, sorted by time (ties: arrival order)
-  std::vector<Pending> pending_;            // min-heap on time (see later())
-  std::vector<uint32_t> dirty_;             // keys whose right list may still shrink
-  std::vector<uint8_t> dirty_flag_;
-  std::vector<RowRef> released_;  // scratch of fire()
+  std::vector<RightList> rights_;  // by key id
+  std::vector<Pending> pending_;   // min-heap on time (see later())
+  std::vector<RowRef> released_;   // scratch of fire()
   std::vector<int64_t> times_;
   std::vector<int32_t> keep_;
   std::vector<uint32_t> ids_;

@@ -409,7 +409,17 @@ TEST(AsOfJoin, AWatermarkResolvesOnlyTheRowsItPassesInTimeOrder) {
     ASSERT_EQ(out.watermarks.size(), 1u);
     EXPECT_EQ(out.watermarks[0], wm);  // the oldest waiting row is at wm + 1: nothing held back
   }
-  EXPECT_EQ(dynamic_cast<StatefulOperator&>(*op).buffered_rows(), 1);  // the right row at 9900
+  // The superseded right rows go when the key gets a newer one: only that one stays.
+  EXPECT_EQ(dynamic_cast<StatefulOperator&>(*op).buffered_rows(), 100);
+  Int64Builder nk(int64()), nt(int64()), nv(int64());
+  nk.append(1);
+  nt.append(10'300);
+  nv.append(10'300);
+  ASSERT_TRUE(
+      op->process_batch(RecordBatch::make(right, {nk.finish(), nt.finish(), nv.finish()}).value(),
+                        1, out)
+          .is_ok());
+  EXPECT_EQ(dynamic_cast<StatefulOperator&>(*op).buffered_rows(), 2);  // 9900 and 10300
 }
 
 // ---- window join ----

@@ -88,8 +88,9 @@ std::shared_ptr<const runtime::OperatorFactory> window_join(WindowJoinOptions op
 // left.time (ties: the one that arrived last), optionally with left.time - right.time <=
 // tolerance_ms. A left row waits until T = W - L >= left.time (no right row that could still
 // qualify can arrive after that), then is emitted (kInner: dropped without a match; kLeft: nulls).
-// Right rows that can no longer be chosen by a pending or future left row are removed on the
-// watermark. finish() resolves every pending left row against what has arrived.
+// Right rows that can no longer be chosen by a pending or future left row are removed when their
+// key gets a newer right row (so a key's rows are about those within the watermark's bound).
+// finish() resolves every pending left row against what has arrived.
 struct AsOfJoinOptions {
   JoinCommon common;
   EventTimeOptions time;
