@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "sabot/codec/codec.h"
+#include "sabot/codec/json.h"
 #include "sabot/columnar/builder.h"
 
 namespace sabot::fraud {
@@ -588,31 +589,119 @@ Result<std::string> read_input_text(const std::string& path) {
 }
 }  // namespace
 
-Result<std::vector<Transaction>> read_transactions_file(const std::string& path) {
+Result<TransactionsFile> read_transactions_file(const std::string& path,
+                                                const BadLineOptions& options) {
   SABOT_ASSIGN_OR_RETURN(std::string text, read_input_text(path));
   SABOT_ASSIGN_OR_RETURN(codec::JsonDecoder decoder,
                          codec::JsonDecoder::make(transaction_schema()));
   SABOT_ASSIGN_OR_RETURN(codec::DecodeResult decoded, decoder.decode_lines(text));
-  if (!decoded.errors.empty()) {
-    const codec::RecordError& e = decoded.errors.front();
-    std::string msg = path;
-    msg += ':';
-    msg += std::to_string(e.index + 1);
-    msg += ": bad transaction: ";
-    msg += e.message;
-    if (decoded.errors.size() > 1) {
-      msg += " (and ";
-      msg += std::to_string(decoded.errors.size() - 1);
-      msg += " more bad lines)";
+  SABOT_ASSIGN_OR_RETURN(std::vector<Transaction> decoded_rows, from_record_batch(decoded.batch));
+
+  // The lines the decoder saw (as decode_lines splits them), to name and dead-letter bad ones.
+  struct Line {
+    int64_t number;  // 0-based
+    std::string_view text;
+  };
+  std::vector<Line> lines;
+  {
+    size_t pos = std::string_view(text).substr(0, 3) == "\xEF\xBB\xBF" ? 3 : 0;
+    int64_t number = 0;
+    while (pos < text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      std::string_view l(text.data() + pos, end - pos);
+      if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+      const bool blank = std::all_of(l.begin(), l.end(), [](char c) {
+        return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+      });
+      if (!blank) lines.push_back({number, l});
+      pos = end + 1;
+      ++number;
+    }
+  }
+  // Bad lines (decoder errors and field checks) in line order, and the good rows.
+  struct Bad {
+    int64_t number;
+    std::string_view text;
+    std::string error;
+  };
+  std::vector<Bad> bad;
+  std::vector<Transaction> rows;
+  rows.reserve(decoded_rows.size());
+  size_t next_error = 0;
+  size_t next_row = 0;
+  for (const Line& l : lines) {
+    if (next_error < decoded.errors.size() && decoded.errors[next_error].index == l.number) {
+      bad.push_back({l.number, l.text, std::move(decoded.errors[next_error].message)});
+      ++next_error;
+      continue;
+    }
+    if (next_row >= decoded_rows.size()) break;  // cannot happen: rows and errors cover all
+    Transaction& t = decoded_rows[next_row++];
+    if (Status s = validate_transaction(t); !s.is_ok()) {
+      bad.push_back({l.number, l.text, s.message()});
+      continue;
+    }
+    rows.push_back(std::move(t));
+  }
+  auto where = [&path](int64_t number) {
+    return (path == "-" ? std::string("<stdin>") : path) + ":" + std::to_string(number + 1);
+  };
+  if (!bad.empty() && options.policy == connectors::BadRecordPolicy::kFail) {
+    std::string msg = where(bad.front().number) + ": bad transaction: " + bad.front().error;
+    if (bad.size() > 1) {
+      msg += " (and " + std::to_string(bad.size() - 1) + " more bad lines)";
     }
     return Status::invalid_argument(std::move(msg));
   }
-  SABOT_ASSIGN_OR_RETURN(std::vector<Transaction> rows, from_record_batch(decoded.batch));
+  for (size_t i = 0; i < bad.size(); ++i) {
+    const Bad& b = bad[i];
+    if (options.report != nullptr && static_cast<int64_t>(i) < options.report_first) {
+      *options.report << where(b.number) << ": bad transaction "
+                      << (options.policy == connectors::BadRecordPolicy::kSkip ? "skipped"
+                                                                               : "dead-lettered")
+                      << ": " << b.error << "\n";
+    }
+    if (options.policy == connectors::BadRecordPolicy::kDeadLetter && options.dead_letter) {
+      std::string letter = "{\"file\":";
+      append_json_string(path, &letter);
+      letter += ",\"line\":";
+      append_int(b.number + 1, &letter);
+      letter += ",\"error\":";
+      append_json_string(b.error, &letter);
+      if (simdjson::validate_utf8(b.text.data(), b.text.size())) {
+        letter += ",\"record\":";
+        append_json_string(b.text, &letter);
+      } else {  // JSON text cannot hold the bytes: keep them exactly, in base64
+        letter += ",\"record_base64\":\"";
+        codec::base64_encode(b.text, letter);
+        letter += '"';
+      }
+      letter += "}\n";
+      SABOT_RETURN_IF_ERROR(options.dead_letter(letter));
+    }
+  }
+  if (options.report != nullptr && !bad.empty()) {
+    *options.report << (path == "-" ? std::string("<stdin>") : path) << ": " << bad.size()
+                    << " bad " << (bad.size() == 1 ? "line" : "lines")
+                    << (options.policy == connectors::BadRecordPolicy::kSkip ? " skipped"
+                                                                             : " dead-lettered")
+                    << (static_cast<int64_t>(bad.size()) > options.report_first
+                            ? " (the first " + std::to_string(options.report_first) +
+                                  " named above)"
+                            : std::string())
+                    << "\n";
+  }
   // Per-account event-time order in the topic: what the detector (and the reference) assume.
   std::stable_sort(rows.begin(), rows.end(), [](const Transaction& a, const Transaction& b) {
     return a.timestamp_ms < b.timestamp_ms;
   });
-  return rows;
+  return TransactionsFile{std::move(rows), static_cast<int64_t>(bad.size())};
+}
+
+Result<std::vector<Transaction>> read_transactions_file(const std::string& path) {
+  SABOT_ASSIGN_OR_RETURN(TransactionsFile file, read_transactions_file(path, BadLineOptions{}));
+  return std::move(file.rows);
 }
 
 // ---- the summary -----------------------------------------------------------------------------
@@ -665,7 +754,14 @@ std::string DemoSummary::to_text() const {
   s += std::to_string(parallelism);
   s += ", ";
   s += grouped(out_of_order);
-  s += " out of order)\n";
+  s += " out of order";
+  if (bad_records > 0) {
+    s += ", ";
+    s += grouped(bad_records);
+    s += bad_records == 1 ? " bad input line" : " bad input lines";
+    s += " left out";
+  }
+  s += ")\n";
   s += "  alerts          ";
   s += grouped(alerts);
   s += '\n';
@@ -730,6 +826,8 @@ std::string DemoSummary::to_json() const {
   s += fmt("%.6f", generate_s);
   s += ",\"out_of_order\":";
   append_int(out_of_order, &s);
+  s += ",\"bad_records\":";
+  append_int(bad_records, &s);
   s += ",\"parallelism\":";
   append_int(parallelism, &s);
   s += ",\"input\":";
@@ -862,9 +960,10 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
                          broker->create_topic(input_url.topic, {.partitions = kTopicPartitions}));
   const auto produce_start = std::chrono::steady_clock::now();
   if (!options.input_path.empty()) {
-    SABOT_ASSIGN_OR_RETURN(std::vector<Transaction> rows,
-                           read_transactions_file(options.input_path));
-    SABOT_RETURN_IF_ERROR(produce_transactions(rows, topic));
+    SABOT_ASSIGN_OR_RETURN(TransactionsFile file,
+                           read_transactions_file(options.input_path, options.bad_lines));
+    summary.bad_records = file.bad_lines;
+    SABOT_RETURN_IF_ERROR(produce_transactions(file.rows, topic));
     summary.input = options.input_path;
   } else {
     GeneratorOptions g = options.generator;

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "sabot/api/environment.h"
+#include "sabot/connectors/bad_records.h"
 #include "sabot/fraud/rules.h"
 #include "sabot/fraud/transactions.h"
 
@@ -207,19 +208,42 @@ std::string alert_console_line(std::string_view severity, std::string_view fraud
 // with timestamp_ms) into `topic`, then closes the topic. produce_generated writes the generator's.
 Status produce_transactions(const std::vector<Transaction>& rows, connectors::TopicPtr topic);
 Status produce_generated(const GeneratorOptions& options, connectors::TopicPtr topic);
-// Reads a JSON-lines file of transactions ("-": standard input), stably sorted by timestamp_ms.
-// Directories and other non-files are refused. A bad line is an error naming the file and its
-// 1-based line number.
+// What reading a transactions file does with a bad line: one that is not a JSON object of the
+// transaction schema, or whose fields fail validate_transaction().
+struct BadLineOptions {
+  // kFail: the read fails naming the first bad line (file:line: reason) and how many more there
+  // are. kSkip: bad lines are dropped and counted. kDeadLetter: also passed to dead_letter.
+  connectors::BadRecordPolicy policy = connectors::BadRecordPolicy::kFail;
+  // kDeadLetter: receives each bad line as one JSON line (with '\n'):
+  //   {"file":"tx.jsonl","line":12,"error":"...","record":"<the original line>"}
+  // ("record_base64" with the line's bytes instead of "record" when it is not valid UTF-8).
+  std::function<Status(std::string_view)> dead_letter{};
+  // kSkip and kDeadLetter: the first `report_first` bad lines are named here (file:line: reason),
+  // then one line with the total. Null: not reported (still counted).
+  std::ostream* report = nullptr;
+  int64_t report_first = 10;
+};
+struct TransactionsFile {
+  std::vector<Transaction> rows;  // the good lines, stably sorted by timestamp_ms
+  int64_t bad_lines = 0;          // skipped or dead-lettered
+};
+// Reads a JSON-lines file of transactions ("-": standard input; a leading UTF-8 byte-order mark
+// is accepted). Directories and other non-files are refused. Errors name the file and the 1-based
+// line, and the decoder's byte and field.
+Result<TransactionsFile> read_transactions_file(const std::string& path,
+                                                const BadLineOptions& bad_lines);
+// The same with kFail: the rows, stably sorted by timestamp_ms.
 Result<std::vector<Transaction>> read_transactions_file(const std::string& path);
 
 struct DemoOptions {
   int64_t transactions = 1'000'000;
   uint64_t seed = 42;
   int parallelism = 2;
-  bool quiet = false;        // summary only (no alert lines, no progress)
-  bool json = false;         // the summary as one JSON object on `out`, nothing else on `out`
-  std::string input_path{};  // JSON-lines transactions instead of the generator
-  std::string alerts_out{};  // every alert as a JSON line into this file
+  bool quiet = false;          // summary only (no alert lines, no progress)
+  bool json = false;           // the summary as one JSON object on `out`, nothing else on `out`
+  std::string input_path{};    // JSON-lines transactions instead of the generator
+  BadLineOptions bad_lines{};  // what a bad line of input_path does
+  std::string alerts_out{};    // every alert as a JSON line into this file
   // Instead of alerts_out: receives every alert as JSON lines (called by one thread at a time);
   // an error fails the job. The caller owns the file (the sabot command writes it atomically).
   std::function<Status(std::string_view)> alerts_writer{};
@@ -254,6 +278,7 @@ struct DemoSummary {
   double latency_p99_ms = 0;
   double generate_s = 0;  // producing the input topic (not part of the figures above)
   int64_t out_of_order = 0;
+  int64_t bad_records = 0;  // input lines skipped or dead-lettered (BadLineOptions)
   int parallelism = 0;
   std::string input;        // "generator (seed 42)" or the file path
   std::string job_metrics;  // the detector job's per-operator metrics (JobMetrics::to_string)

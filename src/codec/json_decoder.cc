@@ -4,11 +4,16 @@
 #include <simdjson.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "sabot/base/check.h"
 #include "sabot/codec/json.h"
@@ -79,6 +84,105 @@ struct JsonErrorLocation {
 bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 bool is_hex(char c) { return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// The byte offset of the first byte of `s` that does not start a valid UTF-8 sequence (overlong
+// forms, surrogates and code points above U+10FFFF are invalid), or -1 when all of it is valid.
+int64_t first_invalid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const size_t n = s.size();
+  size_t i = 0;
+  auto cont = [&](size_t k) { return i + k < n && (p[i + k] & 0xC0) == 0x80; };
+  while (i < n) {
+    const unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+    } else if (c >= 0xC2 && c <= 0xDF && cont(1)) {
+      i += 2;
+    } else if (c >= 0xE0 && c <= 0xEF && cont(1) && cont(2) && !(c == 0xE0 && p[i + 1] < 0xA0) &&
+               !(c == 0xED && p[i + 1] > 0x9F)) {
+      i += 3;
+    } else if (c >= 0xF0 && c <= 0xF4 && cont(1) && cont(2) && cont(3) &&
+               !(c == 0xF0 && p[i + 1] < 0x90) && !(c == 0xF4 && p[i + 1] > 0x8F)) {
+      i += 4;
+    } else {
+      return static_cast<int64_t>(i);
+    }
+  }
+  return -1;
+}
+
+// The name of the object field whose value (or name) holds byte `at` of `text`, by a light scan
+// of strings and brackets; "" when `at` is outside any field.
+std::string field_at(std::string_view text, size_t at) {
+  std::vector<std::string> keys;  // per open container: the field being read ("" in arrays)
+  std::string last_string;
+  size_t i = 0;
+  while (i < text.size() && i <= at) {
+    const char c = text[i];
+    if (c == '"') {
+      const size_t start = i + 1;
+      ++i;
+      while (i < text.size() && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+      if (at < i || i >= text.size()) {
+        // `at` is inside this string: a field name when a ':' follows it, else a value.
+        size_t j = i + 1;
+        while (j < text.size() && is_ws(text[j])) ++j;
+        if (j < text.size() && text[j] == ':') {
+          return std::string(text.substr(start, std::min(i, text.size()) - start));
+        }
+        break;
+      }
+      last_string.assign(text.substr(start, i - start));
+      ++i;
+      continue;
+    }
+    if (c == '{') keys.emplace_back();
+    if (c == '[') keys.push_back(keys.empty() ? std::string() : keys.back());
+    if ((c == '}' || c == ']') && !keys.empty()) keys.pop_back();
+    if (c == ':' && !keys.empty()) keys.back() = last_string;
+    ++i;
+  }
+  return keys.empty() ? std::string() : keys.back();
+}
+
+std::string in_field(std::string_view text, size_t at) {
+  std::string field = field_at(text, at);
+  if (first_invalid_utf8(field) >= 0) return " in a field name";  // the bad bytes are in it
+  return field.empty() ? std::string() : " in field '" + field + "'";
+}
+
+// The first number token of `text` (outside strings) that is not a finite double: its offset and
+// text. nullopt when there is none.
+std::optional<std::pair<size_t, std::string_view>> first_out_of_range_number(
+    std::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const char c = text[i];
+    if (c == '"') {
+      ++i;
+      while (i < text.size() && text[i] != '"') i += text[i] == '\\' ? 2 : 1;
+      ++i;
+      continue;
+    }
+    if (c == '-' || (c >= '0' && c <= '9')) {
+      size_t j = i;
+      while (j < text.size() &&
+             (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '-' ||
+              text[j] == '+' || text[j] == '.' || text[j] == 'e' || text[j] == 'E')) {
+        ++j;
+      }
+      const std::string token(text.substr(i, j - i));
+      const double v = std::strtod(token.c_str(), nullptr);
+      if (!std::isfinite(v)) return std::make_pair(i, text.substr(i, j - i));
+      i = j;
+      continue;
+    }
+    ++i;
+  }
+  return std::nullopt;
+}
+
+constexpr std::string_view kUtf8Bom = "\xEF\xBB\xBF";
 
 JsonErrorLocation locate_json_error(std::string_view text, int max_depth) {
   const char* p = text.data();
@@ -547,9 +651,17 @@ struct JsonDecoder::Impl {
 
   void describe_parse_error(simdjson::error_code code, std::string_view text) {
     switch (code) {
-      case simdjson::UTF8_ERROR:
+      case simdjson::UTF8_ERROR: {
+        const int64_t at = first_invalid_utf8(text);
         error = "invalid UTF-8";
+        if (at >= 0) {
+          char byte[8];
+          std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(text[at]));
+          error += " at byte " + std::to_string(at) + in_field(text, static_cast<size_t>(at)) +
+                   " (" + byte + ")";
+        }
         return;
+      }
       case simdjson::EMPTY:
         error = "empty message";
         return;
@@ -561,6 +673,19 @@ struct JsonDecoder::Impl {
         return;
       default:
         break;
+    }
+    if (text.substr(0, kUtf8Bom.size()) == kUtf8Bom) {
+      error =
+          "malformed JSON at byte 0: a UTF-8 byte-order mark (EF BB BF), accepted only at the "
+          "start of a file";
+      return;
+    }
+    if (code == simdjson::NUMBER_ERROR) {
+      if (auto bad = first_out_of_range_number(text)) {
+        error = "number " + std::string(bad->second) + " at byte " + std::to_string(bad->first) +
+                in_field(text, bad->first) + " is out of range (not a finite double)";
+        return;
+      }
     }
     JsonErrorLocation loc = locate_json_error(text, options.max_depth);
     if (loc.offset >= 0) {
@@ -775,7 +900,8 @@ Result<DecodeResult> JsonDecoder::decode_lines(std::string_view text) {
   DecodeResult result;
   // A cheap upper bound for reserving: one row per '\n', plus a last line without one.
   impl_->begin(static_cast<int64_t>(std::count(text.begin(), text.end(), '\n')) + 1);
-  size_t pos = 0;
+  // A UTF-8 byte-order mark at the start of a file is not part of its first record.
+  size_t pos = text.substr(0, kUtf8Bom.size()) == kUtf8Bom ? kUtf8Bom.size() : 0;
   int64_t line = 0;
   while (pos < text.size()) {
     const void* nl = std::memchr(text.data() + pos, '\n', text.size() - pos);

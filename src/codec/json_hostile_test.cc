@@ -122,7 +122,13 @@ TEST(JsonHostile, InvalidUtf8AnywhereIsReported) {
   DecodeResult r = decode(d, msgs);
   expect_consistent(r, msgs.size());
   ASSERT_EQ(r.errors.size(), msgs.size());
-  for (const RecordError& e : r.errors) EXPECT_EQ(e.message, "invalid UTF-8") << e.index;
+  // Each names the byte and the field (issue 14).
+  const char* want[] = {"invalid UTF-8 at byte 19 in field 'account' (0xFF)",
+                        "invalid UTF-8 at byte 12 in a field name (0xC0)",
+                        "invalid UTF-8 at byte 17 in field 'other' (0xED)",
+                        "invalid UTF-8 at byte 19 in field 'account' (0xE2)",
+                        "invalid UTF-8 at byte 19 in field 'account' (0xF4)"};
+  for (const RecordError& e : r.errors) EXPECT_EQ(e.message, want[e.index]) << e.index;
 }
 
 TEST(JsonHostile, EscapedLoneSurrogatesAndRawControlCharactersAreRefused) {

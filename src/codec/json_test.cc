@@ -487,7 +487,13 @@ TEST(JsonDecoderErrors, NotAnObjectInvalidUtf8AndBadBase64) {
   EXPECT_EQ(decode_one_error(s, "[1,2]"), "expected a JSON object, got array");
   EXPECT_EQ(decode_one_error(s, "42"), "expected a JSON object, got number");
   EXPECT_EQ(decode_one_error(s, "null"), "expected a JSON object, got null");
-  EXPECT_EQ(decode_one_error(s, "{\"id\":1,\"name\":\"\xc3\x28\"}"), "invalid UTF-8");
+  EXPECT_EQ(decode_one_error(s, "{\"id\":1,\"name\":\"\xc3\x28\"}"),
+            "invalid UTF-8 at byte 16 in field 'name' (0xC3)");
+  EXPECT_EQ(decode_one_error(s, "{\"id\":1e999}"),
+            "number 1e999 at byte 6 in field 'id' is out of range (not a finite double)");
+  EXPECT_EQ(decode_one_error(s, "\xEF\xBB\xBF{\"id\":1}"),
+            "malformed JSON at byte 0: a UTF-8 byte-order mark (EF BB BF), accepted only at the "
+            "start of a file");
   EXPECT_EQ(decode_one_error(s, "{\"id\":1,\"raw\":\"ab$d\"}"),
             "field 'raw': invalid base64 at position 2");
 }
@@ -736,6 +742,17 @@ TEST(JsonDecoder, ReusedAcrossBatchesGivesIndependentResults) {
   DecodeResult b = decode_strings(d, {R"({"s":"third"})"});
   EXPECT_TRUE(a.batch.column(0).equals(columnar::utf8_array({"first", "second"})));
   EXPECT_TRUE(b.batch.column(0).equals(columnar::utf8_array({"third"})));
+}
+
+TEST(JsonDecoderErrors, DecodeLinesAcceptsALeadingByteOrderMark) {
+  auto d = JsonDecoder::make(account_schema());
+  ASSERT_TRUE(d.is_ok());
+  auto r = d->decode_lines("\xEF\xBB\xBF{\"id\":1}\n{\"id\":2}\n\xEF\xBB\xBF{\"id\":3}\n");
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(r->batch.num_rows(), 2);
+  ASSERT_EQ(r->errors.size(), 1u);
+  EXPECT_EQ(r->errors[0].index, 2);  // a mark inside the file is named, not skipped
+  EXPECT_NE(r->errors[0].message.find("byte-order mark"), std::string::npos);
 }
 
 }  // namespace

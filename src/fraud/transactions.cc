@@ -173,6 +173,25 @@ columnar::RecordBatch to_record_batch(std::span<const Transaction> rows) {
   return RecordBatch::make_unchecked(transaction_schema(), std::move(columns), n);
 }
 
+Status validate_transaction(const Transaction& t) {
+  if (t.timestamp_ms < kMinTimestampMs || t.timestamp_ms >= kMaxTimestampMs) {
+    return Status::invalid_argument("field 'timestamp_ms': " + std::to_string(t.timestamp_ms) +
+                                    " is outside [" + iso8601_utc(kMinTimestampMs) + ", " +
+                                    iso8601_utc(kMaxTimestampMs) + ")");
+  }
+  if (!std::isfinite(t.transaction_amount) || t.transaction_amount < 0 ||
+      t.transaction_amount > kMaxAmount) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%g", t.transaction_amount);
+    return Status::invalid_argument("field 'transaction_amount': " + std::string(buf) +
+                                    " is not a finite amount in [0, 1e15]");
+  }
+  if (t.account_number.empty()) {
+    return Status::invalid_argument("field 'account_number' is empty");
+  }
+  return Status::ok();
+}
+
 Result<std::vector<Transaction>> from_record_batch(const columnar::RecordBatch& batch) {
   const columnar::Schema& want = *transaction_schema();
   if (!(batch.schema() == want)) {

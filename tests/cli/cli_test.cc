@@ -476,5 +476,164 @@ TEST_F(CliSafetyTest, VersionIsACommand) {
   EXPECT_NE(sh("--help").out.find("--version"), std::string::npos);
 }
 
+// Writes `lines` (already JSON text) as a file and returns its path.
+std::string write_lines(const fs::path& file, const std::vector<std::string>& lines,
+                        const std::string& prefix = "") {
+  std::ofstream out(file, std::ios::binary);
+  out << prefix;
+  for (const std::string& l : lines) out << l << "\n";
+  return file.string();
+}
+
+// One generated transaction line with `field` replaced by `value` (raw JSON text).
+std::string with_field(std::string line, const std::string& field, const std::string& value) {
+  const size_t key = line.find("\"" + field + "\":");
+  const size_t start = line.find(':', key) + 1;
+  size_t end = start;
+  int depth = 0;
+  bool in_string = false;
+  for (; end < line.size(); ++end) {
+    const char c = line[end];
+    if (in_string) {
+      if (c == '\\') ++end;
+      if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    if ((c == ',' || c == '}') && depth == 0) break;
+  }
+  return line.substr(0, start) + value + line.substr(end);
+}
+
+std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+// Row 5: INT64_MIN and INT64_MAX timestamps were accepted and made absurd alerts.
+TEST_F(CliSafetyTest, TimestampsOutsideASaneWindowAreBadRecords) {
+  std::vector<std::string> lines = split_lines(read(transactions_file("tx.jsonl", 1000)));
+  ASSERT_EQ(lines.size(), 1000u);
+  lines[10] = with_field(lines[10], "timestamp_ms", "-9223372036854775808");
+  lines[20] = with_field(lines[20], "timestamp_ms", "9223372036854775807");
+  lines[30] = with_field(lines[30], "transaction_amount", "-5");
+  const std::string input = write_lines(path("bad_time.jsonl"), lines);
+  Outcome r = sh("demo fraud --quiet --input " + input);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find(input +
+                       ":11: bad transaction: field 'timestamp_ms': -9223372036854775808 is "
+                       "outside [1970-01-01T00:00:00.000Z, 2100-01-01T00:00:00.000Z) (and 2 more"),
+            std::string::npos)
+      << r.err;
+  Outcome skip = sh("demo fraud --input " + input + " --on-bad-record skip");
+  EXPECT_EQ(skip.code, 0) << skip.err;
+  EXPECT_NE(
+      skip.err.find(":21: bad transaction skipped: field 'timestamp_ms': 9223372036854775807"),
+      std::string::npos)
+      << skip.err;
+  EXPECT_NE(skip.err.find(":31: bad transaction skipped: field 'transaction_amount': -5"),
+            std::string::npos)
+      << skip.err;
+  EXPECT_EQ(skip.out.find(" in -"), std::string::npos) << skip.out.substr(0, 300);
+  EXPECT_EQ(skip.out.find("-1537"), std::string::npos);
+}
+
+// Row 6: one malformed line among 100,000 failed the whole run; no skip or dead-letter choice.
+TEST_F(CliSafetyTest, OnBadRecordSkipsOrDeadLettersEveryBadLine) {
+  std::vector<std::string> lines = split_lines(read(transactions_file("tx.jsonl", 100000)));
+  ASSERT_EQ(lines.size(), 100000u);
+  const std::string good_count = std::to_string(100000 - 13);
+  for (int i = 0; i < 13; ++i) lines[static_cast<size_t>(5000 + i * 7000)] = "{\"oops\": ";
+  const std::string input = write_lines(path("bad.jsonl"), lines);
+
+  Outcome failed = sh("demo fraud --quiet --input " + input);
+  EXPECT_EQ(failed.code, 1);
+  EXPECT_NE(failed.err.find(input + ":5001: bad transaction: malformed JSON at byte 9: "),
+            std::string::npos)
+      << failed.err;
+  EXPECT_NE(failed.err.find("(and 12 more bad lines)"), std::string::npos) << failed.err;
+
+  Outcome skip = sh("demo fraud --json --input " + input + " --on-bad-record skip");
+  ASSERT_EQ(skip.code, 0) << skip.err;
+  EXPECT_NE(skip.out.find("\"transactions\":" + good_count + ","), std::string::npos) << skip.out;
+  EXPECT_NE(skip.out.find("\"bad_records\":13"), std::string::npos) << skip.out;
+  // The first 10 named, then the total.
+  EXPECT_EQ(count_lines(skip.err), 11u) << skip.err;
+  EXPECT_NE(skip.err.find(input + ":68001: bad transaction skipped"), std::string::npos);
+  EXPECT_EQ(skip.err.find(input + ":75001:"), std::string::npos);
+  EXPECT_NE(skip.err.find(input + ": 13 bad lines skipped (the first 10 named above)"),
+            std::string::npos)
+      << skip.err;
+  Outcome text = sh("demo fraud --quiet --input " + input + " --on-bad-record skip");
+  EXPECT_NE(text.out.find(", 13 bad input lines left out)"), std::string::npos) << text.out;
+
+  const std::string letters = path("dead.jsonl");
+  Outcome dead = sh("demo fraud --json --input " + input +
+                    " --on-bad-record dead-letter --dead-letter-out " + letters);
+  ASSERT_EQ(dead.code, 0) << dead.err;
+  EXPECT_NE(dead.out.find("\"transactions\":" + good_count + ","), std::string::npos);
+  auto schema = columnar::schema(
+      {columnar::field("file", columnar::utf8()), columnar::field("line", columnar::int64()),
+       columnar::field("error", columnar::utf8()), columnar::field("record", columnar::utf8())});
+  RecordBatch got = decode(read(letters), schema);
+  ASSERT_EQ(got.num_rows(), 13);
+  for (int64_t i = 0; i < 13; ++i) {
+    EXPECT_EQ(got.column(1).value<int64_t>(i), 5001 + i * 7000);
+    EXPECT_EQ(got.column(3).string_view(i), "{\"oops\": ");
+    EXPECT_NE(got.column(2).string_view(i).find("malformed JSON at byte 9"), std::string::npos);
+  }
+  // Usage errors: each half of the dead-letter pair needs the other; policies need --input.
+  EXPECT_EQ(sh("demo fraud --input " + input + " --on-bad-record dead-letter").code, 2);
+  EXPECT_EQ(sh("demo fraud --input " + input + " --dead-letter-out " + letters).code, 2);
+  EXPECT_EQ(sh("demo fraud --on-bad-record skip --transactions 10").code, 2);
+  EXPECT_EQ(
+      sh("demo fraud --input " + input + " --on-bad-record dead-letter --dead-letter-out " + input)
+          .code,
+      1);
+  EXPECT_EQ(count_lines(read(input)), 100000u);
+}
+
+// Row 7: a BOM was "unexpected character"; invalid UTF-8 and 1e999 named no byte or field.
+TEST_F(CliSafetyTest, ABomIsAcceptedAndDecodeErrorsNameByteAndField) {
+  std::vector<std::string> lines = split_lines(read(transactions_file("tx.jsonl", 2000)));
+  const std::string with_bom = write_lines(path("bom.jsonl"), lines, "\xEF\xBB\xBF");
+  Outcome bom = sh("demo fraud --json --input " + with_bom);
+  ASSERT_EQ(bom.code, 0) << bom.err;
+  EXPECT_NE(bom.out.find("\"transactions\":2000,"), std::string::npos) << bom.out;
+
+  const std::string account = "\"account_number\":\"";
+  std::string utf8 = lines[3];
+  utf8.insert(utf8.find(account) + account.size(), "\xC3\x28");  // a lead byte, no continuation
+  const size_t at = utf8.find("\xC3\x28");
+  std::vector<std::string> bad_utf8 = lines;
+  bad_utf8[3] = utf8;
+  Outcome u = sh("demo fraud --quiet --input " + write_lines(path("utf8.jsonl"), bad_utf8));
+  EXPECT_EQ(u.code, 1);
+  EXPECT_NE(u.err.find(":4: bad transaction: invalid UTF-8 at byte " + std::to_string(at) +
+                       " in field 'account_number' (0xC3)"),
+            std::string::npos)
+      << u.err;
+
+  std::vector<std::string> huge = lines;
+  huge[5] = with_field(lines[5], "transaction_amount", "1e999");
+  const size_t num_at = huge[5].find("1e999");
+  Outcome h = sh("demo fraud --quiet --input " + write_lines(path("huge.jsonl"), huge));
+  EXPECT_EQ(h.code, 1);
+  EXPECT_NE(h.err.find(":6: bad transaction: number 1e999 at byte " + std::to_string(num_at) +
+                       " in field 'transaction_amount' is out of range"),
+            std::string::npos)
+      << h.err;
+  // A BOM anywhere but at the start of the file is named.
+  std::vector<std::string> inner = lines;
+  inner[7] = "\xEF\xBB\xBF" + inner[7];
+  Outcome i = sh("demo fraud --quiet --input " + write_lines(path("inner.jsonl"), inner));
+  EXPECT_EQ(i.code, 1);
+  EXPECT_NE(i.err.find(":8: bad transaction: malformed JSON at byte 0: a UTF-8 byte-order mark"),
+            std::string::npos)
+      << i.err;
+}
+
 }  // namespace
 }  // namespace sabot

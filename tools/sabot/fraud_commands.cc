@@ -95,6 +95,15 @@ int demo_fraud(std::span<const std::string> args) {
                    "read transactions from a JSON-lines FILE ('-': standard input) instead of the "
                    "generator");
   flags.add_string("alerts-out", &options.alerts_out, "also write every alert as a JSON line");
+  std::string on_bad_record = "fail";
+  std::string dead_letter_out;
+  flags.add_string("on-bad-record", &on_bad_record,
+                   "what a bad line of --input does: fail the run naming it, skip it (the first "
+                   "10 named on stderr, all counted in the summary), or dead-letter it",
+                   {"fail", "skip", "dead-letter"});
+  flags.add_string("dead-letter-out", &dead_letter_out,
+                   "with --on-bad-record dead-letter: write each bad line to FILE as a JSON line "
+                   "with its file, line number and error");
   flags.add_double("fraud-rate", &options.generator.fraud_rate,
                    "probability per transaction of starting an injected anomaly", 0, 1);
   flags.add_int("accounts", &options.generator.accounts, "distinct accounts of the generator", 1);
@@ -117,6 +126,18 @@ int demo_fraud(std::span<const std::string> args) {
       return kExitUsage;
     }
   }
+  const bool dead_letter = on_bad_record == "dead-letter";
+  if (dead_letter != !dead_letter_out.empty() ||
+      (flags.is_set("on-bad-record") && options.input_path.empty())) {
+    std::cerr << flags.command() << ": "
+              << (options.input_path.empty() && flags.is_set("on-bad-record")
+                      ? "--on-bad-record applies to --input only (generated transactions are "
+                        "never bad)"
+                  : dead_letter ? "--on-bad-record dead-letter needs --dead-letter-out FILE"
+                                : "--dead-letter-out needs --on-bad-record dead-letter")
+              << " (see '" << flags.command() << " --help')\n";
+    return kExitUsage;
+  }
   options.parallelism = static_cast<int>(parallelism);
   options.worker_threads = static_cast<int>(threads);
 
@@ -137,10 +158,34 @@ int demo_fraud(std::span<const std::string> args) {
     };
   }
 
+  // Bad input lines: named on stderr (the first 10), counted in the summary, and dead-lettered
+  // into their own file (checked like --alerts-out, and not the same file as it).
+  options.bad_lines.policy = on_bad_record == "skip" ? connectors::BadRecordPolicy::kSkip
+                             : dead_letter           ? connectors::BadRecordPolicy::kDeadLetter
+                                                     : connectors::BadRecordPolicy::kFail;
+  options.bad_lines.report = &std::cerr;
+  std::optional<OutputFile> letters;
+  if (dead_letter) {
+    if (dead_letter_out == options.alerts_out) {
+      return fail("--dead-letter-out and --alerts-out are the same file '" + dead_letter_out + "'");
+    }
+    auto out = OutputFile::open(dead_letter_out, {options.input_path, options.alerts_out});
+    if (!out.is_ok()) return fail(out.status().message());
+    letters.emplace(std::move(*out));
+    options.bad_lines.dead_letter = [&letters](std::string_view text) -> Status {
+      letters->write(text);
+      if (letters->failed()) return Status::io_error("writing '" + letters->name() + "' failed");
+      return Status::ok();
+    };
+  }
+
   auto summary = fraud::run_fraud_demo(options);
   if (!summary.is_ok()) return fail(summary.status().message());
   if (alerts) {
     if (Status s = alerts->close(); !s.is_ok()) return fail(s.message());
+  }
+  if (letters) {
+    if (Status s = letters->close(); !s.is_ok()) return fail(s.message());
   }
   if (metrics) std::cerr << summary->job_metrics;
   return kExitOk;

@@ -61,6 +61,20 @@ columnar::RecordBatch to_record_batch(std::span<const Transaction> rows);
 // The inverse of to_record_batch; InvalidArgument naming the column if the schema differs.
 Result<std::vector<Transaction>> from_record_batch(const columnar::RecordBatch& batch);
 
+// The event times a transaction may have: [1970-01-01T00:00:00Z, 2100-01-01T00:00:00Z). Outside
+// it, a timestamp is a bug or an attack (INT64_MIN made alerts such as "Lima→Santiago in
+// -153722838879792.9min"), never a bank transaction.
+inline constexpr int64_t kMinTimestampMs = 0;
+inline constexpr int64_t kMaxTimestampMs = 4'102'444'800'000;  // exclusive
+// Largest accepted |amount| (in local currency): beyond any real transaction, far below where
+// the detector's sums of squares would lose all precision.
+inline constexpr double kMaxAmount = 1e15;
+// InvalidArgument naming the field and the value when a transaction read from outside (a file,
+// a topic) is not one the detector can reason about: timestamp_ms outside [kMinTimestampMs,
+// kMaxTimestampMs), transaction_amount not finite or outside [0, kMaxAmount], an empty
+// account_number.
+Status validate_transaction(const Transaction& t);
+
 struct GeneratorOptions {
   // Number of transactions produced in all (including injected ones). Must be >= 0.
   int64_t transactions = 1'000'000;
