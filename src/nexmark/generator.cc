@@ -727,25 +727,30 @@ Result<EventBatches> Generator::generate(int64_t first, int64_t last, uint8_t ki
 
 namespace {
 
+// Events are dealt to splits in chunks of kSplitChunkEvents, round robin (chunk c belongs to split
+// c % num_splits), and a reader reads its chunks in event order. Every subtask therefore moves
+// through event time at the same pace: with contiguous ranges, subtask 2 of 2 started half a run
+// ahead in event time, and everything it read waited in the windows for subtask 1's watermark, so
+// state and firing cost grew with the length of the run.
+constexpr int64_t kSplitChunkEvents = 4096;
+
 class NexmarkReader final : public runtime::SourceReader {
  public:
   NexmarkReader(const GeneratorConfig& config, std::shared_ptr<const ChannelTables> tables,
-                EventKind kind, int num_splits, std::vector<int> splits)
-      : config_(config),
-        tables_(std::move(tables)),
-        kind_(kind),
-        num_splits_(num_splits),
-        splits_(std::move(splits)) {
-    if (!splits_.empty()) pos_ = split_begin(splits_[0]);
+                EventKind kind, int num_splits, const std::vector<int>& splits)
+      : config_(config), tables_(std::move(tables)), kind_(kind), num_splits_(num_splits) {
+    owned_.assign(static_cast<size_t>(num_splits_), 0);
+    for (int s : splits) owned_[static_cast<size_t>(s)] = 1;
+    chunk_ = first_owned_chunk(0);
+    pos_ = chunk_begin(chunk_);
   }
 
   Result<runtime::SourcePoll> poll(int64_t max_rows) override {
     max_rows = std::max<int64_t>(max_rows, 1);
-    while (next_split_ < splits_.size()) {
-      int split = splits_[next_split_];
-      int64_t end = split_begin(split + 1);
+    while (pos_ < config_.events) {
+      const int64_t end = chunk_begin(chunk_ + 1);
       if (pos_ < end) {
-        // Exactly max_rows events of the kind, unless the split ends first.
+        // Exactly max_rows events of the kind, unless the chunk ends first.
         int64_t stop = std::min(end, kind_event(kind_, kind_prefix(kind_, pos_) + max_rows));
         int64_t rows = kind_prefix(kind_, stop) - kind_prefix(kind_, pos_);
         SABOT_RETURN_IF_ERROR(check_rows(kind_, rows, pos_, stop));
@@ -757,35 +762,39 @@ class NexmarkReader final : public runtime::SourceReader {
                                 ? build_auctions(config_, from, stop)
                                 : build_bids(config_, *tables_, from, stop);
         runtime::SourcePoll p = runtime::SourcePoll::of(std::move(batch));
-        p.split = split;
+        p.split = static_cast<int>(chunk_ % num_splits_);
         return p;
       }
-      ++next_split_;
-      if (next_split_ < splits_.size()) pos_ = split_begin(splits_[next_split_]);
+      chunk_ = first_owned_chunk(chunk_ + 1);
+      pos_ = chunk_begin(chunk_);
     }
     return runtime::SourcePoll::end();
   }
 
   std::string position() const override {
-    if (next_split_ >= splits_.size()) return "done";
-    std::string s = "split ";
-    s += std::to_string(splits_[next_split_]);
+    if (pos_ >= config_.events) return "done";
+    std::string s = "chunk ";
+    s += std::to_string(chunk_);
     s += " event ";
     s += std::to_string(pos_);
     return s;
   }
 
  private:
-  int64_t split_begin(int s) const {
-    return static_cast<int64_t>(static_cast<__int128>(config_.events) * s / num_splits_);
+  int64_t chunk_begin(int64_t c) const { return std::min(config_.events, c * kSplitChunkEvents); }
+  // The first chunk >= c of an owned split, or one past the last chunk.
+  int64_t first_owned_chunk(int64_t c) const {
+    const int64_t chunks = (config_.events + kSplitChunkEvents - 1) / kSplitChunkEvents;
+    while (c < chunks && !owned_[static_cast<size_t>(c % num_splits_)]) ++c;
+    return std::min(c, chunks);
   }
 
   GeneratorConfig config_;
   std::shared_ptr<const ChannelTables> tables_;
   EventKind kind_;
   int num_splits_;
-  std::vector<int> splits_;
-  size_t next_split_ = 0;
+  std::vector<uint8_t> owned_;  // per split: read by this reader
+  int64_t chunk_ = 0;
   int64_t pos_ = 0;
 };
 
@@ -825,7 +834,7 @@ class NexmarkSource final : public runtime::Source {
       mine.push_back(s);
     }
     return std::unique_ptr<runtime::SourceReader>(
-        new NexmarkReader(config_, tables_, kind_, num_splits_, std::move(mine)));
+        new NexmarkReader(config_, tables_, kind_, num_splits_, mine));
   }
 
  private:

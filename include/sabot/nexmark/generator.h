@@ -86,9 +86,11 @@ class Generator {
   std::shared_ptr<const ChannelTables> tables_;
 };
 
-// Sources over [0, config.events): split s of k covers events [events*s/k, events*(s+1)/k).
-// Batches hold about max_rows rows of the source's kind; SourcePoll::split is set. No watermark
-// is emitted (use the job's watermark strategy: date_time - 4 s).
+// Sources over [0, config.events): the events are dealt to the k splits in chunks of 4096, round
+// robin (chunk c to split c % k), so that subtasks advance through event time together; a reader
+// reads its chunks in event order. Batches hold about max_rows rows of the source's kind and never
+// span two chunks; SourcePoll::split is set. No watermark is emitted (use the job's watermark
+// strategy: date_time - 4 s).
 std::shared_ptr<const runtime::Source> bids_source(const GeneratorConfig& config, int num_splits);
 std::shared_ptr<const runtime::Source> people_source(const GeneratorConfig& config, int num_splits);
 std::shared_ptr<const runtime::Source> auctions_source(const GeneratorConfig& config,
