@@ -206,7 +206,10 @@ class ProcessOperator final : public runtime::Operator {
   Status fire(Context::TimerSet& timers, int64_t until, runtime::Output& out) {
     backend_->refresh_time();
     while (!timers.empty() && timers.begin()->first <= until) {
-      auto [time, key] = *timers.begin();
+      // Plain variables, not a structured binding: clang before 16 cannot capture bindings in the
+      // lambda below.
+      const auto time = timers.begin()->first;
+      const auto key = timers.begin()->second;
       timers.erase(timers.begin());
       backend_->set_current_key(key);
       ctx_.key_ = key;
