@@ -635,5 +635,70 @@ TEST_F(CliSafetyTest, ABomIsAcceptedAndDecodeErrorsNameByteAndField) {
       << i.err;
 }
 
+// `sabot enrichment generate` writes the three files; `sabot demo enrichment` reads them (or
+// generates the same data) and writes every trade once, enriched, and the VWAP rows.
+TEST_F(CliTest, EnrichmentDemoEnrichesEveryGeneratedTradeOnce) {
+  using namespace columnar;
+  const std::string in = path("market");
+  Outcome usage = sabot("enrichment generate --trades 10");
+  EXPECT_EQ(usage.code, 2);
+  EXPECT_NE(usage.err.find("--output-dir"), std::string::npos) << usage.err;
+  Outcome gen =
+      sabot("enrichment generate --trades 2000 --securities 150 --seed 3 --output-dir " + in);
+  ASSERT_EQ(gen.code, 0) << gen.err;
+  const std::string trades_text = read(in + "/trades.jsonl");
+  EXPECT_EQ(count_lines(trades_text), 2000u);
+  EXPECT_EQ(count_lines(read(in + "/quotes.jsonl")), 20000u);
+  EXPECT_GE(count_lines(read(in + "/securities.jsonl")), 150u);
+
+  const std::string out = path("out");
+  Outcome run =
+      sabot("demo enrichment --json --parallelism 2 --input-dir " + in + " --output-dir " + out);
+  ASSERT_EQ(run.code, 0) << run.err;
+  EXPECT_NE(run.out.find("\"trades\":2000,\"quotes\":20000,"), std::string::npos) << run.out;
+  EXPECT_NE(run.out.find("\"enriched\":2000,"), std::string::npos) << run.out;
+
+  // Every trade once, with its own fields; VWAP volumes add up to the traded quantity.
+  const RecordBatch trades =
+      decode(trades_text, schema({field("trade_id", int64()), field("quantity", int64())}));
+  const RecordBatch enriched = decode(
+      read(out + "/enriched.jsonl"),
+      schema({field("trade_id", int64()), field("quantity", int64()), field("sector", utf8())}));
+  ASSERT_EQ(enriched.num_rows(), trades.num_rows());
+  std::map<int64_t, int64_t> want, got;
+  int64_t total = 0;
+  for (int64_t i = 0; i < trades.num_rows(); ++i) {
+    want[trades.column(0).value<int64_t>(i)] = trades.column(1).value<int64_t>(i);
+    total += trades.column(1).value<int64_t>(i);
+  }
+  for (int64_t i = 0; i < enriched.num_rows(); ++i) {
+    got[enriched.column(0).value<int64_t>(i)] = enriched.column(1).value<int64_t>(i);
+  }
+  EXPECT_EQ(got, want);
+  const RecordBatch vwap = decode(read(out + "/vwap.jsonl"),
+                                  schema({field("volume", int64()), field("vwap", float64())}));
+  int64_t volume = 0;
+  for (int64_t i = 0; i < vwap.num_rows(); ++i) volume += vwap.column(0).value<int64_t>(i);
+  EXPECT_EQ(volume, total);
+  EXPECT_NE(run.out.find("\"windows\":" + std::to_string(vwap.num_rows()) + ","), std::string::npos)
+      << run.out;
+
+  // The generator path gives the same data as its files (same counts); the console shows one
+  // line per VWAP row before the summary.
+  auto counts = [](const std::string& json) {
+    const size_t from = json.find("\"with_quote\":");
+    return json.substr(from, json.find("\"wall_s\"") - from);
+  };
+  Outcome direct =
+      sabot("demo enrichment --json --trades 2000 --securities 150 --seed 3 --parallelism 3");
+  ASSERT_EQ(direct.code, 0) << direct.err;
+  EXPECT_EQ(counts(direct.out), counts(run.out));
+  Outcome console = sabot("demo enrichment --trades 2000 --securities 150 --seed 3");
+  ASSERT_EQ(console.code, 0) << console.err;
+  const std::string lines = console.out.substr(0, console.out.find("Trade enrichment summary"));
+  EXPECT_EQ(count_lines(lines), static_cast<size_t>(vwap.num_rows())) << console.out;
+  EXPECT_EQ(lines.rfind("VWAP [", 0), 0u) << console.out;
+}
+
 }  // namespace
 }  // namespace sabot
