@@ -453,7 +453,11 @@ Result<Alert> parse_alert_json(std::string_view json) {
   if (root.get(obj)) return Status::invalid_argument("alert JSON is not an object");
   Alert a;
   int seen = 0;
-  for (auto [key, value] : obj) {
+  for (const simdjson::dom::key_value_pair& field : obj) {
+    // Plain variables, not a structured binding: clang before 16 cannot capture bindings in the
+    // lambdas below.
+    const std::string_view key = field.key;
+    const simdjson::dom::element value = field.value;
     auto bad = [&, k = key](const char* what) {
       return Status::invalid_argument("alert JSON field '" + std::string(k) + "': " + what);
     };
