@@ -118,7 +118,10 @@ EnrichmentStreams add_enrichment_job(Environment& env, const JobOptions& options
                               stamped_trade_schema())
                           .name("stamp-read-time");
   DataStream quotes = from(kQuotesUrl, quote_schema(), "time");
-  DataStream securities = from(kSecuritiesUrl, security_schema(), "update_time");
+  // Only the columns the job uses are decoded (the JSON decoder skips currency and lot_size).
+  static const columnar::SchemaPtr kSecurityColumns = columnar::schema(
+      {security_schema()->field(0), security_schema()->field(1), security_schema()->field(4)});
+  DataStream securities = from(kSecuritiesUrl, kSecurityColumns, "update_time");
 
   // As-of with the quotes: trade columns, then the quote's (symbol and time renamed right_*).
   DataStream with_quote =

@@ -225,9 +225,9 @@ int64_t Generator::pick_symbol(uint64_t stream, int64_t a, int64_t b) const {
   const int64_t lo = (int64_t{1} << bucket) - 1;
   const int64_t hi = std::min((int64_t{1} << (bucket + 1)) - 1, options_.securities);
   const int64_t rank = lo + static_cast<int64_t>((h >> 8) % static_cast<uint64_t>(hi - lo));
-  return static_cast<int64_t>(
-      (static_cast<unsigned __int128>(rank) * static_cast<uint64_t>(scatter_)) %
-      static_cast<uint64_t>(options_.securities));
+  // rank and scatter_ are below securities <= 2^32: the product fits in 64 bits.
+  return static_cast<int64_t>(static_cast<uint64_t>(rank) * static_cast<uint64_t>(scatter_) %
+                              static_cast<uint64_t>(options_.securities));
 }
 
 // The mid price in cents: a per-symbol base of $5-$500 on a triangle wave of +-2% with a period
