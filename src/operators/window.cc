@@ -70,6 +70,9 @@ namespace {
 
 constexpr uint32_t kStateMagic = 0x57494E44;  // "WIND"
 constexpr uint32_t kStateVersion = 1;
+// Keys are forgotten (maybe_compact_keys) only once this many are dead, so that a window over a
+// few keys never rebuilds its grouper.
+constexpr uint32_t kMinDeadKeys = 64;
 
 bool is_time_kind(Kind k) {
   return k == Kind::kTumbling || k == Kind::kSliding || k == Kind::kSession;
@@ -323,12 +326,62 @@ class WindowOperator final : public Operator {
     slot_tag_[s] = tag;
     slot_live_[s] = 1;
     ++live_slots_;
+    if (key_slots_.size() <= key) key_slots_.resize(key + 1, 0);
+    if (key_slots_[key]++ == 0) ++live_keys_;
     return s;
   }
   void free_slot(uint32_t s) {
     slot_live_[s] = 0;
     free_slots_.push_back(s);
     --live_slots_;
+    if (--key_slots_[slot_key_[s]] == 0) --live_keys_;
+  }
+
+  // Forgets the keys that no longer have a live slot: a new grouper holding only the live keys,
+  // and every key id renumbered. Time windows free a key's panes and sessions once they have fired
+  // and their allowed lateness has passed, but the grouper would keep the key itself forever, so
+  // memory grew with every key ever seen. Amortized: runs when dead keys outnumber live ones.
+  Status maybe_compact_keys() {
+    if (!grouper_ || !is_time_kind(spec_.kind)) return Status::ok();
+    const uint32_t dead = num_keys_ - live_keys_;
+    if (dead < kMinDeadKeys || dead <= live_keys_) return Status::ok();
+    std::vector<uint32_t> live;
+    live.reserve(live_keys_);
+    for (uint32_t k = 0; k < num_keys_ && k < key_slots_.size(); ++k) {
+      if (key_slots_[k] > 0) live.push_back(k);
+    }
+    SABOT_ASSIGN_OR_RETURN(std::vector<Array> keys, grouper_->keys_of(live));
+    SABOT_ASSIGN_OR_RETURN(auto fresh, compute::Grouper::make(grouper_->key_types()));
+    std::vector<uint32_t> ids;
+    SABOT_RETURN_IF_ERROR(fresh->consume(keys, &ids));
+    SABOT_CHECK_EQ(fresh->num_groups(), static_cast<uint32_t>(live.size()));
+    std::vector<uint32_t> renumber(num_keys_, kNone);
+    for (size_t i = 0; i < live.size(); ++i) renumber[live[i]] = ids[i];
+    for (uint32_t sl = 0; sl < slot_key_.size(); ++sl) {
+      if (slot_live_[sl]) slot_key_[sl] = renumber[slot_key_[sl]];
+    }
+    std::vector<uint32_t> key_slots(live.size(), 0);
+    for (size_t i = 0; i < live.size(); ++i) key_slots[ids[i]] = key_slots_[live[i]];
+    key_slots_ = std::move(key_slots);
+    if (!sessions_.empty()) {
+      std::vector<std::vector<Session>> sessions(live.size());
+      for (size_t i = 0; i < live.size(); ++i) {
+        if (live[i] < sessions_.size()) sessions[ids[i]] = std::move(sessions_[live[i]]);
+      }
+      sessions_ = std::move(sessions);
+    }
+    grouper_ = std::move(fresh);
+    num_keys_ = grouper_->num_groups();
+    rebuild_pane_table();
+    return Status::ok();
+  }
+
+  // The (key, pane) -> slot table from panes_ and slot_key_ (after a restore or renumbering).
+  void rebuild_pane_table() {
+    table_.clear();
+    for (const auto& [pane, slots] : panes_) {
+      for (uint32_t sl : slots) table_.find_or_insert(slot_key_[sl], pane, [sl] { return sl; });
+    }
   }
 
   // Renumbers the groups of the live slots densely; `into` maps slots merged away (sessions) to
@@ -739,6 +792,7 @@ class WindowOperator final : public Operator {
         }
         break;
     }
+    SABOT_RETURN_IF_ERROR(maybe_compact_keys());
     return maybe_compact();
   }
 
@@ -883,6 +937,8 @@ class WindowOperator final : public Operator {
   uint32_t num_groups_ = 0;
   uint32_t live_slots_ = 0;
   uint32_t num_keys_ = 0;
+  std::vector<uint32_t> key_slots_;  // per key id: live slots (the key is forgotten at zero)
+  uint32_t live_keys_ = 0;
   int64_t wm_ = INT64_MIN;
   int64_t next_early_ = INT64_MIN;
 
@@ -992,18 +1048,31 @@ Status WindowOperator::restore_state(std::string_view data) {
   SABOT_RETURN_IF_ERROR(r.get_vector(&slot_tag_));
   SABOT_RETURN_IF_ERROR(r.get_vector(&slot_live_));
   SABOT_RETURN_IF_ERROR(r.get_vector(&free_slots_));
+  if (slot_key_.size() != slot_group_.size() || slot_tag_.size() != slot_group_.size() ||
+      slot_live_.size() != slot_group_.size()) {
+    return r.invalid("slot arrays of different lengths");
+  }
+  key_slots_.assign(num_keys_, 0);
+  live_keys_ = 0;
+  for (size_t s = 0; s < slot_key_.size(); ++s) {
+    if (!slot_live_[s]) continue;
+    if (slot_key_[s] >= num_keys_) return r.invalid("slot of an unknown key");
+    if (key_slots_[slot_key_[s]]++ == 0) ++live_keys_;
+  }
   uint64_t n = 0;
   SABOT_RETURN_IF_ERROR(r.get(&n));
   panes_.clear();
-  table_.clear();
   for (uint64_t i = 0; i < n; ++i) {
     int64_t pane = 0;
     std::vector<uint32_t> slots;
     SABOT_RETURN_IF_ERROR(r.get(&pane));
     SABOT_RETURN_IF_ERROR(r.get_vector(&slots));
-    for (uint32_t s : slots) table_.insert(slot_key_[s], pane, s);
+    for (uint32_t s : slots) {
+      if (s >= slot_key_.size()) return r.invalid("pane of an unknown slot");
+    }
     panes_.emplace(pane, std::move(slots));
   }
+  rebuild_pane_table();
   std::vector<int64_t> ends;
   SABOT_RETURN_IF_ERROR(r.get_vector(&ends));
   pending_ends_ = std::set<int64_t>(ends.begin(), ends.end());

@@ -323,6 +323,9 @@ struct Scenario {
   WindowSpec spec;
   int64_t lateness = 0;
   LatePolicy policy = LatePolicy::kDrop;
+  // Keys that come and go with time (about 5 live at a time, hundreds over the run), so that the
+  // operator forgets dead keys and renumbers the live ones while windows are open.
+  bool drifting_keys = false;
 };
 
 std::unique_ptr<runtime::Operator> make_op(const WindowOptions& o, runtime::OperatorCounters* c,
@@ -346,6 +349,9 @@ void run_scenario(const Scenario& sc, uint64_t seed, bool check_snapshot) {
   int n = 200 + static_cast<int>(rng() % 2000);
   int keys = 1 + static_cast<int>(rng() % 20);
   auto ev = random_events(rng, n, keys, bound, 0.03);
+  if (sc.drifting_keys) {
+    for (Event& e : ev) e.k = (e.ts / 100) * 5 + e.k % 5;
+  }
   WindowOptions o;
   o.spec = sc.spec;
   o.key_columns = {"k"};
@@ -431,6 +437,50 @@ TEST(WindowAggregate, SessionsMergeLikeTheReference) {
     run_scenario({WindowSpec::session(milliseconds(5 + static_cast<int64_t>(seed % 4) * 10))}, seed,
                  true);
   }
+}
+
+TEST(WindowAggregate, ForgettingDeadKeysKeepsResultsEqualToTheReference) {
+  for (uint64_t seed = 200; seed <= 210; ++seed) {
+    Scenario tumbling{WindowSpec::tumbling(milliseconds(50))};
+    Scenario sliding{WindowSpec::sliding(milliseconds(100), milliseconds(30))};
+    Scenario sessions{WindowSpec::session(milliseconds(15))};
+    Scenario late{WindowSpec::tumbling(milliseconds(40)), 60, LatePolicy::kSideOutput};
+    for (Scenario* sc : {&tumbling, &sliding, &sessions, &late}) {
+      sc->drifting_keys = true;
+      run_scenario(*sc, seed, true);
+    }
+  }
+}
+
+// A window over an endless stream of new keys (each key seen in one window only) keeps state for
+// the open windows only: its snapshot, which holds the key dictionary, stops growing.
+TEST(WindowAggregate, StateStaysBoundedWhenKeysComeAndGo) {
+  WindowOptions o;
+  o.spec = WindowSpec::tumbling(milliseconds(100));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  runtime::OperatorCounters c;
+  auto op = make_op(o, &c);
+  RecordingOutput out;
+  std::vector<size_t> sizes;
+  int64_t next_key = 0;
+  for (int64_t w = 0; w < 400; ++w) {
+    std::vector<Event> ev;
+    for (int i = 0; i < 500; ++i) ev.push_back({next_key++, w * 100 + i % 100, i});
+    ASSERT_TRUE(op->process_batch(make_batch(ev, 0, ev.size(), 0), 0, out).is_ok());
+    ASSERT_TRUE(op->process_watermark(Timestamp(w * 100 + 99), out).is_ok());
+    if (w == 40 || w == 399) {
+      std::string state;
+      ASSERT_TRUE(op->snapshot_state(CheckpointId(w), &state).is_ok());
+      sizes.push_back(state.size());
+    }
+  }
+  ASSERT_EQ(sizes.size(), 2u);
+  // 200,000 keys went through; the state of the last one is no larger than after 20,000.
+  EXPECT_LE(sizes[1], sizes[0] * 5 / 4)
+      << "after 40 windows " << sizes[0] << " bytes, after 400 " << sizes[1];
+  EXPECT_EQ(rows_of(out.batches).size(), 200'000u);
 }
 
 TEST(WindowAggregate, CountWindowsTumblingAndSliding) {
