@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 
+#include <time.h>
 #include <algorithm>
 #include <bit>
 #include <charconv>
@@ -14,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -519,7 +521,13 @@ std::string alert_console_line(std::string_view severity, std::string_view fraud
   line += " FRAUD: ";
   line += fraud_type;
   line += " - Account …";
-  line += account_number.substr(account_number.size() > 6 ? account_number.size() - 6 : 0);
+  // The last 6 characters (not bytes: a cut must not split a UTF-8 sequence).
+  size_t from = account_number.size();
+  for (int chars = 0; from > 0 && chars < 6; ++chars) {
+    --from;
+    while (from > 0 && (static_cast<unsigned char>(account_number[from]) & 0xC0) == 0x80) --from;
+  }
+  line += account_number.substr(from);
   line += " - ";
   line += details;
   return line;
@@ -749,9 +757,9 @@ std::string DemoSummary::to_text() const {
   std::string s = "Fraud detection summary\n";
   s += "  input           ";
   s += input;
-  s += ", produced in ";
-  s += fmt("%.2f", generate_s);
-  s += " s (not counted below)\n";
+  s += ", produced alongside the job (";
+  s += fmt("%.2f", generate_cpu_s);
+  s += " s CPU, not counted below)\n";
   s += "  transactions    ";
   s += grouped(transactions);
   s += " (parallelism ";
@@ -828,6 +836,8 @@ std::string DemoSummary::to_json() const {
   s += fmt("%.6f", latency_p99_ms);
   s += "},\"generate_s\":";
   s += fmt("%.6f", generate_s);
+  s += ",\"generate_cpu_s\":";
+  s += fmt("%.6f", generate_cpu_s);
   s += ",\"out_of_order\":";
   append_int(out_of_order, &s);
   s += ",\"bad_records\":";
@@ -859,6 +869,10 @@ Status check_options(const DemoOptions& o) {
     problems.push_back("worker_threads must be >= 0, got " + std::to_string(o.worker_threads));
   }
   if (o.out == nullptr) problems.push_back("out must not be null");
+  if (o.rate < 0) problems.push_back("rate must be >= 0, got " + std::to_string(o.rate));
+  if (o.topic_budget < 0) {
+    problems.push_back("topic_budget must be >= 0, got " + std::to_string(o.topic_budget));
+  }
   if (problems.empty()) return Status::ok();
   std::string msg = "fraud demo options:";
   for (const std::string& p : problems) {
@@ -870,11 +884,58 @@ Status check_options(const DemoOptions& o) {
   return Status::invalid_argument(std::move(msg));
 }
 
-// Prints a progress line about once a second until stopped.
+// The progress line. On a terminal it is one status line at the bottom, redrawn in place
+// ("\r" + clear-line), and console output written through above() scrolls above it; elsewhere
+// each update is a line of its own. Thread-safe.
+class StatusLine {
+ public:
+  StatusLine(std::ostream* out, bool terminal, bool shares_terminal)
+      : out_(out), terminal_(terminal), shares_terminal_(shares_terminal) {}
+  bool enabled() const { return out_ != nullptr; }
+  void show(const std::string& line) {
+    if (out_ == nullptr) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    current_ = line;
+    if (terminal_) {
+      *out_ << "\r\x1b[K" << line << std::flush;
+    } else {
+      *out_ << line << '\n' << std::flush;
+    }
+  }
+  // Runs `write` (output to the terminal the status line is on) with the line cleared, then
+  // redraws it.
+  template <typename F>
+  auto above(F&& write) {
+    if (out_ == nullptr || !terminal_ || !shares_terminal_) return write();
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!current_.empty()) *out_ << "\r\x1b[K" << std::flush;
+    auto r = write();
+    if (!current_.empty()) *out_ << current_ << std::flush;
+    return r;
+  }
+  // Clears a terminal's status line (the summary follows).
+  void finish() {
+    if (out_ == nullptr || !terminal_) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!current_.empty()) *out_ << "\r\x1b[K" << std::flush;
+    current_.clear();
+  }
+
+ private:
+  std::ostream* out_;
+  bool terminal_;
+  bool shares_terminal_;
+  std::mutex mu_;
+  std::string current_;
+};
+
+// Updates the status line at once and then about once a second until stopped.
 class ProgressPrinter {
  public:
-  ProgressPrinter(std::ostream* out, const DetectorStats* stats) : out_(out), stats_(stats) {
-    if (out_ != nullptr) thread_ = std::thread([this] { run(); });
+  ProgressPrinter(StatusLine* line, const DetectorStats* stats,
+                  const std::atomic<int64_t>* produced)
+      : line_(line), stats_(stats), produced_(produced) {
+    if (line_->enabled()) thread_ = std::thread([this] { run(); });
   }
   ~ProgressPrinter() { stop(); }
   void stop() {
@@ -892,32 +953,74 @@ class ProgressPrinter {
     auto last_time = start;
     int64_t last_tx = 0;
     std::unique_lock<std::mutex> lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; })) {
+    do {
       const auto now = std::chrono::steady_clock::now();
       const int64_t tx = stats_->transactions();
       const double dt = std::chrono::duration<double>(now - last_time).count();
       std::string line = "progress: ";
       line += fmt("%.0f", std::chrono::duration<double>(now - start).count());
       line += " s, ";
+      line += grouped(produced_->load(std::memory_order_relaxed));
+      line += " produced, ";
       line += grouped(tx);
-      line += " transactions, ";
+      line += " checked, ";
       line += grouped(stats_->alerts());
       line += " alerts, ";
       line += rate(dt > 0 ? static_cast<double>(tx - last_tx) / dt : 0);
-      line += " tx/s\n";
-      *out_ << line << std::flush;
+      line += " tx/s";
+      line_->show(line);
       last_time = now;
       last_tx = tx;
-    }
+    } while (!cv_.wait_for(lock, std::chrono::seconds(1), [this] { return done_; }));
   }
 
-  std::ostream* out_;
+  StatusLine* line_;
   const DetectorStats* stats_;
+  const std::atomic<int64_t>* produced_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool done_ = false;
   std::thread thread_;
 };
+
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+}
+
+// Feeds the input topic while the job runs: batches from `next` (empty when done), at most
+// `rate` transactions per second (0: as fast as the topic takes them; the bounded topic holds
+// the producer back when the job falls behind). Closes the topic at the end, also on error.
+Status produce_live(const std::function<columnar::RecordBatch(int64_t)>& next, int64_t rate,
+                    const connectors::TopicPtr& topic, std::atomic<int64_t>* produced) {
+  Status status = [&]() -> Status {
+    SABOT_ASSIGN_OR_RETURN(auto writer, connectors::MemoryTopicWriter::open(topic));
+    codec::JsonEncoder encoder;
+    // Paced in small steps: about 100 batches a second at the chosen rate.
+    const int64_t step = rate > 0 ? std::clamp<int64_t>(rate / 100, 1, 8192) : 8192;
+    const auto start = std::chrono::steady_clock::now();
+    int64_t sent = 0;
+    while (true) {
+      columnar::RecordBatch batch = next(step);
+      if (batch.num_rows() == 0) break;
+      if (rate > 0) {
+        std::this_thread::sleep_until(
+            start + std::chrono::nanoseconds(static_cast<int64_t>(static_cast<double>(sent) * 1e9 /
+                                                                  static_cast<double>(rate))));
+      }
+      SABOT_RETURN_IF_ERROR(send_transactions(batch, encoder, *writer));
+      // Paced: visible to the job at once. Unpaced, the writer appends a partition's chunk once
+      // it holds 8192 records. Either way an append waits here while the topic is full.
+      if (rate > 0) SABOT_RETURN_IF_ERROR(writer->flush());
+      sent += batch.num_rows();
+      produced->store(sent, std::memory_order_relaxed);
+    }
+    return writer->close();
+  }();
+  topic->close();
+  return status;
+}
 
 }  // namespace
 
@@ -957,27 +1060,43 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
   DemoSummary summary;
   summary.parallelism = options.parallelism;
 
-  // 1. The input topic.
+  // 1. The input topic: bounded, so that the producer runs alongside the job in bounded memory
+  // at any size.
   SABOT_ASSIGN_OR_RETURN(connectors::MemoryUrl input_url,
                          connectors::parse_memory_url(kTransactionsUrl));
-  SABOT_ASSIGN_OR_RETURN(connectors::TopicPtr topic,
-                         broker->create_topic(input_url.topic, {.partitions = kTopicPartitions}));
-  const auto produce_start = std::chrono::steady_clock::now();
+  SABOT_ASSIGN_OR_RETURN(
+      connectors::TopicPtr topic,
+      broker->create_topic(input_url.topic, {.partitions = kTopicPartitions,
+                                             .max_unread_records = options.topic_budget}));
+  std::function<columnar::RecordBatch(int64_t)> next_batch;
+  std::vector<Transaction> file_rows;
+  size_t file_next = 0;
+  std::optional<TransactionGenerator> generator;
   if (!options.input_path.empty()) {
     SABOT_ASSIGN_OR_RETURN(TransactionsFile file,
                            read_transactions_file(options.input_path, options.bad_lines));
     summary.bad_records = file.bad_lines;
-    SABOT_RETURN_IF_ERROR(produce_transactions(file.rows, topic));
+    file_rows = std::move(file.rows);
+    next_batch = [&](int64_t max) {
+      const size_t n = std::min(static_cast<size_t>(max), file_rows.size() - file_next);
+      columnar::RecordBatch b =
+          to_record_batch(std::span<const Transaction>(file_rows.data() + file_next, n));
+      file_next += n;
+      return b;
+    };
     summary.input = options.input_path;
   } else {
     GeneratorOptions g = options.generator;
     g.transactions = options.transactions;
     g.seed = options.seed;
-    SABOT_RETURN_IF_ERROR(produce_generated(g, topic));
+    SABOT_ASSIGN_OR_RETURN(TransactionGenerator gen, TransactionGenerator::make(g));
+    generator.emplace(std::move(gen));
+    next_batch = [&](int64_t max) {
+      return generator->done() ? to_record_batch(std::span<const Transaction>())
+                               : generator->next_batch(max);
+    };
     summary.input = "generator (seed " + std::to_string(options.seed) + ")";
   }
-  summary.generate_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - produce_start).count();
 
   // 2. The detector job.
   Environment env({.parallelism = options.parallelism,
@@ -994,10 +1113,14 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
   sink.close_on_finish = true;
   sink.broker = broker;
   alerts.to_topic(kAlertsUrl, alert_json_codec(), sink).name("fraud-alerts");
+  // Progress: always on a terminal (one status line), else as lines unless quiet or json.
+  StatusLine status_line(console || options.progress_terminal ? options.progress : nullptr,
+                         options.progress_terminal, options.out_terminal);
   if (console || write_alerts) {
     std::ostream* out = console ? options.out : nullptr;
     alerts
-        .for_each_batch([out, write_alerts](const columnar::RecordBatch& batch) -> Status {
+        .for_each_batch([out, write_alerts,
+                         status = &status_line](const columnar::RecordBatch& batch) -> Status {
           SABOT_ASSIGN_OR_RETURN(std::vector<AlertEvent> rows, read_rows<AlertEvent>(batch));
           std::string text;
           if (out != nullptr) {
@@ -1005,8 +1128,10 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
               text += alert_console_line(a.severity, a.fraud_type, a.account_number, a.details);
               text += '\n';
             }
-            *out << text;
-            if (!*out) return Status::io_error("writing the alert lines to standard output failed");
+            const bool written = status->above([&] { return static_cast<bool>(*out << text); });
+            if (!written) {
+              return Status::io_error("writing the alert lines to standard output failed");
+            }
           }
           if (write_alerts) {
             text.clear();
@@ -1021,16 +1146,62 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
         .name("alert-lines");
   }
 
+  // With a private broker nobody else can read the alerts topic: it is bounded like the input and
+  // read by a consumer here (as a downstream service would), so memory stays flat at any size.
+  // A caller's broker keeps every alert for the caller to read.
+  connectors::TopicPtr alerts_topic;
+  std::unique_ptr<connectors::MemoryTopicReader> alerts_reader;
+  if (own_broker) {
+    SABOT_ASSIGN_OR_RETURN(connectors::MemoryUrl alerts_url,
+                           connectors::parse_memory_url(kAlertsUrl));
+    SABOT_ASSIGN_OR_RETURN(
+        alerts_topic,
+        broker->create_topic(alerts_url.topic, {.partitions = kTopicPartitions,
+                                                .max_unread_records = options.topic_budget}));
+    SABOT_ASSIGN_OR_RETURN(alerts_reader, connectors::MemoryTopicReader::open_all(alerts_topic));
+  }
+
+  // 3. The producer feeds the topic while the job runs; its CPU time is measured on its own
+  // thread and left out of the job's figures.
+  std::atomic<int64_t> produced{0};
+  Status produce_status;
+  double produce_cpu = 0;
   const double cpu_start = cpu_seconds();
   const auto wall_start = std::chrono::steady_clock::now();
   JobResult result = [&] {
-    ProgressPrinter progress(console ? options.progress : nullptr, stats.get());
-    return env.execute("fraud-detection");
+    ProgressPrinter progress(&status_line, stats.get(), &produced);
+    std::thread producer([&] {
+      const auto t0 = std::chrono::steady_clock::now();
+      produce_status = produce_live(next_batch, options.rate, topic, &produced);
+      produce_cpu = thread_cpu_seconds();
+      summary.generate_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    });
+    std::thread consumer;
+    if (alerts_reader) {
+      consumer = std::thread([&] {
+        connectors::PollResult polled;
+        while (alerts_reader->poll_into(1 << 16, std::chrono::milliseconds(100), polled).is_ok() &&
+               !polled.end_of_input) {
+        }
+      });
+    }
+    JobResult r = env.execute("fraud-detection");
+    topic->close();  // a job that ended early must not leave the producer waiting for room
+    producer.join();
+    if (consumer.joinable()) {
+      alerts_topic->close();  // the sink closes it when the job succeeds; this covers a failure
+      consumer.join();
+    }
+    return r;
   }();
+  status_line.finish();
   summary.wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  summary.cpu_s = cpu_seconds() - cpu_start;
+  summary.generate_cpu_s = produce_cpu;
+  summary.cpu_s = std::max(0.0, cpu_seconds() - cpu_start - produce_cpu);
   if (!result.ok()) return result.status();
+  SABOT_RETURN_IF_ERROR(produce_status);
   summary.job_metrics = result.metrics().to_string();
   if (write_alerts && !options.alerts_writer) {
     SABOT_RETURN_IF_ERROR(write_alerts({}));  // flushes the file

@@ -200,7 +200,8 @@ Result<Alert> parse_alert_json(std::string_view json);
 // The console mark of a severity: LOW ⚠️, MEDIUM 🟡, HIGH 🟠, CRITICAL 🚨 ("" when
 // unknown).
 std::string_view severity_mark(std::string_view severity);
-// "{mark} FRAUD: {fraud_type} - Account …{last 6 digits} - {details}" (no newline).
+// "{mark} FRAUD: {fraud_type} - Account …{last 6 characters} - {details}" (no newline; the
+// account is cut at a UTF-8 character boundary).
 std::string alert_console_line(std::string_view severity, std::string_view fraud_type,
                                std::string_view account_number, std::string_view details);
 
@@ -248,7 +249,18 @@ struct DemoOptions {
   // an error fails the job. The caller owns the file (the sabot command writes it atomically).
   std::function<Status(std::string_view)> alerts_writer{};
   std::ostream* out = &std::cout;       // alert lines and the summary
-  std::ostream* progress = &std::cerr;  // progress lines while running (not in quiet/json mode)
+  std::ostream* progress = &std::cerr;  // progress while running (see progress_terminal)
+  // `progress` is a terminal: progress is one status line at the bottom, redrawn in place, shown
+  // also in quiet and json mode. Otherwise progress is a line a second, not in quiet/json mode.
+  bool progress_terminal = false;
+  // `out` is the same terminal: alert lines are written above the status line.
+  bool out_terminal = false;
+  // Transactions per second the producer writes into the topic; 0: as fast as the job takes
+  // them (the topic's budget holds the producer back).
+  int64_t rate = 0;
+  // Records per partition of the input topic that the job has not yet read, at most
+  // (TopicOptions::max_unread_records): bounds the demo's memory at any size.
+  int64_t topic_budget = 65'536;
   // Generator options beyond transactions and seed (fraud rate, accounts, ...).
   GeneratorOptions generator{};
   // Rows per source batch.
@@ -276,7 +288,10 @@ struct DemoSummary {
   double latency_p50_ms = 0;
   double latency_p95_ms = 0;
   double latency_p99_ms = 0;
-  double generate_s = 0;  // producing the input topic (not part of the figures above)
+  // The producer runs alongside the job (wall_s includes waiting for it); its thread's CPU time
+  // is left out of cpu_s and tx_per_cpu_s.
+  double generate_s = 0;      // wall time of the producer
+  double generate_cpu_s = 0;  // CPU time of the producer's thread
   int64_t out_of_order = 0;
   int64_t bad_records = 0;  // input lines skipped or dead-lettered (BadLineOptions)
   int parallelism = 0;

@@ -24,9 +24,16 @@ struct LogChunk {
 
 struct PartitionLog {
   std::mutex mu;
-  // Guarded by mu. A deque never moves its elements on push_back, and chunks are never removed or
-  // changed once pushed, so a reader may keep a pointer to a chunk and use it without the lock.
+  // Guarded by mu. A deque never moves its elements on push_back or pop_front, and chunks are
+  // never changed once pushed, so a reader may keep a pointer to a chunk and use it without the
+  // lock. Chunks are removed (bounded topics only) once every open reader's registered position
+  // is past them; a reader registers its position only after it has sliced what it gathered, so
+  // no chunk a reader is slicing is ever removed.
   std::deque<LogChunk> chunks;
+  // Bounded topics, guarded by mu: the first offset still held, and each open reader's position.
+  int64_t start_offset = 0;
+  std::vector<std::pair<const void*, int64_t>> readers;
+  std::condition_variable room;  // appends waiting for readers to catch up
   // Written under mu, read without it: the number of records published so far.
   std::atomic<int64_t> end_offset{0};
   // Set under mu by Topic::close(); once a reader sees it, end_offset is final.
@@ -121,9 +128,10 @@ Result<PollResult> RecordReader::poll(int64_t max_records, std::chrono::millisec
 // ---------------------------------------------------------------------------------------------
 // Topic
 
-Topic::Topic(std::string name, int32_t num_partitions)
+Topic::Topic(std::string name, int32_t num_partitions, int64_t max_unread_records)
     : name_(std::move(name)),
       num_partitions_(num_partitions),
+      max_unread_(max_unread_records > 0 ? max_unread_records : 0),
       partitions_(new PartitionLog[static_cast<size_t>(num_partitions)]) {
   SABOT_CHECK_GE(num_partitions, 1);
 }
@@ -157,7 +165,24 @@ Result<int64_t> Topic::publish(int32_t partition, RecordBatch chunk) {
   const int64_t n = chunk.num_rows();
   int64_t base;
   {
-    std::lock_guard<std::mutex> lock(log.mu);
+    std::unique_lock<std::mutex> lock(log.mu);
+    if (max_unread_ > 0) {
+      // Backpressure: wait until the slowest open reader (or, with none open, the start of the
+      // log) is within the budget of the end.
+      auto unread = [&] {
+        int64_t from = log.start_offset;
+        if (!log.readers.empty()) {
+          from = log.readers.front().second;
+          for (const auto& r : log.readers) from = std::min(from, r.second);
+        }
+        return log.end_offset.load(std::memory_order_relaxed) - from;
+      };
+      log.room.wait(lock, [&] {
+        if (log.closed.load(std::memory_order_relaxed)) return true;
+        const int64_t u = unread();
+        return u == 0 || u + n <= max_unread_;
+      });
+    }
     if (log.closed.load(std::memory_order_relaxed)) return closed_error(name_, partition);
     base = log.end_offset.load(std::memory_order_relaxed);
     if (n == 0) return base;
@@ -174,6 +199,44 @@ Result<int64_t> Topic::end_offset(PartitionId partition) const {
       std::memory_order_acquire);
 }
 
+Result<int64_t> Topic::start_offset(PartitionId partition) const {
+  SABOT_RETURN_IF_ERROR(check_partition(partition));
+  PartitionLog& log = partitions_[static_cast<size_t>(partition.value())];
+  std::lock_guard<std::mutex> lock(log.mu);
+  return log.start_offset;
+}
+
+void Topic::set_reader_position(int32_t partition, const void* reader, int64_t position) {
+  PartitionLog& log = partitions_[static_cast<size_t>(partition)];
+  {
+    std::lock_guard<std::mutex> lock(log.mu);
+    bool found = false;
+    int64_t min_position = position;
+    for (auto& r : log.readers) {
+      if (r.first == reader) {
+        r.second = position;
+        found = true;
+      }
+      min_position = std::min(min_position, r.second);
+    }
+    if (!found) log.readers.emplace_back(reader, position);
+    while (!log.chunks.empty() && log.chunks.front().end_offset() <= min_position) {
+      log.start_offset = log.chunks.front().end_offset();
+      log.chunks.pop_front();
+    }
+  }
+  log.room.notify_all();
+}
+
+void Topic::remove_reader(int32_t partition, const void* reader) {
+  PartitionLog& log = partitions_[static_cast<size_t>(partition)];
+  {
+    std::lock_guard<std::mutex> lock(log.mu);
+    std::erase_if(log.readers, [reader](const auto& r) { return r.first == reader; });
+  }
+  log.room.notify_all();
+}
+
 int64_t Topic::total_records() const {
   int64_t n = 0;
   for (int32_t p = 0; p < num_partitions_; ++p) {
@@ -187,8 +250,11 @@ void Topic::close() {
   // a reader that sees the flag knows the partition's end offset is final.
   for (int32_t p = 0; p < num_partitions_; ++p) {
     PartitionLog& log = partitions_[static_cast<size_t>(p)];
-    std::lock_guard<std::mutex> lock(log.mu);
-    log.closed.store(true, std::memory_order_release);
+    {
+      std::lock_guard<std::mutex> lock(log.mu);
+      log.closed.store(true, std::memory_order_release);
+    }
+    log.room.notify_all();
   }
   closed_.store(true, std::memory_order_release);
   notify_readers();
@@ -272,7 +338,13 @@ Result<TopicPtr> MemoryBroker::create_topic(std::string_view name, TopicOptions 
     }
     return it->second;
   }
-  auto topic = std::make_shared<Topic>(std::string(name), options.partitions);
+  if (options.max_unread_records < 0) {
+    return Status::invalid_argument("topic '" + std::string(name) +
+                                    "': max_unread_records must be >= 0, got " +
+                                    std::to_string(options.max_unread_records));
+  }
+  auto topic =
+      std::make_shared<Topic>(std::string(name), options.partitions, options.max_unread_records);
   topics_.emplace(std::string(name), topic);
   return topic;
 }
@@ -504,27 +576,44 @@ Result<std::unique_ptr<MemoryTopicReader>> MemoryTopicReader::open(
     seen[static_cast<size_t>(p)] = true;
     const int64_t end =
         topic->partitions_[static_cast<size_t>(p)].end_offset.load(std::memory_order_acquire);
+    int64_t start = 0;
+    if (topic->max_unread_ > 0) {
+      PartitionLog& log = topic->partitions_[static_cast<size_t>(p)];
+      std::lock_guard<std::mutex> lock(log.mu);
+      start = log.start_offset;
+    }
     int64_t position = 0;
     switch (a.start.kind) {
       case StartPosition::Kind::kEarliest:
-        position = 0;
+        position = start;
         break;
       case StartPosition::Kind::kLatest:
         position = end;
         break;
       case StartPosition::Kind::kOffset:
-        if (a.start.offset < 0 || a.start.offset > end) {
+        if (a.start.offset < start || a.start.offset > end) {
           return Status::out_of_range("start offset " + std::to_string(a.start.offset) +
                                       " of partition " + std::to_string(p) + " of topic '" +
-                                      topic->name() + "' is outside [0, " + std::to_string(end) +
-                                      "]");
+                                      topic->name() + "' is outside [" + std::to_string(start) +
+                                      ", " + std::to_string(end) + "]");
         }
         position = a.start.offset;
         break;
     }
     reader->assigned_.push_back(Assigned{p, position, 0});
   }
+  if (topic->max_unread_ > 0) {
+    for (const Assigned& a : reader->assigned_) {
+      topic->set_reader_position(a.partition, reader.get(), a.position);
+    }
+  }
   return reader;
+}
+
+MemoryTopicReader::~MemoryTopicReader() {
+  if (topic_->max_unread_ > 0) {
+    for (const Assigned& a : assigned_) topic_->remove_reader(a.partition, this);
+  }
 }
 
 Result<std::unique_ptr<MemoryTopicReader>> MemoryTopicReader::open_all(TopicPtr topic,
@@ -560,14 +649,21 @@ Result<int64_t> MemoryTopicReader::position(PartitionId partition) const {
 
 Status MemoryTopicReader::seek(PartitionId partition, int64_t offset) {
   SABOT_ASSIGN_OR_RETURN(Assigned * a, find(partition));
-  const int64_t end = topic_->partitions_[static_cast<size_t>(a->partition)].end_offset.load(
-      std::memory_order_acquire);
-  if (offset < 0 || offset > end) {
-    return Status::out_of_range(
-        "cannot seek partition " + std::to_string(a->partition) + " of topic '" + topic_->name() +
-        "' to offset " + std::to_string(offset) + ": outside [0, " + std::to_string(end) + "]");
+  PartitionLog& log = topic_->partitions_[static_cast<size_t>(a->partition)];
+  const int64_t end = log.end_offset.load(std::memory_order_acquire);
+  int64_t start = 0;
+  if (topic_->max_unread_ > 0) {
+    std::lock_guard<std::mutex> lock(log.mu);
+    start = log.start_offset;
+  }
+  if (offset < start || offset > end) {
+    return Status::out_of_range("cannot seek partition " + std::to_string(a->partition) +
+                                " of topic '" + topic_->name() + "' to offset " +
+                                std::to_string(offset) + ": outside [" + std::to_string(start) +
+                                ", " + std::to_string(end) + "]");
   }
   a->position = offset;
+  if (topic_->max_unread_ > 0) topic_->set_reader_position(a->partition, this, offset);
   return Status::ok();
 }
 
@@ -611,6 +707,7 @@ int64_t MemoryTopicReader::gather(int64_t max_records, PollResult& out) {
     PartitionLog& log = topic_->partitions_[static_cast<size_t>(a.partition)];
     const int64_t end = log.end_offset.load(std::memory_order_acquire);
     const int64_t want_end = std::min(end, a.position + (max_records - total));
+    const int64_t before = a.position;
     while (a.position < want_end) {
       chunk_scratch_.clear();
       {
@@ -657,6 +754,10 @@ int64_t MemoryTopicReader::gather(int64_t max_records, PollResult& out) {
         total += to - from;
         a.position = to;
       }
+    }
+    // After slicing (see PartitionLog::chunks): what every reader has read can go.
+    if (topic_->max_unread_ > 0 && a.position > before) {
+      topic_->set_reader_position(a.partition, this, a.position);
     }
   }
   next_first_ = (next_first_ + 1) % n;

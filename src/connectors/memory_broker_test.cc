@@ -856,5 +856,84 @@ TEST(MemoryBroker, ManyReadersOfOnePartitionSeeTheSameRecords) {
   }
 }
 
+// A bounded topic (TopicOptions::max_unread_records): the producer runs alongside the reader,
+// never more than the budget ahead of it, and what the reader has read is dropped.
+TEST(BoundedTopic, ProducerStaysWithinTheBudgetAndReadRecordsAreDropped) {
+  MemoryBroker broker;
+  constexpr int64_t kBudget = 250;
+  constexpr int kChunks = 40;
+  constexpr int kPerChunk = 100;
+  auto topic = broker.create_topic("bounded", {.partitions = 1, .max_unread_records = kBudget});
+  ASSERT_TRUE(topic.is_ok());
+  auto reader = MemoryTopicReader::open_all(*topic);
+  ASSERT_TRUE(reader.is_ok());
+  Status produced;
+  std::thread producer([&] {
+    auto writer = MemoryTopicWriter::open(*topic, {.batch_records = kPerChunk});
+    if (!writer.is_ok()) {
+      produced = writer.status();
+      return;
+    }
+    for (int i = 0; i < kChunks * kPerChunk && produced.is_ok(); ++i) {
+      produced = (*writer)->send(PartitionId(0), labelled("k", i), labelled("v", i), Timestamp(i));
+    }
+    if (produced.is_ok()) produced = (*writer)->close();
+    (*topic)->close();
+  });
+  std::vector<Rec> got;
+  PollResult r;
+  while (true) {
+    ASSERT_TRUE((*reader)->poll_into(1000, 1h, r).is_ok());
+    append_records(r, got);
+    const int64_t position = *(*reader)->position(PartitionId(0));
+    EXPECT_LE(*(*topic)->end_offset(PartitionId(0)) - position, kBudget);
+    // Whole chunks were read, so all of them were dropped.
+    EXPECT_EQ(*(*topic)->start_offset(PartitionId(0)), position);
+    if (r.end_of_input) break;
+  }
+  producer.join();
+  ASSERT_TRUE(produced.is_ok()) << produced.to_string();
+  ASSERT_EQ(got.size(), static_cast<size_t>(kChunks * kPerChunk));
+  for (int i = 0; i < kChunks * kPerChunk; ++i) {
+    EXPECT_EQ(got[static_cast<size_t>(i)].value, labelled("v", i));
+  }
+  // Dropped records cannot be read again.
+  EXPECT_EQ((*reader)->seek(PartitionId(0), 0).code(), StatusCode::kOutOfRange);
+  auto late = MemoryTopicReader::open_all(*topic);
+  ASSERT_TRUE(late.is_ok());
+  EXPECT_EQ(*(*late)->position(PartitionId(0)), kChunks * kPerChunk);
+  EXPECT_FALSE(MemoryTopicReader::open(*topic, {{PartitionId(0), StartPosition::at(0)}}).is_ok());
+}
+
+TEST(BoundedTopic, CloseWakesAnAppendWaitingForRoom) {
+  MemoryBroker broker;
+  auto topic = broker.create_topic("full", {.partitions = 1, .max_unread_records = 10});
+  ASSERT_TRUE(topic.is_ok());
+  auto chunk = [](int n) {
+    columnar::BinaryBuilder keys(columnar::binary()), values(columnar::binary());
+    columnar::Int64Builder ts(columnar::timestamp(columnar::TimeUnit::kMilli));
+    for (int i = 0; i < n; ++i) {
+      keys.append("k");
+      values.append("v");
+      ts.append(i);
+    }
+    return columnar::RecordBatch::make(record_schema(),
+                                       {keys.finish(), values.finish(), ts.finish()})
+        .value();
+  };
+  // No reader yet: the first chunk fits, the second waits until the topic is closed, then fails.
+  ASSERT_TRUE((*topic)->append(PartitionId(0), chunk(8)).is_ok());
+  Result<int64_t> second = 0;
+  std::thread producer([&] { second = (*topic)->append(PartitionId(0), chunk(8)); });
+  (*topic)->close();
+  producer.join();
+  EXPECT_FALSE(second.is_ok());
+  EXPECT_EQ(*(*topic)->end_offset(PartitionId(0)), 8);
+  // A chunk larger than the budget goes into an empty partition.
+  auto big = broker.create_topic("big", {.partitions = 1, .max_unread_records = 10});
+  ASSERT_TRUE((*big)->append(PartitionId(0), chunk(25)).is_ok());
+  EXPECT_FALSE(broker.create_topic("bad", {.partitions = 1, .max_unread_records = -1}).is_ok());
+}
+
 }  // namespace
 }  // namespace sabot::connectors

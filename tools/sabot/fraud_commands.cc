@@ -1,4 +1,6 @@
 // `sabot fraud generate` and `sabot demo fraud`.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "commands.h"
@@ -89,7 +91,8 @@ int demo_fraud(std::span<const std::string> args) {
   flags.add_uint("seed", &options.seed, "random seed of the generator");
   flags.add_int("parallelism", &parallelism, "parallel subtasks of the detector", 1,
                 EnvironmentOptions{}.max_parallelism);
-  flags.add_bool("quiet", &options.quiet, "print only the summary");
+  flags.add_bool("quiet", &options.quiet,
+                 "print only the summary (and, on a terminal, the progress line)");
   flags.add_bool("json", &options.json, "print only the summary, as one JSON object");
   flags.add_string("input", &options.input_path,
                    "read transactions from a JSON-lines FILE ('-': standard input) instead of the "
@@ -110,6 +113,10 @@ int demo_fraud(std::span<const std::string> args) {
   flags.add_int("batch-size", &options.batch_size, "rows per source batch", 1, 1 << 20);
   flags.add_int("threads", &threads, "worker threads of the job (0: one per core)", 0, 1024);
   flags.add_bool("metrics", &metrics, "print the job's per-operator metrics to stderr");
+  flags.add_int("rate", &options.rate,
+                "transactions per second fed into the topic while the job runs (0: as fast as "
+                "the job takes them); latency is then measured at that load",
+                0);
   if (auto code = parse_flags(flags, args)) return *code;
   if (!options.input_path.empty()) {
     // The generator's flags mean nothing with --input: refuse them rather than ignore them.
@@ -140,6 +147,8 @@ int demo_fraud(std::span<const std::string> args) {
   }
   options.parallelism = static_cast<int>(parallelism);
   options.worker_threads = static_cast<int>(threads);
+  options.progress_terminal = isatty(STDERR_FILENO) == 1;
+  options.out_terminal = options.progress_terminal && isatty(STDOUT_FILENO) == 1;
 
   if (!options.input_path.empty()) {
     if (Status s = check_input_path(options.input_path); !s.is_ok()) return fail(s.message());

@@ -136,6 +136,14 @@ class RecordWriter {
 struct TopicOptions {
   // Number of partitions, >= 1. Fixed for the life of the topic. Default 1.
   int32_t partitions = 1;
+  // 0 (default): the topic keeps every record for its lifetime. > 0: a bounded topic, for a
+  // producer that runs alongside its readers (the fraud demo at any size). In each partition,
+  // records that every open reader has read are dropped (the partition's start offset moves up;
+  // a reader cannot start or seek below it), and an append waits while the partition holds this
+  // many records that some open reader, or with no reader open yet, anyone, has not read
+  // (backpressure; a chunk larger than the budget is appended once the partition is fully
+  // read). close() wakes waiting appends, which then fail.
+  int64_t max_unread_records = 0;
 };
 
 struct PartitionLog;  // defined in memory_broker.cc
@@ -147,7 +155,7 @@ struct LogChunk;
 // only to publish or look up a chunk, never per record.
 class Topic {
  public:
-  Topic(std::string name, int32_t num_partitions);
+  Topic(std::string name, int32_t num_partitions, int64_t max_unread_records = 0);
   ~Topic();
   Topic(const Topic&) = delete;
   Topic& operator=(const Topic&) = delete;
@@ -164,8 +172,13 @@ class Topic {
   Result<int64_t> end_offset(PartitionId partition) const;
   int64_t total_records() const;
 
+  // The first offset still held by `partition`: 0 unless the topic is bounded
+  // (TopicOptions::max_unread_records) and has dropped records every reader has read.
+  Result<int64_t> start_offset(PartitionId partition) const;
+  int64_t max_unread_records() const { return max_unread_; }
+
   // Marks end of input: appends fail from now on, and readers report end_of_input once they have
-  // read every partition to its end. Idempotent. Wakes blocked readers.
+  // read every partition to its end. Idempotent. Wakes blocked readers and blocked appends.
   void close();
   bool is_closed() const { return closed_.load(std::memory_order_acquire); }
 
@@ -181,6 +194,11 @@ class Topic {
   Result<int64_t> publish(int32_t partition, columnar::RecordBatch chunk);
   // Bumps the change counter and wakes waiting readers; called after each publish and on close.
   void notify_readers();
+  // Bounded topics: a reader's position in `partition` (registered on open, updated after each
+  // read, removed on destruction, under the partition's mutex); drops the chunks every reader has
+  // read and wakes appends waiting for room.
+  void set_reader_position(int32_t partition, const void* reader, int64_t position);
+  void remove_reader(int32_t partition, const void* reader);
   // The next partition for records without key, spread over the topic's writers.
   int32_t next_sticky_partition() {
     return static_cast<int32_t>(sticky_counter_.fetch_add(1, std::memory_order_relaxed) %
@@ -189,6 +207,7 @@ class Topic {
 
   std::string name_;
   int32_t num_partitions_;
+  int64_t max_unread_ = 0;  // 0: unbounded
   std::unique_ptr<PartitionLog[]> partitions_;
   std::atomic<bool> closed_{false};
   std::atomic<uint32_t> sticky_counter_{0};
@@ -302,6 +321,7 @@ class MemoryTopicReader final : public RecordReader {
   // Every partition of the topic, all from `start`.
   static Result<std::unique_ptr<MemoryTopicReader>> open_all(
       TopicPtr topic, StartPosition start = StartPosition::earliest());
+  ~MemoryTopicReader() override;
 
   Status poll_into(int64_t max_records, std::chrono::milliseconds timeout,
                    PollResult& out) override;
