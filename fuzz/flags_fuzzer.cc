@@ -1,7 +1,8 @@
 // Fuzzes the `sabot` command's flag parser (tools/sabot/flags.cc). The input is an argument list,
 // arguments separated by NUL bytes, parsed by a FlagSet with one flag of every kind, and also
-// handed to parse_count() one by one. Checks beyond "no crash, no sanitizer report": a refusal
-// names the command, and an accepted value is within the flag's declared range.
+// handed to parse_count() one by one (also a positional argument). Checks beyond "no crash, no
+// sanitizer report": a refusal names the command, and an accepted value is within the flag's
+// declared range.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -38,6 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   flags.add_string("input", &input_file, "file");
   flags.add_string("on-bad-record", &mode, "policy", {"fail", "skip", "dead-letter"});
   flags.add_bool("quiet", &quiet, "quiet");
+  int64_t positional = 5;
+  flags.add_positional("count", &positional, "a count", 1, 1'000'000);
 
   auto parsed = flags.parse(args);
   if (parsed.is_ok()) {
@@ -45,6 +48,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     SABOT_CHECK(parallelism >= 1 && parallelism <= 128);
     SABOT_CHECK(rate >= 0.0 && rate <= 1.0);
     SABOT_CHECK(mode == "fail" || mode == "skip" || mode == "dead-letter");
+    SABOT_CHECK(positional >= 1 && positional <= 1'000'000);
+    if (!flags.is_set("count")) SABOT_CHECK_EQ(positional, 5);
   } else {
     SABOT_CHECK(parsed.status().message().find("sabot fuzz") != std::string::npos);
   }
