@@ -56,7 +56,12 @@ class PaneTable {
     ++size_;
   }
   void erase(uint32_t key, int64_t pane);
-  void clear() { rehash(1024); }
+  // Forgets every entry (rehash keeps them, so clearing must not go through it).
+  void clear() {
+    entries_.assign(1024, Entry{0, 0, kNone});
+    mask_ = 1023;
+    size_ = 0;
+  }
   size_t size() const { return size_; }
 
  private:
