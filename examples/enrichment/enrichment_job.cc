@@ -13,24 +13,19 @@
 #include <fstream>
 #include <sstream>
 
+#include "demo_report.h"
 #include "sabot/codec/json.h"
 
 namespace sabot::enrichment {
 
+using demo::cpu_seconds;
+using demo::fmt;
+using demo::grouped;
+using demo::json_string;
+using demo::rate;
+using demo::steady_ns;
+
 namespace {
-
-int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
 
 const columnar::SchemaPtr& stamped_trade_schema() {
   static const columnar::SchemaPtr kSchema = [] {
@@ -286,35 +281,6 @@ Status check_options(const DemoOptions& o) {
   for (const std::string& p : problems) msg += " " + p + ";";
   msg.pop_back();
   return Status::invalid_argument(std::move(msg));
-}
-
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, std::isfinite(v) ? v : 0.0);
-  return buf;
-}
-
-std::string grouped(int64_t v) {  // 1234567 -> "1,234,567"
-  std::string digits = std::to_string(v < 0 ? -v : v);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return v < 0 ? "-" + out : out;
-}
-
-std::string rate(double per_s) {
-  return per_s >= 1e6 ? fmt("%.2f M", per_s / 1e6) : fmt("%.1f k", per_s / 1e3);
-}
-
-std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
-  }
-  return out + "\"";
 }
 
 // A JSON-lines output file written by one sink (the sink's calls are serialized).

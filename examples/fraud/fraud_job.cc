@@ -19,11 +19,20 @@
 #include <sstream>
 #include <thread>
 
+#include "demo_report.h"
 #include "sabot/codec/codec.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/builder.h"
 
 namespace sabot::fraud {
+
+using demo::append_json_string;
+using demo::cpu_seconds;
+using demo::fmt;
+using demo::grouped;
+using demo::rate;
+using demo::steady_ns;
+using demo::thread_cpu_seconds;
 
 namespace {
 
@@ -33,55 +42,10 @@ constexpr std::string_view kSeverityNames[DetectorStats::kSeverities] = {"HIGH",
 enum : int { kVelocity = 0, kAmount = 1, kGeo = 2 };
 enum : int { kHigh = 0, kCritical = 1 };
 
-int64_t steady_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-double cpu_seconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) * 1e-6;
-}
-
 void append_int(int64_t v, std::string* out) {
   char buf[24];
   auto r = std::to_chars(buf, buf + sizeof buf, v);
   out->append(buf, static_cast<size_t>(r.ptr - buf));
-}
-
-void append_json_string(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out->append(buf);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 // ---- alert codec ---------------------------------------------------------------------------
@@ -719,26 +683,6 @@ Result<std::vector<Transaction>> read_transactions_file(const std::string& path)
 // ---- the summary -----------------------------------------------------------------------------
 
 namespace {
-std::string fmt(const char* format, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, format, std::isfinite(v) ? v : 0.0);
-  return buf;
-}
-
-std::string grouped(int64_t v) {  // 1234567 -> "1,234,567"
-  std::string digits = std::to_string(v < 0 ? -v : v);
-  std::string out;
-  for (size_t i = 0; i < digits.size(); ++i) {
-    if (i > 0 && (digits.size() - i) % 3 == 0) out.push_back(',');
-    out.push_back(digits[i]);
-  }
-  return v < 0 ? "-" + out : out;
-}
-
-std::string rate(double per_s) {
-  return per_s >= 1e6 ? fmt("%.2f M", per_s / 1e6) : fmt("%.1f k", per_s / 1e3);
-}
-
 void append_json_counts(const std::map<std::string, int64_t>& m, std::string* out) {
   out->push_back('{');
   bool first = true;
@@ -982,12 +926,6 @@ class ProgressPrinter {
   bool done_ = false;
   std::thread thread_;
 };
-
-double thread_cpu_seconds() {
-  timespec t{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
-}
 
 // Feeds the input topic while the job runs: batches from `next` (empty when done), at most
 // `rate` transactions per second (0: as fast as the topic takes them; the bounded topic holds
