@@ -19,15 +19,7 @@ int main(int argc, char** argv) {
   flags.add_positional("bids", &total, "number of bids (also --bids N)", 0);
   flags.add_int("bids", &total, "number of bids", 0);
   const std::vector<std::string> args(argv + 1, argv + argc);
-  Result<bool> parsed = flags.parse(args);
-  if (!parsed.is_ok()) {
-    std::cerr << parsed.status().message() << "\n";
-    return 2;
-  }
-  if (!*parsed) {
-    std::cout << flags.help();
-    return std::cout.flush() ? 0 : 1;
-  }
+  if (std::optional<int> exit = cli::parse_flags(flags, args)) return *exit;
   auto schema = columnar::schema(
       {columnar::field("auction", columnar::int64()), columnar::field("price", columnar::int64()),
        columnar::field("date_time", columnar::timestamp(columnar::TimeUnit::kMilli))});

@@ -4,34 +4,30 @@
 // this program prints the VWAP rows. `sabot demo enrichment` runs the same job with files, a
 // summary and every option (see `sabot demo enrichment --help`).
 //   build/release/examples/enrichment/trade_enrichment [trades] [parallelism]
-#include <charconv>
 #include <iostream>
-#include <string_view>
+#include <string>
+#include <vector>
 
 #include "enrichment_job.h"
-
-namespace {
-
-int64_t arg_or(int argc, char** argv, int i, int64_t fallback) {
-  if (argc <= i) return fallback;
-  const std::string_view text = argv[i];
-  int64_t v = 0;
-  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || end != text.data() + text.size() || v < 1) {
-    std::cerr << "enrichment: argument " << i << " must be a positive integer, got '" << text
-              << "'\nusage: trade_enrichment [trades] [parallelism]\n";
-    std::exit(2);
-  }
-  return v;
-}
-
-}  // namespace
+#include "flags.h"
 
 int main(int argc, char** argv) {
   using namespace sabot;
   enrichment::GeneratorOptions generator;
-  generator.trades = arg_or(argc, argv, 1, 100'000);
-  const int parallelism = static_cast<int>(arg_or(argc, argv, 2, 2));
+  generator.trades = 100'000;
+  int64_t parallelism_arg = 2;
+  // Parsed like the `sabot` command's arguments (tools/sabot/flags.h).
+  cli::FlagSet flags(
+      "trade_enrichment",
+      "Produces generated securities, quotes and trades into three topics, runs the\n"
+      "enrichment job on them and prints the VWAP rows (see 'sabot demo enrichment'\n"
+      "for every option).");
+  flags.add_positional("trades", &generator.trades, "trades to generate", 1);
+  flags.add_positional("parallelism", &parallelism_arg, "parallel subtasks of the job", 1,
+                       EnvironmentOptions{}.max_parallelism);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (std::optional<int> exit = cli::parse_flags(flags, args)) return *exit;
+  const int parallelism = static_cast<int>(parallelism_arg);
 
   // 1. Three topics keyed by symbol, JSON values, filled from the generator in file order.
   connectors::MemoryBroker broker;

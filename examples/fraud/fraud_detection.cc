@@ -23,15 +23,7 @@ int main(int argc, char** argv) {
   flags.add_positional("parallelism", &parallelism, "parallel subtasks of the detector", 1,
                        EnvironmentOptions{}.max_parallelism);
   const std::vector<std::string> args(argv + 1, argv + argc);
-  Result<bool> parsed = flags.parse(args);
-  if (!parsed.is_ok()) {
-    std::cerr << parsed.status().message() << "\n";
-    return 2;
-  }
-  if (!*parsed) {
-    std::cout << flags.help();
-    return std::cout.flush() ? 0 : 1;
-  }
+  if (std::optional<int> exit = cli::parse_flags(flags, args)) return *exit;
 
   // 1. The input topic: 3 partitions keyed by account, JSON values (FRAUD.md).
   connectors::MemoryBroker broker;

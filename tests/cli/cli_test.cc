@@ -45,10 +45,13 @@ class CliTest : public ::testing::Test {
 
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
-  Outcome sabot(const std::string& args) const {
+  Outcome sabot(const std::string& args) const { return run(std::string(SABOT_CLI) + " " + args); }
+
+  // Runs a shell command line; standard input is /dev/null unless it redirects it itself.
+  Outcome run(const std::string& command_line) const {
     const std::string err_path = path("stderr.txt");
-    const std::string command =
-        std::string(SABOT_CLI) + " " + args + " 2>" + err_path + " </dev/null";
+    std::string command = command_line + " 2>" + err_path;
+    if (command_line.find('<') == std::string::npos) command += " </dev/null";
     Outcome r;
     std::FILE* pipe = popen(command.c_str(), "r");
     if (pipe == nullptr) return r;
@@ -256,25 +259,10 @@ TEST_F(CliTest, FraudDemoFindsExactlyTheReferenceAlerts) {
 
 class CliSafetyTest : public CliTest {
  protected:
-  Outcome sh(const std::string& args) const {
-    const std::string err_path = path("stderr.txt");
-    std::string command = std::string(SABOT_CLI) + " " + args + " 2>" + err_path;
-    if (args.find('<') == std::string::npos) command += " </dev/null";
-    Outcome r;
-    std::FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return r;
-    char buf[1 << 16];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    const int status = pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = read(err_path);
-    return r;
-  }
   // A JSON-lines file of `n` generated transactions.
   std::string transactions_file(const std::string& name, int n) const {
     const std::string p = path(name);
-    Outcome r = sh("fraud generate --transactions " + std::to_string(n) + " --output " + p);
+    Outcome r = sabot("fraud generate --transactions " + std::to_string(n) + " --output " + p);
     EXPECT_EQ(r.code, 0) << r.err;
     return p;
   }
@@ -296,15 +284,15 @@ TEST_F(CliSafetyTest, AnOutputThatIsTheInputIsRefusedEvenThroughLinks) {
   fs::create_symlink(input, path("soft.jsonl"));
   fs::create_hard_link(input, path("hard.jsonl"));
   for (const std::string& out : {input, path("soft.jsonl"), path("hard.jsonl")}) {
-    Outcome r = sh("demo fraud --quiet --input " + input + " --alerts-out " + out);
+    Outcome r = sabot("demo fraud --quiet --input " + input + " --alerts-out " + out);
     EXPECT_EQ(r.code, 1) << out;
     EXPECT_NE(r.err.find("refusing to write '" + out + "': it is the input file"),
               std::string::npos)
         << r.err;
     EXPECT_EQ(read(input), before) << out;
   }
-  Outcome via_link = sh("demo fraud --quiet --input " + path("soft.jsonl") + " --alerts-out " +
-                        path("hard.jsonl"));
+  Outcome via_link = sabot("demo fraud --quiet --input " + path("soft.jsonl") + " --alerts-out " +
+                           path("hard.jsonl"));
   EXPECT_EQ(via_link.code, 1);
   EXPECT_NE(via_link.err.find("the same file through a link"), std::string::npos) << via_link.err;
   EXPECT_EQ(read(input), before);
@@ -317,14 +305,14 @@ TEST_F(CliSafetyTest, AFailedRunLeavesAnExistingOutputAsItWas) {
   std::ofstream(bad) << "{\"transaction_id\": oops}\n";
   const std::string alerts = path("alerts.jsonl");
   std::ofstream(alerts) << "precious\n";
-  Outcome r = sh("demo fraud --quiet --input " + bad + " --alerts-out " + alerts);
+  Outcome r = sabot("demo fraud --quiet --input " + bad + " --alerts-out " + alerts);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_EQ(read(alerts), "precious\n");
   EXPECT_EQ(files(), (std::set<std::string>{"bad.jsonl", "alerts.jsonl"}));
   // A successful run replaces it, keeping its mode.
   fs::permissions(alerts, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
   const std::string input = transactions_file("tx.jsonl", 3000);
-  Outcome ok = sh("demo fraud --quiet --input " + input + " --alerts-out " + alerts);
+  Outcome ok = sabot("demo fraud --quiet --input " + input + " --alerts-out " + alerts);
   ASSERT_EQ(ok.code, 0) << ok.err;
   EXPECT_NE(read(alerts).find("\"alert_id\""), std::string::npos);
   EXPECT_EQ(fs::status(alerts).permissions(),
@@ -335,24 +323,24 @@ TEST_F(CliSafetyTest, AFailedRunLeavesAnExistingOutputAsItWas) {
 // Row 2: `--input some_directory` ran on nothing and exited 0.
 TEST_F(CliSafetyTest, DirectoriesAndDevicesAreRefusedWithAMessage) {
   fs::create_directories(path("some_directory"));
-  Outcome dir = sh("demo fraud --quiet --input " + path("some_directory"));
+  Outcome dir = sabot("demo fraud --quiet --input " + path("some_directory"));
   EXPECT_EQ(dir.code, 1);
   EXPECT_NE(dir.err.find("'" + path("some_directory") + "': it is a directory"), std::string::npos)
       << dir.err;
   EXPECT_EQ(dir.out.find("transactions"), std::string::npos) << dir.out;
-  Outcome dev = sh("demo fraud --quiet --input /dev/zero");
+  Outcome dev = sabot("demo fraud --quiet --input /dev/zero");
   EXPECT_EQ(dev.code, 1);
   EXPECT_NE(dev.err.find("it is a device"), std::string::npos) << dev.err;
   const std::string input = transactions_file("tx.jsonl", 100);
   Outcome out_dir =
-      sh("demo fraud --quiet --input " + input + " --alerts-out " + path("some_directory"));
+      sabot("demo fraud --quiet --input " + input + " --alerts-out " + path("some_directory"));
   EXPECT_EQ(out_dir.code, 1);
   EXPECT_NE(out_dir.err.find("it is a directory"), std::string::npos) << out_dir.err;
-  Outcome gen_dir = sh("fraud generate --output " + path("some_directory"));
+  Outcome gen_dir = sabot("fraud generate --output " + path("some_directory"));
   EXPECT_EQ(gen_dir.code, 1);
   EXPECT_NE(gen_dir.err.find("it is a directory"), std::string::npos) << gen_dir.err;
   Outcome bench_dir =
-      sh("bench nexmark --events 1000 --query q0 --output " + path("some_directory"));
+      sabot("bench nexmark --events 1000 --query q0 --output " + path("some_directory"));
   EXPECT_EQ(bench_dir.code, 1);
   EXPECT_NE(bench_dir.err.find("it is a directory"), std::string::npos) << bench_dir.err;
 }
@@ -369,15 +357,15 @@ TEST_F(CliSafetyTest, LostStandardOutputFailsTheRunNamingIt) {
         std::string("demo fraud --help"), std::string("--version"),
         std::string("fraud generate --transactions 100000"),
         std::string("nexmark generate --events 100000")}) {
-    Outcome r = sh(args + " >/dev/full");
+    Outcome r = sabot(args + " >/dev/full");
     EXPECT_EQ(r.code, 1) << args;
     EXPECT_NE(r.err.find("standard output failed"), std::string::npos) << args << ": " << r.err;
   }
-  Outcome file = sh("fraud generate --transactions 1000 --output /dev/full");
+  Outcome file = sabot("fraud generate --transactions 1000 --output /dev/full");
   EXPECT_EQ(file.code, 1);
   EXPECT_NE(file.err.find("writing '/dev/full' failed: No space left on device"), std::string::npos)
       << file.err;
-  Outcome alerts = sh("demo fraud --quiet --input " + input + " --alerts-out /dev/full");
+  Outcome alerts = sabot("demo fraud --quiet --input " + input + " --alerts-out /dev/full");
   EXPECT_EQ(alerts.code, 1);
   EXPECT_NE(alerts.err.find("/dev/full"), std::string::npos) << alerts.err;
 }
@@ -385,19 +373,19 @@ TEST_F(CliSafetyTest, LostStandardOutputFailsTheRunNamingIt) {
 // Row 9: `--parallelism 129` passed the parser (help said [1, 256]) and bench printed its header.
 TEST_F(CliSafetyTest, RangesInHelpAreTheEnginesAndAreCheckedBeforeAnythingRuns) {
   for (const std::string command : {"demo fraud", "bench nexmark"}) {
-    Outcome help = sh(command + " --help");
+    Outcome help = sabot(command + " --help");
     EXPECT_EQ(help.code, 0);
     EXPECT_NE(help.out.find("[1, 128]"), std::string::npos) << help.out;
     EXPECT_EQ(help.out.find("256"), std::string::npos) << help.out;
-    Outcome r = sh(command + " --parallelism 129 --quiet");
-    if (command == "bench nexmark") r = sh(command + " --parallelism 129 --events 1000");
+    Outcome r = sabot(command + " --parallelism 129 --quiet");
+    if (command == "bench nexmark") r = sabot(command + " --parallelism 129 --events 1000");
     EXPECT_EQ(r.code, 2) << command;
     EXPECT_NE(r.err.find("--parallelism: value 129 is out of range [1, 128]"), std::string::npos)
         << r.err;
     EXPECT_EQ(r.out, "") << command;  // no table header, no summary
-    Outcome max =
-        sh(command == "bench nexmark" ? command + " --parallelism 128 --events 1000 --query q0"
-                                      : command + " --parallelism 128 --transactions 1000 --quiet");
+    Outcome max = sabot(command == "bench nexmark"
+                            ? command + " --parallelism 128 --events 1000 --query q0"
+                            : command + " --parallelism 128 --transactions 1000 --quiet");
     EXPECT_EQ(max.code, 0) << max.err;
   }
 }
@@ -406,24 +394,24 @@ TEST_F(CliSafetyTest, RangesInHelpAreTheEnginesAndAreCheckedBeforeAnythingRuns) 
 TEST_F(CliSafetyTest, GeneratorFlagsWithInputAreRefusedAndDashIsStandardInput) {
   const std::string input = transactions_file("tx.jsonl", 3000);
   Outcome r =
-      sh("demo fraud --quiet --input " + input + " --transactions 5 --seed 7 --fraud-rate 0.5");
+      sabot("demo fraud --quiet --input " + input + " --transactions 5 --seed 7 --fraud-rate 0.5");
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--transactions, --seed, --fraud-rate set the generator, which --input "
                        "replaces"),
             std::string::npos)
       << r.err;
-  Outcome one = sh("demo fraud --quiet --input " + input + " --accounts 3");
+  Outcome one = sabot("demo fraud --quiet --input " + input + " --accounts 3");
   EXPECT_EQ(one.code, 2);
   EXPECT_NE(one.err.find("--accounts sets the generator"), std::string::npos) << one.err;
-  Outcome from_file = sh("demo fraud --json --input " + input);
-  Outcome from_stdin = sh("demo fraud --json --input - < " + input);
+  Outcome from_file = sabot("demo fraud --json --input " + input);
+  Outcome from_stdin = sabot("demo fraud --json --input - < " + input);
   ASSERT_EQ(from_stdin.code, 0) << from_stdin.err;
   EXPECT_NE(from_stdin.out.find("\"transactions\":3000,"), std::string::npos) << from_stdin.out;
   auto alerts_of = [](const std::string& json) {
     return json.substr(json.find("\"alerts\""), json.find(",\"wall_s\"") - json.find("\"alerts\""));
   };
   EXPECT_EQ(alerts_of(from_stdin.out), alerts_of(from_file.out));
-  Outcome cat = sh("demo fraud --json --input /dev/stdin < " + input);
+  Outcome cat = sabot("demo fraud --json --input /dev/stdin < " + input);
   EXPECT_EQ(cat.code, 0) << cat.err;
 }
 
@@ -434,19 +422,8 @@ TEST_F(CliSafetyTest, ExampleProgramsParseArgumentsLikeSabot) {
       fs::path(SABOT_CLI).parent_path().parent_path().parent_path().string() + "/examples";
   const std::string hot = examples + "/hot_items";
   const std::string fraud = examples + "/fraud/fraud_detection";
-  auto run = [this](const std::string& command) {
-    const std::string err = path("stderr.txt");
-    Outcome r;
-    std::FILE* pipe = popen((command + " 2>" + err + " </dev/null").c_str(), "r");
-    char buf[4096];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    const int status = pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = read(err);
-    return r;
-  };
-  for (const std::string& program : {hot, fraud}) {
+  const std::string enrichment = examples + "/enrichment/trade_enrichment";
+  for (const std::string& program : {hot, fraud, enrichment}) {
     if (!fs::exists(program)) {
       ADD_FAILURE() << program << " is not built";
       continue;
@@ -473,10 +450,10 @@ TEST_F(CliSafetyTest, ExampleProgramsParseArgumentsLikeSabot) {
 
 // Row 12 (second half): `sabot --version` was an unknown command.
 TEST_F(CliSafetyTest, VersionIsACommand) {
-  Outcome r = sh("--version");
+  Outcome r = sabot("--version");
   EXPECT_EQ(r.code, 0);
   EXPECT_EQ(r.out.rfind("sabot ", 0), 0u) << r.out;
-  EXPECT_NE(sh("--help").out.find("--version"), std::string::npos);
+  EXPECT_NE(sabot("--help").out.find("--version"), std::string::npos);
 }
 
 // Writes `lines` (already JSON text) as a file and returns its path.
@@ -523,14 +500,14 @@ TEST_F(CliSafetyTest, TimestampsOutsideASaneWindowAreBadRecords) {
   lines[20] = with_field(lines[20], "timestamp_ms", "9223372036854775807");
   lines[30] = with_field(lines[30], "transaction_amount", "-5");
   const std::string input = write_lines(path("bad_time.jsonl"), lines);
-  Outcome r = sh("demo fraud --quiet --input " + input);
+  Outcome r = sabot("demo fraud --quiet --input " + input);
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.err.find(input +
                        ":11: bad transaction: field 'timestamp_ms': -9223372036854775808 is "
                        "outside [1970-01-01T00:00:00.000Z, 2100-01-01T00:00:00.000Z) (and 2 more"),
             std::string::npos)
       << r.err;
-  Outcome skip = sh("demo fraud --input " + input + " --on-bad-record skip");
+  Outcome skip = sabot("demo fraud --input " + input + " --on-bad-record skip");
   EXPECT_EQ(skip.code, 0) << skip.err;
   EXPECT_NE(
       skip.err.find(":21: bad transaction skipped: field 'timestamp_ms': 9223372036854775807"),
@@ -551,14 +528,14 @@ TEST_F(CliSafetyTest, OnBadRecordSkipsOrDeadLettersEveryBadLine) {
   for (int i = 0; i < 13; ++i) lines[static_cast<size_t>(5000 + i * 7000)] = "{\"oops\": ";
   const std::string input = write_lines(path("bad.jsonl"), lines);
 
-  Outcome failed = sh("demo fraud --quiet --input " + input);
+  Outcome failed = sabot("demo fraud --quiet --input " + input);
   EXPECT_EQ(failed.code, 1);
   EXPECT_NE(failed.err.find(input + ":5001: bad transaction: malformed JSON at byte 9: "),
             std::string::npos)
       << failed.err;
   EXPECT_NE(failed.err.find("(and 12 more bad lines)"), std::string::npos) << failed.err;
 
-  Outcome skip = sh("demo fraud --json --input " + input + " --on-bad-record skip");
+  Outcome skip = sabot("demo fraud --json --input " + input + " --on-bad-record skip");
   ASSERT_EQ(skip.code, 0) << skip.err;
   EXPECT_NE(skip.out.find("\"transactions\":" + good_count + ","), std::string::npos) << skip.out;
   EXPECT_NE(skip.out.find("\"bad_records\":13"), std::string::npos) << skip.out;
@@ -569,12 +546,12 @@ TEST_F(CliSafetyTest, OnBadRecordSkipsOrDeadLettersEveryBadLine) {
   EXPECT_NE(skip.err.find(input + ": 13 bad lines skipped (the first 10 named above)"),
             std::string::npos)
       << skip.err;
-  Outcome text = sh("demo fraud --quiet --input " + input + " --on-bad-record skip");
+  Outcome text = sabot("demo fraud --quiet --input " + input + " --on-bad-record skip");
   EXPECT_NE(text.out.find(", 13 bad input lines left out)"), std::string::npos) << text.out;
 
   const std::string letters = path("dead.jsonl");
-  Outcome dead = sh("demo fraud --json --input " + input +
-                    " --on-bad-record dead-letter --dead-letter-out " + letters);
+  Outcome dead = sabot("demo fraud --json --input " + input +
+                       " --on-bad-record dead-letter --dead-letter-out " + letters);
   ASSERT_EQ(dead.code, 0) << dead.err;
   EXPECT_NE(dead.out.find("\"transactions\":" + good_count + ","), std::string::npos);
   auto schema = columnar::schema(
@@ -588,13 +565,13 @@ TEST_F(CliSafetyTest, OnBadRecordSkipsOrDeadLettersEveryBadLine) {
     EXPECT_NE(got.column(2).string_view(i).find("malformed JSON at byte 9"), std::string::npos);
   }
   // Usage errors: each half of the dead-letter pair needs the other; policies need --input.
-  EXPECT_EQ(sh("demo fraud --input " + input + " --on-bad-record dead-letter").code, 2);
-  EXPECT_EQ(sh("demo fraud --input " + input + " --dead-letter-out " + letters).code, 2);
-  EXPECT_EQ(sh("demo fraud --on-bad-record skip --transactions 10").code, 2);
-  EXPECT_EQ(
-      sh("demo fraud --input " + input + " --on-bad-record dead-letter --dead-letter-out " + input)
-          .code,
-      1);
+  EXPECT_EQ(sabot("demo fraud --input " + input + " --on-bad-record dead-letter").code, 2);
+  EXPECT_EQ(sabot("demo fraud --input " + input + " --dead-letter-out " + letters).code, 2);
+  EXPECT_EQ(sabot("demo fraud --on-bad-record skip --transactions 10").code, 2);
+  EXPECT_EQ(sabot("demo fraud --input " + input +
+                  " --on-bad-record dead-letter --dead-letter-out " + input)
+                .code,
+            1);
   EXPECT_EQ(count_lines(read(input)), 100000u);
 }
 
@@ -602,7 +579,7 @@ TEST_F(CliSafetyTest, OnBadRecordSkipsOrDeadLettersEveryBadLine) {
 TEST_F(CliSafetyTest, ABomIsAcceptedAndDecodeErrorsNameByteAndField) {
   std::vector<std::string> lines = split_lines(read(transactions_file("tx.jsonl", 2000)));
   const std::string with_bom = write_lines(path("bom.jsonl"), lines, "\xEF\xBB\xBF");
-  Outcome bom = sh("demo fraud --json --input " + with_bom);
+  Outcome bom = sabot("demo fraud --json --input " + with_bom);
   ASSERT_EQ(bom.code, 0) << bom.err;
   EXPECT_NE(bom.out.find("\"transactions\":2000,"), std::string::npos) << bom.out;
 
@@ -612,7 +589,7 @@ TEST_F(CliSafetyTest, ABomIsAcceptedAndDecodeErrorsNameByteAndField) {
   const size_t at = utf8.find("\xC3\x28");
   std::vector<std::string> bad_utf8 = lines;
   bad_utf8[3] = utf8;
-  Outcome u = sh("demo fraud --quiet --input " + write_lines(path("utf8.jsonl"), bad_utf8));
+  Outcome u = sabot("demo fraud --quiet --input " + write_lines(path("utf8.jsonl"), bad_utf8));
   EXPECT_EQ(u.code, 1);
   EXPECT_NE(u.err.find(":4: bad transaction: invalid UTF-8 at byte " + std::to_string(at) +
                        " in field 'account_number' (0xC3)"),
@@ -622,7 +599,7 @@ TEST_F(CliSafetyTest, ABomIsAcceptedAndDecodeErrorsNameByteAndField) {
   std::vector<std::string> huge = lines;
   huge[5] = with_field(lines[5], "transaction_amount", "1e999");
   const size_t num_at = huge[5].find("1e999");
-  Outcome h = sh("demo fraud --quiet --input " + write_lines(path("huge.jsonl"), huge));
+  Outcome h = sabot("demo fraud --quiet --input " + write_lines(path("huge.jsonl"), huge));
   EXPECT_EQ(h.code, 1);
   EXPECT_NE(h.err.find(":6: bad transaction: number 1e999 at byte " + std::to_string(num_at) +
                        " in field 'transaction_amount' is out of range"),
@@ -631,7 +608,7 @@ TEST_F(CliSafetyTest, ABomIsAcceptedAndDecodeErrorsNameByteAndField) {
   // A BOM anywhere but at the start of the file is named.
   std::vector<std::string> inner = lines;
   inner[7] = "\xEF\xBB\xBF" + inner[7];
-  Outcome i = sh("demo fraud --quiet --input " + write_lines(path("inner.jsonl"), inner));
+  Outcome i = sabot("demo fraud --quiet --input " + write_lines(path("inner.jsonl"), inner));
   EXPECT_EQ(i.code, 1);
   EXPECT_NE(i.err.find(":8: bad transaction: malformed JSON at byte 0: a UTF-8 byte-order mark"),
             std::string::npos)
@@ -653,7 +630,7 @@ TEST_F(CliSafetyTest, AccountsAreCutAtCharacterBoundaries) {
                       std::to_string(1704067200000 + i * 1000) + "}");
     }
   }
-  Outcome r = sh("demo fraud --input " + write_lines(path("snow.jsonl"), lines));
+  Outcome r = sabot("demo fraud --input " + write_lines(path("snow.jsonl"), lines));
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_NE(r.out.find("Account …☃☃ab - "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("Account …☃☃☃☃ab - "), std::string::npos) << r.out;
@@ -717,7 +694,7 @@ TEST_F(CliSafetyTest, OnATerminalProgressIsOneStatusLineEvenWhenQuiet) {
   EXPECT_EQ(out.rfind("Fraud detection summary", 0), 0u) << out;
   EXPECT_EQ(out.find("progress"), std::string::npos);
   // Not a terminal: no progress at all with --quiet, as before.
-  Outcome piped = sh("demo fraud --quiet --transactions 20000");
+  Outcome piped = sabot("demo fraud --quiet --transactions 20000");
   EXPECT_EQ(piped.err, "");
 }
 

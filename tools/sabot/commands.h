@@ -12,14 +12,6 @@
 
 namespace sabot::cli {
 
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // the work itself failed (bad input file, job error)
-inline constexpr int kExitUsage = 2;    // bad command line
-
-// Parses the command's flags. nullopt: go on. Otherwise the exit code to return: --help printed
-// the help (0), or the error was printed to stderr (2).
-std::optional<int> parse_flags(FlagSet& flags, std::span<const std::string> args);
-
 // Prints "sabot: <message>" to stderr and returns kExitFailure.
 int fail(const std::string& message);
 

@@ -13,19 +13,6 @@
 
 namespace sabot::cli {
 
-std::optional<int> parse_flags(FlagSet& flags, std::span<const std::string> args) {
-  Result<bool> parsed = flags.parse(args);
-  if (!parsed.is_ok()) {
-    std::cerr << parsed.status().message() << "\n";
-    return kExitUsage;
-  }
-  if (!*parsed) {
-    std::cout << flags.help();
-    return kExitOk;
-  }
-  return std::nullopt;
-}
-
 int fail(const std::string& message) {
   std::cerr << "sabot: " << message << "\n";
   return kExitFailure;

@@ -3,6 +3,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <iostream>
 #include <optional>
 #include <sstream>
 
@@ -311,6 +312,19 @@ std::string FlagSet::help() const {
   }
   out += lefts.back() + std::string(width + 2 - lefts.back().size(), ' ') + "show this help\n";
   return out;
+}
+
+std::optional<int> parse_flags(FlagSet& flags, std::span<const std::string> args) {
+  Result<bool> parsed = flags.parse(args);
+  if (!parsed.is_ok()) {
+    std::cerr << parsed.status().message() << "\n";
+    return kExitUsage;
+  }
+  if (!*parsed) {
+    std::cout << flags.help();
+    return std::cout.flush() ? kExitOk : kExitFailure;
+  }
+  return std::nullopt;
 }
 
 }  // namespace sabot::cli

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -68,6 +69,15 @@ class FlagSet {
   std::string summary_;
   std::vector<Flag> flags_;
 };
+
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailure = 1;  // the work itself failed (bad input file, job error)
+inline constexpr int kExitUsage = 2;    // bad command line
+
+// Parses a command's or program's flags with the exit-code convention. nullopt: go on. Otherwise
+// the exit code to return: --help printed the help (0, or 1 when standard output is lost), or the
+// error was printed to stderr (2).
+std::optional<int> parse_flags(FlagSet& flags, std::span<const std::string> args);
 
 // Parses a whole decimal integer with an optional k/M/G suffix and digit-separating underscores;
 // InvalidArgument when the text is anything else or overflows int64.
