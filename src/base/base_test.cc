@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "sabot/base/arith.h"
+#include "sabot/base/bytes.h"
 #include "sabot/base/check.h"
 #include "sabot/base/clock.h"
 #include "sabot/base/ids.h"
@@ -63,6 +64,49 @@ TEST(Arith, KeyGroupsGoToSubtasksInContiguousRanges) {
   for (int kg = 1; kg < 128; ++kg) {
     EXPECT_GE(subtask_for_key_group(kg, 5, 128), subtask_for_key_group(kg - 1, 5, 128));
   }
+}
+
+TEST(Bytes, Crc32cMatchesTheCastagnoliCheckValue) {
+  EXPECT_EQ(crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(crc32c(""), 0u);
+  // Continuing a checksum equals checksumming the concatenation, at every split point.
+  const std::string s = "a longer input that crosses several eight-byte words";
+  for (size_t i = 0; i <= s.size(); ++i) {
+    EXPECT_EQ(crc32c(std::string_view(s).substr(i), crc32c(std::string_view(s).substr(0, i))),
+              crc32c(s));
+  }
+}
+
+TEST(Bytes, ReaderReturnsWhatTheWriterWroteAndNamesTruncation) {
+  std::string out;
+  ByteWriter w(&out);
+  w.put<int64_t>(-7);
+  w.put_bytes("abc");
+  w.put_vector(std::vector<uint32_t>{1, 2, 3});
+  ByteReader r(out, "test state", 100);
+  int64_t v = 0;
+  std::string_view s;
+  std::vector<uint32_t> vec;
+  ASSERT_TRUE(r.get(&v).is_ok());
+  ASSERT_TRUE(r.get_bytes(&s).is_ok());
+  ASSERT_TRUE(r.get_vector(&vec).is_ok());
+  EXPECT_EQ(v, -7);
+  EXPECT_EQ(s, "abc");
+  EXPECT_EQ(vec, (std::vector<uint32_t>{1, 2, 3}));
+  EXPECT_TRUE(r.expect_end().is_ok());
+
+  // Cut anywhere: every read fails cleanly, naming the thing and the offset in the snapshot.
+  ByteReader cut(std::string_view(out).substr(0, 10), "test state", 100);
+  ASSERT_TRUE(cut.get(&v).is_ok());
+  Status st = cut.get_bytes(&s);
+  EXPECT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("test state: truncated"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("at byte 108"), std::string::npos) << st.message();
+  // A huge count is refused before anything is allocated.
+  std::string big;
+  ByteWriter(&big).put<uint64_t>(uint64_t{1} << 60);
+  ByteReader huge(big, "test state");
+  EXPECT_FALSE(huge.get_vector(&vec).is_ok());
 }
 
 TEST(StrongId, ComparesHashesAndPrints) {

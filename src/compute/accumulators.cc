@@ -12,21 +12,20 @@ namespace sabot::compute::internal {
 using columnar::TypeId;
 
 void write_accumulator_header(const GroupedAccumulator& acc, std::string* out) {
-  StateWriter w(out);
+  ByteWriter w(out);
   out->append("SACC");
   w.put<uint8_t>(kAccumulatorVersion);
   w.put<uint8_t>(static_cast<uint8_t>(acc.kind()));
-  w.put_type(acc.input_type());
+  put_type(w, acc.input_type());
   w.put<uint32_t>(acc.num_groups());
 }
 
-Status read_accumulator_header(const GroupedAccumulator& acc, StateReader* r,
-                               uint32_t* num_groups) {
-  SABOT_RETURN_IF_ERROR(r->expect_header("SACC", kAccumulatorVersion));
+Status read_accumulator_header(const GroupedAccumulator& acc, ByteReader* r, uint32_t* num_groups) {
+  SABOT_RETURN_IF_ERROR(expect_header(*r, "SACC", kAccumulatorVersion));
   uint8_t kind = 0;
   DataType type;
   SABOT_RETURN_IF_ERROR(r->get(&kind));
-  SABOT_RETURN_IF_ERROR(r->get_type(&type));
+  SABOT_RETURN_IF_ERROR(get_type(*r, &type));
   SABOT_RETURN_IF_ERROR(r->get(num_groups));
   if (kind != static_cast<uint8_t>(acc.kind()) || !(type == acc.input_type())) {
     return r->invalid("holds an accumulator of another kind or type (kind " + std::to_string(kind) +
@@ -71,11 +70,11 @@ Result<Array> CountAccumulator::finalize() const {
 
 void CountAccumulator::serialize(std::string* out) const {
   write_accumulator_header(*this, out);
-  StateWriter(out).put_vector(counts_);
+  ByteWriter(out).put_vector(counts_);
 }
 
 Status CountAccumulator::deserialize(std::string_view bytes) {
-  StateReader r(bytes, "count accumulator");
+  ByteReader r(bytes, "count accumulator");
   uint32_t n = 0;
   SABOT_RETURN_IF_ERROR(read_accumulator_header(*this, &r, &n));
   std::vector<int64_t> counts;
@@ -234,7 +233,7 @@ Result<Array> CountDistinctAccumulator::finalize() const {
 
 void CountDistinctAccumulator::serialize(std::string* out) const {
   write_accumulator_header(*this, out);
-  StateWriter w(out);
+  ByteWriter w(out);
   w.put_vector(entry_gid_);
   w.put_vector(entry_hash_);
   w.put_vector(entry_offset_);
@@ -243,7 +242,7 @@ void CountDistinctAccumulator::serialize(std::string* out) const {
 }
 
 Status CountDistinctAccumulator::deserialize(std::string_view bytes) {
-  StateReader r(bytes, "count_distinct accumulator");
+  ByteReader r(bytes, "count_distinct accumulator");
   uint32_t n = 0;
   SABOT_RETURN_IF_ERROR(read_accumulator_header(*this, &r, &n));
   std::vector<uint32_t> gids;

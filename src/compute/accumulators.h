@@ -37,7 +37,7 @@ inline void for_each_valid(const Array& a, F&& f) {
 
 void write_accumulator_header(const GroupedAccumulator& acc, std::string* out);
 // Checks the header against `acc` and returns the snapshot's number of groups.
-Status read_accumulator_header(const GroupedAccumulator& acc, StateReader* r, uint32_t* num_groups);
+Status read_accumulator_header(const GroupedAccumulator& acc, ByteReader* r, uint32_t* num_groups);
 
 // ---------------------------------------------------------------------------------------------
 class CountAccumulator final : public GroupedAccumulator {
@@ -122,13 +122,13 @@ class SumAccumulator final : public GroupedAccumulator {
 
   void serialize(std::string* out) const override {
     write_accumulator_header(*this, out);
-    StateWriter w(out);
+    ByteWriter w(out);
     w.put_vector(sums_);
     w.put_vector(counts_);
   }
 
   Status deserialize(std::string_view bytes) override {
-    StateReader r(bytes, "sum accumulator");
+    ByteReader r(bytes, "sum accumulator");
     uint32_t n = 0;
     SABOT_RETURN_IF_ERROR(read_accumulator_header(*this, &r, &n));
     std::vector<Acc> sums;
@@ -203,13 +203,13 @@ class AvgAccumulator final : public GroupedAccumulator {
 
   void serialize(std::string* out) const override {
     write_accumulator_header(*this, out);
-    StateWriter w(out);
+    ByteWriter w(out);
     w.put_vector(sums_);
     w.put_vector(counts_);
   }
 
   Status deserialize(std::string_view bytes) override {
-    StateReader r(bytes, "avg accumulator");
+    ByteReader r(bytes, "avg accumulator");
     uint32_t n = 0;
     SABOT_RETURN_IF_ERROR(read_accumulator_header(*this, &r, &n));
     std::vector<double> sums;
@@ -293,14 +293,14 @@ class VarianceAccumulator final : public GroupedAccumulator {
 
   void serialize(std::string* out) const override {
     write_accumulator_header(*this, out);
-    StateWriter w(out);
+    ByteWriter w(out);
     w.put_vector(counts_);
     w.put_vector(means_);
     w.put_vector(m2s_);
   }
 
   Status deserialize(std::string_view bytes) override {
-    StateReader r(bytes, "variance accumulator");
+    ByteReader r(bytes, "variance accumulator");
     uint32_t n = 0;
     SABOT_RETURN_IF_ERROR(read_accumulator_header(*this, &r, &n));
     std::vector<int64_t> counts;
@@ -341,8 +341,8 @@ struct FixedTraits {
   static Value view(const Store& s) { return s; }
   static void assign(Store& s, Value v) { s = v; }
   static void append(Builder& b, const Store& s) { b.append(s); }
-  static void write(StateWriter& w, const std::vector<Store>& v) { w.put_vector(v); }
-  static Status read(StateReader& r, std::vector<Store>* v) { return r.get_vector(v); }
+  static void write(ByteWriter& w, const std::vector<Store>& v) { w.put_vector(v); }
+  static Status read(ByteReader& r, std::vector<Store>* v) { return r.get_vector(v); }
 };
 
 struct BoolTraits {
@@ -358,8 +358,8 @@ struct BoolTraits {
   static Value view(const Store& s) { return s != 0; }
   static void assign(Store& s, Value v) { s = v ? 1 : 0; }
   static void append(Builder& b, const Store& s) { b.append(s != 0); }
-  static void write(StateWriter& w, const std::vector<Store>& v) { w.put_vector(v); }
-  static Status read(StateReader& r, std::vector<Store>* v) { return r.get_vector(v); }
+  static void write(ByteWriter& w, const std::vector<Store>& v) { w.put_vector(v); }
+  static Status read(ByteReader& r, std::vector<Store>* v) { return r.get_vector(v); }
 };
 
 struct StringTraits {
@@ -378,11 +378,11 @@ struct StringTraits {
   static Value view(const Store& s) { return s; }
   static void assign(Store& s, Value v) { s.assign(v.data(), v.size()); }
   static void append(Builder& b, const Store& s) { b.append(s); }
-  static void write(StateWriter& w, const std::vector<Store>& v) {
+  static void write(ByteWriter& w, const std::vector<Store>& v) {
     w.put<uint64_t>(v.size());
     for (const std::string& s : v) w.put_bytes(s);
   }
-  static Status read(StateReader& r, std::vector<Store>* v) {
+  static Status read(ByteReader& r, std::vector<Store>* v) {
     uint64_t n = 0;
     SABOT_RETURN_IF_ERROR(r.get(&n));
     v->clear();
@@ -487,13 +487,13 @@ class SelectAccumulator final : public GroupedAccumulator {
 
   void serialize(std::string* out) const override {
     write_accumulator_header(*this, out);
-    StateWriter w(out);
+    ByteWriter w(out);
     w.put_vector(has_);
     Traits::write(w, values_);
   }
 
   Status deserialize(std::string_view bytes) override {
-    StateReader r(bytes, "accumulator");
+    ByteReader r(bytes, "accumulator");
     uint32_t n = 0;
     SABOT_RETURN_IF_ERROR(read_accumulator_header(*this, &r, &n));
     std::vector<uint8_t> has;

@@ -7,6 +7,10 @@
 
 namespace sabot::compute {
 
+using internal::expect_header;
+using internal::get_type;
+using internal::put_type;
+
 Result<std::unique_ptr<GroupedAggregation>> GroupedAggregation::make(
     const Schema& input_schema, std::vector<std::string> keys, std::vector<Aggregate> aggregates) {
   std::unique_ptr<GroupedAggregation> agg(new GroupedAggregation());
@@ -144,7 +148,7 @@ void GroupedAggregation::clear() {
 }
 
 void GroupedAggregation::serialize(std::string* out) const {
-  internal::StateWriter w(out);
+  ByteWriter w(out);
   out->append("SGAG");
   w.put<uint8_t>(1);
   w.put<uint32_t>(static_cast<uint32_t>(accumulators_.size()));
@@ -159,8 +163,8 @@ void GroupedAggregation::serialize(std::string* out) const {
 }
 
 Status GroupedAggregation::deserialize(std::string_view bytes) {
-  internal::StateReader r(bytes, "grouped aggregation");
-  SABOT_RETURN_IF_ERROR(r.expect_header("SGAG", 1));
+  ByteReader r(bytes, "grouped aggregation");
+  SABOT_RETURN_IF_ERROR(expect_header(r, "SGAG", 1));
   uint32_t count = 0;
   SABOT_RETURN_IF_ERROR(r.get(&count));
   if (count != accumulators_.size()) {

@@ -12,6 +12,10 @@
 
 namespace sabot::compute {
 
+using internal::expect_header;
+using internal::get_type;
+using internal::put_type;
+
 using columnar::TypeId;
 namespace bits = columnar::bits;
 
@@ -144,19 +148,19 @@ class IntGrouper final : public Grouper {
   }
 
   void serialize(std::string* out) const override {
-    internal::StateWriter w(out);
+    ByteWriter w(out);
     out->append("SGRI");
     w.put<uint8_t>(1);
-    w.put_type(key_types_[0]);
+    put_type(w, key_types_[0]);
     w.put<int64_t>(null_group_);
     w.put_vector(keys_);
   }
 
   Status deserialize(std::string_view bytes) override {
-    internal::StateReader r(bytes, "grouper");
-    SABOT_RETURN_IF_ERROR(r.expect_header("SGRI", 1));
+    ByteReader r(bytes, "grouper");
+    SABOT_RETURN_IF_ERROR(expect_header(r, "SGRI", 1));
     DataType t;
-    SABOT_RETURN_IF_ERROR(r.get_type(&t));
+    SABOT_RETURN_IF_ERROR(get_type(r, &t));
     if (!(t == key_types_[0])) {
       return r.invalid("key type " + t.to_string() + " does not match the grouper's " +
                        key_types_[0].to_string());
@@ -361,10 +365,10 @@ class StringGrouper final : public Grouper {
   }
 
   void serialize(std::string* out) const override {
-    internal::StateWriter w(out);
+    ByteWriter w(out);
     out->append("SGRS");
     w.put<uint8_t>(1);
-    w.put_type(key_types_[0]);
+    put_type(w, key_types_[0]);
     w.put<int64_t>(null_group_);
     w.put_vector(group_hashes_);
     w.put_vector(offsets_);
@@ -372,10 +376,10 @@ class StringGrouper final : public Grouper {
   }
 
   Status deserialize(std::string_view bytes) override {
-    internal::StateReader r(bytes, "grouper");
-    SABOT_RETURN_IF_ERROR(r.expect_header("SGRS", 1));
+    ByteReader r(bytes, "grouper");
+    SABOT_RETURN_IF_ERROR(expect_header(r, "SGRS", 1));
     DataType t;
-    SABOT_RETURN_IF_ERROR(r.get_type(&t));
+    SABOT_RETURN_IF_ERROR(get_type(r, &t));
     if (!(t == key_types_[0])) {
       return r.invalid("key type " + t.to_string() + " does not match the grouper's " +
                        key_types_[0].to_string());
@@ -570,19 +574,19 @@ class GenericGrouper final : public Grouper {
   }
 
   void serialize(std::string* out) const override {
-    internal::StateWriter w(out);
+    ByteWriter w(out);
     out->append("SGRG");
     w.put<uint8_t>(1);
     w.put<uint32_t>(static_cast<uint32_t>(key_types_.size()));
-    for (const DataType& t : key_types_) w.put_type(t);
+    for (const DataType& t : key_types_) put_type(w, t);
     w.put_vector(group_hashes_);
     w.put_vector(offsets_);
     w.put_vector(arena_);
   }
 
   Status deserialize(std::string_view bytes) override {
-    internal::StateReader r(bytes, "grouper");
-    SABOT_RETURN_IF_ERROR(r.expect_header("SGRG", 1));
+    ByteReader r(bytes, "grouper");
+    SABOT_RETURN_IF_ERROR(expect_header(r, "SGRG", 1));
     uint32_t num_types = 0;
     SABOT_RETURN_IF_ERROR(r.get(&num_types));
     if (num_types != key_types_.size()) {
@@ -591,7 +595,7 @@ class GenericGrouper final : public Grouper {
     }
     for (const DataType& expected : key_types_) {
       DataType t;
-      SABOT_RETURN_IF_ERROR(r.get_type(&t));
+      SABOT_RETURN_IF_ERROR(get_type(r, &t));
       if (!(t == expected)) {
         return r.invalid("key type " + t.to_string() + " does not match " + expected.to_string());
       }

@@ -7,8 +7,8 @@
 #include <set>
 #include <unordered_map>
 
-#include "compute/state_codec.h"
 #include "sabot/base/arith.h"
+#include "sabot/base/bytes.h"
 #include "sabot/base/check.h"
 #include "sabot/base/time_unit.h"
 #include "sabot/columnar/builder.h"
@@ -27,8 +27,6 @@ using columnar::Schema;
 using columnar::SchemaPtr;
 using columnar::TypeId;
 using compute::GroupedAccumulator;
-using compute::internal::StateReader;
-using compute::internal::StateWriter;
 using internal::kNone;
 using runtime::Operator;
 using runtime::OperatorContext;
@@ -979,7 +977,7 @@ class WindowOperator final : public Operator {
 
 Status WindowOperator::snapshot_state(CheckpointId, std::string* out) {
   for (auto& a : accs_) a->resize(num_groups_);
-  StateWriter w(out);
+  ByteWriter w(out);
   w.put<uint32_t>(kStateMagic);
   w.put<uint32_t>(kStateVersion);
   w.put<int64_t>(wm_);
@@ -1019,7 +1017,7 @@ Status WindowOperator::snapshot_state(CheckpointId, std::string* out) {
 }
 
 Status WindowOperator::restore_state(std::string_view data) {
-  StateReader r(data, "window state");
+  ByteReader r(data, "window state");
   uint32_t magic = 0, version = 0;
   SABOT_RETURN_IF_ERROR(r.get(&magic));
   SABOT_RETURN_IF_ERROR(r.get(&version));

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "compute/state_codec.h"
+#include "sabot/base/bytes.h"
 #include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/columnar/ipc.h"
@@ -12,8 +12,6 @@ namespace sabot::operators::internal {
 
 using columnar::Array;
 using columnar::RecordBatch;
-using compute::internal::StateReader;
-using compute::internal::StateWriter;
 
 void PaneTable::rehash(size_t capacity) {
   std::vector<Entry> old = std::move(entries_);
@@ -113,13 +111,13 @@ Result<Array> UdafAccumulator::finalize() const {
 }
 
 void UdafAccumulator::serialize(std::string* out) const {
-  StateWriter w(out);
+  ByteWriter w(out);
   w.put<uint64_t>(accs_.size());
   for (const std::string& a : accs_) w.put_bytes(a);
 }
 
 Status UdafAccumulator::deserialize(std::string_view bytes) {
-  StateReader r(bytes, "aggregate function state");
+  ByteReader r(bytes, "aggregate function state");
   uint64_t n = 0;
   SABOT_RETURN_IF_ERROR(r.get(&n));
   accs_.assign(static_cast<size_t>(n), std::string());
@@ -183,7 +181,7 @@ Result<RecordBatch> RowCollector::rows(uint32_t g) const {
 }
 
 void RowCollector::serialize(std::string* out) const {
-  StateWriter w(out);
+  ByteWriter w(out);
   w.put<uint64_t>(parts_.size());
   for (uint32_t g = 0; g < parts_.size(); ++g) {
     auto rb = rows(g);
@@ -194,7 +192,7 @@ void RowCollector::serialize(std::string* out) const {
 }
 
 Status RowCollector::deserialize(std::string_view bytes) {
-  StateReader r(bytes, "window rows");
+  ByteReader r(bytes, "window rows");
   uint64_t n = 0;
   SABOT_RETURN_IF_ERROR(r.get(&n));
   parts_.assign(static_cast<size_t>(n), {});
