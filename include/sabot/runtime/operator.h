@@ -36,6 +36,9 @@ struct OperatorCounters;
 // What an operator knows about where it runs.
 struct OperatorContext {
   std::string operator_name;  // e.g. "filter#3"
+  // Stable identity of the operator across runs and job versions (DataStream::uid, or a default
+  // derived from the plan); snapshots are addressed by it and name it (state/snapshot.h).
+  std::string uid;
   int subtask_index = 0;
   int parallelism = 1;
   int max_parallelism = 128;
@@ -65,9 +68,14 @@ class Operator {
   virtual Status on_processing_time(Timestamp now, Output& out) { return Status::ok(); }
 
   // Checkpoint hooks. snapshot_state runs when barrier `id` has arrived on every input (aligned);
-  // it appends the operator's state to `out`. restore_state gets those bytes back on recovery
-  // before open(). notify_checkpoint_complete tells two-phase-commit sinks to commit. The defaults
-  // suit stateless operators.
+  // it appends the operator's state to `out` in the one snapshot format (state/snapshot.h:
+  // addressed by ctx.uid, split into key-group sections). On recovery restore_state runs after
+  // open() and before the first event, once for every snapshot of this uid that may hold one of
+  // the subtask's key groups (after rescaling, several): the operator keeps the sections of the
+  // key groups it owns (subtask_for_key_group) and merges operator-wide sections. A snapshot that
+  // does not decode is an error naming the uid, the state and the byte offset.
+  // notify_checkpoint_complete tells two-phase-commit sinks to commit. The defaults suit stateless
+  // operators.
   virtual Status snapshot_state(CheckpointId id, std::string* out) { return Status::ok(); }
   virtual Status restore_state(std::string_view data) { return Status::ok(); }
   virtual Status notify_checkpoint_complete(CheckpointId id) { return Status::ok(); }
