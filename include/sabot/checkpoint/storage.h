@@ -1,0 +1,106 @@
+// Durable checkpoints in a local directory. A checkpoint is a directory `DIR/chk-<n>/` (a
+// savepoint: `DIR/savepoint-<n>/`) holding one file per operator subtask's snapshot
+// (state/snapshot.h) and a MANIFEST written last and atomically (temporary file, fsync, rename,
+// fsync of the directory). A checkpoint without a manifest was cut short and is not one. The
+// manifest is itself a snapshot envelope (uid "checkpoint", state type "manifest"): the job's name,
+// the checkpoint's number, time and max parallelism, and per file the operator uid, subtask,
+// parallelism, size and CRC-32C, so a checkpoint is readable (sabot checkpoints ...) without the
+// job's code, and a damaged file is found before anything is restored from it.
+//
+// One writer per directory (the job's coordinator); readers may run concurrently with it, since
+// what they see is either a whole checkpoint or no manifest. Not thread-safe per object.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sabot/base/status.h"
+
+namespace sabot::checkpoint {
+
+// The snapshots of one operator (by uid) in a checkpoint: one per subtask of the parallelism it
+// ran at; subtasks without state have an empty string.
+struct OperatorState {
+  int parallelism = 1;
+  std::vector<std::string> subtasks;
+};
+
+// What a checkpoint holds, in memory: what the runtime restores a job from.
+struct CheckpointData {
+  std::string job_name;
+  int64_t checkpoint_id = 0;
+  int64_t created_unix_ms = 0;  // wall-clock time the checkpoint completed
+  bool savepoint = false;
+  uint32_t max_parallelism = 128;
+  std::map<std::string, OperatorState> operators;  // by uid
+};
+
+// A checkpoint as listed: what the manifest says, without the state bytes.
+struct CheckpointInfo {
+  std::string path;  // DIR/chk-<n>
+  int64_t checkpoint_id = 0;
+  bool savepoint = false;
+  // "complete", or why the checkpoint cannot be used ("no manifest (incomplete)", "damaged: ...").
+  std::string status;
+  bool usable = false;
+  int64_t created_unix_ms = 0;
+  uint64_t bytes = 0;  // sum of the state files
+  std::string job_name;
+  uint32_t max_parallelism = 0;
+  struct File {
+    std::string uid;
+    int subtask = 0;
+    int parallelism = 0;
+    std::string name;
+    uint64_t size = 0;
+    uint32_t crc = 0;
+  };
+  std::vector<File> files;
+};
+
+struct StorageOptions {
+  // Complete checkpoints (not savepoints) kept; older ones are deleted after each new one.
+  int retained = 3;
+};
+
+class CheckpointStorage {
+ public:
+  // Creates `dir` when missing. Refuses a path that exists and is not a directory.
+  static Result<CheckpointStorage> open(std::string dir, StorageOptions options = {});
+
+  const std::string& dir() const { return dir_; }
+
+  // Writes `data` as DIR/chk-<id> (or savepoint-<id>): state files, then the manifest atomically.
+  // Then deletes checkpoints beyond the retained count and incomplete ones older than this one.
+  // Returns the checkpoint's path. On error the partial directory is removed (best effort); a
+  // crash mid-write leaves a directory without manifest that listing reports and recovery skips.
+  Result<std::string> write(const CheckpointData& data);
+
+  // Every checkpoint and savepoint directory, by increasing number, with its status.
+  Result<std::vector<CheckpointInfo>> list() const;
+
+  // The newest usable checkpoint or savepoint of `job_name` (any job when empty): damaged and
+  // incomplete ones are skipped with a warning naming the reason. nullopt when there is none.
+  Result<std::optional<CheckpointData>> load_latest(std::string_view job_name = {}) const;
+
+ private:
+  CheckpointStorage(std::string dir, StorageOptions options)
+      : dir_(std::move(dir)), options_(options) {}
+  Status remove_old(int64_t newest_id) const;
+
+  std::string dir_;
+  StorageOptions options_;
+};
+
+// Reads one checkpoint directory: its manifest, then every state file, checking sizes and
+// checksums. InvalidData naming the file and what is wrong.
+Result<CheckpointData> load_checkpoint(const std::string& path);
+// The manifest of one checkpoint directory, without reading the state files (status "complete"
+// means the manifest decodes; files are checked by load_checkpoint).
+Result<CheckpointInfo> read_manifest(const std::string& path);
+
+}  // namespace sabot::checkpoint
