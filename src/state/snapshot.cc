@@ -157,6 +157,24 @@ Result<SnapshotReader> SnapshotReader::open(std::string_view bytes, std::string_
   return out;
 }
 
+Result<SnapshotHeader> SnapshotReader::peek_header(std::string_view bytes) {
+  ByteReader r(bytes, "snapshot header");
+  char magic[4] = {};
+  SABOT_RETURN_IF_ERROR(r.get_raw(magic, sizeof(magic)));
+  if (std::string_view(magic, sizeof(magic)) != kMagic) return r.invalid("no 'SBSN' magic");
+  uint16_t format = 0;
+  SABOT_RETURN_IF_ERROR(r.get(&format));
+  SnapshotHeader h;
+  std::string_view s;
+  SABOT_RETURN_IF_ERROR(r.get_bytes(&s));
+  h.operator_uid = std::string(s);
+  SABOT_RETURN_IF_ERROR(r.get_bytes(&s));
+  h.state_type = std::string(s);
+  SABOT_RETURN_IF_ERROR(r.get(&h.state_version));
+  SABOT_RETURN_IF_ERROR(r.get(&h.max_parallelism));
+  return h;
+}
+
 ByteReader SnapshotReader::section_reader(size_t i) const {
   SABOT_CHECK_LT(i, sections_.size());
   return ByteReader(sections_[i].payload, section_names_[i], sections_[i].offset);

@@ -14,12 +14,14 @@
 #include <set>
 #include <sstream>
 
+#include "sabot/checkpoint/storage.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/columnar/ipc.h"
 #include "sabot/fraud/rules.h"
 #include "sabot/fraud/transactions.h"
 #include "sabot/nexmark/generator.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot {
 namespace {
@@ -188,6 +190,52 @@ TEST_F(CliTest, BenchAllRunsEveryQueryInTurn) {
   ASSERT_EQ(text.code, 0) << text.err;
   EXPECT_NE(text.out.find("events/cpu-s"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("q2"), std::string::npos) << text.out;
+}
+
+TEST_F(CliTest, CheckpointsListAndShowDescribeADirectoryWithoutTheJobsCode) {
+  const std::string dir = path("chk");
+  auto storage = checkpoint::CheckpointStorage::open(dir);
+  ASSERT_TRUE(storage.is_ok());
+  for (int64_t id = 1; id <= 2; ++id) {
+    checkpoint::CheckpointData d;
+    d.job_name = "fraud";
+    d.checkpoint_id = id;
+    d.created_unix_ms = 1'764'806'400'000;  // 2025-12-04T00:00:00Z
+    d.max_parallelism = 8;
+    std::string window;
+    state::SnapshotWriter w(&window, {"alerts window", "window", 3, 8});
+    for (int32_t kg : {0, 1, 2, 5}) w.begin_section(kg).put<int64_t>(kg);
+    w.begin_section(state::kOperatorWide).put<int64_t>(-1);
+    w.finish();
+    d.operators["alerts window"] = {2, {window, ""}};
+    ASSERT_TRUE(storage->write(d).is_ok());
+  }
+  std::filesystem::remove(dir + "/chk-2/MANIFEST");  // a run killed while writing checkpoint 2
+
+  Outcome list = sabot("checkpoints list " + dir);
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_NE(list.out.find("1       checkpoint 2025-12-04T00:00:00Z"), std::string::npos)
+      << list.out;
+  EXPECT_NE(list.out.find("fraud"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("complete"), std::string::npos) << list.out;
+  EXPECT_NE(list.out.find("no manifest (incomplete"), std::string::npos) << list.out;
+
+  Outcome show = sabot("checkpoints show " + dir + "/chk-1");
+  ASSERT_EQ(show.code, 0) << show.err;
+  EXPECT_NE(show.out.find("checkpoint 1 of job 'fraud'"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("operator 'alerts window' (parallelism 2)"), std::string::npos)
+      << show.out;
+  EXPECT_NE(show.out.find("subtask 0: state 'window' v3, 4 key groups [0-2,5] + operator-wide"),
+            std::string::npos)
+      << show.out;
+  EXPECT_NE(show.out.find("subtask 1: no state"), std::string::npos) << show.out;
+
+  Outcome incomplete = sabot("checkpoints show " + dir + "/chk-2");
+  EXPECT_EQ(incomplete.code, 1);
+  EXPECT_NE(incomplete.err.find("no manifest"), std::string::npos) << incomplete.err;
+  Outcome missing = sabot("checkpoints list " + path("nowhere"));
+  EXPECT_EQ(missing.code, 1);
+  EXPECT_NE(missing.err.find("is not a directory"), std::string::npos) << missing.err;
 }
 
 TEST_F(CliTest, FraudGenerateWritesTheGeneratorsTransactions) {

@@ -70,5 +70,7 @@ int nexmark_generate(std::span<const std::string> args);
 int bench_nexmark(std::span<const std::string> args);
 int enrichment_generate(std::span<const std::string> args);
 int demo_enrichment(std::span<const std::string> args);
+int checkpoints_list_command(std::span<const std::string> args);
+int checkpoints_show_command(std::span<const std::string> args);
 
 }  // namespace sabot::cli

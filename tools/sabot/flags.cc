@@ -125,6 +125,12 @@ void FlagSet::add_int(std::string name, int64_t* value, std::string help, int64_
   flags_.push_back(make_int(std::move(name), value, std::move(help), min, max));
 }
 
+void FlagSet::add_positional_string(std::string name, std::string* value, std::string help) {
+  add_string(std::move(name), value, std::move(help));
+  flags_.back().positional = true;
+  flags_.back().value_name = "PATH";
+}
+
 void FlagSet::add_positional(std::string name, int64_t* value, std::string help, int64_t min,
                              int64_t max) {
   Flag f = make_int(std::move(name), value, std::move(help), min, max);

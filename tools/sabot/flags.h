@@ -39,6 +39,9 @@ class FlagSet {
   void add_positional(std::string name, int64_t* value, std::string help, int64_t min = INT64_MIN,
                       int64_t max = INT64_MAX);
 
+  // A positional string argument (a path), e.g. the DIR of "sabot checkpoints list DIR".
+  void add_positional_string(std::string name, std::string* value, std::string help);
+
   // Parses "--name value" and "--name=value". Returns false when --help or -h was given (the
   // caller prints help() and exits 0). InvalidArgument names the flag and the command.
   Result<bool> parse(std::span<const std::string> args);

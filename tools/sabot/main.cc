@@ -32,6 +32,10 @@ const std::vector<Command>& commands() {
       {"nexmark", "generate", "write Nexmark events as JSON lines", sabot::cli::nexmark_generate},
       {"bench", "nexmark", "run Nexmark queries and report events per second and per CPU-second",
        sabot::cli::bench_nexmark},
+      {"checkpoints", "list", "list the checkpoints in a checkpoint directory, with their status",
+       sabot::cli::checkpoints_list_command},
+      {"checkpoints", "show", "describe one checkpoint: operators, state types, key groups, sizes",
+       sabot::cli::checkpoints_show_command},
   };
   return all;
 }

@@ -77,6 +77,10 @@ class SnapshotReader {
                                      std::string_view state_type, uint16_t max_state_version,
                                      uint32_t max_parallelism);
 
+  // The header as written, checking only that it decodes (not the checksum): for tools that
+  // describe a snapshot without knowing what wrote it. InvalidData naming the offset.
+  static Result<SnapshotHeader> peek_header(std::string_view bytes);
+
   const SnapshotHeader& header() const { return header_; }
   const std::vector<Section>& sections() const { return sections_; }
   // A reader of section `i`'s payload whose errors name the operator, state, key group and the
