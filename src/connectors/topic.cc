@@ -97,7 +97,7 @@ class TopicReader final : public SourceReader {
         }
       }
       if (decoded.batch.num_rows() > 0) {
-        pending_.emplace_back(pb.partition.value(), std::move(decoded.batch));
+        pending_.push_back({pb.partition.value(), pb.base_offset, std::move(decoded.batch)});
       }
     }
     if (dead_letters_ && dropped > 0) SABOT_RETURN_IF_ERROR(dead_letters_->flush());
@@ -110,6 +110,36 @@ class TopicReader final : public SourceReader {
     SourcePoll p = ended_ ? SourcePoll::end() : SourcePoll::idle();
     p.dropped = dropped;
     return p;
+  }
+
+  // A partition's position is the offset of its first record not yet returned: the first
+  // pending batch's, else the consumer's. Bad records before it were already counted or sent to
+  // the dead-letter topic; after a restore, those after it are handled again.
+  Result<std::vector<runtime::SplitPosition>> snapshot_positions() const override {
+    std::vector<runtime::SplitPosition> out;
+    for (PartitionId p : reader_->assignment()) {
+      int64_t at = -1;
+      for (const Pending& e : pending_) {
+        if (e.partition == p.value()) {
+          at = e.base_offset;
+          break;
+        }
+      }
+      if (at < 0) {
+        SABOT_ASSIGN_OR_RETURN(at, reader_->position(p));
+      }
+      out.push_back({p.value(), runtime::encode_position(at)});
+    }
+    return out;
+  }
+  Status restore_positions(std::span<const runtime::SplitPosition> positions) override {
+    for (const auto& p : positions) {
+      SABOT_ASSIGN_OR_RETURN(int64_t offset,
+                             runtime::decode_position(p, "topic '" + topic_name_ + "'"));
+      SABOT_RETURN_IF_ERROR(reader_->seek(PartitionId(p.split), offset)
+                                .with_context("restoring topic '" + topic_name_ + "'"));
+    }
+    return Status::ok();
   }
 
   std::string position() const override {
@@ -127,8 +157,8 @@ class TopicReader final : public SourceReader {
 
  private:
   SourcePoll take_pending() {
-    SourcePoll p = SourcePoll::of(std::move(pending_.front().second));
-    p.split = pending_.front().first;
+    SourcePoll p = SourcePoll::of(std::move(pending_.front().rows));
+    p.split = pending_.front().partition;
     pending_.pop_front();
     return p;
   }
@@ -167,7 +197,14 @@ class TopicReader final : public SourceReader {
   BadRecordPolicy policy_;
   std::unique_ptr<MemoryTopicWriter> dead_letters_;
   PollResult polled_;
-  std::deque<std::pair<int, RecordBatch>> pending_;  // (partition, decoded rows)
+  // Decoded rows polled from the topic but not yet returned, with the offset of the first record
+  // they were decoded from (a checkpoint's position when they are the partition's first pending).
+  struct Pending {
+    int partition;
+    int64_t base_offset;
+    RecordBatch rows;
+  };
+  std::deque<Pending> pending_;
   bool ended_ = false;
 };
 
@@ -194,6 +231,8 @@ class TopicSource final : public Source {
                                                          std::move(decoder), options_.on_bad_record,
                                                          std::move(dead_letters)));
   }
+  // Positions are offsets: a partition restarts at any offset the topic still holds.
+  bool checkpointable() const override { return true; }
 
  private:
   TopicSourceOptions options_;

@@ -748,6 +748,8 @@ class NexmarkReader final : public runtime::SourceReader {
   Result<runtime::SourcePoll> poll(int64_t max_rows) override {
     max_rows = std::max<int64_t>(max_rows, 1);
     while (pos_ < config_.events) {
+      if (!resume_.empty())
+        pos_ = std::max(pos_, resume_[static_cast<size_t>(chunk_ % num_splits_)]);
       const int64_t end = chunk_begin(chunk_ + 1);
       if (pos_ < end) {
         // Exactly max_rows events of the kind, unless the chunk ends first.
@@ -769,6 +771,36 @@ class NexmarkReader final : public runtime::SourceReader {
       pos_ = chunk_begin(chunk_);
     }
     return runtime::SourcePoll::end();
+  }
+
+  // Every owned split has consumed exactly its events before pos_ (chunks are read in event
+  // order), so each split's position is pos_ (or where a restore put it, if that is later).
+  Result<std::vector<runtime::SplitPosition>> snapshot_positions() const override {
+    std::vector<runtime::SplitPosition> out;
+    for (int s = 0; s < num_splits_; ++s) {
+      if (!owned_[static_cast<size_t>(s)]) continue;
+      int64_t at = pos_;
+      if (!resume_.empty()) at = std::max(at, resume_[static_cast<size_t>(s)]);
+      out.push_back({s, runtime::encode_position(at)});
+    }
+    return out;
+  }
+  Status restore_positions(std::span<const runtime::SplitPosition> positions) override {
+    resume_.assign(static_cast<size_t>(num_splits_), 0);
+    for (const auto& p : positions) {
+      if (p.split < 0 || p.split >= num_splits_ || !owned_[static_cast<size_t>(p.split)]) {
+        return Status::invalid_argument("nexmark source: split " + std::to_string(p.split) +
+                                        " is not this reader's");
+      }
+      SABOT_ASSIGN_OR_RETURN(int64_t at, runtime::decode_position(p, "nexmark source"));
+      if (at < 0 || at > config_.events) {
+        return Status::invalid_data("nexmark source: event " + std::to_string(at) + " of split " +
+                                    std::to_string(p.split) + " outside [0, " +
+                                    std::to_string(config_.events) + "]");
+      }
+      resume_[static_cast<size_t>(p.split)] = at;
+    }
+    return Status::ok();
   }
 
   std::string position() const override {
@@ -793,7 +825,8 @@ class NexmarkReader final : public runtime::SourceReader {
   std::shared_ptr<const ChannelTables> tables_;
   EventKind kind_;
   int num_splits_;
-  std::vector<uint8_t> owned_;  // per split: read by this reader
+  std::vector<uint8_t> owned_;   // per split: read by this reader
+  std::vector<int64_t> resume_;  // per split: the first event to read (restored); empty: none
   int64_t chunk_ = 0;
   int64_t pos_ = 0;
 };
@@ -836,6 +869,8 @@ class NexmarkSource final : public runtime::Source {
     return std::unique_ptr<runtime::SourceReader>(
         new NexmarkReader(config_, tables_, kind_, num_splits_, mine));
   }
+  // Events are a function of their index, so a split restarts at any event.
+  bool checkpointable() const override { return true; }
 
  private:
   GeneratorConfig config_;

@@ -1,5 +1,6 @@
 #include "sabot/operators/sources_sinks.h"
 
+#include <algorithm>
 #include <iostream>
 
 namespace sabot::operators {
@@ -21,7 +22,7 @@ namespace {
 class BatchesReader final : public SourceReader {
  public:
   BatchesReader(std::shared_ptr<const std::vector<RecordBatch>> batches, std::vector<int> splits)
-      : batches_(std::move(batches)), splits_(std::move(splits)) {}
+      : batches_(std::move(batches)), splits_(std::move(splits)), start_(splits_.size(), 0) {}
   Result<SourcePoll> poll(int64_t max_rows) override {
     while (next_split_ < splits_.size()) {
       const RecordBatch& b = (*batches_)[static_cast<size_t>(splits_[next_split_])];
@@ -34,7 +35,7 @@ class BatchesReader final : public SourceReader {
         return p;
       }
       ++next_split_;
-      row_ = 0;
+      row_ = next_split_ < splits_.size() ? start_[next_split_] : 0;
     }
     return SourcePoll::end();
   }
@@ -42,10 +43,39 @@ class BatchesReader final : public SourceReader {
     return "batch " + std::to_string(next_split_) + "/" + std::to_string(splits_.size()) + " row " +
            std::to_string(row_);
   }
+  // A split's position is the next row of its batch.
+  Result<std::vector<runtime::SplitPosition>> snapshot_positions() const override {
+    std::vector<runtime::SplitPosition> out;
+    for (size_t k = 0; k < splits_.size(); ++k) {
+      const int64_t rows = (*batches_)[static_cast<size_t>(splits_[k])].num_rows();
+      const int64_t row = k < next_split_ ? rows : k == next_split_ ? row_ : start_[k];
+      out.push_back({splits_[k], runtime::encode_position(row)});
+    }
+    return out;
+  }
+  Status restore_positions(std::span<const runtime::SplitPosition> positions) override {
+    for (const auto& p : positions) {
+      auto it = std::find(splits_.begin(), splits_.end(), p.split);
+      if (it == splits_.end()) {
+        return Status::invalid_argument("batches source: split " + std::to_string(p.split) +
+                                        " is not this reader's");
+      }
+      SABOT_ASSIGN_OR_RETURN(int64_t row, runtime::decode_position(p, "batches source"));
+      const size_t k = static_cast<size_t>(it - splits_.begin());
+      if (row < 0 || row > (*batches_)[static_cast<size_t>(p.split)].num_rows()) {
+        return Status::invalid_data("batches source: row " + std::to_string(row) +
+                                    " lies outside split " + std::to_string(p.split));
+      }
+      start_[k] = row;
+    }
+    row_ = splits_.empty() ? 0 : start_[0];
+    return Status::ok();
+  }
 
  private:
   std::shared_ptr<const std::vector<RecordBatch>> batches_;
   std::vector<int> splits_;
+  std::vector<int64_t> start_;  // per split: the row to start at (restored positions)
   size_t next_split_ = 0;
   int64_t row_ = 0;
 };
@@ -66,6 +96,7 @@ class BatchesSource final : public Source {
     }
     return std::unique_ptr<SourceReader>(new BatchesReader(batches_, std::move(mine)));
   }
+  bool checkpointable() const override { return true; }
 
  private:
   std::shared_ptr<const std::vector<RecordBatch>> batches_;
@@ -77,19 +108,21 @@ class BatchesSource final : public Source {
 class GeneratorReader final : public SourceReader {
  public:
   GeneratorReader(const GeneratorFunction* fn, std::vector<int> splits)
-      : fn_(fn), splits_(std::move(splits)) {}
+      : fn_(fn), splits_(std::move(splits)), start_(splits_.size(), 0) {}
   Result<SourcePoll> poll(int64_t max_rows) override {
     while (next_split_ < splits_.size()) {
-      SABOT_ASSIGN_OR_RETURN(std::optional<RecordBatch> b,
-                             (*fn_)(splits_[next_split_], row_, max_rows));
-      if (b) {
-        row_ += b->num_rows();
-        SourcePoll p = SourcePoll::of(std::move(*b));
-        p.split = splits_[next_split_];
-        return p;
+      if (row_ >= 0) {
+        SABOT_ASSIGN_OR_RETURN(std::optional<RecordBatch> b,
+                               (*fn_)(splits_[next_split_], row_, max_rows));
+        if (b) {
+          row_ += b->num_rows();
+          SourcePoll p = SourcePoll::of(std::move(*b));
+          p.split = splits_[next_split_];
+          return p;
+        }
       }
       ++next_split_;
-      row_ = 0;
+      row_ = next_split_ < splits_.size() ? start_[next_split_] : 0;
     }
     return SourcePoll::end();
   }
@@ -97,10 +130,38 @@ class GeneratorReader final : public SourceReader {
     if (next_split_ >= splits_.size()) return "done";
     return "split " + std::to_string(splits_[next_split_]) + " row " + std::to_string(row_);
   }
+  // A split's position is its next row, or kDone once the function said it has no more.
+  Result<std::vector<runtime::SplitPosition>> snapshot_positions() const override {
+    std::vector<runtime::SplitPosition> out;
+    for (size_t k = 0; k < splits_.size(); ++k) {
+      const int64_t row = k < next_split_ ? kDone : k == next_split_ ? row_ : start_[k];
+      out.push_back({splits_[k], runtime::encode_position(row)});
+    }
+    return out;
+  }
+  Status restore_positions(std::span<const runtime::SplitPosition> positions) override {
+    for (const auto& p : positions) {
+      auto it = std::find(splits_.begin(), splits_.end(), p.split);
+      if (it == splits_.end()) {
+        return Status::invalid_argument("generator source: split " + std::to_string(p.split) +
+                                        " is not this reader's");
+      }
+      SABOT_ASSIGN_OR_RETURN(int64_t row, runtime::decode_position(p, "generator source"));
+      if (row < kDone) {
+        return Status::invalid_data("generator source: row " + std::to_string(row) + " of split " +
+                                    std::to_string(p.split));
+      }
+      start_[static_cast<size_t>(it - splits_.begin())] = row;
+    }
+    row_ = splits_.empty() ? 0 : start_[0];
+    return Status::ok();
+  }
 
  private:
+  static constexpr int64_t kDone = -1;
   const GeneratorFunction* fn_;
   std::vector<int> splits_;
+  std::vector<int64_t> start_;  // per split: the row to start at, or kDone
   size_t next_split_ = 0;
   int64_t row_ = 0;
 };
@@ -118,6 +179,7 @@ class GeneratorSource final : public Source {
     return std::unique_ptr<SourceReader>(
         new GeneratorReader(&fn_, std::vector<int>(splits.begin(), splits.end())));
   }
+  bool checkpointable() const override { return true; }
 
  private:
   std::string name_;

@@ -19,13 +19,15 @@ namespace sabot::operators {
 // ---- sources ----
 
 // Each batch is one split; a subtask reads its batches in order, at most source_batch_rows rows at
-// a time. `schema` may be null when `batches` is not empty (the first batch's schema is used).
+// a time. Checkpoints store each batch's next row. `schema` may be null when `batches` is not empty
+// (the first batch's schema is used).
 Result<std::shared_ptr<const runtime::Source>> batches_source(
     std::vector<columnar::RecordBatch> batches, columnar::SchemaPtr schema = nullptr);
 
 // Produces rows on demand: called with the split, the index of the split's next row and the
 // number of rows wanted; returns a batch (any size, may be empty) or nullopt at the end of the
-// split. Called from one thread at a time per split.
+// split. Called from one thread at a time per split. Checkpoints store each split's next row, so
+// the function must give the same rows for the same (split, next_row) on every run.
 using GeneratorFunction = std::function<Result<std::optional<columnar::RecordBatch>>(
     int split, int64_t next_row, int64_t max_rows)>;
 std::shared_ptr<const runtime::Source> generator_source(std::string name,

@@ -7,7 +7,9 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <vector>
 
+#include "sabot/base/bytes.h"
 #include "sabot/base/status.h"
 #include "sabot/columnar/record_batch.h"
 #include "sabot/runtime/operator.h"
@@ -47,6 +49,32 @@ struct SourcePoll {
   }
 };
 
+// Where one split (partition) of a source stands: what a checkpoint stores for it. The bytes are
+// understood by the Source that made them (e.g. the next offset of a partition); split numbers
+// are the Source's, so a checkpoint restores into readers of any parallelism.
+struct SplitPosition {
+  int split = 0;
+  std::string bytes;
+};
+
+// Positions that are one number (a row, an offset, an event index): the encoding the built-in
+// sources share.
+inline std::string encode_position(int64_t value) {
+  std::string out;
+  ByteWriter(&out).put<int64_t>(value);
+  return out;
+}
+// InvalidData naming `source` and the split when the bytes are not one encoded number.
+inline Result<int64_t> decode_position(const SplitPosition& position, std::string_view source) {
+  const std::string what =
+      std::string(source) + " position of split " + std::to_string(position.split);
+  ByteReader r(position.bytes, what);
+  int64_t v = 0;
+  SABOT_RETURN_IF_ERROR(r.get(&v));
+  SABOT_RETURN_IF_ERROR(r.expect_end());
+  return v;
+}
+
 class SourceReader {
  public:
   virtual ~SourceReader() = default;
@@ -54,6 +82,19 @@ class SourceReader {
   virtual Result<SourcePoll> poll(int64_t max_rows) = 0;
   // Human-readable position per split, e.g. "p0@1200 p3@98" (metrics; checkpoints store bytes).
   virtual std::string position() const { return {}; }
+
+  // The position of every split of this reader just after the last batch poll() returned (rows
+  // read but not yet returned are not included): the source's part of a checkpoint. Only called
+  // when Source::checkpointable().
+  virtual Result<std::vector<SplitPosition>> snapshot_positions() const {
+    return Status::not_implemented("this source cannot be checkpointed");
+  }
+  // Called once after open_reader() and before the first poll() on recovery: continue the listed
+  // splits (each one of this reader's) from their positions; unlisted splits start afresh.
+  // InvalidData naming the split when a position does not decode or lies outside the split.
+  virtual Status restore_positions(std::span<const SplitPosition> positions) {
+    return Status::not_implemented("this source cannot be restored from a checkpoint");
+  }
 };
 
 class Source {
@@ -66,6 +107,10 @@ class Source {
   virtual int num_splits() const = 0;
   virtual Result<std::unique_ptr<SourceReader>> open_reader(std::span<const int> splits,
                                                             const OperatorContext& ctx) const = 0;
+  // True when its readers implement snapshot_positions() and restore_positions(), so that a job
+  // reading it can be checkpointed (a job with checkpointing refuses other sources before it
+  // starts).
+  virtual bool checkpointable() const { return false; }
 };
 
 }  // namespace sabot::runtime
