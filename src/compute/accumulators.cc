@@ -36,6 +36,32 @@ Status read_accumulator_header(const GroupedAccumulator& acc, ByteReader* r, uin
   return Status::ok();
 }
 
+void write_groups_header(const GroupedAccumulator& acc, size_t num_groups, ByteWriter& w) {
+  w.put<uint8_t>(static_cast<uint8_t>(acc.kind()));
+  put_type(w, acc.input_type());
+  w.put<uint64_t>(num_groups);
+}
+
+Status read_groups_header(const GroupedAccumulator& acc, ByteReader& r, size_t num_groups) {
+  uint8_t kind = 0;
+  DataType type;
+  uint64_t n = 0;
+  SABOT_RETURN_IF_ERROR(r.get(&kind));
+  SABOT_RETURN_IF_ERROR(get_type(r, &type));
+  if (kind != static_cast<uint8_t>(acc.kind()) || !(type == acc.input_type())) {
+    return r.invalid("holds an accumulator of another kind or type (kind " + std::to_string(kind) +
+                     ", type " + type.to_string() + "), expected " +
+                     std::string(aggregate_kind_name(acc.kind())) + " over " +
+                     acc.input_type().to_string());
+  }
+  SABOT_RETURN_IF_ERROR(r.get(&n));
+  if (n != num_groups) {
+    return r.invalid("accumulator holds " + std::to_string(n) + " groups, expected " +
+                     std::to_string(num_groups));
+  }
+  return Status::ok();
+}
+
 // ---------------------------------------------------------------------------------------------
 void CountAccumulator::resize(uint32_t n) {
   counts_.resize(n, 0);
@@ -84,6 +110,16 @@ Status CountAccumulator::deserialize(std::string_view bytes) {
   counts_ = std::move(counts);
   num_groups_ = n;
   return Status::ok();
+}
+
+void CountAccumulator::serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const {
+  write_groups_header(*this, groups.size(), w);
+  put_gathered(w, counts_, groups);
+}
+
+Status CountAccumulator::deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) {
+  SABOT_RETURN_IF_ERROR(read_groups_header(*this, r, groups.size()));
+  return get_scattered(r, counts_, groups);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -277,6 +313,46 @@ Status CountDistinctAccumulator::deserialize(std::string_view bytes) {
   counts_ = std::move(counts);
   num_groups_ = n;
   rebuild_table(entry_gid_.size());
+  return Status::ok();
+}
+
+// Entries of the listed groups as (index into `groups`, value hash, value bytes).
+void CountDistinctAccumulator::serialize_groups(std::span<const uint32_t> groups,
+                                                ByteWriter& w) const {
+  write_groups_header(*this, groups.size(), w);
+  std::vector<uint32_t> pos(num_groups_, kNoEntry);
+  for (size_t i = 0; i < groups.size(); ++i) pos[groups[i]] = static_cast<uint32_t>(i);
+  uint64_t entries = 0;
+  for (uint32_t g : groups) entries += static_cast<uint64_t>(counts_[g]);
+  w.put<uint64_t>(entries);
+  for (size_t e = 0; e < entry_gid_.size(); ++e) {
+    const uint32_t p = pos[entry_gid_[e]];
+    if (p == kNoEntry) continue;
+    w.put<uint32_t>(p);
+    w.put<uint64_t>(entry_hash_[e]);
+    w.put_bytes(std::string_view(reinterpret_cast<const char*>(arena_.data()) + entry_offset_[e],
+                                 entry_offset_[e + 1] - entry_offset_[e]));
+  }
+}
+
+Status CountDistinctAccumulator::deserialize_groups(ByteReader& r,
+                                                    std::span<const uint32_t> groups) {
+  SABOT_RETURN_IF_ERROR(read_groups_header(*this, r, groups.size()));
+  uint64_t entries = 0;
+  SABOT_RETURN_IF_ERROR(r.get_count(&entries, sizeof(uint32_t) + 2 * sizeof(uint64_t)));
+  for (uint64_t e = 0; e < entries; ++e) {
+    uint32_t p = 0;
+    uint64_t hash = 0;
+    std::string_view bytes;
+    SABOT_RETURN_IF_ERROR(r.get(&p));
+    SABOT_RETURN_IF_ERROR(r.get(&hash));
+    SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
+    if (p >= groups.size()) {
+      return r.invalid("entry of group " + std::to_string(p) + " beyond " +
+                       std::to_string(groups.size()) + " groups");
+    }
+    insert(groups[p], hash, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  }
   return Status::ok();
 }
 

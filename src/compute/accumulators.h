@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -39,6 +40,38 @@ void write_accumulator_header(const GroupedAccumulator& acc, std::string* out);
 // Checks the header against `acc` and returns the snapshot's number of groups.
 Status read_accumulator_header(const GroupedAccumulator& acc, ByteReader* r, uint32_t* num_groups);
 
+// serialize_groups()/deserialize_groups(): kind, input type and group count, then per state
+// vector the values of the listed groups, gathered (scattered) in one pass.
+void write_groups_header(const GroupedAccumulator& acc, size_t num_groups, ByteWriter& w);
+Status read_groups_header(const GroupedAccumulator& acc, ByteReader& r, size_t num_groups);
+
+// Appends v[groups[0]], v[groups[1]], ... as raw bytes.
+template <typename T>
+void put_gathered(ByteWriter& w, const std::vector<T>& v, std::span<const uint32_t> groups) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  std::string* out = w.out();
+  const size_t at = out->size();
+  out->resize(at + groups.size() * sizeof(T));
+  char* dst = out->data() + at;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    std::memcpy(dst + i * sizeof(T), &v[groups[i]], sizeof(T));
+  }
+}
+
+// Reads groups.size() values written by put_gathered into v[groups[i]].
+template <typename T>
+Status get_scattered(ByteReader& r, std::vector<T>& v, std::span<const uint32_t> groups) {
+  static_assert(std::is_trivially_copyable_v<T>);
+  if (r.remaining() / sizeof(T) < groups.size()) {
+    return r.invalid("truncated (need " + std::to_string(groups.size() * sizeof(T)) + " bytes, " +
+                     std::to_string(r.remaining()) + " left)");
+  }
+  std::vector<T> tmp(groups.size());
+  SABOT_RETURN_IF_ERROR(r.get_raw(tmp.data(), tmp.size() * sizeof(T)));
+  for (size_t i = 0; i < groups.size(); ++i) v[groups[i]] = tmp[i];
+  return Status::ok();
+}
+
 // ---------------------------------------------------------------------------------------------
 class CountAccumulator final : public GroupedAccumulator {
  public:
@@ -50,6 +83,8 @@ class CountAccumulator final : public GroupedAccumulator {
   Result<Array> finalize() const override;
   void serialize(std::string* out) const override;
   Status deserialize(std::string_view bytes) override;
+  void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const override;
+  Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) override;
 
  private:
   std::vector<int64_t> counts_;
@@ -143,6 +178,18 @@ class SumAccumulator final : public GroupedAccumulator {
     return Status::ok();
   }
 
+  void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const override {
+    write_groups_header(*this, groups.size(), w);
+    put_gathered(w, sums_, groups);
+    put_gathered(w, counts_, groups);
+  }
+
+  Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) override {
+    SABOT_RETURN_IF_ERROR(read_groups_header(*this, r, groups.size()));
+    SABOT_RETURN_IF_ERROR(get_scattered(r, sums_, groups));
+    return get_scattered(r, counts_, groups);
+  }
+
  private:
   Status overflow_error() const {
     return Status::out_of_range("sum of " + input_type_.to_string() + " values overflowed " +
@@ -222,6 +269,18 @@ class AvgAccumulator final : public GroupedAccumulator {
     counts_ = std::move(counts);
     num_groups_ = n;
     return Status::ok();
+  }
+
+  void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const override {
+    write_groups_header(*this, groups.size(), w);
+    put_gathered(w, sums_, groups);
+    put_gathered(w, counts_, groups);
+  }
+
+  Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) override {
+    SABOT_RETURN_IF_ERROR(read_groups_header(*this, r, groups.size()));
+    SABOT_RETURN_IF_ERROR(get_scattered(r, sums_, groups));
+    return get_scattered(r, counts_, groups);
   }
 
  private:
@@ -320,6 +379,20 @@ class VarianceAccumulator final : public GroupedAccumulator {
     return Status::ok();
   }
 
+  void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const override {
+    write_groups_header(*this, groups.size(), w);
+    put_gathered(w, counts_, groups);
+    put_gathered(w, means_, groups);
+    put_gathered(w, m2s_, groups);
+  }
+
+  Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) override {
+    SABOT_RETURN_IF_ERROR(read_groups_header(*this, r, groups.size()));
+    SABOT_RETURN_IF_ERROR(get_scattered(r, counts_, groups));
+    SABOT_RETURN_IF_ERROR(get_scattered(r, means_, groups));
+    return get_scattered(r, m2s_, groups);
+  }
+
  private:
   std::vector<int64_t> counts_;
   std::vector<double> means_;
@@ -343,6 +416,14 @@ struct FixedTraits {
   static void append(Builder& b, const Store& s) { b.append(s); }
   static void write(ByteWriter& w, const std::vector<Store>& v) { w.put_vector(v); }
   static Status read(ByteReader& r, std::vector<Store>* v) { return r.get_vector(v); }
+  static void write_groups(ByteWriter& w, const std::vector<Store>& v,
+                           std::span<const uint32_t> groups) {
+    put_gathered(w, v, groups);
+  }
+  static Status read_groups(ByteReader& r, std::vector<Store>& v,
+                            std::span<const uint32_t> groups) {
+    return get_scattered(r, v, groups);
+  }
 };
 
 struct BoolTraits {
@@ -360,6 +441,14 @@ struct BoolTraits {
   static void append(Builder& b, const Store& s) { b.append(s != 0); }
   static void write(ByteWriter& w, const std::vector<Store>& v) { w.put_vector(v); }
   static Status read(ByteReader& r, std::vector<Store>* v) { return r.get_vector(v); }
+  static void write_groups(ByteWriter& w, const std::vector<Store>& v,
+                           std::span<const uint32_t> groups) {
+    put_gathered(w, v, groups);
+  }
+  static Status read_groups(ByteReader& r, std::vector<Store>& v,
+                            std::span<const uint32_t> groups) {
+    return get_scattered(r, v, groups);
+  }
 };
 
 struct StringTraits {
@@ -391,6 +480,15 @@ struct StringTraits {
       SABOT_RETURN_IF_ERROR(r.get_bytes(&s));
       v->push_back(std::move(s));
     }
+    return Status::ok();
+  }
+  static void write_groups(ByteWriter& w, const std::vector<Store>& v,
+                           std::span<const uint32_t> groups) {
+    for (uint32_t g : groups) w.put_bytes(v[g]);
+  }
+  static Status read_groups(ByteReader& r, std::vector<Store>& v,
+                            std::span<const uint32_t> groups) {
+    for (uint32_t g : groups) SABOT_RETURN_IF_ERROR(r.get_bytes(&v[g]));
     return Status::ok();
   }
 };
@@ -508,6 +606,18 @@ class SelectAccumulator final : public GroupedAccumulator {
     return Status::ok();
   }
 
+  void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const override {
+    write_groups_header(*this, groups.size(), w);
+    put_gathered(w, has_, groups);
+    Traits::write_groups(w, values_, groups);
+  }
+
+  Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) override {
+    SABOT_RETURN_IF_ERROR(read_groups_header(*this, r, groups.size()));
+    SABOT_RETURN_IF_ERROR(get_scattered(r, has_, groups));
+    return Traits::read_groups(r, values_, groups);
+  }
+
  private:
   std::vector<typename Traits::Store> values_;
   std::vector<uint8_t> has_;
@@ -525,6 +635,9 @@ class CountDistinctAccumulator final : public GroupedAccumulator {
   Result<Array> finalize() const override;
   void serialize(std::string* out) const override;
   Status deserialize(std::string_view bytes) override;
+  // O(entries) per call (one scan picks the listed groups' entries).
+  void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const override;
+  Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) override;
 
  private:
   void insert(uint32_t gid, uint64_t value_hash, const uint8_t* bytes, uint64_t len);

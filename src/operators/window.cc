@@ -12,9 +12,12 @@
 #include "sabot/base/check.h"
 #include "sabot/base/time_unit.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/columnar/ipc.h"
 #include "sabot/compute/grouper.h"
+#include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
 #include "sabot/runtime/metrics.h"
+#include "sabot/state/snapshot.h"
 #include "window_state.h"
 
 namespace sabot::operators {
@@ -66,8 +69,10 @@ WindowSpec WindowSpec::global_window() { return WindowSpec(); }
 
 namespace {
 
-constexpr uint32_t kStateMagic = 0x57494E44;  // "WIND"
-constexpr uint32_t kStateVersion = 1;
+// The snapshot envelope's state type and version (state/snapshot.h); the payload is described at
+// WindowOperator::live_state_in_order.
+constexpr std::string_view kStateType = "window";
+constexpr uint16_t kStateVersion = 1;
 // Keys are forgotten (maybe_compact_keys) only once this many are dead, so that a window over a
 // few keys never rebuilds its grouper.
 constexpr uint32_t kMinDeadKeys = 64;
@@ -248,8 +253,13 @@ class WindowOperator final : public Operator {
   Status init() {
     if (!plan_->key_indices.empty()) {
       std::vector<DataType> types;
-      for (int i : plan_->key_indices) types.push_back(plan_->input->field(i).type);
+      std::vector<Field> fields;
+      for (int i : plan_->key_indices) {
+        types.push_back(plan_->input->field(i).type);
+        fields.push_back(plan_->input->field(i));
+      }
       SABOT_ASSIGN_OR_RETURN(grouper_, compute::Grouper::make(std::move(types)));
+      SABOT_ASSIGN_OR_RETURN(key_schema_, Schema::make(std::move(fields)));
     }
     SABOT_ASSIGN_OR_RETURN(accs_, make_accs());
     return Status::ok();
@@ -283,6 +293,11 @@ class WindowOperator final : public Operator {
   Status restore_state(std::string_view data) override;
 
  private:
+  void live_state_in_order(std::vector<uint32_t>* keys, std::vector<uint32_t>* slots) const;
+  Status write_key_group(std::span<const uint32_t> keys, std::span<const uint32_t> slots,
+                         std::vector<uint32_t>& local, ByteWriter& w) const;
+  Status restore_key_group(ByteReader& r);
+
   Result<std::vector<std::unique_ptr<GroupedAccumulator>>> make_accs() const {
     std::vector<std::unique_ptr<GroupedAccumulator>> accs;
     const Schema& in = *plan_->input;
@@ -931,6 +946,9 @@ class WindowOperator final : public Operator {
   int64_t size_ = 0, slide_ = 0, pane_ = 1, gap_ = 0, lateness_ = 0, count_pane_ = 1;
 
   std::unique_ptr<compute::Grouper> grouper_;
+  SchemaPtr key_schema_;   // the key columns, for the keys in snapshots
+  bool restored_ = false;  // a snapshot's operator-wide section was restored (merge, see restore)
+  std::vector<bool> restored_key_groups_;
   std::vector<std::unique_ptr<GroupedAccumulator>> accs_;
   uint32_t num_groups_ = 0;
   uint32_t live_slots_ = 0;
@@ -975,117 +993,335 @@ class WindowOperator final : public Operator {
   Array row_index_slice_;
 };
 
-Status WindowOperator::snapshot_state(CheckpointId, std::string* out) {
-  for (auto& a : accs_) a->resize(num_groups_);
-  ByteWriter w(out);
-  w.put<uint32_t>(kStateMagic);
-  w.put<uint32_t>(kStateVersion);
-  w.put<int64_t>(wm_);
-  w.put<int64_t>(next_early_);
-  w.put<uint32_t>(num_groups_);
-  w.put<uint32_t>(live_slots_);
+// Snapshot layout (inside the envelope of state/snapshot.h, state type "window", version 1):
+//
+//   operator-wide section: i64 watermark | i64 next early-fire time (INT64_MIN: none)
+//   one section per key group with state:
+//     u64 number of keys | [keyed] bytes: IPC stream of the key columns, one row per key
+//     | [count windows] i64 elements seen, per key
+//     | u64 number of slots | u32 key (index into this section's keys), per slot
+//     | i64 tag (pane start, count-pane index; 0 for sessions and global windows), per slot
+//     | [sessions] i64 start, i64 end, u8 fired, per slot
+//     | per accumulator: serialize_groups() of the slots' groups
+//
+// Slots are written in an order that restores the per-key structures as they were: panes by
+// start (each pane's slots in creation order), a key's sessions by start, its count panes
+// oldest first. Ends of pending windows are not stored: they are the ends > watermark of the
+// windows over the live panes, recomputed after a restore. A non-keyed window (parallelism 1)
+// keeps its one key in key group 0.
+void WindowOperator::live_state_in_order(std::vector<uint32_t>* keys,
+                                         std::vector<uint32_t>* slots) const {
+  keys->clear();
+  slots->clear();
+  switch (spec_.kind) {
+    case Kind::kTumbling:
+    case Kind::kSliding: {
+      std::vector<uint8_t> seen(num_keys_, 0);
+      for (const auto& [pane, list] : panes_) {
+        for (uint32_t s : list) {
+          slots->push_back(s);
+          if (!seen[slot_key_[s]]) {
+            seen[slot_key_[s]] = 1;
+            keys->push_back(slot_key_[s]);
+          }
+        }
+      }
+      break;
+    }
+    case Kind::kSession:
+      for (uint32_t k = 0; k < sessions_.size(); ++k) {
+        if (sessions_[k].empty()) continue;
+        keys->push_back(k);
+        for (const Session& x : sessions_[k]) slots->push_back(x.slot);
+      }
+      break;
+    case Kind::kCount:
+      for (uint32_t k = 0; k < counts_.size(); ++k) {
+        if (counts_[k] == 0) continue;
+        keys->push_back(k);
+        for (const CountPane& p : count_panes_[k]) slots->push_back(p.slot);
+      }
+      break;
+    case Kind::kGlobal:
+      for (uint32_t k = 0; k < global_slot_.size(); ++k) {
+        if (global_slot_[k] == kNone) continue;
+        keys->push_back(k);
+        slots->push_back(global_slot_[k]);
+      }
+      break;
+  }
+}
+
+// One key group's section: `keys` and the slots of those keys; `local` maps a key id to its index
+// among `keys` (filled here).
+Status WindowOperator::write_key_group(std::span<const uint32_t> keys,
+                                       std::span<const uint32_t> slots,
+                                       std::vector<uint32_t>& local, ByteWriter& w) const {
+  w.put<uint64_t>(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) local[keys[i]] = static_cast<uint32_t>(i);
   if (grouper_) {
-    std::string g;
-    grouper_->serialize(&g);
-    w.put_bytes(g);
+    SABOT_ASSIGN_OR_RETURN(std::vector<Array> cols, grouper_->keys_of(keys));
+    RecordBatch batch = RecordBatch::make_unchecked(key_schema_, std::move(cols),
+                                                    static_cast<int64_t>(keys.size()));
+    SABOT_ASSIGN_OR_RETURN(auto bytes, columnar::write_ipc_stream(key_schema_, {batch}));
+    w.put_bytes(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
   }
-  for (auto& a : accs_) {
-    std::string s;
-    a->serialize(&s);
-    w.put_bytes(s);
+  if (spec_.kind == Kind::kCount) {
+    for (uint32_t k : keys) w.put<int64_t>(counts_[k]);
   }
-  w.put_vector(slot_group_);
-  w.put_vector(slot_key_);
-  w.put_vector(slot_tag_);
-  w.put_vector(slot_live_);
-  w.put_vector(free_slots_);
-  w.put<uint64_t>(panes_.size());
-  for (const auto& [pane, slots] : panes_) {
-    w.put<int64_t>(pane);
-    w.put_vector(slots);
+  w.put<uint64_t>(slots.size());
+  std::vector<uint32_t> column(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) column[i] = local[slot_key_[slots[i]]];
+  w.put_raw(column.data(), column.size() * sizeof(uint32_t));
+  for (uint32_t s : slots) w.put<int64_t>(slot_tag_[s]);
+  if (spec_.kind == Kind::kSession) {
+    // A session's slot -> the session, through its key's list.
+    std::vector<const Session*> of(slots.size());
+    for (size_t i = 0; i < slots.size(); ++i) {
+      for (const Session& x : sessions_[slot_key_[slots[i]]]) {
+        if (x.slot == slots[i]) of[i] = &x;
+      }
+    }
+    for (const Session* x : of) w.put<int64_t>(x->start);
+    for (const Session* x : of) w.put<int64_t>(x->end);
+    for (const Session* x : of) w.put<uint8_t>(x->fired ? 1 : 0);
   }
-  w.put_vector(std::vector<int64_t>(pending_ends_.begin(), pending_ends_.end()));
-  w.put<uint64_t>(sessions_.size());
-  for (const auto& list : sessions_) w.put_vector(list);
-  w.put_vector(counts_);
-  w.put<uint64_t>(count_panes_.size());
-  for (const auto& d : count_panes_) {
-    w.put_vector(std::vector<CountPane>(d.begin(), d.end()));
-  }
-  w.put_vector(global_slot_);
+  for (size_t i = 0; i < slots.size(); ++i) column[i] = slot_group_[slots[i]];
+  for (const auto& a : accs_) a->serialize_groups(column, w);
   return Status::ok();
 }
 
-Status WindowOperator::restore_state(std::string_view data) {
-  ByteReader r(data, "window state");
-  uint32_t magic = 0, version = 0;
-  SABOT_RETURN_IF_ERROR(r.get(&magic));
-  SABOT_RETURN_IF_ERROR(r.get(&version));
-  if (magic != kStateMagic || version != kStateVersion) {
-    return Status::invalid_argument("window state: bad magic or version " +
-                                    std::to_string(version));
-  }
-  SABOT_RETURN_IF_ERROR(r.get(&wm_));
-  SABOT_RETURN_IF_ERROR(r.get(&next_early_));
-  SABOT_RETURN_IF_ERROR(r.get(&num_groups_));
-  SABOT_RETURN_IF_ERROR(r.get(&live_slots_));
-  std::string bytes;
+Status WindowOperator::snapshot_state(CheckpointId, std::string* out) {
+  for (auto& a : accs_) a->resize(num_groups_);
+  const auto max_p = static_cast<uint32_t>(ctx_.max_parallelism);
+  state::SnapshotWriter sw(out, {ctx_.uid, std::string(kStateType), kStateVersion, max_p});
+  ByteWriter& wide = sw.begin_section(state::kOperatorWide);
+  wide.put<int64_t>(wm_);
+  wide.put<int64_t>(next_early_);
+
+  std::vector<uint32_t> keys, slots;
+  live_state_in_order(&keys, &slots);
+  // The key group of every key id: from the grouper's hashes, exactly as the keyed exchange
+  // routes rows.
+  std::vector<uint32_t> kg_of_key(num_keys_, 0);
   if (grouper_) {
+    std::vector<uint64_t> hashes;
+    grouper_->group_hashes(&hashes);
+    SABOT_CHECK_EQ(hashes.size(), static_cast<size_t>(num_keys_));
+    compute::key_groups(hashes, max_p, kg_of_key);
+  }
+  // Keys and slots bucketed by key group (stable: the orders above are kept within a group).
+  std::vector<uint32_t> key_start(max_p + 1, 0), slot_start(max_p + 1, 0);
+  for (uint32_t k : keys) ++key_start[kg_of_key[k] + 1];
+  for (uint32_t s : slots) ++slot_start[kg_of_key[slot_key_[s]] + 1];
+  for (uint32_t g = 0; g < max_p; ++g) {
+    key_start[g + 1] += key_start[g];
+    slot_start[g + 1] += slot_start[g];
+  }
+  std::vector<uint32_t> keys_by_group(keys.size()), slots_by_group(slots.size());
+  {
+    std::vector<uint32_t> kat(key_start.begin(), key_start.end() - 1);
+    std::vector<uint32_t> sat(slot_start.begin(), slot_start.end() - 1);
+    for (uint32_t k : keys) keys_by_group[kat[kg_of_key[k]]++] = k;
+    for (uint32_t s : slots) slots_by_group[sat[kg_of_key[slot_key_[s]]]++] = s;
+  }
+  std::vector<uint32_t> local(num_keys_, 0);
+  for (uint32_t g = 0; g < max_p; ++g) {
+    if (key_start[g] == key_start[g + 1]) continue;
+    std::span<const uint32_t> gk(keys_by_group.data() + key_start[g],
+                                 key_start[g + 1] - key_start[g]);
+    std::span<const uint32_t> gs(slots_by_group.data() + slot_start[g],
+                                 slot_start[g + 1] - slot_start[g]);
+    SABOT_RETURN_IF_ERROR(
+        write_key_group(gk, gs, local, sw.begin_section(static_cast<int32_t>(g))));
+  }
+  sw.finish();
+  return Status::ok();
+}
+
+// Restores one key group's keys, slots and accumulator values into this operator's state (next to
+// whatever earlier sections and snapshots brought).
+Status WindowOperator::restore_key_group(ByteReader& r) {
+  uint64_t nkeys = 0;
+  SABOT_RETURN_IF_ERROR(r.get_count(&nkeys, 0));
+  std::vector<uint32_t> ids;
+  if (grouper_) {
+    std::string_view bytes;
     SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
-    SABOT_RETURN_IF_ERROR(grouper_->deserialize(bytes));
+    auto read = columnar::read_ipc_stream(
+        columnar::Buffer::copy_of(bytes.data(), static_cast<int64_t>(bytes.size())));
+    if (!read.is_ok()) return r.invalid("keys: " + read.status().message());
+    if (!(*read->first == *key_schema_)) {
+      return r.invalid("keys {" + read->first->to_string() + "}, expected {" +
+                       key_schema_->to_string() + "}");
+    }
+    RecordBatch batch = RecordBatch::make_empty(key_schema_);
+    if (read->second.size() == 1) {
+      batch = read->second[0];
+    } else if (!read->second.empty()) {
+      SABOT_ASSIGN_OR_RETURN(batch, columnar::concat(read->second));
+    }
+    if (static_cast<uint64_t>(batch.num_rows()) != nkeys) {
+      return r.invalid(std::to_string(batch.num_rows()) + " key rows for " + std::to_string(nkeys) +
+                       " keys");
+    }
+    std::vector<Array> cols;
+    for (int c = 0; c < batch.num_columns(); ++c) cols.push_back(batch.column(c));
+    const uint32_t before = grouper_->num_groups();
+    SABOT_RETURN_IF_ERROR(grouper_->consume(cols, &ids));
+    if (grouper_->num_groups() - before != nkeys) {
+      return r.invalid("keys repeat or were restored before");
+    }
     num_keys_ = grouper_->num_groups();
   } else {
+    if (nkeys > 1) return r.invalid(std::to_string(nkeys) + " keys in a non-keyed window");
+    ids.assign(static_cast<size_t>(nkeys), 0);
     num_keys_ = 1;
   }
-  for (auto& a : accs_) {
-    SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
-    SABOT_RETURN_IF_ERROR(a->deserialize(bytes));
+  if (key_slots_.size() < num_keys_) key_slots_.resize(num_keys_, 0);
+  switch (spec_.kind) {
+    case Kind::kSession:
+      if (sessions_.size() < num_keys_) sessions_.resize(num_keys_);
+      break;
+    case Kind::kCount:
+      if (counts_.size() < num_keys_) {
+        counts_.resize(num_keys_, 0);
+        count_panes_.resize(num_keys_);
+      }
+      break;
+    case Kind::kGlobal:
+      if (global_slot_.size() < num_keys_) global_slot_.resize(num_keys_, kNone);
+      break;
+    default:
+      break;
   }
-  SABOT_RETURN_IF_ERROR(r.get_vector(&slot_group_));
-  SABOT_RETURN_IF_ERROR(r.get_vector(&slot_key_));
-  SABOT_RETURN_IF_ERROR(r.get_vector(&slot_tag_));
-  SABOT_RETURN_IF_ERROR(r.get_vector(&slot_live_));
-  SABOT_RETURN_IF_ERROR(r.get_vector(&free_slots_));
-  if (slot_key_.size() != slot_group_.size() || slot_tag_.size() != slot_group_.size() ||
-      slot_live_.size() != slot_group_.size()) {
-    return r.invalid("slot arrays of different lengths");
-  }
-  key_slots_.assign(num_keys_, 0);
-  live_keys_ = 0;
-  for (size_t s = 0; s < slot_key_.size(); ++s) {
-    if (!slot_live_[s]) continue;
-    if (slot_key_[s] >= num_keys_) return r.invalid("slot of an unknown key");
-    if (key_slots_[slot_key_[s]]++ == 0) ++live_keys_;
-  }
-  uint64_t n = 0;
-  SABOT_RETURN_IF_ERROR(r.get(&n));
-  panes_.clear();
-  for (uint64_t i = 0; i < n; ++i) {
-    int64_t pane = 0;
-    std::vector<uint32_t> slots;
-    SABOT_RETURN_IF_ERROR(r.get(&pane));
-    SABOT_RETURN_IF_ERROR(r.get_vector(&slots));
-    for (uint32_t s : slots) {
-      if (s >= slot_key_.size()) return r.invalid("pane of an unknown slot");
+  if (spec_.kind == Kind::kCount) {
+    for (uint32_t id : ids) {
+      int64_t c = 0;
+      SABOT_RETURN_IF_ERROR(r.get(&c));
+      if (c <= 0 || counts_[id] != 0) return r.invalid("bad element count " + std::to_string(c));
+      counts_[id] = c;
     }
-    panes_.emplace(pane, std::move(slots));
   }
-  rebuild_pane_table();
-  std::vector<int64_t> ends;
-  SABOT_RETURN_IF_ERROR(r.get_vector(&ends));
-  pending_ends_ = std::set<int64_t>(ends.begin(), ends.end());
-  SABOT_RETURN_IF_ERROR(r.get(&n));
-  sessions_.assign(static_cast<size_t>(n), {});
-  for (auto& list : sessions_) SABOT_RETURN_IF_ERROR(r.get_vector(&list));
-  SABOT_RETURN_IF_ERROR(r.get_vector(&counts_));
-  SABOT_RETURN_IF_ERROR(r.get(&n));
-  count_panes_.assign(static_cast<size_t>(n), {});
-  for (auto& d : count_panes_) {
-    std::vector<CountPane> v;
-    SABOT_RETURN_IF_ERROR(r.get_vector(&v));
-    d.assign(v.begin(), v.end());
+  uint64_t nslots = 0;
+  SABOT_RETURN_IF_ERROR(r.get_count(&nslots, sizeof(uint32_t) + sizeof(int64_t)));
+  const size_t m = static_cast<size_t>(nslots);
+  std::vector<uint32_t> slot_keys(m);
+  std::vector<int64_t> tags(m), starts, ends;
+  std::vector<uint8_t> fired;
+  SABOT_RETURN_IF_ERROR(r.get_raw(slot_keys.data(), m * sizeof(uint32_t)));
+  SABOT_RETURN_IF_ERROR(r.get_raw(tags.data(), m * sizeof(int64_t)));
+  if (spec_.kind == Kind::kSession) {
+    starts.resize(m);
+    ends.resize(m);
+    fired.resize(m);
+    SABOT_RETURN_IF_ERROR(r.get_raw(starts.data(), m * sizeof(int64_t)));
+    SABOT_RETURN_IF_ERROR(r.get_raw(ends.data(), m * sizeof(int64_t)));
+    SABOT_RETURN_IF_ERROR(r.get_raw(fired.data(), m));
   }
-  SABOT_RETURN_IF_ERROR(r.get_vector(&global_slot_));
+  std::vector<uint32_t> groups(m);
+  for (size_t i = 0; i < m; ++i) {
+    if (slot_keys[i] >= ids.size()) return r.invalid("slot of key " + std::to_string(slot_keys[i]));
+    const uint32_t key = ids[slot_keys[i]];
+    const int64_t tag = tags[i];
+    switch (spec_.kind) {
+      case Kind::kTumbling:
+      case Kind::kSliding: {
+        if (floor_div(tag, pane_) * pane_ != tag) {
+          return r.invalid("pane start " + std::to_string(tag) + " is not a multiple of " +
+                           std::to_string(pane_));
+        }
+        if (table_.find(key, tag) != kNone) return r.invalid("pane restored twice");
+        const uint32_t s = new_slot(key, tag);
+        panes_[tag].push_back(s);
+        table_.find_or_insert(key, tag, [s] { return s; });
+        groups[i] = slot_group_[s];
+        break;
+      }
+      case Kind::kSession: {
+        auto& list = sessions_[key];
+        if (starts[i] >= ends[i] || (!list.empty() && list.back().end > starts[i]) ||
+            fired[i] > 1) {
+          return r.invalid("session [" + std::to_string(starts[i]) + ", " +
+                           std::to_string(ends[i]) + ") out of order");
+        }
+        const uint32_t s = new_slot(key, tag);
+        list.push_back(Session{starts[i], ends[i], s, fired[i] != 0, false});
+        groups[i] = slot_group_[s];
+        break;
+      }
+      case Kind::kCount: {
+        auto& panes = count_panes_[key];
+        if (tag < 0 || (!panes.empty() && panes.back().index >= tag)) {
+          return r.invalid("count pane " + std::to_string(tag) + " out of order");
+        }
+        const uint32_t s = new_slot(key, tag);
+        panes.push_back(CountPane{tag, s});
+        groups[i] = slot_group_[s];
+        break;
+      }
+      case Kind::kGlobal: {
+        if (global_slot_[key] != kNone) return r.invalid("global window restored twice");
+        const uint32_t s = new_slot(key, tag);
+        global_slot_[key] = s;
+        groups[i] = slot_group_[s];
+        break;
+      }
+    }
+  }
+  for (auto& a : accs_) {
+    a->resize(num_groups_);
+    SABOT_RETURN_IF_ERROR(a->deserialize_groups(r, groups));
+  }
+  return r.expect_end();
+}
+
+// Restore contract (runtime/operator.h): once per snapshot of this uid, at any old parallelism.
+// Key-group sections this subtask owns are added to the state. Operator-wide fields merge as:
+// - watermark: the minimum over the snapshots. At an aligned barrier every subtask has seen the
+//   same watermarks (each upstream broadcasts its watermarks on every channel ahead of the
+//   barrier), so the snapshots agree and the minimum is that value. Should they differ, the
+//   minimum never makes a record late that the uninterrupted run would have taken, and a window
+//   whose end lies between the minimum and a larger snapshot's watermark fires (again) when the
+//   watermark passes it rather than never; sessions keep their own fired flags.
+// - next early-fire time: the earliest (no subtask fires later than it would have).
+// The first restore replaces what open() set up; the pending window ends are recomputed from the
+// restored panes with the merged watermark after every call.
+Status WindowOperator::restore_state(std::string_view data) {
+  const auto max_p = static_cast<uint32_t>(ctx_.max_parallelism);
+  SABOT_ASSIGN_OR_RETURN(
+      state::SnapshotReader snapshot,
+      state::SnapshotReader::open(data, ctx_.uid, kStateType, kStateVersion, max_p));
+  restored_key_groups_.resize(max_p, false);
+  for (size_t i = 0; i < snapshot.sections().size(); ++i) {
+    const int32_t kg = snapshot.sections()[i].key_group;
+    ByteReader r = snapshot.section_reader(i);
+    if (kg == state::kOperatorWide) {
+      int64_t wm = 0, next_early = 0;
+      SABOT_RETURN_IF_ERROR(r.get(&wm));
+      SABOT_RETURN_IF_ERROR(r.get(&next_early));
+      SABOT_RETURN_IF_ERROR(r.expect_end());
+      wm_ = restored_ ? std::min(wm_, wm) : wm;
+      next_early_ = restored_ ? std::min(next_early_, next_early) : next_early;
+      restored_ = true;
+      continue;
+    }
+    if (subtask_for_key_group(kg, ctx_.parallelism, ctx_.max_parallelism) != ctx_.subtask_index) {
+      continue;
+    }
+    if (restored_key_groups_[kg]) return r.invalid("key group restored twice");
+    restored_key_groups_[kg] = true;
+    SABOT_RETURN_IF_ERROR(restore_key_group(r));
+  }
+  if (spec_.kind == Kind::kTumbling || spec_.kind == Kind::kSliding) {
+    pending_ends_.clear();
+    for (const auto& [pane, list] : panes_) {
+      for (int64_t start = floor_div(pane, slide_) * slide_; start > pane - size_;
+           start -= slide_) {
+        if (start + size_ - 1 > wm_) pending_ends_.insert(start + size_);
+      }
+    }
+  }
   return Status::ok();
 }
 

@@ -126,6 +126,23 @@ Status UdafAccumulator::deserialize(std::string_view bytes) {
   return Status::ok();
 }
 
+// Per group: its accumulator bytes.
+void UdafAccumulator::serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const {
+  w.put<uint64_t>(groups.size());
+  for (uint32_t g : groups) w.put_bytes(accs_[g]);
+}
+
+Status UdafAccumulator::deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) {
+  uint64_t n = 0;
+  SABOT_RETURN_IF_ERROR(r.get(&n));
+  if (n != groups.size()) {
+    return r.invalid("aggregate function '" + fn_->output_name + "' holds " + std::to_string(n) +
+                     " groups, expected " + std::to_string(groups.size()));
+  }
+  for (uint32_t g : groups) SABOT_RETURN_IF_ERROR(r.get_bytes(&accs_[g]));
+  return Status::ok();
+}
+
 // ---- RowCollector ----
 
 RowCollector::RowCollector(columnar::SchemaPtr schema)
@@ -206,6 +223,62 @@ Status RowCollector::deserialize(std::string_view bytes) {
     }
   }
   num_groups_ = static_cast<uint32_t>(n);
+  return Status::ok();
+}
+
+// The row count of each group, then all their rows in one IPC stream (group after group).
+void RowCollector::serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const {
+  w.put<uint64_t>(groups.size());
+  std::vector<RecordBatch> all;
+  for (uint32_t g : groups) {
+    int64_t rows = 0;
+    for (const RecordBatch& b : parts_[g]) rows += b.num_rows();
+    w.put<int64_t>(rows);
+    all.insert(all.end(), parts_[g].begin(), parts_[g].end());
+  }
+  std::vector<RecordBatch> one;
+  if (!all.empty()) {
+    auto joined = columnar::concat(all);
+    SABOT_CHECK(joined.is_ok());
+    one.push_back(std::move(*joined));
+  }
+  auto bytes = columnar::write_ipc_stream(schema_, one);
+  SABOT_CHECK(bytes.is_ok());
+  w.put_bytes(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+}
+
+Status RowCollector::deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) {
+  uint64_t n = 0;
+  SABOT_RETURN_IF_ERROR(r.get(&n));
+  if (n != groups.size()) {
+    return r.invalid("window rows hold " + std::to_string(n) + " groups, expected " +
+                     std::to_string(groups.size()));
+  }
+  if (r.remaining() / sizeof(int64_t) < n) return r.invalid("truncated row counts");
+  std::vector<int64_t> counts(static_cast<size_t>(n));
+  SABOT_RETURN_IF_ERROR(r.get_raw(counts.data(), counts.size() * sizeof(int64_t)));
+  std::string_view s;
+  SABOT_RETURN_IF_ERROR(r.get_bytes(&s));
+  auto read = columnar::read_ipc_stream(
+      columnar::Buffer::copy_of(s.data(), static_cast<int64_t>(s.size())));
+  if (!read.is_ok()) return r.invalid("window rows: " + read.status().message());
+  if (!(*read->first == *schema_)) return r.invalid("window rows of another schema");
+  RecordBatch all = RecordBatch::make_empty(schema_);
+  if (read->second.size() == 1) {
+    all = read->second[0];
+  } else if (!read->second.empty()) {
+    SABOT_ASSIGN_OR_RETURN(all, columnar::concat(read->second));
+  }
+  int64_t at = 0;
+  for (size_t i = 0; i < groups.size(); ++i) {
+    if (counts[i] < 0 || counts[i] > all.num_rows() - at) {
+      return r.invalid("window rows: group row counts exceed the " +
+                       std::to_string(all.num_rows()) + " rows stored");
+    }
+    if (counts[i] > 0) parts_[groups[i]].push_back(all.slice(at, counts[i]));
+    at += counts[i];
+  }
+  if (at != all.num_rows()) return r.invalid("window rows: rows left over");
   return Status::ok();
 }
 

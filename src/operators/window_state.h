@@ -93,6 +93,8 @@ class UdafAccumulator final : public compute::GroupedAccumulator {
   Result<columnar::Array> finalize() const override;
   void serialize(std::string* out) const override;
   Status deserialize(std::string_view bytes) override;
+  void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const override;
+  Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) override;
 
  private:
   const AggregateFunction* fn_;
@@ -112,6 +114,8 @@ class RowCollector final : public compute::GroupedAccumulator {
   Result<columnar::Array> finalize() const override;
   void serialize(std::string* out) const override;
   Status deserialize(std::string_view bytes) override;
+  void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const override;
+  Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) override;
   // All rows of group g in arrival order.
   Result<columnar::RecordBatch> rows(uint32_t g) const;
 

@@ -10,8 +10,12 @@
 #include <tuple>
 
 #include "sabot/api/environment.h"
+#include "sabot/base/arith.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/compute/hash.h"
+#include "sabot/compute/selection.h"
 #include "sabot/runtime/metrics.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
 namespace {
@@ -737,6 +741,356 @@ TEST(WindowAggregate, ValidationNamesTheProblem) {
   EXPECT_NE(op.status().message().find("parallelism"), std::string::npos);
   auto schema = window_aggregate(o)->output_schema(in).value();
   EXPECT_EQ(schema->field(0).name, "window_start");
+}
+
+// ---- snapshots split by key group: restore at another parallelism ----
+
+// Every column of every row as text, sorted: compares whole outputs (UDAF and process-function
+// columns included) between two runs.
+std::vector<std::string> text_rows(const std::vector<RecordBatch>& batches) {
+  std::vector<std::string> out;
+  for (const RecordBatch& b : batches) {
+    for (int64_t i = 0; i < b.num_rows(); ++i) {
+      std::string row;
+      for (int c = 0; c < b.num_columns(); ++c) row += b.column(c).scalar_at(i).to_string() + "|";
+      out.push_back(std::move(row));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+AggregateFunction sum_of_squares() {
+  return make_aggregate_function<int64_t>(
+      "sum_sq", "v", columnar::int64(), 0,
+      [](int64_t& acc, const columnar::Scalar& v) {
+        if (v.is_valid) acc += v.as_int64() * v.as_int64();
+      },
+      [](int64_t& acc, const int64_t& o) { acc += o; },
+      [](const int64_t& acc) { return columnar::Scalar::of_int64(acc); });
+}
+
+// A window function with the output of test_aggregates(): count, sum, min, max of v over the
+// window's rows, so that the reference model checks it too.
+std::shared_ptr<const runtime::OperatorFactory> process_like_aggregates(const WindowOptions& o) {
+  auto out_schema = columnar::schema(
+      {columnar::field("k", columnar::int64()),
+       columnar::field("window_start", columnar::timestamp(columnar::TimeUnit::kMilli)),
+       columnar::field("window_end", columnar::timestamp(columnar::TimeUnit::kMilli)),
+       columnar::field("n", columnar::int64()), columnar::field("s", columnar::int64()),
+       columnar::field("lo", columnar::int64()), columnar::field("hi", columnar::int64())});
+  return window_process(
+      o, out_schema,
+      [out_schema](const WindowInfo& w, const RecordBatch& r) -> Result<RecordBatch> {
+        Agg a;
+        for (int64_t i = 0; i < r.num_rows(); ++i) a.add(r.column(2).value<int64_t>(i));
+        columnar::Int64Builder k, n, s, lo, hi;
+        columnar::Int64Builder start(columnar::timestamp(columnar::TimeUnit::kMilli));
+        columnar::Int64Builder end(columnar::timestamp(columnar::TimeUnit::kMilli));
+        k.append(w.key[0].as_int64());
+        for (auto [b, v] : {std::pair{&start, w.start_ms}, std::pair{&end, w.end_ms}}) {
+          if (v == INT64_MIN) {
+            b->append_null();
+          } else {
+            b->append(v);
+          }
+        }
+        n.append(a.n);
+        s.append(a.s);
+        lo.append(a.lo);
+        hi.append(a.hi);
+        return RecordBatch::make(out_schema, {k.finish(), start.finish(), end.finish(), n.finish(),
+                                              s.finish(), lo.finish(), hi.finish()});
+      });
+}
+
+struct RescaleCase {
+  WindowSpec spec;
+  int before = 3;  // subtasks that run up to the snapshot
+  int after = 2;   // subtasks that restore from all their snapshots and continue
+  int64_t lateness = 0;
+  std::optional<milliseconds> early_fire;
+  bool udaf = false;
+  bool process = false;
+  bool drifting_keys = false;
+};
+
+constexpr int kMaxP = 128;
+
+// Rows of `batch` per subtask of `p`, by the key group of column k (as the keyed exchange routes).
+std::vector<RecordBatch> route(const RecordBatch& batch, int p) {
+  std::vector<uint64_t> hashes;
+  EXPECT_TRUE(compute::hash_columns(std::span<const Array>(&batch.column(0), 1), &hashes).is_ok());
+  std::vector<std::vector<int32_t>> rows(static_cast<size_t>(p));
+  for (int64_t i = 0; i < batch.num_rows(); ++i) {
+    int kg = static_cast<int>(compute::key_group_of(hashes[static_cast<size_t>(i)], kMaxP));
+    rows[static_cast<size_t>(subtask_for_key_group(kg, p, kMaxP))].push_back(
+        static_cast<int32_t>(i));
+  }
+  std::vector<RecordBatch> out;
+  for (auto& r : rows) out.push_back(compute::take(batch, r).value());
+  return out;
+}
+
+// P subtask instances fed the rows of their key groups, snapshots at a random step, Q fresh
+// instances each restored from all P snapshots (in a random order) and fed the rest: the output
+// equals one uninterrupted instance's (every column, partial early firings included) and, for the
+// final results, the reference model's.
+void run_rescale(const RescaleCase& c, uint64_t seed) {
+  SCOPED_TRACE("seed " + std::to_string(seed) + ", " + std::to_string(c.before) + " -> " +
+               std::to_string(c.after) + " subtasks");
+  std::mt19937_64 rng(seed);
+  const int64_t bound = 40;
+  auto ev = random_events(rng, 300 + static_cast<int>(rng() % 1500),
+                          5 + static_cast<int>(rng() % 40), bound, 0.03);
+  if (c.drifting_keys) {
+    for (Event& e : ev) e.k = (e.ts / 100) * 5 + e.k % 5;
+  }
+  WindowOptions o;
+  o.spec = c.spec;
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.allowed_lateness = milliseconds(c.lateness);
+  o.early_fire_every = c.early_fire;
+  std::shared_ptr<const runtime::OperatorFactory> factory;
+  if (c.process) {
+    factory = process_like_aggregates(o);
+  } else {
+    o.aggregates = test_aggregates();
+    if (c.udaf) o.functions = {sum_of_squares()};
+    factory = window_aggregate(o);
+  }
+  ManualClock clock(Timestamp(0));
+  runtime::OperatorCounters counters;
+  auto make = [&](int index, int parallelism) {
+    runtime::OperatorContext ctx;
+    ctx.uid = "counts";
+    ctx.subtask_index = index;
+    ctx.parallelism = parallelism;
+    ctx.max_parallelism = kMaxP;
+    ctx.clock = &clock;
+    ctx.counters = &counters;
+    std::vector<SchemaPtr> in{input_schema()};
+    auto op = factory->create(in, ctx);
+    EXPECT_TRUE(op.is_ok()) << op.status().to_string();
+    EXPECT_TRUE((*op)->open(ctx).is_ok());
+    return std::move(*op);
+  };
+  auto single = make(0, 1);
+  std::vector<std::unique_ptr<runtime::Operator>> group;
+  int p = c.before;
+  for (int i = 0; i < p; ++i) group.push_back(make(i, p));
+  Reference ref(c.spec, c.lateness);
+  RecordingOutput single_out, group_out;
+
+  std::vector<std::pair<size_t, bool>> steps;
+  for (size_t i = 0; i < ev.size();) {
+    i = std::min(ev.size(), i + 1 + rng() % 80);
+    steps.emplace_back(i, rng() % 3 == 0);
+  }
+  const size_t cut = rng() % steps.size();
+  size_t from = 0;
+  int64_t max_seen = INT64_MIN;
+  size_t snapshot_bytes = 0;
+  for (size_t si = 0; si < steps.size(); ++si) {
+    auto [to, wm] = steps[si];
+    clock.advance_millis(static_cast<int64_t>(rng() % 30));
+    RecordBatch batch = make_batch(ev, from, to, static_cast<int64_t>(rng() % 3));
+    ref.batch(ev, from, to);
+    ASSERT_TRUE(single->process_batch(batch, 0, single_out).is_ok());
+    auto parts = route(batch, p);
+    for (int i = 0; i < p; ++i) {
+      // Also the empty parts, so that every subtask checks its early-fire time at each step.
+      ASSERT_TRUE(group[i]->process_batch(parts[i], 0, group_out).is_ok());
+    }
+    for (size_t i = from; i < to; ++i) max_seen = std::max(max_seen, ev[i].ts);
+    from = to;
+    if (wm) {
+      ref.watermark(max_seen - bound);
+      ASSERT_TRUE(single->process_watermark(Timestamp(max_seen - bound), single_out).is_ok());
+      for (auto& op : group) {
+        ASSERT_TRUE(op->process_watermark(Timestamp(max_seen - bound), group_out).is_ok());
+      }
+    }
+    if (si == cut) {
+      std::vector<std::string> snapshots(group.size());
+      for (size_t i = 0; i < group.size(); ++i) {
+        ASSERT_TRUE(group[i]->snapshot_state(CheckpointId(7), &snapshots[i]).is_ok());
+        snapshot_bytes += snapshots[i].size();
+      }
+      group.clear();
+      p = c.after;
+      for (int i = 0; i < p; ++i) {
+        group.push_back(make(i, p));
+        std::shuffle(snapshots.begin(), snapshots.end(), rng);
+        for (const std::string& s : snapshots) {
+          Status st = group.back()->restore_state(s);
+          ASSERT_TRUE(st.is_ok()) << st.to_string();
+        }
+      }
+    }
+  }
+  ASSERT_GT(snapshot_bytes, 0u);
+  ref.watermark(INT64_MAX);
+  ASSERT_TRUE(single->process_watermark(Timestamp::max(), single_out).is_ok());
+  ASSERT_TRUE(single->finish(single_out).is_ok());
+  for (auto& op : group) {
+    ASSERT_TRUE(op->process_watermark(Timestamp::max(), group_out).is_ok());
+    ASSERT_TRUE(op->finish(group_out).is_ok());
+  }
+  auto want = text_rows(single_out.batches);
+  ASSERT_FALSE(want.empty());
+  EXPECT_EQ(text_rows(group_out.batches), want);
+  // Final results against the reference (partial early firings are compared above only).
+  std::vector<Row> finals;
+  for (const Row& r : rows_of(group_out.batches)) {
+    if (std::get<7>(r)) finals.push_back(r);
+  }
+  std::sort(ref.out.begin(), ref.out.end());
+  EXPECT_EQ(finals, ref.out);
+}
+
+TEST(WindowRescale, TumblingAndSlidingRestoreAtAnotherParallelism) {
+  for (uint64_t seed = 1000; seed < 1006; ++seed) {
+    run_rescale({WindowSpec::tumbling(milliseconds(50))}, seed);
+    run_rescale({WindowSpec::tumbling(milliseconds(50)), 1, 3}, seed + 10);
+    run_rescale({WindowSpec::sliding(milliseconds(90), milliseconds(30)), 3, 2, 60}, seed + 20);
+    run_rescale({.spec = WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+                 .before = 2,
+                 .after = 3,
+                 .drifting_keys = true},
+                seed + 30);
+  }
+}
+
+TEST(WindowRescale, SessionsRestoreAtAnotherParallelism) {
+  for (uint64_t seed = 1100; seed < 1106; ++seed) {
+    run_rescale({WindowSpec::session(milliseconds(15))}, seed);
+    run_rescale({WindowSpec::session(milliseconds(25)), 1, 3, 80}, seed + 10);
+  }
+}
+
+TEST(WindowRescale, CountAndGlobalWindowsRestoreAtAnotherParallelism) {
+  for (uint64_t seed = 1200; seed < 1206; ++seed) {
+    run_rescale({WindowSpec::count_window(7)}, seed);
+    run_rescale({WindowSpec::count_window(6, 4), 1, 3}, seed + 10);
+    run_rescale({WindowSpec::global_window()}, seed + 20);
+    run_rescale({WindowSpec::global_window(), 1, 3}, seed + 30);
+  }
+}
+
+TEST(WindowRescale, EarlyFiringUdafAndWindowFunctionRestoreAtAnotherParallelism) {
+  for (uint64_t seed = 1300; seed < 1304; ++seed) {
+    for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(50)),
+                                   WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+                                   WindowSpec::session(milliseconds(15)),
+                                   WindowSpec::count_window(6, 3), WindowSpec::global_window()}) {
+      run_rescale({.spec = spec, .early_fire = milliseconds(45), .udaf = true}, seed);
+      run_rescale({.spec = spec, .before = 1, .after = 3, .udaf = true}, seed + 10);
+      run_rescale({.spec = spec, .process = true}, seed + 20);
+      run_rescale({.spec = spec, .before = 1, .after = 3, .process = true}, seed + 30);
+    }
+  }
+}
+
+// A non-keyed window keeps its one key in key group 0: it restores at parallelism 1.
+TEST(WindowRescale, NonKeyedWindowRestores) {
+  WindowOptions o;
+  o.spec = WindowSpec::sliding(milliseconds(40), milliseconds(20));
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  std::mt19937_64 rng(5);
+  auto ev = random_events(rng, 800, 3, 5, 0);
+  std::vector<SchemaPtr> in{input_schema()};
+  runtime::OperatorContext ctx;
+  ctx.uid = "all";
+  auto a = window_aggregate(o)->create(in, ctx).value();
+  auto b = window_aggregate(o)->create(in, ctx).value();
+  ASSERT_TRUE(a->open(ctx).is_ok());
+  ASSERT_TRUE(b->open(ctx).is_ok());
+  RecordingOutput oa, ob;
+  ASSERT_TRUE(a->process_batch(make_batch(ev, 0, 400, 0), 0, oa).is_ok());
+  ASSERT_TRUE(b->process_batch(make_batch(ev, 0, 400, 0), 0, ob).is_ok());
+  ASSERT_TRUE(a->process_watermark(Timestamp(ev[300].ts), oa).is_ok());
+  ASSERT_TRUE(b->process_watermark(Timestamp(ev[300].ts), ob).is_ok());
+  std::string state;
+  ASSERT_TRUE(b->snapshot_state(CheckpointId(1), &state).is_ok());
+  b = window_aggregate(o)->create(in, ctx).value();
+  ASSERT_TRUE(b->open(ctx).is_ok());
+  ASSERT_TRUE(b->restore_state(state).is_ok());
+  ASSERT_TRUE(a->process_batch(make_batch(ev, 400, ev.size(), 0), 0, oa).is_ok());
+  ASSERT_TRUE(b->process_batch(make_batch(ev, 400, ev.size(), 0), 0, ob).is_ok());
+  ASSERT_TRUE(a->finish(oa).is_ok());
+  ASSERT_TRUE(b->finish(ob).is_ok());
+  ASSERT_FALSE(oa.batches.empty());
+  EXPECT_EQ(text_rows(ob.batches), text_rows(oa.batches));
+}
+
+TEST(WindowRescale, DamagedOrForeignSnapshotsAreRefusedNamingUidAndOffset) {
+  WindowOptions o;
+  o.spec = WindowSpec::session(milliseconds(20));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  o.functions = {sum_of_squares()};
+  std::vector<SchemaPtr> in{input_schema()};
+  runtime::OperatorContext ctx;
+  ctx.uid = "sessions-by-k";
+  auto fresh = [&] {
+    auto op = window_aggregate(o)->create(in, ctx).value();
+    EXPECT_TRUE(op->open(ctx).is_ok());
+    return op;
+  };
+  std::mt19937_64 rng(17);
+  auto ev = random_events(rng, 500, 12, 5, 0);
+  auto op = fresh();
+  RecordingOutput out;
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, ev.size(), 0), 0, out).is_ok());
+  std::string state;
+  ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &state).is_ok());
+  ASSERT_TRUE(fresh()->restore_state(state).is_ok());
+  auto refused = [&](std::string_view bytes, bool with_offset) {
+    Status st = fresh()->restore_state(bytes);
+    EXPECT_FALSE(st.is_ok());
+    EXPECT_NE(st.message().find("sessions-by-k"), std::string::npos) << st.to_string();
+    if (with_offset) EXPECT_NE(st.message().find("at byte"), std::string::npos) << st.to_string();
+  };
+  for (size_t len : {size_t{0}, size_t{3}, state.size() / 2, state.size() - 1}) {
+    refused(std::string_view(state).substr(0, len), true);
+  }
+  for (int i = 0; i < 20; ++i) {
+    std::string flipped = state;
+    flipped[rng() % flipped.size()] ^= static_cast<char>(1 << (rng() % 8));
+    refused(flipped, true);
+  }
+  // Another operator's snapshot, and a window snapshot of another uid.
+  std::string other;
+  state::SnapshotWriter w(&other, {"sessions-by-k", "dedup", 1, 128});
+  w.begin_section(3).put<uint64_t>(1);
+  w.finish();
+  refused(other, false);
+  runtime::OperatorContext elsewhere = ctx;
+  elsewhere.uid = "other";
+  auto foreign = window_aggregate(o)->create(in, elsewhere).value();
+  ASSERT_TRUE(foreign->open(elsewhere).is_ok());
+  ASSERT_TRUE(foreign->process_batch(make_batch(ev, 0, 10, 0), 0, out).is_ok());
+  std::string foreign_state;
+  ASSERT_TRUE(foreign->snapshot_state(CheckpointId(1), &foreign_state).is_ok());
+  refused(foreign_state, false);
+  // A well-formed envelope around a payload that does not decode: the key group's reader names
+  // the byte.
+  std::string bad;
+  state::SnapshotWriter bw(&bad, {"sessions-by-k", "window", 1, 128});
+  bw.begin_section(state::kOperatorWide).put<int64_t>(0);
+  bw.finish();
+  refused(bad, true);
+  std::string bad_keys;
+  state::SnapshotWriter kw(&bad_keys, {"sessions-by-k", "window", 1, 128});
+  ByteWriter& kwr = kw.begin_section(5);
+  kwr.put<uint64_t>(2);
+  kwr.put_bytes("not an ipc stream");
+  kw.finish();
+  refused(bad_keys, true);
 }
 
 // ---- through a real job: key_by, parallelism 1-4 ----

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sabot/base/bytes.h"
 #include "sabot/base/status.h"
 #include "sabot/columnar/array.h"
 #include "sabot/columnar/record_batch.h"
@@ -89,6 +90,16 @@ class GroupedAccumulator {
   // deserialize() replaces this accumulator's state; the kind and input type must match.
   virtual void serialize(std::string* out) const = 0;
   virtual Status deserialize(std::string_view bytes) = 0;
+
+  // Checkpoint state of some groups, for state split by key group (one snapshot section per key
+  // group): appends the kind, input type, groups.size() and the state of groups[0], groups[1],
+  // ... (in that order) to `w`, gathered in one pass per state vector. Every id < num_groups().
+  virtual void serialize_groups(std::span<const uint32_t> groups, ByteWriter& w) const = 0;
+  // Reads what serialize_groups wrote for exactly groups.size() groups and gives groups[i] the
+  // state of entry i. The target groups must be empty (just added by resize()); every id <
+  // num_groups(). InvalidData from `r` (naming its snapshot and byte offset) for bad bytes, a
+  // different kind or type, or another group count.
+  virtual Status deserialize_groups(ByteReader& r, std::span<const uint32_t> groups) = 0;
 
  protected:
   GroupedAccumulator(AggregateKind kind, DataType input, DataType output)
