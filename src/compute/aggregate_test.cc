@@ -405,6 +405,82 @@ TEST(AggregateTest, SnapshotRoundTripRestoresStateAndKeepsAggregating) {
   }
 }
 
+// Per-group snapshots (a key group's share of the groups): the listed groups' state lands in other
+// groups of a fresh accumulator, which then keeps aggregating like the original.
+TEST(AggregateTest, GroupSnapshotsMoveGroupsIntoAnotherAccumulator) {
+  std::mt19937_64 rng(77);
+  for (const DataType& type : all_test_types()) {
+    for (AggregateKind kind : all_kinds()) {
+      if (!supported(kind, type)) continue;
+      SCOPED_TRACE(std::string(aggregate_kind_name(kind)) + " over " + type.to_string());
+      auto a = make_accumulator(kind, type).value();
+      auto b = make_accumulator(kind, type).value();
+      constexpr uint32_t kGroups = 40;
+      a->resize(kGroups);
+      auto feed = [&](GroupedAccumulator& acc, std::span<const uint32_t> to) {
+        const int64_t len = static_cast<int64_t>(rng() % 300);
+        Array v = random_array(type, len, 0.2, 30, rng, /*extreme=*/false);
+        std::vector<uint32_t> ids(static_cast<size_t>(len)), mapped(ids.size());
+        for (auto& g : ids) g = static_cast<uint32_t>(rng() % to.size());
+        for (size_t i = 0; i < ids.size(); ++i) mapped[i] = to[ids[i]];
+        ASSERT_TRUE(acc.update(v, mapped).is_ok());
+      };
+      std::vector<uint32_t> all(kGroups);
+      for (uint32_t g = 0; g < kGroups; ++g) all[g] = g;
+      for (int i = 0; i < 4; ++i) feed(*a, all);
+      // A random subset in random order, into other ids of `b`, which already holds a group.
+      std::vector<uint32_t> groups = all;
+      std::shuffle(groups.begin(), groups.end(), rng);
+      groups.resize(1 + rng() % kGroups);
+      b->resize(1);
+      std::vector<uint32_t> targets(groups.size());
+      b->resize(static_cast<uint32_t>(groups.size() + 1));
+      for (size_t i = 0; i < targets.size(); ++i) targets[i] = static_cast<uint32_t>(i + 1);
+      std::shuffle(targets.begin(), targets.end(), rng);
+      std::string bytes;
+      ByteWriter w(&bytes);
+      a->serialize_groups(groups, w);
+      ByteReader r(bytes, "groups");
+      ASSERT_TRUE(b->deserialize_groups(r, targets).is_ok());
+      EXPECT_TRUE(r.at_end());
+      // Both keep aggregating the same values into the corresponding groups.
+      for (int i = 0; i < 2; ++i) {
+        const int64_t len = static_cast<int64_t>(rng() % 200);
+        Array v = random_array(type, len, 0.2, 30, rng, /*extreme=*/false);
+        std::vector<uint32_t> pick(static_cast<size_t>(len)), ga(pick.size()), gb(pick.size());
+        for (size_t j = 0; j < pick.size(); ++j) {
+          pick[j] = static_cast<uint32_t>(rng() % groups.size());
+          ga[j] = groups[pick[j]];
+          gb[j] = targets[pick[j]];
+        }
+        ASSERT_TRUE(a->update(v, ga).is_ok());
+        ASSERT_TRUE(b->update(v, gb).is_ok());
+      }
+      Array fa = a->finalize().value(), fb = b->finalize().value();
+      for (size_t i = 0; i < groups.size(); ++i) {
+        EXPECT_EQ(fa.scalar_at(groups[i]).to_string(), fb.scalar_at(targets[i]).to_string())
+            << "group " << groups[i];
+      }
+      // Every truncation is refused naming the byte; so is another kind's state.
+      for (size_t len = 0; len < bytes.size(); len += 1 + bytes.size() / 7) {
+        auto c = make_accumulator(kind, type).value();
+        c->resize(static_cast<uint32_t>(groups.size()));
+        ByteReader cut(std::string_view(bytes).substr(0, len), "groups");
+        Status st = c->deserialize_groups(cut, std::span(all).subspan(0, groups.size()));
+        EXPECT_EQ(st.code(), StatusCode::kInvalidData) << len;
+        EXPECT_NE(st.message().find("at byte"), std::string::npos) << st.to_string();
+      }
+      AggregateKind other =
+          kind == AggregateKind::kCountAll ? AggregateKind::kCount : AggregateKind::kCountAll;
+      auto c = make_accumulator(other, type).value();
+      c->resize(static_cast<uint32_t>(groups.size()));
+      ByteReader again(bytes, "groups");
+      EXPECT_EQ(c->deserialize_groups(again, std::span(all).subspan(0, groups.size())).code(),
+                StatusCode::kInvalidData);
+    }
+  }
+}
+
 // Snapshots come from storage: every truncation must be refused, and corrupted bytes must give an
 // error or some state, never a crash (run under ASan in CI).
 TEST(AggregateTest, TruncatedOrCorruptedSnapshotsAreRefusedWithoutCrashing) {
