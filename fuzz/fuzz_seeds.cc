@@ -142,8 +142,8 @@ void snapshot_seeds(const std::string& dir) {
       clock.advance_millis(100);
     }
     std::string snap;
-    SABOT_CHECK_OK(backend->snapshot(&snap));
-    snap.resize(snap.size() - sizeof(uint64_t));  // the fuzzer appends the checksum
+    SABOT_CHECK_OK(backend->snapshot(fuzz::kUid, &snap));
+    snap.resize(snap.size() - sizeof(uint32_t));  // the fuzzer appends the CRC-32C
     snap.insert(snap.begin(), static_cast<char>(option));
     write_file(dir + "/keys" + std::to_string(keys) + "_option" + std::to_string(option),
                snap.data(), snap.size());

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -11,6 +12,9 @@
 #include "sabot/state/keyed_state_backend.h"
 
 namespace sabot::fuzz {
+
+// The operator uid the fuzzed keyed-state snapshots are addressed by.
+inline constexpr std::string_view kUid = "fuzz";
 
 struct SumFn {
   int64_t operator()(const int64_t& a, const int64_t& b) const {

@@ -1,10 +1,10 @@
-// Fuzzes the keyed-state snapshot reader (MemoryKeyedStateBackend::restore in
-// src/state/memory_backend.cc, and the StateCodec decoders of include/sabot/state/state_codec.h it
-// uses). Input: one option byte (key types, max parallelism, owned key groups, states registered
-// before or after restore), then the snapshot without its trailing checksum: the fuzzer appends
-// the right checksum so that mutations reach the parser instead of the checksum test. Checks
-// beyond "no crash, no sanitizer report": every restored entry can be read, and a backend that
-// restored successfully snapshots into bytes that restore again.
+// Fuzzes the keyed-state snapshot reader (KeyedStateBackend::restore: the envelope of
+// state/snapshot.h, then src/state/memory_backend.cc and the StateCodec decoders of
+// include/sabot/state/state_codec.h it uses). Input: one option byte (key types, max parallelism,
+// owned key groups, states registered before or after restore), then the snapshot without its
+// trailing CRC-32C: the fuzzer appends the right checksum so that mutations reach the parser
+// instead of the checksum test. Checks beyond "no crash, no sanitizer report": every restored entry
+// can be read, and a backend that restored successfully snapshots into bytes that restore again.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sabot/base/bytes.h"
 #include "sabot/base/check.h"
-#include "sabot/compute/hash.h"
 #include "sabot/state/state_codec.h"
 #include "snapshot_fuzz_util.h"
 
@@ -62,8 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   decode_values(body);
 
   std::string snapshot(body);
-  state::ByteWriter w(&snapshot);
-  w.put<uint64_t>(compute::hash_bytes(body));
+  ByteWriter w(&snapshot);
+  w.put<uint32_t>(crc32c(body));  // the envelope's trailing CRC-32C
 
   const int keys = flags & 3;
   const uint32_t maxp = (flags & 4) != 0 ? 16 : 128;
@@ -75,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto backend = fuzz::make_backend(keys, maxp, groups, &clock);
   fuzz::Handles h;
   if (register_first) h = fuzz::get_handles(*backend);
-  const Status restored = backend->restore(snapshot);
+  const Status restored = backend->restore(fuzz::kUid, snapshot);
   if (!restored.is_ok()) {
     SABOT_CHECK(!restored.message().empty());
     return 0;
@@ -88,9 +88,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // What restored writes a snapshot that restores.
   std::string again;
-  SABOT_CHECK_OK(backend->snapshot(&again));
+  SABOT_CHECK_OK(backend->snapshot(fuzz::kUid, &again));
   auto fresh = fuzz::make_backend(keys, maxp, groups, &clock);
-  SABOT_CHECK_OK(fresh->restore(again));
+  SABOT_CHECK_OK(fresh->restore(fuzz::kUid, again));
   fuzz::Handles fh = fuzz::get_handles(*fresh);
   read_all(*fresh, fh);
   return 0;

@@ -202,9 +202,9 @@ TEST(KeyedProcessFunction, SnapshotAndRestoreContinueLikeAnUninterruptedRun) {
   ASSERT_TRUE(first->snapshot_state(CheckpointId(1), &snap).is_ok());
   first.reset();
   auto second = factory.create(in, ctx).value();
+  ASSERT_TRUE(second->open(ctx).is_ok());
   Status restored = second->restore_state(snap);
   ASSERT_TRUE(restored.is_ok()) << restored.to_string();
-  ASSERT_TRUE(second->open(ctx).is_ok());
   run(half, events.size(), *second, got);
   ASSERT_TRUE(second->process_watermark(Timestamp::max(), got).is_ok());
   // Timers of one time fire in key-id order, which a restore may renumber: compare as multisets.

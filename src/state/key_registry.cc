@@ -170,6 +170,33 @@ Status KeyRegistry::lookup(std::span<const Array> key_columns, std::vector<KeyId
   return grouper_->lookup(key_columns, ids);
 }
 
+Status KeyRegistry::retain_only(std::span<const KeyId> keep) {
+  SABOT_ASSIGN_OR_RETURN(std::vector<Array> kept_keys, grouper_->keys_of(keep));
+  SABOT_ASSIGN_OR_RETURN(auto grouper, compute::Grouper::make(grouper_->key_types()));
+  std::vector<KeyId> ids;
+  if (!keep.empty()) SABOT_RETURN_IF_ERROR(grouper->consume(kept_keys, &ids));
+  SABOT_CHECK_EQ(grouper->num_groups(), keep.size());
+  std::string arena;
+  std::vector<uint64_t> offsets;
+  std::vector<uint32_t> key_groups;
+  offsets.reserve(keep.size() + 1);
+  key_groups.reserve(keep.size());
+  offsets.push_back(0);
+  for (size_t i = 0; i < keep.size(); ++i) {
+    SABOT_CHECK_EQ(ids[i], i);  // distinct keys in order: ids are 0, 1, 2, ...
+    arena.append(key_bytes(keep[i]));
+    offsets.push_back(arena.size());
+    key_groups.push_back(key_groups_[keep[i]]);
+  }
+  grouper_ = std::move(grouper);
+  arena_ = std::move(arena);
+  key_offsets_ = std::move(offsets);
+  key_groups_ = std::move(key_groups);
+  hashes_ = {};
+  groups_scratch_ = {};
+  return Status::ok();
+}
+
 std::vector<Scalar> KeyRegistry::key_values(KeyId id) const {
   SABOT_CHECK_LT(id, num_keys());
   std::vector<Scalar> out;

@@ -20,6 +20,9 @@ using columnar::DataType;
 using columnar::Scalar;
 using std::chrono::milliseconds;
 
+// The operator uid the snapshots of these tests are addressed by.
+constexpr std::string_view kUid = "keyed-test";
+
 Array int64_array(const std::vector<int64_t>& v) {
   columnar::Int64Builder b;
   for (int64_t x : v) b.append(x);
@@ -589,13 +592,13 @@ TEST(SnapshotTest, RestoringSubsetsOfKeyGroupsGivesEqualContents) {
     for (int sub = 0; sub < parallelism; ++sub) {
       auto groups = key_groups_for_subtask(sub, parallelism, 128);
       std::string snap;
-      ASSERT_TRUE(p.backend->snapshot(groups, &snap).is_ok());
+      ASSERT_TRUE(p.backend->snapshot(kUid, groups, &snap).is_ok());
       auto fresh = make_backend(&clock, groups);
       // Half the time restore before the states are registered (pending entries).
       const bool register_first = rng() % 2 == 0;
       Handles h{};
       if (register_first) h = get_handles(*fresh, milliseconds(ttl));
-      ASSERT_TRUE(fresh->restore(snap).is_ok());
+      ASSERT_TRUE(fresh->restore(kUid, snap).is_ok());
       if (!register_first) h = get_handles(*fresh, milliseconds(ttl));
       std::set<int64_t> mine;
       for (int64_t k : p.keys) {
@@ -615,13 +618,13 @@ TEST(SnapshotTest, RestoredBackendContinuesExactlyLikeTheOriginal) {
     Populated p = populate(rng, clock, ttl);
     ASSERT_FALSE(HasFatalFailure());
     std::string snap;
-    ASSERT_TRUE(p.backend->snapshot(&snap).is_ok());
+    ASSERT_TRUE(p.backend->snapshot(kUid, &snap).is_ok());
     // The restored backend gets its own clock at the same time, so both see the same times while
     // the same random operations run on the original (checked against the model inside drive)
     // and on the restored backend (against a copy of the model).
     ManualClock clock_b(clock.now());
     auto restored_b = make_backend(&clock_b);
-    ASSERT_TRUE(restored_b->restore(snap).is_ok());
+    ASSERT_TRUE(restored_b->restore(kUid, snap).is_ok());
     Handles hb = get_handles(*restored_b, milliseconds(ttl));
     Model copy = p.model;
     std::mt19937_64 rng_a(7);
@@ -653,10 +656,10 @@ TEST(SnapshotTest, RestoreSkipsKeyGroupsNotOwnedAndMergesSeveralSnapshots) {
       expected[k] = k * 3;
     }
     snaps.emplace_back();
-    ASSERT_TRUE(b->snapshot(&snaps.back()).is_ok());
+    ASSERT_TRUE(b->snapshot(kUid, &snaps.back()).is_ok());
   }
   auto merged = make_backend(&clock);
-  for (const auto& s : snaps) ASSERT_TRUE(merged->restore(s).is_ok());
+  for (const auto& s : snaps) ASSERT_TRUE(merged->restore(kUid, s).is_ok());
   auto* v = *merged->get_state(ValueStateDescriptor<int64_t>{.name = "v"});
   EXPECT_EQ(merged->keys().num_keys(), 500u);
   for (auto [k, val] : expected) {
@@ -665,7 +668,7 @@ TEST(SnapshotTest, RestoreSkipsKeyGroupsNotOwnedAndMergesSeveralSnapshots) {
   }
   // A backend owning only the first quarter keeps only those keys.
   auto quarter = make_backend(&clock, key_groups_for_subtask(0, 4, 128));
-  for (const auto& s : snaps) ASSERT_TRUE(quarter->restore(s).is_ok());
+  for (const auto& s : snaps) ASSERT_TRUE(quarter->restore(kUid, s).is_ok());
   size_t in_quarter = 0;
   for (auto [k, val] : expected) in_quarter += group_of_int64(k).value() < 32;
   EXPECT_EQ(quarter->keys().num_keys(), in_quarter);
@@ -676,7 +679,7 @@ TEST(SnapshotTest, SnapshotOfAKeyGroupNotOwnedIsAnError) {
   auto b = make_backend(&clock, key_groups_for_subtask(0, 2, 128));
   std::string out;
   const KeyGroup bad[] = {KeyGroup(127)};
-  EXPECT_EQ(b->snapshot(bad, &out).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(b->snapshot(kUid, bad, &out).code(), StatusCode::kInvalidArgument);
 }
 
 TEST(SnapshotTest, MismatchedKeyTypesMaxParallelismOrStateTypesAreRejected) {
@@ -686,18 +689,18 @@ TEST(SnapshotTest, MismatchedKeyTypesMaxParallelismOrStateTypesAreRejected) {
   b->set_current_key(key_of(*b, 1));
   v->update(1);
   std::string snap;
-  ASSERT_TRUE(b->snapshot(&snap).is_ok());
+  ASSERT_TRUE(b->snapshot(kUid, &snap).is_ok());
   auto other_types = make_backend(&clock, {}, {columnar::utf8()});
-  EXPECT_EQ(other_types->restore(snap).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(other_types->restore(kUid, snap).code(), StatusCode::kInvalidArgument);
   auto other_maxp = make_backend(&clock, {}, {columnar::int64()}, 64);
-  EXPECT_EQ(other_maxp->restore(snap).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(other_maxp->restore(kUid, snap).code(), StatusCode::kInvalidArgument);
   // Registered with another type before restore.
   auto typed = make_backend(&clock);
   ASSERT_TRUE(typed->get_state(ValueStateDescriptor<double>{.name = "v"}).is_ok());
-  EXPECT_EQ(typed->restore(snap).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(typed->restore(kUid, snap).code(), StatusCode::kInvalidArgument);
   // Registered with another type after restore.
   auto later = make_backend(&clock);
-  ASSERT_TRUE(later->restore(snap).is_ok());
+  ASSERT_TRUE(later->restore(kUid, snap).is_ok());
   EXPECT_EQ(later->get_state(ListStateDescriptor<int64_t>{.name = "v"}).status().code(),
             StatusCode::kInvalidArgument);
 }
@@ -706,17 +709,18 @@ TEST(SnapshotTest, EmptyBackendRoundTrips) {
   ManualClock clock;
   auto b = make_backend(&clock);
   std::string snap;
-  ASSERT_TRUE(b->snapshot(&snap).is_ok());
+  ASSERT_TRUE(b->snapshot(kUid, &snap).is_ok());
   auto r = make_backend(&clock);
-  ASSERT_TRUE(r->restore(snap).is_ok());
+  Status st = r->restore(kUid, snap);
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
   EXPECT_EQ(r->keys().num_keys(), 0u);
 }
 
-// Fixes up the trailing checksum so the parser itself sees the corrupt bytes.
+// Fixes up the envelope's trailing CRC-32C so the parser itself sees the corrupt bytes.
 void refresh_checksum(std::string* snap) {
-  if (snap->size() < 8) return;
-  const uint64_t h = compute::hash_bytes(std::string_view(*snap).substr(0, snap->size() - 8));
-  std::memcpy(snap->data() + snap->size() - 8, &h, 8);
+  if (snap->size() < 4) return;
+  const uint32_t h = crc32c(std::string_view(*snap).substr(0, snap->size() - 4));
+  std::memcpy(snap->data() + snap->size() - 4, &h, 4);
 }
 
 TEST(SnapshotTest, CorruptOrTruncatedSnapshotsAreInvalidDataNeverACrash) {
@@ -725,7 +729,7 @@ TEST(SnapshotTest, CorruptOrTruncatedSnapshotsAreInvalidDataNeverACrash) {
   Populated p = populate(rng, clock, 0);
   ASSERT_FALSE(HasFatalFailure());
   std::string snap;
-  ASSERT_TRUE(p.backend->snapshot(&snap).is_ok());
+  ASSERT_TRUE(p.backend->snapshot(kUid, &snap).is_ok());
   for (int trial = 0; trial < 600; ++trial) {
     std::string bad = snap;
     const int mode = trial % 3;
@@ -736,9 +740,12 @@ TEST(SnapshotTest, CorruptOrTruncatedSnapshotsAreInvalidDataNeverACrash) {
       for (int f = 0; f < flips; ++f) bad[rng() % bad.size()] ^= static_cast<char>(1 + rng() % 255);
     }
     auto fresh = make_backend(&clock);
-    Status st = fresh->restore(bad);
+    Status st = fresh->restore(kUid, bad);
     ASSERT_FALSE(st.is_ok()) << "trial " << trial;
     EXPECT_EQ(st.code(), StatusCode::kInvalidData) << st.to_string();
+    // Every refusal names the operator and the byte offset.
+    EXPECT_NE(st.message().find("keyed-test"), std::string::npos) << st.to_string();
+    EXPECT_NE(st.message().find("at byte"), std::string::npos) << st.to_string();
   }
   // With the checksum refreshed the structural checks and codecs see the corruption: any outcome
   // is acceptable except a crash; errors are InvalidData or InvalidArgument (header fields).
@@ -752,7 +759,7 @@ TEST(SnapshotTest, CorruptOrTruncatedSnapshotsAreInvalidDataNeverACrash) {
     }
     refresh_checksum(&bad);
     auto fresh = make_backend(&clock);
-    Status st = fresh->restore(bad);
+    Status st = fresh->restore(kUid, bad);
     if (st.is_ok()) {
       // Registration of states may still reveal a bad value.
       (void)fresh->get_state(ValueStateDescriptor<int64_t>{.name = "value"});
@@ -783,12 +790,12 @@ TEST(SnapshotTest, WriteTimesFarFromNowDoNotOverflowTheTtlCheck) {
     writer->set_current_key(key_of(*writer, key));
     v->update(key * 10);
     m->put(key, key * 100);
-    ASSERT_TRUE(writer->snapshot(snap).is_ok());
+    ASSERT_TRUE(writer->snapshot(kUid, snap).is_ok());
   }
   ManualClock clock(Timestamp(500));
   auto reader = make_backend(&clock);
-  ASSERT_TRUE(reader->restore(past_snap).is_ok());
-  ASSERT_TRUE(reader->restore(future_snap).is_ok());
+  ASSERT_TRUE(reader->restore(kUid, past_snap).is_ok());
+  ASSERT_TRUE(reader->restore(kUid, future_snap).is_ok());
   auto* v = *reader->get_state(ValueStateDescriptor<int64_t>{.name = "v", .options = ttl});
   auto* m = *reader->get_state(MapStateDescriptor<int64_t, int64_t>{.name = "m", .options = ttl});
   reader->refresh_time();

@@ -1,5 +1,6 @@
 // The memory keyed-state backend: registered states, snapshot writing and restore parsing.
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <string>
@@ -9,6 +10,7 @@
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/hash.h"
 #include "sabot/state/keyed_state_backend.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::state {
 
@@ -34,9 +36,6 @@ std::string_view state_kind_name(StateKind kind) {
 
 namespace {
 
-constexpr std::string_view kMagic = "SBKS";
-constexpr uint8_t kVersion = 1;
-
 struct RegisteredState {
   StateSpec spec;
   std::unique_ptr<State> state;
@@ -54,14 +53,6 @@ struct PendingState {
   StateKind kind;
   std::string type_tag;
   std::vector<PendingEntry> entries;
-};
-
-// What a snapshot says about one state.
-struct SnapshotStateHeader {
-  std::string name;
-  StateKind kind;
-  std::string type_tag;
-  int64_t ttl_ms;
 };
 
 Status check_same(const StateSpec& spec, StateKind kind, std::string_view type_tag,
@@ -123,8 +114,11 @@ class MemoryKeyedStateBackend final : public KeyedStateBackend {
     return Status::not_found(name_ + ": no state named '" + std::string(state_name) + "'");
   }
 
-  Status snapshot(std::span<const KeyGroup> key_groups, std::string* out) override;
-  Status restore(std::string_view bytes) override;
+  Status snapshot_parts(std::span<const KeyGroup> key_groups, SnapshotParts* parts) override;
+  Status restore_header(ByteReader& r, RestoreHeader* header) override;
+  Status restore_key_group(const RestoreHeader& header, KeyGroup kg, ByteReader& r,
+                           std::vector<KeyId>* ids) override;
+  Status forget_keys(std::span<const KeyId> pinned, std::vector<KeyId>* remap) override;
 
  protected:
   Result<State*> get_or_create_state(StateSpec spec) override {
@@ -161,12 +155,20 @@ class MemoryKeyedStateBackend final : public KeyedStateBackend {
   }
 
  private:
+  RegisteredState* find_state(std::string_view name) const {
+    for (const auto& s : states_) {
+      if (s->spec.name == name) return s.get();
+    }
+    return nullptr;
+  }
+
   std::string name_;
   std::vector<std::unique_ptr<RegisteredState>> states_;
   std::map<std::string, PendingState, std::less<>> pending_;
 };
 
-Status MemoryKeyedStateBackend::snapshot(std::span<const KeyGroup> key_groups, std::string* out) {
+Status MemoryKeyedStateBackend::snapshot_parts(std::span<const KeyGroup> key_groups,
+                                               SnapshotParts* parts) {
   KeyRegistry& reg = *keys_;
   const uint32_t maxp = reg.max_parallelism();
   std::vector<int32_t> bucket_of_kg(maxp, -1);
@@ -203,75 +205,59 @@ Status MemoryKeyedStateBackend::snapshot(std::span<const KeyGroup> key_groups, s
     states_[s]->table->snapshot_entries(plan, now, &per_state[s]);
   }
 
-  const size_t start = out->size();
-  ByteWriter w(out);
-  w.put_raw(kMagic.data(), kMagic.size());
-  w.put<uint8_t>(kVersion);
-  w.put<uint32_t>(maxp);
+  parts->header.clear();
+  ByteWriter h(&parts->header);
   const auto& types = reg.key_types();
-  w.put<uint32_t>(static_cast<uint32_t>(types.size()));
+  h.put<uint32_t>(static_cast<uint32_t>(types.size()));
   for (const DataType& t : types) {
-    w.put<uint8_t>(static_cast<uint8_t>(t.id()));
-    w.put<uint8_t>(static_cast<uint8_t>(t.unit()));
+    h.put<uint8_t>(static_cast<uint8_t>(t.id()));
+    h.put<uint8_t>(static_cast<uint8_t>(t.unit()));
   }
-  w.put<uint32_t>(static_cast<uint32_t>(states_.size()));
+  h.put<uint64_t>(states_.size());
   for (const auto& s : states_) {
-    w.put_bytes(s->spec.name);
-    w.put<uint8_t>(static_cast<uint8_t>(s->spec.kind));
-    w.put_bytes(s->spec.type_tag);
-    w.put<int64_t>(s->spec.options.ttl.count());
+    h.put_bytes(s->spec.name);
+    h.put<uint8_t>(static_cast<uint8_t>(s->spec.kind));
+    h.put_bytes(s->spec.type_tag);
+    h.put<int64_t>(s->spec.options.ttl.count());
   }
-  w.put<uint32_t>(static_cast<uint32_t>(key_groups.size()));
-  for (size_t b = 0; b < key_groups.size(); ++b) {
-    w.put<int32_t>(key_groups[b].value());
-    w.put<uint32_t>(static_cast<uint32_t>(bucket_keys[b].size()));
+  // Key groups in increasing order, so that equal state gives equal bytes.
+  std::vector<size_t> order(key_groups.size());
+  for (size_t b = 0; b < order.size(); ++b) order[b] = b;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return key_groups[a].value() < key_groups[b].value(); });
+  parts->key_groups.clear();
+  parts->payloads.clear();
+  parts->keys.clear();
+  for (size_t b : order) {
+    if (bucket_keys[b].empty()) continue;
+    parts->key_groups.push_back(key_groups[b]);
+    std::string& payload = parts->payloads.emplace_back();
+    size_t size = sizeof(uint64_t);
+    for (size_t s = 0; s < states_.size(); ++s) size += 8 + per_state[s].bytes[b].size();
+    for (KeyId k : bucket_keys[b]) size += 8 + reg.key_bytes(k).size();
+    payload.reserve(size);
+    ByteWriter w(&payload);
+    w.put<uint64_t>(bucket_keys[b].size());
     for (KeyId k : bucket_keys[b]) w.put_bytes(reg.key_bytes(k));
     for (size_t s = 0; s < states_.size(); ++s) {
       w.put<uint64_t>(per_state[s].counts[b]);
-      out->append(per_state[s].bytes[b]);
+      payload.append(per_state[s].bytes[b]);
+      per_state[s].bytes[b] = std::string();
     }
+    parts->keys.push_back(std::move(bucket_keys[b]));
   }
-  const uint64_t checksum =
-      compute::hash_bytes(std::string_view(*out).substr(start, out->size() - start));
-  w.put<uint64_t>(checksum);
   return Status::ok();
 }
 
-Status MemoryKeyedStateBackend::restore(std::string_view bytes) {
-  KeyRegistry& reg = *keys_;
-  const std::string what = name_ + ": keyed state snapshot";
-  if (bytes.size() < kMagic.size() + 1 + sizeof(uint64_t)) {
-    return Status::invalid_data(what + " is truncated (" + std::to_string(bytes.size()) +
-                                " bytes)");
-  }
-  if (bytes.substr(0, kMagic.size()) != kMagic) {
-    return Status::invalid_data(what + ": missing 'SBKS' magic");
-  }
-  const uint8_t version = static_cast<uint8_t>(bytes[kMagic.size()]);
-  if (version != kVersion) {
-    return Status::invalid_data(what + ": version " + std::to_string(version) +
-                                " is not supported (expected " + std::to_string(kVersion) + ")");
-  }
-  const std::string_view body = bytes.substr(0, bytes.size() - sizeof(uint64_t));
-  uint64_t stored_checksum = 0;
-  std::memcpy(&stored_checksum, bytes.data() + body.size(), sizeof(stored_checksum));
-  if (compute::hash_bytes(body) != stored_checksum) {
-    return Status::invalid_data(what + ": checksum mismatch (corrupt or truncated)");
-  }
-
-  ByteReader r(body.substr(kMagic.size() + 1), what);
-  uint32_t maxp = 0;
-  SABOT_RETURN_IF_ERROR(r.get(&maxp));
-  if (maxp != reg.max_parallelism()) {
-    return Status::invalid_argument(what + " has max_parallelism " + std::to_string(maxp) +
-                                    ", the backend " + std::to_string(reg.max_parallelism()));
-  }
+Status MemoryKeyedStateBackend::restore_header(ByteReader& r, RestoreHeader* out) {
+  const KeyRegistry& reg = *keys_;
   uint32_t ncols = 0;
   SABOT_RETURN_IF_ERROR(r.get(&ncols));
   const auto& types = reg.key_types();
   if (ncols != types.size()) {
-    return Status::invalid_argument(what + " has " + std::to_string(ncols) +
-                                    " key columns, the backend " + std::to_string(types.size()));
+    return Status::invalid_argument(std::string(r.what()) + ": the snapshot has " +
+                                    std::to_string(ncols) + " key columns, the backend " +
+                                    std::to_string(types.size()));
   }
   for (uint32_t c = 0; c < ncols; ++c) {
     uint8_t id = 0;
@@ -280,18 +266,17 @@ Status MemoryKeyedStateBackend::restore(std::string_view bytes) {
     SABOT_RETURN_IF_ERROR(r.get(&unit));
     if (id != static_cast<uint8_t>(types[c].id()) ||
         unit != static_cast<uint8_t>(types[c].unit())) {
-      return Status::invalid_argument(what + ": key column " + std::to_string(c) + " has type id " +
-                                      std::to_string(id) + " unit " + std::to_string(unit) +
-                                      ", the backend " + types[c].to_string());
+      return Status::invalid_argument(std::string(r.what()) + ": key column " + std::to_string(c) +
+                                      " has type id " + std::to_string(id) + " unit " +
+                                      std::to_string(unit) + ", the backend " +
+                                      types[c].to_string());
     }
   }
-  uint32_t nstates = 0;
-  SABOT_RETURN_IF_ERROR(r.get(&nstates));
-  if (nstates > r.remaining()) return r.invalid("state count " + std::to_string(nstates));
-  std::vector<SnapshotStateHeader> headers;
-  std::vector<RegisteredState*> targets;
-  for (uint32_t s = 0; s < nstates; ++s) {
-    SnapshotStateHeader h;
+  uint64_t nstates = 0;
+  SABOT_RETURN_IF_ERROR(r.get_count(&nstates, 2 * sizeof(uint64_t) + 1 + sizeof(int64_t)));
+  out->states.clear();
+  for (uint64_t s = 0; s < nstates; ++s) {
+    RestoreHeader::StateHeader h;
     std::string_view name;
     std::string_view tag;
     uint8_t kind = 0;
@@ -304,111 +289,182 @@ Status MemoryKeyedStateBackend::restore(std::string_view bytes) {
     h.name = std::string(name);
     h.kind = static_cast<StateKind>(kind);
     h.type_tag = std::string(tag);
-    for (const auto& prev : headers) {
+    for (const auto& prev : out->states) {
       if (prev.name == h.name) return r.invalid("state '" + h.name + "' appears twice");
     }
-    RegisteredState* target = nullptr;
-    for (auto& reg_state : states_) {
-      if (reg_state->spec.name == h.name) target = reg_state.get();
-    }
-    if (target != nullptr) {
-      SABOT_RETURN_IF_ERROR(
-          check_same(target->spec, h.kind, h.type_tag, "the snapshot holds it as"));
+    if (RegisteredState* target = find_state(h.name)) {
+      SABOT_RETURN_IF_ERROR(check_same(target->spec, h.kind, h.type_tag, "the snapshot holds it as")
+                                .with_context(std::string(r.what())));
     } else {
       auto it = pending_.find(h.name);
       if (it != pending_.end() &&
           (it->second.kind != h.kind || it->second.type_tag != h.type_tag)) {
         return r.invalid("state '" + h.name +
-                         "' has another kind or type than in an earlier "
-                         "restored snapshot");
+                         "' has another kind or type than in an earlier restored snapshot");
       }
     }
-    headers.push_back(std::move(h));
-    targets.push_back(target);
-  }
-
-  uint32_t ngroups = 0;
-  SABOT_RETURN_IF_ERROR(r.get(&ngroups));
-  if (ngroups > maxp) return r.invalid("key group count " + std::to_string(ngroups));
-  std::vector<uint8_t> seen(maxp, 0);
-  std::vector<Scalar> key_values;
-  std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
-  std::vector<Array> key_arrays;
-  std::vector<KeyId> ids;
-  for (uint32_t g = 0; g < ngroups; ++g) {
-    int32_t kg = 0;
-    SABOT_RETURN_IF_ERROR(r.get(&kg));
-    if (kg < 0 || static_cast<uint32_t>(kg) >= maxp) {
-      return r.invalid("key group " + std::to_string(kg) + " outside [0, " + std::to_string(maxp) +
-                       ")");
-    }
-    if (seen[static_cast<size_t>(kg)]) {
-      return r.invalid("key group " + std::to_string(kg) + " appears twice");
-    }
-    seen[static_cast<size_t>(kg)] = 1;
-    const bool owned = reg.owns(KeyGroup(kg));
-    uint32_t nkeys = 0;
-    SABOT_RETURN_IF_ERROR(r.get(&nkeys));
-    if (nkeys > r.remaining()) return r.invalid("key count " + std::to_string(nkeys));
-    builders.clear();
-    for (const DataType& t : types) builders.push_back(columnar::make_builder(t));
-    for (uint32_t k = 0; k < nkeys; ++k) {
-      std::string_view kb;
-      SABOT_RETURN_IF_ERROR(r.get_bytes(&kb));
-      if (!owned) continue;
-      SABOT_RETURN_IF_ERROR(KeyRegistry::decode_key(kb, types, &key_values)
-                                .with_context("in key group " + std::to_string(kg)));
-      for (size_t c = 0; c < types.size(); ++c) builders[c]->append_scalar(key_values[c]);
-    }
-    ids.clear();
-    if (owned && nkeys > 0) {
-      key_arrays.clear();
-      for (auto& b : builders) key_arrays.push_back(b->finish());
-      SABOT_RETURN_IF_ERROR(reg.resolve(key_arrays, &ids));
-      for (KeyId id : ids) {
-        if (reg.key_group(id).value() != kg) {
-          return r.invalid("a key stored in key group " + std::to_string(kg) +
-                           " hashes to key group " + std::to_string(reg.key_group(id).value()));
-        }
-      }
-    }
-    for (uint32_t s = 0; s < nstates; ++s) {
-      uint64_t nentries = 0;
-      SABOT_RETURN_IF_ERROR(r.get(&nentries));
-      if (nentries > r.remaining()) return r.invalid("entry count " + std::to_string(nentries));
-      for (uint64_t e = 0; e < nentries; ++e) {
-        uint32_t key_index = 0;
-        uint64_t ns = 0;
-        int64_t write_ms = 0;
-        std::string_view value;
-        SABOT_RETURN_IF_ERROR(r.get(&key_index));
-        SABOT_RETURN_IF_ERROR(r.get(&ns));
-        SABOT_RETURN_IF_ERROR(r.get(&write_ms));
-        SABOT_RETURN_IF_ERROR(r.get_bytes(&value));
-        if (key_index >= nkeys) {
-          return r.invalid("entry of state '" + headers[s].name + "' names key " +
-                           std::to_string(key_index) + " of " + std::to_string(nkeys));
-        }
-        if (!owned) continue;
-        const KeyId key = ids[key_index];
-        if (targets[s] != nullptr) {
-          SABOT_RETURN_IF_ERROR(targets[s]
-                                    ->table->restore_entry(key, ns, write_ms, value)
-                                    .with_context("restoring state '" + headers[s].name +
-                                                  "' in key group " + std::to_string(kg)));
-        } else {
-          PendingState& p = pending_[headers[s].name];
-          p.kind = headers[s].kind;
-          p.type_tag = headers[s].type_tag;
-          p.entries.push_back(PendingEntry{key, ns, write_ms, std::string(value)});
-        }
-      }
-    }
+    out->states.push_back(std::move(h));
   }
   return r.expect_end();
 }
 
+Status MemoryKeyedStateBackend::restore_key_group(const RestoreHeader& header, KeyGroup kg,
+                                                  ByteReader& r, std::vector<KeyId>* ids) {
+  KeyRegistry& reg = *keys_;
+  if (!reg.owns(kg)) {
+    return Status::invalid_argument(name_ + ": cannot restore key group " +
+                                    std::to_string(kg.value()) + ": not owned by this backend");
+  }
+  const auto& types = reg.key_types();
+  uint64_t nkeys = 0;
+  SABOT_RETURN_IF_ERROR(r.get_count(&nkeys, sizeof(uint64_t)));
+  std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
+  for (const DataType& t : types) builders.push_back(columnar::make_builder(t));
+  std::vector<Scalar> key_values;
+  for (uint64_t k = 0; k < nkeys; ++k) {
+    std::string_view kb;
+    const size_t at = r.position();
+    SABOT_RETURN_IF_ERROR(r.get_bytes(&kb));
+    Status st = KeyRegistry::decode_key(kb, types, &key_values);
+    if (!st.is_ok()) {
+      return Status::invalid_data(std::string(r.what()) + ": key " + std::to_string(k) +
+                                  " does not decode (" + st.message() + ") at byte " +
+                                  std::to_string(at));
+    }
+    for (size_t c = 0; c < types.size(); ++c) builders[c]->append_scalar(key_values[c]);
+  }
+  ids->clear();
+  if (nkeys > 0) {
+    std::vector<Array> key_arrays;
+    for (auto& b : builders) key_arrays.push_back(b->finish());
+    // A key that hashes elsewhere would be refused by resolve only if its group is not owned;
+    // check it before registering anything.
+    std::vector<uint64_t> hashes;
+    SABOT_RETURN_IF_ERROR(compute::hash_columns(key_arrays, &hashes));
+    std::vector<uint32_t> groups(hashes.size());
+    compute::key_groups(hashes, reg.max_parallelism(), groups);
+    for (size_t i = 0; i < groups.size(); ++i) {
+      if (groups[i] != static_cast<uint32_t>(kg.value())) {
+        return r.invalid("key " + std::to_string(i) + " stored in key group " +
+                         std::to_string(kg.value()) + " hashes to key group " +
+                         std::to_string(groups[i]));
+      }
+    }
+    SABOT_RETURN_IF_ERROR(reg.resolve(key_arrays, ids));
+  }
+  for (const auto& h : header.states) {
+    RegisteredState* target = find_state(h.name);
+    uint64_t nentries = 0;
+    SABOT_RETURN_IF_ERROR(
+        r.get_count(&nentries, sizeof(uint32_t) + sizeof(uint64_t) * 2 + sizeof(int64_t)));
+    for (uint64_t e = 0; e < nentries; ++e) {
+      uint32_t key_index = 0;
+      uint64_t ns = 0;
+      int64_t write_ms = 0;
+      std::string_view value;
+      SABOT_RETURN_IF_ERROR(r.get(&key_index));
+      SABOT_RETURN_IF_ERROR(r.get(&ns));
+      SABOT_RETURN_IF_ERROR(r.get(&write_ms));
+      const size_t value_at = r.position() + sizeof(uint64_t);
+      SABOT_RETURN_IF_ERROR(r.get_bytes(&value));
+      if (key_index >= nkeys) {
+        return r.invalid("entry of state '" + h.name + "' names key " + std::to_string(key_index) +
+                         " of " + std::to_string(nkeys));
+      }
+      const KeyId key = (*ids)[key_index];
+      if (target != nullptr) {
+        Status st = target->table->restore_entry(key, ns, write_ms, value);
+        if (!st.is_ok()) {
+          return Status::invalid_data(std::string(r.what()) + ": state '" + h.name +
+                                      "': value at byte " + std::to_string(value_at) +
+                                      " does not decode: " + st.message());
+        }
+      } else {
+        PendingState& p = pending_[h.name];
+        p.kind = h.kind;
+        p.type_tag = h.type_tag;
+        p.entries.push_back(PendingEntry{key, ns, write_ms, std::string(value)});
+      }
+    }
+  }
+  return Status::ok();
+}
+
+Status MemoryKeyedStateBackend::forget_keys(std::span<const KeyId> pinned,
+                                            std::vector<KeyId>* remap) {
+  purge_expired();
+  const uint32_t n = keys_->num_keys();
+  std::vector<uint8_t> live(n, 0);
+  for (const auto& s : states_) s->table->mark_live(&live);
+  for (const auto& [name, p] : pending_) {
+    for (const PendingEntry& e : p.entries) live[e.key] = 1;
+  }
+  for (KeyId k : pinned) {
+    SABOT_CHECK_LT(k, n);
+    live[k] = 1;
+  }
+  std::vector<KeyId> keep;
+  remap->assign(n, kNoKey);
+  for (KeyId k = 0; k < n; ++k) {
+    if (!live[k]) continue;
+    (*remap)[k] = static_cast<KeyId>(keep.size());
+    keep.push_back(k);
+  }
+  forget_at_ = std::max<uint32_t>(kMinKeysToForget, 2 * static_cast<uint32_t>(keep.size()));
+  ctx_.key = kNoKey;
+  if (keep.size() == n) return Status::ok();  // nothing to forget; ids unchanged
+  SABOT_RETURN_IF_ERROR(keys_->retain_only(keep));
+  for (auto& s : states_) s->table->remap_keys(*remap);
+  for (auto& [name, p] : pending_) {
+    for (PendingEntry& e : p.entries) e.key = (*remap)[e.key];
+  }
+  return Status::ok();
+}
+
 }  // namespace
+
+Status KeyedStateBackend::snapshot(std::string_view uid, std::span<const KeyGroup> key_groups,
+                                   std::string* out) {
+  SnapshotParts parts;
+  SABOT_RETURN_IF_ERROR(snapshot_parts(key_groups, &parts));
+  SnapshotWriter w(out, {.operator_uid = std::string(uid),
+                         .state_type = std::string(kKeyedStateType),
+                         .state_version = 1,
+                         .max_parallelism = keys_->max_parallelism()});
+  w.begin_section(kOperatorWide).put_raw(parts.header.data(), parts.header.size());
+  for (size_t i = 0; i < parts.key_groups.size(); ++i) {
+    w.begin_section(parts.key_groups[i].value())
+        .put_raw(parts.payloads[i].data(), parts.payloads[i].size());
+  }
+  w.finish();
+  return Status::ok();
+}
+
+Status KeyedStateBackend::restore(std::string_view uid, std::string_view bytes) {
+  SABOT_ASSIGN_OR_RETURN(SnapshotReader reader, SnapshotReader::open(bytes, uid, kKeyedStateType, 1,
+                                                                     keys_->max_parallelism()));
+  RestoreHeader header;
+  bool have_header = false;
+  for (size_t i = 0; i < reader.sections().size(); ++i) {
+    if (reader.sections()[i].key_group != kOperatorWide) continue;
+    ByteReader r = reader.section_reader(i);
+    SABOT_RETURN_IF_ERROR(restore_header(r, &header));
+    have_header = true;
+  }
+  if (!have_header) {
+    return Status::invalid_data(describe_snapshot(uid, kKeyedStateType) +
+                                ": no operator-wide section (the states' descriptions)");
+  }
+  std::vector<KeyId> ids;
+  for (size_t i = 0; i < reader.sections().size(); ++i) {
+    const int32_t kg = reader.sections()[i].key_group;
+    if (kg == kOperatorWide || !keys_->owns(KeyGroup(kg))) continue;
+    ByteReader r = reader.section_reader(i);
+    SABOT_RETURN_IF_ERROR(restore_key_group(header, KeyGroup(kg), r, &ids));
+    SABOT_RETURN_IF_ERROR(r.expect_end());
+  }
+  return Status::ok();
+}
 
 Result<std::unique_ptr<KeyedStateBackend>> MemoryStateBackend::create_keyed_backend(
     const KeyedBackendOptions& options) const {

@@ -2,19 +2,19 @@
 // rows. One instance of the user's class runs per parallel subtask and sees only the keys of its
 // key groups; before each call the state handles are scoped to the current row's key. Timers are
 // per key, deduplicated, and fire in time order: event-time timers when the watermark passes them,
-// processing-time timers when the clock does.
+// processing-time timers when the clock does. The operator itself (state, timers, snapshots,
+// forgetting keys) is operators/keyed_process.h; this header holds the typed API over it.
 #pragma once
 
 #include <algorithm>
-#include <cstring>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "sabot/api/record.h"
+#include "sabot/operators/keyed_process.h"
 #include "sabot/runtime/plan.h"
 #include "sabot/runtime/watermark.h"
 #include "sabot/state/keyed_state_backend.h"
@@ -62,28 +62,32 @@ class RuntimeContext {
 // Timers and time, for the current key.
 class Context {
  public:
-  // The current row's event time (ms) when the operator was given a time column.
-  std::optional<int64_t> timestamp() const { return timestamp_; }
-  Timestamp current_watermark() const { return watermark_; }
-  Timestamp current_processing_time() const { return clock_->now(); }
-  void register_event_time_timer(Timestamp t) { event_timers_.insert({t.millis(), key_}); }
-  void delete_event_time_timer(Timestamp t) { event_timers_.erase({t.millis(), key_}); }
-  void register_processing_time_timer(Timestamp t) { proc_timers_.insert({t.millis(), key_}); }
-  void delete_processing_time_timer(Timestamp t) { proc_timers_.erase({t.millis(), key_}); }
+  // The current row's event time (ms) when the operator was given a time column; a timer's time
+  // in on_timer.
+  std::optional<int64_t> timestamp() const { return scope_->timestamp; }
+  Timestamp current_watermark() const { return scope_->watermark; }
+  Timestamp current_processing_time() const { return scope_->clock->now(); }
+  void register_event_time_timer(Timestamp t) {
+    scope_->event_timers.insert({t.millis(), scope_->key});
+  }
+  void delete_event_time_timer(Timestamp t) {
+    scope_->event_timers.erase({t.millis(), scope_->key});
+  }
+  void register_processing_time_timer(Timestamp t) {
+    scope_->processing_timers.insert({t.millis(), scope_->key});
+  }
+  void delete_processing_time_timer(Timestamp t) {
+    scope_->processing_timers.erase({t.millis(), scope_->key});
+  }
   // The current key's values, one per key column.
-  std::vector<columnar::Scalar> current_key() const { return backend_->current_key_values(); }
+  std::vector<columnar::Scalar> current_key() const {
+    return scope_->backend->current_key_values();
+  }
 
  private:
   template <Record In, Record Out>
-  friend class ProcessOperator;
-  using TimerSet = std::set<std::pair<int64_t, state::KeyId>>;  // ordered by time, deduplicated
-  state::KeyedStateBackend* backend_ = nullptr;
-  const Clock* clock_ = nullptr;
-  state::KeyId key_ = state::kNoKey;
-  std::optional<int64_t> timestamp_;
-  Timestamp watermark_ = Timestamp::min();
-  TimerSet event_timers_;
-  TimerSet proc_timers_;
+  friend class ProcessDriver;
+  operators::KeyedProcessScope* scope_ = nullptr;
 };
 
 // Collects the rows a function emits.
@@ -94,7 +98,7 @@ class Emitter {
 
  private:
   template <Record In, Record O>
-  friend class ProcessOperator;
+  friend class ProcessDriver;
   RowWriter<Out> writer_;
 };
 
@@ -114,46 +118,43 @@ struct ProcessOptions {
   std::string time_column{};
 };
 
-// The operator that drives a KeyedProcessFunction. `make` builds one function per subtask.
+// The typed half of the process operator (operators/keyed_process.h): reads rows into In, calls
+// the function, collects its Out rows. `make` builds one function per subtask.
 template <Record In, Record Out>
-class ProcessOperator final : public runtime::Operator {
+class ProcessDriver final : public operators::KeyedProcessDriver {
  public:
   using Function = KeyedProcessFunction<In, Out>;
-  ProcessOperator(std::unique_ptr<Function> fn, std::vector<int> key_columns, int time_column,
-                  RowReader<In> reader, std::unique_ptr<state::KeyedStateBackend> backend)
-      : fn_(std::move(fn)),
-        key_columns_(std::move(key_columns)),
-        time_column_(time_column),
-        reader_(std::move(reader)),
-        backend_(std::move(backend)) {}
+  ProcessDriver(std::unique_ptr<Function> fn, int time_column, RowReader<In> reader)
+      : fn_(std::move(fn)), time_column_(time_column), reader_(std::move(reader)) {}
 
-  Status open(const runtime::OperatorContext& ctx) override {
+  Status open(operators::KeyedProcessScope* scope, const runtime::OperatorContext& ctx) override {
+    scope_ = scope;
+    ctx_.scope_ = scope;
     op_ctx_ = ctx;
-    ctx_.backend_ = backend_.get();
-    ctx_.clock_ = ctx.clock;
-    RuntimeContext rc(backend_.get(), &op_ctx_);
+    RuntimeContext rc(scope->backend, &op_ctx_);
     return call([&] { fn_->open(rc); });
   }
 
-  Status process_batch(const columnar::RecordBatch& batch, int, runtime::Output& out) override {
-    SABOT_RETURN_IF_ERROR(backend_->resolve_keys(batch, key_columns_, &ids_));
+  Status process_rows(const columnar::RecordBatch& batch,
+                      std::span<const state::KeyId> ids) override {
+    state::KeyedStateBackend* backend = scope_->backend;
     In row{};
     // Keyed state is a random access per row: start fetching a later row's state now.
     constexpr int64_t kPrefetchAhead = 4;
     const int64_t n = batch.num_rows();
     for (int64_t r = 0; r < std::min(kPrefetchAhead, n); ++r) {
-      backend_->prefetch(ids_[static_cast<size_t>(r)]);
+      backend->prefetch(ids[static_cast<size_t>(r)]);
     }
     for (int64_t r = 0; r < n; ++r) {
-      if (r + kPrefetchAhead < n) backend_->prefetch(ids_[static_cast<size_t>(r + kPrefetchAhead)]);
+      if (r + kPrefetchAhead < n) backend->prefetch(ids[static_cast<size_t>(r + kPrefetchAhead)]);
       Status s = reader_.read(batch, r, &row);
       if (!s.is_ok()) return row_error(batch, r, s.message());
-      const state::KeyId key = ids_[static_cast<size_t>(r)];
-      backend_->set_current_key(key);
-      ctx_.key_ = key;
-      ctx_.timestamp_.reset();
+      const state::KeyId key = ids[static_cast<size_t>(r)];
+      backend->set_current_key(key);
+      scope_->key = key;
+      scope_->timestamp.reset();
       if (time_column_ >= 0 && batch.column(time_column_).is_valid(r)) {
-        ctx_.timestamp_ = runtime::event_time_millis(batch.column(time_column_), r);
+        scope_->timestamp = runtime::event_time_millis(batch.column(time_column_), r);
       }
       try {
         fn_->process(row, ctx_, out_);
@@ -161,70 +162,19 @@ class ProcessOperator final : public runtime::Operator {
         return row_error(batch, r, std::string("exception: ") + e.what());
       }
     }
-    return flush(out);
-  }
-
-  Status process_watermark(Timestamp t, runtime::Output& out) override {
-    ctx_.watermark_ = t;
-    SABOT_RETURN_IF_ERROR(fire(ctx_.event_timers_, t.millis(), out));
-    return out.emit_watermark(t);
-  }
-
-  Timestamp next_processing_time() const override {
-    return ctx_.proc_timers_.empty() ? Timestamp::max()
-                                     : Timestamp(ctx_.proc_timers_.begin()->first);
-  }
-  Status on_processing_time(Timestamp now, runtime::Output& out) override {
-    return fire(ctx_.proc_timers_, now.millis(), out);
-  }
-
-  // [u64 length][keyed state snapshot][event timers][processing timers]; timers are stored by
-  // key bytes so that they survive re-numbered key ids.
-  Status snapshot_state(CheckpointId, std::string* out) override {
-    std::string backend_bytes;
-    SABOT_RETURN_IF_ERROR(backend_->snapshot(&backend_bytes));
-    uint64_t len = backend_bytes.size();
-    out->append(reinterpret_cast<const char*>(&len), sizeof len);
-    out->append(backend_bytes);
-    encode_timers(ctx_.event_timers_, out);
-    encode_timers(ctx_.proc_timers_, out);
     return Status::ok();
   }
 
-  Status restore_state(std::string_view data) override {
-    uint64_t len = 0;
-    if (!take(&data, &len) || data.size() < len) {
-      return Status::invalid_data("process operator snapshot is truncated");
-    }
-    SABOT_RETURN_IF_ERROR(backend_->restore(data.substr(0, len)));
-    data.remove_prefix(len);
-    SABOT_RETURN_IF_ERROR(decode_timers(&data, &ctx_.event_timers_));
-    return decode_timers(&data, &ctx_.proc_timers_);
+  Status on_timer(Timestamp time) override {
+    return call([&] { fn_->on_timer(time, ctx_, out_); });
+  }
+
+  Result<std::optional<columnar::RecordBatch>> take_output() override {
+    if (out_.writer_.size() == 0) return std::optional<columnar::RecordBatch>();
+    return std::optional<columnar::RecordBatch>(out_.writer_.finish());
   }
 
  private:
-  Status fire(Context::TimerSet& timers, int64_t until, runtime::Output& out) {
-    backend_->refresh_time();
-    while (!timers.empty() && timers.begin()->first <= until) {
-      // Plain variables, not a structured binding: clang before 16 cannot capture bindings in the
-      // lambda below.
-      const auto time = timers.begin()->first;
-      const auto key = timers.begin()->second;
-      timers.erase(timers.begin());
-      backend_->set_current_key(key);
-      ctx_.key_ = key;
-      ctx_.timestamp_ = time;
-      Status s = call([&] { fn_->on_timer(Timestamp(time), ctx_, out_); });
-      if (!s.is_ok()) return s;
-    }
-    return flush(out);
-  }
-
-  Status flush(runtime::Output& out) {
-    if (out_.writer_.size() == 0) return Status::ok();
-    return out.emit(out_.writer_.finish());
-  }
-
   template <typename F>
   static Status call(F&& f) {
     try {
@@ -239,59 +189,17 @@ class ProcessOperator final : public runtime::Operator {
     return Status::invalid_data("at row " + detail::describe_row(batch, r) + ": " + what);
   }
 
-  template <typename T>
-  static bool take(std::string_view* data, T* v) {
-    if (data->size() < sizeof(T)) return false;
-    std::memcpy(v, data->data(), sizeof(T));
-    data->remove_prefix(sizeof(T));
-    return true;
-  }
-
-  Status decode_timers(std::string_view* data, Context::TimerSet* timers) {
-    uint64_t n = 0;
-    if (!take(data, &n)) return Status::invalid_data("process operator timers are truncated");
-    std::vector<columnar::Scalar> key;
-    for (uint64_t i = 0; i < n; ++i) {
-      int64_t time = 0;
-      uint32_t len = 0;
-      if (!take(data, &time) || !take(data, &len) || data->size() < len) {
-        return Status::invalid_data("process operator timer " + std::to_string(i) +
-                                    " is truncated");
-      }
-      SABOT_RETURN_IF_ERROR(
-          state::KeyRegistry::decode_key(data->substr(0, len), backend_->keys().key_types(), &key));
-      data->remove_prefix(len);
-      SABOT_ASSIGN_OR_RETURN(state::KeyId id, backend_->keys().resolve_values(key));
-      timers->insert({time, id});
-    }
-    return Status::ok();
-  }
-
-  void encode_timers(const Context::TimerSet& timers, std::string* out) const {
-    uint64_t n = timers.size();
-    out->append(reinterpret_cast<const char*>(&n), sizeof n);
-    for (const auto& [time, key] : timers) {
-      out->append(reinterpret_cast<const char*>(&time), sizeof time);
-      std::string_view bytes = backend_->keys().key_bytes(key);
-      uint32_t len = static_cast<uint32_t>(bytes.size());
-      out->append(reinterpret_cast<const char*>(&len), sizeof len);
-      out->append(bytes);
-    }
-  }
-
   std::unique_ptr<Function> fn_;
-  std::vector<int> key_columns_;
   int time_column_;
   RowReader<In> reader_;
-  std::unique_ptr<state::KeyedStateBackend> backend_;
+  operators::KeyedProcessScope* scope_ = nullptr;
   runtime::OperatorContext op_ctx_;
   Context ctx_;
   Emitter<Out> out_;
-  std::vector<state::KeyId> ids_;
 };
 
-// Builds ProcessOperators for a keyed stream. Validates the record type, the key columns and the
-// time column against the input schema.
+// Builds the process operators of a keyed stream. Validates the record type, the key columns and
+// the time column against the input schema.
 template <Record In, Record Out>
 class ProcessFactory final : public runtime::OperatorFactory {
  public:
@@ -336,8 +244,9 @@ class ProcessFactory final : public runtime::OperatorFactory {
     bo.name = ctx.operator_name;
     SABOT_ASSIGN_OR_RETURN(auto backend, state::MemoryStateBackend().create_keyed_backend(bo));
     int time_column = options_.time_column.empty() ? -1 : schema.field_index(options_.time_column);
-    return std::unique_ptr<runtime::Operator>(new ProcessOperator<In, Out>(
-        make_(), std::move(key_columns), time_column, std::move(reader), std::move(backend)));
+    auto driver = std::make_unique<ProcessDriver<In, Out>>(make_(), time_column, std::move(reader));
+    return std::unique_ptr<runtime::Operator>(new operators::KeyedProcessOperator(
+        std::move(driver), std::move(key_columns), std::move(backend), ctx));
   }
 
  private:

@@ -65,13 +65,18 @@ class KeyRegistry {
 
   KeyGroup key_group(KeyId id) const { return KeyGroup(static_cast<int32_t>(key_groups_[id])); }
   // The key's values in a normalized byte encoding (per column: a validity byte, then the value:
-  // 1 byte bool, 4 int32, 8 int64/uint64/float64/timestamp, u32 length + bytes for utf8/binary).
+  // 1 byte bool, 4 int32, 8 int64/uint64/float64/timestamp, u64 length + bytes for utf8/binary).
   std::string_view key_bytes(KeyId id) const {
     return std::string_view(arena_).substr(key_offsets_[id],
                                            key_offsets_[id + 1] - key_offsets_[id]);
   }
   // The key's values, one Scalar per key column.
   std::vector<columnar::Scalar> key_values(KeyId id) const;
+
+  // Forgets every key but `keep` (increasing KeyIds): they become KeyIds 0, 1, 2, ... in that
+  // order (so the order of KeyIds is kept), and the hash table, key bytes and key groups shrink to
+  // them. The caller renumbers whatever holds KeyIds (KeyedStateBackend::forget_keys).
+  Status retain_only(std::span<const KeyId> keep);
   // Decodes key_bytes() into Scalars of `types`; InvalidData when the bytes do not fit.
   static Status decode_key(std::string_view bytes, std::span<const columnar::DataType> types,
                            std::vector<columnar::Scalar>* out);

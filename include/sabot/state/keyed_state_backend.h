@@ -17,6 +17,7 @@
 #include <typeinfo>
 #include <vector>
 
+#include "sabot/base/bytes.h"
 #include "sabot/base/clock.h"
 #include "sabot/base/ids.h"
 #include "sabot/base/status.h"
@@ -26,6 +27,9 @@
 #include "sabot/state/state.h"
 
 namespace sabot::state {
+
+// The state type of KeyedStateBackend::snapshot()'s envelope.
+inline constexpr std::string_view kKeyedStateType = "keyed-state";
 
 // A state's description without its C++ types, plus how each backend builds it. The typed
 // get_state() overloads fill it in.
@@ -125,21 +129,65 @@ class KeyedStateBackend {
   // Names of the registered states, in registration order.
   virtual std::vector<std::string> state_names() const = 0;
 
-  // Writes the state of `key_groups` (all owned by this backend, else InvalidArgument) as a
-  // versioned, self-describing byte stream appended to `out`: magic "SBKS", version, the key
-  // types and max parallelism, per state its name, kind, type and TTL, then per key group its
-  // keys and, per state, the entries (key, namespace, write time, StateCodec value bytes), and a
-  // checksum. Expired entries are left out.
-  virtual Status snapshot(std::span<const KeyGroup> key_groups, std::string* out) = 0;
+  // Writes the state of `key_groups` (all owned by this backend, else InvalidArgument) as one
+  // snapshot envelope (state/snapshot.h) addressed by operator `uid`, state type "keyed-state"
+  // (kKeyedStateType), appended to `out`: the operator-wide section describes the key types and
+  // every state (name, kind, C++ type, TTL); each key group with keys has a section with its keys
+  // and, per state, the entries (key index, namespace, write time, StateCodec value bytes).
+  // Expired entries are left out.
+  Status snapshot(std::string_view uid, std::span<const KeyGroup> key_groups, std::string* out);
   // All owned key groups.
-  Status snapshot(std::string* out) { return snapshot(keys_->owned_key_groups(), out); }
+  Status snapshot(std::string_view uid, std::string* out) {
+    return snapshot(uid, keys_->owned_key_groups(), out);
+  }
 
-  // Adds the entries of the key groups this backend owns from a snapshot (others are skipped, so
-  // after rescaling a subtask restores from every old snapshot that overlaps its key groups).
-  // Entries of states not yet registered are kept and applied when the state is first asked for.
-  // Key types and max parallelism must match (InvalidArgument); bad bytes give InvalidData naming
-  // what is wrong. After an error the backend's contents are unspecified: discard it.
-  virtual Status restore(std::string_view bytes) = 0;
+  // Adds the entries of the key groups this backend owns from a snapshot of operator `uid`
+  // (others are skipped, so after rescaling a subtask restores from every old snapshot that
+  // overlaps its key groups; several snapshots add up). Entries of states not yet registered are
+  // kept and applied when the state is first asked for. Key types and max parallelism must match
+  // (InvalidArgument); bad bytes give InvalidData naming the operator, the state and the byte
+  // offset. After an error the backend's contents are unspecified: discard it.
+  Status restore(std::string_view uid, std::string_view bytes);
+
+  // The parts of snapshot() for operators that keep more per key group than keyed state (timers)
+  // and write their own envelope: `header` goes into the operator-wide section, `payloads[i]`
+  // (the keys of key_groups[i], then the entries) starts that key group's section. keys[i] are the
+  // KeyIds in the order of the payload's key list, so that what else the operator writes can name
+  // a key by its index in the section. Only key groups with keys appear.
+  struct SnapshotParts {
+    std::string header;
+    std::vector<KeyGroup> key_groups;
+    std::vector<std::string> payloads;
+    std::vector<std::vector<KeyId>> keys;
+  };
+  virtual Status snapshot_parts(std::span<const KeyGroup> key_groups, SnapshotParts* out) = 0;
+  // What a snapshot's header says about the states; read before its key groups.
+  struct RestoreHeader {
+    struct StateHeader {
+      std::string name;
+      StateKind kind = StateKind::kValue;
+      std::string type_tag;
+      int64_t ttl_ms = 0;
+    };
+    std::vector<StateHeader> states;
+  };
+  // Reads `header` of snapshot_parts from `r` (checking key types and the states' kinds and types
+  // against those registered: InvalidArgument).
+  virtual Status restore_header(ByteReader& r, RestoreHeader* header) = 0;
+  // Reads one key group's payload (an owned `kg`) from `r`, adding its keys and entries; `ids`
+  // gets the KeyIds in the payload's key order. Leaves `r` after the payload.
+  virtual Status restore_key_group(const RestoreHeader& header, KeyGroup kg, ByteReader& r,
+                                   std::vector<KeyId>* ids) = 0;
+
+  // Forgetting keys. The registry numbers every key it has seen; a key with no entry left in any
+  // state (cleared, expired and purged, or never written) only costs memory, so the owner of the
+  // backend calls forget_keys() now and then (when should_forget_keys() says the registry has
+  // doubled since the last time), passing the keys something else still refers to (`pinned`,
+  // e.g. keys with timers). Every other key without state is forgotten and the rest renumbered in
+  // their old order (KeyIds stay ordered as before); `remap` gets, per old KeyId, the new one or
+  // kNoKey. Expired entries are purged first. The current key is reset.
+  bool should_forget_keys() const { return keys_->num_keys() >= forget_at_; }
+  virtual Status forget_keys(std::span<const KeyId> pinned, std::vector<KeyId>* remap) = 0;
 
   // The cleanup pass: removes every expired entry of every TTL state; returns how many.
   virtual size_t purge_expired() = 0;
@@ -164,6 +212,10 @@ class KeyedStateBackend {
 
   StateContext ctx_;
   std::unique_ptr<KeyRegistry> keys_;
+  // should_forget_keys() is true from this many keys on; forget_keys() sets it to twice the keys
+  // it keeps (at least kMinKeysToForget), so forgetting costs amortized O(1) per new key.
+  static constexpr uint32_t kMinKeysToForget = 1u << 16;
+  uint32_t forget_at_ = kMinKeysToForget;
 
  private:
   template <typename Handle, typename MakeFn>

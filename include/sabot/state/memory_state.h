@@ -40,7 +40,7 @@ class MemoryTable {
  public:
   virtual ~MemoryTable() = default;
   // Appends each live entry of an included key to its bucket as
-  // u32 key_index, u64 namespace, i64 write_ms, u32 length + StateCodec bytes of the value.
+  // u32 key_index, u64 namespace, i64 write_ms, u64 length + StateCodec bytes of the value.
   virtual void snapshot_entries(const SnapshotPlan& plan, int64_t now_ms,
                                 SnapshotBuckets* out) const = 0;
   // Sets one entry from snapshot bytes; InvalidData when they do not decode.
@@ -54,6 +54,12 @@ class MemoryTable {
   virtual void collect_keys(Namespace ns, int64_t now_ms, std::vector<KeyId>* out) const = 0;
   // Asks the CPU to fetch the key's default-namespace entry into cache; changes nothing.
   virtual void prefetch(KeyId key) const {}
+  // Sets live[k] = 1 for every key k with an entry (any namespace; expired ones not yet purged
+  // included). `live` has one byte per key.
+  virtual void mark_live(std::vector<uint8_t>* live) const = 0;
+  // Renumbers keys after the registry forgot some: the entry of old key k moves to remap[k]
+  // (kNoKey: k has no entry, see mark_live). Storage is rebuilt, so memory follows the live keys.
+  virtual void remap_keys(std::span<const KeyId> remap) = 0;
 };
 
 struct NsKey {
@@ -177,6 +183,36 @@ class SlotTable : public MemoryTable {
     __builtin_prefetch(p + sizeof(Slot<V>) - 1);
   }
 
+  void mark_live(std::vector<uint8_t>* live) const override {
+    dense_.for_each([&](size_t k, const Slot<V>& s) {
+      if (s.value) (*live)[k] = 1;
+    });
+    for (const auto& [nk, s] : sparse_) {
+      if (s.value) (*live)[nk.key] = 1;
+    }
+  }
+
+  void remap_keys(std::span<const KeyId> remap) override {
+    PagedSlots<V> dense;
+    dense_.for_each([&](size_t k, Slot<V>& s) {
+      if (!s.value) return;
+      const KeyId to = remap[k];
+      SABOT_CHECK(to != kNoKey);
+      dense.grow_to(static_cast<size_t>(to) + 1);
+      dense[to] = std::move(s);
+    });
+    dense_ = std::move(dense);
+    std::unordered_map<NsKey, Slot<V>, NsKeyHash> sparse;
+    sparse.reserve(sparse_.size());
+    for (auto& [nk, s] : sparse_) {
+      if (!s.value) continue;
+      const KeyId to = remap[nk.key];
+      SABOT_CHECK(to != kNoKey);
+      sparse.emplace(NsKey{to, nk.ns}, std::move(s));
+    }
+    sparse_ = std::move(sparse);
+  }
+
   size_t num_entries() const override {
     size_t n = sparse_.size();
     dense_.for_each([&](size_t, const Slot<V>& s) { n += s.value.has_value(); });
@@ -275,12 +311,10 @@ class SlotTable : public MemoryTable {
     w.put<int64_t>(s.write_ms);
     // Length-prefixed value: reserve the length, encode in place, patch the length.
     const size_t len_at = buf.size();
-    w.put<uint32_t>(0);
+    w.put<uint64_t>(0);
     StateCodec<V>::encode(*s.value, w);
-    const size_t len = buf.size() - len_at - sizeof(uint32_t);
-    SABOT_CHECK_LE(len, size_t{UINT32_MAX});
-    const uint32_t len32 = static_cast<uint32_t>(len);
-    std::memcpy(buf.data() + len_at, &len32, sizeof(len32));
+    const uint64_t len = buf.size() - len_at - sizeof(uint64_t);
+    std::memcpy(buf.data() + len_at, &len, sizeof(len));
     ++out->counts[static_cast<size_t>(b)];
   }
 

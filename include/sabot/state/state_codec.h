@@ -2,7 +2,8 @@
 // arithmetic types and enums, bool, std::string, std::vector, std::pair, std::optional, std::map
 // and trivially-copyable structs; specialise StateCodec for other types. Encodings are
 // little-endian and bounds-checked on read: bad bytes give Status::invalid_data, never a crash.
-// Stateless; ByteWriter/ByteReader are single-owner, not thread-safe.
+// Written and read through base/bytes.h's ByteWriter/ByteReader (strings and containers carry u64
+// lengths and counts). Stateless.
 #pragma once
 
 #include <cstdint>
@@ -15,86 +16,15 @@
 #include <utility>
 #include <vector>
 
+#include "sabot/base/bytes.h"
 #include "sabot/base/check.h"
 #include "sabot/base/status.h"
 
 namespace sabot::state {
 
-// Appends little-endian encodings to a caller-owned string.
-class ByteWriter {
- public:
-  explicit ByteWriter(std::string* out) : out_(out) {}
-  template <typename T>
-  void put(T v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    out_->append(reinterpret_cast<const char*>(&v), sizeof(T));
-  }
-  // A u32 length then the bytes.
-  void put_bytes(std::string_view s) {
-    SABOT_CHECK_LE(s.size(), size_t{UINT32_MAX});
-    put<uint32_t>(static_cast<uint32_t>(s.size()));
-    out_->append(s.data(), s.size());
-  }
-  void put_raw(const void* p, size_t n) {
-    if (n > 0) out_->append(static_cast<const char*>(p), n);
-  }
-  std::string* out() { return out_; }
-
- private:
-  std::string* out_;
-};
-
-// Reads what ByteWriter wrote; every read checks the remaining length. `what` names the thing
-// being read in error messages (e.g. "keyed state snapshot").
-class ByteReader {
- public:
-  explicit ByteReader(std::string_view in, std::string_view what = "state value")
-      : in_(in), size_(in.size()), what_(what) {}
-
-  template <typename T>
-  Status get(T* v) {
-    static_assert(std::is_trivially_copyable_v<T>);
-    if (in_.size() < sizeof(T)) return truncated(sizeof(T));
-    std::memcpy(v, in_.data(), sizeof(T));
-    in_.remove_prefix(sizeof(T));
-    return Status::ok();
-  }
-  // Reads a u32 length then that many bytes; the view points into the input.
-  Status get_bytes(std::string_view* s) {
-    uint32_t n = 0;
-    SABOT_RETURN_IF_ERROR(get(&n));
-    if (in_.size() < n) return truncated(n);
-    *s = in_.substr(0, n);
-    in_.remove_prefix(n);
-    return Status::ok();
-  }
-  Status get_raw(void* p, size_t n) {
-    if (in_.size() < n) return truncated(n);
-    if (n > 0) std::memcpy(p, in_.data(), n);
-    in_.remove_prefix(n);
-    return Status::ok();
-  }
-  size_t remaining() const { return in_.size(); }
-  size_t position() const { return size_ - in_.size(); }
-  bool at_end() const { return in_.empty(); }
-  Status invalid(std::string_view msg) const {
-    return Status::invalid_data(std::string(what_) + ": " + std::string(msg) + " at byte " +
-                                std::to_string(position()));
-  }
-  Status expect_end() const {
-    if (in_.empty()) return Status::ok();
-    return invalid(std::to_string(in_.size()) + " unexpected trailing bytes");
-  }
-
- private:
-  Status truncated(size_t need) const {
-    return invalid("truncated (need " + std::to_string(need) + " bytes, " +
-                   std::to_string(in_.size()) + " left)");
-  }
-  std::string_view in_;
-  size_t size_;
-  std::string_view what_;
-};
+// The byte codec is base/bytes.h's (one for every snapshot); these names keep state code short.
+using ::sabot::ByteReader;
+using ::sabot::ByteWriter;
 
 // The codec trait. Specialise for your own types:
 //   template <> struct sabot::state::StateCodec<MyType> {
@@ -170,14 +100,7 @@ struct StateCodec<std::string> {
 namespace detail {
 // Reads an element count and rejects counts that cannot fit in the remaining bytes (every
 // encoding takes at least one byte), so a corrupt count never triggers a huge allocation.
-inline Status get_count(ByteReader& r, uint64_t* n) {
-  SABOT_RETURN_IF_ERROR(r.get(n));
-  if (*n > r.remaining()) {
-    return r.invalid("element count " + std::to_string(*n) + " exceeds the " +
-                     std::to_string(r.remaining()) + " remaining bytes");
-  }
-  return Status::ok();
-}
+inline Status get_count(ByteReader& r, uint64_t* n) { return r.get_count(n, 1); }
 }  // namespace detail
 
 template <typename T, typename A>

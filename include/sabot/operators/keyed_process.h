@@ -1,0 +1,97 @@
+// The operator under KeyedProcessFunction (api/process.h) and the rolling reduce/aggregate built on
+// it: keyed state in a KeyedStateBackend, per-key event-time and processing-time timers, the
+// snapshot of both in one envelope (state type "process-function": the operator-wide section
+// describes the states, each key group's section holds its keys, their state entries and their
+// timers), restore at any parallelism, and forgetting keys that have neither state nor timers.
+// The typed part (reading rows into the user's struct, calling the function) is a
+// KeyedProcessDriver the API implements; this operator calls it once per batch and once per timer.
+// One instance per subtask, driven by one thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <span>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "sabot/base/clock.h"
+#include "sabot/runtime/operator.h"
+#include "sabot/state/keyed_state_backend.h"
+
+namespace sabot::operators {
+
+// The state type of the process operator's snapshots.
+inline constexpr std::string_view kProcessStateType = "process-function";
+
+// Timers ordered by time, then key; a (time, key) pair at most once.
+using KeyedTimerSet = std::set<std::pair<int64_t, state::KeyId>>;
+
+// What the function's Context reads and writes: shared by the operator and the driver.
+struct KeyedProcessScope {
+  state::KeyedStateBackend* backend = nullptr;
+  const Clock* clock = nullptr;
+  state::KeyId key = state::kNoKey;        // the current key
+  std::optional<int64_t> timestamp;        // the current row's or timer's time
+  Timestamp watermark = Timestamp::min();  // the last watermark seen
+  KeyedTimerSet event_timers;
+  KeyedTimerSet processing_timers;
+};
+
+// The typed half of the operator.
+class KeyedProcessDriver {
+ public:
+  virtual ~KeyedProcessDriver() = default;
+  // Calls the function's open(); `scope` lives as long as the operator.
+  virtual Status open(KeyedProcessScope* scope, const runtime::OperatorContext& ctx) = 0;
+  // Runs the function over every row of `batch`; ids[r] is row r's key. Sets the backend's and the
+  // scope's current key per row.
+  virtual Status process_rows(const columnar::RecordBatch& batch,
+                              std::span<const state::KeyId> ids) = 0;
+  // Runs the function's on_timer for the scope's current key at `time`.
+  virtual Status on_timer(Timestamp time) = 0;
+  // The rows emitted since the last call, if any.
+  virtual Result<std::optional<columnar::RecordBatch>> take_output() = 0;
+};
+
+class KeyedProcessOperator final : public runtime::Operator {
+ public:
+  // `ctx` is the subtask's context as given to the factory (uid, parallelism, key groups).
+  KeyedProcessOperator(std::unique_ptr<KeyedProcessDriver> driver, std::vector<int> key_columns,
+                       std::unique_ptr<state::KeyedStateBackend> backend,
+                       const runtime::OperatorContext& ctx);
+
+  Status open(const runtime::OperatorContext& ctx) override;
+  Status process_batch(const columnar::RecordBatch& batch, int input,
+                       runtime::Output& out) override;
+  Status process_watermark(Timestamp t, runtime::Output& out) override;
+  Timestamp next_processing_time() const override;
+  Status on_processing_time(Timestamp now, runtime::Output& out) override;
+  // One envelope addressed by the operator uid: the operator-wide section holds the states'
+  // descriptions, each key group with keys a section with its keys, their entries and
+  // [u64 count, (u32 key index, i64 time)...] for event-time, then processing-time timers.
+  Status snapshot_state(CheckpointId id, std::string* out) override;
+  // Keeps the sections of owned key groups (adding keys, entries and timers; several snapshots add
+  // up) and skips the others. No operator-wide state is merged beyond the states' descriptions.
+  Status restore_state(std::string_view data) override;
+
+  // For tests and metrics: keys the registry holds, live timers.
+  uint32_t num_keys() const { return backend_->keys().num_keys(); }
+  size_t num_timers() const { return scope_.event_timers.size() + scope_.processing_timers.size(); }
+
+ private:
+  Status fire(KeyedTimerSet& timers, int64_t until, runtime::Output& out);
+  Status flush(runtime::Output& out);
+  Status maybe_forget_keys();
+
+  std::unique_ptr<KeyedProcessDriver> driver_;
+  std::vector<int> key_columns_;
+  std::unique_ptr<state::KeyedStateBackend> backend_;
+  runtime::OperatorContext ctx_;
+  KeyedProcessScope scope_;
+  std::vector<state::KeyId> ids_;
+};
+
+}  // namespace sabot::operators
