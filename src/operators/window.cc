@@ -1073,7 +1073,9 @@ Status WindowOperator::write_key_group(std::span<const uint32_t> keys,
   std::vector<uint32_t> column(slots.size());
   for (size_t i = 0; i < slots.size(); ++i) column[i] = local[slot_key_[slots[i]]];
   w.put_raw(column.data(), column.size() * sizeof(uint32_t));
-  for (uint32_t s : slots) w.put<int64_t>(slot_tag_[s]);
+  std::vector<int64_t> tags(slots.size());
+  for (size_t i = 0; i < slots.size(); ++i) tags[i] = slot_tag_[slots[i]];
+  w.put_raw(tags.data(), tags.size() * sizeof(int64_t));
   if (spec_.kind == Kind::kSession) {
     // A session's slot -> the session, through its key's list.
     std::vector<const Session*> of(slots.size());
@@ -1220,6 +1222,8 @@ Status WindowOperator::restore_key_group(ByteReader& r) {
     SABOT_RETURN_IF_ERROR(r.get_raw(fired.data(), m));
   }
   std::vector<uint32_t> groups(m);
+  if (spec_.kind == Kind::kTumbling || spec_.kind == Kind::kSliding) table_.reserve(m);
+  auto pane_it = panes_.end();  // slots come pane by pane: the last pane's list
   for (size_t i = 0; i < m; ++i) {
     if (slot_keys[i] >= ids.size()) return r.invalid("slot of key " + std::to_string(slot_keys[i]));
     const uint32_t key = ids[slot_keys[i]];
@@ -1233,7 +1237,10 @@ Status WindowOperator::restore_key_group(ByteReader& r) {
         }
         if (table_.find(key, tag) != kNone) return r.invalid("pane restored twice");
         const uint32_t s = new_slot(key, tag);
-        panes_[tag].push_back(s);
+        if (pane_it == panes_.end() || pane_it->first != tag) {
+          pane_it = panes_.try_emplace(tag).first;
+        }
+        pane_it->second.push_back(s);
         table_.find_or_insert(key, tag, [s] { return s; });
         groups[i] = slot_group_[s];
         break;

@@ -63,6 +63,12 @@ class PaneTable {
     size_ = 0;
   }
   size_t size() const { return size_; }
+  // Room for `more` further entries without growing (restoring a snapshot inserts many at once).
+  void reserve(size_t more) {
+    size_t capacity = entries_.size();
+    while ((size_ + more) * 2 > capacity) capacity *= 2;
+    if (capacity != entries_.size()) rehash(capacity);
+  }
 
  private:
   struct Entry {
