@@ -1141,6 +1141,10 @@ Status WindowOperator::snapshot_state(CheckpointId, std::string* out) {
   return Status::ok();
 }
 
+// Times and counts in a snapshot lie within +-2^62, so that the window arithmetic on them cannot
+// overflow whatever bytes a damaged snapshot holds.
+constexpr int64_t kTimeBound = int64_t{1} << 62;
+
 // Restores one key group's keys, slots and accumulator values into this operator's state (next to
 // whatever earlier sections and snapshots brought).
 Status WindowOperator::restore_key_group(ByteReader& r) {
@@ -1201,7 +1205,9 @@ Status WindowOperator::restore_key_group(ByteReader& r) {
     for (uint32_t id : ids) {
       int64_t c = 0;
       SABOT_RETURN_IF_ERROR(r.get(&c));
-      if (c <= 0 || counts_[id] != 0) return r.invalid("bad element count " + std::to_string(c));
+      if (c <= 0 || c > kTimeBound || counts_[id] != 0) {
+        return r.invalid("bad element count " + std::to_string(c));
+      }
       counts_[id] = c;
     }
   }
@@ -1231,7 +1237,7 @@ Status WindowOperator::restore_key_group(ByteReader& r) {
     switch (spec_.kind) {
       case Kind::kTumbling:
       case Kind::kSliding: {
-        if (floor_div(tag, pane_) * pane_ != tag) {
+        if (tag < -kTimeBound || tag > kTimeBound || floor_div(tag, pane_) * pane_ != tag) {
           return r.invalid("pane start " + std::to_string(tag) + " is not a multiple of " +
                            std::to_string(pane_));
         }
@@ -1247,8 +1253,8 @@ Status WindowOperator::restore_key_group(ByteReader& r) {
       }
       case Kind::kSession: {
         auto& list = sessions_[key];
-        if (starts[i] >= ends[i] || (!list.empty() && list.back().end > starts[i]) ||
-            fired[i] > 1) {
+        if (starts[i] < -kTimeBound || ends[i] > kTimeBound || starts[i] >= ends[i] ||
+            (!list.empty() && list.back().end > starts[i]) || fired[i] > 1) {
           return r.invalid("session [" + std::to_string(starts[i]) + ", " +
                            std::to_string(ends[i]) + ") out of order");
         }
@@ -1259,7 +1265,8 @@ Status WindowOperator::restore_key_group(ByteReader& r) {
       }
       case Kind::kCount: {
         auto& panes = count_panes_[key];
-        if (tag < 0 || (!panes.empty() && panes.back().index >= tag)) {
+        if (tag < 0 || tag > (counts_[key] - 1) / count_pane_ ||
+            (!panes.empty() && panes.back().index >= tag)) {
           return r.invalid("count pane " + std::to_string(tag) + " out of order");
         }
         const uint32_t s = new_slot(key, tag);
