@@ -4,10 +4,14 @@
 #include <bit>
 #include <cstring>
 
+#include "sabot/base/arith.h"
+#include "sabot/base/bytes.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/columnar/ipc.h"
 #include "sabot/compute/grouper.h"
+#include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
 
@@ -54,9 +58,10 @@ struct WorstOnTop {
 
 class TopNOperator final : public runtime::Operator {
  public:
-  TopNOperator(TopNOptions options, std::vector<int> keys, int order, SchemaPtr in, SchemaPtr out,
-               std::unique_ptr<compute::Grouper> grouper)
+  TopNOperator(TopNOptions options, const runtime::OperatorContext& ctx, std::vector<int> keys,
+               int order, SchemaPtr in, SchemaPtr out, std::unique_ptr<compute::Grouper> grouper)
       : options_(std::move(options)),
+        ctx_(ctx),
         keys_(std::move(keys)),
         order_(order),
         in_schema_(std::move(in)),
@@ -72,22 +77,66 @@ class TopNOperator final : public runtime::Operator {
     return out.emit(ranked);
   }
 
+  Status open(const runtime::OperatorContext& ctx) override {
+    ctx_ = ctx;
+    return Status::ok();
+  }
+
+  // One envelope (state type "top-n"): per key group, its live candidates in arrival order as an
+  // Arrow IPC stream of the input schema; without key columns one operator-wide section.
+  // Restoring re-inserts them in that order, which rebuilds the heaps with the same ties.
   Status snapshot_state(CheckpointId, std::string* out) override {
-    // The live candidates in arrival order; restoring re-inserts them, which rebuilds the heaps.
     SABOT_ASSIGN_OR_RETURN(RecordBatch live, live_rows_in_arrival_order());
-    SABOT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
-                           columnar::write_ipc_stream(in_schema_, {live}));
-    out->append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    state::SnapshotWriter w(out, {.operator_uid = ctx_.uid,
+                                  .state_type = std::string(kStateType),
+                                  .state_version = 1,
+                                  .max_parallelism = static_cast<uint32_t>(ctx_.max_parallelism)});
+    if (keys_.empty()) {
+      if (live.num_rows() > 0)
+        SABOT_RETURN_IF_ERROR(put_rows(live, w.begin_section(state::kOperatorWide)));
+      w.finish();
+      return Status::ok();
+    }
+    key_arrays_.clear();
+    for (int k : keys_) key_arrays_.push_back(live.column(k));
+    std::vector<uint64_t> hashes;
+    SABOT_RETURN_IF_ERROR(compute::hash_columns(key_arrays_, &hashes));
+    key_arrays_.clear();
+    std::vector<uint32_t> groups(hashes.size());
+    compute::key_groups(hashes, static_cast<uint32_t>(ctx_.max_parallelism), groups);
+    std::vector<std::vector<int32_t>> rows_of_group(static_cast<size_t>(ctx_.max_parallelism));
+    for (size_t i = 0; i < groups.size(); ++i) {
+      rows_of_group[groups[i]].push_back(static_cast<int32_t>(i));
+    }
+    for (size_t kg = 0; kg < rows_of_group.size(); ++kg) {
+      if (rows_of_group[kg].empty()) continue;
+      SABOT_ASSIGN_OR_RETURN(RecordBatch rows, compute::take(live, rows_of_group[kg]));
+      SABOT_RETURN_IF_ERROR(put_rows(rows, w.begin_section(static_cast<int32_t>(kg))));
+    }
+    w.finish();
     return Status::ok();
   }
 
   Status restore_state(std::string_view data) override {
-    auto buffer = columnar::Buffer::copy_of(data.data(), static_cast<int64_t>(data.size()));
-    SABOT_ASSIGN_OR_RETURN(auto read, columnar::read_ipc_stream(buffer));
-    if (!(*read.first == *in_schema_)) {
-      return Status::invalid_data("top_n snapshot has a different schema");
+    SABOT_ASSIGN_OR_RETURN(
+        state::SnapshotReader reader,
+        state::SnapshotReader::open(data, ctx_.uid, kStateType, 1,
+                                    static_cast<uint32_t>(ctx_.max_parallelism)));
+    for (size_t i = 0; i < reader.sections().size(); ++i) {
+      const int32_t kg = reader.sections()[i].key_group;
+      ByteReader r = reader.section_reader(i);
+      if (kg == state::kOperatorWide) {
+        if (!keys_.empty()) return r.invalid("operator-wide rows in the snapshot of a keyed top_n");
+      } else {
+        if (keys_.empty())
+          return r.invalid("key-group rows in the snapshot of a top_n without keys");
+        if (subtask_for_key_group(kg, ctx_.parallelism, ctx_.max_parallelism) !=
+            ctx_.subtask_index) {
+          continue;
+        }
+      }
+      SABOT_RETURN_IF_ERROR(get_rows(r));
     }
-    for (const RecordBatch& b : read.second) SABOT_RETURN_IF_ERROR(consume(b));
     return Status::ok();
   }
 
@@ -98,6 +147,36 @@ class TopNOperator final : public runtime::Operator {
   }
 
  private:
+  static constexpr std::string_view kStateType = "top-n";
+
+  Status put_rows(const RecordBatch& rows, ByteWriter& w) const {
+    SABOT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
+                           columnar::write_ipc_stream(in_schema_, {rows}));
+    w.put_bytes(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+    return Status::ok();
+  }
+
+  // A section's rows: decoded, checked against the input schema, consumed in order.
+  Status get_rows(ByteReader& r) {
+    const size_t at = r.position();
+    std::string_view bytes;
+    SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
+    SABOT_RETURN_IF_ERROR(r.expect_end());
+    auto buffer = columnar::Buffer::copy_of(bytes.data(), static_cast<int64_t>(bytes.size()));
+    auto read = columnar::read_ipc_stream(buffer);
+    if (!read.is_ok()) {
+      return Status::invalid_data(std::string(r.what()) + ": rows do not decode (" +
+                                  read.status().message() + ") at byte " + std::to_string(at));
+    }
+    if (!(*read->first == *in_schema_)) {
+      return Status::invalid_data(std::string(r.what()) +
+                                  ": rows have another schema than the input at byte " +
+                                  std::to_string(at));
+    }
+    for (const RecordBatch& b : read->second) SABOT_RETURN_IF_ERROR(consume(b));
+    return Status::ok();
+  }
+
   Status consume(const RecordBatch& batch) {
     const int64_t rows = batch.num_rows();
     if (rows == 0) return Status::ok();
@@ -220,6 +299,7 @@ class TopNOperator final : public runtime::Operator {
   }
 
   TopNOptions options_;
+  runtime::OperatorContext ctx_;
   std::vector<int> keys_;
   int order_;
   SchemaPtr in_schema_;
@@ -284,8 +364,8 @@ class TopNFactory final : public runtime::OperatorFactory {
       SABOT_ASSIGN_OR_RETURN(grouper, compute::Grouper::make(key_types));
     }
     return std::unique_ptr<runtime::Operator>(
-        new TopNOperator(options_, std::move(keys), s.field_index(options_.order_column), inputs[0],
-                         std::move(out), std::move(grouper)));
+        new TopNOperator(options_, ctx, std::move(keys), s.field_index(options_.order_column),
+                         inputs[0], std::move(out), std::move(grouper)));
   }
 
  private:

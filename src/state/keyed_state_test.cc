@@ -809,6 +809,127 @@ TEST(SnapshotTest, WriteTimesFarFromNowDoNotOverflowTheTtlCheck) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Forgetting keys.
+
+// Keys whose state was cleared, expired or never written are forgotten, pinned keys and keys with
+// state (in any namespace or state) stay, renumbered in their old order with their values intact.
+TEST(ForgetKeysTest, KeysWithoutStateAreForgottenAndTheRestRenumberedInOrder) {
+  ManualClock clock(Timestamp(0));
+  auto b = make_backend(&clock);
+  auto* v = *b->get_state(ValueStateDescriptor<int64_t>{.name = "v"});
+  auto* l = *b->get_state(
+      ListStateDescriptor<int64_t>{.name = "l", .options = StateOptions{.ttl = milliseconds(100)}});
+  auto* m = *b->get_state(MapStateDescriptor<int64_t, int64_t>{.name = "m"});
+  const int64_t n = 5000;
+  std::map<int64_t, int64_t> values;  // keys that keep a value
+  std::set<int64_t> listed, mapped;   // keys that keep a list entry (no TTL hit) / a namespaced map
+  for (int64_t k = 0; k < n; ++k) {
+    b->set_current_key(key_of(*b, k));
+    switch (k % 5) {
+      case 0:  // value kept
+        v->update(k * 7);
+        values[k] = k * 7;
+        break;
+      case 1:  // value cleared
+        v->update(k);
+        v->clear();
+        break;
+      case 2:  // list entry that expires
+        l->add(k);
+        break;
+      case 3:  // map entry in namespace 3
+        b->set_current_namespace(3);
+        m->put(k, k + 1);
+        b->set_current_namespace(0);
+        mapped.insert(k);
+        break;
+      default:  // nothing written
+        break;
+    }
+  }
+  clock.advance_millis(150);  // every list entry expires
+  b->refresh_time();
+  for (int64_t k = 2; k < n; k += 500) {  // a few fresh list entries after the expiry
+    b->set_current_key(key_of(*b, k));
+    l->add(-k);
+    listed.insert(k);
+  }
+  // Pin a key without state (as a key with a timer would be).
+  const KeyId pinned_id = key_of(*b, 4);
+  ASSERT_EQ(b->keys().num_keys(), static_cast<uint32_t>(n));
+  std::vector<KeyId> remap;
+  ASSERT_TRUE(b->forget_keys(std::span(&pinned_id, 1), &remap).is_ok());
+  ASSERT_EQ(remap.size(), static_cast<size_t>(n));
+  const size_t live = values.size() + listed.size() + mapped.size() + 1;
+  EXPECT_EQ(b->keys().num_keys(), live);
+  EXPECT_EQ(remap[pinned_id], 3u);  // key 4 follows keys 0, 2 (a fresh list entry) and 3
+  KeyId prev = 0;
+  bool first = true;
+  for (KeyId old = 0; old < remap.size(); ++old) {
+    if (remap[old] == kNoKey) continue;
+    if (!first) EXPECT_GT(remap[old], prev);  // order kept
+    prev = remap[old];
+    first = false;
+  }
+  // Values survive the renumbering; forgotten keys come back empty under new ids.
+  for (int64_t k = 0; k < n; ++k) {
+    b->set_current_key(key_of(*b, k));
+    EXPECT_EQ(v->value(), values.count(k) ? std::optional<int64_t>(values[k]) : std::nullopt) << k;
+    EXPECT_EQ(l->get().size(), listed.count(k) ? 1u : 0u) << k;
+    b->set_current_namespace(3);
+    EXPECT_EQ(m->get(k), mapped.count(k) ? std::optional<int64_t>(k + 1) : std::nullopt) << k;
+    b->set_current_namespace(0);
+  }
+  EXPECT_EQ(b->keys().num_keys(), static_cast<uint32_t>(n));  // all asked for again
+  // A snapshot after forgetting restores the same contents.
+  std::string snap;
+  ASSERT_TRUE(b->snapshot(kUid, &snap).is_ok());
+  auto r = make_backend(&clock);
+  ASSERT_TRUE(r->restore(kUid, snap).is_ok());
+  auto* rv = *r->get_state(ValueStateDescriptor<int64_t>{.name = "v"});
+  for (auto [k, val] : values) {
+    r->set_current_key(key_of(*r, k));
+    EXPECT_EQ(rv->value(), val);
+  }
+}
+
+// should_forget_keys asks again only once the registry doubled past what was kept.
+TEST(ForgetKeysTest, ForgettingIsAmortized) {
+  ManualClock clock;
+  auto b = make_backend(&clock);
+  auto* v = *b->get_state(ValueStateDescriptor<int64_t>{.name = "v"});
+  std::vector<KeyId> ids;
+  int64_t next = 0;
+  int forgets = 0;
+  uint32_t peak = 0;
+  for (int batch = 0; batch < 200; ++batch) {
+    if (b->should_forget_keys()) {
+      std::vector<KeyId> remap;
+      ASSERT_TRUE(b->forget_keys({}, &remap).is_ok());
+      ++forgets;
+    }
+    std::vector<int64_t> keys;
+    for (int i = 0; i < 2000; ++i) keys.push_back(next++);
+    const Array a = int64_array(keys);
+    ASSERT_TRUE(b->resolve_keys(std::span(&a, 1), &ids).is_ok());
+    for (size_t i = 0; i < ids.size(); ++i) {
+      b->set_current_key(ids[i]);
+      if (i % 100 == 0) {
+        v->update(1);  // 1 % of the keys keep state
+      } else {
+        v->update(2);
+        v->clear();
+      }
+    }
+    peak = std::max(peak, b->keys().num_keys());
+  }
+  EXPECT_GT(forgets, 2);
+  EXPECT_LT(forgets, 10);
+  EXPECT_LT(peak, 70'000u);  // 400 K keys seen; without forgetting the registry holds them all
+  EXPECT_EQ(b->num_entries("v"), 4000u);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Keys of every type.
 
 std::vector<DataType> all_key_types() {
