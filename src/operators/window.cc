@@ -1077,12 +1077,13 @@ Status WindowOperator::write_key_group(std::span<const uint32_t> keys,
   for (size_t i = 0; i < slots.size(); ++i) tags[i] = slot_tag_[slots[i]];
   w.put_raw(tags.data(), tags.size() * sizeof(int64_t));
   if (spec_.kind == Kind::kSession) {
-    // A session's slot -> the session, through its key's list.
+    // A key's slots follow its session list in order (live_state_in_order; bucketing is stable).
     std::vector<const Session*> of(slots.size());
-    for (size_t i = 0; i < slots.size(); ++i) {
-      for (const Session& x : sessions_[slot_key_[slots[i]]]) {
-        if (x.slot == slots[i]) of[i] = &x;
-      }
+    for (size_t i = 0, at = 0; i < slots.size(); ++i) {
+      const uint32_t k = slot_key_[slots[i]];
+      if (i == 0 || k != slot_key_[slots[i - 1]]) at = 0;
+      of[i] = &sessions_[k][at++];
+      SABOT_CHECK_EQ(of[i]->slot, slots[i]);
     }
     for (const Session* x : of) w.put<int64_t>(x->start);
     for (const Session* x : of) w.put<int64_t>(x->end);

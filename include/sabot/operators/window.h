@@ -4,6 +4,7 @@
 // each operator instance belongs to one subtask and is driven by one thread (no locking).
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -71,9 +72,10 @@ AggregateFunction make_aggregate_function(std::string output_name, std::string i
                                           std::function<void(Acc&, const Acc&)> merge,
                                           std::function<columnar::Scalar(const Acc&)> result) {
   static_assert(std::is_trivially_copyable_v<Acc>);
-  auto load = [](const std::string& s) {
-    Acc a;
-    std::memcpy(&a, s.data(), sizeof(Acc));
+  // An accumulator of another size (only from a damaged snapshot) reads as far as it goes.
+  auto load = [initial](const std::string& s) {
+    Acc a = initial;
+    std::memcpy(&a, s.data(), std::min(s.size(), sizeof(Acc)));
     return a;
   };
   auto store = [](std::string& s, const Acc& a) {
