@@ -16,6 +16,8 @@ runtime::ExecutionOptions Environment::execution_options() const {
   o.channel_capacity = options_.channel_capacity;
   o.source_batch_rows = options_.batch_size;
   if (options_.clock) o.clock = options_.clock;
+  o.checkpoints = options_.checkpoints;
+  o.restore_from = options_.restore_from;
   return o;
 }
 
@@ -87,10 +89,22 @@ JobResult Environment::execute(const std::string& job_name) {
                      std::make_shared<runtime::JobMetrics>(), elapsed());
   }
   std::shared_ptr<const runtime::JobMetrics> metrics;
-  Status s = runtime::execute_plan(plan_, execution_options(), &metrics);
+  runtime::ExecutionOptions options = execution_options();
+  options.job_name = job_name;
+  Status s = runtime::execute_plan(plan_, std::move(options), &metrics);
   if (!metrics) metrics = std::make_shared<runtime::JobMetrics>();
   if (!s.is_ok()) s = std::move(s).with_context("running job '" + job_name + "'");
   return JobResult(std::move(s), std::move(metrics), elapsed());
+}
+
+Result<std::unique_ptr<runtime::Job>> Environment::start(const std::string& job_name) {
+  Status valid = validate();
+  if (!valid.is_ok()) return std::move(valid).with_context("validating job '" + job_name + "'");
+  runtime::ExecutionOptions options = execution_options();
+  options.job_name = job_name;
+  auto job = runtime::Job::start(plan_, std::move(options));
+  if (!job.is_ok()) return std::move(job).status().with_context("starting job '" + job_name + "'");
+  return job;
 }
 
 // ---- DataStream ----
@@ -185,6 +199,10 @@ DataStream DataStream::set_parallelism(int parallelism) const {
 }
 DataStream DataStream::name(std::string name) const {
   env_->plan().node(node_).name = std::move(name);
+  return *this;
+}
+DataStream DataStream::uid(std::string uid) const {
+  env_->plan().node(node_).uid = std::move(uid);
   return *this;
 }
 

@@ -45,6 +45,96 @@ std::string join_lines(const std::vector<std::string>& lines) {
   return out;
 }
 
+// Why `uid` cannot name an operator, or empty when it can: uids appear in snapshots, checkpoint
+// manifests and messages, so they are non-empty, without control characters and valid UTF-8.
+std::string uid_problem(const std::string& uid) {
+  if (uid.empty()) return "empty uid";
+  auto escaped = [&] {
+    std::string e;
+    for (unsigned char c : uid) {
+      if (c < 0x20 || c >= 0x7f) {
+        static const char* hex = "0123456789abcdef";
+        e += "\\x";
+        e += hex[c >> 4];
+        e += hex[c & 15];
+      } else {
+        e += static_cast<char>(c);
+      }
+    }
+    return e;
+  };
+  for (size_t i = 0; i < uid.size();) {
+    const unsigned char c = static_cast<unsigned char>(uid[i]);
+    if (c < 0x20 || c == 0x7f) {
+      return "uid '" + escaped() + "' has an unprintable character at byte " + std::to_string(i);
+    }
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    // A UTF-8 sequence: lead byte, then 1-3 continuation bytes (no overlong 2-byte leads).
+    const size_t len = (c >= 0xc2 && c <= 0xdf)   ? 2
+                       : (c >= 0xe0 && c <= 0xef) ? 3
+                       : (c >= 0xf0 && c <= 0xf4) ? 4
+                                                  : 0;
+    bool ok = len != 0 && i + len <= uid.size();
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(uid[i + k]) & 0xc0) == 0x80;
+    }
+    if (!ok) return "uid '" + escaped() + "' is not valid UTF-8 at byte " + std::to_string(i);
+    i += len;
+  }
+  return {};
+}
+
+// Checks the uids (unique, printable) and the snapshot to restore from (its max parallelism, and
+// that every uid with state is an operator of this plan), adding one line per problem.
+void check_uids_and_restore(const LogicalPlan& plan, const ExecutionOptions& options,
+                            std::vector<std::string>* problems) {
+  std::map<std::string, const PlanNode*> by_uid;
+  for (const PlanNode& node : plan.nodes()) {
+    if (std::string p = uid_problem(node.uid); !p.empty()) {
+      problems->push_back("'" + node.name + "': " + p);
+      continue;
+    }
+    auto [it, inserted] = by_uid.emplace(node.uid, &node);
+    if (!inserted) {
+      problems->push_back("'" + it->second->name + "' and '" + node.name + "' have the same uid '" +
+                          node.uid + "' (uids must be unique)");
+    }
+  }
+  if (!options.restore_from) return;
+  const JobSnapshot& snap = *options.restore_from;
+  const std::string what = "snapshot of checkpoint " + std::to_string(snap.checkpoint_id);
+  if (static_cast<int64_t>(snap.max_parallelism) != options.max_parallelism) {
+    problems->push_back(what + " was taken with max_parallelism " +
+                        std::to_string(snap.max_parallelism) + ", the job has " +
+                        std::to_string(options.max_parallelism) +
+                        " (key groups cannot be split differently)");
+  }
+  for (const auto& [uid, op] : snap.operators) {
+    auto it = by_uid.find(uid);
+    if (it == by_uid.end()) {
+      problems->push_back(what + " holds state of operator uid '" + uid +
+                          "', which is not in the job (give the operator that takes it over "
+                          "this uid with .uid())");
+      continue;
+    }
+    if (it->second->source) {
+      problems->push_back(what + " holds state of uid '" + uid + "', which is source '" +
+                          it->second->name + "' (sources have no state to restore)");
+      continue;
+    }
+    if (op.parallelism < 1 || op.parallelism > options.max_parallelism ||
+        op.subtasks.size() != static_cast<size_t>(op.parallelism)) {
+      problems->push_back(what + ": operator uid '" + uid + "' has parallelism " +
+                          std::to_string(op.parallelism) + " and " +
+                          std::to_string(op.subtasks.size()) +
+                          " subtask snapshots (expected equal, within max_parallelism)");
+    }
+  }
+}
+
 Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysis* a) {
   std::vector<std::string> problems;
   if (options.worker_threads < 0) {
@@ -162,6 +252,7 @@ Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysi
     }
   }
   if (n > 0 && !any_sink) problems.push_back("the job has no sink");
+  check_uids_and_restore(plan, options, &problems);
   if (!problems.empty()) {
     return Status::invalid_argument("invalid job (" + std::to_string(problems.size()) +
                                     (problems.size() == 1 ? " problem" : " problems") + "):\n  " +
@@ -208,6 +299,8 @@ struct JobState {
   Scheduler* scheduler = nullptr;
   std::shared_ptr<JobMetrics> metrics = std::make_shared<JobMetrics>();
   ExecutionOptions options;
+  // Tasks that have not finished; the last one to finish detaches the checkpoint store.
+  std::atomic<int> tasks_running{0};
 
   void fail(Status s) {
     {
@@ -216,7 +309,28 @@ struct JobState {
     }
     if (!cancelled.exchange(true)) scheduler->notify_all_tasks();
   }
+
+  // A task returned kFinished (it never runs again).
+  void task_finished() {
+    if (tasks_running.fetch_sub(1) != 1 || !options.checkpoints) return;
+    Status outcome;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      outcome = failure;
+    }
+    if (outcome.is_ok() && cancelled.load()) outcome = Status::cancelled("job was cancelled");
+    options.checkpoints->detach(outcome);
+  }
 };
+
+// The key groups [first, end) that subtask `i` of `parallelism` owns: those with
+// subtask_for_key_group(kg) == i, i.e. i * max / parallelism <= kg < (i + 1) * max / parallelism
+// rounded up.
+std::pair<int64_t, int64_t> key_group_range(int i, int parallelism, int max_parallelism) {
+  auto ceil_div = [](int64_t a, int64_t b) { return (a + b - 1) / b; };
+  return {ceil_div(int64_t{i} * max_parallelism, parallelism),
+          ceil_div(int64_t{i + 1} * max_parallelism, parallelism)};
+}
 
 // Something a chain element hands its results to: the next operator or the output router.
 class Downstream {
@@ -385,12 +499,15 @@ class StreamTask;
 class OpRunner final : public Downstream, public Output {
  public:
   OpRunner(std::unique_ptr<Operator> op, std::string name, OperatorContext ctx,
-           OperatorCounters* counters, bool* error_attributed)
+           OperatorCounters* counters, bool* error_attributed, CheckpointStore* checkpoints,
+           std::vector<const std::string*> restore)
       : op_(std::move(op)),
         name_(std::move(name)),
         ctx_(std::move(ctx)),
         counters_(counters),
-        error_attributed_(error_attributed) {}
+        error_attributed_(error_attributed),
+        checkpoints_(checkpoints),
+        restore_(std::move(restore)) {}
 
   void set_next(Downstream* next) { next_ = next; }
   // Edges reading this operator's side outputs (owned by the task).
@@ -398,8 +515,15 @@ class OpRunner final : public Downstream, public Output {
   OperatorCounters* counters() { return counters_; }
   const OperatorContext& context() const { return ctx_; }
 
+  // open(), then restore_state() once per old snapshot given (the snapshot stays owned by the
+  // job's options and is not copied).
   Status open() {
-    return guarded([&] { return op_->open(ctx_); }, "open");
+    SABOT_RETURN_IF_ERROR(guarded([&] { return op_->open(ctx_); }, "open"));
+    for (const std::string* bytes : restore_) {
+      SABOT_RETURN_IF_ERROR(guarded([&] { return op_->restore_state(*bytes); }, "restore"));
+    }
+    restore_.clear();
+    return Status::ok();
   }
 
   Status on_batch(const RecordBatch& batch, int input) override {
@@ -413,6 +537,14 @@ class OpRunner final : public Downstream, public Output {
   Status on_barrier(CheckpointId id) override {
     std::string state;
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->snapshot_state(id, &state); }));
+    if (checkpoints_) {
+      SABOT_RETURN_IF_ERROR(guarded(
+          [&] {
+            return checkpoints_->report(id, ctx_.uid, ctx_.subtask_index, ctx_.parallelism,
+                                        std::move(state));
+          },
+          "checkpoint"));
+    }
     if (side_) SABOT_RETURN_IF_ERROR(side_->on_barrier(id));
     return next_ ? next_->on_barrier(id) : Status::ok();
   }
@@ -494,6 +626,8 @@ class OpRunner final : public Downstream, public Output {
   OperatorContext ctx_;
   OperatorCounters* counters_;
   bool* error_attributed_;
+  CheckpointStore* checkpoints_;             // null: snapshots are dropped
+  std::vector<const std::string*> restore_;  // old snapshots for open(), then cleared
   Downstream* next_ = nullptr;
   OutputRouter* side_ = nullptr;
   int64_t child_ns_ = 0;
@@ -553,6 +687,13 @@ class StreamTask final : public Schedulable {
   }
 
   RunResult run_quantum() override {
+    RunResult r = run_quantum_once();
+    if (r == RunResult::kFinished) job_->task_finished();
+    return r;
+  }
+
+ private:
+  RunResult run_quantum_once() {
     if (job_->cancelled.load(std::memory_order_relaxed)) return RunResult::kFinished;
     if (blocked_since_ != 0) {
       OperatorCounters* c = chain_.empty() ? source_counters_ : chain_.back()->counters();
@@ -578,7 +719,6 @@ class StreamTask final : public Schedulable {
     return RunResult::kFinished;
   }
 
- private:
   Status open() {
     opened_ = true;
     for (auto& r : chain_) SABOT_RETURN_IF_ERROR(r->open());
@@ -873,6 +1013,24 @@ class StreamTask final : public Schedulable {
   int64_t aligning_ = -1;
 };
 
+// The old subtask snapshots of `node`'s uid that subtask `s` restores: those whose key-group range
+// overlaps its own, in old subtask order. Empty snapshots (no state) are left out.
+std::vector<const std::string*> snapshots_to_restore(const ExecutionOptions& options,
+                                                     const PlanNode& node, int s) {
+  std::vector<const std::string*> out;
+  if (!options.restore_from) return out;
+  auto it = options.restore_from->operators.find(node.uid);
+  if (it == options.restore_from->operators.end()) return out;
+  const OperatorSnapshot& old = it->second;
+  const auto [first, end] = key_group_range(s, node.parallelism, options.max_parallelism);
+  for (int i = 0; i < old.parallelism && i < static_cast<int>(old.subtasks.size()); ++i) {
+    if (old.subtasks[static_cast<size_t>(i)].empty()) continue;
+    const auto [old_first, old_end] = key_group_range(i, old.parallelism, options.max_parallelism);
+    if (old_first < end && first < old_end) out.push_back(&old.subtasks[static_cast<size_t>(i)]);
+  }
+  return out;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -916,6 +1074,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
 
   // Tasks: one per chain head and subtask. Chain members are added in node order.
   std::vector<std::vector<StreamTask*>> task_of(nodes.size());  // per chain head
+  int operator_subtasks = 0;
   std::string desc;
   for (const PlanNode& node : nodes) {
     const int head = a.chain_head[static_cast<size_t>(node.id)];
@@ -941,6 +1100,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
       OperatorCounters* counters = job->metrics->add(node.name, node.id, node.parallelism);
       OperatorContext ctx;
       ctx.operator_name = node.name;
+      ctx.uid = node.uid;
       ctx.subtask_index = s;
       ctx.parallelism = node.parallelism;
       ctx.max_parallelism = options.max_parallelism;
@@ -962,9 +1122,12 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
         if (!op.is_ok()) {
           return std::move(op).status().with_context("creating operator '" + node.name + "'");
         }
-        task->add_operator(std::make_unique<OpRunner>(std::move(op).value(), node.name, ctx,
-                                                      counters, task->error_attributed()),
-                           node.id);
+        ++operator_subtasks;
+        task->add_operator(
+            std::make_unique<OpRunner>(std::move(op).value(), node.name, ctx, counters,
+                                       task->error_attributed(), options.checkpoints.get(),
+                                       snapshots_to_restore(options, node, s)),
+            node.id);
       }
     }
   }
@@ -1005,6 +1168,11 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
       }
     }
   }
+  if (options.checkpoints) {
+    SABOT_RETURN_IF_ERROR(
+        options.checkpoints->attach(options.job_name, operator_subtasks, options.max_parallelism));
+  }
+  impl->state.tasks_running.store(static_cast<int>(impl->tasks.size()));
   for (auto& t : impl->tasks) {
     t->link();
     impl->scheduler->add(t.get());

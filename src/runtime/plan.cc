@@ -2,11 +2,19 @@
 
 namespace sabot::runtime {
 
+// "<kind>-<k>" with k the number of earlier nodes of the same kind: deterministic for a plan built
+// the same way, and independent of nodes of other kinds.
+std::string LogicalPlan::default_uid(const std::string& kind) {
+  const std::string k = kind.empty() ? "operator" : kind;
+  return k + "-" + std::to_string(kind_counts_[k]++);
+}
+
 int LogicalPlan::add_source(std::shared_ptr<const Source> source, int parallelism,
                             std::string name) {
   PlanNode n;
   n.id = static_cast<int>(nodes_.size());
   n.name = name.empty() ? source->name() + "#" + std::to_string(n.id) : std::move(name);
+  n.uid = default_uid(source->name());
   n.parallelism = parallelism;
   n.source = std::move(source);
   nodes_.push_back(std::move(n));
@@ -19,6 +27,7 @@ int LogicalPlan::add_operator(std::shared_ptr<const OperatorFactory> factory,
   PlanNode n;
   n.id = static_cast<int>(nodes_.size());
   n.name = name.empty() ? factory->kind() + "#" + std::to_string(n.id) : std::move(name);
+  n.uid = default_uid(factory->kind());
   n.parallelism = parallelism;
   n.factory = std::move(factory);
   n.inputs = std::move(inputs);

@@ -67,6 +67,13 @@ struct EnvironmentOptions {
   int64_t batch_size = 4096;
   // Time source; null means the system clock. Not owned.
   const Clock* clock = nullptr;
+  // Where the job hands its operators' snapshots at every checkpoint barrier; wait on it for
+  // checkpoint n and take the JobSnapshot (runtime/checkpoint.h). Null: snapshots are dropped.
+  // Serves one running job at a time.
+  std::shared_ptr<runtime::CheckpointStore> checkpoints = nullptr;
+  // Start the job from this snapshot of an earlier run (same uids, same max_parallelism; any
+  // parallelism). Null: start empty. See runtime::ExecutionOptions::restore_from.
+  std::shared_ptr<const runtime::JobSnapshot> restore_from = nullptr;
 };
 
 // The outcome of execute(): the status, timing and the metrics of every operator.
@@ -118,6 +125,14 @@ class Environment {
 
   // Validates the whole plan (every problem at once) and runs it to the end.
   JobResult execute(const std::string& job_name = "sabot-job");
+  // Validates and starts the job without waiting for it: the caller may wait for a checkpoint
+  // (options().checkpoints), cancel() the job and wait() for it. Run a job, take its snapshot,
+  // start again from it:
+  //   auto store = std::make_shared<runtime::CheckpointStore>();
+  //   Environment env({.checkpoints = store});  ... build ...;  auto job = env.start();
+  //   auto snap = store->wait_for(CheckpointId(1));  (*job)->cancel();  (void)(*job)->wait();
+  //   Environment again({.restore_from = std::make_shared<runtime::JobSnapshot>(*snap)});
+  Result<std::unique_ptr<runtime::Job>> start(const std::string& job_name = "sabot-job");
   // The same checks as execute() without running anything.
   Status validate() const;
 
@@ -180,6 +195,13 @@ class DataStream {
   // Sets the parallelism / name of the node that produces this stream.
   DataStream set_parallelism(int parallelism) const;
   DataStream name(std::string name) const;
+  // Sets the stable identity of the node that produces this stream: its snapshots are addressed
+  // by it, so a job restores from a snapshot of an earlier version of itself as long as its
+  // stateful operators keep their uids. Without it the operator gets "<kind>-<k>" (its kind and
+  // the number of operators of that kind before it), which moves when an operator of the same kind
+  // is added before it: set uids on the stateful operators of long-lived jobs. Unique in the job,
+  // non-empty, printable (checked by execute()).
+  DataStream uid(std::string uid) const;
 
   // Sinks.
   DataStream sink(std::shared_ptr<const runtime::OperatorFactory> sink) const;

@@ -8,6 +8,7 @@
 
 #include "sabot/base/clock.h"
 #include "sabot/base/status.h"
+#include "sabot/runtime/checkpoint.h"
 #include "sabot/runtime/metrics.h"
 #include "sabot/runtime/plan.h"
 
@@ -24,6 +25,20 @@ struct ExecutionOptions {
   int64_t source_batch_rows = 4096;
   // Time source for operators (tests inject a ManualClock). Not owned; must outlive the job.
   const Clock* clock = &SystemClock::instance();
+  // The job's name, for checkpoints and messages.
+  std::string job_name = "sabot-job";
+  // Where operator subtasks hand their snapshots at every checkpoint barrier (a source injects
+  // barrier n with SourcePoll::barrier). Null: snapshots are taken and dropped. The store serves
+  // one job at a time; starting a job attaches it (clearing what it held) and the job's end
+  // detaches it.
+  std::shared_ptr<CheckpointStore> checkpoints = nullptr;
+  // Restore the job from this snapshot (e.g. CheckpointStore::wait_for of an earlier run). Before
+  // anything runs, a snapshot is refused that was taken with another max_parallelism or holds
+  // state of a uid that is not an operator of this plan. Then every new operator subtask gets,
+  // after open(), one restore_state() per old subtask snapshot of its uid whose key-group range
+  // overlaps its own (contiguous ranges, subtask_for_key_group): at equal parallelism exactly its
+  // own old snapshot; after rescaling, every old snapshot that may hold one of its key groups.
+  std::shared_ptr<const JobSnapshot> restore_from = nullptr;
 };
 
 // Checks the plan and options; the Status lists every problem found, one per line.

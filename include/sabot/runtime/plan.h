@@ -3,6 +3,7 @@
 // (forward, by key hash, round robin, to every subtask). Built single-threaded, immutable after.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <span>
 #include <string>
@@ -59,6 +60,13 @@ struct PlanEdge {
 struct PlanNode {
   int id = -1;
   std::string name;  // unique in the plan, e.g. "filter#3" or a user-given name
+  // Stable identity across runs and versions of the job: snapshots are addressed by it
+  // (OperatorContext::uid). DataStream::uid() sets it; otherwise LogicalPlan gives the default
+  // "<kind>-<k>": the factory's kind (a source's name for sources) and k, the number of nodes of
+  // that kind added before this one (window-0, window-1, ...). A default moves when a node of the
+  // same kind is added in front of it, so long-lived jobs set uids. Unique in the plan, non-empty,
+  // printable (validate_plan).
+  std::string uid;
   int parallelism = 1;
   std::shared_ptr<const Source> source;            // set for source nodes
   WatermarkStrategy watermarks{};                  // source nodes: how event time advances
@@ -69,6 +77,7 @@ struct PlanNode {
 
 class LogicalPlan {
  public:
+  // Both give the new node its default uid (see PlanNode::uid).
   int add_source(std::shared_ptr<const Source> source, int parallelism, std::string name = {});
   int add_operator(std::shared_ptr<const OperatorFactory> factory, std::vector<PlanEdge> inputs,
                    int parallelism, std::string name = {}, bool is_sink = false);
@@ -79,7 +88,10 @@ class LogicalPlan {
   std::vector<int> consumers(int id) const;
 
  private:
+  std::string default_uid(const std::string& kind);
+
   std::vector<PlanNode> nodes_;
+  std::map<std::string, int> kind_counts_;  // nodes per kind so far, for default uids
 };
 
 }  // namespace sabot::runtime
