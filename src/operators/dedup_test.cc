@@ -59,8 +59,8 @@ std::vector<std::string> drive_left(const runtime::OperatorFactory& f, const Scr
       std::string bytes;
       EXPECT_TRUE(op->snapshot_state(CheckpointId(3), &bytes).is_ok());
       op = f.create(in, ctx).value();
+      EXPECT_TRUE(op->open(ctx).is_ok());  // restore_state runs after open()
       EXPECT_TRUE(op->restore_state(bytes).is_ok());
-      EXPECT_TRUE(op->open(ctx).is_ok());
     }
   }
   EXPECT_TRUE(op->finish(out).is_ok());

@@ -6,6 +6,7 @@
 #include <queue>
 
 #include "operators/join_state.h"
+#include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/grouper.h"
 #include "sabot/runtime/metrics.h"
@@ -17,8 +18,6 @@ using columnar::DataType;
 using columnar::RecordBatch;
 using columnar::Schema;
 using columnar::SchemaPtr;
-using internal::ByteReader;
-using internal::ByteWriter;
 using internal::RowRef;
 using internal::RowStore;
 using runtime::Operator;
@@ -29,6 +28,20 @@ using runtime::Output;
 namespace {
 
 constexpr int64_t kMaxBound = int64_t{1} << 50;
+
+// The rows_schema of both sides' buffered rows with the metadata columns `meta`.
+struct SnapshotSchemas {
+  SchemaPtr side[2];
+  SnapshotSchemas(std::span<const SchemaPtr> inputs, const std::vector<std::string>& meta)
+      : side{internal::rows_schema(*inputs[0], meta), internal::rows_schema(*inputs[1], meta)} {}
+};
+
+Status restore_watermark(ByteReader& r, bool* any_restored, int64_t* wm) {
+  int64_t w = 0;
+  SABOT_RETURN_IF_ERROR(r.get(&w));
+  internal::merge_watermark(w, any_restored, wm);
+  return Status::ok();
+}
 
 // What every join factory resolves against its two input schemas.
 struct ResolvedJoin {
@@ -114,7 +127,8 @@ class IntervalJoinOperator final : public StatefulOperator {
       : o_(std::move(o)),
         r_(std::move(r)),
         grouper_(std::move(grouper)),
-        store_{RowStore(inputs[0]), RowStore(inputs[1])} {
+        store_{RowStore(inputs[0]), RowStore(inputs[1])},
+        snap_(inputs, {"time", "matched"}) {
     outer_[0] = o_.kind == JoinKind::kLeft || o_.kind == JoinKind::kFull;
     outer_[1] = o_.kind == JoinKind::kRight || o_.kind == JoinKind::kFull;
     max_span_ = std::max({std::abs(o_.lower_ms), std::abs(o_.upper_ms), int64_t{0}});
@@ -126,6 +140,7 @@ class IntervalJoinOperator final : public StatefulOperator {
   }
 
   int64_t buffered_rows() const override { return store_[0].live_rows() + store_[1].live_rows(); }
+  int64_t dictionary_keys() const override { return grouper_->num_groups(); }
 
   Status process_batch(const RecordBatch& batch, int input, Output& out) override {
     if (batch.num_rows() == 0) return Status::ok();
@@ -216,48 +231,36 @@ class IntervalJoinOperator final : public StatefulOperator {
     return flush_expired(out);
   }
 
+  // Snapshot: the watermark (operator-wide), then per key group the buffered rows of each side
+  // with their event time and matched flag.
   Status snapshot_state(CheckpointId, std::string* out) override {
-    ByteWriter w(out);
-    w.put<uint32_t>(0x494A4E31);  // "IJN1"
-    w.put<int64_t>(wm_);
-    std::string g;
-    grouper_->serialize(&g);
-    w.put_bytes(g);
-    store_[0].serialize(out);
-    store_[1].serialize(out);
-    w.put<uint64_t>(keys_.size());
-    for (const KeyState& ks : keys_) {
-      w.put_vector(ks.rows[0]);
-      w.put_vector(ks.rows[1]);
+    state::SnapshotWriter w(out, internal::snapshot_header(ctx_, kStateType));
+    w.begin_section(state::kOperatorWide).put<int64_t>(wm_);
+    internal::key_groups_of_keys(*grouper_, ctx_, &kgs_);
+    internal::KeyGroupedRows rows(ctx_.max_parallelism, {2, 2});
+    for (size_t k = 0; k < keys_.size(); ++k) {
+      for (int side = 0; side < 2; ++side) {
+        for (const Entry& e : keys_[k].rows[side])
+          rows.add(kgs_[k], side, e.ref, {e.time, e.matched});
+      }
     }
+    const RowStore* stores[2] = {&store_[0], &store_[1]};
+    SABOT_RETURN_IF_ERROR(rows.write(w, stores, snap_.side));
+    w.finish();
     return Status::ok();
   }
 
   Status restore_state(std::string_view data) override {
-    ByteReader in(data, "interval join");
-    SABOT_RETURN_IF_ERROR(in.expect_magic(0x494A4E31));
-    SABOT_RETURN_IF_ERROR(in.get(&wm_));
-    std::string_view g;
-    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
-    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
-    SABOT_RETURN_IF_ERROR(store_[0].deserialize(&in));
-    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
-    uint64_t n = 0;
-    SABOT_RETURN_IF_ERROR(in.get(&n));
-    keys_.assign(n, KeyState{});
-    heap_ = {};
-    for (uint64_t k = 0; k < n; ++k) {
-      for (int side = 0; side < 2; ++side) {
-        SABOT_RETURN_IF_ERROR(in.get_vector(&keys_[k].rows[side]));
-        int64_t next = INT64_MAX;
-        for (const Entry& e : keys_[k].rows[side]) next = std::min(next, expiry(side, e.time));
-        keys_[k].scheduled[side] = next;
-        if (next != INT64_MAX) {
-          heap_.push(HeapItem{next, static_cast<uint32_t>(k), static_cast<uint8_t>(side)});
-        }
-      }
-    }
-    return Status::ok();
+    return internal::restore_sections(
+        data, ctx_, kStateType,
+        [&](ByteReader& r) { return restore_watermark(r, &restored_, &wm_); },
+        [&](int32_t, ByteReader& r) {
+          for (int side = 0; side < 2; ++side) {
+            SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, snap_.side[side]));
+            SABOT_RETURN_IF_ERROR(restore_rows(side, rows));
+          }
+          return Status::ok();
+        });
   }
 
  private:
@@ -276,6 +279,34 @@ class IntervalJoinOperator final : public StatefulOperator {
     uint8_t side;
     bool operator>(const HeapItem& o) const { return expire > o.expire; }
   };
+
+  static constexpr const char* kStateType = "interval-join";
+
+  Status restore_rows(int side, const RecordBatch& rows) {
+    const int64_t n = rows.num_rows();
+    if (n == 0) return Status::ok();
+    RecordBatch in = internal::input_part(rows, store_[side].schema());
+    std::vector<Array> keys = internal::key_arrays(in, r_.key_cols[side]);
+    SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+    if (keys_.size() < grouper_->num_groups()) keys_.resize(grouper_->num_groups());
+    const uint32_t chunk = store_[side].add(in);
+    store_[side].retain(chunk, n);
+    const int nf = store_[side].schema()->num_fields();
+    const int64_t* time = internal::meta_values(rows, nf);
+    const int64_t* matched = internal::meta_values(rows, nf + 1);
+    for (int64_t i = 0; i < n; ++i) {
+      const uint32_t k = ids_[static_cast<size_t>(i)];
+      KeyState& ks = keys_[k];
+      ks.rows[side].push_back(Entry{time[i], RowRef{chunk, static_cast<uint32_t>(i)},
+                                    matched[i] != 0 ? uint8_t{1} : uint8_t{0}});
+      const int64_t exp = expiry(side, time[i]);
+      if (exp < ks.scheduled[side]) {
+        ks.scheduled[side] = exp;
+        heap_.push(HeapItem{exp, k, static_cast<uint8_t>(side)});
+      }
+    }
+    return Status::ok();
+  }
 
   int64_t threshold() const {
     return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.time.allowed_lateness_ms);
@@ -310,10 +341,13 @@ class IntervalJoinOperator final : public StatefulOperator {
   ResolvedJoin r_;
   std::unique_ptr<compute::Grouper> grouper_;
   RowStore store_[2];
+  SnapshotSchemas snap_;
   OperatorContext ctx_;
   bool outer_[2] = {false, false};
   int64_t max_span_ = 0;
   int64_t wm_ = INT64_MIN;
+  bool restored_ = false;      // a snapshot's watermark was restored (merge_watermark)
+  std::vector<uint32_t> kgs_;  // key group by key id, scratch of snapshot_state
   std::vector<KeyState> keys_;
   std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<HeapItem>> heap_;
   // Per-batch scratch, reused.
@@ -382,9 +416,15 @@ class StreamTableJoinOperator final : public StatefulOperator {
         r_(std::move(r)),
         delete_col_(delete_col),
         grouper_(std::move(grouper)),
-        store_{RowStore(inputs[0]), RowStore(inputs[1])} {}
+        store_{RowStore(inputs[0]), RowStore(inputs[1])},
+        snap_schema_(internal::rows_schema(*inputs[1], {})) {}
 
+  Status open(const OperatorContext& ctx) override {
+    ctx_ = ctx;
+    return Status::ok();
+  }
   int64_t buffered_rows() const override { return store_[1].live_rows(); }
+  int64_t dictionary_keys() const override { return grouper_->num_groups(); }
 
   Status process_batch(const RecordBatch& batch, int input, Output& out) override {
     if (batch.num_rows() == 0) return Status::ok();
@@ -423,32 +463,52 @@ class StreamTableJoinOperator final : public StatefulOperator {
     return st;
   }
 
+  // Snapshot: per key group the table rows (the latest right row of each of its keys). No
+  // operator-wide state.
   Status snapshot_state(CheckpointId, std::string* out) override {
-    ByteWriter w(out);
-    w.put<uint32_t>(0x53544A31);  // "STJ1"
-    std::string g;
-    grouper_->serialize(&g);
-    w.put_bytes(g);
-    store_[1].serialize(out);
-    w.put_vector(latest_);
+    state::SnapshotWriter w(out, internal::snapshot_header(ctx_, kStateType));
+    internal::key_groups_of_keys(*grouper_, ctx_, &kgs_);
+    internal::KeyGroupedRows rows(ctx_.max_parallelism, {0});
+    for (size_t k = 0; k < latest_.size(); ++k) {
+      if (latest_[k].chunk != RowRef::kNone) rows.add(kgs_[k], 0, latest_[k], {});
+    }
+    const RowStore* stores[1] = {&store_[1]};
+    SABOT_RETURN_IF_ERROR(rows.write(w, stores, {&snap_schema_, 1}));
+    w.finish();
     return Status::ok();
   }
   Status restore_state(std::string_view data) override {
-    ByteReader in(data, "stream-table join");
-    SABOT_RETURN_IF_ERROR(in.expect_magic(0x53544A31));
-    std::string_view g;
-    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
-    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
-    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
-    return in.get_vector(&latest_);
+    return internal::restore_sections(
+        data, ctx_, kStateType, [](ByteReader&) { return Status::ok(); },
+        [&](int32_t, ByteReader& r) {
+          SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, snap_schema_));
+          const int64_t n = rows.num_rows();
+          if (n == 0) return Status::ok();
+          std::vector<Array> keys = internal::key_arrays(rows, r_.key_cols[1]);
+          SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+          if (latest_.size() < grouper_->num_groups()) latest_.resize(grouper_->num_groups());
+          const uint32_t chunk = store_[1].add(rows);
+          store_[1].retain(chunk, n);
+          for (int64_t i = 0; i < n; ++i) {
+            RowRef& slot = latest_[ids_[static_cast<size_t>(i)]];
+            store_[1].release(slot);  // a key is in one snapshot only; kept for safety
+            slot = RowRef{chunk, static_cast<uint32_t>(i)};
+          }
+          return Status::ok();
+        });
   }
 
  private:
+  static constexpr const char* kStateType = "stream-table-join";
+
   StreamTableJoinOptions o_;
   ResolvedJoin r_;
   int delete_col_;
   std::unique_ptr<compute::Grouper> grouper_;
   RowStore store_[2];
+  SchemaPtr snap_schema_;  // the right input's (no metadata)
+  OperatorContext ctx_;
+  std::vector<uint32_t> kgs_;
   std::vector<RowRef> latest_;  // by key id; kNone: absent
   std::vector<uint32_t> ids_;
   std::vector<RowRef> out_l_, out_r_;
@@ -505,13 +565,15 @@ class AsOfJoinOperator final : public StatefulOperator {
       : o_(std::move(o)),
         r_(std::move(r)),
         grouper_(std::move(grouper)),
-        store_{RowStore(inputs[0]), RowStore(inputs[1])} {}
+        store_{RowStore(inputs[0]), RowStore(inputs[1])},
+        snap_(inputs, {"time"}) {}
 
   Status open(const OperatorContext& ctx) override {
     ctx_ = ctx;
     return Status::ok();
   }
   int64_t buffered_rows() const override { return store_[0].live_rows() + store_[1].live_rows(); }
+  int64_t dictionary_keys() const override { return grouper_->num_groups(); }
 
   Status process_batch(const RecordBatch& batch, int input, Output& out) override {
     if (batch.num_rows() == 0) return Status::ok();
@@ -560,40 +622,55 @@ class AsOfJoinOperator final : public StatefulOperator {
 
   Status finish(Output& out) override { return fire(INT64_MAX, out); }
 
+  // Snapshot: the watermark (operator-wide), then per key group the pending left rows and the
+  // live right rows (in list order: time, then arrival), each with its event time.
   Status snapshot_state(CheckpointId, std::string* out) override {
-    ByteWriter w(out);
-    w.put<uint32_t>(0x41534A32);  // "ASJ2"
-    w.put<int64_t>(wm_);
-    std::string g;
-    grouper_->serialize(&g);
-    w.put_bytes(g);
-    store_[0].serialize(out);
-    store_[1].serialize(out);
-    w.put_vector(pending_);
-    w.put<uint64_t>(rights_.size());
-    std::vector<Entry> live;
-    for (const RightList& l : rights_) {
-      live.assign(l.entries.begin() + static_cast<std::ptrdiff_t>(l.head), l.entries.end());
-      w.put_vector(live);
+    state::SnapshotWriter w(out, internal::snapshot_header(ctx_, kStateType));
+    w.begin_section(state::kOperatorWide).put<int64_t>(wm_);
+    internal::key_groups_of_keys(*grouper_, ctx_, &kgs_);
+    internal::KeyGroupedRows rows(ctx_.max_parallelism, {1, 1});
+    for (const Pending& p : pending_) rows.add(kgs_[p.key], 0, p.ref, {p.time});
+    for (size_t k = 0; k < rights_.size(); ++k) {
+      const RightList& l = rights_[k];
+      for (size_t i = l.head; i < l.entries.size(); ++i) {
+        rows.add(kgs_[k], 1, l.entries[i].ref, {l.entries[i].time});
+      }
     }
+    const RowStore* stores[2] = {&store_[0], &store_[1]};
+    SABOT_RETURN_IF_ERROR(rows.write(w, stores, snap_.side));
+    w.finish();
     return Status::ok();
   }
   Status restore_state(std::string_view data) override {
-    ByteReader in(data, "as-of join");
-    SABOT_RETURN_IF_ERROR(in.expect_magic(0x41534A32));
-    SABOT_RETURN_IF_ERROR(in.get(&wm_));
-    std::string_view g;
-    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
-    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
-    SABOT_RETURN_IF_ERROR(store_[0].deserialize(&in));
-    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
-    SABOT_RETURN_IF_ERROR(in.get_vector(&pending_));
-    std::make_heap(pending_.begin(), pending_.end(), later);
-    uint64_t n = 0;
-    SABOT_RETURN_IF_ERROR(in.get(&n));
-    rights_.assign(n, {});
-    for (RightList& l : rights_) SABOT_RETURN_IF_ERROR(in.get_vector(&l.entries));
-    return Status::ok();
+    return internal::restore_sections(
+        data, ctx_, kStateType,
+        [&](ByteReader& r) { return restore_watermark(r, &restored_, &wm_); },
+        [&](int32_t, ByteReader& r) {
+          for (int side = 0; side < 2; ++side) {
+            SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, snap_.side[side]));
+            const int64_t n = rows.num_rows();
+            if (n == 0) continue;
+            RecordBatch in = internal::input_part(rows, store_[side].schema());
+            std::vector<Array> keys = internal::key_arrays(in, r_.key_cols[side]);
+            SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+            if (rights_.size() < grouper_->num_groups()) rights_.resize(grouper_->num_groups());
+            const uint32_t chunk = store_[side].add(in);
+            store_[side].retain(chunk, n);
+            const int64_t* time = internal::meta_values(rows, in.num_columns());
+            for (int64_t i = 0; i < n; ++i) {
+              const uint32_t k = ids_[static_cast<size_t>(i)];
+              const RowRef ref{chunk, static_cast<uint32_t>(i)};
+              if (side == 0) {
+                pending_.push_back(Pending{time[i], k, ref});
+                std::push_heap(pending_.begin(), pending_.end(), later);
+              } else {
+                // In list order already: a key's rows come from one snapshot.
+                rights_[k].entries.push_back(Entry{time[i], ref});
+              }
+            }
+          }
+          return Status::ok();
+        });
   }
 
  private:
@@ -614,6 +691,8 @@ class AsOfJoinOperator final : public StatefulOperator {
     std::vector<Entry> entries;
     size_t head = 0;
   };
+
+  static constexpr const char* kStateType = "asof-join";
 
   int64_t threshold() const {
     return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.time.allowed_lateness_ms);
@@ -682,8 +761,11 @@ class AsOfJoinOperator final : public StatefulOperator {
   ResolvedJoin r_;
   std::unique_ptr<compute::Grouper> grouper_;
   RowStore store_[2];
+  SnapshotSchemas snap_;
   OperatorContext ctx_;
   int64_t wm_ = INT64_MIN;
+  bool restored_ = false;  // see merge_watermark
+  std::vector<uint32_t> kgs_;
   std::vector<RightList> rights_;  // by key id
   std::vector<Pending> pending_;   // min-heap on time (see later())
   std::vector<RowRef> released_;   // scratch of fire()
@@ -710,7 +792,8 @@ class WindowJoinOperator final : public StatefulOperator {
       : o_(std::move(o)),
         r_(std::move(r)),
         grouper_(std::move(grouper)),
-        store_{RowStore(inputs[0]), RowStore(inputs[1])} {
+        store_{RowStore(inputs[0]), RowStore(inputs[1])},
+        snap_(inputs, {"window_start"}) {
     if (o_.slide_ms <= 0) o_.slide_ms = o_.size_ms;
   }
 
@@ -719,6 +802,7 @@ class WindowJoinOperator final : public StatefulOperator {
     return Status::ok();
   }
   int64_t buffered_rows() const override { return store_[0].live_rows() + store_[1].live_rows(); }
+  int64_t dictionary_keys() const override { return grouper_->num_groups(); }
 
   Status process_batch(const RecordBatch& batch, int input, Output& out) override {
     if (batch.num_rows() == 0) return Status::ok();
@@ -730,6 +814,7 @@ class WindowJoinOperator final : public StatefulOperator {
     if (keep_.empty()) return Status::ok();
     std::vector<Array> keys = internal::key_arrays(batch, r_.key_cols[side]);
     SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+    if (key_refs_.size() < grouper_->num_groups()) key_refs_.resize(grouper_->num_groups(), 0);
     const uint32_t chunk = store_[side].add(batch);
     int64_t refs = 0;
     for (int32_t i : keep_) {
@@ -739,6 +824,7 @@ class WindowJoinOperator final : public StatefulOperator {
       int64_t start = t - (((t % o_.slide_ms) + o_.slide_ms) % o_.slide_ms);
       for (; start > t - o_.size_ms; start -= o_.slide_ms) {
         windows_[start].rows[side].push_back(KeyedRef{k, RowRef{chunk, static_cast<uint32_t>(i)}});
+        add_key_ref(k);
         ++refs;
       }
     }
@@ -749,47 +835,55 @@ class WindowJoinOperator final : public StatefulOperator {
   Status process_watermark(Timestamp time, Output& out) override {
     wm_ = std::max(wm_, time.millis());
     SABOT_RETURN_IF_ERROR(fire(threshold(), out));
+    SABOT_RETURN_IF_ERROR(maybe_forget_keys());
     return out.emit_watermark(time == Timestamp::max() ? time : Timestamp(threshold()));
   }
   Status finish(Output& out) override { return fire(INT64_MAX, out); }
 
+  // Snapshot: the watermark (operator-wide), then per key group the rows of each side with the
+  // start of the window they wait in (a row of a sliding window once per window).
   Status snapshot_state(CheckpointId, std::string* out) override {
-    ByteWriter w(out);
-    w.put<uint32_t>(0x574A4E31);  // "WJN1"
-    w.put<int64_t>(wm_);
-    std::string g;
-    grouper_->serialize(&g);
-    w.put_bytes(g);
-    store_[0].serialize(out);
-    store_[1].serialize(out);
-    w.put<uint64_t>(windows_.size());
+    state::SnapshotWriter w(out, internal::snapshot_header(ctx_, kStateType));
+    w.begin_section(state::kOperatorWide).put<int64_t>(wm_);
+    internal::key_groups_of_keys(*grouper_, ctx_, &kgs_);
+    internal::KeyGroupedRows rows(ctx_.max_parallelism, {1, 1});
     for (const auto& [start, win] : windows_) {
-      w.put<int64_t>(start);
-      w.put_vector(win.rows[0]);
-      w.put_vector(win.rows[1]);
+      for (int side = 0; side < 2; ++side) {
+        for (const KeyedRef& r : win.rows[side]) rows.add(kgs_[r.key], side, r.ref, {start});
+      }
     }
+    const RowStore* stores[2] = {&store_[0], &store_[1]};
+    SABOT_RETURN_IF_ERROR(rows.write(w, stores, snap_.side));
+    w.finish();
     return Status::ok();
   }
   Status restore_state(std::string_view data) override {
-    ByteReader in(data, "window join");
-    SABOT_RETURN_IF_ERROR(in.expect_magic(0x574A4E31));
-    SABOT_RETURN_IF_ERROR(in.get(&wm_));
-    std::string_view g;
-    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
-    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
-    SABOT_RETURN_IF_ERROR(store_[0].deserialize(&in));
-    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
-    uint64_t n = 0;
-    SABOT_RETURN_IF_ERROR(in.get(&n));
-    windows_.clear();
-    for (uint64_t i = 0; i < n; ++i) {
-      int64_t start = 0;
-      SABOT_RETURN_IF_ERROR(in.get(&start));
-      Window& win = windows_[start];
-      SABOT_RETURN_IF_ERROR(in.get_vector(&win.rows[0]));
-      SABOT_RETURN_IF_ERROR(in.get_vector(&win.rows[1]));
-    }
-    return Status::ok();
+    return internal::restore_sections(
+        data, ctx_, kStateType,
+        [&](ByteReader& r) { return restore_watermark(r, &restored_, &wm_); },
+        [&](int32_t, ByteReader& r) {
+          for (int side = 0; side < 2; ++side) {
+            SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, snap_.side[side]));
+            const int64_t n = rows.num_rows();
+            if (n == 0) continue;
+            RecordBatch in = internal::input_part(rows, store_[side].schema());
+            std::vector<Array> keys = internal::key_arrays(in, r_.key_cols[side]);
+            SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+            if (key_refs_.size() < grouper_->num_groups()) {
+              key_refs_.resize(grouper_->num_groups(), 0);
+            }
+            const uint32_t chunk = store_[side].add(in);
+            store_[side].retain(chunk, n);
+            const int64_t* start = internal::meta_values(rows, in.num_columns());
+            for (int64_t i = 0; i < n; ++i) {
+              const uint32_t k = ids_[static_cast<size_t>(i)];
+              windows_[start[i]].rows[side].push_back(
+                  KeyedRef{k, RowRef{chunk, static_cast<uint32_t>(i)}});
+              add_key_ref(k);
+            }
+          }
+          return Status::ok();
+        });
   }
 
  private:
@@ -801,8 +895,53 @@ class WindowJoinOperator final : public StatefulOperator {
     std::vector<KeyedRef> rows[2];
   };
 
+  static constexpr const char* kStateType = "window-join";
+  // Keys are forgotten only once this many are dead, so a join over few keys never rebuilds.
+  static constexpr uint32_t kMinDeadKeys = 64;
+
   int64_t threshold() const {
     return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.time.allowed_lateness_ms);
+  }
+
+  void add_key_ref(uint32_t k) {
+    if (key_refs_[k]++ == 0) ++live_keys_;
+  }
+  void drop_key_ref(uint32_t k) {
+    if (--key_refs_[k] == 0) --live_keys_;
+  }
+
+  // Forgets the keys no open window holds: a new grouper of the live keys, every key id in the
+  // windows renumbered. A fired window frees its rows, but the grouper would keep every key ever
+  // seen (Nexmark q8 grew with the number of sellers). Amortized O(1) per key: runs only when the
+  // dead keys outnumber the live ones.
+  Status maybe_forget_keys() {
+    const uint32_t num_keys = grouper_->num_groups();
+    const uint32_t dead = num_keys - live_keys_;
+    if (dead < kMinDeadKeys || dead <= live_keys_) return Status::ok();
+    std::vector<uint32_t> live;
+    live.reserve(live_keys_);
+    for (uint32_t k = 0; k < num_keys; ++k) {
+      if (key_refs_[k] > 0) live.push_back(k);
+    }
+    SABOT_ASSIGN_OR_RETURN(std::vector<Array> keys, grouper_->keys_of(live));
+    SABOT_ASSIGN_OR_RETURN(auto fresh, compute::Grouper::make(grouper_->key_types()));
+    std::vector<uint32_t> ids;
+    SABOT_RETURN_IF_ERROR(fresh->consume(keys, &ids));
+    SABOT_CHECK_EQ(fresh->num_groups(), static_cast<uint32_t>(live.size()));
+    std::vector<uint32_t> renumber(num_keys, UINT32_MAX);
+    std::vector<uint32_t> key_refs(live.size(), 0);
+    for (size_t i = 0; i < live.size(); ++i) {
+      renumber[live[i]] = ids[i];
+      key_refs[ids[i]] = key_refs_[live[i]];
+    }
+    for (auto& [start, win] : windows_) {
+      for (int side = 0; side < 2; ++side) {
+        for (KeyedRef& r : win.rows[side]) r.key = renumber[r.key];
+      }
+    }
+    grouper_ = std::move(fresh);
+    key_refs_ = std::move(key_refs);
+    return Status::ok();
   }
 
   // Fires every window whose last millisecond (end - 1) is <= t.
@@ -865,7 +1004,10 @@ class WindowJoinOperator final : public StatefulOperator {
         SABOT_RETURN_IF_ERROR(out.emit(b));
       }
       for (int side = 0; side < 2; ++side) {
-        for (const KeyedRef& r : win.rows[side]) store_[side].release(r.ref);
+        for (const KeyedRef& r : win.rows[side]) {
+          store_[side].release(r.ref);
+          drop_key_ref(r.key);
+        }
       }
       windows_.erase(it);
     }
@@ -876,9 +1018,14 @@ class WindowJoinOperator final : public StatefulOperator {
   ResolvedJoin r_;
   std::unique_ptr<compute::Grouper> grouper_;
   RowStore store_[2];
+  SnapshotSchemas snap_;
   OperatorContext ctx_;
   int64_t wm_ = INT64_MIN;
+  bool restored_ = false;              // see merge_watermark
   std::map<int64_t, Window> windows_;  // by window start
+  std::vector<uint32_t> key_refs_;     // by key id: references in windows_
+  uint32_t live_keys_ = 0;             // key ids with key_refs_ > 0
+  std::vector<uint32_t> kgs_;
   std::vector<int64_t> times_;
   std::vector<int32_t> keep_;
   std::vector<uint32_t> ids_;
@@ -911,7 +1058,8 @@ class RegularJoinOperator final : public StatefulOperator {
       : o_(std::move(o)),
         r_(std::move(r)),
         grouper_(std::move(grouper)),
-        store_{RowStore(inputs[0]), RowStore(inputs[1])} {
+        store_{RowStore(inputs[0]), RowStore(inputs[1])},
+        snap_(inputs, {"expire", "matched"}) {
     outer_[0] = o_.kind == JoinKind::kLeft || o_.kind == JoinKind::kFull;
     outer_[1] = o_.kind == JoinKind::kRight || o_.kind == JoinKind::kFull;
   }
@@ -921,6 +1069,7 @@ class RegularJoinOperator final : public StatefulOperator {
     return Status::ok();
   }
   int64_t buffered_rows() const override { return store_[0].live_rows() + store_[1].live_rows(); }
+  int64_t dictionary_keys() const override { return grouper_->num_groups(); }
 
   Status process_batch(const RecordBatch& batch, int input, Output& out) override {
     SABOT_RETURN_IF_ERROR(expire(ctx_.clock->now().millis(), out));
@@ -973,48 +1122,51 @@ class RegularJoinOperator final : public StatefulOperator {
     return flush_dropped(out);
   }
 
+  // Snapshot: per key group the stored rows of each side (in arrival order) with their expiry
+  // time (processing time) and matched flag. No operator-wide state; the TTL queues are rebuilt
+  // from the expiry times on restore.
   Status snapshot_state(CheckpointId, std::string* out) override {
-    ByteWriter w(out);
-    w.put<uint32_t>(0x524A4E31);  // "RJN1"
-    std::string g;
-    grouper_->serialize(&g);
-    w.put_bytes(g);
-    store_[0].serialize(out);
-    store_[1].serialize(out);
-    w.put<uint64_t>(keys_.size());
-    for (const KeyState& ks : keys_) {
+    state::SnapshotWriter w(out, internal::snapshot_header(ctx_, kStateType));
+    internal::key_groups_of_keys(*grouper_, ctx_, &kgs_);
+    internal::KeyGroupedRows rows(ctx_.max_parallelism, {2, 2});
+    for (size_t k = 0; k < keys_.size(); ++k) {
       for (int side = 0; side < 2; ++side) {
-        const KeyRows& kr = ks.rows[side];
-        std::vector<Entry> live(kr.rows.begin() + static_cast<std::ptrdiff_t>(kr.head),
-                                kr.rows.end());
-        w.put_vector(live);
+        const KeyRows& kr = keys_[k].rows[side];
+        for (size_t j = kr.head; j < kr.rows.size(); ++j) {
+          rows.add(kgs_[k], side, kr.rows[j].ref, {kr.rows[j].expire, kr.rows[j].matched});
+        }
       }
     }
-    for (int side = 0; side < 2; ++side) {
-      w.put_vector(std::vector<QueueItem>(queue_[side].begin(), queue_[side].end()));
-    }
+    const RowStore* stores[2] = {&store_[0], &store_[1]};
+    SABOT_RETURN_IF_ERROR(rows.write(w, stores, snap_.side));
+    w.finish();
     return Status::ok();
   }
   Status restore_state(std::string_view data) override {
-    ByteReader in(data, "regular join");
-    SABOT_RETURN_IF_ERROR(in.expect_magic(0x524A4E31));
-    std::string_view g;
-    SABOT_RETURN_IF_ERROR(in.get_bytes(&g));
-    SABOT_RETURN_IF_ERROR(grouper_->deserialize(g));
-    SABOT_RETURN_IF_ERROR(store_[0].deserialize(&in));
-    SABOT_RETURN_IF_ERROR(store_[1].deserialize(&in));
-    uint64_t n = 0;
-    SABOT_RETURN_IF_ERROR(in.get(&n));
-    keys_.assign(n, KeyState{});
-    for (KeyState& ks : keys_) {
-      for (int side = 0; side < 2; ++side)
-        SABOT_RETURN_IF_ERROR(in.get_vector(&ks.rows[side].rows));
-    }
-    for (int side = 0; side < 2; ++side) {
-      std::vector<QueueItem> q;
-      SABOT_RETURN_IF_ERROR(in.get_vector(&q));
-      queue_[side].assign(q.begin(), q.end());
-    }
+    SABOT_RETURN_IF_ERROR(internal::restore_sections(
+        data, ctx_, kStateType, [](ByteReader&) { return Status::ok(); },
+        [&](int32_t, ByteReader& r) {
+          for (int side = 0; side < 2; ++side) {
+            SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, snap_.side[side]));
+            const int64_t n = rows.num_rows();
+            if (n == 0) continue;
+            RecordBatch in = internal::input_part(rows, store_[side].schema());
+            std::vector<Array> keys = internal::key_arrays(in, r_.key_cols[side]);
+            SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
+            if (keys_.size() < grouper_->num_groups()) keys_.resize(grouper_->num_groups());
+            const uint32_t chunk = store_[side].add(in);
+            store_[side].retain(chunk, n);
+            const int64_t* expire = internal::meta_values(rows, in.num_columns());
+            const int64_t* matched = internal::meta_values(rows, in.num_columns() + 1);
+            for (int64_t i = 0; i < n; ++i) {
+              keys_[ids_[static_cast<size_t>(i)]].rows[side].rows.push_back(
+                  Entry{expire[i], RowRef{chunk, static_cast<uint32_t>(i)},
+                        matched[i] != 0 ? uint8_t{1} : uint8_t{0}});
+            }
+          }
+          return Status::ok();
+        }));
+    rebuild_queues();
     return Status::ok();
   }
 
@@ -1036,6 +1188,27 @@ class RegularJoinOperator final : public StatefulOperator {
     int64_t expire;
     uint32_t key;
   };
+
+  static constexpr const char* kStateType = "regular-join";
+
+  // The TTL queues from the stored rows: each side's (expiry, key) in expiry order. A key's rows
+  // are in expiry order (arrival order), and the stable sort keeps them so, which is what
+  // expire() relies on.
+  void rebuild_queues() {
+    if (o_.state_ttl_ms <= 0) return;
+    for (int side = 0; side < 2; ++side) {
+      std::vector<QueueItem> q;
+      for (size_t k = 0; k < keys_.size(); ++k) {
+        const KeyRows& kr = keys_[k].rows[side];
+        for (size_t j = kr.head; j < kr.rows.size(); ++j) {
+          q.push_back(QueueItem{kr.rows[j].expire, static_cast<uint32_t>(k)});
+        }
+      }
+      std::stable_sort(q.begin(), q.end(),
+                       [](const QueueItem& a, const QueueItem& b) { return a.expire < b.expire; });
+      queue_[side].assign(q.begin(), q.end());
+    }
+  }
 
   // Removes rows whose TTL ran out by processing time `now` (oldest first on each side).
   Status expire(int64_t now, Output& out) {
@@ -1075,7 +1248,9 @@ class RegularJoinOperator final : public StatefulOperator {
   ResolvedJoin r_;
   std::unique_ptr<compute::Grouper> grouper_;
   RowStore store_[2];
+  SnapshotSchemas snap_;
   OperatorContext ctx_;
+  std::vector<uint32_t> kgs_;
   bool outer_[2] = {false, false};
   std::vector<KeyState> keys_;
   std::deque<QueueItem> queue_[2];

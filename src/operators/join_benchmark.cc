@@ -1,11 +1,14 @@
-// Interval join throughput: two in-order streams of 1 M events each over 10 K int64 keys, bounds
-// [-10 s, 0], batches of 4096 rows alternating left/right, a watermark after every pair.
+// Join and dedup throughput: two in-order streams over 10 K int64 keys in batches of 4096 rows
+// alternating left/right, a watermark after every pair (one event per millisecond per side).
+// Each benchmark reports input rows per second; the snapshot benchmarks report the bytes of state
+// written (snapshot) or read (restore) per second.
 #include <benchmark/benchmark.h>
 
 #include <random>
 
 #include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/operators/dedup.h"
 #include "sabot/operators/join.h"
 #include "sabot/runtime/metrics.h"
 
@@ -24,6 +27,12 @@ class NullOutput final : public runtime::Output {
   int64_t rows = 0;
 };
 
+columnar::SchemaPtr side_schema(const char* value) {
+  auto ts = columnar::timestamp(columnar::TimeUnit::kMilli);
+  return columnar::schema({columnar::field("k", columnar::int64()), columnar::field("t", ts),
+                           columnar::field(value, columnar::int64())});
+}
+
 std::vector<RecordBatch> make_side(columnar::SchemaPtr schema, int64_t n, int64_t keys,
                                    uint32_t seed) {
   std::mt19937_64 rng(seed);
@@ -34,7 +43,7 @@ std::vector<RecordBatch> make_side(columnar::SchemaPtr schema, int64_t n, int64_
     columnar::Int64Builder t(columnar::timestamp(columnar::TimeUnit::kMilli));
     for (int64_t i = 0; i < len; ++i) {
       k.append(static_cast<int64_t>(rng() % static_cast<uint64_t>(keys)));
-      t.append(start + i);  // one event per millisecond per side
+      t.append(start + i);
       v.append(static_cast<int64_t>(rng()));
     }
     out.push_back(RecordBatch::make(schema, {k.finish(), t.finish(), v.finish()}).value());
@@ -42,40 +51,111 @@ std::vector<RecordBatch> make_side(columnar::SchemaPtr schema, int64_t n, int64_
   return out;
 }
 
-void BM_IntervalJoin(benchmark::State& state) {
+struct Inputs {
+  columnar::SchemaPtr schema[2] = {side_schema("lv"), side_schema("rv")};
+  std::vector<RecordBatch> left, right;
+  explicit Inputs(int64_t n)
+      : left(make_side(schema[0], n, 10000, 1)), right(make_side(schema[1], n, 10000, 2)) {}
+};
+
+std::unique_ptr<runtime::Operator> make_op(const runtime::OperatorFactory& f, const Inputs& in,
+                                           int inputs, runtime::OperatorCounters* counters) {
+  runtime::OperatorContext ctx;
+  ctx.counters = counters;
+  ctx.uid = "bench";
+  std::vector<columnar::SchemaPtr> schemas(in.schema, in.schema + inputs);
+  auto op = f.create(schemas, ctx).value();
+  SABOT_CHECK_OK(op->open(ctx));
+  return op;
+}
+
+// Feeds batches [from, to) of both sides (only the left with one input).
+void feed(runtime::Operator& op, const Inputs& in, size_t from, size_t to, int inputs,
+          runtime::Output& out) {
+  for (size_t i = from; i < to; ++i) {
+    SABOT_CHECK_OK(op.process_batch(in.left[i], 0, out));
+    if (inputs == 2) SABOT_CHECK_OK(op.process_batch(in.right[i], 1, out));
+    SABOT_CHECK_OK(op.process_watermark(Timestamp(static_cast<int64_t>(i + 1) * 4096 - 1), out));
+  }
+}
+
+void run(benchmark::State& state, const runtime::OperatorFactory& f, int inputs) {
   const int64_t n = state.range(0);
-  auto ts = columnar::timestamp(columnar::TimeUnit::kMilli);
-  auto ls = columnar::schema({columnar::field("k", columnar::int64()), columnar::field("t", ts),
-                              columnar::field("lv", columnar::int64())});
-  auto rs = columnar::schema({columnar::field("k", columnar::int64()), columnar::field("t", ts),
-                              columnar::field("rv", columnar::int64())});
-  auto left = make_side(ls, n, 10000, 1);
-  auto right = make_side(rs, n, 10000, 2);
-  auto f =
-      interval_join({{{"k"}, {"k"}, "right_"}, {"t", "t", 0, false}, -10000, 0, JoinKind::kInner});
-  std::vector<columnar::SchemaPtr> in = {ls, rs};
+  Inputs in(n);
   int64_t out_rows = 0;
   for (auto _ : state) {
     runtime::OperatorCounters counters;
-    runtime::OperatorContext ctx;
-    ctx.counters = &counters;
-    auto op = f->create(in, ctx).value();
-    SABOT_CHECK_OK(op->open(ctx));
+    auto op = make_op(f, in, inputs, &counters);
     NullOutput out;
-    for (size_t i = 0; i < left.size(); ++i) {
-      SABOT_CHECK_OK(op->process_batch(left[i], 0, out));
-      SABOT_CHECK_OK(op->process_batch(right[i], 1, out));
-      int64_t wm = static_cast<int64_t>(i + 1) * 4096 - 1;
-      SABOT_CHECK_OK(op->process_watermark(Timestamp(wm), out));
-    }
+    feed(*op, in, 0, in.left.size(), inputs, out);
     SABOT_CHECK_OK(op->process_watermark(Timestamp::max(), out));
     SABOT_CHECK_OK(op->finish(out));
     out_rows = out.rows;
   }
-  state.SetItemsProcessed(state.iterations() * 2 * n);
+  state.SetItemsProcessed(state.iterations() * inputs * n);
   state.counters["output_rows"] = static_cast<double>(out_rows);
 }
+
+JoinCommon keys() { return {{"k"}, {"k"}, "right_"}; }
+EventTimeOptions times() { return {"t", "t", 0, false}; }
+
+void BM_IntervalJoin(benchmark::State& state) {
+  run(state, *interval_join({keys(), times(), -10000, 0, JoinKind::kInner}), 2);
+}
 BENCHMARK(BM_IntervalJoin)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_WindowJoin(benchmark::State& state) {
+  run(state, *window_join({keys(), times(), 2000, 1000, JoinKind::kInner}), 2);
+}
+BENCHMARK(BM_WindowJoin)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_AsOfJoin(benchmark::State& state) {
+  run(state, *asof_join({keys(), times(), -1, JoinKind::kLeft}), 2);
+}
+BENCHMARK(BM_AsOfJoin)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_StreamTableJoin(benchmark::State& state) {
+  run(state, *stream_table_join({keys(), JoinKind::kLeft, ""}), 2);
+}
+BENCHMARK(BM_StreamTableJoin)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_RegularJoin(benchmark::State& state) {
+  // 64 K rows per side over 10 K keys: every row meets about 6 stored rows of the other side.
+  run(state, *regular_join({keys(), JoinKind::kInner, 0}), 2);
+}
+BENCHMARK(BM_RegularJoin)->Arg(1 << 16)->Unit(benchmark::kMillisecond);
+
+void BM_Dedup(benchmark::State& state) {
+  run(state, *deduplicate({{"k"}, "t", 5000, 0, false}), 1);
+}
+BENCHMARK(BM_Dedup)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+// Snapshot and restore of an interval join holding the last 10 s of both sides (~20 K rows over
+// 10 K keys, in ~6 chunks per side).
+void BM_IntervalJoinSnapshot(benchmark::State& state) {
+  Inputs in(1 << 16);
+  auto f = interval_join({keys(), times(), -10000, 0, JoinKind::kInner});
+  runtime::OperatorCounters counters;
+  auto op = make_op(*f, in, 2, &counters);
+  NullOutput out;
+  feed(*op, in, 0, in.left.size(), 2, out);
+  const bool restore = state.range(0) == 1;
+  std::string bytes;
+  SABOT_CHECK_OK(op->snapshot_state(CheckpointId(1), &bytes));
+  for (auto _ : state) {
+    if (restore) {
+      auto fresh = make_op(*f, in, 2, &counters);
+      SABOT_CHECK_OK(fresh->restore_state(bytes));
+    } else {
+      std::string b;
+      SABOT_CHECK_OK(op->snapshot_state(CheckpointId(1), &b));
+      benchmark::DoNotOptimize(b.data());
+    }
+  }
+  state.SetBytesProcessed(state.iterations() * static_cast<int64_t>(bytes.size()));
+  state.counters["snapshot_bytes"] = static_cast<double>(bytes.size());
+}
+BENCHMARK(BM_IntervalJoinSnapshot)->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 }  // namespace sabot::operators

@@ -4,6 +4,7 @@
 #include "sabot/base/time_unit.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/columnar/ipc.h"
+#include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
 #include "sabot/runtime/metrics.h"
 
@@ -55,52 +56,6 @@ int64_t RowStore::live_chunks() const {
   int64_t n = 0;
   for (const Chunk& c : chunks_) n += c.used ? 1 : 0;
   return n;
-}
-
-void RowStore::serialize(std::string* out) const {
-  ByteWriter w(out);
-  w.put<uint32_t>(0x52535431);  // "RST1"
-  w.put<uint64_t>(chunks_.size());
-  std::vector<RecordBatch> batches;
-  for (const Chunk& c : chunks_) {
-    w.put<uint8_t>(c.used ? 1 : 0);
-    w.put<int64_t>(c.live);
-    batches.push_back(c.used ? c.batch : RecordBatch::make_empty(schema_));
-  }
-  auto bytes = columnar::write_ipc_stream(schema_, batches);
-  SABOT_CHECK(bytes.is_ok());
-  w.put_bytes(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
-}
-
-Status RowStore::deserialize(ByteReader* in) {
-  SABOT_RETURN_IF_ERROR(in->expect_magic(0x52535431));
-  uint64_t n = 0;
-  SABOT_RETURN_IF_ERROR(in->get(&n));
-  std::vector<Chunk> chunks(n);
-  for (Chunk& c : chunks) {
-    uint8_t used = 0;
-    SABOT_RETURN_IF_ERROR(in->get(&used));
-    SABOT_RETURN_IF_ERROR(in->get(&c.live));
-    c.used = used != 0;
-  }
-  std::string_view bytes;
-  SABOT_RETURN_IF_ERROR(in->get_bytes(&bytes));
-  SABOT_ASSIGN_OR_RETURN(auto read, columnar::read_ipc_stream(columnar::Buffer::copy_of(
-                                        bytes.data(), static_cast<int64_t>(bytes.size()))));
-  if (!(*read.first == *schema_) || read.second.size() != n) {
-    return Status::invalid_data("row store snapshot does not match the schema {" +
-                                schema_->to_string() + "}");
-  }
-  free_.clear();
-  for (uint64_t i = 0; i < n; ++i) {
-    if (chunks[i].used) {
-      chunks[i].batch = std::move(read.second[i]);
-    } else {
-      free_.push_back(static_cast<uint32_t>(i));
-    }
-  }
-  chunks_ = std::move(chunks);
-  return Status::ok();
 }
 
 namespace {
@@ -307,6 +262,139 @@ Result<RecordBatch> join_rows(const SchemaPtr& out_schema, const RowStore& left,
   for (Array& a : extra) cols.push_back(std::move(a));
   return RecordBatch::make_unchecked(out_schema, std::move(cols),
                                      static_cast<int64_t>(left_refs.size()));
+}
+
+state::SnapshotHeader snapshot_header(const runtime::OperatorContext& ctx,
+                                      std::string_view state_type) {
+  return state::SnapshotHeader{ctx.uid, std::string(state_type), kJoinStateVersion,
+                               static_cast<uint32_t>(ctx.max_parallelism)};
+}
+
+void key_groups_of_keys(const compute::Grouper& grouper, const runtime::OperatorContext& ctx,
+                        std::vector<uint32_t>* out) {
+  std::vector<uint64_t> hashes;
+  grouper.group_hashes(&hashes);
+  out->resize(hashes.size());
+  compute::key_groups(hashes, static_cast<uint32_t>(ctx.max_parallelism), *out);
+}
+
+SchemaPtr rows_schema(const Schema& rows, const std::vector<std::string>& meta) {
+  std::vector<Field> fields = rows.fields();
+  for (std::string m : meta) {
+    while (rows.field_index(m) >= 0) m = "_" + m;  // never clash with an input column
+    fields.push_back(columnar::field(m, columnar::int64(), false));
+  }
+  auto s = Schema::make(std::move(fields));
+  SABOT_CHECK(s.is_ok());  // metadata names are the operator's own, never the input's
+  return *s;
+}
+
+Array int64_array(std::span<const int64_t> values) {
+  auto buf = columnar::Buffer::copy_of(values.data(),
+                                       static_cast<int64_t>(values.size() * sizeof(int64_t)));
+  auto a = Array::make(columnar::int64(), static_cast<int64_t>(values.size()), nullptr, buf);
+  SABOT_CHECK(a.is_ok());
+  return *a;
+}
+
+void put_rows(ByteWriter& w, const SchemaPtr& schema, std::vector<Array> columns,
+              int64_t num_rows) {
+  RecordBatch b = RecordBatch::make_unchecked(schema, std::move(columns), num_rows);
+  auto bytes = columnar::write_ipc_stream(schema, {b});
+  SABOT_CHECK(bytes.is_ok());  // batches of the operator's own schema always encode
+  w.put_bytes(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+}
+
+Status put_store_rows(ByteWriter& w, const SchemaPtr& schema, const RowStore& store,
+                      std::span<const RowRef> refs,
+                      std::span<const std::vector<int64_t>* const> meta) {
+  std::vector<Array> cols;
+  cols.reserve(static_cast<size_t>(schema->num_fields()));
+  for (int c = 0; c < store.schema()->num_fields(); ++c) {
+    SABOT_ASSIGN_OR_RETURN(Array a, gather_column(store, c, refs));
+    cols.push_back(std::move(a));
+  }
+  for (const std::vector<int64_t>* m : meta) {
+    SABOT_CHECK_EQ(m->size(), refs.size());
+    cols.push_back(int64_array(*m));
+  }
+  SABOT_CHECK_EQ(static_cast<int>(cols.size()), schema->num_fields());
+  put_rows(w, schema, std::move(cols), static_cast<int64_t>(refs.size()));
+  return Status::ok();
+}
+
+Result<RecordBatch> get_rows(ByteReader& r, const SchemaPtr& schema) {
+  const size_t at = r.position();
+  std::string_view bytes;
+  SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
+  auto read = columnar::read_ipc_stream(
+      columnar::Buffer::copy_of(bytes.data(), static_cast<int64_t>(bytes.size())));
+  auto bad = [&](const std::string& msg) {
+    return Status::invalid_data(std::string(r.what()) + ": " + msg + " at byte " +
+                                std::to_string(at));
+  };
+  if (!read.is_ok()) return bad("buffered rows do not decode (" + read.status().message() + ")");
+  if (!(*read->first == *schema) || read->second.size() != 1) {
+    return bad("buffered rows are not one batch of {" + schema->to_string() + "}");
+  }
+  for (int c = 0; c < schema->num_fields(); ++c) {
+    if (!schema->field(c).nullable && read->second[0].column(c).null_count() > 0) {
+      return bad("buffered rows have nulls in column '" + schema->field(c).name + "'");
+    }
+  }
+  return std::move(read->second[0]);
+}
+
+RecordBatch input_part(const RecordBatch& rows, const SchemaPtr& input) {
+  std::vector<Array> cols(rows.columns().begin(), rows.columns().begin() + input->num_fields());
+  return RecordBatch::make_unchecked(input, std::move(cols), rows.num_rows());
+}
+
+KeyGroupedRows::KeyGroupedRows(int max_parallelism, std::vector<int> meta_per_list)
+    : meta_per_list_(std::move(meta_per_list)), groups_(static_cast<size_t>(max_parallelism)) {}
+
+KeyGroupedRows::List& KeyGroupedRows::list_of(uint32_t key_group, int list) {
+  std::vector<List>& g = groups_[key_group];
+  if (g.empty()) {
+    g.resize(meta_per_list_.size());
+    for (size_t l = 0; l < g.size(); ++l) g[l].meta.resize(static_cast<size_t>(meta_per_list_[l]));
+  }
+  return g[static_cast<size_t>(list)];
+}
+
+Status KeyGroupedRows::write(state::SnapshotWriter& w, std::span<const RowStore* const> stores,
+                             std::span<const SchemaPtr> schemas) const {
+  for (size_t kg = 0; kg < groups_.size(); ++kg) {
+    const std::vector<List>& g = groups_[kg];
+    if (g.empty()) continue;
+    ByteWriter& out = w.begin_section(static_cast<int32_t>(kg));
+    for (size_t l = 0; l < g.size(); ++l) {
+      std::vector<const std::vector<int64_t>*> meta;
+      for (const std::vector<int64_t>& m : g[l].meta) meta.push_back(&m);
+      SABOT_RETURN_IF_ERROR(put_store_rows(out, schemas[l], *stores[l], g[l].refs, meta));
+    }
+  }
+  return Status::ok();
+}
+
+Status restore_sections(std::string_view bytes, const runtime::OperatorContext& ctx,
+                        std::string_view state_type,
+                        const std::function<Status(ByteReader&)>& operator_wide,
+                        const std::function<Status(int32_t, ByteReader&)>& key_group) {
+  SABOT_ASSIGN_OR_RETURN(state::SnapshotReader snap,
+                         state::SnapshotReader::open(bytes, ctx.uid, state_type, kJoinStateVersion,
+                                                     static_cast<uint32_t>(ctx.max_parallelism)));
+  for (size_t i = 0; i < snap.sections().size(); ++i) {
+    const int32_t kg = snap.sections()[i].key_group;
+    if (kg != state::kOperatorWide &&
+        subtask_for_key_group(kg, ctx.parallelism, ctx.max_parallelism) != ctx.subtask_index) {
+      continue;
+    }
+    ByteReader r = snap.section_reader(i);
+    SABOT_RETURN_IF_ERROR(kg == state::kOperatorWide ? operator_wide(r) : key_group(kg, r));
+    SABOT_RETURN_IF_ERROR(r.expect_end());
+  }
+  return Status::ok();
 }
 
 }  // namespace sabot::operators::internal

@@ -275,6 +275,7 @@ inline std::vector<RecordBatch> drive(const runtime::OperatorFactory& f, const S
                                       ManualClock* clock = nullptr) {
   std::vector<SchemaPtr> in = {s.schema[0], s.schema[1]};
   runtime::OperatorContext ctx;
+  ctx.uid = "under-test";
   ctx.counters = counters;
   if (clock) ctx.clock = clock;
   auto op = f.create(in, ctx).value();
@@ -294,9 +295,9 @@ inline std::vector<RecordBatch> drive(const runtime::OperatorFactory& f, const S
       std::string bytes;
       EXPECT_TRUE(op->snapshot_state(CheckpointId(1), &bytes).is_ok());
       op = f.create(in, ctx).value();
+      EXPECT_TRUE(op->open(ctx).is_ok());  // restore_state runs after open()
       Status r = op->restore_state(bytes);
       EXPECT_TRUE(r.is_ok()) << r.to_string();
-      EXPECT_TRUE(op->open(ctx).is_ok());
     }
   }
   EXPECT_TRUE(op->process_watermark(Timestamp::max(), *out).is_ok());

@@ -116,11 +116,13 @@ std::shared_ptr<const runtime::OperatorFactory> regular_join(RegularJoinOptions 
 
 namespace sabot::operators {
 
-// Implemented by every join and dedup/top-N operator made by these factories, for tests and
-// metrics: the number of input rows currently buffered in its state.
+// Implemented by every join and dedup operator made by these factories, for tests and metrics.
 class StatefulOperator : public runtime::Operator {
  public:
+  // The number of input rows currently buffered in its state (dedup: keys remembered).
   virtual int64_t buffered_rows() const = 0;
+  // The number of keys in its key dictionary (the window join forgets keys no open window holds).
+  virtual int64_t dictionary_keys() const = 0;
 };
 
 }  // namespace sabot::operators
