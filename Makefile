@@ -3,7 +3,7 @@ JOBS ?= 2
 CTEST_ARGS ?=
 SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all deps build build-asan build-tsan build-fuzz fuzz fuzz-smoke test check-format format bench-micro bench demo clean
+.PHONY: all deps build build-asan build-tsan build-fuzz fuzz fuzz-smoke test check-format check-layering format bench-micro bench demo clean
 
 all: build
 
@@ -49,12 +49,16 @@ fuzz-smoke: build-fuzz
 check-format: deps
 	@clang-format --dry-run --Werror $(SOURCES) && echo "format: clean"
 
+# Module layering (docs/design.md, "Layering"): no build, a few seconds.
+check-layering:
+	@scripts/check-layering.sh --self-test && scripts/check-layering.sh
+
 format: deps
 	clang-format -i $(SOURCES)
 
 # The whole suite on the release build, the unit tests under ASan+UBSan, the runtime tests under
 # TSan, then a short run of every fuzz target (the fuzz-smoke step).
-test: check-format build build-asan build-tsan build-fuzz
+test: check-format check-layering build build-asan build-tsan build-fuzz
 	cd build/release && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 	cd build/asan-ubsan && ctest --output-on-failure -j $(JOBS) -L unit $(CTEST_ARGS)
 	cd build/tsan && ctest --output-on-failure -j $(JOBS) -L runtime -R '$(TSAN_REGEX)' $(CTEST_ARGS)

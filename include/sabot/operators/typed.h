@@ -1,4 +1,4 @@
-// Operators over typed rows (see sabot/api/record.h): map, filter and flat_map with plain C++
+// Operators over typed rows (see sabot/columnar/record.h): map, filter and flat_map with plain C++
 // functions of structs. The function is called once per row; an exception it throws fails the job
 // with the offending row in the message.
 #pragma once
@@ -8,7 +8,7 @@
 #include <memory>
 #include <vector>
 
-#include "sabot/api/record.h"
+#include "sabot/columnar/record.h"
 #include "sabot/compute/selection.h"
 #include "sabot/runtime/plan.h"
 

@@ -1,4 +1,4 @@
-#include "sabot/api/record.h"
+#include "sabot/columnar/record.h"
 
 namespace sabot::detail {
 
