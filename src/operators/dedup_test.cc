@@ -135,5 +135,62 @@ TEST(Deduplicate, RealJobWithKeyByAtParallelismOneToFour) {
   }
 }
 
+TEST(Deduplicate, RestoresAtAnotherParallelism) {
+  for (uint32_t seed = 80; seed < 92; ++seed) {
+    std::mt19937 rng(seed);
+    GenOptions g;
+    g.key_type = seed % 3 == 0 ? columnar::utf8() : columnar::int64();
+    g.num_keys = 1 + static_cast<int>(rng() % 60);
+    g.rows_per_side = static_cast<int>(rng() % 500);
+    g.max_batch = 1 + static_cast<int>(rng() % 30);
+    g.allowed_lateness = (seed % 2) * 80;
+    Script s = testing::make_script(g, seed);
+    const bool use_time = seed % 4 != 0;
+    const int64_t ttl = use_time ? (seed % 3) * 300 : 0;
+    auto f = deduplicate({{"k"}, use_time ? "t" : "", ttl, g.allowed_lateness, false});
+    int64_t late = 0;
+    auto expected = dedup_reference(s, ttl, g.allowed_lateness, use_time, &late);
+    runtime::OperatorCounters c;
+    int64_t remembered = 0;
+    ASSERT_EQ(drive_left(*f, s, -1, &c, &remembered), expected) << "seed " << seed;
+    for (auto [p, q] : {std::pair{3, 2}, std::pair{1, 3}, std::pair{2, 1}}) {
+      const int at = s.steps.empty() ? -1 : static_cast<int>(rng() % s.steps.size());
+      runtime::OperatorCounters c2;
+      auto rows = testing::sorted_rows(testing::drive_rescaled(*f, s, p, q, at, 1, &c2));
+      ASSERT_EQ(rows, expected) << "seed " << seed << ": " << p << " -> " << q << " at " << at;
+      EXPECT_EQ(c2.records_dropped.load(), late);
+    }
+  }
+}
+
+TEST(Deduplicate, TruncatedFlippedAndForeignSnapshotsAreRefusedNamingUidAndOffset) {
+  GenOptions g;
+  g.num_keys = 40;
+  Script s = testing::make_script(g, 93);
+  std::vector<columnar::SchemaPtr> in = {s.schema[0]};
+  auto f = deduplicate({{"k"}, "t", 500, 0, false});
+  runtime::OperatorContext ctx;
+  ctx.uid = "under-test";
+  auto op = f->create(in, ctx).value();
+  ASSERT_TRUE(op->open(ctx).is_ok());
+  CollectOutput out;
+  for (const auto& st : s.steps) {
+    if (st.side == 0) ASSERT_TRUE(op->process_batch(st.batch, 0, out).is_ok());
+  }
+  std::string bytes;
+  ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &bytes).is_ok());
+  runtime::OperatorContext octx;
+  octx.uid = "under-test";
+  std::vector<columnar::SchemaPtr> two = {s.schema[0], s.schema[1]};
+  auto join = interval_join({{{"k"}, {"k"}, "right_"}, {"t", "t", 0, false}, -1, 1});
+  auto j = join->create(two, octx).value();
+  ASSERT_TRUE(j->open(octx).is_ok());
+  Status st = j->restore_state(bytes);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("holds state of type 'deduplicate'"), std::string::npos)
+      << st.to_string();
+  testing::expect_corrupt_snapshots_refused(*f, nullptr, in, bytes, 94);
+}
+
 }  // namespace
 }  // namespace sabot::operators

@@ -639,5 +639,197 @@ TEST(Joins, RealJobsWithKeyByOnBothInputsMatchTheReferences) {
   }
 }
 
+// ---- snapshots: one envelope, split by key group, restorable at another parallelism ----
+
+// Runs `f` uninterrupted (one instance) and rescaled (P instances fed by key group, snapshot at a
+// random step, restored into Q fresh instances each given every old snapshot) and checks both
+// against the reference.
+void check_rescaling(const std::string& what, const runtime::OperatorFactory& f, const Script& s,
+                     const std::vector<std::string>& expected, bool with_clock, bool event_time,
+                     std::mt19937& rng) {
+  ManualClock clock;
+  CollectOutput out;
+  runtime::OperatorCounters c;
+  testing::drive(f, s, -1, &out, &c, nullptr, with_clock ? &clock : nullptr);
+  const auto uninterrupted = testing::sorted_rows(out.batches);
+  ASSERT_EQ(uninterrupted, expected) << what;
+  for (auto [p, q] : {std::pair{3, 2}, std::pair{1, 3}, std::pair{2, 2}, std::pair{3, 1}}) {
+    const int at = s.steps.empty() ? -1 : static_cast<int>(rng() % s.steps.size());
+    ManualClock clock2;
+    runtime::OperatorCounters c2;
+    auto rows = testing::sorted_rows(testing::drive_rescaled(
+        f, s, p, q, at, 2, &c2, with_clock ? &clock2 : nullptr, static_cast<uint32_t>(rng())));
+    ASSERT_EQ(rows, uninterrupted) << what << ": " << p << " -> " << q << " at step " << at;
+    if (event_time) EXPECT_EQ(c2.records_dropped.load(), count_late(s)) << what;
+  }
+}
+
+GenOptions random_gen(std::mt19937& rng, uint32_t seed) {
+  GenOptions g;
+  g.key_type = kKeyTypes[seed % 3];
+  g.num_keys = 1 + static_cast<int>(rng() % 40);
+  g.rows_per_side = static_cast<int>(rng() % 300);
+  g.max_batch = 1 + static_cast<int>(rng() % 30);
+  g.allowed_lateness = (seed % 2) * 100;
+  return g;
+}
+
+TEST(JoinSnapshots, IntervalJoinRestoresAtAnotherParallelism) {
+  for (uint32_t seed = 2000; seed < 2008; ++seed) {
+    std::mt19937 rng(seed);
+    Script s = testing::make_script(random_gen(rng, seed), seed);
+    const JoinKind kind = kAllKinds[seed % 4];
+    auto f = interval_join({keys_k(), times_t(seed % 2 * 100), -150, 80, kind});
+    check_rescaling("interval seed " + std::to_string(seed), *f, s,
+                    interval_reference(s, -150, 80, kind), false, true, rng);
+  }
+}
+
+TEST(JoinSnapshots, StreamTableJoinRestoresAtAnotherParallelism) {
+  for (uint32_t seed = 2100; seed < 2108; ++seed) {
+    std::mt19937 rng(seed);
+    GenOptions g = random_gen(rng, seed);
+    g.right_delete_flag = seed % 2 == 0;
+    Script s = testing::make_script(g, seed);
+    const JoinKind kind = seed % 3 == 0 ? JoinKind::kInner : JoinKind::kLeft;
+    auto f = stream_table_join({keys_k(), kind, g.right_delete_flag ? "rflag" : ""});
+    check_rescaling("stream-table seed " + std::to_string(seed), *f, s,
+                    stream_table_reference(s, kind, g.right_delete_flag), false, false, rng);
+  }
+}
+
+TEST(JoinSnapshots, AsOfJoinRestoresAtAnotherParallelism) {
+  for (uint32_t seed = 2200; seed < 2208; ++seed) {
+    std::mt19937 rng(seed);
+    GenOptions g = random_gen(rng, seed);
+    g.time_step = 1 + static_cast<int64_t>(rng() % 40);
+    Script s = testing::make_script(g, seed);
+    const JoinKind kind = seed % 2 == 0 ? JoinKind::kInner : JoinKind::kLeft;
+    const int64_t tol = seed % 3 == 0 ? -1 : 120;
+    auto f = asof_join({keys_k(), times_t(g.allowed_lateness), tol, kind});
+    check_rescaling("asof seed " + std::to_string(seed), *f, s, asof_reference(s, tol, kind), false,
+                    true, rng);
+  }
+}
+
+TEST(JoinSnapshots, WindowJoinRestoresAtAnotherParallelism) {
+  for (uint32_t seed = 2300; seed < 2308; ++seed) {
+    std::mt19937 rng(seed);
+    GenOptions g = random_gen(rng, seed);
+    Script s = testing::make_script(g, seed);
+    const int64_t slide = seed % 2 == 0 ? 500 : 200;
+    WindowJoinOptions o{keys_k(), times_t(g.allowed_lateness), 600, slide == 500 ? 0 : slide};
+    o.size_ms = slide == 500 ? 500 : 600;
+    o.kind = kAllKinds[seed % 4];
+    auto f = window_join(o);
+    check_rescaling("window seed " + std::to_string(seed), *f, s,
+                    window_reference(s, o.size_ms, slide, o.kind), false, true, rng);
+  }
+}
+
+TEST(JoinSnapshots, RegularJoinRestoresAtAnotherParallelism) {
+  for (uint32_t seed = 2400; seed < 2408; ++seed) {
+    std::mt19937 rng(seed);
+    GenOptions g = random_gen(rng, seed);
+    g.rows_per_side = static_cast<int>(rng() % 150);
+    g.late_fraction = 0;
+    Script s = testing::make_script(g, seed);
+    const JoinKind kind = kAllKinds[seed % 4];
+    const int64_t ttl = seed % 3 == 0 ? 0 : 35 + static_cast<int64_t>(seed % 5) * 40;
+    auto f = regular_join({keys_k(), kind, ttl});
+    check_rescaling("regular seed " + std::to_string(seed), *f, s, regular_reference(s, kind, ttl),
+                    true, false, rng);
+  }
+}
+
+// A snapshot of `f` after the first half of a script (with state in several key groups).
+std::string half_way_snapshot(const runtime::OperatorFactory& f, const Script& s) {
+  std::vector<columnar::SchemaPtr> in = {s.schema[0], s.schema[1]};
+  runtime::OperatorContext ctx;
+  ctx.uid = "under-test";
+  auto op = f.create(in, ctx).value();
+  EXPECT_TRUE(op->open(ctx).is_ok());
+  CollectOutput out;
+  for (size_t i = 0; i < s.steps.size() / 2; ++i) {
+    EXPECT_TRUE(op->process_batch(s.steps[i].batch, s.steps[i].side, out).is_ok());
+  }
+  std::string bytes;
+  EXPECT_TRUE(op->snapshot_state(CheckpointId(1), &bytes).is_ok());
+  return bytes;
+}
+
+TEST(JoinSnapshots, TruncatedFlippedAndForeignSnapshotsAreRefusedNamingUidAndOffset) {
+  GenOptions g;
+  g.late_fraction = 0;
+  g.num_keys = 30;
+  Script s = testing::make_script(g, 2500);
+  std::vector<columnar::SchemaPtr> in = {s.schema[0], s.schema[1]};
+  std::shared_ptr<const runtime::OperatorFactory> joins[] = {
+      interval_join({keys_k(), times_t(), -100, 100, JoinKind::kFull}),
+      stream_table_join({keys_k(), JoinKind::kLeft, ""}),
+      asof_join({keys_k(), times_t(), -1, JoinKind::kLeft}),
+      window_join({keys_k(), times_t(), 500, 0}), regular_join({keys_k(), JoinKind::kFull, 0})};
+  for (size_t j = 0; j < std::size(joins); ++j) {
+    std::string bytes = half_way_snapshot(*joins[j], s);
+    EXPECT_GT(bytes.size(), 1000u) << joins[j]->kind();
+    testing::expect_corrupt_snapshots_refused(*joins[j], joins[(j + 1) % std::size(joins)].get(),
+                                              in, bytes, static_cast<uint32_t>(j));
+  }
+}
+
+// ---- bounded state ----
+
+// Keys come and go: every window of 100 ms has ten new keys on both sides. Fired windows free
+// their rows, and the window join forgets the keys no open window holds, so its key dictionary
+// stays the size of the open windows instead of growing with every key ever seen.
+TEST(WindowJoin, KeyDictionaryStaysBoundedWhenKeysComeAndGo) {
+  using namespace columnar;
+  const SchemaPtr left = schema({field("k", int64()), field("t", int64())});
+  const SchemaPtr right = schema({field("k", int64()), field("t", int64()), field("v", int64())});
+  auto f = window_join({keys_k(), times_t(), 100, 0});
+  std::vector<SchemaPtr> in = {left, right};
+  runtime::OperatorContext ctx;
+  auto op = f->create(in, ctx).value();
+  ASSERT_TRUE(op->open(ctx).is_ok());
+  auto& stateful = dynamic_cast<StatefulOperator&>(*op);
+  CollectOutput out;
+  int64_t max_keys = 0;
+  const int64_t kWindows = 3000;
+  for (int64_t w = 0; w < kWindows; ++w) {
+    Int64Builder lk(int64()), lt(int64()), rk(int64()), rt(int64()), rv(int64());
+    for (int64_t j = 0; j < 10; ++j) {
+      lk.append(w * 10 + j);
+      lt.append(w * 100 + j);
+      rk.append(w * 10 + j);
+      rt.append(w * 100 + 50 + j);
+      rv.append(w);
+    }
+    ASSERT_TRUE(
+        op->process_batch(RecordBatch::make(left, {lk.finish(), lt.finish()}).value(), 0, out)
+            .is_ok());
+    ASSERT_TRUE(
+        op->process_batch(RecordBatch::make(right, {rk.finish(), rt.finish(), rv.finish()}).value(),
+                          1, out)
+            .is_ok());
+    // The previous window is complete: fire it (keys of two windows are live at most).
+    ASSERT_TRUE(op->process_watermark(Timestamp(w * 100 - 1), out).is_ok());
+    max_keys = std::max(max_keys, stateful.dictionary_keys());
+  }
+  ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+  ASSERT_TRUE(op->finish(out).is_ok());
+  EXPECT_LE(max_keys, 200) << "the key dictionary grew with every key ever seen";
+  EXPECT_EQ(stateful.buffered_rows(), 0);
+  // Every key met its partner in its window, once, with the right value.
+  int64_t rows = 0;
+  for (const RecordBatch& b : out.batches) {
+    for (int64_t i = 0; i < b.num_rows(); ++i) {
+      ASSERT_EQ(b.column(0).value<int64_t>(i), b.column(2).value<int64_t>(i));
+      ASSERT_EQ(b.column(4).value<int64_t>(i), b.column(0).value<int64_t>(i) / 10);
+      ++rows;
+    }
+  }
+  EXPECT_EQ(rows, kWindows * 10);
+}
+
 }  // namespace
 }  // namespace sabot::operators

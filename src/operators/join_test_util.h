@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "sabot/base/arith.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/compute/hash.h"
+#include "sabot/compute/selection.h"
 #include "sabot/operators/join.h"
 #include "sabot/operators/sources_sinks.h"
 #include "sabot/runtime/executor.h"
@@ -304,6 +307,123 @@ inline std::vector<RecordBatch> drive(const runtime::OperatorFactory& f, const S
   EXPECT_TRUE(op->finish(*out).is_ok());
   if (state_sizes) state_sizes->push_back(dynamic_cast<StatefulOperator&>(*op).buffered_rows());
   return out->batches;
+}
+
+// Drives `p` instances of `f` (subtasks of a parallelism-p job, max parallelism 128) through the
+// script, each given the rows of its key groups (key column 0, routed like the keyed exchange)
+// and every watermark; after step `snapshot_at` snapshots all of them, restores `q` fresh
+// instances (each opened, then given every old snapshot, in a shuffled order) and continues with
+// the rest of the input routed among the q. `inputs` = 1 drives only side 0 with its own
+// watermarks (dedup). Returns every batch emitted by any instance.
+inline std::vector<RecordBatch> drive_rescaled(const runtime::OperatorFactory& f, const Script& s,
+                                               int p, int q, int snapshot_at, int inputs,
+                                               runtime::OperatorCounters* counters,
+                                               ManualClock* clock = nullptr, uint32_t seed = 1) {
+  std::vector<SchemaPtr> in = {s.schema[0], s.schema[1]};
+  in.resize(static_cast<size_t>(inputs));
+  auto make = [&](int n) {
+    std::vector<std::unique_ptr<runtime::Operator>> ops;
+    for (int i = 0; i < n; ++i) {
+      runtime::OperatorContext ctx;
+      ctx.uid = "under-test";
+      ctx.subtask_index = i;
+      ctx.parallelism = n;
+      ctx.counters = counters;
+      if (clock) ctx.clock = clock;
+      ops.push_back(f.create(in, ctx).value());
+      Status st = ops.back()->open(ctx);
+      EXPECT_TRUE(st.is_ok()) << st.to_string();
+    }
+    return ops;
+  };
+  auto ops = make(p);
+  CollectOutput out;
+  std::vector<uint64_t> hashes;
+  std::vector<uint32_t> kgs;
+  for (size_t i = 0; i < s.steps.size(); ++i) {
+    const ScriptStep& st = s.steps[i];
+    if (st.side >= inputs) continue;
+    if (clock) clock->set(Timestamp(static_cast<int64_t>(i) * 10));  // as drive() does
+    const int n = static_cast<int>(ops.size());
+    std::vector<int> cols = {0};
+    EXPECT_TRUE(compute::hash_columns(st.batch, cols, &hashes).is_ok());
+    kgs.resize(hashes.size());
+    compute::key_groups(hashes, 128, kgs);
+    std::vector<std::vector<int32_t>> rows(static_cast<size_t>(n));
+    for (size_t r = 0; r < kgs.size(); ++r) {
+      rows[static_cast<size_t>(subtask_for_key_group(static_cast<int>(kgs[r]), n, 128))].push_back(
+          static_cast<int32_t>(r));
+    }
+    const std::optional<int64_t>& wm = inputs == 1 ? st.side_watermark : st.watermark;
+    for (int o = 0; o < n; ++o) {
+      if (!rows[static_cast<size_t>(o)].empty()) {
+        RecordBatch part = compute::take(st.batch, rows[static_cast<size_t>(o)]).value();
+        Status status = ops[static_cast<size_t>(o)]->process_batch(part, st.side, out);
+        EXPECT_TRUE(status.is_ok()) << status.to_string();
+      }
+      if (wm)
+        EXPECT_TRUE(ops[static_cast<size_t>(o)]->process_watermark(Timestamp(*wm), out).is_ok());
+    }
+    if (static_cast<int>(i) == snapshot_at) {
+      std::vector<std::string> snaps(ops.size());
+      for (size_t o = 0; o < ops.size(); ++o) {
+        EXPECT_TRUE(ops[o]->snapshot_state(CheckpointId(1), &snaps[o]).is_ok());
+      }
+      std::shuffle(snaps.begin(), snaps.end(), std::mt19937(seed));
+      ops = make(q);
+      for (auto& op : ops) {
+        for (const std::string& b : snaps) {
+          Status r = op->restore_state(b);
+          EXPECT_TRUE(r.is_ok()) << r.to_string();
+        }
+      }
+    }
+  }
+  for (auto& op : ops) {
+    EXPECT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+    EXPECT_TRUE(op->finish(out).is_ok());
+  }
+  return out.batches;
+}
+
+// Checks that `bytes` (a snapshot of an operator made by `f` with uid "under-test") is refused
+// when truncated, bit-flipped or given to an operator with another uid, or to `other` (if given:
+// an operator of another state type), each with the uid and (for bad bytes) the byte offset in
+// the message.
+inline void expect_corrupt_snapshots_refused(const runtime::OperatorFactory& f,
+                                             const runtime::OperatorFactory* other,
+                                             std::span<const SchemaPtr> in,
+                                             const std::string& bytes, uint32_t seed) {
+  auto fresh = [&](const runtime::OperatorFactory& g, const char* uid) {
+    runtime::OperatorContext ctx;
+    ctx.uid = uid;
+    auto op = g.create(in, ctx).value();
+    EXPECT_TRUE(op->open(ctx).is_ok());
+    return op;
+  };
+  ASSERT_TRUE(fresh(f, "under-test")->restore_state(bytes).is_ok());
+  std::mt19937 rng(seed);
+  for (int rep = 0; rep < 20; ++rep) {
+    std::string cut = bytes.substr(0, rng() % bytes.size());
+    Status st = fresh(f, "under-test")->restore_state(cut);
+    ASSERT_FALSE(st.is_ok()) << "truncated to " << cut.size();
+    EXPECT_NE(st.message().find("'under-test'"), std::string::npos) << st.to_string();
+    EXPECT_NE(st.message().find(" at byte "), std::string::npos) << st.to_string();
+    std::string flipped = bytes;
+    flipped[rng() % flipped.size()] ^= static_cast<char>(1 << (rng() % 8));
+    st = fresh(f, "under-test")->restore_state(flipped);
+    ASSERT_FALSE(st.is_ok()) << "bit flip";
+    EXPECT_NE(st.message().find("'under-test'"), std::string::npos) << st.to_string();
+    EXPECT_NE(st.message().find(" at byte "), std::string::npos) << st.to_string();
+  }
+  Status st = fresh(f, "someone-else")->restore_state(bytes);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("belongs to operator 'under-test'"), std::string::npos)
+      << st.to_string();
+  if (!other) return;
+  st = fresh(*other, "under-test")->restore_state(bytes);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("holds state of type"), std::string::npos) << st.to_string();
 }
 
 // A one-split source replaying one side of a script with that side's own watermarks.
