@@ -7,6 +7,10 @@
 #include <thread>
 
 #include "sabot/api/environment.h"
+#include "sabot/base/arith.h"
+#include "sabot/compute/hash.h"
+#include "sabot/compute/selection.h"
+#include "sabot/operators/keyed_process.h"
 
 struct Event {
   std::string_view user;
@@ -316,6 +320,372 @@ TEST(RollingAggregation, RecordStateSnapshotsMemberByMember) {
   EXPECT_EQ(back.amount, 42);
   state::ByteReader truncated(std::string_view(bytes).substr(0, 3));
   EXPECT_FALSE(state::StateCodec<Total>::decode(truncated, &back).is_ok());
+}
+
+}  // namespace
+}  // namespace sabot
+
+// ---------------------------------------------------------------------------------------------
+// Rescaling: P instances fed rows routed by key group, snapshot at a random point, restored into
+// Q fresh instances (each given every old snapshot), continued; the output equals the
+// uninterrupted run and the reference model.
+
+struct Tallied {
+  std::string user;
+  int64_t at = 0;
+  int64_t count = 0;
+  int64_t sum = 0;
+};
+SABOT_RECORD(Tallied, user, at, count, sum);
+
+namespace sabot {
+namespace {
+
+constexpr int64_t kProcStart = 1'000'000'000'000;  // processing times; event times stay far below
+
+// Per key: a count (value state) and the amounts (list state). An event-time timer 10 ms after
+// each event emits (count, sum) and clears both; a processing-time timer 7 ms after the first
+// event since the last flush emits (count, -1) and clears nothing.
+class Tally final : public KeyedProcessFunction<Event, Tallied> {
+ public:
+  void open(RuntimeContext& ctx) override {
+    count_ = ctx.value_state<int64_t>("count");
+    amounts_ = ctx.list_state<int64_t>("amounts");
+  }
+  void process(const Event& e, Context& ctx, Emitter<Tallied>&) override {
+    const int64_t c = count_->value().value_or(0) + 1;
+    count_->update(c);
+    amounts_->add(e.amount);
+    ctx.register_event_time_timer(Timestamp(*ctx.timestamp() + 10));
+    if (c == 1) {
+      ctx.register_processing_time_timer(Timestamp(ctx.current_processing_time().millis() + 7));
+    }
+  }
+  void on_timer(Timestamp t, Context& ctx, Emitter<Tallied>& out) override {
+    const std::string user = ctx.current_key()[0].as_string();
+    const int64_t c = count_->value().value_or(0);
+    if (t.millis() >= kProcStart) {
+      out.emit({user, t.millis(), c, -1});
+      return;
+    }
+    int64_t sum = 0;
+    for (int64_t a : amounts_->get()) sum += a;
+    out.emit({user, t.millis(), c, sum});
+    count_->clear();
+    amounts_->clear();
+  }
+
+ private:
+  state::ValueState<int64_t>* count_ = nullptr;
+  state::ListState<int64_t>* amounts_ = nullptr;
+};
+
+using TallyRow = std::tuple<std::string, int64_t, int64_t, int64_t>;
+
+// The reference model of Tally driven like the operators below: per step the rows in order, then
+// the watermark (last ts - 5) fires event timers, then the clock (+3 ms) processing timers.
+std::vector<TallyRow> tally_model(const std::vector<RecordBatch>& steps) {
+  struct Key {
+    int64_t count = 0;
+    std::vector<int64_t> amounts;
+    std::set<int64_t> event, proc;
+  };
+  std::map<std::string, Key> keys;
+  std::vector<TallyRow> out;
+  int64_t now = kProcStart;
+  auto fire = [&](Key& k, const std::string& user, int64_t t) {
+    if (t >= kProcStart) {
+      out.emplace_back(user, t, k.count, -1);
+      return;
+    }
+    int64_t sum = 0;
+    for (int64_t a : k.amounts) sum += a;
+    out.emplace_back(user, t, k.count, sum);
+    k.count = 0;
+    k.amounts.clear();
+  };
+  for (const RecordBatch& b : steps) {
+    for (const Event& e : read_rows<Event>(b).value()) {
+      Key& k = keys[std::string(e.user)];
+      ++k.count;
+      k.amounts.push_back(e.amount);
+      k.event.insert(e.ts + 10);
+      if (k.count == 1) k.proc.insert(now + 7);
+    }
+    const int64_t wm = b.column(1).value<int64_t>(b.num_rows() - 1) - 5;
+    for (auto& [user, k] : keys) {
+      while (!k.event.empty() && *k.event.begin() <= wm) {
+        const int64_t t = *k.event.begin();
+        k.event.erase(k.event.begin());
+        fire(k, user, t);
+      }
+    }
+    now += 3;
+    for (auto& [user, k] : keys) {
+      while (!k.proc.empty() && *k.proc.begin() <= now) {
+        const int64_t t = *k.proc.begin();
+        k.proc.erase(k.proc.begin());
+        fire(k, user, t);
+      }
+    }
+  }
+  return out;
+}
+
+// Rows of `batch` for each of `parallelism` subtasks, routed by the key group of column 0 as the
+// keyed exchange routes them.
+std::vector<RecordBatch> route(const RecordBatch& batch, int parallelism, int max_parallelism) {
+  std::vector<uint64_t> hashes;
+  const columnar::Array key = batch.column(0);
+  SABOT_CHECK_OK(compute::hash_columns(std::span(&key, 1), &hashes));
+  std::vector<uint32_t> groups(hashes.size());
+  compute::key_groups(hashes, static_cast<uint32_t>(max_parallelism), groups);
+  std::vector<std::vector<int32_t>> rows(static_cast<size_t>(parallelism));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    rows[static_cast<size_t>(
+             subtask_for_key_group(static_cast<int>(groups[i]), parallelism, max_parallelism))]
+        .push_back(static_cast<int32_t>(i));
+  }
+  std::vector<RecordBatch> out;
+  for (const auto& r : rows) out.push_back(compute::take(batch, r).value());
+  return out;
+}
+
+// Drives `factory`'s operators over `steps` at parallelism `p`, snapshotting after step `cut`
+// (none: -1) and continuing at parallelism `q` in fresh instances given every snapshot. Per step:
+// each subtask's rows, the watermark (last ts - 5) to all, then the clock +3 ms and due
+// processing timers. Returns every emitted batch.
+std::vector<RecordBatch> drive_rescaled(const runtime::OperatorFactory& factory,
+                                        const std::vector<RecordBatch>& steps, int p, int q,
+                                        int64_t cut, int max_parallelism = 128) {
+  ManualClock clock{Timestamp(kProcStart)};
+  std::vector<SchemaPtr> in{steps[0].schema_ptr()};
+  CollectOutput out;
+  auto make = [&](int parallelism) {
+    std::vector<std::unique_ptr<runtime::Operator>> ops;
+    for (int s = 0; s < parallelism; ++s) {
+      runtime::OperatorContext ctx;
+      ctx.uid = "tally";
+      ctx.subtask_index = s;
+      ctx.parallelism = parallelism;
+      ctx.max_parallelism = max_parallelism;
+      ctx.clock = &clock;
+      ops.push_back(factory.create(in, ctx).value());
+      SABOT_CHECK_OK(ops.back()->open(ctx));
+    }
+    return ops;
+  };
+  auto ops = make(p);
+  int parallelism = p;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    auto parts = route(steps[i], parallelism, max_parallelism);
+    for (int s = 0; s < parallelism; ++s) {
+      if (parts[static_cast<size_t>(s)].num_rows() == 0) continue;
+      SABOT_CHECK_OK(
+          ops[static_cast<size_t>(s)]->process_batch(parts[static_cast<size_t>(s)], 0, out));
+    }
+    const int64_t wm = steps[i].column(1).value<int64_t>(steps[i].num_rows() - 1) - 5;
+    for (auto& op : ops) SABOT_CHECK_OK(op->process_watermark(Timestamp(wm), out));
+    clock.advance_millis(3);
+    for (auto& op : ops) {
+      if (op->next_processing_time() <= clock.now()) {
+        SABOT_CHECK_OK(op->on_processing_time(clock.now(), out));
+      }
+    }
+    if (static_cast<int64_t>(i) == cut) {
+      std::vector<std::string> snaps(ops.size());
+      for (size_t s = 0; s < ops.size(); ++s) {
+        SABOT_CHECK_OK(ops[s]->snapshot_state(CheckpointId(1), &snaps[s]));
+      }
+      ops = make(q);
+      parallelism = q;
+      for (auto& op : ops) {
+        for (const std::string& snap : snaps) SABOT_CHECK_OK(op->restore_state(snap));
+      }
+    }
+  }
+  return out.batches;
+}
+
+std::vector<TallyRow> tally_rows(const std::vector<RecordBatch>& batches) {
+  std::vector<TallyRow> out;
+  for (const auto& b : batches) {
+    for (const Tallied& t : read_rows<Tallied>(b).value()) {
+      out.emplace_back(t.user, t.at, t.count, t.sum);
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(KeyedProcessRescale, SnapshotAtPRestoresAtQWithTimersLikeTheUninterruptedRunAndTheModel) {
+  ProcessFactory<Event, Tallied> factory([] { return std::make_unique<Tally>(); }, {"user"},
+                                         {.time_column = "ts"});
+  std::mt19937_64 rng(31);
+  for (int trial = 0; trial < 6; ++trial) {
+    auto steps =
+        random_events(rng, 1500 + static_cast<int>(rng() % 1500), 5 + static_cast<int>(rng() % 60));
+    std::vector<TallyRow> model = tally_model(steps);
+    std::sort(model.begin(), model.end());
+    ASSERT_GT(model.size(), 50u);
+    const auto whole = tally_rows(drive_rescaled(factory, steps, 3, 3, -1));
+    EXPECT_EQ(whole, model) << "trial " << trial;
+    const int64_t cut = static_cast<int64_t>(rng() % steps.size());
+    for (auto [p, q] : {std::pair{3, 2}, std::pair{1, 3}, std::pair{2, 1}}) {
+      EXPECT_EQ(tally_rows(drive_rescaled(factory, steps, p, q, cut)), model)
+          << "trial " << trial << ", " << p << " -> " << q << " at step " << cut;
+    }
+  }
+}
+
+// Rolling reduce and aggregate (built on the same operator): running sums and means per user.
+TEST(KeyedProcessRescale, RollingReduceAndAggregateRestoreAtAnotherParallelism) {
+  std::mt19937_64 rng(41);
+  auto steps = random_events(rng, 3000, 23);
+  // Model: every event emits its user's running total / running (sum, n).
+  std::vector<std::pair<std::string, int64_t>> totals;
+  std::vector<std::tuple<std::string, double, int64_t>> means;
+  std::map<std::string, std::pair<int64_t, int64_t>> acc;
+  for (const auto& b : steps) {
+    for (const Event& e : read_rows<Event>(b).value()) {
+      auto& [sum, n] = acc[std::string(e.user)];
+      sum += e.amount;
+      ++n;
+      totals.emplace_back(std::string(e.user), sum);
+      means.emplace_back(std::string(e.user), static_cast<double>(sum) / static_cast<double>(n), n);
+    }
+  }
+  std::sort(totals.begin(), totals.end());
+  std::sort(means.begin(), means.end());
+  // Reduce over (user, amount) rows.
+  std::vector<RecordBatch> total_steps;
+  for (const auto& b : steps) {
+    total_steps.push_back(
+        RecordBatch::make(record_schema<Total>(), {b.column(0), b.column(2)}).value());
+  }
+  auto add = [](const Total& a, const Total& b) { return Total{a.user, a.amount + b.amount}; };
+  ProcessFactory<Total, Total> reduce(
+      [add] { return std::make_unique<ReduceFunction<Total, decltype(add)>>(add); }, {"user"}, {});
+  ProcessFactory<Event, Avg> aggregate(
+      [] {
+        return std::make_unique<
+            RollingAggregateFunction<Event, std::pair<int64_t, int64_t>, Avg, MeanFn>>(MeanFn{});
+      },
+      {"user"}, {});
+  for (auto [p, q] : {std::pair{3, 2}, std::pair{1, 3}}) {
+    const int64_t cut = static_cast<int64_t>(rng() % steps.size());
+    // The watermark column of drive_rescaled is column 1: the amount for Total rows, harmless
+    // (no timers).
+    std::vector<std::pair<std::string, int64_t>> got_totals;
+    for (const auto& b : drive_rescaled(reduce, total_steps, p, q, cut)) {
+      for (const Total& t : read_rows<Total>(b).value()) got_totals.emplace_back(t.user, t.amount);
+    }
+    std::sort(got_totals.begin(), got_totals.end());
+    EXPECT_EQ(got_totals, totals) << p << " -> " << q;
+    // Means carry no user: compare (mean, n) per position in the key's sequence via the model's
+    // multiset of (mean, n).
+    std::vector<std::pair<double, int64_t>> got_means, want_means;
+    for (const auto& b : drive_rescaled(aggregate, steps, p, q, cut)) {
+      for (const Avg& a : read_rows<Avg>(b).value()) got_means.emplace_back(a.mean, a.n);
+    }
+    for (const auto& [u, m, n] : means) want_means.emplace_back(m, n);
+    std::sort(got_means.begin(), got_means.end());
+    std::sort(want_means.begin(), want_means.end());
+    EXPECT_EQ(got_means, want_means) << p << " -> " << q;
+  }
+}
+
+TEST(KeyedProcessRescale, TruncatedFlippedOrForeignSnapshotsAreRefusedNamingUidAndOffset) {
+  ProcessFactory<Event, Tallied> factory([] { return std::make_unique<Tally>(); }, {"user"},
+                                         {.time_column = "ts"});
+  std::mt19937_64 rng(3);
+  auto steps = random_events(rng, 500, 17);
+  ManualClock clock{Timestamp(kProcStart)};
+  runtime::OperatorContext ctx;
+  ctx.uid = "tally";
+  ctx.clock = &clock;
+  std::vector<SchemaPtr> in{event_schema()};
+  auto op = factory.create(in, ctx).value();
+  ASSERT_TRUE(op->open(ctx).is_ok());
+  CollectOutput out;
+  for (const auto& b : steps) ASSERT_TRUE(op->process_batch(b, 0, out).is_ok());
+  std::string snap;
+  ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &snap).is_ok());
+  auto fresh = [&] {
+    auto o = factory.create(in, ctx).value();
+    SABOT_CHECK_OK(o->open(ctx));
+    return o;
+  };
+  for (int trial = 0; trial < 60; ++trial) {
+    std::string bad = snap;
+    if (trial % 2 == 0) {
+      bad.resize(rng() % bad.size());
+    } else {
+      bad[rng() % bad.size()] ^= static_cast<char>(1 << (rng() % 8));
+    }
+    Status st = fresh()->restore_state(bad);
+    ASSERT_FALSE(st.is_ok()) << "trial " << trial;
+    EXPECT_EQ(st.code(), StatusCode::kInvalidData) << st.to_string();
+    EXPECT_NE(st.message().find("'tally'"), std::string::npos) << st.to_string();
+    EXPECT_NE(st.message().find("at byte"), std::string::npos) << st.to_string();
+  }
+  // Another operator's snapshot, or one of another state type, is refused.
+  runtime::OperatorContext other = ctx;
+  other.uid = "other";
+  auto o = factory.create(in, other).value();
+  ASSERT_TRUE(o->open(other).is_ok());
+  EXPECT_EQ(o->restore_state(snap).code(), StatusCode::kInvalidArgument);
+  std::string keyed;
+  state::KeyedBackendOptions bo{.key_types = {columnar::utf8()}};
+  auto backend = state::MemoryStateBackend().create_keyed_backend(bo).value();
+  ASSERT_TRUE(backend->snapshot("tally", &keyed).is_ok());
+  Status wrong_type = fresh()->restore_state(keyed);
+  EXPECT_EQ(wrong_type.code(), StatusCode::kInvalidArgument) << wrong_type.to_string();
+  EXPECT_NE(wrong_type.message().find("keyed-state"), std::string::npos) << wrong_type.to_string();
+}
+
+// Keys whose state was cleared and that have no timers are forgotten, so the registry follows the
+// live keys (without forgetting it would hold every key ever seen).
+TEST(KeyedProcessRescale, KeysWithoutStateOrTimersAreForgotten) {
+  ProcessFactory<Event, Tallied> factory([] { return std::make_unique<Tally>(); }, {"user"},
+                                         {.time_column = "ts"});
+  ManualClock clock{Timestamp(kProcStart)};
+  runtime::OperatorContext ctx;
+  ctx.clock = &clock;
+  std::vector<SchemaPtr> in{event_schema()};
+  auto op = factory.create(in, ctx).value();
+  ASSERT_TRUE(op->open(ctx).is_ok());
+  auto* keyed = dynamic_cast<operators::KeyedProcessOperator*>(op.get());
+  ASSERT_NE(keyed, nullptr);
+  CollectOutput out;
+  int64_t ts = 0;
+  int64_t user = 0;
+  uint32_t peak = 0;
+  const int64_t total_users = 300'000;
+  while (user < total_users) {
+    columnar::StringBuilder u;
+    columnar::Int64Builder t, a;
+    for (int i = 0; i < 1000; ++i, ++user, ++ts) {
+      std::string name = "u";
+      name += std::to_string(user);
+      u.append(name);
+      t.append(ts);
+      a.append(1);
+    }
+    auto batch = RecordBatch::make(event_schema(), {u.finish(), t.finish(), a.finish()}).value();
+    ASSERT_TRUE(op->process_batch(batch, 0, out).is_ok());
+    ASSERT_TRUE(op->process_watermark(Timestamp(ts), out).is_ok());  // event timers fire
+    clock.advance_millis(10);
+    ASSERT_TRUE(op->on_processing_time(clock.now(), out).is_ok());
+    peak = std::max(peak, keyed->num_keys());
+  }
+  EXPECT_LT(peak, 140'000u) << "of " << total_users << " keys seen";
+  ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+  clock.advance_millis(10);
+  ASSERT_TRUE(op->on_processing_time(clock.now(), out).is_ok());
+  size_t emitted = 0;
+  for (const auto& b : out.batches) emitted += static_cast<size_t>(b.num_rows());
+  EXPECT_EQ(emitted, 2 * static_cast<size_t>(total_users));  // every key's two timers fired
 }
 
 }  // namespace
