@@ -6,7 +6,11 @@
 #include <random>
 
 #include "sabot/api/environment.h"
+#include "sabot/base/arith.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/compute/hash.h"
+#include "sabot/compute/selection.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
 namespace {
@@ -141,6 +145,114 @@ TEST(TopN, PerKeyInAParallelJob) {
     EXPECT_EQ(rows_of(out->to_batch().value(), true), reference(all, 3, true, true))
         << "parallelism " << p;
   }
+}
+
+// Rows of `batch` per subtask, routed by the key group of column 0 like the keyed exchange.
+std::vector<RecordBatch> route(const RecordBatch& batch, int parallelism) {
+  std::vector<uint64_t> hashes;
+  const columnar::Array key = batch.column(0);
+  SABOT_CHECK_OK(compute::hash_columns(std::span(&key, 1), &hashes));
+  std::vector<uint32_t> groups(hashes.size());
+  compute::key_groups(hashes, 128, groups);
+  std::vector<std::vector<int32_t>> rows(static_cast<size_t>(parallelism));
+  for (size_t i = 0; i < groups.size(); ++i) {
+    rows[static_cast<size_t>(subtask_for_key_group(static_cast<int>(groups[i]), parallelism, 128))]
+        .push_back(static_cast<int32_t>(i));
+  }
+  std::vector<RecordBatch> out;
+  for (const auto& r : rows) out.push_back(compute::take(batch, r).value());
+  return out;
+}
+
+std::vector<std::unique_ptr<runtime::Operator>> instances(const runtime::OperatorFactory& f,
+                                                          int parallelism) {
+  std::vector<SchemaPtr> in{schema()};
+  std::vector<std::unique_ptr<runtime::Operator>> ops;
+  for (int s = 0; s < parallelism; ++s) {
+    runtime::OperatorContext ctx;
+    ctx.uid = "top";
+    ctx.subtask_index = s;
+    ctx.parallelism = parallelism;
+    ops.push_back(f.create(in, ctx).value());
+    SABOT_CHECK_OK(ops.back()->open(ctx));
+  }
+  return ops;
+}
+
+// P instances fed rows routed by key group, snapshot at a random batch, Q fresh instances each
+// given every snapshot continue: the ranking equals the reference (ties by arrival order too).
+TEST(TopN, SnapshotAtPRestoresAtQLikeTheReference) {
+  std::mt19937_64 rng(17);
+  for (int trial = 0; trial < 8; ++trial) {
+    std::vector<Row> all;
+    auto batches = random_batches(rng, 2000, 1 + static_cast<int>(rng() % 80), &all);
+    const int64_t n = 1 + static_cast<int64_t>(rng() % 4);
+    const bool descending = trial % 2 == 1;
+    auto factory =
+        top_n({.key_columns = {"key"}, .order_column = "value", .n = n, .descending = descending});
+    const size_t cut = rng() % batches.size();
+    for (auto [p, q] : {std::pair{3, 2}, std::pair{1, 3}}) {
+      auto ops = instances(*factory, p);
+      Collect out;
+      for (size_t i = 0; i < batches.size(); ++i) {
+        auto parts = route(batches[i], static_cast<int>(ops.size()));
+        for (size_t s = 0; s < ops.size(); ++s) {
+          ASSERT_TRUE(ops[s]->process_batch(parts[s], 0, out).is_ok());
+        }
+        if (i == cut) {
+          std::vector<std::string> snaps(ops.size());
+          for (size_t s = 0; s < ops.size(); ++s) {
+            ASSERT_TRUE(ops[s]->snapshot_state(CheckpointId(1), &snaps[s]).is_ok());
+          }
+          ops = instances(*factory, q);
+          for (auto& op : ops) {
+            for (const auto& snap : snaps) ASSERT_TRUE(op->restore_state(snap).is_ok());
+          }
+        }
+      }
+      for (auto& op : ops) ASSERT_TRUE(op->finish(out).is_ok());
+      std::vector<std::string> got;
+      for (const auto& b : out.batches) {
+        auto rows = rows_of(b);
+        got.insert(got.end(), rows.begin(), rows.end());
+      }
+      std::sort(got.begin(), got.end());
+      EXPECT_EQ(got, reference(all, n, descending))
+          << "trial " << trial << ", " << p << " -> " << q;
+    }
+  }
+}
+
+TEST(TopN, TruncatedFlippedOrForeignSnapshotsAreRefusedNamingUidAndOffset) {
+  std::mt19937_64 rng(23);
+  std::vector<Row> all;
+  auto batches = random_batches(rng, 500, 30, &all);
+  auto factory = top_n({.key_columns = {"key"}, .order_column = "value", .n = 3});
+  auto ops = instances(*factory, 1);
+  Collect out;
+  for (const auto& b : batches) ASSERT_TRUE(ops[0]->process_batch(b, 0, out).is_ok());
+  std::string snap;
+  ASSERT_TRUE(ops[0]->snapshot_state(CheckpointId(1), &snap).is_ok());
+  for (int trial = 0; trial < 60; ++trial) {
+    std::string bad = snap;
+    if (trial % 2 == 0) {
+      bad.resize(rng() % bad.size());
+    } else {
+      bad[rng() % bad.size()] ^= static_cast<char>(1 << (rng() % 8));
+    }
+    Status st = instances(*factory, 1)[0]->restore_state(bad);
+    ASSERT_FALSE(st.is_ok()) << "trial " << trial;
+    EXPECT_EQ(st.code(), StatusCode::kInvalidData) << st.to_string();
+    EXPECT_NE(st.message().find("'top'"), std::string::npos) << st.to_string();
+    EXPECT_NE(st.message().find("at byte"), std::string::npos) << st.to_string();
+  }
+  // A snapshot of another state type under the same uid is refused.
+  std::string other;
+  state::SnapshotWriter w(&other, {.operator_uid = "top", .state_type = "window"});
+  w.finish();
+  Status st = instances(*factory, 1)[0]->restore_state(other);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+  EXPECT_NE(st.message().find("'top'"), std::string::npos) << st.to_string();
 }
 
 TEST(TopN, ValidatesOptions) {

@@ -1,7 +1,10 @@
 // Top-N per key: the N rows with the largest (or smallest) value of an order column for every key,
 // emitted when the input ends, with a 1-based `rank` column appended. Ties keep the row that
 // arrived first; rows whose order value is null are not ranked. Only the current candidates are
-// kept (at most N rows per key), so memory is bounded by keys × N.
+// kept (at most N rows per key), so memory is bounded by keys × N. Snapshots use the one envelope
+// (state type "top-n"): each key group's live candidates in arrival order (Arrow IPC) in its
+// section, or one operator-wide section without key columns; restore keeps owned key groups and
+// re-inserts the rows, so it works at any parallelism and keeps the tie order.
 #pragma once
 
 #include <memory>
