@@ -15,10 +15,26 @@ using columnar::Array;
 using columnar::ArrayData;
 using columnar::RecordBatch;
 
+// A transaction of one topic. Identity and partitions are written under the topic's txn_mu_;
+// `state` is also read by publish() without it (a writer only appends to its own open one).
+struct TxnRecord {
+  std::string id;
+  int64_t sequence = 0;
+  std::atomic<TxnState> state{TxnState::kOpen};
+  const void* owner = nullptr;  // the writer; null once it is gone (guarded by txn_mu_)
+  std::atomic<int64_t> records{0};
+  // Partitions it appended to, with its first offset there (guarded by txn_mu_).
+  std::vector<std::pair<int32_t, int64_t>> partitions;
+};
+
 // One immutable chunk of a partition's log.
 struct LogChunk {
   int64_t base_offset;
   RecordBatch records;
+  // The transaction it belongs to (null: not transactional) and whether it was aborted (written
+  // and read under the partition's mutex only: readers decide under it what to skip).
+  TxnRecord* txn = nullptr;
+  bool aborted = false;
   int64_t end_offset() const { return base_offset + records.num_rows(); }
 };
 
@@ -38,6 +54,13 @@ struct PartitionLog {
   std::atomic<int64_t> end_offset{0};
   // Set under mu by Topic::close(); once a reader sees it, end_offset is final.
   std::atomic<bool> closed{false};
+  // Transactions with records here that are neither committed nor aborted, by first offset
+  // (guarded by mu), and the first of those offsets (INT64_MAX: none), written under mu and
+  // stored BEFORE end_offset on publish, so a reader that loads end_offset then stable_end never
+  // sees records of an open transaction as stable. A partition that never saw a transaction keeps
+  // INT64_MAX: the non-transactional path only pays one extra load per poll.
+  std::vector<std::pair<int64_t, TxnRecord*>> open_txns;
+  std::atomic<int64_t> stable_end{std::numeric_limits<int64_t>::max()};
 };
 
 namespace {
@@ -160,22 +183,32 @@ Result<int64_t> Topic::append(PartitionId partition, const RecordBatch& records)
   return publish(partition.value(), std::move(chunk));
 }
 
-Result<int64_t> Topic::publish(int32_t partition, RecordBatch chunk) {
+Result<int64_t> Topic::publish(int32_t partition, RecordBatch chunk, TxnRecord* txn) {
   PartitionLog& log = partitions_[static_cast<size_t>(partition)];
   const int64_t n = chunk.num_rows();
   int64_t base;
+  bool first_in_partition = false;
+  if (txn != nullptr) {
+    std::lock_guard<std::mutex> lock(txn_mu_);
+    first_in_partition = std::none_of(txn->partitions.begin(), txn->partitions.end(),
+                                      [&](const auto& p) { return p.first == partition; });
+  }
   {
     std::unique_lock<std::mutex> lock(log.mu);
     if (max_unread_ > 0) {
       // Backpressure: wait until the slowest open reader (or, with none open, the start of the
-      // log) is within the budget of the end.
+      // log) is within the budget of the stable end. Records of open transactions do not count:
+      // no reader can read them before they commit, so waiting for that would deadlock the
+      // writer that holds the transaction open.
       auto unread = [&] {
         int64_t from = log.start_offset;
         if (!log.readers.empty()) {
           from = log.readers.front().second;
           for (const auto& r : log.readers) from = std::min(from, r.second);
         }
-        return log.end_offset.load(std::memory_order_relaxed) - from;
+        const int64_t end = std::min(log.end_offset.load(std::memory_order_relaxed),
+                                     log.stable_end.load(std::memory_order_relaxed));
+        return std::max<int64_t>(0, end - from);
       };
       log.room.wait(lock, [&] {
         if (log.closed.load(std::memory_order_relaxed)) return true;
@@ -186,11 +219,180 @@ Result<int64_t> Topic::publish(int32_t partition, RecordBatch chunk) {
     if (log.closed.load(std::memory_order_relaxed)) return closed_error(name_, partition);
     base = log.end_offset.load(std::memory_order_relaxed);
     if (n == 0) return base;
-    log.chunks.push_back(LogChunk{base, std::move(chunk)});
+    if (txn != nullptr) {
+      if (txn->state.load(std::memory_order_acquire) != TxnState::kOpen) {
+        return Status::invalid_argument(
+            "transaction " + txn->id + "#" + std::to_string(txn->sequence) + " of topic '" + name_ +
+            "' is " + std::string(txn_state_name(txn->state.load())) + "; cannot append to it");
+      }
+      if (first_in_partition) {
+        log.open_txns.emplace_back(base, txn);
+        // Before end_offset (see PartitionLog::stable_end).
+        if (base < log.stable_end.load(std::memory_order_relaxed)) {
+          log.stable_end.store(base, std::memory_order_release);
+        }
+      }
+      txn->records.fetch_add(n, std::memory_order_relaxed);
+    }
+    log.chunks.push_back(LogChunk{base, std::move(chunk), txn});
     log.end_offset.store(base + n, std::memory_order_release);
+  }
+  if (first_in_partition) {
+    std::lock_guard<std::mutex> lock(txn_mu_);
+    txn->partitions.emplace_back(partition, base);
   }
   notify_readers();
   return base;
+}
+
+std::string_view txn_state_name(TxnState state) {
+  switch (state) {
+    case TxnState::kOpen:
+      return "open";
+    case TxnState::kPrepared:
+      return "prepared";
+    case TxnState::kCommitted:
+      return "committed";
+    case TxnState::kAborted:
+      return "aborted";
+  }
+  return "unknown";
+}
+
+TxnRecord* Topic::begin_txn(const std::string& id, const void* owner) {
+  std::lock_guard<std::mutex> lock(txn_mu_);
+  int64_t sequence = 1;
+  auto it = txns_.lower_bound(std::make_pair(id, std::numeric_limits<int64_t>::max()));
+  if (it != txns_.begin()) {
+    auto prev = std::prev(it);
+    if (prev->first.first == id) sequence = prev->first.second + 1;
+  }
+  auto record = std::make_unique<TxnRecord>();
+  record->id = id;
+  record->sequence = sequence;
+  record->owner = owner;
+  TxnRecord* raw = record.get();
+  txns_.emplace(std::make_pair(id, sequence), std::move(record));
+  return raw;
+}
+
+Result<TxnRecord*> Topic::find_txn(std::string_view id, int64_t sequence) const {
+  std::lock_guard<std::mutex> lock(txn_mu_);
+  auto it = txns_.find(std::make_pair(std::string(id), sequence));
+  if (it == txns_.end()) {
+    return Status::not_found("topic '" + name_ + "' has no transaction " + std::string(id) + "#" +
+                             std::to_string(sequence));
+  }
+  return it->second.get();
+}
+
+Status Topic::resolve(TxnRecord* txn, bool commit) {
+  const TxnState target = commit ? TxnState::kCommitted : TxnState::kAborted;
+  std::vector<std::pair<int32_t, int64_t>> partitions;
+  {
+    std::lock_guard<std::mutex> lock(txn_mu_);
+    const TxnState now = txn->state.load(std::memory_order_acquire);
+    if (now == target) return Status::ok();  // idempotent
+    if (now == TxnState::kCommitted || now == TxnState::kAborted) {
+      return Status::invalid_argument("cannot " + std::string(commit ? "commit" : "abort") +
+                                      " transaction " + txn->id + "#" +
+                                      std::to_string(txn->sequence) + " of topic '" + name_ +
+                                      "': it is " + std::string(txn_state_name(now)));
+    }
+    partitions = txn->partitions;
+  }
+  // The partitions a publish in flight is about to add are covered: publish checks the state
+  // under the partition's mutex, and a writer resolves only its own transaction after flushing.
+  for (const auto& [p, first] : partitions) {
+    PartitionLog& log = partitions_[static_cast<size_t>(p)];
+    {
+      std::lock_guard<std::mutex> lock(log.mu);
+      if (!commit) {
+        auto it =
+            std::upper_bound(log.chunks.begin(), log.chunks.end(), first,
+                             [](int64_t pos, const LogChunk& c) { return pos < c.base_offset; });
+        if (it != log.chunks.begin()) --it;
+        for (; it != log.chunks.end(); ++it) {
+          if (it->txn == txn) it->aborted = true;
+        }
+      }
+      std::erase_if(log.open_txns, [txn](const auto& e) { return e.second == txn; });
+      int64_t stable = std::numeric_limits<int64_t>::max();
+      for (const auto& e : log.open_txns) stable = std::min(stable, e.first);
+      log.stable_end.store(stable, std::memory_order_release);
+    }
+    log.room.notify_all();
+  }
+  {
+    std::lock_guard<std::mutex> lock(txn_mu_);
+    txn->state.store(target, std::memory_order_release);
+  }
+  notify_readers();
+  return Status::ok();
+}
+
+Result<int64_t> Topic::last_stable_offset(PartitionId partition) const {
+  SABOT_RETURN_IF_ERROR(check_partition(partition));
+  const PartitionLog& log = partitions_[static_cast<size_t>(partition.value())];
+  const int64_t end = log.end_offset.load(std::memory_order_acquire);
+  return std::min(end, log.stable_end.load(std::memory_order_acquire));
+}
+
+Status Topic::commit_transaction(std::string_view transactional_id, int64_t sequence) {
+  SABOT_ASSIGN_OR_RETURN(TxnRecord * txn, find_txn(transactional_id, sequence));
+  return resolve(txn, /*commit=*/true);
+}
+
+Status Topic::abort_transaction(std::string_view transactional_id, int64_t sequence) {
+  SABOT_ASSIGN_OR_RETURN(TxnRecord * txn, find_txn(transactional_id, sequence));
+  return resolve(txn, /*commit=*/false);
+}
+
+Result<int64_t> Topic::abort_transactions_except(std::string_view transactional_id,
+                                                 const std::vector<int64_t>& keep,
+                                                 bool only_orphaned) {
+  std::vector<TxnRecord*> victims;
+  {
+    std::lock_guard<std::mutex> lock(txn_mu_);
+    const std::string id(transactional_id);
+    for (auto it = txns_.lower_bound(std::make_pair(id, std::numeric_limits<int64_t>::min()));
+         it != txns_.end() && it->first.first == id; ++it) {
+      TxnRecord* t = it->second.get();
+      const TxnState st = t->state.load(std::memory_order_acquire);
+      if (st == TxnState::kCommitted || st == TxnState::kAborted) continue;
+      if (only_orphaned && t->owner != nullptr) continue;
+      if (std::find(keep.begin(), keep.end(), t->sequence) != keep.end()) continue;
+      victims.push_back(t);
+    }
+  }
+  int64_t aborted = 0;
+  for (TxnRecord* t : victims) {
+    Status s = resolve(t, /*commit=*/false);
+    if (s.is_ok()) {
+      ++aborted;
+    } else if (t->state.load() != TxnState::kCommitted) {
+      return s;  // a concurrent commit wins; anything else is an error
+    }
+  }
+  return aborted;
+}
+
+std::vector<TxnInfo> Topic::transactions(std::string_view prefix) const {
+  std::vector<TxnInfo> out;
+  std::lock_guard<std::mutex> lock(txn_mu_);
+  for (const auto& [key, t] : txns_) {
+    if (key.first.compare(0, prefix.size(), prefix) != 0) continue;
+    out.push_back(TxnInfo{t->id, t->sequence, t->state.load(std::memory_order_acquire),
+                          t->owner == nullptr, t->records.load(std::memory_order_relaxed)});
+  }
+  return out;
+}
+
+void Topic::orphan_txns(const void* owner) {
+  std::lock_guard<std::mutex> lock(txn_mu_);
+  for (auto& [key, t] : txns_) {
+    if (t->owner == owner) t->owner = nullptr;
+  }
 }
 
 Result<int64_t> Topic::end_offset(PartitionId partition) const {
@@ -412,6 +614,13 @@ MemoryTopicWriter::MemoryTopicWriter(TopicPtr topic, WriterOptions options)
       pending_(static_cast<size_t>(topic_->num_partitions())) {}
 
 MemoryTopicWriter::~MemoryTopicWriter() {
+  // Its unresolved transactions stay resolvable by (transactional id, sequence); they are now
+  // orphans, which abort_transactions_except() may abort. Buffered records of an open
+  // transaction are dropped (they were never appended).
+  if (!options_.transactional_id.empty()) {
+    topic_->orphan_txns(this);
+    return;
+  }
   if (closed_) return;
   Status s = flush();
   if (!s.is_ok()) {
@@ -427,7 +636,69 @@ Status MemoryTopicWriter::check_open() const {
   // Fails early; publish() re-checks under the partition's mutex.
   if (topic_->is_closed())
     return Status::invalid_argument("topic '" + topic_->name() + "' is closed");
+  if (!options_.transactional_id.empty() && txn_ == nullptr) {
+    return Status::invalid_argument("transactional writer '" + options_.transactional_id +
+                                    "' of topic '" + topic_->name() +
+                                    "' has no open transaction; call begin_transaction() first");
+  }
   return Status::ok();
+}
+
+Result<int64_t> MemoryTopicWriter::begin_transaction() {
+  if (options_.transactional_id.empty()) {
+    return Status::invalid_argument("writer of topic '" + topic_->name() +
+                                    "' is not transactional (WriterOptions::transactional_id)");
+  }
+  if (closed_) {
+    return Status::invalid_argument("writer of topic '" + topic_->name() + "' is closed");
+  }
+  if (txn_ != nullptr) {
+    return Status::invalid_argument("transaction " + options_.transactional_id + "#" +
+                                    std::to_string(txn_->sequence) + " of topic '" +
+                                    topic_->name() + "' is still open");
+  }
+  txn_ = topic_->begin_txn(options_.transactional_id, this);
+  return txn_->sequence;
+}
+
+Result<int64_t> MemoryTopicWriter::prepare_transaction() {
+  if (txn_ == nullptr) {
+    return Status::invalid_argument("writer '" + options_.transactional_id + "' of topic '" +
+                                    topic_->name() + "' has no open transaction to prepare");
+  }
+  SABOT_RETURN_IF_ERROR(flush());
+  TxnRecord* t = std::exchange(txn_, nullptr);
+  TxnState expected = TxnState::kOpen;
+  if (!t->state.compare_exchange_strong(expected, TxnState::kPrepared)) {
+    return Status::invalid_argument("transaction " + t->id + "#" + std::to_string(t->sequence) +
+                                    " of topic '" + topic_->name() + "' was " +
+                                    std::string(txn_state_name(expected)) + " before prepare");
+  }
+  return t->sequence;
+}
+
+Status MemoryTopicWriter::commit_transaction() {
+  if (txn_ == nullptr) {
+    return Status::invalid_argument("writer '" + options_.transactional_id + "' of topic '" +
+                                    topic_->name() + "' has no open transaction to commit");
+  }
+  SABOT_RETURN_IF_ERROR(flush());
+  return topic_->resolve(std::exchange(txn_, nullptr), /*commit=*/true);
+}
+
+Status MemoryTopicWriter::abort_transaction() {
+  if (txn_ == nullptr) {
+    return Status::invalid_argument("writer '" + options_.transactional_id + "' of topic '" +
+                                    topic_->name() + "' has no open transaction to abort");
+  }
+  for (PendingChunk& c : pending_) {
+    if (c.keys.length() == 0) continue;
+    (void)c.keys.finish();
+    (void)c.values.finish();
+    (void)c.timestamps.finish();
+    c.bytes = 0;
+  }
+  return topic_->resolve(std::exchange(txn_, nullptr), /*commit=*/false);
 }
 
 Status MemoryTopicWriter::append_record(int32_t partition, std::optional<std::string_view> key,
@@ -479,7 +750,7 @@ Status MemoryTopicWriter::flush_partition(int32_t partition, bool at_threshold) 
     c.timestamps.reserve(n);
   }
   if (sticky_partition_ == partition) sticky_partition_ = -1;
-  Result<int64_t> base = topic_->publish(partition, std::move(chunk));
+  Result<int64_t> base = topic_->publish(partition, std::move(chunk), txn_);
   if (!base.is_ok()) {
     return base.status().with_context(std::to_string(n) + " buffered records were not appended");
   }
@@ -515,7 +786,7 @@ Status MemoryTopicWriter::send_batch(PartitionId partition, const Array& keys, c
   SABOT_ASSIGN_OR_RETURN(RecordBatch chunk, make_chunk(keys, values, timestamps, topic_->name()));
   // Records sent earlier to this partition must come first.
   SABOT_RETURN_IF_ERROR(flush_partition(partition.value(), /*at_threshold=*/false));
-  return topic_->publish(partition.value(), std::move(chunk)).status();
+  return topic_->publish(partition.value(), std::move(chunk), txn_).status();
 }
 
 Status MemoryTopicWriter::send_batch(const Array& keys, const Array& values,
@@ -554,17 +825,19 @@ Status MemoryTopicWriter::flush() {
 
 Status MemoryTopicWriter::close() {
   if (closed_) return Status::ok();
+  Status s = txn_ != nullptr || options_.transactional_id.empty() ? flush() : Status::ok();
   closed_ = true;
-  return flush();
+  return s;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Reader
 
 Result<std::unique_ptr<MemoryTopicReader>> MemoryTopicReader::open(
-    TopicPtr topic, const std::vector<PartitionAssignment>& assignments) {
+    TopicPtr topic, const std::vector<PartitionAssignment>& assignments, IsolationLevel isolation) {
   if (topic == nullptr) return Status::invalid_argument("reader needs a topic, got null");
   std::unique_ptr<MemoryTopicReader> reader(new MemoryTopicReader(topic));
+  reader->isolation_ = isolation;
   std::vector<bool> seen(static_cast<size_t>(topic->num_partitions()), false);
   for (const PartitionAssignment& a : assignments) {
     SABOT_RETURN_IF_ERROR(topic->check_partition(a.partition));
@@ -617,13 +890,14 @@ MemoryTopicReader::~MemoryTopicReader() {
 }
 
 Result<std::unique_ptr<MemoryTopicReader>> MemoryTopicReader::open_all(TopicPtr topic,
-                                                                       StartPosition start) {
+                                                                       StartPosition start,
+                                                                       IsolationLevel isolation) {
   if (topic == nullptr) return Status::invalid_argument("reader needs a topic, got null");
   std::vector<PartitionAssignment> assignments;
   for (int32_t p = 0; p < topic->num_partitions(); ++p) {
     assignments.push_back(PartitionAssignment{PartitionId(p), start});
   }
-  return open(std::move(topic), assignments);
+  return open(std::move(topic), assignments, isolation);
 }
 
 Result<MemoryTopicReader::Assigned*> MemoryTopicReader::find(PartitionId partition) {
@@ -698,14 +972,17 @@ bool MemoryTopicReader::at_end_of_input() const {
   return true;
 }
 
-int64_t MemoryTopicReader::gather(int64_t max_records, PollResult& out) {
+int64_t MemoryTopicReader::gather(int64_t max_records, PollResult& out, bool& skipped) {
   const size_t n = assigned_.size();
   if (n == 0) return 0;
+  const bool committed = isolation_ == IsolationLevel::kReadCommitted;
   int64_t total = 0;
   for (size_t i = 0; i < n && total < max_records; ++i) {
     Assigned& a = assigned_[(next_first_ + i) % n];
     PartitionLog& log = topic_->partitions_[static_cast<size_t>(a.partition)];
-    const int64_t end = log.end_offset.load(std::memory_order_acquire);
+    int64_t end = log.end_offset.load(std::memory_order_acquire);
+    // After end_offset (see PartitionLog::stable_end): stop before open transactions.
+    if (committed) end = std::min(end, log.stable_end.load(std::memory_order_acquire));
     const int64_t want_end = std::min(end, a.position + (max_records - total));
     const int64_t before = a.position;
     while (a.position < want_end) {
@@ -730,9 +1007,21 @@ int64_t MemoryTopicReader::gather(int64_t max_records, PollResult& out) {
           }
         }
         int64_t pos = a.position;
-        while (pos < want_end && chunk_scratch_.size() < kMaxChunksPerLock) {
+        size_t looked = 0;
+        while (pos < want_end && looked < kMaxChunksPerLock) {
           const LogChunk& c = log.chunks[idx];
-          chunk_scratch_.push_back(&c);
+          ++looked;
+          // Aborted records are decided here, under the mutex, and skipped by moving past them.
+          if (committed && c.aborted) {
+            if (chunk_scratch_.empty()) {
+              a.position = std::min(want_end, c.end_offset());
+              skipped = true;
+            } else {
+              break;  // slice what came before first; the next round skips this chunk
+            }
+          } else {
+            chunk_scratch_.push_back(&c);
+          }
           pos = c.end_offset();
           if (pos < want_end && idx + 1 < size) ++idx;
         }
@@ -781,9 +1070,11 @@ Status MemoryTopicReader::poll_into(int64_t max_records, std::chrono::millisecon
     // Read the change counter before looking: a publish after this point changes it, so the
     // wait below cannot miss it.
     const uint64_t seen = topic_->version_.load(std::memory_order_acquire);
-    const int64_t got = gather(max_records, out);
+    bool skipped = false;
+    const int64_t got = gather(max_records, out, skipped);
     out.end_of_input = at_end_of_input();
     if (got > 0 || out.end_of_input) return Status::ok();
+    if (skipped) continue;  // moved over aborted records only: look again at once
     if (wakeup_.exchange(false, std::memory_order_acq_rel)) return Status::ok();
     std::unique_lock<std::mutex> lock(topic_->notify_mu_);
     const bool changed = topic_->cv_.wait_until(lock, deadline, [&] {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <optional>
@@ -933,6 +934,312 @@ TEST(BoundedTopic, CloseWakesAnAppendWaitingForRoom) {
   auto big = broker.create_topic("big", {.partitions = 1, .max_unread_records = 10});
   ASSERT_TRUE((*big)->append(PartitionId(0), chunk(25)).is_ok());
   EXPECT_FALSE(broker.create_topic("bad", {.partitions = 1, .max_unread_records = -1}).is_ok());
+}
+
+// ---- Transactions ----
+
+// Drains what `reader` returns now (no waiting).
+std::vector<Rec> drain(MemoryTopicReader& reader) {
+  std::vector<Rec> out;
+  PollResult r;
+  while (true) {
+    EXPECT_TRUE(reader.poll_into(1000, 0ms, r).is_ok());
+    if (r.num_records() == 0) break;
+    append_records(r, out);
+  }
+  return out;
+}
+
+std::vector<std::string> values_of(const std::vector<Rec>& recs) {
+  std::vector<std::string> out;
+  for (const Rec& r : recs) out.push_back(r.value.value_or("<null>"));
+  return out;
+}
+
+std::unique_ptr<MemoryTopicWriter> txn_writer(TopicPtr topic, std::string id,
+                                              int64_t batch_records = 8192) {
+  return MemoryTopicWriter::open(
+             std::move(topic), {.batch_records = batch_records, .transactional_id = std::move(id)})
+      .value();
+}
+
+TEST(Transactions, ReadCommittedSeesOnlyCommittedRecordsInOffsetOrder) {
+  MemoryBroker broker;
+  TopicPtr topic = broker.create_topic("t", {.partitions = 1}).value();
+  auto plain = MemoryTopicWriter::open(topic).value();
+  auto tx = txn_writer(topic, "tx");
+  auto committed = MemoryTopicReader::open_all(topic).value();
+  auto uncommitted = MemoryTopicReader::open_all(topic, StartPosition::earliest(),
+                                                 IsolationLevel::kReadUncommitted)
+                         .value();
+  const PartitionId p0(0);
+
+  ASSERT_TRUE(plain->send(p0, std::nullopt, "a", Timestamp(1)).is_ok());
+  ASSERT_TRUE(plain->flush().is_ok());
+  ASSERT_EQ(tx->begin_transaction().value(), 1);
+  ASSERT_TRUE(tx->send(p0, std::nullopt, "t1", Timestamp(2)).is_ok());
+  ASSERT_TRUE(tx->flush().is_ok());  // appended, offset 1, but pending
+  ASSERT_TRUE(plain->send(p0, std::nullopt, "b", Timestamp(3)).is_ok());
+  ASSERT_TRUE(plain->flush().is_ok());  // offset 2: behind the open transaction
+  EXPECT_EQ(topic->end_offset(p0).value(), 3);
+  EXPECT_EQ(topic->last_stable_offset(p0).value(), 1);
+
+  EXPECT_EQ(values_of(drain(*committed)), (std::vector<std::string>{"a"}));
+  EXPECT_EQ(values_of(drain(*uncommitted)), (std::vector<std::string>{"a", "t1", "b"}));
+  EXPECT_EQ(committed->position(p0).value(), 1);
+
+  ASSERT_TRUE(tx->send(p0, std::nullopt, "t2", Timestamp(4)).is_ok());
+  ASSERT_TRUE(tx->commit_transaction().is_ok());  // t2 at offset 3
+  EXPECT_EQ(topic->last_stable_offset(p0).value(), 4);
+  std::vector<Rec> got = drain(*committed);
+  EXPECT_EQ(values_of(got), (std::vector<std::string>{"t1", "b", "t2"}));
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].offset, 1);
+  EXPECT_EQ(got[1].offset, 2);
+  EXPECT_EQ(got[2].offset, 3);
+
+  // An aborted transaction's records are skipped; what follows is read.
+  ASSERT_EQ(tx->begin_transaction().value(), 2);
+  ASSERT_TRUE(tx->send(p0, std::nullopt, "x1", Timestamp(5)).is_ok());
+  ASSERT_TRUE(tx->flush().is_ok());
+  ASSERT_TRUE(tx->send(p0, std::nullopt, "x2", Timestamp(5)).is_ok());
+  ASSERT_TRUE(tx->flush().is_ok());
+  ASSERT_TRUE(plain->send(p0, std::nullopt, "c", Timestamp(6)).is_ok());
+  ASSERT_TRUE(plain->flush().is_ok());
+  EXPECT_TRUE(drain(*committed).empty());
+  ASSERT_TRUE(tx->abort_transaction().is_ok());
+  got = drain(*committed);
+  EXPECT_EQ(values_of(got), (std::vector<std::string>{"c"}));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].offset, 6);
+  EXPECT_EQ(committed->position(p0).value(), 7);
+  EXPECT_EQ(values_of(drain(*uncommitted)), (std::vector<std::string>{"t2", "x1", "x2", "c"}));
+
+  // A transactional writer refuses sends outside a transaction; a plain one refuses begin.
+  EXPECT_FALSE(tx->send(p0, std::nullopt, "y", Timestamp(7)).is_ok());
+  EXPECT_FALSE(plain->begin_transaction().is_ok());
+}
+
+TEST(Transactions, ResolvableByIdAndSequenceAfterTheWriterIsGone) {
+  MemoryBroker broker;
+  TopicPtr topic = broker.create_topic("t", {.partitions = 2}).value();
+  int64_t prepared = 0;
+  int64_t lingering = 0;
+  {
+    auto tx = txn_writer(topic, "sink-0");
+    ASSERT_TRUE(tx->begin_transaction().is_ok());
+    for (int i = 0; i < 10; ++i) {
+      ASSERT_TRUE(tx->send(labelled("k", i), labelled("v", i), Timestamp(i)).is_ok());
+    }
+    prepared = tx->prepare_transaction().value();
+    EXPECT_FALSE(tx->in_transaction());
+    lingering = tx->begin_transaction().value();
+    ASSERT_TRUE(tx->send(std::string("k"), std::string("lost"), Timestamp(99)).is_ok());
+    ASSERT_TRUE(tx->flush().is_ok());
+  }  // the writer is gone (the job failed)
+  auto reader = MemoryTopicReader::open_all(topic).value();
+  EXPECT_TRUE(drain(*reader).empty());
+  std::vector<TxnInfo> txns = topic->transactions("sink-");
+  ASSERT_EQ(txns.size(), 2u);
+  EXPECT_EQ(txns[0].state, TxnState::kPrepared);
+  EXPECT_TRUE(txns[0].orphaned);
+  EXPECT_EQ(txns[0].records, 10);
+  EXPECT_EQ(txns[1].state, TxnState::kOpen);
+
+  // Recovery: commit the recorded one (twice: idempotent), abort the rest of the attempt.
+  ASSERT_TRUE(topic->commit_transaction("sink-0", prepared).is_ok());
+  ASSERT_TRUE(topic->commit_transaction("sink-0", prepared).is_ok());
+  EXPECT_EQ(topic->abort_transactions_except("sink-0", {prepared}).value(), 1);
+  EXPECT_EQ(topic->abort_transactions_except("sink-0", {prepared}).value(), 0);
+  EXPECT_FALSE(topic->commit_transaction("sink-0", lingering).is_ok());  // aborted
+  EXPECT_FALSE(topic->abort_transaction("sink-0", prepared).is_ok());    // committed
+  EXPECT_EQ(topic->commit_transaction("sink-0", 77).code(), StatusCode::kNotFound);
+  std::vector<Rec> got = drain(*reader);
+  ASSERT_EQ(got.size(), 10u);
+  for (const Rec& r : got) EXPECT_NE(r.value, "lost");
+  for (int32_t p = 0; p < 2; ++p) {
+    EXPECT_EQ(topic->last_stable_offset(PartitionId(p)).value(),
+              topic->end_offset(PartitionId(p)).value());
+  }
+  // A new writer of the same id continues the sequence; a live writer's transaction is not an
+  // orphan and survives abort_transactions_except.
+  auto again = txn_writer(topic, "sink-0");
+  EXPECT_EQ(again->begin_transaction().value(), lingering + 1);
+  EXPECT_EQ(topic->abort_transactions_except("sink-0", {}).value(), 0);
+  EXPECT_EQ(topic->abort_transactions_except("sink-0", {}, /*only_orphaned=*/false).value(), 1);
+  EXPECT_FALSE(again->commit_transaction().is_ok());
+}
+
+// A model check: random transactional and plain writers over 3 partitions; after every step a
+// read_committed reader's records equal the model (plain records and committed transactions, in
+// offset order), and never include a pending or aborted record.
+TEST(Transactions, RandomTransactionsMatchAReadCommittedModel) {
+  std::mt19937_64 rng(7);
+  for (int round = 0; round < 20; ++round) {
+    MemoryBroker broker;
+    TopicPtr topic = broker.create_topic("t", {.partitions = 3}).value();
+    auto plain = MemoryTopicWriter::open(topic, {.batch_records = 3}).value();
+    std::vector<std::unique_ptr<MemoryTopicWriter>> txw;
+    for (int w = 0; w < 3; ++w) txw.push_back(txn_writer(topic, labelled("w", w), 1 + w));
+    auto reader = MemoryTopicReader::open_all(topic).value();
+    // value -> fate: 0 plain, 1 pending, 2 committed, 3 aborted
+    std::map<std::string, int> fate;
+    std::vector<std::vector<std::string>> open_values(3);
+    std::vector<Rec> seen;
+    int next = 0;
+    for (int step = 0; step < 300; ++step) {
+      const int w = static_cast<int>(rng() % 4);
+      const int action = static_cast<int>(rng() % 10);
+      if (w == 3) {
+        std::string v = labelled("p", next++);
+        ASSERT_TRUE(plain->send(labelled("k", rng() % 5), v, Timestamp(step)).is_ok());
+        fate[v] = 0;
+        if (action < 3) ASSERT_TRUE(plain->flush().is_ok());
+        continue;
+      }
+      MemoryTopicWriter& tx = *txw[static_cast<size_t>(w)];
+      if (!tx.in_transaction()) {
+        ASSERT_TRUE(tx.begin_transaction().is_ok());
+      } else if (action < 6) {
+        std::string v = labelled("t", next++);
+        ASSERT_TRUE(tx.send(labelled("k", rng() % 5), v, Timestamp(step)).is_ok());
+        fate[v] = 1;
+        open_values[static_cast<size_t>(w)].push_back(v);
+      } else if (action < 8) {
+        ASSERT_TRUE(tx.commit_transaction().is_ok());
+        for (auto& v : open_values[static_cast<size_t>(w)]) fate[v] = 2;
+        open_values[static_cast<size_t>(w)].clear();
+      } else {
+        ASSERT_TRUE(tx.abort_transaction().is_ok());
+        for (auto& v : open_values[static_cast<size_t>(w)]) fate[v] = 3;
+        open_values[static_cast<size_t>(w)].clear();
+      }
+      std::vector<Rec> got = drain(*reader);
+      for (const Rec& r : got) {
+        ASSERT_TRUE(fate.count(*r.value));
+        const int f = fate[*r.value];
+        ASSERT_TRUE(f == 0 || f == 2) << *r.value << " has fate " << f;
+        seen.push_back(r);
+      }
+    }
+    ASSERT_TRUE(plain->flush().is_ok());
+    for (auto& tx : txw) {
+      if (tx->in_transaction()) ASSERT_TRUE(tx->abort_transaction().is_ok());
+    }
+    for (auto& [v, f] : fate) {
+      if (f == 1) f = 3;
+    }
+    std::vector<Rec> rest = drain(*reader);
+    seen.insert(seen.end(), rest.begin(), rest.end());
+    // Exactly the plain and committed records, each once, in offset order per partition.
+    std::map<std::string, int> count;
+    std::map<int32_t, int64_t> last;
+    for (const Rec& r : seen) {
+      ++count[*r.value];
+      auto it = last.find(r.partition);
+      if (it != last.end()) EXPECT_LT(it->second, r.offset);
+      last[r.partition] = r.offset;
+    }
+    for (const auto& [v, f] : fate) {
+      EXPECT_EQ(count[v], (f == 0 || f == 2) ? 1 : 0) << v << " fate " << f;
+    }
+    // read_uncommitted sees every record appended.
+    auto all = MemoryTopicReader::open_all(topic, StartPosition::earliest(),
+                                           IsolationLevel::kReadUncommitted)
+                   .value();
+    EXPECT_EQ(static_cast<int64_t>(drain(*all).size()), topic->total_records());
+  }
+}
+
+// A writer thread and a reader thread hand off through flags (no sleeps): the writer appends a
+// transaction's records and waits until the reader has polled past them (seeing nothing of the
+// transaction), then commits or aborts; the reader's blocking poll is woken by the commit.
+TEST(Transactions, ConcurrentReaderNeverSeesPendingOrAbortedRecords) {
+  MemoryBroker broker;
+  TopicPtr topic = broker.create_topic("t", {.partitions = 2}).value();
+  constexpr int kTxns = 200;
+  std::atomic<int> appended{-1};  // the writer appended transaction i (all its records)
+  std::atomic<int> checked{-1};   // the reader saw the topic after that and nothing of it
+  auto reader = MemoryTopicReader::open_all(topic).value();
+  std::thread writer([&] {
+    auto tx = txn_writer(topic, "w", 2);
+    for (int i = 0; i < kTxns; ++i) {
+      ASSERT_TRUE(tx->begin_transaction().is_ok());
+      for (int j = 0; j < 5; ++j) {
+        std::string v = labelled(i % 3 == 0 ? "abort-" : "keep-", i * 10 + j);
+        ASSERT_TRUE(tx->send(labelled("k", j), v, Timestamp(i)).is_ok());
+      }
+      ASSERT_TRUE(tx->flush().is_ok());
+      appended.store(i, std::memory_order_release);
+      reader->wakeup();  // the reader's blocking poll returns to do its check
+      while (checked.load(std::memory_order_acquire) < i) std::this_thread::yield();
+      if (i % 3 == 0) {
+        ASSERT_TRUE(tx->abort_transaction().is_ok());
+      } else {
+        ASSERT_TRUE(tx->commit_transaction().is_ok());
+      }
+    }
+    topic->close();
+  });
+  std::vector<Rec> seen;
+  PollResult r;
+  int next_check = 0;
+  while (true) {
+    // Hand-off: once transaction i is appended, a non-blocking poll must not return it.
+    if (next_check < kTxns && appended.load(std::memory_order_acquire) >= next_check) {
+      ASSERT_TRUE(reader->poll_into(1000, 0ms, r).is_ok());
+      append_records(r, seen);
+      for (const Rec& rec : seen) {
+        ASSERT_NE(*rec.value, labelled("keep-", next_check * 10)) << "pending record read";
+        ASSERT_EQ(rec.value->rfind("abort-", 0), std::string::npos) << *rec.value;
+      }
+      checked.store(next_check++, std::memory_order_release);
+      continue;
+    }
+    ASSERT_TRUE(reader->poll_into(1000, 10s, r).is_ok());  // woken by appends, commits, wakeup
+    append_records(r, seen);
+    if (r.end_of_input) break;
+  }
+  writer.join();
+  std::map<std::string, int> count;
+  for (const Rec& rec : seen) {
+    EXPECT_EQ(rec.value->rfind("abort-", 0), std::string::npos) << *rec.value;
+    ++count[*rec.value];
+  }
+  int expected = 0;
+  for (int i = 0; i < kTxns; ++i) {
+    if (i % 3 == 0) continue;
+    for (int j = 0; j < 5; ++j) {
+      EXPECT_EQ(count[labelled("keep-", i * 10 + j)], 1);
+      ++expected;
+    }
+  }
+  EXPECT_EQ(static_cast<int>(seen.size()), expected);
+}
+
+// Bounded topics count only readable records against max_unread_records: a transaction larger
+// than the budget does not deadlock its writer, and once committed it is read and dropped.
+TEST(Transactions, BoundedTopicDoesNotCountOpenTransactionsAgainstTheBudget) {
+  MemoryBroker broker;
+  TopicPtr topic = broker.create_topic("t", {.partitions = 1, .max_unread_records = 4}).value();
+  auto reader = MemoryTopicReader::open_all(topic).value();
+  auto tx = txn_writer(topic, "w", 1);
+  ASSERT_TRUE(tx->begin_transaction().is_ok());
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(tx->send(PartitionId(0), std::nullopt, labelled("v", i), Timestamp(i)).is_ok());
+  }
+  ASSERT_TRUE(tx->commit_transaction().is_ok());
+  EXPECT_EQ(drain(*reader).size(), 20u);
+  EXPECT_EQ(topic->start_offset(PartitionId(0)).value(), 20);
+  // An aborted transaction is skipped and dropped too.
+  ASSERT_TRUE(tx->begin_transaction().is_ok());
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(tx->send(PartitionId(0), std::nullopt, labelled("x", i), Timestamp(i)).is_ok());
+  }
+  ASSERT_TRUE(tx->abort_transaction().is_ok());
+  EXPECT_TRUE(drain(*reader).empty());
+  EXPECT_EQ(reader->position(PartitionId(0)).value(), 30);
+  EXPECT_EQ(topic->start_offset(PartitionId(0)).value(), 30);
 }
 
 }  // namespace

@@ -148,6 +148,34 @@ struct TopicOptions {
 
 struct PartitionLog;  // defined in memory_broker.cc
 struct LogChunk;
+struct TxnRecord;
+
+// What a reader sees of transactional records (Kafka's isolation.level).
+enum class IsolationLevel : uint8_t {
+  // Stops before the first record of any open transaction in a partition (the last stable offset)
+  // and skips the records of aborted transactions. Non-transactional records are read as before.
+  kReadCommitted,
+  // Every appended record, also of open and aborted transactions.
+  kReadUncommitted,
+};
+
+// The state of a transaction (see MemoryTopicWriter's transactional mode).
+enum class TxnState : uint8_t {
+  kOpen,       // records may still be added
+  kPrepared,   // flushed and closed for writing (pre-committed); waits for commit or abort
+  kCommitted,  // visible to read_committed readers; final
+  kAborted,    // never visible to read_committed readers; final
+};
+std::string_view txn_state_name(TxnState state);
+
+// A transaction as the topic knows it: (transactional id, sequence) names it.
+struct TxnInfo {
+  std::string transactional_id;
+  int64_t sequence = 0;
+  TxnState state = TxnState::kOpen;
+  bool orphaned = false;  // the writer that opened it is gone
+  int64_t records = 0;    // appended so far
+};
 
 // A topic: partitions of append-only logs. Shared by the broker's registry and by every reader and
 // writer that uses it (a deleted topic lives on until the last of them lets go). Thread-safe: any
@@ -185,13 +213,39 @@ class Topic {
   // Kafka's default partition for a keyed record.
   PartitionId partition_for_key(std::string_view key) const;
 
+  // ---- Transactions (scoped to this topic) ----
+  // The last stable offset of `partition`: the first offset of its earliest open or prepared
+  // transaction, or the end offset when there is none. read_committed readers stop here.
+  Result<int64_t> last_stable_offset(PartitionId partition) const;
+  // Commits transaction (id, sequence): its records become visible to read_committed readers,
+  // which are woken. Idempotent (committing a committed transaction is OK); InvalidArgument
+  // when it was aborted, NotFound when it never existed. Works after its writer is gone.
+  Status commit_transaction(std::string_view transactional_id, int64_t sequence);
+  // Aborts it: read_committed readers skip its records. Idempotent; InvalidArgument when it
+  // was committed.
+  Status abort_transaction(std::string_view transactional_id, int64_t sequence);
+  // Aborts every open or prepared transaction of `transactional_id` except the sequences in
+  // `keep` (the lingering transactions of a failed attempt). Only transactions whose writer is
+  // gone when `only_orphaned`. Returns how many were aborted.
+  Result<int64_t> abort_transactions_except(std::string_view transactional_id,
+                                            const std::vector<int64_t>& keep,
+                                            bool only_orphaned = true);
+  // Every transaction whose transactional id starts with `prefix`, by (id, sequence).
+  std::vector<TxnInfo> transactions(std::string_view prefix = {}) const;
+
  private:
   friend class MemoryTopicReader;
   friend class MemoryTopicWriter;
 
   Status check_partition(PartitionId partition) const;
-  // Publishes an already valid chunk; O(1) under the partition's mutex.
-  Result<int64_t> publish(int32_t partition, columnar::RecordBatch chunk);
+  // Publishes an already valid chunk; O(1) under the partition's mutex. `txn`: the open
+  // transaction the chunk belongs to (null: not transactional).
+  Result<int64_t> publish(int32_t partition, columnar::RecordBatch chunk, TxnRecord* txn = nullptr);
+  // Transactions: a new open transaction of `id` owned by `owner` (sequence = last + 1).
+  TxnRecord* begin_txn(const std::string& id, const void* owner);
+  Status resolve(TxnRecord* txn, bool commit);
+  Result<TxnRecord*> find_txn(std::string_view id, int64_t sequence) const;
+  void orphan_txns(const void* owner);
   // Bumps the change counter and wakes waiting readers; called after each publish and on close.
   void notify_readers();
   // Bounded topics: a reader's position in `partition` (registered on open, updated after each
@@ -216,6 +270,10 @@ class Topic {
   std::mutex notify_mu_;
   std::condition_variable cv_;
   std::atomic<uint64_t> version_{0};
+  // The transactions ever begun on this topic (kept after they resolve so that a late commit or
+  // abort gets a definite answer), by (transactional id, sequence). Guarded by txn_mu_.
+  mutable std::mutex txn_mu_;
+  std::map<std::pair<std::string, int64_t>, std::unique_ptr<TxnRecord>, std::less<>> txns_;
 };
 
 using TopicPtr = std::shared_ptr<Topic>;
@@ -266,6 +324,12 @@ struct WriterOptions {
   int64_t batch_records = 8192;
   // ... or this many key and value bytes. >= 1. Default 1 MiB.
   int64_t batch_bytes = int64_t{1} << 20;
+  // Non-empty: a transactional writer. Records are sent inside transactions
+  // (begin_transaction, send..., commit_transaction / abort_transaction, or prepare_transaction
+  // for two-phase commit); sends outside a transaction fail. The records of a transaction are
+  // appended (offsets assigned) when flushed, but read_committed readers see them only once it
+  // commits. A transaction covers the partitions of this one topic.
+  std::string transactional_id{};
 };
 
 // Writes to one topic. Single-threaded (see RecordWriter); flushes on destruction.
@@ -286,7 +350,23 @@ class MemoryTopicWriter final : public RecordWriter {
   Status send_batch(const columnar::Array& keys, const columnar::Array& values,
                     const columnar::Array& timestamps) override;
   Status flush() override;
+  // Flushes; later sends fail. A transactional writer's open transaction stays unresolved.
   Status close() override;
+
+  // ---- Transactional writers only (WriterOptions::transactional_id) ----
+  // Opens a transaction and returns its sequence (1, 2, ... per transactional id on the topic).
+  // InvalidArgument when one is already open.
+  Result<int64_t> begin_transaction();
+  // Flushes and commits the open transaction.
+  Status commit_transaction();
+  // Drops what is buffered and aborts the open transaction.
+  Status abort_transaction();
+  // Two-phase commit: flushes the open transaction and closes it for writing (prepared); it is
+  // then committed or aborted through the topic by (transactional id, sequence), also after this
+  // writer is gone. Returns its sequence. The writer has no open transaction afterwards.
+  Result<int64_t> prepare_transaction();
+  bool in_transaction() const { return txn_ != nullptr; }
+  const std::string& transactional_id() const { return options_.transactional_id; }
 
   const Topic& topic() const { return *topic_; }
 
@@ -309,6 +389,7 @@ class MemoryTopicWriter final : public RecordWriter {
   int32_t sticky_partition_ = -1;      // where records without key go; -1 = pick the next
   bool closed_ = false;
   std::vector<int32_t> partition_scratch_;  // reused by send_batch
+  TxnRecord* txn_ = nullptr;                // the open transaction (transactional writers)
 };
 
 // Reads assigned partitions of one topic. Single-threaded except wakeup() (see RecordReader).
@@ -316,11 +397,15 @@ class MemoryTopicReader final : public RecordReader {
  public:
   // OutOfRange names the partition or offset when an assignment is outside the topic;
   // InvalidArgument when a partition is assigned twice.
+  // `isolation`: read_committed (the default) never returns records of open or aborted
+  // transactions; on topics without transactions both levels read the same.
   static Result<std::unique_ptr<MemoryTopicReader>> open(
-      TopicPtr topic, const std::vector<PartitionAssignment>& assignments);
+      TopicPtr topic, const std::vector<PartitionAssignment>& assignments,
+      IsolationLevel isolation = IsolationLevel::kReadCommitted);
   // Every partition of the topic, all from `start`.
   static Result<std::unique_ptr<MemoryTopicReader>> open_all(
-      TopicPtr topic, StartPosition start = StartPosition::earliest());
+      TopicPtr topic, StartPosition start = StartPosition::earliest(),
+      IsolationLevel isolation = IsolationLevel::kReadCommitted);
   ~MemoryTopicReader() override;
 
   Status poll_into(int64_t max_records, std::chrono::milliseconds timeout,
@@ -342,8 +427,9 @@ class MemoryTopicReader final : public RecordReader {
   explicit MemoryTopicReader(TopicPtr topic) : topic_(std::move(topic)) {}
   Result<Assigned*> find(PartitionId partition);
   Result<const Assigned*> find(PartitionId partition) const;
-  // Moves available records of the assigned partitions into `out`; returns how many.
-  int64_t gather(int64_t max_records, PollResult& out);
+  // Moves available records of the assigned partitions into `out`; returns how many. Sets
+  // `skipped` when positions moved over aborted records only.
+  int64_t gather(int64_t max_records, PollResult& out, bool& skipped);
   bool at_end_of_input() const;
 
   TopicPtr topic_;
@@ -351,6 +437,7 @@ class MemoryTopicReader final : public RecordReader {
   size_t next_first_ = 0;  // the partition a poll starts with, rotated for fairness
   std::atomic<bool> wakeup_{false};
   std::vector<const LogChunk*> chunk_scratch_;  // reused by gather
+  IsolationLevel isolation_ = IsolationLevel::kReadCommitted;
 };
 
 }  // namespace sabot::connectors
