@@ -33,6 +33,14 @@ class Output {
 
 struct OperatorCounters;
 
+// What a job promises about its sinks' output (ExecutionOptions::delivery).
+//   kExactlyOnce: checkpointing is on; two-phase-commit sinks stage what they receive, pre-commit
+//     it in snapshot_state(n) and make it visible in notify_checkpoint_complete(n), so the output
+//     holds only results of completed checkpoints and, after recovery, every result once.
+//   kAtLeastOnce: sinks write at once; after recovery results since the last checkpoint repeat.
+//   kNone: no checkpoints; sinks write at once.
+enum class DeliveryGuarantee : uint8_t { kNone, kAtLeastOnce, kExactlyOnce };
+
 // What an operator knows about where it runs.
 struct OperatorContext {
   std::string operator_name;  // e.g. "filter#3"
@@ -46,6 +54,7 @@ struct OperatorContext {
   // This subtask's metrics; operators add to records_dropped (e.g. late records they drop).
   // Never null while the job runs.
   OperatorCounters* counters = nullptr;
+  DeliveryGuarantee delivery = DeliveryGuarantee::kNone;
 };
 
 class Operator {
@@ -74,8 +83,13 @@ class Operator {
   // the subtask's key groups (after rescaling, several): the operator keeps the sections of the
   // key groups it owns (subtask_for_key_group) and merges operator-wide sections. A snapshot that
   // does not decode is an error naming the uid, the state and the byte offset.
-  // notify_checkpoint_complete tells two-phase-commit sinks to commit. The defaults suit stateless
-  // operators.
+  // notify_checkpoint_complete(n) runs on the operator's thread once checkpoint n is durable (every
+  // subtask acknowledged and it is stored): two-phase-commit sinks commit what they pre-committed
+  // up to n. It may be skipped for a checkpoint when a later one completes first (commit everything
+  // up to the id given). End of input under kExactlyOnce: after finish() the task takes one more
+  // snapshot_state(F) (the final checkpoint F, with the sources at their end), and the job ends
+  // only after notify_checkpoint_complete(F) ran, so what finish() flushed is committed too.
+  // The defaults suit stateless operators.
   virtual Status snapshot_state(CheckpointId id, std::string* out) { return Status::ok(); }
   virtual Status restore_state(std::string_view data) { return Status::ok(); }
   virtual Status notify_checkpoint_complete(CheckpointId id) { return Status::ok(); }
