@@ -215,6 +215,7 @@ class IntervalJoinOperator final : public StatefulOperator {
       if (next != INT64_MAX) heap_.push(HeapItem{next, h.key, h.side});
     }
     SABOT_RETURN_IF_ERROR(flush_expired(out));
+    SABOT_RETURN_IF_ERROR(maybe_forget_keys());
     if (time == Timestamp::max()) return out.emit_watermark(time);
     return out.emit_watermark(Timestamp(internal::sat_sub(t, max_span_)));
   }
@@ -281,6 +282,43 @@ class IntervalJoinOperator final : public StatefulOperator {
   };
 
   static constexpr const char* kStateType = "interval-join";
+  static constexpr uint32_t kMinDeadKeys = 64;
+
+  // Forgets the keys without buffered rows: a new grouper of the live keys, keys_ and the expiry
+  // heap renumbered. Expired rows are freed on the watermark, but the grouper and keys_ would keep
+  // every key ever seen. The live keys are counted only once the dictionary has grown by
+  // max(live, 64) keys since the last count, so the scan is amortized O(1) per new key.
+  Status maybe_forget_keys() {
+    const uint32_t n = grouper_->num_groups();
+    if (n < next_key_scan_) return Status::ok();
+    std::vector<uint32_t> live;
+    for (uint32_t k = 0; k < n; ++k) {
+      if (!keys_[k].rows[0].empty() || !keys_[k].rows[1].empty()) live.push_back(k);
+    }
+    const uint32_t dead = n - static_cast<uint32_t>(live.size());
+    if (dead >= kMinDeadKeys && dead > live.size()) {
+      SABOT_ASSIGN_OR_RETURN(std::vector<Array> keys, grouper_->keys_of(live));
+      SABOT_ASSIGN_OR_RETURN(auto fresh, compute::Grouper::make(grouper_->key_types()));
+      SABOT_RETURN_IF_ERROR(fresh->consume(keys, &ids_));
+      SABOT_CHECK_EQ(fresh->num_groups(), static_cast<uint32_t>(live.size()));
+      std::vector<KeyState> kept(live.size());
+      heap_ = {};
+      for (size_t i = 0; i < live.size(); ++i) {
+        const uint32_t k = ids_[i];
+        kept[k] = std::move(keys_[live[i]]);
+        for (int side = 0; side < 2; ++side) {
+          if (kept[k].scheduled[side] != INT64_MAX) {
+            heap_.push(HeapItem{kept[k].scheduled[side], k, static_cast<uint8_t>(side)});
+          }
+        }
+      }
+      grouper_ = std::move(fresh);
+      keys_ = std::move(kept);
+    }
+    next_key_scan_ =
+        grouper_->num_groups() + std::max(static_cast<uint32_t>(live.size()), kMinDeadKeys);
+    return Status::ok();
+  }
 
   Status restore_rows(int side, const RecordBatch& rows) {
     const int64_t n = rows.num_rows();
@@ -346,8 +384,9 @@ class IntervalJoinOperator final : public StatefulOperator {
   bool outer_[2] = {false, false};
   int64_t max_span_ = 0;
   int64_t wm_ = INT64_MIN;
-  bool restored_ = false;      // a snapshot's watermark was restored (merge_watermark)
-  std::vector<uint32_t> kgs_;  // key group by key id, scratch of snapshot_state
+  bool restored_ = false;                  // a snapshot's watermark was restored (merge_watermark)
+  std::vector<uint32_t> kgs_;              // key group by key id, scratch of snapshot_state
+  uint32_t next_key_scan_ = kMinDeadKeys;  // dictionary size at which maybe_forget_keys counts
   std::vector<KeyState> keys_;
   std::priority_queue<HeapItem, std::vector<HeapItem>, std::greater<HeapItem>> heap_;
   // Per-batch scratch, reused.

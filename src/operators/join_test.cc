@@ -831,5 +831,55 @@ TEST(WindowJoin, KeyDictionaryStaysBoundedWhenKeysComeAndGo) {
   EXPECT_EQ(rows, kWindows * 10);
 }
 
+// The interval join forgets keys without buffered rows in the same way.
+TEST(IntervalJoin, KeyDictionaryStaysBoundedWhenKeysComeAndGo) {
+  using namespace columnar;
+  const SchemaPtr left = schema({field("k", int64()), field("t", int64())});
+  const SchemaPtr right = schema({field("k", int64()), field("t", int64()), field("v", int64())});
+  for (JoinKind kind : {JoinKind::kInner, JoinKind::kFull}) {
+    auto f = interval_join({keys_k(), times_t(), -10, 10, kind});
+    std::vector<SchemaPtr> in = {left, right};
+    runtime::OperatorContext ctx;
+    auto op = f->create(in, ctx).value();
+    ASSERT_TRUE(op->open(ctx).is_ok());
+    auto& stateful = dynamic_cast<StatefulOperator&>(*op);
+    CollectOutput out;
+    int64_t max_keys = 0;
+    const int64_t kSteps = 3000;
+    for (int64_t w = 0; w < kSteps; ++w) {
+      Int64Builder lk(int64()), lt(int64()), rk(int64()), rt(int64()), rv(int64());
+      for (int64_t j = 0; j < 10; ++j) {
+        lk.append(w * 10 + j);
+        lt.append(w * 100 + j);
+        rk.append(w * 10 + j);
+        rt.append(w * 100 + j + 5);
+        rv.append(w);
+      }
+      ASSERT_TRUE(
+          op->process_batch(RecordBatch::make(left, {lk.finish(), lt.finish()}).value(), 0, out)
+              .is_ok());
+      ASSERT_TRUE(
+          op->process_batch(
+                RecordBatch::make(right, {rk.finish(), rt.finish(), rv.finish()}).value(), 1, out)
+              .is_ok());
+      ASSERT_TRUE(op->process_watermark(Timestamp(w * 100 - 1), out).is_ok());
+      max_keys = std::max(max_keys, stateful.dictionary_keys());
+    }
+    ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+    ASSERT_TRUE(op->finish(out).is_ok());
+    EXPECT_LE(max_keys, 200) << "the key dictionary grew with every key ever seen";
+    EXPECT_EQ(stateful.buffered_rows(), 0);
+    int64_t rows = 0;
+    for (const RecordBatch& b : out.batches) {
+      for (int64_t i = 0; i < b.num_rows(); ++i) {
+        ASSERT_EQ(b.column(0).value<int64_t>(i), b.column(2).value<int64_t>(i));
+        ASSERT_EQ(b.column(4).value<int64_t>(i), b.column(0).value<int64_t>(i) / 10);
+        ++rows;
+      }
+    }
+    EXPECT_EQ(rows, kSteps * 10);
+  }
+}
+
 }  // namespace
 }  // namespace sabot::operators
