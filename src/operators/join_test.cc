@@ -660,7 +660,9 @@ void check_rescaling(const std::string& what, const runtime::OperatorFactory& f,
     auto rows = testing::sorted_rows(testing::drive_rescaled(
         f, s, p, q, at, 2, &c2, with_clock ? &clock2 : nullptr, static_cast<uint32_t>(rng())));
     ASSERT_EQ(rows, uninterrupted) << what << ": " << p << " -> " << q << " at step " << at;
-    if (event_time) EXPECT_EQ(c2.records_dropped.load(), count_late(s)) << what;
+    if (event_time) {
+      EXPECT_EQ(c2.records_dropped.load(), count_late(s)) << what;
+    }
   }
 }
 
