@@ -9,6 +9,13 @@ namespace sabot::runtime {
 using columnar::TypeId;
 
 Status validate_watermark_strategy(const WatermarkStrategy& s, const columnar::Schema& schema) {
+  if (!s.alignment_group.empty() && s.kind == WatermarkStrategy::Kind::kNone) {
+    return Status::invalid_argument("watermark alignment group '" + s.alignment_group +
+                                    "' needs a strategy with watermarks");
+  }
+  if (s.max_drift.count() < 0) {
+    return Status::invalid_argument("watermark alignment drift must not be negative");
+  }
   if (s.kind == WatermarkStrategy::Kind::kNone) return Status::ok();
   SABOT_ASSIGN_OR_RETURN(int i, schema.require_field_index(s.timestamp_column));
   const columnar::DataType& t = schema.field(i).type;

@@ -2,6 +2,14 @@
 // source task tracks the largest timestamp per split (partition) and emits the minimum over the
 // splits that are not idle; a split with no data for `idle_timeout` (processing time) stops holding
 // time back until data returns.
+//
+// Watermark alignment (with_alignment): the source subtasks of one job whose strategies name the
+// same group stop reading while their watermark is more than `max_drift` ahead of the group's
+// lowest (finished and idle subtasks do not hold the group back; a subtask that has not emitted a
+// watermark yet does). Sources whose streams meet downstream (a union, a join) then move through
+// event time together, so what the ahead one reads does not wait in state for the behind one.
+// Pausing a source changes no result, only when records are read. During a checkpoint's barrier
+// alignment paused sources read on, so that a barrier is never held back by a paused source.
 #pragma once
 
 #include <chrono>
@@ -25,24 +33,35 @@ struct WatermarkStrategy {
   std::chrono::milliseconds max_out_of_orderness{0};
   // A split without records for this long is idle; 0 disables idleness.
   std::chrono::milliseconds idle_timeout{0};
+  // Watermark alignment group; empty: not aligned.
+  std::string alignment_group{};
+  // How far (event time) this source's watermark may run ahead of its group's lowest. >= 0.
+  std::chrono::milliseconds max_drift{0};
 
   WatermarkStrategy with_idle_timeout(std::chrono::milliseconds t) const {
     WatermarkStrategy s = *this;
     s.idle_timeout = t;
     return s;
   }
+  WatermarkStrategy with_alignment(std::string group, std::chrono::milliseconds drift) const {
+    WatermarkStrategy s = *this;
+    s.alignment_group = std::move(group);
+    s.max_drift = drift;
+    return s;
+  }
 };
 
 inline WatermarkStrategy no_watermarks() { return {}; }
 inline WatermarkStrategy monotonic_timestamps(std::string column) {
-  return {WatermarkStrategy::Kind::kMonotonic, std::move(column), {}, {}};
+  return {WatermarkStrategy::Kind::kMonotonic, std::move(column), {}, {}, {}, {}};
 }
 inline WatermarkStrategy bounded_out_of_orderness(std::string column,
                                                   std::chrono::milliseconds bound) {
-  return {WatermarkStrategy::Kind::kBoundedOutOfOrderness, std::move(column), bound, {}};
+  return {WatermarkStrategy::Kind::kBoundedOutOfOrderness, std::move(column), bound, {}, {}, {}};
 }
 
-// Checks that the column exists and holds timestamps or int64.
+// Checks that the column exists and holds timestamps or int64, and that an aligned strategy has
+// watermarks and a drift >= 0.
 Status validate_watermark_strategy(const WatermarkStrategy& s, const columnar::Schema& schema);
 
 // The event time of row i of a timestamp or int64 column, in milliseconds.
