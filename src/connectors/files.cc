@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "sabot/base/check.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::connectors {
 
@@ -470,6 +471,7 @@ class BufferedFile {
     return Status::ok();
   }
   const std::string& path() const { return path_; }
+  int fd() const { return fd_.get(); }
 
  private:
   BufferedFile(std::string path, Fd fd, int64_t capacity)
@@ -491,6 +493,87 @@ class FileByteSink final : public columnar::ByteSink {
   BufferedFile* file_;
 };
 
+// ---- stale part files ----
+
+// The names (in the sink's directory) that `path` could be written as at any parallelism:
+// "<stem>-<i><ext>" for a part index i, and the staged files ".<name>.<k>.inprogress" of any of
+// them. Returns the part index of `name` or -1 when it is not such a part file.
+int part_index_of(const std::string& name, const std::string& stem, const std::string& ext) {
+  const std::string prefix = stem + "-";
+  if (name.size() <= prefix.size() + ext.size()) return -1;
+  if (name.compare(0, prefix.size(), prefix) != 0) return -1;
+  if (name.compare(name.size() - ext.size(), ext.size(), ext) != 0) return -1;
+  const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - ext.size());
+  if (digits.empty() || digits.size() > 9) return -1;
+  for (char c : digits) {
+    if (c < '0' || c > '9') return -1;
+  }
+  const int i = std::stoi(digits);
+  return std::to_string(i) == digits ? i : -1;  // "01" is not part 1
+}
+
+constexpr std::string_view kStagedSuffix = ".inprogress";
+
+// True when `name` is a staged file ".<target>.<k>.inprogress" of the target named `target`.
+bool is_staged_of(const std::string& name, const std::string& target) {
+  const std::string prefix = "." + target + ".";
+  if (name.size() <= prefix.size() + kStagedSuffix.size()) return false;
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  if (name.compare(name.size() - kStagedSuffix.size(), kStagedSuffix.size(), kStagedSuffix) != 0) {
+    return false;
+  }
+  std::string_view k(name);
+  k = k.substr(prefix.size(), k.size() - prefix.size() - kStagedSuffix.size());
+  return !k.empty() && std::all_of(k.begin(), k.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// If `name` is a staged file of some part "<stem>-<i><ext>", that part's name; else empty.
+std::string staged_target_of(const std::string& name) {
+  if (name.size() < 2 || name[0] != '.') return {};
+  if (name.size() <= kStagedSuffix.size() ||
+      name.compare(name.size() - kStagedSuffix.size(), kStagedSuffix.size(), kStagedSuffix) != 0) {
+    return {};
+  }
+  std::string inner = name.substr(1, name.size() - 1 - kStagedSuffix.size());  // <target>.<k>
+  size_t dot = inner.rfind('.');
+  if (dot == std::string::npos) return {};
+  std::string target = inner.substr(0, dot);
+  return is_staged_of(name, target) ? target : std::string();
+}
+
+// Removes what an earlier run of the sink for `path` at another parallelism left behind: part
+// files "<stem>-<i><ext>" with i >= parallelism (all of them at parallelism 1), the plain `path`
+// at parallelism > 1, and the staged files of those. Errors name the file.
+Status remove_stale_parts(const std::string& path, int parallelism) {
+  namespace fs = std::filesystem;
+  fs::path p(path);
+  const fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  const std::string stem = p.stem().string();
+  const std::string ext = p.extension().string();
+  const std::string plain = p.filename().string();
+  auto stale = [&](const std::string& target) {
+    if (target == plain) return parallelism > 1;
+    const int i = part_index_of(target, stem, ext);
+    return i >= 0 && (parallelism <= 1 || i >= parallelism);
+  };
+  std::error_code ec;
+  std::vector<fs::path> doomed;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    std::string target = staged_target_of(name);
+    if (target.empty()) target = name;
+    if (stale(target)) doomed.push_back(it->path());
+  }
+  if (ec) return Status::io_error("cannot list directory '" + dir.string() + "': " + ec.message());
+  for (const fs::path& f : doomed) {
+    if (!fs::remove(f, ec) && ec) {
+      return Status::io_error("cannot remove stale part file '" + f.string() +
+                              "': " + ec.message());
+    }
+  }
+  return Status::ok();
+}
+
 class FileSinkOperator final : public Operator {
  public:
   FileSinkOperator(const FileSinkOptions& options, SchemaPtr schema, std::string path)
@@ -500,7 +583,10 @@ class FileSinkOperator final : public Operator {
         csv_(options.csv),
         json_(options.json) {}
 
-  Status open(const OperatorContext&) override {
+  Status open(const OperatorContext& ctx) override {
+    if (ctx.subtask_index == 0) {
+      SABOT_RETURN_IF_ERROR(remove_stale_parts(options_.path, ctx.parallelism));
+    }
     SABOT_ASSIGN_OR_RETURN(file_, BufferedFile::create(path_, options_.buffer_bytes));
     if (options_.format == FileFormat::kArrowIpc) {
       byte_sink_ = std::make_unique<FileByteSink>(file_.get());
@@ -548,6 +634,393 @@ class FileSinkOperator final : public Operator {
   std::unique_ptr<columnar::IpcStreamWriter> ipc_;
 };
 
+// ---- exactly-once file sink ----
+
+Status fsync_fd(int fd, const std::string& path) {
+  if (::fsync(fd) != 0)
+    return Status::io_error("cannot fsync '" + path + "': " + errno_text(errno));
+  return Status::ok();
+}
+
+Status fsync_dir(const std::string& dir) {
+  Fd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0)
+    return Status::io_error("cannot open directory '" + dir + "': " + errno_text(errno));
+  return fsync_fd(fd.get(), dir);
+}
+
+// Size of `path`, -1 when it does not exist.
+Result<int64_t> file_size(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return int64_t{-1};
+    return Status::io_error("cannot stat '" + path + "': " + errno_text(errno));
+  }
+  return static_cast<int64_t>(st.st_size);
+}
+
+Status write_all(int fd, const char* data, size_t size, const std::string& path) {
+  size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::write(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Status::io_error("cannot write '" + path + "': " + errno_text(errno));
+    done += static_cast<size_t>(n);
+  }
+  return Status::ok();
+}
+
+// A ByteSink that writes into the current staged file, or discards while there is none (used to
+// bring a restored IPC writer past the schema that the target already holds).
+class SwitchableByteSink final : public columnar::ByteSink {
+ public:
+  void set(BufferedFile* file) { file_ = file; }
+  Status write(const void* data, int64_t size) override {
+    return file_ ? file_->write(data, size) : Status::ok();
+  }
+
+ private:
+  BufferedFile* file_ = nullptr;
+};
+
+constexpr std::string_view kFileSinkStateType = "file-sink-2pc";
+
+// The file sink under DeliveryGuarantee::kExactlyOnce (see FileSinkOptions and docs/design.md
+// "Exactly-once sinks"). Records since the last barrier go to a staged hidden file
+// ".<target>.<k>.inprogress" next to the target; snapshot_state(n) flushes and fsyncs it and
+// records (target, committed length L, pending staged files with their checkpoint ids and
+// sizes); notify_checkpoint_complete(n) appends the pending files <= n to the target in order,
+// fsyncs it and deletes them. restore_state re-establishes the target as L plus the pending files
+// (re-appending them when they still exist, otherwise keeping the bytes a commit already
+// appended), which also drops what later, not restored checkpoints committed.
+class ExactlyOnceFileSink final : public Operator {
+ public:
+  ExactlyOnceFileSink(const FileSinkOptions& options, SchemaPtr schema, std::string path)
+      : options_(options),
+        schema_(std::move(schema)),
+        target_(std::move(path)),
+        csv_(options.csv),
+        json_(options.json) {
+    std::filesystem::path p(target_);
+    dir_ = p.parent_path().string();
+    target_name_ = p.filename().string();
+  }
+
+  Status open(const OperatorContext& ctx) override {
+    uid_ = ctx.uid;
+    subtask_ = ctx.subtask_index;
+    parallelism_ = ctx.parallelism;
+    max_parallelism_ = static_cast<uint32_t>(ctx.max_parallelism);
+    if (options_.format == FileFormat::kArrowIpc) {
+      ipc_ = std::make_unique<columnar::IpcStreamWriter>(&byte_sink_, options_.ipc);
+    }
+    return Status::ok();  // nothing is touched before we know whether a restore follows
+  }
+
+  Status process_batch(const RecordBatch& batch, int, Output&) override {
+    SABOT_RETURN_IF_ERROR(ensure_started());
+    SABOT_RETURN_IF_ERROR(ensure_part());
+    switch (options_.format) {
+      case FileFormat::kJsonLines:
+        json_.encode_lines(batch, part_->buffer());
+        return part_->written();
+      case FileFormat::kCsv:
+        csv_.encode(batch, part_->buffer());
+        return part_->written();
+      case FileFormat::kArrowIpc:
+        return with_path(ipc_->write(batch));
+    }
+    return Status::internal("unknown file format");
+  }
+
+  // Stages what the end of the stream needs (a CSV header or IPC schema for an output without
+  // rows, the IPC end-of-stream marker); the final checkpoint commits it.
+  Status finish(Output&) override {
+    SABOT_RETURN_IF_ERROR(ensure_started());
+    const bool empty_output = committed_ == 0 && pending_.empty() && part_ == nullptr;
+    if (options_.format == FileFormat::kCsv && options_.csv.header && empty_output) {
+      SABOT_RETURN_IF_ERROR(ensure_part());
+      csv_.write_header(*schema_, part_->buffer());
+    }
+    if (ipc_) {
+      SABOT_RETURN_IF_ERROR(ensure_part());
+      if (ipc_->schema() == nullptr) SABOT_RETURN_IF_ERROR(with_path(ipc_->write_schema(schema_)));
+      SABOT_RETURN_IF_ERROR(with_path(ipc_->close()));
+    }
+    return Status::ok();
+  }
+
+  Status snapshot_state(CheckpointId id, std::string* out) override {
+    SABOT_RETURN_IF_ERROR(ensure_started());
+    if (part_) {
+      SABOT_RETURN_IF_ERROR(part_->flush());
+      SABOT_RETURN_IF_ERROR(fsync_fd(part_->fd(), part_->path()));
+      SABOT_ASSIGN_OR_RETURN(int64_t size, file_size(part_->path()));
+      SABOT_RETURN_IF_ERROR(part_->close());
+      pending_.push_back({id.value(), file_name_of(part_->path()), size});
+      part_.reset();
+      byte_sink_.set(nullptr);
+      // The staged file's directory entry must survive a crash once the checkpoint lists it.
+      SABOT_RETURN_IF_ERROR(fsync_dir(dir_));
+    }
+    state::SnapshotWriter w(out, {.operator_uid = uid_,
+                                  .state_type = std::string(kFileSinkStateType),
+                                  .state_version = 1,
+                                  .max_parallelism = max_parallelism_});
+    ByteWriter& b = w.begin_section(state::kOperatorWide);
+    b.put_bytes(target_);
+    b.put<int32_t>(subtask_);
+    b.put<int32_t>(parallelism_);
+    b.put<int64_t>(committed_);
+    b.put<uint64_t>(pending_.size());
+    for (const Pending& p : pending_) {
+      b.put<int64_t>(p.checkpoint);
+      b.put_bytes(p.name);
+      b.put<int64_t>(p.size);
+    }
+    w.finish();
+    return Status::ok();
+  }
+
+  Status notify_checkpoint_complete(CheckpointId id) override {
+    size_t n = 0;
+    while (n < pending_.size() && pending_[n].checkpoint <= id.value()) ++n;
+    if (n == 0) return Status::ok();
+    SABOT_RETURN_IF_ERROR(append_parts(committed_, n));
+    for (size_t i = 0; i < n; ++i) {
+      committed_ += pending_[i].size;
+      // A failed delete only leaves garbage that the next start or restore removes.
+      ::unlink(staged_path(pending_[i].name).c_str());
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    return Status::ok();
+  }
+
+  Status restore_state(std::string_view data) override {
+    if (restored_) {
+      return Status::invalid_argument(
+          "file sink '" + uid_ + "' (" + target_ +
+          "): restoring from several subtask snapshots (a checkpoint taken at another "
+          "parallelism); an exactly-once file sink restores only at the parallelism it was "
+          "checkpointed with");
+    }
+    SABOT_ASSIGN_OR_RETURN(
+        state::SnapshotReader reader,
+        state::SnapshotReader::open(data, uid_, kFileSinkStateType, 1, max_parallelism_));
+    std::string target;
+    int32_t subtask = 0;
+    int32_t parallelism = 0;
+    int64_t committed = 0;
+    std::vector<Pending> pending;
+    for (size_t s = 0; s < reader.sections().size(); ++s) {
+      if (reader.sections()[s].key_group != state::kOperatorWide) {
+        return reader.section_reader(s).invalid("a keyed section in a file sink snapshot");
+      }
+      ByteReader r = reader.section_reader(s);
+      SABOT_RETURN_IF_ERROR(r.get_bytes(&target));
+      SABOT_RETURN_IF_ERROR(r.get(&subtask));
+      SABOT_RETURN_IF_ERROR(r.get(&parallelism));
+      SABOT_RETURN_IF_ERROR(r.get(&committed));
+      if (committed < 0) return r.invalid("negative committed length");
+      uint64_t count = 0;
+      SABOT_RETURN_IF_ERROR(r.get_count(&count, 24));
+      for (uint64_t i = 0; i < count; ++i) {
+        Pending p;
+        SABOT_RETURN_IF_ERROR(r.get(&p.checkpoint));
+        SABOT_RETURN_IF_ERROR(r.get_bytes(&p.name));
+        SABOT_RETURN_IF_ERROR(r.get(&p.size));
+        if (p.size < 0) return r.invalid("negative staged file size");
+        if (!is_staged_of(p.name, file_name_of(target))) {
+          return r.invalid("staged file '" + p.name + "' does not belong to '" + target + "'");
+        }
+        pending.push_back(std::move(p));
+      }
+      SABOT_RETURN_IF_ERROR(r.expect_end());
+    }
+    if (parallelism != parallelism_ || subtask != subtask_) {
+      return Status::invalid_argument(
+          "file sink '" + uid_ + "': the checkpoint holds subtask " + std::to_string(subtask) +
+          " of " + std::to_string(parallelism) + ", this is subtask " + std::to_string(subtask_) +
+          " of " + std::to_string(parallelism_) +
+          "; an exactly-once file sink restores only at the parallelism it was checkpointed with");
+    }
+    if (target != target_) {
+      return Status::invalid_argument("file sink '" + uid_ + "': the checkpoint was written for '" +
+                                      target + "', this sink writes '" + target_ + "'");
+    }
+    pending_ = std::move(pending);
+    committed_ = committed;
+    int64_t total = committed_;
+    bool parts_present = true;
+    for (const Pending& p : pending_) {
+      total += p.size;
+      SABOT_ASSIGN_OR_RETURN(int64_t size, file_size(staged_path(p.name)));
+      if (size != p.size) parts_present = false;
+    }
+    SABOT_ASSIGN_OR_RETURN(int64_t have, file_size(target_));
+    if (have >= committed_ && parts_present) {
+      // Re-commit: whatever a commit of this or a later checkpoint appended is replaced.
+      SABOT_RETURN_IF_ERROR(append_parts(committed_, pending_.size()));
+    } else if (have >= total) {
+      // The pending files were committed (and deleted) before the failure: keep their bytes,
+      // drop what later checkpoints committed.
+      SABOT_RETURN_IF_ERROR(truncate_target(total));
+    } else {
+      return Status::invalid_data(
+          "file sink '" + uid_ + "': '" + target_ + "' holds " +
+          (have < 0 ? std::string("nothing (it does not exist)")
+                    : std::to_string(have) + " bytes") +
+          " but the checkpoint needs its first " + std::to_string(committed_) +
+          " bytes and the staged files it lists are " + (parts_present ? "present" : "gone") +
+          "; was the file changed or removed outside the job?");
+    }
+    committed_ = total;
+    pending_.clear();
+    restored_ = true;
+    SABOT_RETURN_IF_ERROR(remove_staged_files());
+    if (committed_ > 0) skip_prefix();
+    return Status::ok();
+  }
+
+ private:
+  struct Pending {
+    int64_t checkpoint = 0;
+    std::string name;  // of the staged file, in the target's directory
+    int64_t size = 0;
+  };
+
+  std::string staged_path(const std::string& name) const {
+    return (std::filesystem::path(dir_) / name).string();
+  }
+
+  // The first event (or checkpoint) of this run: a run that did not restore starts with an empty
+  // target; subtask 0 removes parts of earlier runs at other parallelism.
+  Status ensure_started() {
+    if (started_) return Status::ok();
+    if (!restored_) {
+      SABOT_RETURN_IF_ERROR(remove_staged_files());
+      SABOT_RETURN_IF_ERROR(truncate_target(0));
+      committed_ = 0;
+    }
+    if (subtask_ == 0) {
+      SABOT_RETURN_IF_ERROR(remove_stale_parts(options_.path, parallelism_));
+    }
+    started_ = true;
+    return Status::ok();
+  }
+
+  // Opens a new staged file for records after the last barrier.
+  Status ensure_part() {
+    if (part_) return Status::ok();
+    std::string name =
+        "." + target_name_ + "." + std::to_string(next_part_++) + std::string(kStagedSuffix);
+    SABOT_ASSIGN_OR_RETURN(part_, BufferedFile::create(staged_path(name), options_.buffer_bytes));
+    byte_sink_.set(part_.get());
+    return Status::ok();
+  }
+
+  // The restored target already holds the CSV header or the IPC schema: the encoders must not
+  // write them again.
+  void skip_prefix() {
+    if (options_.format == FileFormat::kCsv && options_.csv.header) {
+      std::string discard;
+      csv_.write_header(*schema_, discard);
+    }
+    if (ipc_ && ipc_->schema() == nullptr) {
+      byte_sink_.set(nullptr);
+      (void)ipc_->write_schema(schema_);
+    }
+  }
+
+  Status truncate_target(int64_t length) {
+    Fd fd(::open(target_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (fd.get() < 0) {
+      return Status::io_error("cannot open '" + target_ + "': " + errno_text(errno));
+    }
+    if (::ftruncate(fd.get(), length) != 0) {
+      return Status::io_error("cannot truncate '" + target_ + "': " + errno_text(errno));
+    }
+    SABOT_RETURN_IF_ERROR(fsync_fd(fd.get(), target_));
+    return fsync_dir(dir_);
+  }
+
+  // Writes the first `count` pending staged files into the target from byte `at` on (cutting
+  // whatever follows), then fsyncs it. Idempotent.
+  Status append_parts(int64_t at, size_t count) {
+    Fd out(::open(target_.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    if (out.get() < 0) {
+      return Status::io_error("cannot open '" + target_ + "': " + errno_text(errno));
+    }
+    if (::ftruncate(out.get(), at) != 0 || ::lseek(out.get(), at, SEEK_SET) != at) {
+      return Status::io_error("cannot truncate '" + target_ + "': " + errno_text(errno));
+    }
+    std::string buf(size_t{1} << 20, '\0');
+    for (size_t i = 0; i < count; ++i) {
+      const std::string path = staged_path(pending_[i].name);
+      SABOT_ASSIGN_OR_RETURN(Fd in, open_for_reading(path));
+      int64_t copied = 0;
+      for (;;) {
+        ssize_t n = ::read(in.get(), buf.data(), buf.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return Status::io_error("cannot read '" + path + "': " + errno_text(errno));
+        if (n == 0) break;
+        SABOT_RETURN_IF_ERROR(write_all(out.get(), buf.data(), static_cast<size_t>(n), target_));
+        copied += n;
+      }
+      if (copied != pending_[i].size) {
+        return Status::invalid_data("staged file '" + path + "' holds " + std::to_string(copied) +
+                                    " bytes, its checkpoint recorded " +
+                                    std::to_string(pending_[i].size));
+      }
+    }
+    SABOT_RETURN_IF_ERROR(fsync_fd(out.get(), target_));
+    return fsync_dir(dir_);
+  }
+
+  // Deletes every staged file of this sink's target.
+  Status remove_staged_files() {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    std::vector<fs::path> doomed;
+    for (fs::directory_iterator it(dir_.empty() ? "." : dir_, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (is_staged_of(it->path().filename().string(), target_name_)) doomed.push_back(it->path());
+    }
+    if (ec) return Status::io_error("cannot list directory '" + dir_ + "': " + ec.message());
+    for (const fs::path& f : doomed) {
+      if (!fs::remove(f, ec) && ec) {
+        return Status::io_error("cannot remove '" + f.string() + "': " + ec.message());
+      }
+    }
+    return Status::ok();
+  }
+
+  Status with_path(Status s) const {
+    if (s.is_ok() || s.message().find(target_) != std::string::npos) return s;
+    return Status(s.code(), "file '" + target_ + "': " + s.message());
+  }
+
+  FileSinkOptions options_;
+  SchemaPtr schema_;
+  std::string target_;
+  std::string dir_;
+  std::string target_name_;
+  std::string uid_;
+  int subtask_ = 0;
+  int parallelism_ = 1;
+  uint32_t max_parallelism_ = 128;
+  codec::CsvEncoder csv_;
+  codec::JsonEncoder json_;
+  SwitchableByteSink byte_sink_;
+  std::unique_ptr<columnar::IpcStreamWriter> ipc_;
+  std::unique_ptr<BufferedFile> part_;  // the staged file of records since the last barrier
+  int64_t next_part_ = 0;
+  std::vector<Pending> pending_;  // pre-committed staged files, by checkpoint
+  int64_t committed_ = 0;         // bytes of the target that completed checkpoints hold
+  bool restored_ = false;
+  bool started_ = false;
+};
+
 class FileSinkFactory final : public OperatorFactory {
  public:
   explicit FileSinkFactory(FileSinkOptions options) : options_(std::move(options)) {}
@@ -575,8 +1048,12 @@ class FileSinkFactory final : public OperatorFactory {
   Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
                                            const OperatorContext& ctx) const override {
     SABOT_RETURN_IF_ERROR(output_schema(inputs).status());
-    return std::unique_ptr<Operator>(new FileSinkOperator(
-        options_, inputs[0], file_sink_path(options_.path, ctx.subtask_index, ctx.parallelism)));
+    std::string path = file_sink_path(options_.path, ctx.subtask_index, ctx.parallelism);
+    if (ctx.delivery == runtime::DeliveryGuarantee::kExactlyOnce) {
+      return std::unique_ptr<Operator>(
+          new ExactlyOnceFileSink(options_, inputs[0], std::move(path)));
+    }
+    return std::unique_ptr<Operator>(new FileSinkOperator(options_, inputs[0], std::move(path)));
   }
 
  private:

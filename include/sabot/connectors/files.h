@@ -65,6 +65,17 @@ struct FileSinkOptions {
   // with parallelism p > 1, subtask i (0-based) writes "<stem>-<i><extension>" in the same
   // directory, e.g. out/part.csv -> out/part-0.csv, out/part-1.csv, ... (see file_sink_path).
   // The directory must exist (it is not created). Required.
+  // What is written: exactly these files. When the sink starts, subtask 0 removes what an
+  // earlier run of the same path at another parallelism left behind: "<stem>-<i><extension>" for
+  // i >= p (every such part at parallelism 1), the plain `path` at p > 1, and their staged files.
+  // Under DeliveryGuarantee::kExactlyOnce (two-phase commit; docs/design.md "Exactly-once
+  // sinks") each subtask still writes one file, which only ever holds the output of completed
+  // checkpoints: records since the last barrier go to a hidden staged file
+  // ".<file name>.<k>.inprogress" next to it and are appended to it when their checkpoint
+  // completes. A run that does not restore starts the file empty; a restore sets it back to what
+  // the restored checkpoint committed. Restoring at another parallelism is refused. A CSV header
+  // or the Arrow IPC schema is part of the first commit; the IPC end-of-stream marker of the
+  // final one.
   std::string path{};
   FileFormat format = FileFormat::kJsonLines;
   // CSV: a header line is written when csv.header is set (the default), even with no rows.
