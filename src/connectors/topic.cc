@@ -5,6 +5,7 @@
 
 #include "sabot/codec/json.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::connectors {
 
@@ -258,7 +259,22 @@ class TopicSinkOperator final : public Operator {
         close_on_finish_(close_on_finish),
         clock_(clock) {}
 
+  // Under kExactlyOnce the writer is transactional (id "sabot/<uid>/<subtask>"): the records
+  // since the last barrier form one transaction, prepared in snapshot_state(n) and committed by
+  // (id, sequence) in notify_checkpoint_complete(n); restore re-commits the prepared
+  // transactions the snapshot lists and aborts the lingering ones of its transactional ids.
+  Status open(const OperatorContext& ctx) override {
+    eo_ = ctx.delivery == runtime::DeliveryGuarantee::kExactlyOnce;
+    uid_ = ctx.uid;
+    max_parallelism_ = static_cast<uint32_t>(ctx.max_parallelism);
+    return Status::ok();
+  }
+
   Status process_batch(const RecordBatch& batch, int, Output&) override {
+    if (eo_) {
+      SABOT_RETURN_IF_ERROR(ensure_started());
+      if (!writer_->in_transaction()) SABOT_RETURN_IF_ERROR(writer_->begin_transaction().status());
+    }
     SABOT_ASSIGN_OR_RETURN(Array values, encoder_->encode(batch));
     const int64_t n = batch.num_rows();
     columnar::Int64Builder ts(columnar::timestamp(columnar::TimeUnit::kMilli));
@@ -274,12 +290,93 @@ class TopicSinkOperator final : public Operator {
   }
 
   Status finish(Output&) override {
+    if (eo_) {  // the final checkpoint prepares and commits what is left
+      finished_ = true;
+      return writer_->flush();
+    }
+    return close_writer();
+  }
+
+  Status snapshot_state(CheckpointId id, std::string* out) override {
+    if (!eo_) return Status::ok();
+    SABOT_RETURN_IF_ERROR(ensure_started());
+    if (writer_->in_transaction()) {
+      SABOT_ASSIGN_OR_RETURN(int64_t seq, writer_->prepare_transaction());
+      pending_.push_back({id.value(), seq});
+    }
+    state::SnapshotWriter w(out, {.operator_uid = uid_,
+                                  .state_type = std::string(kStateType),
+                                  .state_version = 1,
+                                  .max_parallelism = max_parallelism_});
+    ByteWriter& b = w.begin_section(state::kOperatorWide);
+    b.put_bytes(writer_->transactional_id());
+    b.put<uint64_t>(pending_.size());
+    for (const auto& [checkpoint, seq] : pending_) b.put<int64_t>(seq);
+    w.finish();
+    return Status::ok();
+  }
+
+  Status notify_checkpoint_complete(CheckpointId id) override {
+    if (!eo_) return Status::ok();
+    size_t n = 0;
+    for (; n < pending_.size() && pending_[n].first <= id.value(); ++n) {
+      SABOT_RETURN_IF_ERROR(
+          shared_->topic->commit_transaction(writer_->transactional_id(), pending_[n].second));
+    }
+    pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (finished_ && pending_.empty() && !writer_->in_transaction() && !closed_) {
+      return close_writer();
+    }
+    return Status::ok();
+  }
+
+  Status restore_state(std::string_view data) override {
+    if (!eo_) return Status::ok();
+    SABOT_ASSIGN_OR_RETURN(
+        state::SnapshotReader reader,
+        state::SnapshotReader::open(data, uid_, kStateType, 1, max_parallelism_));
+    for (size_t s = 0; s < reader.sections().size(); ++s) {
+      ByteReader r = reader.section_reader(s);
+      if (reader.sections()[s].key_group != state::kOperatorWide) {
+        return r.invalid("a keyed section in a topic sink snapshot");
+      }
+      std::string txn_id;
+      SABOT_RETURN_IF_ERROR(r.get_bytes(&txn_id));
+      uint64_t count = 0;
+      SABOT_RETURN_IF_ERROR(r.get_count(&count, 8));
+      std::vector<int64_t> seqs(static_cast<size_t>(count));
+      for (int64_t& seq : seqs) SABOT_RETURN_IF_ERROR(r.get(&seq));
+      SABOT_RETURN_IF_ERROR(r.expect_end());
+      // Every subtask given this snapshot (after rescaling, several) does the same: idempotent.
+      for (int64_t seq : seqs) {
+        SABOT_RETURN_IF_ERROR(
+            shared_->topic->commit_transaction(txn_id, seq)
+                .with_context("topic sink '" + uid_ +
+                              "': re-committing a transaction of the checkpoint"));
+      }
+      SABOT_RETURN_IF_ERROR(shared_->topic->abort_transactions_except(txn_id, seqs).status());
+    }
+    return Status::ok();
+  }
+
+ private:
+  static constexpr std::string_view kStateType = "topic-sink-2pc";
+
+  // Before the first transaction: abort what an earlier attempt with this transactional id left
+  // open or prepared (committed transactions of a restored checkpoint stay committed).
+  Status ensure_started() {
+    if (started_) return Status::ok();
+    started_ = true;
+    return shared_->topic->abort_transactions_except(writer_->transactional_id(), {}).status();
+  }
+
+  Status close_writer() {
+    closed_ = true;
     SABOT_RETURN_IF_ERROR(writer_->close());
     if (close_on_finish_ && shared_->open_writers.fetch_sub(1) == 1) shared_->topic->close();
     return Status::ok();
   }
 
- private:
   static Result<Array> key_strings(const Array& column) {
     if (column.type().is_var_length()) return column;
     columnar::BinaryBuilder b(columnar::binary());
@@ -301,6 +398,13 @@ class TopicSinkOperator final : public Operator {
   std::shared_ptr<SinkShared> shared_;
   bool close_on_finish_;
   const Clock* clock_;
+  bool eo_ = false;
+  std::string uid_;
+  uint32_t max_parallelism_ = 128;
+  std::vector<std::pair<int64_t, int64_t>> pending_;  // prepared: (checkpoint, sequence)
+  bool started_ = false;
+  bool finished_ = false;
+  bool closed_ = false;
 };
 
 class TopicSinkFactory final : public runtime::OperatorFactory {
@@ -327,7 +431,11 @@ class TopicSinkFactory final : public runtime::OperatorFactory {
                                                           options_.partitions));
     shared_->topic = topic;
     shared_->open_writers.fetch_add(1);
-    SABOT_ASSIGN_OR_RETURN(auto writer, MemoryTopicWriter::open(topic));
+    WriterOptions wo;
+    if (ctx.delivery == runtime::DeliveryGuarantee::kExactlyOnce) {
+      wo.transactional_id = "sabot/" + ctx.uid + "/" + std::to_string(ctx.subtask_index);
+    }
+    SABOT_ASSIGN_OR_RETURN(auto writer, MemoryTopicWriter::open(topic, wo));
     SABOT_ASSIGN_OR_RETURN(auto encoder, options_.codec->make_encoder());
     int key = options_.key_column.empty() ? -1 : inputs[0]->field_index(options_.key_column);
     return std::unique_ptr<Operator>(new TopicSinkOperator(

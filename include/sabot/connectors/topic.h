@@ -53,6 +53,14 @@ struct TopicSinkOptions {
   MemoryBroker* broker = nullptr;
 };
 
+// Under DeliveryGuarantee::kExactlyOnce the sink writes through a transactional producer per
+// subtask (transactional id "sabot/<uid>/<subtask>"; two jobs writing one broker need distinct
+// uids): the records since the last barrier form one transaction, prepared at the barrier and
+// committed when the checkpoint completes, so read_committed readers see only results of
+// completed checkpoints. Restore re-commits the prepared transactions the checkpoint lists and
+// aborts the lingering ones of the same transactional ids (whose writers are gone). A topic
+// cannot be truncated: what a later checkpoint committed before a failure stays visible if
+// recovery falls back to an earlier checkpoint (as in Kafka/Flink).
 std::shared_ptr<const runtime::OperatorFactory> topic_sink(TopicSinkOptions options);
 
 }  // namespace sabot::connectors
