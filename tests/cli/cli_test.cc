@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -21,6 +22,7 @@
 #include "sabot/fraud/rules.h"
 #include "sabot/fraud/transactions.h"
 #include "sabot/nexmark/generator.h"
+#include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot {
@@ -236,6 +238,147 @@ TEST_F(CliTest, CheckpointsListAndShowDescribeADirectoryWithoutTheJobsCode) {
   Outcome missing = sabot("checkpoints list " + path("nowhere"));
   EXPECT_EQ(missing.code, 1);
   EXPECT_NE(missing.err.find("is not a directory"), std::string::npos) << missing.err;
+}
+
+// A value type without a generic encoding: `state read` prints its bytes, never a guess.
+struct Limits {
+  int32_t low = 0;
+  int32_t high = 0;
+};
+
+TEST_F(CliTest, StateReadPrintsKeyedStateAsJsonLinesWithoutTheJobsCode) {
+  // Keyed state written through the state API, as a keyed operator keeps it, in a checkpoint on
+  // disk; the reader has only the bytes.
+  state::KeyedBackendOptions o;
+  o.key_types = {columnar::int64()};
+  o.max_parallelism = 8;
+  auto backend = state::MemoryStateBackend().create_keyed_backend(o);
+  ASSERT_TRUE(backend.is_ok());
+  auto& b = **backend;
+  auto* count = *b.get_state(state::ValueStateDescriptor<int64_t>{.name = "count"});
+  auto* spent =
+      *b.get_state(state::MapStateDescriptor<std::string, int64_t>{.name = "spent by merchant"});
+  auto* amounts = *b.get_state(state::ListStateDescriptor<double>{.name = "amounts"});
+  auto* limits = *b.get_state(state::ValueStateDescriptor<Limits>{.name = "limits"});
+  columnar::Int64Builder keys;
+  for (int64_t k : {17, -4, 1000}) keys.append(k);
+  std::vector<columnar::Array> cols = {keys.finish()};
+  std::vector<state::KeyId> ids;
+  ASSERT_TRUE(b.resolve_keys(cols, &ids).is_ok());
+  b.set_current_key(ids[0]);
+  count->update(3);
+  spent->put("acme", 250);
+  spent->put("bob's \"shop\"", 5);
+  amounts->add(1.5);
+  amounts->add(-0.25);
+  limits->update({-1, 2});
+  b.set_current_key(ids[1]);
+  count->update(-9);
+  b.set_current_namespace(42);
+  count->update(7);
+  b.set_current_namespace(state::kDefaultNamespace);
+  b.set_current_key(ids[2]);
+  spent->put("zed", 1);
+  std::string bytes;
+  ASSERT_TRUE(b.snapshot("alerts", &bytes).is_ok());
+  checkpoint::CheckpointData d;
+  d.job_name = "fraud";
+  d.checkpoint_id = 4;
+  d.max_parallelism = 8;
+  d.operators["alerts"] = {1, {bytes}};
+  auto storage = checkpoint::CheckpointStorage::open(path("chk"));
+  ASSERT_TRUE(storage.is_ok());
+  auto written = storage->write(d);
+  ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+  const std::string chk = *written;
+
+  auto sorted_lines = [](const std::string& text) {
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    std::sort(out.begin(), out.end());
+    return out;
+  };
+  Outcome counts = sabot("state read " + chk + " --operator alerts --state count");
+  ASSERT_EQ(counts.code, 0) << counts.err;
+  EXPECT_EQ(sorted_lines(counts.out),
+            (std::vector<std::string>{R"({"key": -4, "namespace": 0, "value": -9})",
+                                      R"({"key": -4, "namespace": 42, "value": 7})",
+                                      R"({"key": 17, "namespace": 0, "value": 3})"}));
+  Outcome spent_out = sabot("state read " + chk + " --operator alerts --state 'spent by merchant'");
+  ASSERT_EQ(spent_out.code, 0) << spent_out.err;
+  EXPECT_EQ(sorted_lines(spent_out.out),
+            (std::vector<std::string>{
+                R"({"key": 1000, "namespace": 0, "value": {"zed": 1}})",
+                R"({"key": 17, "namespace": 0, "value": {"acme": 250, "bob's \"shop\"": 5}})"}));
+  Outcome list = sabot("state read " + chk + " --operator alerts --state amounts --key 17");
+  ASSERT_EQ(list.code, 0) << list.err;
+  EXPECT_EQ(list.out, "{\"key\": 17, \"namespace\": 0, \"value\": [1.5, -0.25]}\n");
+  Outcome one = sabot("state read " + chk + " --operator alerts --state count --key -4");
+  ASSERT_EQ(one.code, 0) << one.err;
+  EXPECT_EQ(sorted_lines(one.out),
+            (std::vector<std::string>{R"({"key": -4, "namespace": 0, "value": -9})",
+                                      R"({"key": -4, "namespace": 42, "value": 7})"}));
+  Outcome none = sabot("state read " + chk + " --operator alerts --state count --key 5");
+  ASSERT_EQ(none.code, 0) << none.err;
+  EXPECT_EQ(none.out, "");
+
+  // A struct: its bytes (int32 -1, int32 2), with a note saying why.
+  Outcome hex = sabot("state read " + chk + " --operator alerts --state limits");
+  ASSERT_EQ(hex.code, 0) << hex.err;
+  EXPECT_EQ(hex.out, "{\"key\": 17, \"namespace\": 0, \"value_hex\": \"ffffffff02000000\"}\n");
+  EXPECT_NE(hex.err.find("Limits has no generic decoding"), std::string::npos) << hex.err;
+
+  // Errors name what is wrong and what there is.
+  Outcome bad_uid = sabot("state read " + chk + " --operator alert --state count");
+  EXPECT_EQ(bad_uid.code, 1);
+  EXPECT_NE(bad_uid.err.find("no operator 'alert'; its operators: 'alerts'"), std::string::npos)
+      << bad_uid.err;
+  Outcome bad_state = sabot("state read " + chk + " --operator alerts --state counts");
+  EXPECT_EQ(bad_state.code, 1);
+  EXPECT_NE(bad_state.err.find("no state 'counts'; its states: 'count' (value), 'spent by "
+                               "merchant' (map), 'amounts' (list), 'limits' (value)"),
+            std::string::npos)
+      << bad_state.err;
+  Outcome bad_key = sabot("state read " + chk + " --operator alerts --state count --key x1");
+  EXPECT_EQ(bad_key.code, 1);
+  EXPECT_NE(bad_key.err.find("key column 0 is int64: 'x1' is not such a value"), std::string::npos)
+      << bad_key.err;
+  Outcome no_state = sabot("state read " + chk + " --operator alerts");
+  EXPECT_EQ(no_state.code, 1);
+  EXPECT_NE(no_state.err.find("--state NAME"), std::string::npos) << no_state.err;
+
+  // checkpoints show describes the same state.
+  Outcome show = sabot("checkpoints show " + chk);
+  ASSERT_EQ(show.code, 0) << show.err;
+  EXPECT_NE(show.out.find("3 keys, key type int64"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("state 'count': value of long, 3 entries over 2 keys"), std::string::npos)
+      << show.out;
+  EXPECT_NE(show.out.find("state 'spent by merchant': map of std::map<std::string, long>, 2 "
+                          "entries over 2 keys"),
+            std::string::npos)
+      << show.out;
+  EXPECT_NE(show.out.find("state 'limits': value of "), std::string::npos) << show.out;
+
+  // Other state types: refused by state read, described by show.
+  std::string window;
+  state::SnapshotWriter w(&window, {"win", "window", 1, 8});
+  w.begin_section(2).put<int64_t>(0);
+  w.finish();
+  d.checkpoint_id = 5;
+  d.operators["win"] = {1, {window}};
+  auto second = storage->write(d);
+  ASSERT_TRUE(second.is_ok());
+  Outcome refused = sabot("state read " + *second + " --operator win --state x");
+  EXPECT_EQ(refused.code, 1);
+  EXPECT_NE(refused.err.find("holds state type 'window', which 'sabot state read' cannot decode"),
+            std::string::npos)
+      << refused.err;
+  Outcome help = sabot("--help");
+  EXPECT_NE(help.out.find("state read"), std::string::npos) << help.out;
+  Outcome state_help = sabot("state read --help");
+  EXPECT_EQ(state_help.code, 0);
+  EXPECT_NE(state_help.out.find("--operator"), std::string::npos) << state_help.out;
 }
 
 TEST_F(CliTest, FraudGenerateWritesTheGeneratorsTransactions) {

@@ -1,12 +1,17 @@
-// `sabot checkpoints list|show`: what a checkpoint directory holds, read without the job's code
-// (the manifest and the snapshot envelopes describe themselves).
+// `sabot checkpoints list|show` and `sabot state read`: what a checkpoint directory holds, read
+// without the job's code (the manifest and the snapshot envelopes describe themselves; keyed state
+// is decoded by state/keyed_snapshot_reader.h).
+#include <algorithm>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "commands.h"
 #include "sabot/checkpoint/storage.h"
+#include "sabot/state/keyed_snapshot_reader.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot::cli {
@@ -53,6 +58,66 @@ std::string describe_sections(const state::SnapshotReader& r) {
   return out;
 }
 
+// What `checkpoints show` adds under a keyed-state or process-function subtask: keys, timers and,
+// per state, its kind, value type, TTL and counts.
+std::string describe_keyed(const state::KeyedSnapshotReader& k) {
+  std::string out = "    " + std::to_string(k.num_keys()) + " keys, key type ";
+  for (size_t c = 0; c < k.key_types().size(); ++c) {
+    if (c) out += ", ";
+    out += k.key_types()[c].to_string();
+  }
+  if (k.header().state_type == state::kProcessFunctionStateType) {
+    out += "; timers: " + std::to_string(k.event_timers()) + " event-time, " +
+           std::to_string(k.processing_timers()) + " processing-time";
+  }
+  out += "\n";
+  for (const auto& s : k.states()) {
+    const state::ValueDecoder d = state::ValueDecoder::for_state(s.kind, s.type_tag);
+    out += "    state '" + s.name + "': " + std::string(state::state_kind_name(s.kind)) + " of " +
+           d.value_type();
+    if (s.ttl_ms > 0) out += ", TTL " + std::to_string(s.ttl_ms) + " ms";
+    out += ", " + std::to_string(s.entries) + " entries over " + std::to_string(s.keys) + " keys\n";
+  }
+  return out;
+}
+
+// Source positions as the executor stores them (runtime/executor.cc: state type
+// "source-positions", one operator-wide section: u64 count, then per split an i32 split number
+// and its position bytes). Positions of one encoded number (runtime::encode_position, what the
+// built-in sources write) are printed as that number, others as hex.
+constexpr std::string_view kSourcePositionsType = "source-positions";
+
+std::string describe_positions(const state::SnapshotReader& r) {
+  std::string out;
+  for (size_t i = 0; i < r.sections().size(); ++i) {
+    if (r.sections()[i].key_group != state::kOperatorWide) continue;
+    ByteReader b = r.section_reader(i);
+    uint64_t n = 0;
+    if (Status st = b.get_count(&n, sizeof(int32_t) + sizeof(uint64_t)); !st.is_ok()) {
+      return "    unreadable positions: " + st.message() + "\n";
+    }
+    out += "    positions:";
+    for (uint64_t k = 0; k < n; ++k) {
+      int32_t split = 0;
+      std::string_view bytes;
+      Status st = b.get(&split);
+      if (st.is_ok()) st = b.get_bytes(&bytes);
+      if (!st.is_ok()) return out + " (unreadable: " + st.message() + ")\n";
+      out += " split " + std::to_string(split) + " @ ";
+      if (bytes.size() == sizeof(int64_t)) {
+        int64_t v = 0;
+        std::memcpy(&v, bytes.data(), sizeof(v));
+        out += std::to_string(v);
+      } else {
+        out += "0x" + state::to_hex(bytes);
+      }
+      if (k + 1 < n) out += ",";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
 int checkpoints_list(std::span<const std::string> args) {
   std::string dir;
   FlagSet flags(
@@ -90,9 +155,12 @@ int checkpoints_show(std::span<const std::string> args) {
   std::string path;
   FlagSet flags("sabot checkpoints show",
                 "Describes one checkpoint (DIR/chk-<n> or DIR/savepoint-<n>): the job, when it "
-                "completed, and per operator uid its parallelism and, per subtask, the state type "
-                "and version, the key groups held and the bytes. Every file is checked against the "
-                "manifest's size and checksum.");
+                "completed, and per operator uid its parallelism and bytes and, per subtask, the "
+                "state type and version, the key groups held and the bytes. Keyed state (state "
+                "types keyed-state and process-function) also shows its keys, key types and "
+                "timers and, per state, its kind, C++ value type, TTL and entry and key counts; "
+                "sources show their split positions. Every file is checked against the "
+                "manifest's size and checksum. 'sabot state read' prints a state's values.");
   flags.add_positional_string("PATH", &path, "the checkpoint's directory");
   if (auto code = parse_flags(flags, args)) return *code;
   if (path.empty()) return fail("checkpoints show: give the checkpoint's directory (PATH)");
@@ -109,7 +177,10 @@ int checkpoints_show(std::span<const std::string> args) {
              std::to_string(info->max_parallelism) + ", " + std::to_string(info->bytes) +
              " bytes in " + std::to_string(info->files.size()) + " files\n");
   for (const auto& [uid, op] : data->operators) {
-    out->write("\noperator '" + uid + "' (parallelism " + std::to_string(op.parallelism) + ")\n");
+    uint64_t op_bytes = 0;
+    for (const std::string& b : op.subtasks) op_bytes += b.size();
+    out->write("\noperator '" + uid + "' (parallelism " + std::to_string(op.parallelism) + "), " +
+               std::to_string(op_bytes) + " bytes\n");
     for (size_t s = 0; s < op.subtasks.size(); ++s) {
       const std::string& bytes = op.subtasks[s];
       std::string line = "  subtask " + std::to_string(s) + ": ";
@@ -132,14 +203,142 @@ int checkpoints_show(std::span<const std::string> args) {
       out->write(line + "state '" + r->header().state_type + "' v" +
                  std::to_string(r->header().state_version) + ", " + describe_sections(*r) + ", " +
                  std::to_string(bytes.size()) + " bytes\n");
+      if (state::is_keyed_state_type(type)) {
+        auto keyed = state::KeyedSnapshotReader::open(bytes, uid, info->max_parallelism);
+        out->write(keyed.is_ok()
+                       ? describe_keyed(*keyed)
+                       : "    unreadable keyed state: " + keyed.status().message() + "\n");
+      } else if (type == kSourcePositionsType) {
+        out->write(describe_positions(*r));
+      }
     }
   }
   if (Status st = out->close(); !st.is_ok()) return fail(st.message());
   return kExitOk;
 }
 
+int state_read(std::span<const std::string> args) {
+  std::string path;
+  std::string uid;
+  std::string name;
+  std::string key_text;
+  FlagSet flags(
+      "sabot state read",
+      "Prints the values of one keyed state in a checkpoint (DIR/chk-<n> or DIR/savepoint-<n>) "
+      "as JSON lines, {\"key\": ..., \"namespace\": ..., \"value\": ...}, read without the "
+      "job's code: keys by the key types the snapshot stores (several key columns as an array), "
+      "values by the state's stored C++ type for the types StateCodec encodes built in (numbers, "
+      "bool, std::string, and std::vector, std::pair, std::optional, std::map of those; list "
+      "state as an array, map state as an object). Values of other types (structs, enums, own "
+      "codecs) are printed as \"value_hex\", their encoded bytes, with a note on stderr. Reads "
+      "keyed-state and process-function state; 'sabot checkpoints show' lists operators and "
+      "states.");
+  flags.add_positional_string("PATH", &path, "the checkpoint's directory");
+  flags.add_string("operator", &uid, "the operator's uid (required)");
+  flags.add_string("state", &name, "the state's name (required)");
+  flags.add_string("key", &key_text,
+                   "only this key, parsed by the key type (several key columns: the values "
+                   "separated by ','; null for a null value)");
+  if (auto code = parse_flags(flags, args)) return *code;
+  if (path.empty()) return fail("state read: give the checkpoint's directory (PATH)");
+  if (uid.empty()) return fail("state read: give the operator's uid (--operator UID)");
+  if (name.empty()) return fail("state read: give the state's name (--state NAME)");
+  auto info = checkpoint::read_manifest(path);
+  if (!info.is_ok()) return fail(info.status().message());
+  if (!info->usable) return fail("checkpoint '" + path + "': " + info->status);
+  auto data = checkpoint::load_checkpoint(path);
+  if (!data.is_ok()) return fail(data.status().message());
+  auto op = data->operators.find(uid);
+  if (op == data->operators.end()) {
+    std::string uids;
+    for (const auto& [u, o] : data->operators) uids += (uids.empty() ? "'" : ", '") + u + "'";
+    return fail("checkpoint '" + path + "' has no operator '" + uid +
+                "'; its operators: " + (uids.empty() ? "none" : uids));
+  }
+  std::vector<state::KeyedSnapshotReader> readers;
+  for (const std::string& bytes : op->second.subtasks) {
+    if (bytes.empty()) continue;
+    auto header = state::SnapshotReader::peek_header(bytes);
+    if (!header.is_ok()) return fail("operator '" + uid + "': " + header.status().message());
+    if (!state::is_keyed_state_type(header->state_type)) {
+      return fail("operator '" + uid + "' holds state type '" + header->state_type +
+                  "', which 'sabot state read' cannot decode (it reads keyed-state and "
+                  "process-function state); 'sabot checkpoints show' describes it");
+    }
+    auto r = state::KeyedSnapshotReader::open(bytes, uid, info->max_parallelism);
+    if (!r.is_ok()) return fail(r.status().message());
+    readers.push_back(std::move(r).value());
+  }
+  if (readers.empty()) return fail("operator '" + uid + "' has no state in '" + path + "'");
+  const auto* st = readers.front().find_state(name);
+  if (st == nullptr) {
+    std::string names;
+    for (const auto& s : readers.front().states()) {
+      names += (names.empty() ? "'" : ", '") + s.name + "' (" +
+               std::string(state::state_kind_name(s.kind)) + ")";
+    }
+    return fail("operator '" + uid + "' has no state '" + name +
+                "'; its states: " + (names.empty() ? "none" : names));
+  }
+  const state::ValueDecoder decoder = state::ValueDecoder::for_state(st->kind, st->type_tag);
+  if (!decoder.decodable()) {
+    std::fprintf(stderr,
+                 "sabot: note: state '%s' is not decoded: %s; its values are printed as "
+                 "\"value_hex\", the bytes of their encoding\n",
+                 name.c_str(), decoder.reason().c_str());
+  }
+  const std::vector<columnar::DataType> key_types = readers.front().key_types();
+  std::optional<std::vector<columnar::Scalar>> want;
+  if (flags.is_set("key")) {
+    auto k = state::parse_key(key_text, key_types);
+    if (!k.is_ok()) return fail("state read: --key: " + k.status().message());
+    want = std::move(k).value();
+  }
+  auto out = OutputFile::open("-");
+  if (!out.is_ok()) return fail(out.status().message());
+  std::string line;
+  for (const auto& r : readers) {
+    if (r.key_types() != key_types) {
+      return fail("operator '" + uid + "': its subtasks' snapshots have different key types");
+    }
+    Status walked = r.for_each_entry(name, [&](const state::KeyedSnapshotReader::Entry& e) {
+      if (want && !std::equal(e.key.begin(), e.key.end(), want->begin(), want->end())) {
+        return Status::ok();
+      }
+      line = "{\"key\": ";
+      if (e.key.size() == 1) {
+        line += state::scalar_to_json(e.key[0]);
+      } else {
+        line += "[";
+        for (size_t c = 0; c < e.key.size(); ++c) {
+          if (c) line += ", ";
+          line += state::scalar_to_json(e.key[c]);
+        }
+        line += "]";
+      }
+      line += ", \"namespace\": " + std::to_string(e.ns);
+      if (decoder.decodable()) {
+        auto v = decoder.to_json(e.value);
+        if (!v.is_ok()) {
+          return Status::invalid_data("operator '" + uid + "' state '" + name + "' key group " +
+                                      std::to_string(e.key_group) + ": " + v.status().message());
+        }
+        line += ", \"value\": " + *v + "}\n";
+      } else {
+        line += ", \"value_hex\": \"" + state::to_hex(e.value) + "\"}\n";
+      }
+      out->write(line);
+      return Status::ok();
+    });
+    if (!walked.is_ok()) return fail(walked.message());
+  }
+  if (Status s = out->close(); !s.is_ok()) return fail(s.message());
+  return kExitOk;
+}
+
 }  // namespace
 
+int state_read_command(std::span<const std::string> args) { return state_read(args); }
 int checkpoints_list_command(std::span<const std::string> args) { return checkpoints_list(args); }
 int checkpoints_show_command(std::span<const std::string> args) { return checkpoints_show(args); }
 

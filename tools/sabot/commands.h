@@ -72,5 +72,6 @@ int enrichment_generate(std::span<const std::string> args);
 int demo_enrichment(std::span<const std::string> args);
 int checkpoints_list_command(std::span<const std::string> args);
 int checkpoints_show_command(std::span<const std::string> args);
+int state_read_command(std::span<const std::string> args);
 
 }  // namespace sabot::cli

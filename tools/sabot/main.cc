@@ -36,6 +36,8 @@ const std::vector<Command>& commands() {
        sabot::cli::checkpoints_list_command},
       {"checkpoints", "show", "describe one checkpoint: operators, state types, key groups, sizes",
        sabot::cli::checkpoints_show_command},
+      {"state", "read", "print one keyed state of a checkpoint as JSON lines (key, value)",
+       sabot::cli::state_read_command},
   };
   return all;
 }
