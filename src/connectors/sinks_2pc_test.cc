@@ -3,8 +3,12 @@
 // the input since then replayed, must end with exactly the uninterrupted output, and its target
 // must only ever hold the rows of completed checkpoints.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -214,6 +218,90 @@ TEST(ExactlyOnceFileSink, CrashesAtRandomPointsGiveExactlyTheUninterruptedOutput
       EXPECT_EQ(listing(dir.path()), std::vector<std::string>{"out.txt"});
     }
   }
+}
+
+// The commit path under SIGKILL: a child process runs the sink (restoring from the last completed
+// checkpoint file, the coordinator's part played by an atomic rename before notify) and reports
+// progress through a pipe; the parent kills it after a random number of steps, again and again,
+// until a child finishes. The file must then equal the uninterrupted output.
+TEST(ExactlyOnceFileSink, KilledWithSigkillAtRandomStepsGivesTheUninterruptedOutput) {
+  TempDir dir;
+  FileSinkOptions options{
+      .path = dir.file("out.csv"), .format = FileFormat::kCsv, .buffer_bytes = 256};
+  const std::string checkpoint = dir.file("completed.bin");
+  const int64_t total = 20000;
+  auto child = [&](int fd) {
+    auto factory = file_sink(options);
+    std::vector<SchemaPtr> in = {id_schema()};
+    const runtime::OperatorContext ctx = eo_context();
+    auto op = std::move(factory->create(in, ctx)).value();
+    if (!op->open(ctx).is_ok()) ::_exit(2);
+    int64_t pos = 0;
+    const std::string saved = read_file(checkpoint);
+    if (!saved.empty()) {
+      std::memcpy(&pos, saved.data(), sizeof pos);
+      if (!op->restore_state(std::string_view(saved).substr(sizeof pos)).is_ok()) ::_exit(3);
+    }
+    std::mt19937_64 rng(static_cast<uint64_t>(pos) * 31 + 5);
+    NullOutput out;
+    int64_t id = 1000 + pos;
+    for (;;) {
+      if (pos < total) {
+        const int64_t n = std::min<int64_t>(total - pos, 1 + static_cast<int64_t>(rng() % 50));
+        if (!op->process_batch(rows(pos, n), 0, out).is_ok()) ::_exit(4);
+        pos += n;
+      } else if (!op->finish(out).is_ok()) {
+        ::_exit(5);
+      }
+      (void)!::write(fd, "b", 1);
+      if (pos < total && rng() % 2 != 0) continue;
+      std::string snap(sizeof pos, '\0');
+      std::memcpy(snap.data(), &pos, sizeof pos);
+      if (!op->snapshot_state(CheckpointId(++id), &snap).is_ok()) ::_exit(6);
+      (void)!::write(fd, "s", 1);
+      {
+        std::ofstream tmp(checkpoint + ".tmp", std::ios::binary);
+        tmp << snap;
+      }
+      if (::rename((checkpoint + ".tmp").c_str(), checkpoint.c_str()) != 0) ::_exit(7);
+      (void)!::write(fd, "c", 1);
+      if (!op->notify_checkpoint_complete(CheckpointId(id)).is_ok()) ::_exit(8);
+      (void)!::write(fd, "n", 1);
+      if (pos >= total) ::_exit(0);
+    }
+  };
+  std::mt19937_64 rng(11);
+  int kills = 0;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    int fds[2];
+    ASSERT_EQ(::pipe(fds), 0);
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      ::close(fds[0]);
+      child(fds[1]);
+      ::_exit(9);
+    }
+    ::close(fds[1]);
+    const int steps = attempt < 25 ? 1 + static_cast<int>(rng() % 40) : 1 << 30;
+    char c;
+    int seen = 0;
+    while (seen < steps && ::read(fds[0], &c, 1) == 1) ++seen;
+    if (seen == steps) {
+      ::kill(pid, SIGKILL);
+      ++kills;
+    }
+    ::close(fds[0]);
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status)) {
+      ASSERT_EQ(WEXITSTATUS(status), 0) << "child failed";
+      break;
+    }
+    ASSERT_TRUE(WIFSIGNALED(status));
+  }
+  EXPECT_GE(kills, 20);
+  EXPECT_EQ(read_file(options.path), reference_output(options, total));
 }
 
 TEST(ExactlyOnceFileSink, ArrowIpcOutputIsAValidStreamAfterCrashes) {
