@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <optional>
 #include <string>
@@ -182,6 +183,47 @@ TEST(KeyedSnapshotReaderTest, WalksEntriesWithDecodedKeysAndCountsThem) {
   ASSERT_FALSE(bad.is_ok());
   EXPECT_NE(bad.status().message().find("key column 1 is int64"), std::string::npos)
       << bad.status().message();
+}
+
+// The process operator's envelope (operators/keyed_process.cc): the keyed payload per key group,
+// then its event-time and processing-time timers as (key index, time).
+TEST(KeyedSnapshotReaderTest, ReadsProcessFunctionSnapshotsWithTheirTimers) {
+  Fixture f;
+  auto* count = *f.backend->get_state(ValueStateDescriptor<int64_t>{.name = "count"});
+  for (size_t i = 0; i < f.ids.size(); ++i) {
+    f.backend->set_current_key(f.ids[i]);
+    count->update(static_cast<int64_t>(i));
+  }
+  KeyedStateBackend::SnapshotParts parts;
+  ASSERT_TRUE(f.backend->snapshot_parts(f.backend->keys().owned_key_groups(), &parts).is_ok());
+  std::string bytes;
+  SnapshotWriter w(&bytes, {"proc", std::string(kProcessFunctionStateType), 1, 16});
+  w.begin_section(kOperatorWide).put_raw(parts.header.data(), parts.header.size());
+  for (size_t g = 0; g < parts.key_groups.size(); ++g) {
+    ByteWriter& s = w.begin_section(parts.key_groups[g].value());
+    s.put_raw(parts.payloads[g].data(), parts.payloads[g].size());
+    s.put<uint64_t>(2);  // two event-time timers on the section's first key
+    for (int64_t t : {100, 200}) {
+      s.put<uint32_t>(0);
+      s.put<int64_t>(t);
+    }
+    s.put<uint64_t>(0);  // no processing-time timers
+  }
+  w.finish();
+  auto r = KeyedSnapshotReader::open(bytes, "proc", 16);
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(r->num_keys(), 3u);
+  EXPECT_EQ(r->event_timers(), 2 * parts.key_groups.size());
+  EXPECT_EQ(r->processing_timers(), 0u);
+  EXPECT_EQ(r->states()[0].entries, 3u);
+  std::vector<std::string> values;
+  const ValueDecoder d = ValueDecoder::for_state(StateKind::kValue, r->states()[0].type_tag);
+  ASSERT_TRUE(r->for_each_entry("count", [&](const KeyedSnapshotReader::Entry& e) {
+                 values.push_back(*d.to_json(e.value));
+                 return Status::ok();
+               }).is_ok());
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<std::string>{"0", "1", "2"}));
 }
 
 TEST(KeyedSnapshotReaderTest, RefusesOtherStateTypesAndDamagedBytes) {
