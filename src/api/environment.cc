@@ -18,6 +18,12 @@ runtime::ExecutionOptions Environment::execution_options() const {
   if (options_.clock) o.clock = options_.clock;
   o.checkpoints = options_.checkpoints;
   o.restore_from = options_.restore_from;
+  o.checkpoint_interval = options_.checkpoint_interval;
+  o.checkpoint_storage = options_.checkpoint_storage;
+  o.checkpoint_timeout = options_.checkpoint_timeout;
+  o.delivery = options_.delivery;
+  o.allow_non_restored_state = options_.allow_non_restored_state;
+  o.checkpoint_write_hook = options_.checkpoint_write_hook;
   return o;
 }
 

@@ -1,5 +1,6 @@
 #include "sabot/runtime/checkpoint.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "sabot/base/check.h"
@@ -8,7 +9,7 @@ namespace sabot::runtime {
 
 CheckpointStore::CheckpointStore(int retained) : retained_(retained < 1 ? 1 : retained) {}
 
-Status CheckpointStore::attach(std::string job_name, int operator_subtasks, int max_parallelism) {
+Status CheckpointStore::attach(std::string job_name, int subtasks, int max_parallelism) {
   std::lock_guard<std::mutex> lock(mu_);
   if (attached_) {
     return Status::invalid_argument("the checkpoint store is in use by job '" + job_name_ +
@@ -16,10 +17,11 @@ Status CheckpointStore::attach(std::string job_name, int operator_subtasks, int 
   }
   attached_ = true;
   job_name_ = std::move(job_name);
-  expected_ = operator_subtasks;
+  expected_ = subtasks;
   max_parallelism_ = max_parallelism;
   ended_.reset();
   newest_completed_ = -1;
+  aborted_.clear();
   pending_.clear();
   completed_.clear();
   return Status::ok();
@@ -35,6 +37,8 @@ Status CheckpointStore::report(CheckpointId id, const std::string& uid, int subt
     return Status::invalid_argument(what + " is outside parallelism " +
                                     std::to_string(parallelism));
   }
+  // A checkpoint aborted by the coordinator: a late report of it is dropped.
+  if (aborted_.count(id.value()) != 0) return Status::ok();
   if (id.value() <= newest_completed_) {
     return Status::invalid_argument(what + " reported after checkpoint " +
                                     std::to_string(newest_completed_) + " completed");
@@ -75,6 +79,13 @@ Status CheckpointStore::report(CheckpointId id, const std::string& uid, int subt
   return Status::ok();
 }
 
+void CheckpointStore::abort(CheckpointId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  aborted_.insert(id.value());
+  pending_.erase(id.value());
+  cv_.notify_all();
+}
+
 void CheckpointStore::detach(const Status& outcome) {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -90,6 +101,9 @@ Result<JobSnapshot> CheckpointStore::wait_for(CheckpointId id) {
   const std::string what = "checkpoint " + std::to_string(id.value());
   for (;;) {
     if (auto it = completed_.find(id.value()); it != completed_.end()) return it->second;
+    if (aborted_.count(id.value()) != 0) {
+      return Status::cancelled(what + " was aborted (it did not complete in time)");
+    }
     if (id.value() <= newest_completed_) {
       return Status::not_found(what + " is not held: checkpoint " +
                                std::to_string(newest_completed_) + " completed after it (" + what +
@@ -104,6 +118,13 @@ Result<JobSnapshot> CheckpointStore::wait_for(CheckpointId id) {
     }
     cv_.wait(lock);
   }
+}
+
+std::optional<JobSnapshot> CheckpointStore::completed(CheckpointId id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = completed_.find(id.value());
+  if (it == completed_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::optional<JobSnapshot> CheckpointStore::latest() const {

@@ -7,11 +7,14 @@
 #include <thread>
 
 #include "runtime/channel.h"
+#include "runtime/coordinator.h"
 #include "runtime/scheduler.h"
 #include "sabot/base/arith.h"
 #include "sabot/base/check.h"
+#include "sabot/base/logging.h"
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::runtime {
 
@@ -19,6 +22,48 @@ using columnar::RecordBatch;
 using columnar::SchemaPtr;
 
 namespace {
+
+// The state type under which a source subtask reports its split positions.
+constexpr std::string_view kSourcePositionsState = "source-positions";
+
+// A source subtask's positions in the snapshot envelope: one operator-wide section holding the
+// count, then per split its number and bytes.
+void encode_positions(const std::string& uid, int max_parallelism,
+                      const std::vector<SplitPosition>& positions, std::string* out) {
+  state::SnapshotWriter w(out, {.operator_uid = uid,
+                                .state_type = std::string(kSourcePositionsState),
+                                .state_version = 1,
+                                .max_parallelism = static_cast<uint32_t>(max_parallelism)});
+  ByteWriter& b = w.begin_section(state::kOperatorWide);
+  b.put<uint64_t>(positions.size());
+  for (const SplitPosition& p : positions) {
+    b.put<int32_t>(p.split);
+    b.put_bytes(p.bytes);
+  }
+  w.finish();
+}
+
+// Appends the positions in one subtask snapshot of source `uid` to `out`.
+Status decode_positions(std::string_view bytes, const std::string& uid, int max_parallelism,
+                        std::vector<SplitPosition>* out) {
+  SABOT_ASSIGN_OR_RETURN(state::SnapshotReader r,
+                         state::SnapshotReader::open(bytes, uid, kSourcePositionsState, 1,
+                                                     static_cast<uint32_t>(max_parallelism)));
+  for (size_t i = 0; i < r.sections().size(); ++i) {
+    if (r.sections()[i].key_group != state::kOperatorWide) continue;
+    ByteReader b = r.section_reader(i);
+    uint64_t n = 0;
+    SABOT_RETURN_IF_ERROR(b.get_count(&n, sizeof(int32_t) + sizeof(uint64_t)));
+    for (uint64_t k = 0; k < n; ++k) {
+      SplitPosition p;
+      SABOT_RETURN_IF_ERROR(b.get(&p.split));
+      SABOT_RETURN_IF_ERROR(b.get_bytes(&p.bytes));
+      out->push_back(std::move(p));
+    }
+    SABOT_RETURN_IF_ERROR(b.expect_end());
+  }
+  return Status::ok();
+}
 
 int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -114,15 +159,26 @@ void check_uids_and_restore(const LogicalPlan& plan, const ExecutionOptions& opt
   }
   for (const auto& [uid, op] : snap.operators) {
     auto it = by_uid.find(uid);
+    if (it == by_uid.end() && options.allow_non_restored_state) continue;
     if (it == by_uid.end()) {
       problems->push_back(what + " holds state of operator uid '" + uid +
                           "', which is not in the job (give the operator that takes it over "
-                          "this uid with .uid())");
+                          "this uid with .uid(), or allow non-restored state)");
       continue;
     }
     if (it->second->source) {
-      problems->push_back(what + " holds state of uid '" + uid + "', which is source '" +
-                          it->second->name + "' (sources have no state to restore)");
+      // A source's state is its split positions.
+      std::vector<SplitPosition> positions;
+      for (const std::string& bytes : op.subtasks) {
+        if (bytes.empty()) continue;
+        if (Status ds = decode_positions(bytes, uid, options.max_parallelism, &positions);
+            !ds.is_ok()) {
+          problems->push_back(what + " holds state of uid '" + uid + "', which is source '" +
+                              it->second->name +
+                              "', that is not its split positions: " + ds.message());
+          break;
+        }
+      }
       continue;
     }
     if (op.parallelism < 1 || op.parallelism > options.max_parallelism ||
@@ -154,6 +210,17 @@ Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysi
                        std::to_string(options.source_batch_rows));
   }
   if (options.clock == nullptr) problems.push_back("clock must not be null");
+  if (options.checkpoint_interval.count() < 0) {
+    problems.push_back("checkpoint_interval must be >= 0 (0: only on demand)");
+  }
+  if (options.checkpoint_timeout.count() <= 0) problems.push_back("checkpoint_timeout must be > 0");
+  if (options.max_concurrent_checkpoints != 1) {
+    problems.push_back("max_concurrent_checkpoints must be 1 (the only value supported), got " +
+                       std::to_string(options.max_concurrent_checkpoints));
+  }
+  const bool checkpointing = options.checkpoint_interval.count() > 0 ||
+                             options.checkpoint_storage != nullptr ||
+                             options.delivery != DeliveryGuarantee::kNone;
 
   const auto& nodes = plan.nodes();
   const size_t n = nodes.size();
@@ -179,6 +246,11 @@ Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysi
       }
       if (node.source->num_splits() < 1) {
         problems.push_back(where + ": source has no splits");
+      }
+      if (checkpointing && !node.source->checkpointable()) {
+        problems.push_back(where +
+                           ": source cannot be checkpointed (its positions cannot be "
+                           "recorded), but checkpointing is on");
       }
       continue;
     }
@@ -301,6 +373,13 @@ struct JobState {
   ExecutionOptions options;
   // Tasks that have not finished; the last one to finish detaches the checkpoint store.
   std::atomic<int> tasks_running{0};
+  // Where subtasks report their snapshots (options.checkpoints, or the job's own when
+  // checkpointing is on without one). Null: snapshots are dropped.
+  std::shared_ptr<CheckpointStore> store;
+  // Null when checkpointing is off.
+  std::unique_ptr<CheckpointCoordinator> coordinator;
+  // Exactly-once: a task whose input ended stays for the final checkpoint.
+  bool lingers = false;
 
   void fail(Status s) {
     {
@@ -312,14 +391,14 @@ struct JobState {
 
   // A task returned kFinished (it never runs again).
   void task_finished() {
-    if (tasks_running.fetch_sub(1) != 1 || !options.checkpoints) return;
+    if (tasks_running.fetch_sub(1) != 1 || !store) return;
     Status outcome;
     {
       std::lock_guard<std::mutex> lock(mu);
       outcome = failure;
     }
     if (outcome.is_ok() && cancelled.load()) outcome = Status::cancelled("job was cancelled");
-    options.checkpoints->detach(outcome);
+    store->detach(outcome);
   }
 };
 
@@ -535,6 +614,13 @@ class OpRunner final : public Downstream, public Output {
     return timed([&] { return op_->process_watermark(time, *this); });
   }
   Status on_barrier(CheckpointId id) override {
+    SABOT_RETURN_IF_ERROR(snapshot_and_report(id));
+    if (side_) SABOT_RETURN_IF_ERROR(side_->on_barrier(id));
+    return next_ ? next_->on_barrier(id) : Status::ok();
+  }
+  // Snapshots the operator for checkpoint `id` and reports it, without passing a barrier on
+  // (also used after finish(), when no barrier can arrive any more).
+  Status snapshot_and_report(CheckpointId id) {
     std::string state;
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->snapshot_state(id, &state); }));
     if (checkpoints_) {
@@ -545,8 +631,11 @@ class OpRunner final : public Downstream, public Output {
           },
           "checkpoint"));
     }
-    if (side_) SABOT_RETURN_IF_ERROR(side_->on_barrier(id));
-    return next_ ? next_->on_barrier(id) : Status::ok();
+    return Status::ok();
+  }
+  // Checkpoint `id` is durable (called on the task's thread, between events).
+  Status notify_complete(CheckpointId id) {
+    return guarded([&] { return op_->notify_checkpoint_complete(id); }, "checkpoint commit");
   }
   Timestamp next_processing_time() const { return op_->next_processing_time(); }
   Status on_processing_time(Timestamp now) {
@@ -642,7 +731,11 @@ class StreamTask final : public Schedulable {
   // Configuration (before the job starts).
   void set_source(std::unique_ptr<SourceReader> reader, OperatorCounters* counters,
                   int metrics_index, int subtask, std::string source_name,
-                  WatermarkStrategy strategy, const std::vector<int>& splits) {
+                  WatermarkStrategy strategy, const std::vector<int>& splits,
+                  const OperatorContext& ctx, bool checkpointable, CheckpointStore* store) {
+    source_ctx_ = ctx;
+    source_checkpointable_ = checkpointable;
+    checkpoints_ = store;
     strategy_ = std::move(strategy);
     for (int split : splits) split_time_[split] = SplitTime{};
     if (splits.empty()) split_time_[-1] = SplitTime{};
@@ -695,6 +788,19 @@ class StreamTask final : public Schedulable {
  private:
   RunResult run_quantum_once() {
     if (job_->cancelled.load(std::memory_order_relaxed)) return RunResult::kFinished;
+    if (job_->coordinator && opened_) {
+      // Between events: commit what the newest durable checkpoint covers (one relaxed load).
+      Status s = deliver_notifications();
+      if (s.is_ok() && lingering_) {
+        RunResult r = RunResult::kWaiting;
+        s = linger(&r);
+        if (s.is_ok()) return r;
+      }
+      if (!s.is_ok()) {
+        job_->fail(std::move(s));
+        return RunResult::kFinished;
+      }
+    }
     if (blocked_since_ != 0) {
       OperatorCounters* c = chain_.empty() ? source_counters_ : chain_.back()->counters();
       if (c) c->blocked_ns.fetch_add(now_ns() - blocked_since_, std::memory_order_relaxed);
@@ -706,6 +812,12 @@ class StreamTask final : public Schedulable {
       if (s.is_ok()) {
         RunResult r = RunResult::kFinished;
         s = reader_ ? run_source(&r) : run_inputs(&r);
+        if (s.is_ok() && r == RunResult::kFinished && finished_ && job_->lingers) {
+          // Exactly-once: stay for the final checkpoint and its commit.
+          lingering_ = true;
+          job_->coordinator->chain_finished();
+          s = linger(&r);
+        }
         // Parked tasks are not woken by time: poll the clock while timers are pending.
         if (s.is_ok() && r == RunResult::kWaiting && !finished_ && has_processing_timers()) {
           r = RunResult::kPollLater;
@@ -723,6 +835,58 @@ class StreamTask final : public Schedulable {
     opened_ = true;
     for (auto& r : chain_) SABOT_RETURN_IF_ERROR(r->open());
     return Status::ok();
+  }
+
+  // Calls notify_checkpoint_complete on every operator of the chain when a newer checkpoint has
+  // become durable since the last call.
+  Status deliver_notifications() {
+    const int64_t done = job_->coordinator->completed.load(std::memory_order_relaxed);
+    if (done <= notified_) return Status::ok();
+    notified_ = done;
+    for (auto& op : chain_) SABOT_RETURN_IF_ERROR(op->notify_complete(CheckpointId(done)));
+    return Status::ok();
+  }
+
+  // The task's input has ended and finish() ran: it snapshots its operators (and, for a source,
+  // its end positions) for every checkpoint triggered from now on, since no barrier can reach it
+  // any more, and ends once the final checkpoint is durable and notified.
+  Status linger(RunResult* result) {
+    const int64_t t = job_->coordinator->trigger.load(std::memory_order_relaxed);
+    if (t > last_checkpoint_) {
+      last_checkpoint_ = t;
+      if (reader_) SABOT_RETURN_IF_ERROR(report_positions(CheckpointId(t)));
+      for (auto& op : chain_) SABOT_RETURN_IF_ERROR(op->snapshot_and_report(CheckpointId(t)));
+    }
+    SABOT_RETURN_IF_ERROR(deliver_notifications());
+    const int64_t final_id = job_->coordinator->final_id.load(std::memory_order_relaxed);
+    *result = final_id >= 0 && notified_ >= final_id ? RunResult::kFinished : RunResult::kWaiting;
+    return Status::ok();
+  }
+
+  // A source's part of checkpoint `id`: its reader's split positions in the snapshot envelope
+  // (uid of the source, state type "source-positions"), or nothing when it cannot be
+  // checkpointed.
+  Status report_positions(CheckpointId id) {
+    if (checkpoints_ == nullptr) return Status::ok();
+    std::string bytes;
+    if (source_checkpointable_) {
+      auto positions = reader_->snapshot_positions();
+      if (!positions.is_ok()) {
+        return positions.status().with_context(
+            "source '" + source_name_ + "' (subtask " + std::to_string(subtask_ + 1) +
+            ") taking its positions for checkpoint " + std::to_string(id.value()));
+      }
+      encode_positions(source_ctx_.uid, source_ctx_.max_parallelism, *positions, &bytes);
+    }
+    return checkpoints_->report(id, source_ctx_.uid, source_ctx_.subtask_index,
+                                source_ctx_.parallelism, std::move(bytes));
+  }
+
+  // Source tasks: barrier `id` goes out after the positions are recorded.
+  Status inject_barrier(CheckpointId id) {
+    last_checkpoint_ = std::max(last_checkpoint_, id.value());
+    SABOT_RETURN_IF_ERROR(report_positions(id));
+    return head_ ? head_->on_barrier(id) : Status::ok();
   }
 
   bool outputs_have_space() {
@@ -768,6 +932,12 @@ class StreamTask final : public Schedulable {
   Status run_source(RunResult* result) {
     const int64_t rows = job_->options.source_batch_rows;
     for (int budget = 8; budget > 0; --budget) {
+      if (job_->coordinator) {
+        // A checkpoint was triggered: record positions and inject its barrier at this poll
+        // boundary (channels take a barrier even when full).
+        const int64_t t = job_->coordinator->trigger.load(std::memory_order_relaxed);
+        if (t > last_checkpoint_) SABOT_RETURN_IF_ERROR(inject_barrier(CheckpointId(t)));
+      }
       if (!outputs_have_space()) {
         *result = wait_for_output();
         return Status::ok();
@@ -797,7 +967,7 @@ class StreamTask final : public Schedulable {
         }
       }
       if (p.watermark) SABOT_RETURN_IF_ERROR(deliver_watermark(*p.watermark));
-      if (p.barrier && head_) SABOT_RETURN_IF_ERROR(head_->on_barrier(*p.barrier));
+      if (p.barrier) SABOT_RETURN_IF_ERROR(inject_barrier(*p.barrier));
       if (p.kind == SourcePoll::Kind::kIdle) {
         if (strategy_.kind != WatermarkStrategy::Kind::kNone) {
           SABOT_RETURN_IF_ERROR(emit_source_watermark());
@@ -974,6 +1144,7 @@ class StreamTask final : public Schedulable {
     }
     CheckpointId id(aligning_);
     aligning_ = -1;
+    last_checkpoint_ = std::max(last_checkpoint_, id.value());
     return head_ ? head_->on_barrier(id) : Status::ok();
   }
 
@@ -1000,6 +1171,14 @@ class StreamTask final : public Schedulable {
   int source_metrics_index_ = 0;
   int subtask_ = 0;
   std::string source_name_;
+  OperatorContext source_ctx_;
+  bool source_checkpointable_ = false;
+  CheckpointStore* checkpoints_ = nullptr;  // null: snapshots are dropped
+
+  // Checkpoints.
+  int64_t last_checkpoint_ = -1;  // newest checkpoint this task snapshotted
+  int64_t notified_ = -1;         // newest checkpoint its operators were notified of
+  bool lingering_ = false;        // input ended, waiting for the final checkpoint
 
   // Input bookkeeping.
   std::vector<int64_t> channel_wm_;
@@ -1029,6 +1208,28 @@ std::vector<const std::string*> snapshots_to_restore(const ExecutionOptions& opt
     if (old_first < end && first < old_end) out.push_back(&old.subtasks[static_cast<size_t>(i)]);
   }
   return out;
+}
+
+// Restores the positions of the splits `splits` of a new source subtask from every old subtask
+// snapshot of the source's uid (any old parallelism: positions are per split).
+Status restore_source_positions(const ExecutionOptions& options, const PlanNode& node,
+                                const std::vector<int>& splits, SourceReader& reader) {
+  if (!options.restore_from) return Status::ok();
+  auto it = options.restore_from->operators.find(node.uid);
+  if (it == options.restore_from->operators.end()) return Status::ok();
+  std::vector<SplitPosition> all;
+  for (const std::string& bytes : it->second.subtasks) {
+    if (bytes.empty()) continue;
+    SABOT_RETURN_IF_ERROR(decode_positions(bytes, node.uid, options.max_parallelism, &all));
+  }
+  std::vector<SplitPosition> mine;
+  for (SplitPosition& p : all) {
+    if (std::find(splits.begin(), splits.end(), p.split) != splits.end()) {
+      mine.push_back(std::move(p));
+    }
+  }
+  if (mine.empty()) return Status::ok();
+  return reader.restore_positions(mine);
 }
 
 }  // namespace
@@ -1067,6 +1268,12 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
   }
   auto impl = std::make_unique<Impl>();
   impl->state.options = options;
+  const bool checkpointing = options.checkpoint_interval.count() > 0 ||
+                             options.checkpoint_storage != nullptr ||
+                             options.delivery != DeliveryGuarantee::kNone;
+  impl->state.store = options.checkpoints;
+  if (checkpointing && !impl->state.store) impl->state.store = std::make_shared<CheckpointStore>();
+  impl->state.lingers = checkpointing && options.delivery == DeliveryGuarantee::kExactlyOnce;
   impl->scheduler = std::make_unique<Scheduler>(options.worker_threads);
   impl->state.scheduler = impl->scheduler.get();
   JobState* job = &impl->state;
@@ -1106,6 +1313,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
       ctx.max_parallelism = options.max_parallelism;
       ctx.clock = options.clock;
       ctx.counters = counters;
+      ctx.delivery = options.delivery;
       if (node.source) {
         std::vector<int> splits;
         for (int split = s; split < node.source->num_splits(); split += node.parallelism) {
@@ -1115,8 +1323,13 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
         if (!reader.is_ok()) {
           return std::move(reader).status().with_context("opening source '" + node.name + "'");
         }
+        if (Status rs = restore_source_positions(options, node, splits, **reader); !rs.is_ok()) {
+          return std::move(rs).with_context("restoring source '" + node.name + "'");
+        }
+        ++operator_subtasks;
         task->set_source(std::move(reader).value(), counters, node.id, s, node.name,
-                         node.watermarks, splits);
+                         node.watermarks, splits, ctx, node.source->checkpointable(),
+                         impl->state.store.get());
       } else {
         auto op = node.factory->create(input_schemas, ctx);
         if (!op.is_ok()) {
@@ -1125,7 +1338,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
         ++operator_subtasks;
         task->add_operator(
             std::make_unique<OpRunner>(std::move(op).value(), node.name, ctx, counters,
-                                       task->error_attributed(), options.checkpoints.get(),
+                                       task->error_attributed(), impl->state.store.get(),
                                        snapshots_to_restore(options, node, s)),
             node.id);
       }
@@ -1168,9 +1381,34 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
       }
     }
   }
-  if (options.checkpoints) {
+  if (impl->state.store) {
     SABOT_RETURN_IF_ERROR(
-        options.checkpoints->attach(options.job_name, operator_subtasks, options.max_parallelism));
+        impl->state.store->attach(options.job_name, operator_subtasks, options.max_parallelism));
+  }
+  if (checkpointing) {
+    CheckpointCoordinator::Config cc;
+    cc.job_name = options.job_name;
+    cc.clock = options.clock;
+    cc.interval = options.checkpoint_interval;
+    cc.timeout = options.checkpoint_timeout;
+    cc.storage = options.checkpoint_storage;
+    cc.write_hook = options.checkpoint_write_hook;
+    cc.exactly_once = impl->state.lingers;
+    cc.tasks = static_cast<int>(impl->tasks.size());
+    // Ids continue after the restored checkpoint and after every one in the storage, so that
+    // nothing already written is overwritten.
+    cc.first_id = options.restore_from ? options.restore_from->checkpoint_id + 1 : 1;
+    if (options.checkpoint_storage) {
+      auto listed = options.checkpoint_storage->list();
+      if (listed.is_ok()) {
+        for (const auto& info : *listed)
+          cc.first_id = std::max(cc.first_id, info.checkpoint_id + 1);
+      }
+    }
+    Scheduler* scheduler = impl->scheduler.get();
+    impl->state.coordinator = std::make_unique<CheckpointCoordinator>(
+        std::move(cc), impl->state.store, [scheduler] { scheduler->notify_all_tasks(); },
+        [job](Status s) { job->fail(std::move(s)); });
   }
   impl->state.tasks_running.store(static_cast<int>(impl->tasks.size()));
   for (auto& t : impl->tasks) {
@@ -1179,12 +1417,14 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
   }
   impl->description = desc;
   impl->scheduler->start();
+  if (impl->state.coordinator) impl->state.coordinator->start();
   return std::unique_ptr<Job>(new Job(std::move(impl)));
 }
 
 Status Job::wait() {
   if (impl_->waited) return impl_->outcome;
   impl_->scheduler->wait();
+  if (impl_->state.coordinator) impl_->state.coordinator->stop();
   impl_->waited = true;
   std::lock_guard<std::mutex> lock(impl_->state.mu);
   impl_->outcome = impl_->state.failure;
@@ -1196,6 +1436,28 @@ Status Job::wait() {
 
 void Job::cancel() {
   if (!impl_->state.cancelled.exchange(true)) impl_->scheduler->notify_all_tasks();
+}
+
+Result<CheckpointId> Job::trigger_checkpoint(bool savepoint) {
+  if (!impl_->state.coordinator) {
+    return Status::invalid_argument(
+        "checkpointing is off for this job (set checkpoint_interval, checkpoint_storage or "
+        "delivery)");
+  }
+  return impl_->state.coordinator->trigger_now(savepoint);
+}
+
+Result<JobSnapshot> Job::wait_for_checkpoint(CheckpointId id) {
+  if (!impl_->state.coordinator) return Status::invalid_argument("checkpointing is off");
+  return impl_->state.coordinator->wait_for(id);
+}
+
+std::shared_ptr<const JobSnapshot> Job::latest_checkpoint() const {
+  return impl_->state.coordinator ? impl_->state.coordinator->latest() : nullptr;
+}
+
+CheckpointStats Job::checkpoint_stats() const {
+  return impl_->state.coordinator ? impl_->state.coordinator->stats() : CheckpointStats{};
 }
 
 const JobMetrics& Job::metrics() const { return *impl_->state.metrics; }

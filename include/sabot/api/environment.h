@@ -74,6 +74,18 @@ struct EnvironmentOptions {
   // Start the job from this snapshot of an earlier run (same uids, same max_parallelism; any
   // parallelism). Null: start empty. See runtime::ExecutionOptions::restore_from.
   std::shared_ptr<const runtime::JobSnapshot> restore_from = nullptr;
+  // Checkpointing (see runtime::ExecutionOptions for each): a checkpoint every interval on the
+  // clock (0: only on demand, Job::trigger_checkpoint), written to `checkpoint_storage` when set
+  // (checkpoint::CheckpointStorage::open(dir)), aborted after the timeout; the delivery guarantee
+  // every operator sees (kExactlyOnce: a final checkpoint after the input ended).
+  std::chrono::milliseconds checkpoint_interval{0};
+  std::shared_ptr<checkpoint::CheckpointStorage> checkpoint_storage = nullptr;
+  std::chrono::milliseconds checkpoint_timeout{std::chrono::minutes(10)};
+  runtime::DeliveryGuarantee delivery = runtime::DeliveryGuarantee::kNone;
+  // Restore from a snapshot holding state of uids this job no longer has (ignored then).
+  bool allow_non_restored_state = false;
+  // Test hook: called before each completed checkpoint is written; an error aborts it.
+  std::function<Status(const runtime::JobSnapshot&)> checkpoint_write_hook = nullptr;
 };
 
 // The outcome of execute(): the status, timing and the metrics of every operator.

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,15 +41,19 @@ class CheckpointStore {
   CheckpointStore& operator=(const CheckpointStore&) = delete;
 
   // ---- The executor's side ----
-  // A job starts with this store: each of its `operator_subtasks` operator subtasks (sinks
-  // included, sources not) reports every checkpoint once. Clears what the store held from an
-  // earlier job. InvalidArgument when another job is still attached.
-  Status attach(std::string job_name, int operator_subtasks, int max_parallelism);
+  // A job starts with this store: each of its `subtasks` subtasks (operators, sinks and sources;
+  // a source reports its split positions under its uid, state type "source-positions", or
+  // nothing when it cannot be checkpointed) reports every checkpoint once. Clears what the store
+  // held from an earlier job. InvalidArgument when another job is still attached.
+  Status attach(std::string job_name, int subtasks, int max_parallelism);
   // Subtask `subtask` (of `parallelism`) of operator `uid` took its snapshot for checkpoint `id`
   // (`bytes` empty: no state). Completes the checkpoint when it is the last report. Refuses a
   // second report of the same subtask for the same checkpoint and a report without a job.
   Status report(CheckpointId id, const std::string& uid, int subtask, int parallelism,
                 std::string bytes);
+  // Checkpoint `id` will not complete (timed out): what it collected is dropped and later
+  // reports of it are ignored (a slow subtask reporting after the abort is not an error).
+  void abort(CheckpointId id);
   // The job ended (finished, failed or cancelled): no further reports. Waiters for a checkpoint
   // that did not complete are woken and get an error saying so with `outcome`.
   void detach(const Status& outcome);
@@ -58,6 +63,8 @@ class CheckpointStore {
   // when a later checkpoint completed instead (a barrier that did not reach every subtask), or
   // when it is no longer retained. Returns at once when it already completed.
   Result<JobSnapshot> wait_for(CheckpointId id);
+  // Checkpoint `id` when it has completed and is retained; nullopt otherwise (does not block).
+  std::optional<JobSnapshot> completed(CheckpointId id) const;
   // The newest completed checkpoint, if any.
   std::optional<JobSnapshot> latest() const;
   // The ids of the retained completed checkpoints, ascending.
@@ -79,6 +86,7 @@ class CheckpointStore {
   int max_parallelism_ = 0;
   std::optional<Status> ended_;               // set by detach()
   int64_t newest_completed_ = -1;             // highest id ever completed in this job
+  std::set<int64_t> aborted_;                 // ids aborted in this job
   std::map<int64_t, Pending> pending_;        // by checkpoint id
   std::map<int64_t, JobSnapshot> completed_;  // retained, by checkpoint id
 };

@@ -3,11 +3,14 @@
 // A Job is started once and waited for once; metrics() and cancel() may be called from any thread.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "sabot/base/clock.h"
 #include "sabot/base/status.h"
+#include "sabot/checkpoint/storage.h"
 #include "sabot/runtime/checkpoint.h"
 #include "sabot/runtime/metrics.h"
 #include "sabot/runtime/plan.h"
@@ -38,7 +41,51 @@ struct ExecutionOptions {
   // after open(), one restore_state() per old subtask snapshot of its uid whose key-group range
   // overlaps its own (contiguous ranges, subtask_for_key_group): at equal parallelism exactly its
   // own old snapshot; after rescaling, every old snapshot that may hold one of its key groups.
+  // Source split positions in the snapshot (state type "source-positions" under the source's uid)
+  // are restored too: each new source subtask continues the splits it reads from where the old
+  // ones, of any parallelism, stood.
   std::shared_ptr<const JobSnapshot> restore_from = nullptr;
+  // Restoring from a snapshot that holds state of a uid that is not in the plan (an operator that
+  // was removed) is refused naming the uid unless this is set; then that state is ignored.
+  bool allow_non_restored_state = false;
+
+  // ---- Checkpointing (the coordinator) ----
+  // Checkpointing is on when checkpoint_interval > 0, checkpoint_storage is set or delivery is not
+  // kNone; every source must then be checkpointable (Source::checkpointable). The coordinator
+  // then triggers checkpoint n every interval on `clock` and on demand (Job::trigger_checkpoint):
+  // every source subtask records its split positions and injects barrier n at its next poll,
+  // tasks align and snapshot, and once every subtask has reported, the checkpoint is written to
+  // checkpoint_storage (on the coordinator's thread) and every operator gets
+  // notify_checkpoint_complete(n) on its own task thread.
+  // Period between checkpoints, measured on `clock`. 0: only on demand. Default 0.
+  std::chrono::milliseconds checkpoint_interval{0};
+  // Where completed checkpoints are written (DIR/chk-<n>, savepoint-<n>). Null: completed
+  // checkpoints stay in the CheckpointStore (`checkpoints`, or one the job makes) only. Used by
+  // the coordinator's thread only while the job runs.
+  std::shared_ptr<checkpoint::CheckpointStorage> checkpoint_storage = nullptr;
+  // A checkpoint not complete (every subtask reported and written) this long after its trigger,
+  // on `clock`, is aborted (logged and counted); the job goes on. Default 10 minutes.
+  std::chrono::milliseconds checkpoint_timeout{std::chrono::minutes(10)};
+  // Checkpoints in flight at once. Only 1 is supported (validated).
+  int max_concurrent_checkpoints = 1;
+  // What the sinks promise (operator.h); given to every operator in its OperatorContext. Under
+  // kExactlyOnce a task whose input has ended lingers after finish(): the coordinator then takes
+  // the final checkpoint F (sources at their end), and the job ends after every operator got
+  // notify_checkpoint_complete(F). Default kNone.
+  DeliveryGuarantee delivery = DeliveryGuarantee::kNone;
+  // Fault injection for tests (like RocksDB's sync points): called on the coordinator's thread
+  // with each completed checkpoint before it is written; an error aborts that checkpoint as a
+  // failed write would. Null: none.
+  std::function<Status(const JobSnapshot&)> checkpoint_write_hook = nullptr;
+};
+
+// What the coordinator of a job has done so far.
+struct CheckpointStats {
+  int64_t triggered = 0;
+  int64_t completed = 0;  // complete, written (when there is storage) and notified
+  int64_t aborted = 0;    // timed out or failed to write
+  int64_t latest_completed_id = -1;
+  std::string latest_path;  // where the latest completed one was written ("" without storage)
 };
 
 // Checks the plan and options; the Status lists every problem found, one per line.
@@ -59,6 +106,20 @@ class Job {
   void cancel();
   const JobMetrics& metrics() const;
   std::shared_ptr<const JobMetrics> metrics_ptr() const;
+  // Checkpointing (ExecutionOptions: checkpointing must be on, else FailedPrecondition).
+  // Triggers a checkpoint now (a savepoint when `savepoint`: written as savepoint-<n> and never
+  // deleted by retention) and returns its id; when one is in flight it starts right after it.
+  // Thread-safe.
+  Result<CheckpointId> trigger_checkpoint(bool savepoint = false);
+  // Blocks until checkpoint `id` is complete and durable (written when there is storage; the
+  // notifications are then on their way to the operators) and returns it; an error when it was
+  // aborted or the job ended first. Thread-safe.
+  Result<JobSnapshot> wait_for_checkpoint(CheckpointId id);
+  // The newest complete and durable checkpoint of this job (null: none yet). What a restart
+  // restores from when there is no storage. Thread-safe; valid after wait() too.
+  std::shared_ptr<const JobSnapshot> latest_checkpoint() const;
+  CheckpointStats checkpoint_stats() const;
+
   // A one-line description of the physical plan: tasks, chains and exchanges.
   std::string describe() const;
 
