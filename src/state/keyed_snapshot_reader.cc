@@ -592,7 +592,8 @@ ValueDecoder ValueDecoder::for_state(StateKind kind, std::string_view type_tag) 
 
 Result<std::string> ValueDecoder::to_json(std::string_view bytes) const {
   SABOT_CHECK(root_ != nullptr);
-  ByteReader r(bytes, "value of type " + value_type_);
+  const std::string what = "value of type " + value_type_;  // ByteReader keeps a view of it
+  ByteReader r(bytes, what);
   std::string out;
   SABOT_RETURN_IF_ERROR(decode_json(*root_, r, &out));
   SABOT_RETURN_IF_ERROR(r.expect_end());
