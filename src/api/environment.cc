@@ -1,9 +1,14 @@
 #include "sabot/api/environment.h"
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <thread>
 
 namespace sabot {
 
+using namespace std::chrono_literals;
 using runtime::Partitioning;
 using runtime::PlanEdge;
 
@@ -72,9 +77,12 @@ DataStream Environment::from_file(connectors::FileSourceOptions options) {
 
 Status Environment::validate() const {
   Status s = runtime::validate_plan(plan_, execution_options());
-  if (problems_.empty()) return s;
+  std::vector<std::string> problems = problems_;
+  Status restart = options_.restart.validate();
+  if (!restart.is_ok()) problems.push_back(restart.message());
+  if (problems.empty()) return s;
   std::string msg = "invalid job:";
-  for (const std::string& p : problems_) msg += "\n  " + p;
+  for (const std::string& p : problems) msg += "\n  " + p;
   if (!s.is_ok()) {
     // Append the planner's lines (after its first line, which is its own header).
     const std::string& m = s.message();
@@ -84,33 +92,161 @@ Status Environment::validate() const {
   return Status::invalid_argument(std::move(msg));
 }
 
+namespace {
+
+// "checkpoint 3" or "savepoint 3".
+std::string snapshot_name(const runtime::JobSnapshot& snap) {
+  return std::string(snap.savepoint ? "savepoint " : "checkpoint ") +
+         std::to_string(snap.checkpoint_id);
+}
+
+// The directory CheckpointStorage::write gave checkpoint `snap` in `storage`.
+std::string checkpoint_path(const checkpoint::CheckpointStorage& storage,
+                            const runtime::JobSnapshot& snap) {
+  const std::string name =
+      std::string(snap.savepoint ? "savepoint-" : "chk-") + std::to_string(snap.checkpoint_id);
+  return (std::filesystem::path(storage.dir()) / name).string();
+}
+
+// A status on one line (its context lines joined), for a log line.
+std::string one_line(const Status& s) {
+  std::string text = s.to_string();
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      out += ", ";
+      while (i + 1 < text.size() && text[i + 1] == ' ') ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+// Waits `delay` measured on `clock`. Polled, because the clock may be a ManualClock that a test
+// moves and that cannot wake a waiter; the poll period bounds how late a restart starts.
+void wait_on(const Clock& clock, std::chrono::milliseconds delay) {
+  if (delay.count() <= 0) return;
+  const int64_t deadline = clock.monotonic_nanos() + delay.count() * 1'000'000;
+  while (true) {
+    const int64_t now = clock.monotonic_nanos();
+    if (now >= deadline) return;
+    std::this_thread::sleep_for(
+        std::min<std::chrono::nanoseconds>(std::chrono::nanoseconds(deadline - now), 2ms));
+  }
+}
+
+}  // namespace
+
+Result<Environment::StartPoint> Environment::initial_start_point(
+    const std::string& job_name) const {
+  StartPoint from;
+  if (options_.restore_from) {
+    from.snapshot = options_.restore_from;
+    from.where = options_.restore_from_path.empty() ? "memory" : options_.restore_from_path;
+    return from;
+  }
+  if (options_.checkpoint_storage && options_.restore_latest) {
+    auto latest = options_.checkpoint_storage->load_latest(job_name);
+    if (!latest.is_ok()) {
+      return std::move(latest).status().with_context("looking for the latest checkpoint of job '" +
+                                                     job_name + "' in '" +
+                                                     options_.checkpoint_storage->dir() + "'");
+    }
+    if (latest->has_value()) {
+      from.where = checkpoint_path(*options_.checkpoint_storage, **latest);
+      from.snapshot = std::make_shared<const runtime::JobSnapshot>(std::move(**latest));
+    }
+  }
+  return from;
+}
+
+Result<std::unique_ptr<runtime::Job>> Environment::start_from(const std::string& job_name,
+                                                              const StartPoint& from) const {
+  runtime::ExecutionOptions options = execution_options();
+  options.job_name = job_name;
+  options.restore_from = from.snapshot;
+  auto job = runtime::Job::start(plan_, std::move(options));
+  if (!job.is_ok()) return std::move(job).status().with_context("starting job '" + job_name + "'");
+  if (from.snapshot) {
+    // One write, so that the line is not torn by other threads' output.
+    std::cerr << ("restored from " + snapshot_name(*from.snapshot) + " (" + from.where + ")\n");
+  }
+  return job;
+}
+
 JobResult Environment::execute(const std::string& job_name) {
   auto start = std::chrono::steady_clock::now();
   auto elapsed = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   };
+  std::shared_ptr<const runtime::JobMetrics> metrics = std::make_shared<runtime::JobMetrics>();
   Status valid = validate();
   if (!valid.is_ok()) {
     return JobResult(std::move(valid).with_context("validating job '" + job_name + "'"),
-                     std::make_shared<runtime::JobMetrics>(), elapsed());
+                     std::move(metrics), elapsed());
   }
-  std::shared_ptr<const runtime::JobMetrics> metrics;
-  runtime::ExecutionOptions options = execution_options();
-  options.job_name = job_name;
-  Status s = runtime::execute_plan(plan_, std::move(options), &metrics);
-  if (!metrics) metrics = std::make_shared<runtime::JobMetrics>();
-  if (!s.is_ok()) s = std::move(s).with_context("running job '" + job_name + "'");
-  return JobResult(std::move(s), std::move(metrics), elapsed());
+  auto first = initial_start_point(job_name);
+  if (!first.is_ok()) {
+    return JobResult(std::move(first).status().with_context("starting job '" + job_name + "'"),
+                     std::move(metrics), elapsed());
+  }
+  StartPoint from = std::move(*first);
+  const runtime::RestartStrategy& strategy = options_.restart;
+  const Clock& clock = options_.clock ? *options_.clock : SystemClock::instance();
+  int restarts = 0;
+  while (true) {
+    auto job = start_from(job_name, from);
+    if (!job.is_ok()) {
+      // Not retried: a plan or snapshot the runtime refuses is refused again.
+      Status s = std::move(job).status();
+      if (restarts > 0) s = std::move(s).with_context("restart " + std::to_string(restarts));
+      return JobResult(std::move(s), std::move(metrics), elapsed(), restarts);
+    }
+    Status s = (*job)->wait();
+    metrics = (*job)->metrics_ptr();
+    if (!metrics) metrics = std::make_shared<runtime::JobMetrics>();
+    if (s.is_ok()) return JobResult(std::move(s), std::move(metrics), elapsed(), restarts);
+    if (s.code() == StatusCode::kCancelled || !strategy.allows(restarts + 1)) {
+      s = std::move(s).with_context("running job '" + job_name + "'");
+      if (s.code() != StatusCode::kCancelled &&
+          strategy.kind != runtime::RestartStrategy::Kind::kNone) {
+        s = std::move(s).with_context("job '" + job_name + "' failed " +
+                                      std::to_string(restarts + 1) + " times; giving up after " +
+                                      std::to_string(strategy.max_attempts) + " restarts");
+      }
+      return JobResult(std::move(s), std::move(metrics), elapsed(), restarts);
+    }
+    // The next run starts from the newest checkpoint the failed one completed (written to the
+    // storage when there is one), else from where the failed run started.
+    if (auto latest = (*job)->latest_checkpoint()) {
+      const std::string path = (*job)->checkpoint_stats().latest_path;
+      if (latest != from.snapshot) {
+        from.snapshot = std::move(latest);
+        from.where = path.empty() ? "memory" : path;
+      }
+    }
+    ++restarts;
+    const std::chrono::milliseconds delay = strategy.delay_before(restarts);
+    std::cerr << ("job '" + job_name + "' failed: " + one_line(s) + "; restart " +
+                  std::to_string(restarts) + " of " + std::to_string(strategy.max_attempts) +
+                  " in " + runtime::format_duration(delay) + " from " +
+                  (from.snapshot ? snapshot_name(*from.snapshot) : "the start (no checkpoint)") +
+                  "\n");
+    if (options_.on_restart) options_.on_restart(restarts, s, delay);
+    job->reset();  // the failed run's tasks and threads are gone before the next one starts
+    wait_on(clock, delay);
+  }
 }
 
 Result<std::unique_ptr<runtime::Job>> Environment::start(const std::string& job_name) {
   Status valid = validate();
   if (!valid.is_ok()) return std::move(valid).with_context("validating job '" + job_name + "'");
-  runtime::ExecutionOptions options = execution_options();
-  options.job_name = job_name;
-  auto job = runtime::Job::start(plan_, std::move(options));
-  if (!job.is_ok()) return std::move(job).status().with_context("starting job '" + job_name + "'");
-  return job;
+  auto from = initial_start_point(job_name);
+  if (!from.is_ok()) {
+    return std::move(from).status().with_context("starting job '" + job_name + "'");
+  }
+  return start_from(job_name, *from);
 }
 
 // ---- DataStream ----

@@ -3,6 +3,8 @@
 // the plan is built; execute() blocks until the job ends.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -22,6 +24,7 @@
 #include "sabot/operators/typed.h"
 #include "sabot/operators/window.h"
 #include "sabot/runtime/executor.h"
+#include "sabot/runtime/restart.h"
 
 namespace sabot {
 
@@ -86,24 +89,56 @@ struct EnvironmentOptions {
   bool allow_non_restored_state = false;
   // Test hook: called before each completed checkpoint is written; an error aborts it.
   std::function<Status(const runtime::JobSnapshot&)> checkpoint_write_hook = nullptr;
+  // Where restore_from was read from (a checkpoint directory), only for the "restored from" line
+  // on stderr; empty: "memory".
+  std::string restore_from_path;
+
+  // ---- Recovery (docs/fault-tolerance.md) ----
+  // With checkpoint_storage and no restore_from: start from the newest usable checkpoint of this
+  // job (same job name) in the storage when there is one, saying "restored from checkpoint <n>"
+  // on stderr. false: start fresh (`--no-restore`); new checkpoint numbers continue after the
+  // existing ones.
+  // Whenever a job starts from a snapshot (given, loaded or a restart's), execute() and start()
+  // print exactly one line on std::cerr: "restored from checkpoint <n> (<path or memory>)"
+  // ("restored from savepoint <n> ..." for a savepoint).
+  bool restore_latest = true;
+  // What a failure inside the running job does (runtime/restart.h). Default: no restart.
+  // execute() only: after a failure of the running job (not a validation error, not a failure
+  // to start, not cancellation) it waits strategy.delay_before(k) on `clock` and starts the job
+  // again from the newest complete checkpoint (the failed run's, else the one that run started
+  // from, else empty), at most max_attempts times. start() leaves restarts to its caller.
+  runtime::RestartStrategy restart = runtime::RestartStrategy::none();
+  // Called by execute() after each failure that will be restarted, before the wait: restart
+  // `attempt` (1-based) of the strategy, the failure, the delay. For monitoring and tests. Null:
+  // none.
+  std::function<void(int attempt, const Status& cause, std::chrono::milliseconds delay)>
+      on_restart = nullptr;
 };
 
 // The outcome of execute(): the status, timing and the metrics of every operator.
 class JobResult {
  public:
-  JobResult(Status status, std::shared_ptr<const runtime::JobMetrics> metrics, double wall_seconds)
-      : status_(std::move(status)), metrics_(std::move(metrics)), wall_seconds_(wall_seconds) {}
+  JobResult(Status status, std::shared_ptr<const runtime::JobMetrics> metrics, double wall_seconds,
+            int restarts = 0)
+      : status_(std::move(status)),
+        metrics_(std::move(metrics)),
+        wall_seconds_(wall_seconds),
+        restarts_(restarts) {}
   const Status& status() const { return status_; }
   bool ok() const { return status_.is_ok(); }
   int exit_code() const { return status_.exit_code(); }
   double wall_seconds() const { return wall_seconds_; }
-  // Empty metrics when the job never started (invalid plan).
+  // Empty metrics when the job never started (invalid plan). After restarts: the metrics of the
+  // final run only (each run starts its counters at zero).
   const runtime::JobMetrics& metrics() const { return *metrics_; }
+  // How many times the job was restarted after a failure (EnvironmentOptions::restart).
+  int restarts() const { return restarts_; }
 
  private:
   Status status_;
   std::shared_ptr<const runtime::JobMetrics> metrics_;
   double wall_seconds_;
+  int restarts_ = 0;
 };
 
 class DataStream;
@@ -135,7 +170,9 @@ class Environment {
   // env.from_file({.paths = {"txns.jsonl"}, .format = FileFormat::kJsonLines, .schema = s}).
   DataStream from_file(connectors::FileSourceOptions options);
 
-  // Validates the whole plan (every problem at once) and runs it to the end.
+  // Validates the whole plan (every problem at once) and runs it to the end, restarting it after
+  // failures as options().restart allows. Starts from restore_from, else (restore_latest) from
+  // the newest usable checkpoint of `job_name` in checkpoint_storage.
   JobResult execute(const std::string& job_name = "sabot-job");
   // Validates and starts the job without waiting for it: the caller may wait for a checkpoint
   // (options().checkpoints), cancel() the job and wait() for it. Run a job, take its snapshot,
@@ -155,6 +192,15 @@ class Environment {
 
  private:
   runtime::ExecutionOptions execution_options() const;
+  // The snapshot a job named `job_name` starts from (null: empty) and where it was read from.
+  struct StartPoint {
+    std::shared_ptr<const runtime::JobSnapshot> snapshot;
+    std::string where;  // a checkpoint directory or "memory"
+  };
+  Result<StartPoint> initial_start_point(const std::string& job_name) const;
+  // Starts one run from `from`, printing the "restored from" line when it restores.
+  Result<std::unique_ptr<runtime::Job>> start_from(const std::string& job_name,
+                                                   const StartPoint& from) const;
   EnvironmentOptions options_;
   runtime::LogicalPlan plan_;
   std::vector<std::string> problems_;
