@@ -370,6 +370,7 @@ DataStream add_fraud_detector(Environment& env, const DetectorOptions& options,
   connectors::TopicSourceOptions source;
   source.broker = options.broker;
   return env.from_topic(options.input_url, codec::json(detector_input_schema()), source)
+      .uid("transactions")
       .map_batches(
           [](const columnar::RecordBatch& b) -> Result<columnar::RecordBatch> {
             std::vector<columnar::Array> columns = b.columns();
@@ -382,7 +383,8 @@ DataStream add_fraud_detector(Environment& env, const DetectorOptions& options,
       .name("stamp-read-time")
       .key_by("account_number")
       .process(FraudDetector(std::move(stats), options.measure_latency))
-      .name("fraud-detector");
+      .name("fraud-detector")
+      .uid("fraud-detector");
 }
 
 codec::CodecPtr alert_json_codec() { return std::make_shared<AlertJsonCodec>(); }
@@ -817,6 +819,28 @@ Status check_options(const DemoOptions& o) {
   if (o.topic_budget < 0) {
     problems.push_back("topic_budget must be >= 0, got " + std::to_string(o.topic_budget));
   }
+  if (o.environment.checkpoint_storage) {
+    // A checkpointed run must be able to start again after a kill and see the same input.
+    if (o.rate > 0) {
+      problems.push_back(
+          "a checkpointed run produces the whole input before the job starts, so it cannot "
+          "pace it (rate)");
+    }
+    if (o.input_path == "-") {
+      problems.push_back(
+          "a checkpointed run cannot read standard input: a restarted run must read the same "
+          "input again");
+    }
+    if (o.alerts_writer) {
+      problems.push_back(
+          "a checkpointed run writes alerts_out through the exactly-once file sink, not "
+          "alerts_writer");
+    }
+    if (!o.alerts_out.empty() &&
+        o.environment.delivery != runtime::DeliveryGuarantee::kExactlyOnce) {
+      problems.push_back("a checkpointed run with alerts_out needs delivery kExactlyOnce");
+    }
+  }
   if (problems.empty()) return Status::ok();
   std::string msg = "fraud demo options:";
   for (const std::string& p : problems) {
@@ -826,6 +850,39 @@ Status check_options(const DemoOptions& o) {
   }
   msg.pop_back();
   return Status::invalid_argument(std::move(msg));
+}
+
+// The alerts file of a checkpointed run: every alert as the JSON line append_alert_json writes,
+// through the exactly-once file sink at parallelism 1 (one file, whatever the detector's
+// parallelism). The file sink encodes rows itself; a one-column batch of the lines, written as CSV
+// without a header and with a delimiter and a quote (0x1F, 0x1E) that JSON text never holds raw
+// (control characters are escaped), is exactly those lines.
+void add_alert_file_sink(const DataStream& alerts, const std::string& path) {
+  static const columnar::SchemaPtr kLines =
+      columnar::schema({columnar::field("line", columnar::utf8(), false)});
+  alerts
+      .map_batches(
+          [](const columnar::RecordBatch& batch) -> Result<columnar::RecordBatch> {
+            SABOT_ASSIGN_OR_RETURN(std::vector<AlertEvent> rows, read_rows<AlertEvent>(batch));
+            columnar::BinaryBuilder lines(columnar::utf8());
+            lines.reserve(static_cast<int64_t>(rows.size()));
+            std::string text;
+            for (const AlertEvent& a : rows) {
+              text.clear();
+              append_alert_json(a, &text);
+              lines.append(text);
+            }
+            return columnar::RecordBatch::make_unchecked(kLines, {lines.finish()},
+                                                         static_cast<int64_t>(rows.size()));
+          },
+          kLines)
+      .name("alert-json")
+      .to_file({.path = path,
+                .format = FileFormat::kCsv,
+                .csv = {.delimiter = '\x1f', .header = false, .quote = '\x1e'}})
+      .set_parallelism(1)
+      .name("alerts-file")
+      .uid("alerts-file");
 }
 
 // The progress line. On a terminal it is one status line at the bottom, redrawn in place
@@ -979,9 +1036,13 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
     }
   }
 
-  // Every alert's JSON lines go to `write_alerts` (serially: the callback sink holds a lock).
+  // A checkpointed run (see DemoOptions::environment) can be killed and started again.
+  const bool checkpointed = options.environment.checkpoint_storage != nullptr;
+
+  // Every alert's JSON lines go to `write_alerts` (serially: the callback sink holds a lock);
+  // in a checkpointed run to the exactly-once file sink instead.
   std::function<Status(std::string_view)> write_alerts = options.alerts_writer;
-  if (!write_alerts && !options.alerts_out.empty()) {
+  if (!write_alerts && !options.alerts_out.empty() && !checkpointed) {
     auto file = std::make_shared<std::ofstream>(options.alerts_out, std::ios::binary);
     if (!*file) {
       return Status::io_error("cannot write alerts file '" + options.alerts_out +
@@ -999,13 +1060,15 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
   summary.parallelism = options.parallelism;
 
   // 1. The input topic: bounded, so that the producer runs alongside the job in bounded memory
-  // at any size.
+  // at any size. A checkpointed run needs every offset a checkpoint can hold: the topic is
+  // unbounded and filled before the job starts (a reader cannot seek beyond a topic's end).
   SABOT_ASSIGN_OR_RETURN(connectors::MemoryUrl input_url,
                          connectors::parse_memory_url(kTransactionsUrl));
   SABOT_ASSIGN_OR_RETURN(
       connectors::TopicPtr topic,
-      broker->create_topic(input_url.topic, {.partitions = kTopicPartitions,
-                                             .max_unread_records = options.topic_budget}));
+      broker->create_topic(input_url.topic,
+                           {.partitions = kTopicPartitions,
+                            .max_unread_records = checkpointed ? 0 : options.topic_budget}));
   std::function<columnar::RecordBatch(int64_t)> next_batch;
   std::vector<Transaction> file_rows;
   size_t file_next = 0;
@@ -1037,20 +1100,26 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
   }
 
   // 2. The detector job.
-  Environment env({.parallelism = options.parallelism,
-                   .worker_threads = options.worker_threads,
-                   .batch_size = options.batch_size});
+  EnvironmentOptions env_options = options.environment;
+  env_options.parallelism = options.parallelism;
+  env_options.worker_threads = options.worker_threads;
+  env_options.batch_size = options.batch_size;
+  Environment env(std::move(env_options));
   auto stats = std::make_shared<DetectorStats>();
   DataStream alerts = add_fraud_detector(
       env,
       {.input_url = kTransactionsUrl, .broker = broker, .measure_latency = options.measure_latency},
       stats);
-  connectors::TopicSinkOptions sink;
-  sink.key_column = "account_number";
-  sink.partitions = kTopicPartitions;
-  sink.close_on_finish = true;
-  sink.broker = broker;
-  alerts.to_topic(kAlertsUrl, alert_json_codec(), sink).name("fraud-alerts");
+  if (!checkpointed) {
+    connectors::TopicSinkOptions sink;
+    sink.key_column = "account_number";
+    sink.partitions = kTopicPartitions;
+    sink.close_on_finish = true;
+    sink.broker = broker;
+    alerts.to_topic(kAlertsUrl, alert_json_codec(), sink).name("fraud-alerts");
+  } else if (!options.alerts_out.empty()) {
+    add_alert_file_sink(alerts, options.alerts_out);
+  }
   // Progress: always on a terminal (one status line), else as lines unless quiet or json.
   StatusLine status_line(console || options.progress_terminal ? options.progress : nullptr,
                          options.progress_terminal, options.out_terminal);
@@ -1089,7 +1158,7 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
   // A caller's broker keeps every alert for the caller to read.
   connectors::TopicPtr alerts_topic;
   std::unique_ptr<connectors::MemoryTopicReader> alerts_reader;
-  if (own_broker) {
+  if (own_broker && !checkpointed) {
     SABOT_ASSIGN_OR_RETURN(connectors::MemoryUrl alerts_url,
                            connectors::parse_memory_url(kAlertsUrl));
     SABOT_ASSIGN_OR_RETURN(
@@ -1099,22 +1168,29 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
     SABOT_ASSIGN_OR_RETURN(alerts_reader, connectors::MemoryTopicReader::open_all(alerts_topic));
   }
 
-  // 3. The producer feeds the topic while the job runs; its CPU time is measured on its own
-  // thread and left out of the job's figures.
+  // 3. The producer feeds the topic while the job runs (in a checkpointed run: before it
+  // starts); its CPU time is measured on its own thread and left out of the job's figures.
   std::atomic<int64_t> produced{0};
   Status produce_status;
   double produce_cpu = 0;
+  auto produce = [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+    produce_status = produce_live(next_batch, options.rate, topic, &produced);
+    produce_cpu = thread_cpu_seconds();
+    summary.generate_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  if (checkpointed) {
+    std::thread(produce).join();
+    SABOT_RETURN_IF_ERROR(produce_status);
+  }
+  if (options.input_ready) SABOT_RETURN_IF_ERROR(options.input_ready());
   const double cpu_start = cpu_seconds();
   const auto wall_start = std::chrono::steady_clock::now();
   JobResult result = [&] {
     ProgressPrinter progress(&status_line, stats.get(), &produced);
-    std::thread producer([&] {
-      const auto t0 = std::chrono::steady_clock::now();
-      produce_status = produce_live(next_batch, options.rate, topic, &produced);
-      produce_cpu = thread_cpu_seconds();
-      summary.generate_s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    });
+    std::thread producer;
+    if (!checkpointed) producer = std::thread(produce);
     std::thread consumer;
     if (alerts_reader) {
       consumer = std::thread([&] {
@@ -1126,7 +1202,7 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
     }
     JobResult r = env.execute("fraud-detection");
     topic->close();  // a job that ended early must not leave the producer waiting for room
-    producer.join();
+    if (producer.joinable()) producer.join();
     if (consumer.joinable()) {
       alerts_topic->close();  // the sink closes it when the job succeeds; this covers a failure
       consumer.join();
@@ -1137,7 +1213,7 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
   summary.wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   summary.generate_cpu_s = produce_cpu;
-  summary.cpu_s = std::max(0.0, cpu_seconds() - cpu_start - produce_cpu);
+  summary.cpu_s = std::max(0.0, cpu_seconds() - cpu_start - (checkpointed ? 0.0 : produce_cpu));
   if (!result.ok()) return result.status();
   SABOT_RETURN_IF_ERROR(produce_status);
   summary.job_metrics = result.metrics().to_string();

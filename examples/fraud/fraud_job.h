@@ -272,6 +272,21 @@ struct DemoOptions {
   connectors::MemoryBroker* broker = nullptr;
   // Latency stamps (see DetectorOptions::measure_latency).
   bool measure_latency = true;
+  // The detector job's other EnvironmentOptions (parallelism, worker_threads and batch_size are
+  // taken from the fields above): checkpointing and recovery. With environment.checkpoint_storage
+  // set (a checkpointed run; the sabot command's --checkpoint-dir) the job must be restartable
+  // after a kill: the input topic is unbounded and holds the whole input before the job starts
+  // (a restarted process seeks to the restored offsets), `rate`, standard input and
+  // `alerts_writer` are refused, alerts_out is written by the exactly-once file sink (one file,
+  // written by one subtask: only ever the alerts of completed checkpoints; environment.delivery
+  // must be kExactlyOnce), and memory://fraud-alerts is not written (the embedded broker dies
+  // with the process, so a transactional topic sink could not be restored). Console alert lines
+  // are not transactional: a restored run prints again what it replays.
+  EnvironmentOptions environment{};
+  // Called once the whole input is read (bad lines dead-lettered) and, in a checkpointed run,
+  // produced into the topic, before the job starts; an error ends the run. The sabot command
+  // closes its dead-letter file here, so that it is whole before any kill can hit the job.
+  std::function<Status()> input_ready{};
 };
 
 struct DemoSummary {

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "fraud/fraud_job.h"
+#include "recovery.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/ipc.h"
 #include "sabot/fraud/transactions.h"
@@ -97,7 +98,10 @@ int demo_fraud(std::span<const std::string> args) {
   flags.add_string("input", &options.input_path,
                    "read transactions from a JSON-lines FILE ('-': standard input) instead of the "
                    "generator");
-  flags.add_string("alerts-out", &options.alerts_out, "also write every alert as a JSON line");
+  flags.add_string("alerts-out", &options.alerts_out,
+                   "also write every alert as a JSON line to FILE (one file at any "
+                   "--parallelism: with --checkpoint-dir one subtask writes it exactly-once; "
+                   "otherwise it is written to a temporary file renamed at the end)");
   std::string on_bad_record = "fail";
   std::string dead_letter_out;
   flags.add_string("on-bad-record", &on_bad_record,
@@ -117,7 +121,23 @@ int demo_fraud(std::span<const std::string> args) {
                 "transactions per second fed into the topic while the job runs (0: as fast as "
                 "the job takes them); latency is then measured at that load",
                 0);
+  RecoveryFlags recovery;
+  recovery.add_to(flags, "--alerts-out and --dead-letter-out");
   if (auto code = parse_flags(flags, args)) return *code;
+  if (auto code = recovery.check(flags)) return *code;
+  if (recovery.enabled()) {
+    // A run killed and started again with the same flags must see the same input.
+    const char* why = flags.is_set("rate") ? "--rate paces a producer that a checkpointed run "
+                                             "replaces (it fills the topic before the job starts)"
+                      : options.input_path == "-"
+                          ? "--input - (standard input) cannot be read again by a restarted run"
+                          : nullptr;
+    if (why != nullptr) {
+      std::cerr << flags.command() << ": --checkpoint-dir: " << why << " (see '" << flags.command()
+                << " --help')\n";
+      return kExitUsage;
+    }
+  }
   if (!options.input_path.empty()) {
     // The generator's flags mean nothing with --input: refuse them rather than ignore them.
     std::string ignored;
@@ -156,7 +176,12 @@ int demo_fraud(std::span<const std::string> args) {
   // The alerts file: refused when it is the input, written to a temporary file and renamed at
   // the end, so a failed run never leaves a truncated file.
   std::optional<OutputFile> alerts;
-  if (!options.alerts_out.empty()) {
+  if (!options.alerts_out.empty() && recovery.enabled()) {
+    // Written by the job's exactly-once file sink (DemoOptions::environment).
+    if (Status s = check_output_path(options.alerts_out, {options.input_path}); !s.is_ok()) {
+      return fail(s.message());
+    }
+  } else if (!options.alerts_out.empty()) {
     auto out = OutputFile::open(options.alerts_out, {options.input_path});
     if (!out.is_ok()) return fail(out.status().message());
     alerts.emplace(std::move(*out));
@@ -186,15 +211,20 @@ int demo_fraud(std::span<const std::string> args) {
       if (letters->failed()) return Status::io_error("writing '" + letters->name() + "' failed");
       return Status::ok();
     };
+    // Every bad line is known once the input is read, before the job starts: the file is
+    // complete then, and a run killed later and started again writes the same file again
+    // (whole, by rename), never a line twice.
+    options.input_ready = [&letters]() { return letters->close(); };
+  }
+  if (Status s = recovery.apply(recovery.checkpoint_dir(), "fraud-detection", &options.environment);
+      !s.is_ok()) {
+    return fail(s.message());
   }
 
   auto summary = fraud::run_fraud_demo(options);
   if (!summary.is_ok()) return fail(summary.status().message());
   if (alerts) {
     if (Status s = alerts->close(); !s.is_ok()) return fail(s.message());
-  }
-  if (letters) {
-    if (Status s = letters->close(); !s.is_ok()) return fail(s.message());
   }
   if (metrics) std::cerr << summary->job_metrics;
   return kExitOk;

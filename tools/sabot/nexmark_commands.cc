@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "recovery.h"
 #include "sabot/codec/json.h"
 #include "sabot/nexmark/queries.h"
 
@@ -81,16 +82,21 @@ std::string output_path_for(const std::string& path, std::string_view query) {
 }
 
 Result<BenchResult> run_query(const nexmark::QueryInfo& query, const nexmark::QueryConfig& config,
-                              const std::string& output) {
-  Environment env({.parallelism = config.parallelism});
+                              const std::string& output, const RecoveryFlags& recovery,
+                              const std::string& checkpoint_dir) {
+  const std::string job_name = std::string("nexmark-").append(query.name);
+  EnvironmentOptions options;
+  options.parallelism = config.parallelism;
+  SABOT_RETURN_IF_ERROR(recovery.apply(checkpoint_dir, job_name, &options));
+  Environment env(std::move(options));
   DataStream result = query.build(env, config);
   DataStream sink = output.empty()
                         ? result.blackhole()
                         : result.to_file({.path = output, .format = FileFormat::kJsonLines});
-  sink.name("result");
+  sink.name("result").uid("result");
   const double cpu_before = process_cpu_seconds();
   const auto start = std::chrono::steady_clock::now();
-  JobResult job = env.execute(std::string("nexmark-").append(query.name));
+  JobResult job = env.execute(job_name);
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double cpu = process_cpu_seconds() - cpu_before;
@@ -183,15 +189,32 @@ int bench_nexmark(std::span<const std::string> args) {
       "Runs Nexmark queries (NEXMARK.md) over generated events into a blackhole sink (or into\n"
       "--output as JSON lines) and reports events, wall and CPU seconds of the whole process\n"
       "(generator included), events per second and events per CPU-second. With --query all,\n"
-      "each query runs in turn; with --output, query qN writes FILE's name with -qN added.");
+      "each query runs in turn; with --output, query qN writes FILE's name with -qN added.\n"
+      "With --checkpoint-dir DIR the job checkpoints into DIR (with --query all: DIR/qN) and\n"
+      "--output is exactly-once: killed and started again with the same flags, the run resumes\n"
+      "from its newest checkpoint and the finished files hold every result once.");
   flags.add_string("query", &query, "the query to run", choices);
   add_generator_flags(flags, &config.generator);
   int64_t parallelism = config.parallelism;
   flags.add_int("parallelism", &parallelism, "parallel subtasks of every operator", 1,
                 EnvironmentOptions{}.max_parallelism);
-  flags.add_string("output", &output, "write the query's result as JSON lines to FILE");
+  flags.add_string("output", &output,
+                   "write the query's result as JSON lines to FILE; at --parallelism P > 1 each "
+                   "of the P result subtasks writes its own part, FILE's name with -0, -1, ... "
+                   "before the extension (out.jsonl: out-0.jsonl, out-1.jsonl), and parts of an "
+                   "earlier run at another parallelism (and FILE itself) are removed");
   flags.add_bool("json", &json, "print each result as one JSON object per line");
+  RecoveryFlags recovery;
+  recovery.add_to(flags, "the --output files");
   if (auto code = parse_flags(flags, args)) return *code;
+  if (auto code = recovery.check(flags)) return *code;
+  if (recovery.restoring_path() && query == "all") {
+    std::cerr << flags.command()
+              << ": --restore names one job's checkpoint; with --query all give one query or "
+                 "let each resume from --checkpoint-dir (see '"
+              << flags.command() << " --help')\n";
+    return kExitUsage;
+  }
   config.parallelism = static_cast<int>(parallelism);
 
   std::vector<const nexmark::QueryInfo*> selected;
@@ -215,7 +238,9 @@ int bench_nexmark(std::span<const std::string> args) {
   for (const nexmark::QueryInfo* q : selected) {
     std::string path;
     if (!output.empty()) path = selected.size() > 1 ? output_path_for(output, q->name) : output;
-    auto r = run_query(*q, config, path);
+    std::string checkpoint_dir = recovery.checkpoint_dir();
+    if (recovery.enabled() && selected.size() > 1) checkpoint_dir += "/" + std::string(q->name);
+    auto r = run_query(*q, config, path, recovery, checkpoint_dir);
     if (!r.is_ok()) return fail(std::string(q->name) + ": " + r.status().message());
     if (json) {
       std::printf("%s\n", to_json(*r, config).c_str());
