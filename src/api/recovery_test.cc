@@ -12,6 +12,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <sstream>
@@ -310,6 +311,404 @@ TEST(Recovery, DamagedNewestCheckpointFallsBackToThePreviousOne) {
   EXPECT_FALSE(contains(err, "restored from checkpoint " + std::to_string(ids[1]))) << err;
   EXPECT_EQ(feed->produced.load(), kTotalRows - 1000 * kSplits);
   EXPECT_EQ(sorted_lines(out), expected);
+}
+
+// ---- Step 2: restarts ----
+
+// Runs `env.execute(kJob)` on a thread of its own (the test drives the clock or the gate), then
+// calls `on_done`.
+struct Runner {
+  std::optional<JobResult> result;
+  std::thread thread;
+  explicit Runner(
+      Environment& env, std::function<void()> on_done = [] {})
+      : thread([this, &env, on_done] {
+          result.emplace(env.execute(kJob));
+          on_done();
+        }) {}
+  ~Runner() {
+    if (thread.joinable()) thread.join();  // after a failed ASSERT
+  }
+  const JobResult& join() {
+    thread.join();
+    return *result;
+  }
+};
+
+TEST(Recovery, FailureAtARandomRecordIsRestartedAndTheOutputIsExact) {
+  const auto& expected = expected_output();
+  for (uint64_t seed = 1; seed <= 8; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    std::mt19937_64 rng(seed);
+    // Even seeds: a checkpoint completes before the failure; odd seeds: none does (the restart
+    // starts from scratch).
+    const bool checkpointed = seed % 2 == 0;
+    TempDir dir;
+    const std::string out = dir.path + "/out.jsonl";
+    const std::string chk = dir.path + "/checkpoints";
+    auto feed = std::make_shared<Feed>();
+    auto fault = std::make_shared<Fault>();
+    const int split = static_cast<int>(rng() % kSplits);
+    int64_t gate = 0;
+    if (checkpointed) {
+      gate = 100 + static_cast<int64_t>(rng() % 2000);
+      feed->limit = gate;
+      // Beyond the gate, so that it fails only after the checkpoint.
+      fault->at = row_at(split, gate + static_cast<int64_t>(rng() % (kRowsPerSplit - gate))).seq;
+    } else {
+      fault->at = row_at(split, static_cast<int64_t>(rng() % kRowsPerSplit)).seq;
+    }
+    fault->armed = true;
+    ManualClock clock(Timestamp(0));
+    EnvironmentOptions o = options(open_storage(chk));
+    o.clock = &clock;
+    o.checkpoint_interval = 100ms;  // on the ManualClock: only when the test moves it
+    o.restart = runtime::RestartStrategy::fixed_delay(3, 0ms);
+    Environment env(o);
+    build(env, feed, fault, out);
+    testing::internal::CaptureStderr();
+    Runner runner(env);
+    if (checkpointed) {
+      feed->wait_produced(gate * kSplits);
+      clock.advance_millis(100);
+      auto reader = open_storage(chk);
+      while (true) {
+        auto listed = reader->list();
+        if (!listed.is_ok()) {
+          ADD_FAILURE() << listed.status().to_string();
+          break;
+        }
+        if (std::any_of(listed->begin(), listed->end(), [](const auto& c) { return c.usable; })) {
+          break;
+        }
+        std::this_thread::yield();
+      }
+      feed->limit = INT64_MAX;  // now the record that fails can come
+    }
+    const JobResult& r = runner.join();
+    const std::string err = testing::internal::GetCapturedStderr();
+    ASSERT_TRUE(r.ok()) << r.status().to_string() << "\n" << err;
+    EXPECT_EQ(r.restarts(), 1);
+    EXPECT_EQ(fault->thrown.load(), 1);
+    EXPECT_TRUE(contains(err, "job '" + kJob + "' failed: ")) << err;
+    EXPECT_TRUE(contains(err, "injected failure at record " + std::to_string(fault->at.load())))
+        << err;
+    if (checkpointed) {
+      EXPECT_TRUE(contains(err, "; restart 1 of 3 in 0ms from checkpoint 1\n")) << err;
+      EXPECT_TRUE(contains(err, "restored from checkpoint 1 (" + chk + "/chk-1)\n")) << err;
+    } else {
+      EXPECT_TRUE(contains(err, "; restart 1 of 3 in 0ms from the start (no checkpoint)\n")) << err;
+      EXPECT_FALSE(contains(err, "restored from")) << err;
+    }
+    EXPECT_EQ(sorted_lines(out), expected);
+  }
+}
+
+TEST(Recovery, JobThatAlwaysFailsGivesUpAfterMaxRestartsWithTheCause) {
+  TempDir dir;
+  const std::string out = dir.path + "/out.jsonl";
+  for (int max : {0, 2}) {
+    SCOPED_TRACE("max restarts " + std::to_string(max));
+    auto fault = std::make_shared<Fault>();
+    fault->at = row_at(1, 10).seq;
+    fault->always = true;
+    EnvironmentOptions o = options(nullptr);
+    o.restart = max == 0 ? runtime::RestartStrategy::none()
+                         : runtime::RestartStrategy::fixed_delay(max, 0ms);
+    Environment env(o);
+    build(env, std::make_shared<Feed>(), fault, out);
+    testing::internal::CaptureStderr();
+    JobResult r = env.execute(kJob);
+    const std::string err = testing::internal::GetCapturedStderr();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.restarts(), max);
+    EXPECT_EQ(fault->thrown.load(), max + 1);
+    const std::string msg = r.status().to_string();
+    EXPECT_TRUE(contains(msg, "injected failure at record " + std::to_string(fault->at.load())))
+        << msg;
+    EXPECT_TRUE(contains(msg, "running job '" + kJob + "'")) << msg;
+    if (max > 0) {
+      EXPECT_TRUE(contains(msg, "job '" + kJob + "' failed 3 times; giving up after 2 restarts"))
+          << msg;
+      EXPECT_EQ(count_of(err, "job '" + kJob + "' failed: "), 2) << err;
+      EXPECT_TRUE(contains(err, "; restart 2 of 2 in 0ms")) << err;
+    } else {
+      EXPECT_FALSE(contains(msg, "giving up")) << msg;
+      EXPECT_EQ(count_of(err, "failed: "), 0) << err;
+    }
+  }
+}
+
+// A ManualClock that counts how often it is read, so that the test knows the restart loop has
+// looked at the time after the test moved it.
+class PolledClock final : public Clock {
+ public:
+  Timestamp now() const override {
+    Timestamp t(ms_.load());
+    polls_.fetch_add(1);
+    return t;
+  }
+  int64_t monotonic_nanos() const override {
+    int64_t ns = ms_.load() * 1'000'000;
+    polls_.fetch_add(1);
+    return ns;
+  }
+  void advance_millis(int64_t ms) { ms_.fetch_add(ms); }
+  // Returns once the clock has been read twice more (the second read started after the first
+  // one ended, so after this call, and saw the time as it is now) or `stop()` is true.
+  void wait_two_reads(const std::function<bool()>& stop) const {
+    const int64_t start = polls_.load();
+    while (polls_.load() < start + 2 && !stop()) std::this_thread::yield();
+  }
+
+ private:
+  std::atomic<int64_t> ms_{0};
+  mutable std::atomic<int64_t> polls_{0};
+};
+
+// A pass-through operator that counts its open() calls: a new run of the job has started.
+struct Opens {
+  std::mutex mu;
+  std::condition_variable cv;
+  int count = 0;
+  int get() {
+    std::lock_guard<std::mutex> lock(mu);
+    return count;
+  }
+};
+
+class OpenCounter final : public runtime::Operator {
+ public:
+  explicit OpenCounter(std::shared_ptr<Opens> opens) : opens_(std::move(opens)) {}
+  Status open(const runtime::OperatorContext&) override {
+    std::lock_guard<std::mutex> lock(opens_->mu);
+    ++opens_->count;
+    opens_->cv.notify_all();
+    return Status::ok();
+  }
+  Status process_batch(const RecordBatch& b, int, runtime::Output& out) override {
+    return out.emit(b);
+  }
+
+ private:
+  std::shared_ptr<Opens> opens_;
+};
+
+class OpenCounterFactory final : public runtime::OperatorFactory {
+ public:
+  explicit OpenCounterFactory(std::shared_ptr<Opens> opens) : opens_(std::move(opens)) {}
+  std::string kind() const override { return "open-counter"; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> in) const override { return in[0]; }
+  Result<std::unique_ptr<runtime::Operator>> create(
+      std::span<const SchemaPtr>, const runtime::OperatorContext&) const override {
+    return std::unique_ptr<runtime::Operator>(new OpenCounter(opens_));
+  }
+
+ private:
+  std::shared_ptr<Opens> opens_;
+};
+
+TEST(Recovery, RestartWaitsForTheDelayOnTheJobClock) {
+  PolledClock clock;
+  auto opens = std::make_shared<Opens>();
+  auto fault = std::make_shared<Fault>();
+  fault->at = row_at(0, 5).seq;
+  fault->armed = true;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool waiting = false;
+  bool done = false;
+  int hook_attempt = 0;
+  std::chrono::milliseconds hook_delay{-1};
+  EnvironmentOptions o;
+  o.parallelism = 1;
+  o.worker_threads = 2;
+  o.clock = &clock;
+  o.restart = runtime::RestartStrategy::fixed_delay(1, 10s);
+  o.on_restart = [&](int attempt, const Status&, std::chrono::milliseconds delay) {
+    std::lock_guard<std::mutex> lock(mu);
+    waiting = true;
+    hook_attempt = attempt;
+    hook_delay = delay;
+    cv.notify_all();
+  };
+  Environment env(o);
+  auto feed = std::make_shared<Feed>();
+  auto gen = [feed](int split, int64_t next,
+                    int64_t max_rows) -> Result<std::optional<RecordBatch>> {
+    if (next >= kRowsPerSplit) return std::optional<RecordBatch>();
+    RowWriter<Row> w;
+    for (int64_t i = next; i < std::min(kRowsPerSplit, next + max_rows); ++i) {
+      w.append(row_at(split, i));
+    }
+    return std::optional<RecordBatch>(w.finish());
+  };
+  auto c = env.from_generator("rows", record_schema<Row>(), 1, gen)
+               .apply(std::make_shared<OpenCounterFactory>(opens))
+               .map<Row, Row>([fault](const Row& r) {
+                 if (r.seq == fault->at.load() && fault->armed.exchange(false)) {
+                   throw std::runtime_error("injected failure");
+                 }
+                 return r;
+               })
+               .collect();
+  testing::internal::CaptureStderr();
+  Runner runner(env, [&] {
+    std::lock_guard<std::mutex> lock(mu);
+    done = true;
+    cv.notify_all();
+  });
+  {
+    // The first run has failed and the restart loop is about to wait.
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return waiting || done; });
+    ASSERT_TRUE(waiting) << "execute() returned without restarting";
+  }
+  EXPECT_EQ(hook_attempt, 1);
+  EXPECT_EQ(hook_delay, 10s);
+  const int first_run_opens = opens->get();
+  EXPECT_EQ(first_run_opens, 1);
+  // A broken wait restarts at once: stop looking then (the next run need not read the clock).
+  auto restarted = [&] { return opens->get() != first_run_opens; };
+  clock.wait_two_reads(restarted);
+  EXPECT_EQ(opens->get(), first_run_opens) << "restarted before any time passed";
+  clock.advance_millis(9'999);
+  clock.wait_two_reads(restarted);
+  EXPECT_EQ(opens->get(), first_run_opens) << "restarted 1 ms before the delay was over";
+  clock.advance_millis(1);
+  {
+    std::unique_lock<std::mutex> lock(opens->mu);
+    opens->cv.wait(lock, [&] { return opens->count > first_run_opens; });
+  }
+  const JobResult& r = runner.join();
+  const std::string err = testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r.restarts(), 1);
+  EXPECT_TRUE(contains(err, "; restart 1 of 1 in 10s from the start (no checkpoint)\n")) << err;
+  EXPECT_EQ(c->num_rows(), kRowsPerSplit);  // the collected rows of the final run
+}
+
+TEST(RestartStrategy, DelaysBeforeEachRestart) {
+  using runtime::RestartStrategy;
+  const RestartStrategy none = RestartStrategy::none();
+  EXPECT_FALSE(none.allows(1));
+  EXPECT_EQ(none.delay_before(1), 0ms);
+  EXPECT_TRUE(none.validate().is_ok());
+
+  const RestartStrategy fixed = RestartStrategy::fixed_delay(3, 200ms);
+  EXPECT_TRUE(fixed.allows(3));
+  EXPECT_FALSE(fixed.allows(4));
+  for (int k = 1; k <= 5; ++k) EXPECT_EQ(fixed.delay_before(k), 200ms);
+
+  const RestartStrategy backoff = RestartStrategy::exponential_backoff(20, 100ms, 1s);
+  EXPECT_EQ(backoff.multiplier, 2.0);
+  const std::vector<std::chrono::milliseconds> want = {100ms, 200ms, 400ms, 800ms, 1s, 1s};
+  for (size_t k = 0; k < want.size(); ++k) {
+    EXPECT_EQ(backoff.delay_before(static_cast<int>(k) + 1), want[k]) << "restart " << k + 1;
+  }
+  EXPECT_EQ(backoff.delay_before(1'000'000), 1s);  // saturates, no overflow
+
+  const RestartStrategy slow = RestartStrategy::exponential_backoff(5, 100ms, 1h, 1.5);
+  EXPECT_EQ(slow.delay_before(1), 100ms);
+  EXPECT_EQ(slow.delay_before(2), 150ms);
+  EXPECT_EQ(slow.delay_before(3), 225ms);
+  EXPECT_TRUE(slow.validate().is_ok());
+
+  struct Bad {
+    RestartStrategy strategy;
+    std::string says;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {RestartStrategy::fixed_delay(0, 1s), "max_attempts must be >= 1"},
+           {RestartStrategy::fixed_delay(2, -1ms), "delay must be >= 0"},
+           {RestartStrategy::exponential_backoff(3, 1s, 100ms), "max_delay (100ms)"},
+           {RestartStrategy::exponential_backoff(3, 1s, 2s, 0.5), "multiplier"},
+           {RestartStrategy::exponential_backoff(3, 1s, 2s, std::nan("")), "multiplier"},
+       }) {
+    Status s = b.strategy.validate();
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << b.says;
+    EXPECT_TRUE(contains(s.message(), b.says)) << s.message();
+  }
+}
+
+TEST(RestartStrategy, InvalidStrategyIsReportedWithThePlanProblems) {
+  EnvironmentOptions o;
+  o.restart = runtime::RestartStrategy::fixed_delay(0, 1s);
+  Environment env(o);
+  env.from_records(std::vector<Row>{Row{1, 1, 1}}).blackhole();
+  JobResult r = env.execute(kJob);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(contains(r.status().message(), "restart strategy 'fixed:0:1s'"))
+      << r.status().to_string();
+  EXPECT_EQ(r.restarts(), 0);
+}
+
+TEST(RestartStrategy, ParsesTheCommandLineForm) {
+  using runtime::parse_restart_strategy;
+  using runtime::RestartStrategy;
+  struct Good {
+    std::string text;
+    RestartStrategy want;
+    std::string canonical;
+  };
+  for (const Good& g : std::vector<Good>{
+           {"none", RestartStrategy::none(), "none"},
+           {"fixed:3:10s", RestartStrategy::fixed_delay(3, 10s), "fixed:3:10s"},
+           {"fixed:1:0", RestartStrategy::fixed_delay(1, 0ms), "fixed:1:0ms"},
+           {"fixed:2:1500ms", RestartStrategy::fixed_delay(2, 1500ms), "fixed:2:1500ms"},
+           {"fixed:4:2h", RestartStrategy::fixed_delay(4, 2h), "fixed:4:2h"},
+           {"backoff:5:200ms:1m", RestartStrategy::exponential_backoff(5, 200ms, 1min),
+            "backoff:5:200ms:1m"},
+           {"backoff:5:200ms:60000ms", RestartStrategy::exponential_backoff(5, 200ms, 1min),
+            "backoff:5:200ms:1m"},
+           {"backoff:2:1s:10s:1.5", RestartStrategy::exponential_backoff(2, 1s, 10s, 1.5),
+            "backoff:2:1s:10s:1.5"},
+       }) {
+    auto got = parse_restart_strategy(g.text);
+    ASSERT_TRUE(got.is_ok()) << g.text << ": " << got.status().to_string();
+    EXPECT_EQ(*got, g.want) << g.text;
+    EXPECT_EQ(got->to_string(), g.canonical);
+    auto again = parse_restart_strategy(got->to_string());
+    ASSERT_TRUE(again.is_ok());
+    EXPECT_EQ(*again, g.want) << "round trip of " << g.text;
+  }
+  struct Bad {
+    std::string text;
+    std::string says;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {"", "unknown kind ''"},
+           {"retry:3:1s", "unknown kind 'retry'"},
+           {"none:1", "'none' takes no values"},
+           {"fixed", "fixed needs 2 values, got 0"},
+           {"fixed:3", "fixed needs 2 values, got 1"},
+           {"fixed:3:1s:2", "fixed needs 2 values, got 3"},
+           {"fixed:x:1s", "attempts must be a whole number >= 1, got 'x'"},
+           {"fixed:0:1s", "attempts must be a whole number >= 1, got '0'"},
+           {"fixed:-1:1s", "attempts must be a whole number >= 1, got '-1'"},
+           {"fixed:99999999999:1s", "attempts must be a whole number >= 1"},
+           {"fixed:3:10", "delay: duration '10': missing unit"},
+           {"fixed:3:10sec", "unknown unit 'sec'"},
+           {"fixed:3:-1s", "delay: duration '-1s': expected a whole number with a unit"},
+           {"fixed:3:", "delay: duration ''"},
+           {"fixed:3:1.5s", "unknown unit '.5s'"},
+           {"fixed:3:99999999999999h", "too large"},
+           {"backoff:3:1s", "backoff needs 3 values"},
+           {"backoff:3:1s:100ms", "max_delay (100ms) must be >= the initial delay (1s)"},
+           {"backoff:3:x:1s", "initial delay: duration 'x'"},
+           {"backoff:3:1s:y", "max delay: duration 'y'"},
+           {"backoff:3:1s:2s:0.5", "multiplier must be a finite number >= 1"},
+           {"backoff:3:1s:2s:fast", "multiplier must be a number >= 1, got 'fast'"},
+       }) {
+    auto got = parse_restart_strategy(b.text);
+    ASSERT_FALSE(got.is_ok()) << "accepted '" << b.text << "'";
+    EXPECT_EQ(got.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(contains(got.status().message(), b.says))
+        << b.text << " -> " << got.status().message();
+    EXPECT_TRUE(contains(got.status().message(), "restart strategy '" + b.text + "'"))
+        << got.status().message();
+  }
 }
 
 }  // namespace
