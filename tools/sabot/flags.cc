@@ -183,8 +183,17 @@ void FlagSet::add_double(std::string name, double* value, std::string help, doub
 
 void FlagSet::add_string(std::string name, std::string* value, std::string help,
                          std::vector<std::string> choices) {
-  const bool is_file = name.find("out") != std::string::npos || name == "input";
-  Flag f{name, std::move(help), is_file ? "FILE" : "S", *value, choices, {}};
+  // What --help shows after the flag, guessed from its name.
+  const auto ends_with = [&name](std::string_view s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  const char* value_name = ends_with("-dir")                                          ? "DIR"
+                           : ends_with("interval")                                    ? "DURATION"
+                           : name == "restore"                                        ? "PATH"
+                           : name == "restart"                                        ? "STRATEGY"
+                           : name.find("out") != std::string::npos || name == "input" ? "FILE"
+                                                                                      : "S";
+  Flag f{name, std::move(help), value_name, *value, choices, {}};
   f.set = [value, choices = std::move(choices)](std::string_view text) -> Status {
     if (!choices.empty()) {
       bool known = false;

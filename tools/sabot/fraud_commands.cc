@@ -87,7 +87,11 @@ int demo_fraud(std::span<const std::string> args) {
       "transactions into memory://bank-transactions (3 partitions keyed by account), detects\n"
       "VELOCITY, AMOUNT_ANOMALY and GEO_IMPOSSIBLE fraud with keyed state, writes alerts to\n"
       "memory://fraud-alerts and the console, and ends with a summary: alerts by type and\n"
-      "severity, throughput per second and per CPU-second, processing-latency percentiles.");
+      "severity, throughput per second and per CPU-second, processing-latency percentiles.\n"
+      "With --checkpoint-dir the job checkpoints and --alerts-out is exactly-once across kills\n"
+      "and restarts with the same flags; console alert lines are not (a restored run prints\n"
+      "again what it replays), and memory://fraud-alerts is not written (the embedded broker\n"
+      "does not outlive the process).");
   flags.add_int("transactions", &options.transactions, "transactions to generate", 0);
   flags.add_uint("seed", &options.seed, "random seed of the generator");
   flags.add_int("parallelism", &parallelism, "parallel subtasks of the detector", 1,
@@ -122,7 +126,9 @@ int demo_fraud(std::span<const std::string> args) {
                 "the job takes them); latency is then measured at that load",
                 0);
   RecoveryFlags recovery;
-  recovery.add_to(flags, "--alerts-out and --dead-letter-out");
+  recovery.add_to(flags, "--alerts-out and --dead-letter-out",
+                  "; the whole input is put into the topic before the job starts, so neither "
+                  "--rate nor --input - (standard input) can be used");
   if (auto code = parse_flags(flags, args)) return *code;
   if (auto code = recovery.check(flags)) return *code;
   if (recovery.enabled()) {

@@ -8,7 +8,7 @@
 
 namespace sabot::cli {
 
-void RecoveryFlags::add_to(FlagSet& flags, const std::string& outputs) {
+void RecoveryFlags::add_to(FlagSet& flags, const std::string& outputs, const std::string& notes) {
   flags.add_string("checkpoint-dir", &checkpoint_dir_,
                    "checkpoint the job into DIR (created when missing; DIR/chk-<n>) and run it "
                    "exactly-once: " +
@@ -16,8 +16,8 @@ void RecoveryFlags::add_to(FlagSet& flags, const std::string& outputs) {
                        " then only ever hold results of completed checkpoints, and a run killed "
                        "at any moment and started again with the same flags resumes from DIR's "
                        "newest usable checkpoint of this job, so that the finished output holds "
-                       "every result exactly once. Needs a re-readable input (no --rate, no "
-                       "standard input)");
+                       "every result exactly once" +
+                       notes);
   flags.add_string("checkpoint-interval", &interval_,
                    "time between checkpoints: a whole number with ms, s, m or h (200ms, 1s); "
                    "needs --checkpoint-dir");

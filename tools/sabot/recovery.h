@@ -16,8 +16,8 @@ namespace sabot::cli {
 class RecoveryFlags {
  public:
   // Declares the flags on `flags`; `outputs` names the command's output flags in the help text
-  // ("--alerts-out").
-  void add_to(FlagSet& flags, const std::string& outputs);
+  // ("--alerts-out"), `notes` ends the --checkpoint-dir help ("; needs ...").
+  void add_to(FlagSet& flags, const std::string& outputs, const std::string& notes = "");
 
   // Checks the combinations after parsing (each of the other flags needs --checkpoint-dir;
   // --restore and --no-restore exclude each other; bad durations and restart strategies).
