@@ -1,6 +1,8 @@
 // The checkpoint and recovery flags of the job commands; see recovery.h.
 #include "recovery.h"
 
+#include <algorithm>
+#include <filesystem>
 #include <iostream>
 
 #include "sabot/checkpoint/storage.h"
@@ -71,6 +73,13 @@ Status RecoveryFlags::apply(const std::string& dir, const std::string& job_name,
   env->delivery = runtime::DeliveryGuarantee::kExactlyOnce;
   env->restore_latest = !no_restore_;
   if (!restore_.empty()) {
+    std::error_code ec;
+    if (!std::filesystem::is_directory(restore_, ec)) {
+      return Status::invalid_argument(
+          "cannot restore from '" + restore_ + "': " +
+          (std::filesystem::exists(restore_, ec) ? "it is not a directory" : "it does not exist") +
+          " (give a checkpoint directory DIR/chk-<n> or savepoint-<n>)");
+    }
     auto data = checkpoint::load_checkpoint(restore_);
     if (!data.is_ok()) {
       return Status::invalid_argument("cannot restore from '" + restore_ +
@@ -79,11 +88,17 @@ Status RecoveryFlags::apply(const std::string& dir, const std::string& job_name,
     // A restarted run (same flags) must not go back to --restore when the job has checkpointed
     // since: then restore_latest takes DIR's newest, as without --restore.
     SABOT_ASSIGN_OR_RETURN(auto listed, storage.list());
-    bool newer = false;
+    int64_t newer = -1;
     for (const checkpoint::CheckpointInfo& info : listed) {
-      newer |= info.usable && info.job_name == job_name && info.checkpoint_id > data->checkpoint_id;
+      if (info.usable && info.job_name == job_name && info.checkpoint_id > data->checkpoint_id) {
+        newer = std::max(newer, info.checkpoint_id);
+      }
     }
-    if (!newer) {
+    if (newer >= 0) {
+      std::cerr << "sabot: --restore '" << restore_ << "' (checkpoint " << data->checkpoint_id
+                << ") is older than checkpoint " << newer << " of " << job_name << " in '" << dir
+                << "': resuming from the newest (to go back, give another --checkpoint-dir)\n";
+    } else {
       env->restore_from = std::make_shared<const runtime::JobSnapshot>(std::move(*data));
       env->restore_from_path = restore_;
     }
