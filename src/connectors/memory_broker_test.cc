@@ -1094,7 +1094,9 @@ TEST(Transactions, RandomTransactionsMatchAReadCommittedModel) {
         std::string v = labelled("p", next++);
         ASSERT_TRUE(plain->send(labelled("k", rng() % 5), v, Timestamp(step)).is_ok());
         fate[v] = 0;
-        if (action < 3) ASSERT_TRUE(plain->flush().is_ok());
+        if (action < 3) {
+          ASSERT_TRUE(plain->flush().is_ok());
+        }
         continue;
       }
       MemoryTopicWriter& tx = *txw[static_cast<size_t>(w)];
@@ -1124,7 +1126,9 @@ TEST(Transactions, RandomTransactionsMatchAReadCommittedModel) {
     }
     ASSERT_TRUE(plain->flush().is_ok());
     for (auto& tx : txw) {
-      if (tx->in_transaction()) ASSERT_TRUE(tx->abort_transaction().is_ok());
+      if (tx->in_transaction()) {
+        ASSERT_TRUE(tx->abort_transaction().is_ok());
+      }
     }
     for (auto& [v, f] : fate) {
       if (f == 1) f = 3;
@@ -1137,7 +1141,9 @@ TEST(Transactions, RandomTransactionsMatchAReadCommittedModel) {
     for (const Rec& r : seen) {
       ++count[*r.value];
       auto it = last.find(r.partition);
-      if (it != last.end()) EXPECT_LT(it->second, r.offset);
+      if (it != last.end()) {
+        EXPECT_LT(it->second, r.offset);
+      }
       last[r.partition] = r.offset;
     }
     for (const auto& [v, f] : fate) {

@@ -362,6 +362,65 @@ Status analyze(const LogicalPlan& plan, const ExecutionOptions& options, Analysi
 }
 
 // ---------------------------------------------------------------------------------------------
+// Watermark alignment (WatermarkStrategy::with_alignment): the source subtasks of one group publish
+// their watermarks; one that is more than its drift ahead of the group's lowest parks until a
+// publish moves the lowest. While any task aligns checkpoint barriers nobody parks, so a barrier
+// is never held back by a paused source.
+
+class AlignmentGroup {
+ public:
+  explicit AlignmentGroup(const std::atomic<int>* barrier_aligning)
+      : barrier_aligning_(barrier_aligning) {}
+
+  // A new member (before the job starts); returns its index.
+  int add() {
+    wm_.push_back(std::make_unique<std::atomic<int64_t>>(INT64_MIN));
+    return static_cast<int>(wm_.size()) - 1;
+  }
+  // Member i's watermark; INT64_MAX once it is finished or idle. Wakes the parked members.
+  void publish(int i, int64_t wm) {
+    wm_[static_cast<size_t>(i)]->store(wm);
+    wake();
+  }
+  // True when a member at watermark `wm` may read; otherwise `task` is parked until woken.
+  bool may_read_or_park(int64_t wm, int64_t drift, Schedulable* task) {
+    if (may_read(wm, drift)) return true;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      parked_.push_back(task);
+      any_parked_.store(true);
+    }
+    // A publish between the check and parking may have missed us: check again (a spurious wake
+    // later is harmless).
+    return may_read(wm, drift);
+  }
+  void wake() {
+    if (!any_parked_.load()) return;
+    std::vector<Schedulable*> woken;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      woken.swap(parked_);
+      any_parked_.store(false);
+    }
+    for (Schedulable* t : woken) t->notify();
+  }
+
+ private:
+  bool may_read(int64_t wm, int64_t drift) const {
+    if (barrier_aligning_->load() > 0) return true;
+    int64_t low = INT64_MAX;
+    for (const auto& w : wm_) low = std::min(low, w->load());
+    return sat_sub(wm, drift) <= low;
+  }
+
+  const std::atomic<int>* barrier_aligning_;
+  std::vector<std::unique_ptr<std::atomic<int64_t>>> wm_;
+  std::mutex mu_;
+  std::vector<Schedulable*> parked_;
+  std::atomic<bool> any_parked_{false};
+};
+
+// ---------------------------------------------------------------------------------------------
 // Job state shared by all tasks.
 
 struct JobState {
@@ -373,6 +432,19 @@ struct JobState {
   ExecutionOptions options;
   // Tasks that have not finished; the last one to finish detaches the checkpoint store.
   std::atomic<int> tasks_running{0};
+  // Watermark alignment groups by name, and the number of tasks aligning checkpoint barriers.
+  std::map<std::string, std::unique_ptr<AlignmentGroup>> alignment_groups;
+  std::atomic<int> barrier_aligning{0};
+
+  // A task starts or ends aligning barriers; parked sources read on meanwhile.
+  void barrier_alignment(bool begins) {
+    if (!begins) {
+      barrier_aligning.fetch_sub(1);
+      return;
+    }
+    barrier_aligning.fetch_add(1);
+    for (auto& [name, group] : alignment_groups) group->wake();
+  }
   // Where subtasks report their snapshots (options.checkpoints, or the job's own when
   // checkpointing is on without one). Null: snapshots are dropped.
   std::shared_ptr<CheckpointStore> store;
@@ -763,6 +835,10 @@ class StreamTask final : public Schedulable {
     SABOT_CHECK(false);
     return router_;
   }
+  void set_alignment(AlignmentGroup* group, int member) {
+    align_ = group;
+    align_member_ = member;
+  }
   void add_input(Channel* c) { inputs_.push_back(c); }
   OutputRouter& router() { return router_; }
   bool* error_attributed() { return &error_attributed_; }
@@ -942,6 +1018,10 @@ class StreamTask final : public Schedulable {
         *result = wait_for_output();
         return Status::ok();
       }
+      if (align_ && !align_->may_read_or_park(source_wm_, strategy_.max_drift.count(), this)) {
+        *result = RunResult::kWaiting;  // ahead of the alignment group: woken when it moves
+        return Status::ok();
+      }
       Result<SourcePoll> polled = [&]() -> Result<SourcePoll> {
         try {
           return reader_->poll(rows);
@@ -978,6 +1058,7 @@ class StreamTask final : public Schedulable {
       }
       if (p.kind == SourcePoll::Kind::kEnd) {
         publish_position();
+        if (align_) align_->publish(align_member_, INT64_MAX);
         // A bounded input is complete: event time advances to the end so every window fires.
         SABOT_RETURN_IF_ERROR(deliver_watermark(Timestamp::max()));
         SABOT_RETURN_IF_ERROR(finish_chain());
@@ -998,6 +1079,9 @@ class StreamTask final : public Schedulable {
   };
 
   Status observe_batch(const RecordBatch& batch, int split) {
+    // A reader that does not name the split of a batch: its batches count as one split (the
+    // assigned splits, which would never see data, must not hold the watermark back).
+    if (split < 0 && !split_time_.contains(-1)) split_time_.clear();
     auto it = split_time_.find(split);
     if (it == split_time_.end()) it = split_time_.emplace(split, SplitTime{}).first;
     const int col = batch.schema().field_index(strategy_.timestamp_column);
@@ -1029,16 +1113,19 @@ class StreamTask final : public Schedulable {
     if (!any_active) {
       if (!source_idle_) {
         source_idle_ = true;
+        if (align_) align_->publish(align_member_, INT64_MAX);
         if (head_) SABOT_RETURN_IF_ERROR(head_->on_idle(true));
       }
       return Status::ok();
     }
     if (source_idle_) {
       source_idle_ = false;
+      if (align_) align_->publish(align_member_, source_wm_);
       if (head_) SABOT_RETURN_IF_ERROR(head_->on_idle(false));
     }
     if (low != INT64_MIN && low > source_wm_) {
       source_wm_ = low;
+      if (align_) align_->publish(align_member_, low);
       return deliver_watermark(Timestamp(low));
     }
     return Status::ok();
@@ -1099,6 +1186,7 @@ class StreamTask final : public Schedulable {
     }
     if (auto* barrier = std::get_if<CheckpointBarrier>(&e)) {
       channel_barrier_[ch] = barrier->id.value();
+      if (aligning_ < 0) job_->barrier_alignment(true);
       aligning_ = barrier->id.value();
       return maybe_complete_alignment();
     }
@@ -1144,6 +1232,7 @@ class StreamTask final : public Schedulable {
     }
     CheckpointId id(aligning_);
     aligning_ = -1;
+    job_->barrier_alignment(false);
     last_checkpoint_ = std::max(last_checkpoint_, id.value());
     return head_ ? head_->on_barrier(id) : Status::ok();
   }
@@ -1171,6 +1260,8 @@ class StreamTask final : public Schedulable {
   int source_metrics_index_ = 0;
   int subtask_ = 0;
   std::string source_name_;
+  AlignmentGroup* align_ = nullptr;  // watermark alignment, if the strategy names a group
+  int align_member_ = -1;
   OperatorContext source_ctx_;
   bool source_checkpointable_ = false;
   CheckpointStore* checkpoints_ = nullptr;  // null: snapshots are dropped
@@ -1330,6 +1421,11 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
         task->set_source(std::move(reader).value(), counters, node.id, s, node.name,
                          node.watermarks, splits, ctx, node.source->checkpointable(),
                          impl->state.store.get());
+        if (const std::string& g = node.watermarks.alignment_group; !g.empty()) {
+          auto& group = impl->state.alignment_groups[g];
+          if (!group) group = std::make_unique<AlignmentGroup>(&impl->state.barrier_aligning);
+          task->set_alignment(group.get(), group->add());
+        }
       } else {
         auto op = node.factory->create(input_schemas, ctx);
         if (!op.is_ok()) {

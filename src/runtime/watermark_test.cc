@@ -211,6 +211,94 @@ TEST(Watermarks, IdleSubtaskDoesNotHoldBackItsConsumer) {
   EXPECT_NE(std::find(wms.begin(), wms.end(), 1999), wms.end()) << "watermarks: " << wms.size();
 }
 
+// Two sources in one alignment group meet in one operator. B is slow (three idle polls for every
+// batch), A is not. Whenever A is asked for a batch, the largest time it has read may be at most
+// the drift ahead of the largest B has read (B's watermark lags what it read, so this holds by
+// construction of the pause rule, whatever the scheduling). Without alignment A reads all of
+// its 10 s while B is still near its start.
+TEST(Watermarks, AlignedSourceWaitsForItsGroup) {
+  constexpr int64_t kBatches = 400;
+  constexpr int64_t kDrift = 100;
+  struct Shared {
+    std::atomic<int64_t> a_max{INT64_MIN};
+    std::atomic<int64_t> b_max{INT64_MIN};
+    std::atomic<int64_t> worst_lead{INT64_MIN};
+    std::atomic<int64_t> rows{0};
+  };
+  auto shared = std::make_shared<Shared>();
+  class Paced final : public Source {
+   public:
+    Paced(std::shared_ptr<Shared> sh, bool slow) : sh_(std::move(sh)), slow_(slow) {}
+    std::string name() const override { return slow_ ? "slow" : "fast"; }
+    SchemaPtr schema() const override { return ts_schema(); }
+    int num_splits() const override { return 1; }
+    Result<std::unique_ptr<SourceReader>> open_reader(std::span<const int>,
+                                                      const OperatorContext&) const override {
+      class Reader final : public SourceReader {
+       public:
+        Reader(std::shared_ptr<Shared> sh, bool slow) : sh_(std::move(sh)), slow_(slow) {}
+        Result<SourcePoll> poll(int64_t) override {
+          if (batch_ >= kBatches) return SourcePoll::end();
+          if (slow_ && (polls_++ % 4) != 0) return SourcePoll::idle();
+          if (!slow_ && sh_->b_max.load() != INT64_MIN && sh_->a_max.load() != INT64_MIN &&
+              sh_->b_max.load() < (kBatches - 1) * 10) {
+            const int64_t lead = sh_->a_max.load() - sh_->b_max.load();
+            if (lead > sh_->worst_lead.load()) sh_->worst_lead.store(lead);
+          }
+          columnar::Int64Builder b(columnar::timestamp(columnar::TimeUnit::kMicro));
+          for (int64_t i = 0; i < 10; ++i) b.append((batch_ * 10 + i) * 1000);
+          (slow_ ? sh_->b_max : sh_->a_max).store(batch_ * 10 + 9);
+          sh_->rows.fetch_add(10);
+          ++batch_;
+          return SourcePoll::of(RecordBatch::make(ts_schema(), {b.finish()}).value());
+        }
+        std::shared_ptr<Shared> sh_;
+        bool slow_;
+        int64_t batch_ = 0;
+        int64_t polls_ = 0;
+      };
+      return std::unique_ptr<SourceReader>(new Reader(sh_, slow_));
+    }
+
+   private:
+    std::shared_ptr<Shared> sh_;
+    bool slow_;
+  };
+  LogicalPlan plan;
+  const WatermarkStrategy aligned =
+      monotonic_timestamps("ts").with_alignment("g", std::chrono::milliseconds(kDrift));
+  int a = plan.add_source(std::make_shared<Paced>(shared, false), 1);
+  plan.node(a).watermarks = aligned;
+  int b = plan.add_source(std::make_shared<Paced>(shared, true), 1);
+  plan.node(b).watermarks = aligned;
+  auto seen = std::make_shared<Seen>();
+  int r = plan.add_operator(std::make_shared<WatermarkRecorder>(seen), {forward(a), forward(b)}, 1);
+  plan.add_operator(operators::blackhole_sink(), {forward(r)}, 1, "sink", true);
+  ExecutionOptions o;
+  o.worker_threads = 2;
+  Status st = execute_plan(plan, o);
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_EQ(shared->rows.load(), 2 * kBatches * 10);  // nothing lost or repeated
+  // A reads its next batch only while its watermark (a_max - 1) is within the drift of B's
+  // (<= b_max - 1): a_max <= b_max + drift.
+  EXPECT_LE(shared->worst_lead.load(), kDrift);
+  EXPECT_NE(shared->worst_lead.load(), INT64_MIN) << "A never read while B was running";
+}
+
+TEST(Watermarks, AlignmentNeedsWatermarksAndADriftNotNegative) {
+  EXPECT_FALSE(validate_watermark_strategy(
+                   no_watermarks().with_alignment("g", std::chrono::milliseconds(1)), *ts_schema())
+                   .is_ok());
+  EXPECT_FALSE(validate_watermark_strategy(
+                   monotonic_timestamps("ts").with_alignment("g", std::chrono::milliseconds(-1)),
+                   *ts_schema())
+                   .is_ok());
+  EXPECT_TRUE(validate_watermark_strategy(
+                  monotonic_timestamps("ts").with_alignment("g", std::chrono::milliseconds(0)),
+                  *ts_schema())
+                  .is_ok());
+}
+
 TEST(Watermarks, RefusesABadColumn) {
   auto schema = columnar::schema({columnar::field("name", columnar::utf8())});
   EXPECT_FALSE(validate_watermark_strategy(monotonic_timestamps("ts"), *schema).is_ok());
