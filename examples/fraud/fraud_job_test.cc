@@ -239,6 +239,79 @@ TEST(FraudJob, BadOptionsAreRefusedNamingEachProblem) {
   EXPECT_FALSE(run_fraud_demo(o).is_ok());
 }
 
+// ---- checkpointed runs (the sabot command's --checkpoint-dir) --------------------------------
+
+std::vector<Alert> read_alerts_file(const std::string& path) {
+  std::ifstream f(path);
+  std::vector<Alert> lines;
+  for (std::string line; std::getline(f, line);) {
+    auto a = parse_alert_json(line);
+    EXPECT_TRUE(a.is_ok()) << a.status().to_string() << ": " << line;
+    if (a.is_ok()) lines.push_back(std::move(a).value());
+  }
+  return lines;
+}
+
+TEST(FraudJob, CheckpointedRunWritesTheAlertsFileExactlyOnceAndResumesFromItsCheckpoint) {
+  const GeneratorOptions g = dense(13, 20'000);
+  const std::vector<Alert> reference = reference_alerts(generate(g));
+  const std::string dir = temp_path("checkpoints");
+  const std::string path = temp_path("checkpointed-alerts.jsonl");
+  std::filesystem::remove_all(dir);
+  auto run = [&](connectors::MemoryBroker* broker) {
+    std::ostringstream out;
+    DemoOptions o;
+    o.transactions = g.transactions;
+    o.seed = g.seed;
+    o.generator = g;
+    o.parallelism = 3;
+    o.quiet = true;
+    o.out = &out;
+    o.alerts_out = path;
+    o.broker = broker;
+    auto storage = checkpoint::CheckpointStorage::open(dir);
+    EXPECT_TRUE(storage.is_ok());
+    o.environment.checkpoint_storage =
+        std::make_shared<checkpoint::CheckpointStorage>(std::move(*storage));
+    o.environment.checkpoint_interval = std::chrono::milliseconds(20);
+    o.environment.delivery = runtime::DeliveryGuarantee::kExactlyOnce;
+    return run_fraud_demo(o);
+  };
+  connectors::MemoryBroker broker;
+  auto first = run(&broker);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_EQ(first->transactions, g.transactions);
+  expect_counts_match(*first, reference);
+  // One file written by the exactly-once sink; no alerts topic (it could not be restored).
+  EXPECT_TRUE(sorted(read_alerts_file(path)) == sorted(reference));
+  EXPECT_FALSE(broker.topic("fraud-alerts").is_ok());
+  // Again: it resumes from the final checkpoint, processes nothing and keeps the file.
+  auto again = run(nullptr);
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ(again->transactions, 0);
+  EXPECT_TRUE(sorted(read_alerts_file(path)) == sorted(reference));
+  std::filesystem::remove_all(dir);
+  std::filesystem::remove(path);
+}
+
+TEST(FraudJob, CheckpointedRunRefusesWhatCannotBeReplayed) {
+  const std::string dir = temp_path("refused-checkpoints");
+  auto storage = checkpoint::CheckpointStorage::open(dir);
+  ASSERT_TRUE(storage.is_ok());
+  DemoOptions o;
+  o.environment.checkpoint_storage =
+      std::make_shared<checkpoint::CheckpointStorage>(std::move(*storage));
+  o.rate = 1000;
+  o.input_path = "-";
+  o.alerts_writer = [](std::string_view) { return Status::ok(); };
+  auto r = run_fraud_demo(o);
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(r.is_ok());
+  for (const char* what : {"(rate)", "standard input", "alerts_writer"}) {
+    EXPECT_NE(r.status().message().find(what), std::string::npos) << r.status().to_string();
+  }
+}
+
 // ---- summary and console output ----------------------------------------------------------------
 
 TEST(FraudJob, JsonSummaryIsOneWellFormedObjectWithMatchingCounts) {
