@@ -213,6 +213,7 @@ struct TempDir {
 struct EoRun {
   Status status;
   runtime::CheckpointStats stats;
+  int64_t snapshots = 0;  // operator snapshots taken on the tasks' threads, over all operators
 };
 EoRun run_exactly_once(const std::vector<RecordBatch>& in, int parallelism,
                        std::shared_ptr<checkpoint::CheckpointStorage> storage,
@@ -250,7 +251,9 @@ EoRun run_exactly_once(const std::vector<RecordBatch>& in, int parallelism,
     seen = (*job)->checkpoint_stats().triggered;
   }
   waiter.join();
-  return {s, (*job)->checkpoint_stats()};
+  int64_t snapshots = 0;
+  for (const auto& m : (*job)->metrics().snapshot()) snapshots += m.snapshots;
+  return {s, (*job)->checkpoint_stats(), snapshots};
 }
 
 TEST(Coordinator, ExactlyOnceOutputEqualsUninterruptedAndCheckpointsAreWritten) {
@@ -271,6 +274,12 @@ TEST(Coordinator, ExactlyOnceOutputEqualsUninterruptedAndCheckpointsAreWritten) 
   ASSERT_FALSE(listed->empty());
   for (const auto& info : *listed) EXPECT_TRUE(info.usable) << info.path << ": " << info.status;
   EXPECT_EQ(listed->back().checkpoint_id, r.stats.latest_completed_id);
+  // What the job reports of its checkpoints matches what was written.
+  EXPECT_EQ(listed->back().bytes, r.stats.latest_bytes);
+  EXPECT_GT(r.stats.latest_bytes, 0u);
+  EXPECT_GE(r.stats.max_bytes, r.stats.latest_bytes);
+  EXPECT_GE(r.stats.max_duration_ms, r.stats.latest_duration_ms);
+  EXPECT_GE(r.snapshots, r.stats.completed);  // every completed checkpoint snapshotted operators
 
   // Restore from every written checkpoint, at 2 and at 3 subtasks: the transactions committed up
   // to it plus what the restored run commits equal the uninterrupted output, exactly once. From

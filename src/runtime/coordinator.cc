@@ -132,6 +132,13 @@ void CheckpointCoordinator::finish_in_flight(std::unique_lock<std::mutex>& lock,
   outcomes_[f.id] = Status::ok();
   ++stats_.completed;
   stats_.latest_completed_id = f.id;
+  stats_.latest_duration_ms = config_.clock->now().millis() - f.started_ms;
+  stats_.max_duration_ms = std::max(stats_.max_duration_ms, stats_.latest_duration_ms);
+  stats_.latest_bytes = 0;
+  for (const auto& [uid, op] : shared->operators) {
+    for (const std::string& bytes : op.subtasks) stats_.latest_bytes += bytes.size();
+  }
+  stats_.max_bytes = std::max(stats_.max_bytes, stats_.latest_bytes);
   stats_.latest_path = path;
   if (f.final) final_complete_ = true;
   SABOT_LOG(kInfo, "checkpoint") << "job '" << config_.job_name << "': checkpoint " << f.id

@@ -694,7 +694,14 @@ class OpRunner final : public Downstream, public Output {
   // (also used after finish(), when no barrier can arrive any more).
   Status snapshot_and_report(CheckpointId id) {
     std::string state;
+    const int64_t t0 = now_ns();
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->snapshot_state(id, &state); }));
+    const int64_t spent = now_ns() - t0;
+    counters_->snapshots.fetch_add(1, std::memory_order_relaxed);
+    counters_->snapshot_ns.fetch_add(spent, std::memory_order_relaxed);
+    if (spent > counters_->snapshot_max_ns.load(std::memory_order_relaxed)) {
+      counters_->snapshot_max_ns.store(spent, std::memory_order_relaxed);
+    }
     if (checkpoints_) {
       SABOT_RETURN_IF_ERROR(guarded(
           [&] {

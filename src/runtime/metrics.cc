@@ -1,5 +1,6 @@
 #include "sabot/runtime/metrics.h"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace sabot::runtime {
@@ -43,6 +44,12 @@ std::vector<OperatorMetrics> JobMetrics::snapshot() const {
       m.busy_seconds += static_cast<double>(c->busy_ns.load(std::memory_order_relaxed)) * 1e-9;
       m.blocked_seconds +=
           static_cast<double>(c->blocked_ns.load(std::memory_order_relaxed)) * 1e-9;
+      m.snapshots += c->snapshots.load(std::memory_order_relaxed);
+      m.snapshot_seconds +=
+          static_cast<double>(c->snapshot_ns.load(std::memory_order_relaxed)) * 1e-9;
+      m.snapshot_max_seconds =
+          std::max(m.snapshot_max_seconds,
+                   static_cast<double>(c->snapshot_max_ns.load(std::memory_order_relaxed)) * 1e-9);
     }
     m.positions = e.positions;
     out.push_back(std::move(m));
@@ -67,6 +74,21 @@ std::string JobMetrics::to_string() const {
     std::snprintf(line, sizeof line, "%-28s %4d %12lld %12lld %9.3f %9.3f\n", m.name.c_str(),
                   m.parallelism, static_cast<long long>(m.records_in),
                   static_cast<long long>(m.records_out), m.busy_seconds, m.blocked_seconds);
+    out += line;
+  }
+  // The synchronous part of checkpoints, for operators that took any.
+  bool header = false;
+  for (const OperatorMetrics& m : snapshot()) {
+    if (m.snapshots == 0) continue;
+    if (!header) {
+      std::snprintf(line, sizeof line, "%-28s %4s %12s %12s %12s\n", "checkpoint snapshots", "par",
+                    "snapshots", "total ms", "longest ms");
+      out += line;
+      header = true;
+    }
+    std::snprintf(line, sizeof line, "%-28s %4d %12lld %12.3f %12.3f\n", m.name.c_str(),
+                  m.parallelism, static_cast<long long>(m.snapshots), m.snapshot_seconds * 1e3,
+                  m.snapshot_max_seconds * 1e3);
     out += line;
   }
   return out;

@@ -86,6 +86,11 @@ struct CheckpointStats {
   int64_t aborted = 0;    // timed out or failed to write
   int64_t latest_completed_id = -1;
   std::string latest_path;  // where the latest completed one was written ("" without storage)
+  // From trigger to durable, on the job's clock, and the state bytes of completed checkpoints.
+  int64_t latest_duration_ms = 0;
+  int64_t max_duration_ms = 0;
+  uint64_t latest_bytes = 0;
+  uint64_t max_bytes = 0;
 };
 
 // Checks the plan and options; the Status lists every problem found, one per line.

@@ -20,6 +20,11 @@ struct OperatorCounters {
   std::atomic<int64_t> busy_ns{0};     // time in this operator's own code (not chained successors)
   std::atomic<int64_t> blocked_ns{0};  // time its task waited for space in full output channels
   std::atomic<int64_t> records_dropped{0};  // malformed input skipped by policy (sources)
+  // Checkpoint snapshots taken on the task's thread (the synchronous part): how many, their total
+  // and their longest duration. One writer (the subtask's task).
+  std::atomic<int64_t> snapshots{0};
+  std::atomic<int64_t> snapshot_ns{0};
+  std::atomic<int64_t> snapshot_max_ns{0};
 };
 
 // A summed snapshot of one operator over its subtasks.
@@ -33,6 +38,9 @@ struct OperatorMetrics {
   double busy_seconds = 0;
   double blocked_seconds = 0;
   int64_t records_dropped = 0;
+  int64_t snapshots = 0;               // summed over subtasks
+  double snapshot_seconds = 0;         // summed over subtasks
+  double snapshot_max_seconds = 0;     // the longest of any subtask
   std::vector<std::string> positions;  // sources: one position string per subtask
 };
 
