@@ -122,6 +122,19 @@ TEST_F(RecoveryCliTest, RefusesInconsistentFlagsWithExitCode2) {
     EXPECT_EQ(r.code, 2) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
   }
+  // An exactly-once output must be a regular file (exit 1, like other unwritable outputs).
+  const std::vector<Case> outputs = {
+      {"demo fraud --quiet --alerts-out -" + ck, "--alerts-out -: standard output cannot"},
+      {"demo fraud --quiet --alerts-out /dev/null" + ck,
+       "--alerts-out '/dev/null': an exactly-once output must be a regular file"},
+      {"bench nexmark --query q5 --events 1000 --output /dev/null" + ck,
+       "--output '/dev/null': an exactly-once output must be a regular file"},
+  };
+  for (const Case& c : outputs) {
+    Outcome r = sabot(c.args);
+    EXPECT_EQ(r.code, 1) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+  }
   EXPECT_FALSE(fs::exists(path("ck"))) << "a refused command created its checkpoint directory";
   // --help says what the flags and the part files are.
   Outcome fraud = sabot("demo fraud --help");

@@ -184,9 +184,9 @@ int demo_fraud(std::span<const std::string> args) {
   std::optional<OutputFile> alerts;
   if (!options.alerts_out.empty() && recovery.enabled()) {
     // Written by the job's exactly-once file sink (DemoOptions::environment).
-    if (Status s = check_output_path(options.alerts_out, {options.input_path}); !s.is_ok()) {
-      return fail(s.message());
-    }
+    Status s = check_output_path(options.alerts_out, {options.input_path});
+    if (s.is_ok()) s = RecoveryFlags::check_exactly_once_output("--alerts-out", options.alerts_out);
+    if (!s.is_ok()) return fail(s.message());
   } else if (!options.alerts_out.empty()) {
     auto out = OutputFile::open(options.alerts_out, {options.input_path});
     if (!out.is_ok()) return fail(out.status().message());

@@ -224,7 +224,11 @@ int bench_nexmark(std::span<const std::string> args) {
   for (const nexmark::QueryInfo* q : selected) {
     if (output.empty()) break;
     const std::string path = selected.size() > 1 ? output_path_for(output, q->name) : output;
-    if (Status s = check_output_path(path); !s.is_ok()) return fail(s.message());
+    Status s = check_output_path(path);
+    if (s.is_ok() && recovery.enabled()) {
+      s = RecoveryFlags::check_exactly_once_output("--output", path);
+    }
+    if (!s.is_ok()) return fail(s.message());
   }
   if (!json) {
     std::printf("Nexmark: %lld events, rate %lld/s, seed %llu, parallelism %d\n",

@@ -63,6 +63,22 @@ std::optional<int> RecoveryFlags::check(const FlagSet& flags) const {
   return std::nullopt;
 }
 
+Status RecoveryFlags::check_exactly_once_output(const std::string& flag, const std::string& path) {
+  if (path == "-") {
+    return Status::invalid_argument(flag +
+                                    " -: standard output cannot be written exactly-once (a "
+                                    "restarted run cuts its output back); give a file");
+  }
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
+    return Status::invalid_argument(flag + " '" + path +
+                                    "': an exactly-once output must be a regular file (it is "
+                                    "appended to at each checkpoint and cut back on restore)");
+  }
+  return Status::ok();
+}
+
 Status RecoveryFlags::apply(const std::string& dir, const std::string& job_name,
                             EnvironmentOptions* env) const {
   if (!enabled()) return Status::ok();

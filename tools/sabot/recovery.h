@@ -37,6 +37,11 @@ class RecoveryFlags {
   // the checkpoint and why it cannot be used (a damaged --restore is refused, not skipped).
   Status apply(const std::string& dir, const std::string& job_name, EnvironmentOptions* env) const;
 
+  // An output that the exactly-once file sink writes must be a regular file (new or existing):
+  // it is appended to at every checkpoint, cut back on restore and has staged files next to it.
+  // Standard output ("-"), devices, pipes and directories are refused, naming `flag`.
+  static Status check_exactly_once_output(const std::string& flag, const std::string& path);
+
  private:
   std::string checkpoint_dir_;
   std::string interval_ = "1s";
