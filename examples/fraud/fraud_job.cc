@@ -1119,6 +1119,10 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
     alerts.to_topic(kAlertsUrl, alert_json_codec(), sink).name("fraud-alerts");
   } else if (!options.alerts_out.empty()) {
     add_alert_file_sink(alerts, options.alerts_out);
+  } else if (!console) {
+    // Nothing to write the alerts to: they are only counted (DetectorStats), but every stream
+    // needs a sink.
+    alerts.blackhole().name("alerts-counted");
   }
   // Progress: always on a terminal (one status line), else as lines unless quiet or json.
   StatusLine status_line(console || options.progress_terminal ? options.progress : nullptr,
