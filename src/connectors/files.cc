@@ -850,29 +850,42 @@ class ExactlyOnceFileSink final : public Operator {
     }
     pending_ = std::move(pending);
     committed_ = committed;
+    // notify_checkpoint_complete appends staged files in order and deletes them only after the
+    // append, so the ones gone are a prefix whose bytes follow the committed ones in the target.
+    // Some and not all are gone when a notify of an earlier checkpoint ran after this snapshot
+    // was taken (snapshot n, then notify n-1): the state lists n-1's and n's files, n-1's are
+    // committed and deleted, n's are still staged.
     int64_t total = committed_;
-    bool parts_present = true;
+    std::vector<bool> present;
     for (const Pending& p : pending_) {
       total += p.size;
       SABOT_ASSIGN_OR_RETURN(int64_t size, file_size(staged_path(p.name)));
-      if (size != p.size) parts_present = false;
+      present.push_back(size == p.size);
     }
+    size_t gone = 0;
+    int64_t kept = committed_;  // the committed bytes plus those of the files gone
+    while (gone < pending_.size() && !present[gone]) kept += pending_[gone++].size;
+    const bool rest_present = std::all_of(present.begin() + static_cast<std::ptrdiff_t>(gone),
+                                          present.end(), [](bool b) { return b; });
     SABOT_ASSIGN_OR_RETURN(int64_t have, file_size(target_));
-    if (have >= committed_ && parts_present) {
-      // Re-commit: whatever a commit of this or a later checkpoint appended is replaced.
-      SABOT_RETURN_IF_ERROR(append_parts(committed_, pending_.size()));
+    if (have >= kept && rest_present) {
+      // Re-commit the files still staged after the bytes of those gone: whatever a commit of this
+      // or a later checkpoint appended is replaced. All gone: the target is cut at `total`.
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(gone));
+      SABOT_RETURN_IF_ERROR(append_parts(kept, pending_.size()));
     } else if (have >= total) {
       // The pending files were committed (and deleted) before the failure: keep their bytes,
       // drop what later checkpoints committed.
       SABOT_RETURN_IF_ERROR(truncate_target(total));
     } else {
+      const size_t missing = static_cast<size_t>(std::count(present.begin(), present.end(), false));
       return Status::invalid_data(
           "file sink '" + uid_ + "': '" + target_ + "' holds " +
           (have < 0 ? std::string("nothing (it does not exist)")
                     : std::to_string(have) + " bytes") +
-          " but the checkpoint needs its first " + std::to_string(committed_) +
-          " bytes and the staged files it lists are " + (parts_present ? "present" : "gone") +
-          "; was the file changed or removed outside the job?");
+          " but the checkpoint needs its first " + std::to_string(kept) + " bytes and " +
+          std::to_string(missing) + " of the " + std::to_string(present.size()) +
+          " staged files it lists are gone; was the file changed or removed outside the job?");
     }
     committed_ = total;
     pending_.clear();
