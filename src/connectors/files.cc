@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -850,6 +851,15 @@ class ExactlyOnceFileSink final : public Operator {
     }
     pending_ = std::move(pending);
     committed_ = committed;
+    // This run's staged files are numbered after the listed ones: a later restore from the same
+    // checkpoint must never take a file this run staged for one that it lists.
+    const size_t number_at = target_name_.size() + 2;  // "." + target + "."
+    for (const Pending& p : pending_) {
+      int64_t k = 0;
+      const char* first = p.name.data() + number_at;
+      const char* last = p.name.data() + p.name.size() - kStagedSuffix.size();
+      if (std::from_chars(first, last, k).ec == std::errc() && k >= next_part_) next_part_ = k + 1;
+    }
     // notify_checkpoint_complete appends staged files in order and deletes them only after the
     // append, so the ones gone are a prefix whose bytes follow the committed ones in the target.
     // Some and not all are gone when a notify of an earlier checkpoint ran after this snapshot
