@@ -3,9 +3,9 @@
 # version is tests/crash/crash_test.cc). For each job (the fraud demo's --alerts-out at parallelism
 # 2, Nexmark q5 (windowed) and q8 (join) --output at parallelism 2) it runs the job once without
 # checkpoints as the reference, then starts it with --checkpoint-dir again and again with the same
-# flags, killing it with SIGKILL N times: every third kill as soon as a new chk-<n> directory
-# without MANIFEST appears (a checkpoint being written), the others after a random delay (seeded)
-# up to the uninterrupted run's wall time. Whenever a run exits 0 its output is compared with the
+# flags, killing it with SIGKILL N times: every third kill as soon as the first or second new
+# chk-<n> directory of the run appears without MANIFEST (a checkpoint being written), the others
+# after a random delay (seeded) up to an uninterrupted checkpointed run's wall time. Whenever a run exits 0 its output is compared with the
 # reference as sorted lines (several subtasks feed the files): lines missing are "lost", extra
 # lines "duplicated"; the next round starts afresh. Prints one line per job and exits 1 when
 # anything was lost or duplicated or a run failed.
@@ -64,11 +64,15 @@ IFS=, read -r -a job_list <<<"$jobs"
 for job in "${job_list[@]}"; do
   mkdir -p "$work/$job"
   job_args "$job" "$work/$job/reference.jsonl" ""
-  start=$(now_ms)
   "$sabot" "${args[@]}" >/dev/null 2>"$work/$job/reference.err" ||
     { echo "$job: the reference run failed: $(cat "$work/$job/reference.err")" >&2; exit 1; }
-  wall=$(($(now_ms) - start))
   sorted_output "$work/$job/reference.jsonl" >"$work/$job/expected.txt"
+  # An uninterrupted checkpointed run: its wall time bounds the random kill delays.
+  job_args "$job" "$work/$job/once.jsonl" "$work/$job/once-ck"
+  start=$(now_ms)
+  "$sabot" "${args[@]}" >/dev/null 2>"$work/$job/once.err" ||
+    { echo "$job: the uninterrupted run failed: $(cat "$work/$job/once.err")" >&2; exit 1; }
+  wall=$(($(now_ms) - start))
   kills=0 ckpt_kills=0 found=0 runs=0 rounds=0 lost=0 dup=0 restored=0 bad_runs=0
   while ((kills < kills_wanted)); do
     round=$work/$job/round$rounds
@@ -83,12 +87,17 @@ for job in "${job_list[@]}"; do
       if ((kills >= kills_wanted)); then
         :
       elif ((kills % 3 == 2)); then
-        # At a checkpoint's write: a chk-<n> directory that was not there before and has no
-        # MANIFEST yet.
+        # At a checkpoint's write: the first or (at random) second chk-<n> directory of this run
+        # that has no MANIFEST yet (the second: one checkpoint of the run completed before it).
+        skip=$((RANDOM % 2)) seen=
         while [[ -z $victim ]] && kill -0 "$pid" 2>/dev/null; do
           for d in "$round"/ck/chk-*; do
             name=${d##*/}
-            if [[ -d $d && ! -e $d/MANIFEST ]] && ! grep -qx "$name" <<<"$before"; then
+            if [[ -d $d && ! -e $d/MANIFEST ]] && ! grep -qx "$name" <<<"$before$seen"; then
+              if ((skip > 0)); then
+                skip=$((skip - 1)) seen+=$'\n'$name
+                continue
+              fi
               kill -9 "$pid" 2>/dev/null && victim=$d
               break
             fi
