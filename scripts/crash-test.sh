@@ -31,9 +31,11 @@ while getopts "n:j:s:b:k" opt; do
   esac
 done
 [[ -x $sabot ]] || { echo "crash-test: no sabot binary at '$sabot' (build it first)" >&2; exit 2; }
-sabot=$(realpath "$sabot")
 work=$(mktemp -d /tmp/sabot-crash-test.XXXXXX)
 if ((keep)); then echo "crash-test: work directory $work"; else trap 'rm -rf "$work"' EXIT; fi
+# A copy, so that a rebuild while the soak runs does not change (or briefly remove) the binary.
+cp "$sabot" "$work/sabot"
+sabot=$work/sabot
 RANDOM=$seed
 
 now_ms() { date +%s%3N; }

@@ -303,10 +303,11 @@ struct DemoSummary {
   double latency_p50_ms = 0;
   double latency_p95_ms = 0;
   double latency_p99_ms = 0;
-  // The producer runs alongside the job (wall_s includes waiting for it); its thread's CPU time
-  // is left out of cpu_s and tx_per_cpu_s.
-  double generate_s = 0;      // wall time of the producer
-  double generate_cpu_s = 0;  // CPU time of the producer's thread
+  // The producer runs alongside the job (wall_s includes waiting for it; in a checkpointed run
+  // it runs before the job instead); its thread's CPU time is left out of cpu_s and tx_per_cpu_s.
+  double generate_s = 0;        // wall time of the producer
+  double generate_cpu_s = 0;    // CPU time of the producer's thread
+  bool produced_first = false;  // a checkpointed run: the whole input was produced before the job
   int64_t out_of_order = 0;
   int64_t bad_records = 0;  // input lines skipped or dead-lettered (BadLineOptions)
   int parallelism = 0;
