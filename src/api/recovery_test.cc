@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <random>
 #include <regex>
@@ -185,6 +186,141 @@ int count_of(const std::string& text, const std::string& what) {
   int n = 0;
   for (size_t p = text.find(what); p != std::string::npos; p = text.find(what, p + 1)) ++n;
   return n;
+}
+
+// ---- Savepoints ----
+
+// A savepoint is taken on demand and outlives the retention of checkpoints; a changed job starts
+// from it: operators are matched by uid (a new stateful operator starts empty), and state of an
+// operator the job no longer has is refused, naming it, unless allowed.
+TEST(Savepoint, OutlivesRetentionAndAChangedJobStartsFromItByUid) {
+  const auto& expected = expected_output();
+  TempDir dir;
+  const std::string out = dir.path + "/out.jsonl";
+  const std::string chk = dir.path + "/checkpoints";
+  auto storage = checkpoint::CheckpointStorage::open(chk, {.retained = 1});
+  ASSERT_TRUE(storage.is_ok()) << storage.status().to_string();
+  auto shared = std::make_shared<checkpoint::CheckpointStorage>(std::move(*storage));
+
+  // Run until 800 rows per split, take a savepoint, then three checkpoints further on.
+  int64_t savepoint_id = 0;
+  {
+    auto feed = std::make_shared<Feed>();
+    feed->limit = 800;
+    Environment env(options(shared));
+    build(env, feed, std::make_shared<Fault>(), out);
+    auto job = env.start(kJob);
+    ASSERT_TRUE(job.is_ok()) << job.status().to_string();
+    feed->wait_produced(800 * kSplits);
+    auto id = (*job)->trigger_checkpoint(/*savepoint=*/true);
+    ASSERT_TRUE(id.is_ok()) << id.status().to_string();
+    ASSERT_TRUE((*job)->wait_for_checkpoint(*id).is_ok());
+    savepoint_id = id->value();
+    for (int64_t limit : {1200, 1600, 2000}) {
+      feed->limit = limit;
+      feed->wait_produced(limit * kSplits);
+      auto c = (*job)->trigger_checkpoint();
+      ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+      ASSERT_TRUE((*job)->wait_for_checkpoint(*c).is_ok());
+    }
+    (*job)->cancel();
+    (void)(*job)->wait();
+  }
+  auto listed = shared->list();
+  ASSERT_TRUE(listed.is_ok());
+  int checkpoints = 0;
+  bool savepoint_kept = false;
+  for (const auto& info : *listed) {
+    if (info.savepoint) {
+      savepoint_kept |= info.checkpoint_id == savepoint_id && info.usable;
+    } else {
+      ++checkpoints;
+    }
+  }
+  EXPECT_TRUE(savepoint_kept) << "savepoint " << savepoint_id << " was deleted";
+  EXPECT_EQ(checkpoints, 1) << "retention keeps one checkpoint";
+  const std::string path = chk + "/savepoint-" + std::to_string(savepoint_id);
+  auto snap = checkpoint::load_checkpoint(path);
+  ASSERT_TRUE(snap.is_ok()) << snap.status().to_string();
+  EXPECT_TRUE(snap->savepoint);
+
+  // The job with a new stateful operator (uid "count", a side branch): the restored operators
+  // continue, the new one starts empty, the file is the uninterrupted run's.
+  {
+    EnvironmentOptions o = options(nullptr);
+    o.restore_from = std::make_shared<runtime::JobSnapshot>(*snap);
+    Environment env(o);
+    auto feed = std::make_shared<Feed>();
+    build(env, feed, std::make_shared<Fault>(), out);
+    struct Counted {
+      std::mutex mu;
+      std::map<int64_t, int64_t> last;  // key -> the newest running count
+    };
+    auto counted = std::make_shared<Counted>();
+    env.from_generator("more", record_schema<Row>(), 1,
+                       [](int, int64_t next, int64_t) -> Result<std::optional<RecordBatch>> {
+                         if (next >= 10) return std::optional<RecordBatch>();
+                         RowWriter<Row> w;
+                         for (int64_t i = next; i < 10; ++i) w.append(Row{i % 3, i, 1});
+                         return std::optional<RecordBatch>(w.finish());
+                       })
+        .uid("more")
+        .key_by("key")
+        .reduce<Row>([](const Row& acc, const Row& r) {
+          return Row{acc.key, r.seq, acc.v + r.v};
+        })
+        .uid("count")
+        .map<Row, Row>([counted](const Row& r) {
+          std::lock_guard<std::mutex> lock(counted->mu);
+          counted->last[r.key] = std::max(counted->last[r.key], r.v);
+          return r;
+        })
+        .blackhole();
+    testing::internal::CaptureStderr();
+    JobResult r = env.execute(kJob);
+    const std::string err = testing::internal::GetCapturedStderr();
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    EXPECT_TRUE(contains(err, "restored from savepoint " + std::to_string(savepoint_id))) << err;
+    EXPECT_EQ(feed->produced.load(), kTotalRows - 800 * kSplits);
+    EXPECT_EQ(sorted_lines(out), expected);
+    // The new operator counted its 10 rows from zero: key 0 has 4 (0, 3, 6, 9), keys 1 and 2
+    // have 3.
+    std::lock_guard<std::mutex> lock(counted->mu);
+    EXPECT_EQ(counted->last, (std::map<int64_t, int64_t>{{0, 4}, {1, 3}, {2, 3}}));
+  }
+
+  // The job without the running sum (uid "sum"): refused before anything runs, naming the uid;
+  // allowed with allow_non_restored_state.
+  for (bool allow : {false, true}) {
+    EnvironmentOptions o = options(nullptr);
+    o.restore_from = std::make_shared<runtime::JobSnapshot>(*snap);
+    o.allow_non_restored_state = allow;
+    Environment env(o);
+    const std::string other = dir.path + "/other.jsonl";
+    env.from_generator(
+           "rows", record_schema<Row>(), kSplits,
+           [](int split, int64_t next, int64_t max_rows) -> Result<std::optional<RecordBatch>> {
+             if (next >= kRowsPerSplit) return std::optional<RecordBatch>();
+             RowWriter<Row> w;
+             const int64_t end = std::min(kRowsPerSplit, next + max_rows);
+             for (int64_t i = next; i < end; ++i) w.append(row_at(split, i));
+             return std::optional<RecordBatch>(w.finish());
+           })
+        .uid("rows")
+        .to_file({.path = other, .format = FileFormat::kJsonLines})
+        .set_parallelism(1)
+        .uid("plain-out");
+    JobResult r = env.execute(kJob);
+    if (!allow) {
+      ASSERT_FALSE(r.ok());
+      EXPECT_TRUE(contains(r.status().message(), "uid 'sum'")) << r.status().to_string();
+      EXPECT_FALSE(std::filesystem::exists(other)) << "nothing may run";
+    } else {
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+      // Only the rows after the savepoint's source positions are read.
+      EXPECT_EQ(sorted_lines(other).size(), static_cast<size_t>(kTotalRows - 800 * kSplits));
+    }
+  }
 }
 
 // ---- Step 1: resume from the checkpoint directory ----

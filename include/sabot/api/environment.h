@@ -91,7 +91,7 @@ struct EnvironmentOptions {
   std::function<Status(const runtime::JobSnapshot&)> checkpoint_write_hook = nullptr;
   // Where restore_from was read from (a checkpoint directory), only for the "restored from" line
   // on stderr; empty: "memory".
-  std::string restore_from_path;
+  std::string restore_from_path{};
 
   // ---- Recovery (docs/fault-tolerance.md) ----
   // With checkpoint_storage and no restore_from: start from the newest usable checkpoint of this
