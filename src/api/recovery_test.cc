@@ -323,6 +323,37 @@ TEST(Savepoint, OutlivesRetentionAndAChangedJobStartsFromItByUid) {
   }
 }
 
+// request_savepoint() (what `sabot` calls on SIGUSR1) makes a running job take a savepoint and
+// say where it wrote it.
+TEST(Savepoint, RequestedFromOutsideTheJobIsWrittenAndAnnounced) {
+  TempDir dir;
+  const std::string out = dir.path + "/out.jsonl";
+  auto shared = open_storage(dir.path + "/checkpoints");
+  auto feed = std::make_shared<Feed>();
+  feed->limit = 500;
+  Environment env(options(shared));
+  build(env, feed, std::make_shared<Fault>(), out);
+  auto job = env.start(kJob);
+  ASSERT_TRUE(job.is_ok()) << job.status().to_string();
+  feed->wait_produced(500 * kSplits);
+  testing::internal::CaptureStderr();
+  runtime::request_savepoint();
+  while ((*job)->checkpoint_stats().completed < 1) std::this_thread::yield();
+  const std::string err = testing::internal::GetCapturedStderr();
+  const auto stats = (*job)->checkpoint_stats();
+  const std::string path =
+      dir.path + "/checkpoints/savepoint-" + std::to_string(stats.latest_completed_id);
+  EXPECT_EQ(stats.latest_path, path);
+  EXPECT_TRUE(contains(err, "savepoint " + std::to_string(stats.latest_completed_id) + " of job '" +
+                                kJob + "' written to " + path + "\n"))
+      << err;
+  auto info = checkpoint::read_manifest(path);
+  ASSERT_TRUE(info.is_ok()) << info.status().to_string();
+  EXPECT_TRUE(info->savepoint);
+  (*job)->cancel();
+  (void)(*job)->wait();
+}
+
 // ---- Step 1: resume from the checkpoint directory ----
 
 TEST(Recovery, NewEnvironmentResumesFromTheNewestCheckpointInTheDirectory) {

@@ -1,6 +1,7 @@
 #include "runtime/coordinator.h"
 
 #include <exception>
+#include <iostream>
 
 #include "sabot/base/logging.h"
 
@@ -14,7 +15,14 @@ constexpr std::chrono::milliseconds kPollPeriod{1};
 // Consecutive failed attempts at the final checkpoint after which the job fails.
 constexpr int kFinalAttempts = 3;
 
+// Savepoint requests from request_savepoint() (a signal handler): a count that every
+// coordinator compares with the value it last acted on.
+std::atomic<int64_t> g_savepoint_requests{0};
+static_assert(std::atomic<int64_t>::is_always_lock_free);
+
 }  // namespace
+
+void request_savepoint() noexcept { g_savepoint_requests.fetch_add(1); }
 
 CheckpointCoordinator::CheckpointCoordinator(Config config, std::shared_ptr<CheckpointStore> store,
                                              std::function<void()> wake_tasks,
@@ -29,6 +37,7 @@ CheckpointCoordinator::~CheckpointCoordinator() { stop(); }
 
 void CheckpointCoordinator::start() {
   next_due_ms_ = config_.clock->now().millis() + config_.interval.count();
+  savepoint_requests_seen_ = g_savepoint_requests.load();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -146,6 +155,13 @@ void CheckpointCoordinator::finish_in_flight(std::unique_lock<std::mutex>& lock,
                                      : f.savepoint ? " (savepoint)"
                                                    : "")
                                  << " complete" << (path.empty() ? "" : " at " + path);
+  if (f.savepoint) {
+    // A savepoint is asked for by a person (or a script) waiting to learn where it went.
+    std::cerr << "savepoint " << f.id << " of job '" << config_.job_name << "' written"
+              << (path.empty() ? std::string(" (in memory only: no checkpoint storage)")
+                               : " to " + path)
+              << "\n";
+  }
   completed.store(f.id);
   wake_tasks_();
   done_cv_.notify_all();
@@ -168,6 +184,15 @@ void CheckpointCoordinator::run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     const int64_t now = config_.clock->now().millis();
+    if (const int64_t asked = g_savepoint_requests.load(); asked != savepoint_requests_seen_) {
+      savepoint_requests_seen_ = asked;
+      if (requested_) {
+        requested_->second = true;
+      } else {
+        requested_ = std::make_pair(next_id_++, true);
+      }
+      SABOT_LOG(kInfo, "checkpoint") << "job '" << config_.job_name << "': savepoint requested";
+    }
     if (in_flight_) {
       if (auto snap = store_->completed(CheckpointId(in_flight_->id))) {
         finish_in_flight(lock, std::move(*snap));

@@ -91,6 +91,7 @@ class CheckpointCoordinator {
   int64_t next_due_ms_ = 0;
   std::optional<InFlight> in_flight_;
   std::optional<std::pair<int64_t, bool>> requested_;  // (id, savepoint) waiting to start
+  int64_t savepoint_requests_seen_ = 0;                // request_savepoint() calls acted on
   int finished_tasks_ = 0;
   int failed_finals_ = 0;
   bool final_complete_ = false;

@@ -96,6 +96,11 @@ struct CheckpointStats {
 // Checks the plan and options; the Status lists every problem found, one per line.
 Status validate_plan(const LogicalPlan& plan, const ExecutionOptions& options);
 
+// Asks every running job with checkpointing to take a savepoint (as Job::trigger_checkpoint(true)),
+// within about a millisecond. Async-signal-safe: the `sabot` command calls it from its SIGUSR1
+// handler. A job that started after the call does not take one.
+void request_savepoint() noexcept;
+
 class Job {
  public:
   ~Job();
