@@ -42,14 +42,13 @@ std::optional<int> RecoveryFlags::check(const FlagSet& flags) const {
     std::cerr << flags.command() << ": " << why << " (see '" << flags.command() << " --help')\n";
     return kExitUsage;
   };
+  // (Empty values never get here: the parser refuses them.)
   if (checkpoint_dir_.empty()) {
-    if (flags.is_set("checkpoint-dir")) return refuse("--checkpoint-dir: the directory is empty");
     for (const char* name : {"checkpoint-interval", "restore", "no-restore", "restart"}) {
       if (flags.is_set(name))
         return refuse("--" + std::string(name) + " needs --checkpoint-dir DIR");
     }
   }
-  if (flags.is_set("restore") && restore_.empty()) return refuse("--restore: the path is empty");
   if (!restore_.empty() && no_restore_) {
     return refuse("--restore and --no-restore contradict each other; give one of them");
   }
