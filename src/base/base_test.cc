@@ -77,6 +77,18 @@ TEST(Bytes, Crc32cMatchesTheCastagnoliCheckValue) {
   }
 }
 
+TEST(Crc32c, TheCrc32InstructionAndTheTablesAgreeOnEveryLengthAndSplit) {
+  std::string s;
+  for (int i = 0; i < 300; ++i) s.push_back(static_cast<char>((i * 131 + 7) % 256));
+  for (size_t len = 0; len <= s.size(); ++len) {
+    const std::string_view v = std::string_view(s).substr(0, len);
+    ASSERT_EQ(crc32c(v), crc32c_without_hardware(v)) << "length " << len;
+    const size_t cut = len / 3;
+    ASSERT_EQ(crc32c(v.substr(cut), crc32c_without_hardware(v.substr(0, cut))), crc32c(v));
+  }
+  EXPECT_EQ(crc32c_without_hardware("123456789"), 0xE3069283u);
+}
+
 TEST(Bytes, ReaderReturnsWhatTheWriterWroteAndNamesTruncation) {
   std::string out;
   ByteWriter w(&out);

@@ -24,9 +24,7 @@ struct Crc32cTables {
 };
 constexpr Crc32cTables kTables;
 
-}  // namespace
-
-uint32_t crc32c(std::string_view bytes, uint32_t crc) {
+uint32_t crc32c_portable(std::string_view bytes, uint32_t crc) {
   const auto& t = kTables.t;
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   size_t n = bytes.size();
@@ -42,6 +40,48 @@ uint32_t crc32c(std::string_view bytes, uint32_t crc) {
   }
   while (n-- > 0) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFF];
   return ~crc;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define SABOT_HAVE_CRC32_INSTRUCTION 1
+// SSE4.2's crc32 instruction computes exactly CRC-32C, 8 bytes per instruction (one stream: about
+// 8 bytes per 3 cycles, several times the tables' speed; interleaving streams could triple it).
+__attribute__((target("sse4.2"))) uint32_t crc32c_hw_run(const unsigned char* p, size_t n,
+                                                         uint32_t crc) {
+  uint64_t c = crc;
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = __builtin_ia32_crc32di(c, v);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c);
+  while (n-- > 0) c32 = __builtin_ia32_crc32qi(c32, *p++);
+  return c32;
+}
+
+uint32_t crc32c_hardware(std::string_view bytes, uint32_t crc) {
+  return ~crc32c_hw_run(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), ~crc);
+}
+
+bool have_crc32_instruction() {
+  static const bool have = __builtin_cpu_supports("sse4.2");
+  return have;
+}
+#endif
+
+}  // namespace
+
+uint32_t crc32c(std::string_view bytes, uint32_t crc) {
+#ifdef SABOT_HAVE_CRC32_INSTRUCTION
+  if (have_crc32_instruction()) return crc32c_hardware(bytes, crc);
+#endif
+  return crc32c_portable(bytes, crc);
+}
+
+uint32_t crc32c_without_hardware(std::string_view bytes, uint32_t crc) {
+  return crc32c_portable(bytes, crc);
 }
 
 }  // namespace sabot

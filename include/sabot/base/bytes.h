@@ -136,5 +136,7 @@ class ByteReader {
 
 // CRC-32C (Castagnoli) of `bytes`, continuing from `crc` (0 to start): the snapshot checksum.
 uint32_t crc32c(std::string_view bytes, uint32_t crc = 0);
+// The same with the portable tables only, whatever the CPU offers (for tests and benchmarks).
+uint32_t crc32c_without_hardware(std::string_view bytes, uint32_t crc = 0);
 
 }  // namespace sabot
