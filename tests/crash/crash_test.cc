@@ -87,6 +87,7 @@ class Child {
   Child& operator=(const Child&) = delete;
 
   int pidfd() const { return pidfd_; }
+  pid_t pid() const { return pid_; }
   bool ok() const { return pid_ > 0 && pidfd_ >= 0; }
   // True when the child exited within `timeout` (then reaped).
   bool wait_for(std::chrono::milliseconds timeout) {
@@ -436,6 +437,97 @@ TEST_F(CrashTest, NexmarkWindowedQuerySurvivesKills) {
 
 TEST_F(CrashTest, NexmarkJoinSurvivesKills) {
   nexmark_under_kills("q8", {"--events", "3M", "--rate", "20k"}, 6, 8);
+}
+
+}  // namespace
+}  // namespace sabot
+
+namespace sabot {
+namespace {
+
+// `kill -USR1` asks a running checkpointed job for a savepoint: it is written as
+// DIR/savepoint-<n>, announced on stderr with its path, kept by retention, and a new run can
+// start from it with --restore.
+TEST(SavepointSignal, UsrOneTakesASavepointThatIsKeptAndRestorable) {
+  const fs::path dir = fs::temp_directory_path() / ("sabot_usr1_test_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "ck");
+  // Long enough never to end on its own before the test kills it.
+  const std::vector<std::string> args = {"bench",
+                                         "nexmark",
+                                         "--query",
+                                         "q7",
+                                         "--events",
+                                         "2000M",
+                                         "--parallelism",
+                                         "2",
+                                         "--checkpoint-dir",
+                                         (dir / "ck").string(),
+                                         "--checkpoint-interval",
+                                         "100ms"};
+  int64_t savepoint = -1;
+  {
+    CheckpointWatch watch(dir / "ck");
+    Child child(args, dir / "err.txt");
+    ASSERT_TRUE(child.ok());
+    // The coordinator runs once a checkpoint directory appears: ask then.
+    bool asked = false;
+    for (int i = 0; i < 6000 && savepoint < 0; ++i) {
+      ASSERT_FALSE(child.wait_for(std::chrono::milliseconds(10)))
+          << "the job ended: " << read_file(dir / "err.txt");
+      if (!asked && !watch.created().empty()) {
+        ASSERT_EQ(::kill(child.pid(), SIGUSR1), 0);
+        asked = true;
+      }
+      if (!asked) continue;
+      auto storage = checkpoint::CheckpointStorage::open((dir / "ck").string());
+      ASSERT_TRUE(storage.is_ok());
+      auto listed = storage->list();
+      ASSERT_TRUE(listed.is_ok());
+      for (const auto& info : *listed) {
+        if (info.savepoint && info.usable) savepoint = info.checkpoint_id;
+      }
+    }
+    ASSERT_GE(savepoint, 0) << "no savepoint within a minute: " << read_file(dir / "err.txt");
+    // Let a few more checkpoints complete so that retention (3) has deleted older ones.
+    CheckpointWatch later(dir / "ck");
+    for (int seen = 0, i = 0; seen < 5 && i < 6000; ++i) {
+      ASSERT_FALSE(child.wait_for(std::chrono::milliseconds(10)));
+      seen += static_cast<int>(later.created().size());
+    }
+    EXPECT_TRUE(child.kill_now());
+  }
+  const std::string path = (dir / "ck" / ("savepoint-" + std::to_string(savepoint))).string();
+  EXPECT_NE(read_file(dir / "err.txt")
+                .find("savepoint " + std::to_string(savepoint) +
+                      " of job 'nexmark-q7' written to " + path + "\n"),
+            std::string::npos)
+      << read_file(dir / "err.txt");
+  auto info = checkpoint::read_manifest(path);
+  ASSERT_TRUE(info.is_ok()) << info.status().to_string();
+  EXPECT_TRUE(info->savepoint);
+  EXPECT_FALSE(fs::exists(dir / "ck" / "chk-1")) << "retention kept every checkpoint";
+
+  // A run in another directory starts from it.
+  std::vector<std::string> again = args;
+  again[9] = (dir / "ck2").string();
+  again.push_back("--restore");
+  again.push_back(path);
+  {
+    fs::create_directories(dir / "ck2");
+    CheckpointWatch watch2(dir / "ck2");
+    Child child(again, dir / "err2.txt");
+    ASSERT_TRUE(child.ok());
+    for (int i = 0; i < 6000 && watch2.created().empty(); ++i) {
+      ASSERT_FALSE(child.wait_for(std::chrono::milliseconds(10))) << read_file(dir / "err2.txt");
+    }
+    EXPECT_TRUE(child.kill_now());
+  }
+  EXPECT_NE(read_file(dir / "err2.txt")
+                .find("restored from savepoint " + std::to_string(savepoint) + " (" + path + ")"),
+            std::string::npos)
+      << read_file(dir / "err2.txt");
+  if (!HasFailure()) fs::remove_all(dir);
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // `sabot`: the command-line entry point. Finds the subcommand and hands it the remaining arguments.
+#include <signal.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "commands.h"
+#include "sabot/runtime/executor.h"
 
 namespace {
 
@@ -97,6 +100,13 @@ int run(const std::vector<std::string>& args) {
 // Every command's exit code, turned into a failure when anything written to standard output was
 // lost (disk full, closed pipe): a run whose output is gone did not succeed.
 int main(int argc, char** argv) {
+  // SIGUSR1: a running job with --checkpoint-dir takes a savepoint (and says where it wrote it);
+  // without checkpointing it is ignored rather than ending the process.
+  struct sigaction on_usr1 {};
+  on_usr1.sa_handler = [](int) { sabot::runtime::request_savepoint(); };
+  sigemptyset(&on_usr1.sa_mask);
+  on_usr1.sa_flags = SA_RESTART;
+  sigaction(SIGUSR1, &on_usr1, nullptr);
   const int code = run(std::vector<std::string>(argv + 1, argv + argc));
   if (!sabot::cli::stdout_ok()) return code == kExitOk ? sabot::cli::kExitFailure : code;
   return code;

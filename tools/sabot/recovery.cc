@@ -18,7 +18,8 @@ void RecoveryFlags::add_to(FlagSet& flags, const std::string& outputs, const std
                        " then only ever hold results of completed checkpoints, and a run killed "
                        "at any moment and started again with the same flags resumes from DIR's "
                        "newest usable checkpoint of this job, so that the finished output holds "
-                       "every result exactly once" +
+                       "every result exactly once; `kill -USR1 <pid>` takes a savepoint "
+                       "(DIR/savepoint-<n>, never deleted, usable with --restore)" +
                        notes);
   flags.add_string("checkpoint-interval", &interval_,
                    "time between checkpoints: a whole number with ms, s, m or h (200ms, 1s); "
