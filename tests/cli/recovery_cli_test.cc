@@ -289,3 +289,46 @@ TEST_F(RecoveryCliTest, OutputPartsFollowTheParallelismAndStalePartsAreRemoved) 
 
 }  // namespace
 }  // namespace sabot
+
+namespace sabot {
+namespace {
+
+// --metrics on a checkpointed benchmark lists, per operator, the checkpoint snapshots taken on its
+// task threads and the longest one (the synchronous part of a checkpoint).
+TEST(RecoveryCliMetrics, CheckpointedBenchmarkReportsItsSnapshots) {
+  const fs::path dir =
+      fs::temp_directory_path() / ("sabot_recovery_cli_metrics_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  const std::string err = (dir.string() + ".err");
+  const std::string command = std::string(SABOT_CLI) + " " + kQ5 + "--parallelism 2 --metrics " +
+                              "--checkpoint-dir " + dir.string() +
+                              " --checkpoint-interval 100ms >/dev/null 2>" + err;
+  ASSERT_EQ(std::system(command.c_str()), 0) << read_file(err);
+  const std::string text = read_file(err);
+  fs::remove_all(dir);
+  fs::remove(err);
+  const size_t table = text.find("checkpoint snapshots");
+  ASSERT_NE(table, std::string::npos) << text;
+  // The window operator took at least the final checkpoint's snapshot on each of its 2 subtasks.
+  std::istringstream rows(text.substr(table));
+  std::string line;
+  bool window = false;
+  while (std::getline(rows, line)) {
+    if (line.rfind("window_aggregate", 0) != 0) continue;
+    std::istringstream fields(line);
+    std::string name;
+    int par = 0;
+    long long snapshots = 0;
+    double total_ms = -1, longest_ms = -1;
+    fields >> name >> par >> snapshots >> total_ms >> longest_ms;
+    EXPECT_EQ(par, 2) << line;
+    EXPECT_GE(snapshots, 2) << line;
+    EXPECT_GE(total_ms, longest_ms) << line;
+    EXPECT_GE(longest_ms, 0) << line;
+    window = true;
+  }
+  EXPECT_TRUE(window) << text;
+}
+
+}  // namespace
+}  // namespace sabot

@@ -60,6 +60,7 @@ std::string_view flink_2_per_core(std::string_view query) {
 }
 
 struct BenchResult {
+  std::string metrics;  // the job's per-operator metrics table
   std::string query;
   int64_t events = 0;
   int64_t rows_out = 0;
@@ -105,6 +106,7 @@ Result<BenchResult> run_query(const nexmark::QueryInfo& query, const nexmark::Qu
   r.query = std::string(query.name);
   r.events = config.generator.events;
   r.rows_out = job.metrics().get("result").records_in;
+  r.metrics = job.metrics().to_string();
   r.wall_s = wall;
   r.cpu_s = cpu;
   return r;
@@ -204,6 +206,10 @@ int bench_nexmark(std::span<const std::string> args) {
                    "before the extension (out.jsonl: out-0.jsonl, out-1.jsonl), and parts of an "
                    "earlier run at another parallelism (and FILE itself) are removed");
   flags.add_bool("json", &json, "print each result as one JSON object per line");
+  bool metrics = false;
+  flags.add_bool("metrics", &metrics,
+                 "print each query's per-operator metrics to stderr (with --checkpoint-dir also "
+                 "the checkpoint snapshots each operator took and the longest of them)");
   RecoveryFlags recovery;
   recovery.add_to(flags, "the --output files");
   if (auto code = parse_flags(flags, args)) return *code;
@@ -246,6 +252,7 @@ int bench_nexmark(std::span<const std::string> args) {
     if (recovery.enabled() && selected.size() > 1) checkpoint_dir += "/" + std::string(q->name);
     auto r = run_query(*q, config, path, recovery, checkpoint_dir);
     if (!r.is_ok()) return fail(std::string(q->name) + ": " + r.status().message());
+    if (metrics) std::cerr << q->name << ":\n" << r->metrics;
     if (json) {
       std::printf("%s\n", to_json(*r, config).c_str());
     } else {
