@@ -694,9 +694,13 @@ class OpRunner final : public Downstream, public Output {
   // (also used after finish(), when no barrier can arrive any more).
   Status snapshot_and_report(CheckpointId id) {
     std::string state;
+    // Room for a snapshot a little larger than the last one: growing a large snapshot by
+    // doubling copies (and faults in) its bytes again at every step, on the task's thread.
+    state.reserve(last_snapshot_bytes_ + last_snapshot_bytes_ / 8);
     const int64_t t0 = now_ns();
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->snapshot_state(id, &state); }));
     const int64_t spent = now_ns() - t0;
+    last_snapshot_bytes_ = state.size();
     counters_->snapshots.fetch_add(1, std::memory_order_relaxed);
     counters_->snapshot_ns.fetch_add(spent, std::memory_order_relaxed);
     if (spent > counters_->snapshot_max_ns.load(std::memory_order_relaxed)) {
@@ -799,6 +803,7 @@ class OpRunner final : public Downstream, public Output {
   Downstream* next_ = nullptr;
   OutputRouter* side_ = nullptr;
   int64_t child_ns_ = 0;
+  size_t last_snapshot_bytes_ = 0;  // the size of the previous snapshot, to reserve the next
 };
 
 // One parallel instance of a chain: optional source reader, chained operators, output router.
