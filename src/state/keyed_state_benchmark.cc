@@ -144,10 +144,12 @@ void BM_MapStatePutGet(benchmark::State& state) {
 }
 BENCHMARK(BM_MapStatePutGet);
 
-// A backend with `keys` keys holding one int64 value each.
-std::unique_ptr<KeyedStateBackend> backend_with_keys(int64_t keys) {
+// A backend with `keys` keys, each holding value_of(its KeyId) in value state `name`.
+template <typename T, typename F>
+std::unique_ptr<KeyedStateBackend> backend_with_values(int64_t keys, const std::string& name,
+                                                       F value_of) {
   auto b = make_backend();
-  auto* v = *b->get_state(ValueStateDescriptor<int64_t>{.name = "count"});
+  auto* v = *b->get_state(ValueStateDescriptor<T>{.name = name});
   std::vector<KeyId> ids;
   columnar::Int64Builder builder;
   for (int64_t k = 0; k < keys; ++k) builder.append(k);
@@ -155,9 +157,15 @@ std::unique_ptr<KeyedStateBackend> backend_with_keys(int64_t keys) {
   SABOT_CHECK_OK(b->resolve_keys(std::span(&a, 1), &ids));
   for (KeyId id : ids) {
     b->set_current_key(id);
-    v->update(static_cast<int64_t>(id));
+    v->update(value_of(id));
   }
   return b;
+}
+
+// A backend with `keys` keys holding one int64 value each.
+std::unique_ptr<KeyedStateBackend> backend_with_keys(int64_t keys) {
+  return backend_with_values<int64_t>(keys, "count",
+                                      [](KeyId id) { return static_cast<int64_t>(id); });
 }
 
 // Snapshot of N keys with one int64 value each (100K and 1M): bytes/s is the snapshot's size per
@@ -201,17 +209,9 @@ void BM_RestoreGigabyte(benchmark::State& state) {
   const auto value_bytes = static_cast<size_t>(state.range(1));
   std::string snap;
   {
-    auto b = make_backend();
-    auto* v = *b->get_state(ValueStateDescriptor<std::string>{.name = "blob"});
-    std::vector<KeyId> ids;
-    columnar::Int64Builder builder;
-    for (int64_t k = 0; k < keys; ++k) builder.append(k);
-    const columnar::Array a = builder.finish();
-    SABOT_CHECK_OK(b->resolve_keys(std::span(&a, 1), &ids));
-    for (KeyId id : ids) {
-      b->set_current_key(id);
-      v->update(std::string(value_bytes, static_cast<char>('a' + id % 26)));
-    }
+    auto b = backend_with_values<std::string>(keys, "blob", [&](KeyId id) {
+      return std::string(value_bytes, static_cast<char>('a' + id % 26));
+    });
     const auto t0 = std::chrono::steady_clock::now();
     SABOT_CHECK_OK(b->snapshot("bench", &snap));
     state.counters["snapshot_s"] =
