@@ -175,7 +175,9 @@ TEST(Deduplicate, TruncatedFlippedAndForeignSnapshotsAreRefusedNamingUidAndOffse
   ASSERT_TRUE(op->open(ctx).is_ok());
   CollectOutput out;
   for (const auto& st : s.steps) {
-    if (st.side == 0) ASSERT_TRUE(op->process_batch(st.batch, 0, out).is_ok());
+    if (st.side == 0) {
+      ASSERT_TRUE(op->process_batch(st.batch, 0, out).is_ok());
+    }
   }
   std::string bytes;
   ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &bytes).is_ok());

@@ -361,8 +361,9 @@ inline std::vector<RecordBatch> drive_rescaled(const runtime::OperatorFactory& f
         Status status = ops[static_cast<size_t>(o)]->process_batch(part, st.side, out);
         EXPECT_TRUE(status.is_ok()) << status.to_string();
       }
-      if (wm)
+      if (wm) {
         EXPECT_TRUE(ops[static_cast<size_t>(o)]->process_watermark(Timestamp(*wm), out).is_ok());
+      }
     }
     if (static_cast<int>(i) == snapshot_at) {
       std::vector<std::string> snaps(ops.size());

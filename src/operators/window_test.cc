@@ -810,7 +810,7 @@ struct RescaleCase {
   int before = 3;  // subtasks that run up to the snapshot
   int after = 2;   // subtasks that restore from all their snapshots and continue
   int64_t lateness = 0;
-  std::optional<milliseconds> early_fire;
+  std::optional<milliseconds> early_fire{};
   bool udaf = false;
   bool process = false;
   bool drifting_keys = false;
@@ -1054,7 +1054,9 @@ TEST(WindowRescale, DamagedOrForeignSnapshotsAreRefusedNamingUidAndOffset) {
     Status st = fresh()->restore_state(bytes);
     EXPECT_FALSE(st.is_ok());
     EXPECT_NE(st.message().find("sessions-by-k"), std::string::npos) << st.to_string();
-    if (with_offset) EXPECT_NE(st.message().find("at byte"), std::string::npos) << st.to_string();
+    if (with_offset) {
+      EXPECT_NE(st.message().find("at byte"), std::string::npos) << st.to_string();
+    }
   };
   for (size_t len : {size_t{0}, size_t{3}, state.size() / 2, state.size() - 1}) {
     refused(std::string_view(state).substr(0, len), true);

@@ -282,18 +282,6 @@ bool parse_type(std::string_view s, TypeExpr* out) {
   return depth == 0;
 }
 
-std::string type_text(const TypeExpr& t) {
-  std::string out = t.name;
-  if (t.args.empty()) return out;
-  out += '<';
-  for (size_t i = 0; i < t.args.size(); ++i) {
-    if (i) out += ", ";
-    out += type_text(t.args[i]);
-  }
-  out += '>';
-  return out;
-}
-
 bool is_string_type(const TypeExpr& t) {
   if (t.name == "std::string" || t.name == "std::__cxx11::string") return t.args.empty();
   return (t.name == "std::__cxx11::basic_string" || t.name == "std::basic_string") &&

@@ -243,7 +243,7 @@ struct KeyedBackendOptions {
   // Number of key groups; must equal the job's max parallelism (default 128, as the runtime).
   uint32_t max_parallelism = 128;
   // Key groups this subtask owns (see key_groups_for_subtask); empty means all.
-  std::vector<KeyGroup> key_groups;
+  std::vector<KeyGroup> key_groups{};
   // Clock for TTL; null means SystemClock. Must outlive the backend.
   const Clock* clock = nullptr;
   // Names the owner in error messages (e.g. the operator name).
