@@ -235,15 +235,30 @@ Status MemoryKeyedStateBackend::snapshot_parts(std::span<const KeyGroup> key_gro
     size_t size = sizeof(uint64_t);
     for (size_t s = 0; s < states_.size(); ++s) size += 8 + per_state[s].bytes[b].size();
     for (KeyId k : bucket_keys[b]) size += 8 + reg.key_bytes(k).size();
-    payload.reserve(size);
-    ByteWriter w(&payload);
-    w.put<uint64_t>(bucket_keys[b].size());
-    for (KeyId k : bucket_keys[b]) w.put_bytes(reg.key_bytes(k));
+    // Written through a cursor into the buffer sized once: the same bytes as ByteWriter's put and
+    // put_bytes, without a string append per key (which dominated snapshots of small keys).
+    payload.resize(size);
+    char* at = payload.data();
+    auto put_u64 = [&at](uint64_t v) {
+      std::memcpy(at, &v, sizeof v);
+      at += sizeof v;
+    };
+    auto put_raw = [&at](std::string_view v) {
+      if (!v.empty()) std::memcpy(at, v.data(), v.size());
+      at += v.size();
+    };
+    put_u64(bucket_keys[b].size());
+    for (KeyId k : bucket_keys[b]) {
+      const std::string_view key = reg.key_bytes(k);
+      put_u64(key.size());
+      put_raw(key);
+    }
     for (size_t s = 0; s < states_.size(); ++s) {
-      w.put<uint64_t>(per_state[s].counts[b]);
-      payload.append(per_state[s].bytes[b]);
+      put_u64(per_state[s].counts[b]);
+      put_raw(per_state[s].bytes[b]);
       per_state[s].bytes[b] = std::string();
     }
+    SABOT_CHECK_EQ(static_cast<size_t>(at - payload.data()), size);
     parts->keys.push_back(std::move(bucket_keys[b]));
   }
   return Status::ok();

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -305,13 +306,18 @@ class SlotTable : public MemoryTable {
     if (b < 0) return;
     if (ttl_on() && expired(s.write_ms, now_ms)) return;
     std::string& buf = out->bytes[static_cast<size_t>(b)];
+    // The entry's fixed fields in one append (u32 key index, u64 namespace, i64 write time, u64
+    // length patched below): one call instead of four per entry.
+    char head[sizeof(uint32_t) + 3 * sizeof(uint64_t)] = {};
+    const uint32_t key_index = plan.key_index[k];
+    const uint64_t ns_bits = ns;
+    const int64_t write_ms = s.write_ms;
+    std::memcpy(head, &key_index, sizeof key_index);
+    std::memcpy(head + 4, &ns_bits, sizeof ns_bits);
+    std::memcpy(head + 12, &write_ms, sizeof write_ms);
+    buf.append(head, sizeof head);
+    const size_t len_at = buf.size() - sizeof(uint64_t);
     ByteWriter w(&buf);
-    w.put<uint32_t>(plan.key_index[k]);
-    w.put<uint64_t>(ns);
-    w.put<int64_t>(s.write_ms);
-    // Length-prefixed value: reserve the length, encode in place, patch the length.
-    const size_t len_at = buf.size();
-    w.put<uint64_t>(0);
     StateCodec<V>::encode(*s.value, w);
     const uint64_t len = buf.size() - len_at - sizeof(uint64_t);
     std::memcpy(buf.data() + len_at, &len, sizeof(len));
