@@ -49,7 +49,9 @@ job_args() {
     q8) args=(bench nexmark --query q8 --events 3M --rate 20k --parallelism 2 --output "$out") ;;
     *) echo "crash-test: unknown job '$job' (fraud, q5, q8)" >&2; exit 2 ;;
   esac
-  if [[ -n $ck ]]; then args+=(--checkpoint-dir "$ck" --checkpoint-interval 100ms); fi
+  # 20 ms: these runs last a few hundred ms, and a kill should often find completed checkpoints
+  # to restore (at 100 ms an idle machine ends most runs before their second one).
+  if [[ -n $ck ]]; then args+=(--checkpoint-dir "$ck" --checkpoint-interval "${CRASH_INTERVAL:-20ms}"); fi
 }
 
 # The sorted lines of an output: the file itself or its parts <stem>-<i>.jsonl.
