@@ -24,18 +24,14 @@
 #include "sabot/nexmark/generator.h"
 #include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/snapshot.h"
+#include "support/text_files.h"
 
 namespace sabot {
 namespace {
 
 namespace fs = std::filesystem;
 using columnar::RecordBatch;
-
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using test_support::Outcome;
 
 class CliTest : public ::testing::Test {
  protected:
@@ -53,27 +49,10 @@ class CliTest : public ::testing::Test {
 
   // Runs a shell command line; standard input is /dev/null unless it redirects it itself.
   Outcome run(const std::string& command_line) const {
-    const std::string err_path = path("stderr.txt");
-    std::string command = command_line + " 2>" + err_path;
-    if (command_line.find('<') == std::string::npos) command += " </dev/null";
-    Outcome r;
-    std::FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return r;
-    char buf[1 << 16];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    const int status = pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = read(err_path);
-    return r;
+    return test_support::run_command(command_line, path("stderr.txt"));
   }
 
-  static std::string read(const std::string& file) {
-    std::ifstream in(file, std::ios::binary);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  static std::string read(const std::string& file) { return test_support::read_file(file); }
 
   fs::path dir_;
 };
@@ -292,13 +271,7 @@ TEST_F(CliTest, StateReadPrintsKeyedStateAsJsonLinesWithoutTheJobsCode) {
   ASSERT_TRUE(written.is_ok()) << written.status().to_string();
   const std::string chk = *written;
 
-  auto sorted_lines = [](const std::string& text) {
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) out.push_back(line);
-    std::sort(out.begin(), out.end());
-    return out;
-  };
+  using test_support::sorted_lines;
   Outcome counts = sabot("state read " + chk + " --operator alerts --state count");
   ASSERT_EQ(counts.code, 0) << counts.err;
   EXPECT_EQ(sorted_lines(counts.out),

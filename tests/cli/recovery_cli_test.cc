@@ -16,32 +16,17 @@
 #include <vector>
 
 #include "sabot/checkpoint/storage.h"
+#include "support/text_files.h"
 
 namespace sabot {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct Outcome {
-  int code = -1;
-  std::string out;
-  std::string err;
-};
+using test_support::Outcome;
 
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> sorted_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::sort(lines.begin(), lines.end());
-  return lines;
-}
+using test_support::read_file;
+using test_support::sorted_lines;
 
 class RecoveryCliTest : public ::testing::Test {
  protected:
@@ -57,19 +42,7 @@ class RecoveryCliTest : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   Outcome sabot(const std::string& args) const {
-    const std::string err_path = path("stderr.txt");
-    const std::string command =
-        std::string(SABOT_CLI) + " " + args + " 2>" + err_path + " </dev/null";
-    Outcome r;
-    std::FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr) return r;
-    char buf[1 << 16];
-    size_t n = 0;
-    while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    const int status = pclose(pipe);
-    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.err = read_file(err_path);
-    return r;
+    return test_support::run_command(std::string(SABOT_CLI) + " " + args, path("stderr.txt"));
   }
 
   // The lines of every existing part of `out` (<stem>-<i><ext>, i < 8) or of `out` itself,

@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "sabot/checkpoint/storage.h"
+#include "support/text_files.h"
 
 extern char** environ;
 
@@ -36,20 +37,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string read_file(const fs::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-std::vector<std::string> sorted_lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  std::sort(lines.begin(), lines.end());
-  return lines;
-}
+using test_support::read_file;
+using test_support::sorted_lines;
 
 // A running `sabot` child: standard input and output /dev/null, standard error into a file. The
 // pidfd lets poll() wait for its exit with a timeout (and together with an inotify descriptor).
