@@ -146,33 +146,49 @@ const std::vector<std::string>& expected_output() {
   return expected;
 }
 
+// The job started on `env`, returned once its generator has given exactly `rows_per_split` rows of
+// each split (it waits there until feed->limit moves). job is null when it did not start.
+struct GatedJob {
+  std::shared_ptr<Feed> feed = std::make_shared<Feed>();
+  std::unique_ptr<runtime::Job> job;
+};
+GatedJob start_gated(Environment& env, const std::string& out, int64_t rows_per_split) {
+  GatedJob g;
+  g.feed->limit = rows_per_split;
+  build(env, g.feed, std::make_shared<Fault>(), out);
+  auto job = env.start(kJob);
+  EXPECT_TRUE(job.is_ok()) << job.status().to_string();
+  if (!job.is_ok()) return g;
+  g.job = std::move(*job);
+  g.feed->wait_produced(rows_per_split * kSplits);
+  return g;
+}
+
 // Starts the job on `storage`, lets the generator give `limits[k]` rows per split, takes an
 // on-demand checkpoint after each, then cancels the job. Returns the checkpoint ids.
 std::vector<int64_t> run_and_cancel(std::shared_ptr<checkpoint::CheckpointStorage> storage,
                                     const std::string& out, std::vector<int64_t> limits) {
-  auto feed = std::make_shared<Feed>();
-  feed->limit = 0;
   EnvironmentOptions o = options(std::move(storage));
   o.restore_latest = false;
   Environment env(o);
-  build(env, feed, std::make_shared<Fault>(), out);
-  auto job = env.start(kJob);
-  EXPECT_TRUE(job.is_ok()) << job.status().to_string();
-  if (!job.is_ok()) return {};
+  GatedJob g = start_gated(env, out, 0);
+  if (g.job == nullptr) return {};
+  auto& feed = g.feed;
+  auto& job = g.job;
   std::vector<int64_t> ids;
   for (int64_t limit : limits) {
     feed->limit = limit;
     // The source has given every row up to the gate: the checkpoint holds exactly these.
     feed->wait_produced(limit * kSplits);
-    auto id = (*job)->trigger_checkpoint();
+    auto id = job->trigger_checkpoint();
     EXPECT_TRUE(id.is_ok()) << id.status().to_string();
     if (!id.is_ok()) break;
-    auto snap = (*job)->wait_for_checkpoint(*id);
+    auto snap = job->wait_for_checkpoint(*id);
     EXPECT_TRUE(snap.is_ok()) << snap.status().to_string();
     ids.push_back(id->value());
   }
-  (*job)->cancel();
-  Status s = (*job)->wait();
+  job->cancel();
+  Status s = job->wait();
   EXPECT_EQ(s.code(), StatusCode::kCancelled) << s.to_string();
   return ids;
 }
@@ -204,26 +220,24 @@ TEST(Savepoint, OutlivesRetentionAndAChangedJobStartsFromItByUid) {
   // Run until 800 rows per split, take a savepoint, then three checkpoints further on.
   int64_t savepoint_id = 0;
   {
-    auto feed = std::make_shared<Feed>();
-    feed->limit = 800;
     Environment env(options(shared));
-    build(env, feed, std::make_shared<Fault>(), out);
-    auto job = env.start(kJob);
-    ASSERT_TRUE(job.is_ok()) << job.status().to_string();
-    feed->wait_produced(800 * kSplits);
-    auto id = (*job)->trigger_checkpoint(/*savepoint=*/true);
+    GatedJob g = start_gated(env, out, 800);
+    ASSERT_NE(g.job, nullptr);
+    auto& feed = g.feed;
+    auto& job = g.job;
+    auto id = job->trigger_checkpoint(/*savepoint=*/true);
     ASSERT_TRUE(id.is_ok()) << id.status().to_string();
-    ASSERT_TRUE((*job)->wait_for_checkpoint(*id).is_ok());
+    ASSERT_TRUE(job->wait_for_checkpoint(*id).is_ok());
     savepoint_id = id->value();
     for (int64_t limit : {1200, 1600, 2000}) {
       feed->limit = limit;
       feed->wait_produced(limit * kSplits);
-      auto c = (*job)->trigger_checkpoint();
+      auto c = job->trigger_checkpoint();
       ASSERT_TRUE(c.is_ok()) << c.status().to_string();
-      ASSERT_TRUE((*job)->wait_for_checkpoint(*c).is_ok());
+      ASSERT_TRUE(job->wait_for_checkpoint(*c).is_ok());
     }
-    (*job)->cancel();
-    (void)(*job)->wait();
+    job->cancel();
+    (void)job->wait();
   }
   auto listed = shared->list();
   ASSERT_TRUE(listed.is_ok());
@@ -328,18 +342,15 @@ TEST(Savepoint, RequestedFromOutsideTheJobIsWrittenAndAnnounced) {
   TempDir dir;
   const std::string out = dir.path + "/out.jsonl";
   auto shared = open_storage(dir.path + "/checkpoints");
-  auto feed = std::make_shared<Feed>();
-  feed->limit = 500;
   Environment env(options(shared));
-  build(env, feed, std::make_shared<Fault>(), out);
-  auto job = env.start(kJob);
-  ASSERT_TRUE(job.is_ok()) << job.status().to_string();
-  feed->wait_produced(500 * kSplits);
+  GatedJob g = start_gated(env, out, 500);
+  ASSERT_NE(g.job, nullptr);
+  auto& job = g.job;
   testing::internal::CaptureStderr();
   runtime::request_savepoint();
-  while ((*job)->checkpoint_stats().completed < 1) std::this_thread::yield();
+  while (job->checkpoint_stats().completed < 1) std::this_thread::yield();
   const std::string err = testing::internal::GetCapturedStderr();
-  const auto stats = (*job)->checkpoint_stats();
+  const auto stats = job->checkpoint_stats();
   const std::string path =
       dir.path + "/checkpoints/savepoint-" + std::to_string(stats.latest_completed_id);
   EXPECT_EQ(stats.latest_path, path);
@@ -349,8 +360,8 @@ TEST(Savepoint, RequestedFromOutsideTheJobIsWrittenAndAnnounced) {
   auto info = checkpoint::read_manifest(path);
   ASSERT_TRUE(info.is_ok()) << info.status().to_string();
   EXPECT_TRUE(info->savepoint);
-  (*job)->cancel();
-  (void)(*job)->wait();
+  job->cancel();
+  (void)job->wait();
 }
 
 // ---- Step 1: resume from the checkpoint directory ----
