@@ -15,6 +15,12 @@ packages=(
   libmimalloc-dev                      # allocator of the sabot programs and benchmarks
   clang libclang-rt-14-dev             # the fuzz preset: clang 14, libFuzzer and its sanitizers
   libgdal32                            # C Data Interface interop test (GDAL's Arrow exporter)
+  librocksdb-dev                       # RocksDB state backend (7.8)
+  librdkafka-dev                       # Kafka connector and the dev broker (librdkafka 2.0.2 mock cluster)
+  libmsgpack-cxx-dev                   # MessagePack codec
+  libcpp-httplib-dev                   # metrics endpoint and dashboard HTTP server
+  prometheus                           # the metrics test scrapes a running job with a real Prometheus
+  chromium                             # the dashboard test loads the page in headless Chromium
 )
 
 missing=()
