@@ -18,6 +18,7 @@ packages=(
   librocksdb-dev                       # RocksDB state backend (7.8)
   librdkafka-dev                       # Kafka connector and the dev broker (librdkafka 2.0.2 mock cluster)
   libmsgpack-cxx-dev                   # MessagePack codec
+  kcat                                 # Kafka interop test: an independent client against `sabot dev broker`
   libcpp-httplib-dev                   # metrics endpoint and dashboard HTTP server
   prometheus                           # the metrics test scrapes a running job with a real Prometheus
   chromium                             # the dashboard test loads the page in headless Chromium
