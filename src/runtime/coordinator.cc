@@ -149,6 +149,15 @@ void CheckpointCoordinator::finish_in_flight(std::unique_lock<std::mutex>& lock,
   }
   stats_.max_bytes = std::max(stats_.max_bytes, stats_.latest_bytes);
   stats_.latest_path = path;
+  if (config_.metrics) {
+    config_.metrics->record_checkpoint({.id = f.id,
+                                        .savepoint = f.savepoint,
+                                        .completed = true,
+                                        .trigger_ms = f.started_ms,
+                                        .duration_ms = stats_.latest_duration_ms,
+                                        .bytes = stats_.latest_bytes,
+                                        .path = path});
+  }
   if (f.final) final_complete_ = true;
   SABOT_LOG(kInfo, "checkpoint") << "job '" << config_.job_name << "': checkpoint " << f.id
                                  << (f.final       ? " (final)"
@@ -170,6 +179,15 @@ void CheckpointCoordinator::finish_in_flight(std::unique_lock<std::mutex>& lock,
 void CheckpointCoordinator::abort_in_flight_locked(const InFlight& f, const std::string& why) {
   store_->abort(CheckpointId(f.id));
   ++stats_.aborted;
+  if (config_.metrics) {
+    config_.metrics->record_checkpoint({.id = f.id,
+                                        .savepoint = f.savepoint,
+                                        .completed = false,
+                                        .trigger_ms = f.started_ms,
+                                        .duration_ms = config_.clock->now().millis() - f.started_ms,
+                                        .bytes = 0,
+                                        .path = ""});
+  }
   const std::string msg = "checkpoint " + std::to_string(f.id) + " aborted: " + why;
   outcomes_[f.id] = Status::cancelled(msg);
   SABOT_LOG(kWarn, "checkpoint") << "job '" << config_.job_name << "': " << msg;

@@ -35,7 +35,8 @@ class CheckpointCoordinator {
     std::function<Status(const JobSnapshot&)> write_hook;
     bool exactly_once = false;  // take the final checkpoint once every task has finished
     int64_t first_id = 1;
-    int tasks = 0;  // tasks that report chain_finished() under exactly-once
+    int tasks = 0;                  // tasks that report chain_finished() under exactly-once
+    JobMetrics* metrics = nullptr;  // where each checkpoint's outcome is recorded (may be null)
   };
 
   CheckpointCoordinator(Config config, std::shared_ptr<CheckpointStore> store,

@@ -683,6 +683,7 @@ class OpRunner final : public Downstream, public Output {
     return timed([&] { return op_->process_batch(batch, input, *this); });
   }
   Status on_watermark(Timestamp time) override {
+    counters_->input_watermark_ms.store(time.millis(), std::memory_order_relaxed);
     return timed([&] { return op_->process_watermark(time, *this); });
   }
   Status on_barrier(CheckpointId id) override {
@@ -701,6 +702,7 @@ class OpRunner final : public Downstream, public Output {
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->snapshot_state(id, &state); }));
     const int64_t spent = now_ns() - t0;
     last_snapshot_bytes_ = state.size();
+    counters_->state_bytes.store(static_cast<int64_t>(state.size()), std::memory_order_relaxed);
     counters_->snapshots.fetch_add(1, std::memory_order_relaxed);
     counters_->snapshot_ns.fetch_add(spent, std::memory_order_relaxed);
     if (spent > counters_->snapshot_max_ns.load(std::memory_order_relaxed)) {
@@ -851,7 +853,11 @@ class StreamTask final : public Schedulable {
     align_ = group;
     align_member_ = member;
   }
-  void add_input(Channel* c) { inputs_.push_back(c); }
+  // `gauges`: where this input's event time is published (owned by the job's metrics).
+  void add_input(Channel* c, InputGauges* gauges) {
+    inputs_.push_back(c);
+    input_gauges_.push_back(gauges);
+  }
   OutputRouter& router() { return router_; }
   bool* error_attributed() { return &error_attributed_; }
   const std::string& name() const { return name_; }
@@ -1088,6 +1094,7 @@ class StreamTask final : public Schedulable {
     int64_t max_ts = INT64_MIN;
     int64_t last_active_ms = INT64_MIN;  // INT64_MIN: not yet (set on first check)
     bool idle = false;
+    SplitGauges* gauges = nullptr;  // registered on first use
   };
 
   Status observe_batch(const RecordBatch& batch, int split) {
@@ -1102,6 +1109,11 @@ class StreamTask final : public Schedulable {
     if (ts != INT64_MIN) st.max_ts = std::max(st.max_ts, ts);
     st.last_active_ms = job_->options.clock->now().millis();
     st.idle = false;
+    if (st.gauges == nullptr) {
+      st.gauges = job_->metrics->add_split(source_metrics_index_, subtask_, split);
+    }
+    st.gauges->max_event_time_ms.store(st.max_ts, std::memory_order_relaxed);
+    st.gauges->last_data_ms.store(st.last_active_ms, std::memory_order_relaxed);
     return emit_source_watermark();
   }
 
@@ -1118,6 +1130,11 @@ class StreamTask final : public Schedulable {
     for (auto& [split, st] : split_time_) {
       if (st.last_active_ms == INT64_MIN) st.last_active_ms = now;
       if (timeout > 0 && !st.idle && now - st.last_active_ms >= timeout) st.idle = true;
+      if (st.gauges != nullptr) {
+        st.gauges->idle.store(st.idle, std::memory_order_relaxed);
+        st.gauges->watermark_ms.store(st.max_ts == INT64_MIN ? INT64_MIN : st.max_ts - bound - 1,
+                                      std::memory_order_relaxed);
+      }
       if (st.idle) continue;
       any_active = true;
       low = std::min(low, st.max_ts == INT64_MIN ? INT64_MIN : st.max_ts - bound - 1);
@@ -1137,6 +1154,7 @@ class StreamTask final : public Schedulable {
     }
     if (low != INT64_MIN && low > source_wm_) {
       source_wm_ = low;
+      source_counters_->input_watermark_ms.store(low, std::memory_order_relaxed);
       if (align_) align_->publish(align_member_, low);
       return deliver_watermark(Timestamp(low));
     }
@@ -1190,20 +1208,26 @@ class StreamTask final : public Schedulable {
     }
     if (auto* wm = std::get_if<Watermark>(&e)) {
       channel_wm_[ch] = std::max(channel_wm_[ch], wm->time.millis());
+      input_gauges_[ch]->watermark_ms.store(channel_wm_[ch], std::memory_order_relaxed);
       return advance_watermark();
     }
     if (auto* idle = std::get_if<IdleStatus>(&e)) {
       channel_idle_[ch] = idle->idle;
+      input_gauges_[ch]->idle.store(idle->idle, std::memory_order_relaxed);
       return update_idleness();
     }
     if (auto* barrier = std::get_if<CheckpointBarrier>(&e)) {
       channel_barrier_[ch] = barrier->id.value();
-      if (aligning_ < 0) job_->barrier_alignment(true);
+      if (aligning_ < 0) {
+        job_->barrier_alignment(true);
+        aligning_since_ns_ = now_ns();
+      }
       aligning_ = barrier->id.value();
       return maybe_complete_alignment();
     }
     // End of input on this channel.
     channel_ended_[ch] = true;
+    input_gauges_[ch]->ended.store(true, std::memory_order_relaxed);
     ++ended_;
     if (ended_ == inputs_.size()) return finish_chain();
     SABOT_RETURN_IF_ERROR(maybe_complete_alignment());
@@ -1245,6 +1269,14 @@ class StreamTask final : public Schedulable {
     CheckpointId id(aligning_);
     aligning_ = -1;
     job_->barrier_alignment(false);
+    if (!chain_.empty()) {
+      OperatorCounters* c = chain_.front()->counters();
+      const int64_t spent = now_ns() - aligning_since_ns_;
+      c->alignment_ns.fetch_add(spent, std::memory_order_relaxed);
+      if (spent > c->alignment_max_ns.load(std::memory_order_relaxed)) {
+        c->alignment_max_ns.store(spent, std::memory_order_relaxed);
+      }
+    }
     last_checkpoint_ = std::max(last_checkpoint_, id.value());
     return head_ ? head_->on_barrier(id) : Status::ok();
   }
@@ -1284,6 +1316,8 @@ class StreamTask final : public Schedulable {
   bool lingering_ = false;        // input ended, waiting for the final checkpoint
 
   // Input bookkeeping.
+  std::vector<InputGauges*> input_gauges_;  // per input, owned by the job's metrics
+  int64_t aligning_since_ns_ = 0;
   std::vector<int64_t> channel_wm_;
   std::vector<bool> channel_ended_;
   std::vector<bool> channel_idle_;
@@ -1478,7 +1512,8 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
           Channel* c = impl->channels.back().get();
           c->connect(producer_tasks[static_cast<size_t>(u)],
                      consumers_tasks[static_cast<size_t>(d)]);
-          consumers_tasks[static_cast<size_t>(d)]->add_input(c);
+          consumers_tasks[static_cast<size_t>(d)]->add_input(
+              c, job->metrics->add_input(node.id, d, up.id, u));
           out.targets.push_back(c);
         }
         StreamTask* producer = producer_tasks[static_cast<size_t>(u)];
@@ -1503,6 +1538,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
     cc.write_hook = options.checkpoint_write_hook;
     cc.exactly_once = impl->state.lingers;
     cc.tasks = static_cast<int>(impl->tasks.size());
+    cc.metrics = job->metrics.get();
     // Ids continue after the restored checkpoint and after every one in the storage, so that
     // nothing already written is overwritten.
     cc.first_id = options.restore_from ? options.restore_from->checkpoint_id + 1 : 1;
@@ -1524,6 +1560,19 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
     impl->scheduler->add(t.get());
   }
   impl->description = desc;
+  for (const PlanNode& node : nodes) {
+    OperatorShape shape;
+    shape.source = node.source != nullptr;
+    shape.chain_head = a.chain_head[static_cast<size_t>(node.id)];
+    for (const PlanEdge& e : node.inputs) {
+      static constexpr const char* kNames[] = {"forward", "hash", "rebalance", "broadcast"};
+      shape.inputs.push_back(
+          {e.from, kNames[static_cast<int>(e.partitioning)], std::string(e.side_output)});
+    }
+    job->metrics->set_shape(node.id, std::move(shape));
+  }
+  job->metrics->set_job(options.job_name, options.clock->now().millis(), desc);
+  register_running_job(job->metrics);
   impl->scheduler->start();
   if (impl->state.coordinator) impl->state.coordinator->start();
   return std::unique_ptr<Job>(new Job(std::move(impl)));
@@ -1534,11 +1583,18 @@ Status Job::wait() {
   impl_->scheduler->wait();
   if (impl_->state.coordinator) impl_->state.coordinator->stop();
   impl_->waited = true;
-  std::lock_guard<std::mutex> lock(impl_->state.mu);
-  impl_->outcome = impl_->state.failure;
-  if (impl_->outcome.is_ok() && impl_->state.cancelled.load()) {
-    impl_->outcome = Status::cancelled("job was cancelled");
+  {
+    std::lock_guard<std::mutex> lock(impl_->state.mu);
+    impl_->outcome = impl_->state.failure;
+    if (impl_->outcome.is_ok() && impl_->state.cancelled.load()) {
+      impl_->outcome = Status::cancelled("job was cancelled");
+    }
   }
+  JobMetrics& m = *impl_->state.metrics;
+  m.set_phase(impl_->outcome.is_ok()                            ? JobPhase::kFinished
+              : impl_->outcome.code() == StatusCode::kCancelled ? JobPhase::kCancelled
+                                                                : JobPhase::kFailed);
+  unregister_running_job(&m);
   return impl_->outcome;
 }
 

@@ -5,13 +5,17 @@
 
 namespace sabot::runtime {
 
-OperatorCounters* JobMetrics::add(const std::string& operator_name, int operator_index,
-                                  int parallelism) {
-  std::lock_guard<std::mutex> lock(mu_);
+OperatorEntry& JobMetrics::entry_locked(int operator_index) {
   if (static_cast<int>(entries_.size()) <= operator_index) {
     entries_.resize(static_cast<size_t>(operator_index) + 1);
   }
-  Entry& e = entries_[static_cast<size_t>(operator_index)];
+  return entries_[static_cast<size_t>(operator_index)];
+}
+
+OperatorCounters* JobMetrics::add(const std::string& operator_name, int operator_index,
+                                  int parallelism) {
+  std::lock_guard<std::mutex> lock(mu_);
+  OperatorEntry& e = entry_locked(operator_index);
   e.name = operator_name;
   e.parallelism = parallelism;
   e.positions.resize(static_cast<size_t>(parallelism));
@@ -19,9 +23,69 @@ OperatorCounters* JobMetrics::add(const std::string& operator_name, int operator
   return e.subtasks.back().get();
 }
 
+void JobMetrics::set_shape(int operator_index, OperatorShape shape) {
+  std::lock_guard<std::mutex> lock(mu_);
+  entry_locked(operator_index).shape = std::move(shape);
+}
+
+SplitGauges* JobMetrics::add_split(int operator_index, int subtask, int split) {
+  std::lock_guard<std::mutex> lock(mu_);
+  OperatorEntry& e = entry_locked(operator_index);
+  e.splits.push_back(std::make_unique<SplitGauges>());
+  e.splits.back()->subtask = subtask;
+  e.splits.back()->split = split;
+  return e.splits.back().get();
+}
+
+InputGauges* JobMetrics::add_input(int operator_index, int subtask, int from_operator,
+                                   int from_subtask) {
+  std::lock_guard<std::mutex> lock(mu_);
+  OperatorEntry& e = entry_locked(operator_index);
+  e.inputs.push_back(std::make_unique<InputGauges>());
+  InputGauges* g = e.inputs.back().get();
+  g->subtask = subtask;
+  g->from_operator = from_operator;
+  g->from_subtask = from_subtask;
+  return g;
+}
+
+void JobMetrics::read(const std::function<void(const std::vector<OperatorEntry>&)>& f) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  f(entries_);
+}
+
+void JobMetrics::set_job(std::string name, int64_t start_ms, std::string description) {
+  std::lock_guard<std::mutex> lock(mu_);
+  job_name_ = std::move(name);
+  description_ = std::move(description);
+  start_ms_.store(start_ms);
+}
+
+std::string JobMetrics::job_name() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return job_name_;
+}
+
+std::string JobMetrics::description() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return description_;
+}
+
+void JobMetrics::record_checkpoint(CheckpointRecord record) {
+  std::lock_guard<std::mutex> lock(mu_);
+  (record.completed ? checkpoints_completed_ : checkpoints_aborted_).fetch_add(1);
+  checkpoints_.push_back(std::move(record));
+  while (checkpoints_.size() > kCheckpointHistory) checkpoints_.pop_front();
+}
+
+std::vector<CheckpointRecord> JobMetrics::checkpoints() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return {checkpoints_.begin(), checkpoints_.end()};
+}
+
 void JobMetrics::set_position(int operator_index, int subtask, std::string position) {
   std::lock_guard<std::mutex> lock(mu_);
-  Entry& e = entries_[static_cast<size_t>(operator_index)];
+  OperatorEntry& e = entries_[static_cast<size_t>(operator_index)];
   if (subtask < static_cast<int>(e.positions.size())) {
     e.positions[static_cast<size_t>(subtask)] = std::move(position);
   }
@@ -30,7 +94,7 @@ void JobMetrics::set_position(int operator_index, int subtask, std::string posit
 std::vector<OperatorMetrics> JobMetrics::snapshot() const {
   std::lock_guard<std::mutex> lock(mu_);
   std::vector<OperatorMetrics> out;
-  for (const Entry& e : entries_) {
+  for (const OperatorEntry& e : entries_) {
     if (e.name.empty()) continue;
     OperatorMetrics m;
     m.name = e.name;
@@ -92,6 +156,48 @@ std::string JobMetrics::to_string() const {
     out += line;
   }
   return out;
+}
+
+namespace {
+struct Registry {
+  std::mutex mu;
+  std::vector<std::shared_ptr<const JobMetrics>> running;
+  std::shared_ptr<const JobMetrics> last_finished;
+};
+Registry& registry() {
+  static Registry* r = new Registry();  // never destroyed: jobs may end during static teardown
+  return *r;
+}
+}  // namespace
+
+std::vector<std::shared_ptr<const JobMetrics>> running_jobs() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.running;
+}
+
+std::shared_ptr<const JobMetrics> last_finished_job() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  return r.last_finished;
+}
+
+void register_running_job(std::shared_ptr<const JobMetrics> metrics) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.running.push_back(std::move(metrics));
+}
+
+void unregister_running_job(const JobMetrics* metrics) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  for (auto it = r.running.begin(); it != r.running.end(); ++it) {
+    if (it->get() == metrics) {
+      r.last_finished = *it;
+      r.running.erase(it);
+      return;
+    }
+  }
 }
 
 }  // namespace sabot::runtime
