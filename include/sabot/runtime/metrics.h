@@ -81,7 +81,7 @@ struct CheckpointRecord {
   int64_t trigger_ms = 0;  // on the job's clock
   int64_t duration_ms = 0;
   uint64_t bytes = 0;  // state bytes of a completed one
-  std::string path;    // where it was written ("" without storage or when aborted)
+  std::string path{};  // where it was written ("" without storage or when aborted)
 };
 
 // Everything about one operator, as JobMetrics::read() shows it.

@@ -1,0 +1,387 @@
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <sstream>
+
+#include "sabot/columnar/builder.h"
+#include "sabot/compute/expression.h"
+#include "sabot/observe/metrics_server.h"
+#include "sabot/operators/basic.h"
+#include "sabot/operators/sources_sinks.h"
+#include "sabot/runtime/executor.h"
+#include "sabot/runtime/watermark.h"
+
+namespace sabot::observe {
+namespace {
+
+using columnar::RecordBatch;
+using columnar::SchemaPtr;
+using runtime::ExecutionOptions;
+using runtime::LogicalPlan;
+using runtime::Partitioning;
+using runtime::PlanEdge;
+
+SchemaPtr ts_schema() {
+  return columnar::schema({columnar::field("ts", columnar::timestamp(columnar::TimeUnit::kMilli))});
+}
+
+// One step of a scripted reader, run on the source task's thread: `before` once when the step is
+// reached, then (once `ready` says so) a batch of timestamps from `split`, or an idle poll when
+// `ts_ms` is empty.
+struct Step {
+  int split = 0;
+  std::vector<int64_t> ts_ms{};
+  std::function<bool()> ready{};
+  std::function<void()> before{};
+};
+
+class ScriptSource final : public runtime::Source {
+ public:
+  ScriptSource(std::vector<Step> steps, int num_splits)
+      : steps_(std::move(steps)), num_splits_(num_splits) {}
+  std::string name() const override { return "script"; }
+  SchemaPtr schema() const override { return ts_schema(); }
+  int num_splits() const override { return num_splits_; }
+  Result<std::unique_ptr<runtime::SourceReader>> open_reader(
+      std::span<const int>, const runtime::OperatorContext&) const override {
+    class Reader final : public runtime::SourceReader {
+     public:
+      explicit Reader(const std::vector<Step>* steps) : steps_(steps) {}
+      Result<runtime::SourcePoll> poll(int64_t) override {
+        if (i_ >= steps_->size()) return runtime::SourcePoll::end();
+        const Step& st = (*steps_)[i_];
+        if (!before_done_) {
+          if (st.before) st.before();
+          before_done_ = true;
+        }
+        if (st.ready && !st.ready()) return runtime::SourcePoll::idle();
+        ++i_;
+        before_done_ = false;
+        if (st.ts_ms.empty()) return runtime::SourcePoll::idle();
+        columnar::Int64Builder b(columnar::timestamp(columnar::TimeUnit::kMilli));
+        for (int64_t t : st.ts_ms) b.append(t);
+        runtime::SourcePoll p =
+            runtime::SourcePoll::of(RecordBatch::make(ts_schema(), {b.finish()}).value());
+        p.split = st.split;
+        return p;
+      }
+      std::string position() const override { return "step " + std::to_string(i_); }
+      const std::vector<Step>* steps_;
+      size_t i_ = 0;
+      bool before_done_ = false;
+    };
+    return std::unique_ptr<runtime::SourceReader>(new Reader(&steps_));
+  }
+
+ private:
+  std::vector<Step> steps_;
+  int num_splits_;
+};
+
+// Three partitions start together; then partitions 0 and 1 move on to 5000 ms while partition 2
+// stops. The source then parks (a hand-off) until the test has looked; the clock moves 30 s.
+TEST(WatermarkDiagnosis, NamesThePartitionThatStopped) {
+  ManualClock clock(Timestamp(1'000'000));
+  std::atomic<bool> parked{false};
+  std::atomic<bool> release{false};
+  std::vector<Step> steps = {{0, {1000}},
+                             {1, {1000}},
+                             {2, {1000}},
+                             {0, {5000}},
+                             {1, {5000}},
+                             {0,
+                              {},
+                              [&] { return release.load(); },
+                              [&] {
+                                clock.advance_millis(30'000);
+                                parked = true;
+                              }}};
+  LogicalPlan plan;
+  const int src = plan.add_source(std::make_shared<ScriptSource>(steps, 3), 1, "transactions");
+  plan.node(src).watermarks = runtime::monotonic_timestamps("ts");
+  PlanEdge e;
+  e.from = src;
+  e.partitioning = Partitioning::kRebalance;
+  const int counter = plan.add_operator(operators::identity("count"), {e}, 1, "counter");
+  PlanEdge f;
+  f.from = counter;
+  plan.add_operator(operators::blackhole_sink(), {f}, 1, "sink", true);
+  ExecutionOptions o;
+  o.worker_threads = 2;
+  o.clock = &clock;
+  o.job_name = "stuck";
+  auto job = runtime::Job::start(plan, o);
+  ASSERT_TRUE(job.is_ok()) << job.status().to_string();
+  const runtime::JobMetrics& m = (*job)->metrics();
+  // The counter's watermark reaches 999 (all three partitions at 1000) and the source parks: an
+  // explicit condition, bounded.
+  auto counter_wm = [&] {
+    int64_t wm = INT64_MIN;
+    m.read([&](const std::vector<runtime::OperatorEntry>& entries) {
+      wm = entries[static_cast<size_t>(counter)].subtasks[0]->input_watermark_ms.load();
+    });
+    return wm;
+  };
+  for (int i = 0; i < 200000 && !(parked.load() && counter_wm() == 999); ++i) {
+    std::this_thread::yield();
+  }
+  ASSERT_TRUE(parked.load());
+  ASSERT_EQ(counter_wm(), 999);
+
+  const int64_t now = clock.now().millis();
+  bool found = false;
+  for (const WatermarkHold& h : diagnose_watermarks(m, now)) {
+    if (h.operator_name != "counter") continue;
+    found = true;
+    EXPECT_TRUE(h.held);
+    EXPECT_EQ(h.watermark_ms, 999);
+    EXPECT_EQ(h.input, "'transactions'[0]");
+    EXPECT_EQ(h.source, "transactions");
+    EXPECT_EQ(h.partition, 2);
+    EXPECT_EQ(h.partition_watermark_ms, 999);
+    EXPECT_EQ(h.behind_ms, 4000);  // partitions 0 and 1 stand at 4999
+    EXPECT_FALSE(h.partition_idle);
+    EXPECT_EQ(h.since_data_ms, 30'000);
+    EXPECT_NE(h.explanation.find("partition 2 of source 'transactions'"), std::string::npos)
+        << h.explanation;
+    EXPECT_NE(h.explanation.find("4000 ms behind"), std::string::npos) << h.explanation;
+    EXPECT_NE(h.explanation.find("not idle"), std::string::npos) << h.explanation;
+  }
+  EXPECT_TRUE(found);
+
+  // The JSON API says the same.
+  const std::string json = watermarks_json({(*job)->metrics_ptr()}, now);
+  EXPECT_NE(json.find("\"operator\":\"counter\",\"subtask\":0,\"watermark_ms\":999"),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"partition\":2,\"partition_watermark_ms\":999,\"behind_ms\":4000"),
+            std::string::npos)
+      << json;
+
+  // The stall monitor: first sight, then under the threshold, then one report, then silence.
+  WatermarkStallMonitor monitor(std::chrono::milliseconds(10'000));
+  EXPECT_TRUE(monitor.check(m, now).empty());
+  EXPECT_TRUE(monitor.check(m, now + 9'999).empty());
+  const auto lines = monitor.check(m, now + 10'000);
+  bool named = false;
+  for (const std::string& line : lines) {
+    if (line.find("'counter'[0] stuck at 999 for 10000 ms") != std::string::npos &&
+        line.find("partition 2 of source 'transactions'") != std::string::npos) {
+      named = true;
+    }
+  }
+  EXPECT_TRUE(named) << (lines.empty() ? std::string("no line") : lines.front());
+  EXPECT_TRUE(monitor.check(m, now + 20'000).empty());
+
+  release = true;
+  EXPECT_TRUE((*job)->wait().is_ok());
+}
+
+// The same job with an idle timeout: partition 2 goes idle, stops holding time back, and the
+// diagnosis no longer names it.
+TEST(WatermarkDiagnosis, IdlePartitionNoLongerHoldsTimeBack) {
+  ManualClock clock(Timestamp(1'000'000));
+  std::atomic<bool> parked{false};
+  std::atomic<bool> release{false};
+  std::vector<Step> steps = {{0, {1000}},
+                             {1, {1000}},
+                             {2, {1000}},
+                             {0, {5000}},
+                             {1, {5000}, nullptr, [&] { clock.advance_millis(60'000); }},
+                             {0, {}},  // an idle poll: partition 2 is found idle
+                             {0, {}, [&] { return release.load(); }, [&] { parked = true; }}};
+  LogicalPlan plan;
+  const int src = plan.add_source(std::make_shared<ScriptSource>(steps, 3), 1, "transactions");
+  plan.node(src).watermarks =
+      runtime::monotonic_timestamps("ts").with_idle_timeout(std::chrono::milliseconds(10'000));
+  PlanEdge e;
+  e.from = src;
+  e.partitioning = Partitioning::kRebalance;
+  const int counter = plan.add_operator(operators::identity("count"), {e}, 1, "counter");
+  PlanEdge f;
+  f.from = counter;
+  plan.add_operator(operators::blackhole_sink(), {f}, 1, "sink", true);
+  ExecutionOptions o;
+  o.worker_threads = 2;
+  o.clock = &clock;
+  auto job = runtime::Job::start(plan, o);
+  ASSERT_TRUE(job.is_ok()) << job.status().to_string();
+  const runtime::JobMetrics& m = (*job)->metrics();
+  auto counter_wm = [&] {
+    int64_t wm = INT64_MIN;
+    m.read([&](const std::vector<runtime::OperatorEntry>& entries) {
+      wm = entries[static_cast<size_t>(counter)].subtasks[0]->input_watermark_ms.load();
+    });
+    return wm;
+  };
+  for (int i = 0; i < 200000 && !(parked.load() && counter_wm() == 4999); ++i) {
+    std::this_thread::yield();
+  }
+  ASSERT_EQ(counter_wm(), 4999);
+  for (const WatermarkHold& h : diagnose_watermarks(m, clock.now().millis())) {
+    if (h.operator_name != "counter") continue;
+    EXPECT_TRUE(h.held);
+    EXPECT_NE(h.partition, 2) << h.explanation;
+    EXPECT_EQ(h.behind_ms, 0);
+  }
+  const std::string json = watermarks_json({(*job)->metrics_ptr()}, clock.now().millis());
+  EXPECT_NE(json.find("\"partition\":2,\"watermark_ms\":999,\"max_event_time_ms\":1000,"
+                      "\"since_data_ms\":60000,\"idle\":true"),
+            std::string::npos)
+      << json;
+  release = true;
+  EXPECT_TRUE((*job)->wait().is_ok());
+}
+
+// Sums of a metric's samples whose labels contain `label`.
+double sum_samples(const std::string& text, const std::string& name, const std::string& label) {
+  std::istringstream in(text);
+  std::string line;
+  double total = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + "{", 0) != 0 || line.find(label) == std::string::npos) continue;
+    total += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return total;
+}
+
+SchemaPtr kv_schema() {
+  return columnar::schema(
+      {columnar::field("k", columnar::int64()), columnar::field("v", columnar::int64())});
+}
+
+// source (3 splits of 10k rows) -> filter v < 5000 -> hash by k -> identity -> sink.
+void check_sums_at(int parallelism) {
+  constexpr int64_t kRowsPerSplit = 10'000;
+  auto source = operators::generator_source(
+      "numbers", kv_schema(), 3,
+      [](int split, int64_t next, int64_t max_rows) -> Result<std::optional<RecordBatch>> {
+        if (next >= kRowsPerSplit) return std::optional<RecordBatch>();
+        const int64_t n = std::min(max_rows, kRowsPerSplit - next);
+        columnar::Int64Builder k(columnar::int64()), v(columnar::int64());
+        for (int64_t i = next; i < next + n; ++i) {
+          k.append(i % 97 + split);
+          v.append(i);
+        }
+        return std::optional<RecordBatch>(
+            RecordBatch::make(kv_schema(), {k.finish(), v.finish()}).value());
+      });
+  LogicalPlan plan;
+  const int src = plan.add_source(source, parallelism, "numbers");
+  PlanEdge e;
+  e.from = src;
+  const int filter =
+      plan.add_operator(operators::filter(compute::col("v") < compute::lit(int64_t{5000})), {e},
+                        parallelism, "small");
+  PlanEdge h;
+  h.from = filter;
+  h.partitioning = Partitioning::kHash;
+  h.key_columns = {"k"};
+  const int id = plan.add_operator(operators::identity("keyed"), {h}, parallelism, "keyed");
+  PlanEdge f;
+  f.from = id;
+  plan.add_operator(operators::blackhole_sink(), {f}, parallelism, "sink", true);
+  ExecutionOptions o;
+  o.worker_threads = 2;
+  o.source_batch_rows = 1000;
+  o.job_name = "sums-" + std::to_string(parallelism);
+  auto job = runtime::Job::start(plan, o);
+  ASSERT_TRUE(job.is_ok()) << job.status().to_string();
+  ASSERT_TRUE((*job)->wait().is_ok());
+  const std::string text = prometheus_text({(*job)->metrics_ptr()}, 0);
+  const runtime::JobMetrics& m = (*job)->metrics();
+  const std::string job_label = "job=\"" + o.job_name + "\"";
+  auto sum = [&](const std::string& metric, const std::string& op) {
+    return sum_samples(text, metric, job_label + ",operator=\"" + op + "\"");
+  };
+  EXPECT_EQ(sum("sabot_operator_records_out_total", "numbers"), 3 * kRowsPerSplit);
+  EXPECT_EQ(sum("sabot_operator_records_in_total", "small"), 3 * kRowsPerSplit);
+  EXPECT_EQ(sum("sabot_operator_records_out_total", "small"), 3 * 5000);
+  EXPECT_EQ(sum("sabot_operator_records_in_total", "keyed"), 3 * 5000);
+  EXPECT_EQ(sum("sabot_operator_records_in_total", "sink"), 3 * 5000);
+  for (const char* op : {"numbers", "small", "keyed", "sink"}) {
+    const runtime::OperatorMetrics om = m.get(op);
+    EXPECT_EQ(sum("sabot_operator_records_in_total", op), om.records_in) << op;
+    EXPECT_EQ(sum("sabot_operator_records_out_total", op), om.records_out) << op;
+    EXPECT_EQ(sum("sabot_operator_batches_out_total", op), om.batches_out) << op;
+    // One sample per subtask.
+    size_t samples = 0;
+    for (size_t p =
+             text.find("sabot_operator_records_in_total{" + job_label + ",operator=\"" + op + "\"");
+         p != std::string::npos;
+         p = text.find("sabot_operator_records_in_total{" + job_label + ",operator=\"" + op + "\"",
+                       p + 1)) {
+      ++samples;
+    }
+    EXPECT_EQ(samples, static_cast<size_t>(parallelism)) << op;
+  }
+  EXPECT_NE(text.find("# TYPE sabot_operator_records_in_total counter"), std::string::npos);
+  EXPECT_NE(text.find("sabot_process_resident_memory_bytes"), std::string::npos);
+}
+
+TEST(PrometheusText, SumsEqualTheJobsRecordCountsAtParallelism1) { check_sums_at(1); }
+TEST(PrometheusText, SumsEqualTheJobsRecordCountsAtParallelism3) { check_sums_at(3); }
+
+TEST(PrometheusText, EscapesLabelValues) {
+  auto m = std::make_shared<runtime::JobMetrics>();
+  m->set_job("a \"quoted\" \\ job\nx", 0, "");
+  (void)m->add("op", 0, 1);
+  const std::string text = prometheus_text({m}, 0);
+  EXPECT_NE(text.find("job=\"a \\\"quoted\\\" \\\\ job\\nx\""), std::string::npos) << text;
+}
+
+TEST(MetricsServer, ServesMetricsDashboardAndApiOnAFreeLoopbackPort) {
+  auto m = std::make_shared<runtime::JobMetrics>();
+  m->set_job("served", 0, "numbers -> sink");
+  m->add("numbers", 0, 1)->records_out.store(42);
+  runtime::OperatorShape shape;
+  shape.source = true;
+  shape.chain_head = 0;
+  m->set_shape(0, shape);
+  m->record_checkpoint({.id = 7, .completed = true, .duration_ms = 12, .bytes = 300});
+  auto server =
+      MetricsServer::start({.port = 0, .jobs = [m] {
+                              return std::vector<std::shared_ptr<const runtime::JobMetrics>>{m};
+                            }});
+  ASSERT_TRUE(server.is_ok()) << server.status().to_string();
+  ASSERT_GT((*server)->port(), 0);
+  EXPECT_EQ((*server)->url(), "http://127.0.0.1:" + std::to_string((*server)->port()) + "/");
+  httplib::Client client("127.0.0.1", (*server)->port());
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_NE(
+      metrics->body.find(
+          "sabot_operator_records_out_total{job=\"served\",operator=\"numbers\",subtask=\"0\"} 42"),
+      std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->get_header_value("Content-Type").find("version=0.0.4"), std::string::npos);
+  auto page = client.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("<title>Sabot dashboard</title>"), std::string::npos);
+  EXPECT_EQ(page->body.find("http"), std::string::npos) << "the page fetches nothing from outside";
+  auto api = client.Get("/api/job");
+  ASSERT_TRUE(api);
+  EXPECT_NE(api->body.find("\"name\":\"numbers\",\"parallelism\":1,\"source\":true"),
+            std::string::npos)
+      << api->body;
+  auto cps = client.Get("/api/checkpoints");
+  ASSERT_TRUE(cps);
+  EXPECT_NE(cps->body.find("\"id\":7,\"savepoint\":false,\"status\":\"completed\""),
+            std::string::npos)
+      << cps->body;
+  ASSERT_TRUE(client.Get("/api/metrics"));
+  ASSERT_TRUE(client.Get("/api/watermarks"));
+  (*server)->stop();
+}
+
+TEST(Watcher, ProgressLineShowsRecordsRateElapsedAndEtaWhenBounded) {
+  EXPECT_EQ(Watcher::progress_line(1'500'000, 250'000, 6.2, 4'000'000),
+            "1.50 M records (38%)  250.0 k/s  elapsed 6 s  ETA 10 s");
+  EXPECT_EQ(Watcher::progress_line(1'500'000, 250'000, 6.2, 0),
+            "1.50 M records  250.0 k/s  elapsed 6 s");
+}
+
+}  // namespace
+}  // namespace sabot::observe
