@@ -1,4 +1,7 @@
+#include <unistd.h>
 #include <algorithm>
+
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -11,6 +14,7 @@
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/hash.h"
 #include "sabot/state/keyed_state_backend.h"
+#include "sabot/state/rocksdb_backend.h"
 
 namespace sabot::state {
 namespace {
@@ -29,6 +33,63 @@ Array int64_array(const std::vector<int64_t>& v) {
   return b.finish();
 }
 
+// Every test of a suite below runs against both backends (the conformance of the RocksDB backend
+// to the memory backend's behaviour); make_backend() makes the kind of the running test.
+enum class BackendKind { kMemory, kRocksDb };
+BackendKind g_backend_kind = BackendKind::kMemory;
+
+std::string backend_kind_name(const ::testing::TestParamInfo<BackendKind>& info) {
+  return info.param == BackendKind::kMemory ? "Memory" : "RocksDb";
+}
+
+// The RocksDB backend of this test process, in a scratch directory removed at exit.
+const StateBackend& rocksdb_backend() {
+  struct Holder {
+    std::string dir;
+    std::shared_ptr<RocksDbStateBackend> backend;
+    Holder() {
+      dir = ::testing::TempDir() + "/keyed_state_test_rocksdb_" + std::to_string(::getpid());
+      // Small memtables so that the tests also read from SST files, not only from memory.
+      backend = RocksDbStateBackend::make(dir, {.block_cache_bytes = size_t{1} << 20,
+                                                .write_buffer_bytes = size_t{256} << 10})
+                    .value();
+    }
+    ~Holder() {
+      backend.reset();
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  };
+  static Holder holder;
+  return *holder.backend;
+}
+
+const StateBackend& current_backend() {
+  static MemoryStateBackend memory;
+  if (g_backend_kind == BackendKind::kRocksDb) return rocksdb_backend();
+  return memory;
+}
+
+class BackendTest : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  void SetUp() override { g_backend_kind = GetParam(); }
+  void TearDown() override { g_backend_kind = BackendKind::kMemory; }
+};
+
+#define SABOT_BACKEND_SUITE(Suite)                                                         \
+  class Suite : public BackendTest {};                                                     \
+  INSTANTIATE_TEST_SUITE_P(Backends, Suite,                                                \
+                           ::testing::Values(BackendKind::kMemory, BackendKind::kRocksDb), \
+                           backend_kind_name)
+
+SABOT_BACKEND_SUITE(TtlTest);
+SABOT_BACKEND_SUITE(NamespaceTest);
+SABOT_BACKEND_SUITE(RegistrationTest);
+SABOT_BACKEND_SUITE(SnapshotTest);
+SABOT_BACKEND_SUITE(ForgetKeysTest);
+SABOT_BACKEND_SUITE(KeyedStateTest);
+SABOT_BACKEND_SUITE(PrefetchTest);
+
 std::unique_ptr<KeyedStateBackend> make_backend(const Clock* clock,
                                                 std::vector<KeyGroup> groups = {},
                                                 std::vector<DataType> types = {columnar::int64()},
@@ -38,7 +99,7 @@ std::unique_ptr<KeyedStateBackend> make_backend(const Clock* clock,
   o.key_groups = std::move(groups);
   o.max_parallelism = maxp;
   o.clock = clock;
-  auto r = MemoryStateBackend().create_keyed_backend(o);
+  auto r = current_backend().create_keyed_backend(o);
   SABOT_CHECK_OK(r);
   return std::move(r).value();
 }
@@ -342,16 +403,22 @@ void expect_all_reads(KeyedStateBackend& b, Handles& h, Model& m, const std::set
   b.set_current_namespace(kDefaultNamespace);
 }
 
-class AllKindsTest : public ::testing::TestWithParam<int64_t /* ttl ms */> {};
+class AllKindsTest
+    : public ::testing::TestWithParam<std::tuple<BackendKind, int64_t /* ttl ms */>> {
+ protected:
+  void SetUp() override { g_backend_kind = std::get<0>(GetParam()); }
+  void TearDown() override { g_backend_kind = BackendKind::kMemory; }
+  int64_t ttl() const { return std::get<1>(GetParam()); }
+};
 
 TEST_P(AllKindsTest, MatchesMapModelOnRandomOperations) {
   for (uint64_t seed = 1; seed <= 6; ++seed) {
-    std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(GetParam()));
+    std::mt19937_64 rng(seed * 7919 + static_cast<uint64_t>(ttl()));
     ManualClock clock(Timestamp(1'000'000));
     auto b = make_backend(&clock);
-    Handles h = get_handles(*b, milliseconds(GetParam()));
+    Handles h = get_handles(*b, milliseconds(ttl()));
     Model m;
-    m.ttl = GetParam();
+    m.ttl = ttl();
     auto used = drive(rng, *b, h, m, clock, 30, 40 + static_cast<int>(seed) * 50);
     ASSERT_FALSE(HasFatalFailure());
     expect_all_reads(*b, h, m, used, clock.now().millis());
@@ -371,18 +438,21 @@ TEST_P(AllKindsTest, MatchesMapModelOnRandomOperations) {
       EXPECT_EQ(got, want) << "namespace " << ns;
     }
     // Time passes; a cleanup pass leaves the same visible contents.
-    clock.advance_millis(GetParam() / 2 + 1);
+    clock.advance_millis(ttl() / 2 + 1);
     b->purge_expired();
     expect_all_reads(*b, h, m, used, clock.now().millis());
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(WithAndWithoutTtl, AllKindsTest, ::testing::Values(0, 40, 400));
+INSTANTIATE_TEST_SUITE_P(WithAndWithoutTtl, AllKindsTest,
+                         ::testing::Combine(::testing::Values(BackendKind::kMemory,
+                                                              BackendKind::kRocksDb),
+                                            ::testing::Values<int64_t>(0, 40, 400)));
 
 // ---------------------------------------------------------------------------------------------
 // TTL specifics.
 
-TEST(TtlTest, ValueExpiresAfterTtlSinceLastWrite) {
+TEST_P(TtlTest, ValueExpiresAfterTtlSinceLastWrite) {
   ManualClock clock(Timestamp(0));
   auto b = make_backend(&clock);
   auto* v = *b->get_state(
@@ -403,7 +473,7 @@ TEST(TtlTest, ValueExpiresAfterTtlSinceLastWrite) {
   EXPECT_EQ(b->num_entries("v"), 0u);  // purged on access
 }
 
-TEST(TtlTest, ReadsDoNotRefreshUnlessAsked) {
+TEST_P(TtlTest, ReadsDoNotRefreshUnlessAsked) {
   ManualClock clock(Timestamp(0));
   auto b = make_backend(&clock);
   auto* plain = *b->get_state(
@@ -422,7 +492,7 @@ TEST(TtlTest, ReadsDoNotRefreshUnlessAsked) {
   EXPECT_EQ(plain->value(), std::nullopt);
 }
 
-TEST(TtlTest, CleanupPassPurgesExpiredEntriesOfEveryKind) {
+TEST_P(TtlTest, CleanupPassPurgesExpiredEntriesOfEveryKind) {
   ManualClock clock(Timestamp(0));
   auto b = make_backend(&clock);
   Handles h = get_handles(*b, milliseconds(10));
@@ -445,7 +515,7 @@ TEST(TtlTest, CleanupPassPurgesExpiredEntriesOfEveryKind) {
   for (const auto& name : b->state_names()) EXPECT_EQ(b->num_entries(name), 0u) << name;
 }
 
-TEST(TtlTest, MapEntriesExpireOneByOne) {
+TEST_P(TtlTest, MapEntriesExpireOneByOne) {
   ManualClock clock(Timestamp(0));
   auto b = make_backend(&clock);
   auto* m = *b->get_state(
@@ -465,7 +535,7 @@ TEST(TtlTest, MapEntriesExpireOneByOne) {
   EXPECT_TRUE(m->is_empty());
 }
 
-TEST(TtlTest, WritingAnExpiredListStartsAFreshList) {
+TEST_P(TtlTest, WritingAnExpiredListStartsAFreshList) {
   ManualClock clock(Timestamp(0));
   auto b = make_backend(&clock);
   auto* l = *b->get_state(
@@ -478,7 +548,7 @@ TEST(TtlTest, WritingAnExpiredListStartsAFreshList) {
   EXPECT_EQ(std::vector<int64_t>(l->get().begin(), l->get().end()), std::vector<int64_t>{2});
 }
 
-TEST(TtlTest, TimeIsSampledPerResolvedBatchNotPerAccess) {
+TEST_P(TtlTest, TimeIsSampledPerResolvedBatchNotPerAccess) {
   ManualClock clock(Timestamp(0));
   auto b = make_backend(&clock);
   auto* v = *b->get_state(
@@ -497,7 +567,7 @@ TEST(TtlTest, TimeIsSampledPerResolvedBatchNotPerAccess) {
 // ---------------------------------------------------------------------------------------------
 // Namespaces and merging.
 
-TEST(NamespaceTest, NamespacesAreIndependentAndMergeable) {
+TEST_P(NamespaceTest, NamespacesAreIndependentAndMergeable) {
   ManualClock clock;
   auto b = make_backend(&clock);
   Handles h = get_handles(*b, milliseconds(0));
@@ -535,7 +605,7 @@ TEST(NamespaceTest, NamespacesAreIndependentAndMergeable) {
 // ---------------------------------------------------------------------------------------------
 // Registration errors.
 
-TEST(RegistrationTest, SameNameReturnsSameHandleAndOtherKindOrTypeIsAnError) {
+TEST_P(RegistrationTest, SameNameReturnsSameHandleAndOtherKindOrTypeIsAnError) {
   ManualClock clock;
   auto b = make_backend(&clock);
   auto a = b->get_state(ValueStateDescriptor<int64_t>{.name = "s"});
@@ -554,9 +624,9 @@ TEST(RegistrationTest, SameNameReturnsSameHandleAndOtherKindOrTypeIsAnError) {
   EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(RegistrationTest, BackendNeedsKeyTypes) {
+TEST_P(RegistrationTest, BackendNeedsKeyTypes) {
   KeyedBackendOptions o;
-  EXPECT_EQ(MemoryStateBackend().create_keyed_backend(o).status().code(),
+  EXPECT_EQ(current_backend().create_keyed_backend(o).status().code(),
             StatusCode::kInvalidArgument);
 }
 
@@ -579,7 +649,7 @@ Populated populate(std::mt19937_64& rng, ManualClock& clock, int64_t ttl) {
   return p;
 }
 
-TEST(SnapshotTest, RestoringSubsetsOfKeyGroupsGivesEqualContents) {
+TEST_P(SnapshotTest, RestoringSubsetsOfKeyGroupsGivesEqualContents) {
   for (uint64_t seed = 1; seed <= 4; ++seed) {
     std::mt19937_64 rng(seed);
     ManualClock clock(Timestamp(5000));
@@ -611,7 +681,7 @@ TEST(SnapshotTest, RestoringSubsetsOfKeyGroupsGivesEqualContents) {
   }
 }
 
-TEST(SnapshotTest, RestoredBackendContinuesExactlyLikeTheOriginal) {
+TEST_P(SnapshotTest, RestoredBackendContinuesExactlyLikeTheOriginal) {
   for (int64_t ttl : {0, 100}) {
     std::mt19937_64 rng(42 + static_cast<uint64_t>(ttl));
     ManualClock clock(Timestamp(0));
@@ -640,7 +710,7 @@ TEST(SnapshotTest, RestoredBackendContinuesExactlyLikeTheOriginal) {
   }
 }
 
-TEST(SnapshotTest, RestoreSkipsKeyGroupsNotOwnedAndMergesSeveralSnapshots) {
+TEST_P(SnapshotTest, RestoreSkipsKeyGroupsNotOwnedAndMergesSeveralSnapshots) {
   ManualClock clock;
   // Two old subtasks of parallelism 2 -> one new subtask owning everything.
   std::vector<std::string> snaps;
@@ -674,7 +744,7 @@ TEST(SnapshotTest, RestoreSkipsKeyGroupsNotOwnedAndMergesSeveralSnapshots) {
   EXPECT_EQ(quarter->keys().num_keys(), in_quarter);
 }
 
-TEST(SnapshotTest, SnapshotOfAKeyGroupNotOwnedIsAnError) {
+TEST_P(SnapshotTest, SnapshotOfAKeyGroupNotOwnedIsAnError) {
   ManualClock clock;
   auto b = make_backend(&clock, key_groups_for_subtask(0, 2, 128));
   std::string out;
@@ -682,7 +752,7 @@ TEST(SnapshotTest, SnapshotOfAKeyGroupNotOwnedIsAnError) {
   EXPECT_EQ(b->snapshot(kUid, bad, &out).code(), StatusCode::kInvalidArgument);
 }
 
-TEST(SnapshotTest, MismatchedKeyTypesMaxParallelismOrStateTypesAreRejected) {
+TEST_P(SnapshotTest, MismatchedKeyTypesMaxParallelismOrStateTypesAreRejected) {
   ManualClock clock;
   auto b = make_backend(&clock);
   auto* v = *b->get_state(ValueStateDescriptor<int64_t>{.name = "v"});
@@ -705,7 +775,7 @@ TEST(SnapshotTest, MismatchedKeyTypesMaxParallelismOrStateTypesAreRejected) {
             StatusCode::kInvalidArgument);
 }
 
-TEST(SnapshotTest, EmptyBackendRoundTrips) {
+TEST_P(SnapshotTest, EmptyBackendRoundTrips) {
   ManualClock clock;
   auto b = make_backend(&clock);
   std::string snap;
@@ -723,7 +793,7 @@ void refresh_checksum(std::string* snap) {
   std::memcpy(snap->data() + snap->size() - 4, &h, 4);
 }
 
-TEST(SnapshotTest, CorruptOrTruncatedSnapshotsAreInvalidDataNeverACrash) {
+TEST_P(SnapshotTest, CorruptOrTruncatedSnapshotsAreInvalidDataNeverACrash) {
   std::mt19937_64 rng(99);
   ManualClock clock(Timestamp(100));
   Populated p = populate(rng, clock, 0);
@@ -778,7 +848,7 @@ TEST(SnapshotTest, CorruptOrTruncatedSnapshotsAreInvalidDataNeverACrash) {
 // Found by fuzz/snapshot_reader_fuzzer: a snapshot entry whose write time lies ~2^63 ms from the
 // reader's clock made the TTL check `now - write_ms` overflow (undefined behaviour). A write in
 // the far past is expired, one in the far future is live; neither overflows (UBSan checks this).
-TEST(SnapshotTest, WriteTimesFarFromNowDoNotOverflowTheTtlCheck) {
+TEST_P(SnapshotTest, WriteTimesFarFromNowDoNotOverflowTheTtlCheck) {
   const StateOptions ttl{.ttl = milliseconds(100)};
   std::string past_snap, future_snap;
   for (auto [at, key, snap] : {std::tuple{INT64_MIN + 100, int64_t{1}, &past_snap},
@@ -813,7 +883,7 @@ TEST(SnapshotTest, WriteTimesFarFromNowDoNotOverflowTheTtlCheck) {
 
 // Keys whose state was cleared, expired or never written are forgotten, pinned keys and keys with
 // state (in any namespace or state) stay, renumbered in their old order with their values intact.
-TEST(ForgetKeysTest, KeysWithoutStateAreForgottenAndTheRestRenumberedInOrder) {
+TEST_P(ForgetKeysTest, KeysWithoutStateAreForgottenAndTheRestRenumberedInOrder) {
   ManualClock clock(Timestamp(0));
   auto b = make_backend(&clock);
   auto* v = *b->get_state(ValueStateDescriptor<int64_t>{.name = "v"});
@@ -894,7 +964,7 @@ TEST(ForgetKeysTest, KeysWithoutStateAreForgottenAndTheRestRenumberedInOrder) {
 }
 
 // should_forget_keys asks again only once the registry doubled past what was kept.
-TEST(ForgetKeysTest, ForgettingIsAmortized) {
+TEST_P(ForgetKeysTest, ForgettingIsAmortized) {
   ManualClock clock;
   auto b = make_backend(&clock);
   auto* v = *b->get_state(ValueStateDescriptor<int64_t>{.name = "v"});
@@ -1091,7 +1161,7 @@ TEST(KeyRegistryTest, DecodeKeyRejectsBadBytes) {
   EXPECT_TRUE(KeyRegistry::decode_key(std::string("\x00", 1), t, &out).is_ok());
 }
 
-TEST(KeyedStateTest, StateOfMultiColumnKeysIsPerKey) {
+TEST_P(KeyedStateTest, StateOfMultiColumnKeysIsPerKey) {
   ManualClock clock;
   auto b = make_backend(&clock, {}, {columnar::utf8(), columnar::int32()});
   auto* v = *b->get_state(ValueStateDescriptor<std::string>{.name = "v"});
@@ -1117,7 +1187,7 @@ TEST(KeyedStateTest, StateOfMultiColumnKeysIsPerKey) {
   EXPECT_EQ(v->value(), "a2");
 }
 
-TEST(PrefetchTest, PrefetchChangesNoStateForKnownUnknownOrNewKeys) {
+TEST_P(PrefetchTest, PrefetchChangesNoStateForKnownUnknownOrNewKeys) {
   ManualClock clock(Timestamp(0));
   auto b = make_backend(&clock);
   auto* small = *b->get_state(ValueStateDescriptor<int64_t>{.name = "small"});

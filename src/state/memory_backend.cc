@@ -7,16 +7,11 @@
 #include <utility>
 #include <vector>
 
-#include "sabot/columnar/builder.h"
-#include "sabot/compute/hash.h"
 #include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/snapshot.h"
+#include "state/keyed_snapshot_format.h"
 
 namespace sabot::state {
-
-using columnar::Array;
-using columnar::DataType;
-using columnar::Scalar;
 
 std::string_view state_kind_name(StateKind kind) {
   switch (kind) {
@@ -55,19 +50,7 @@ struct PendingState {
   std::vector<PendingEntry> entries;
 };
 
-Status check_same(const StateSpec& spec, StateKind kind, std::string_view type_tag,
-                  std::string_view what) {
-  if (spec.kind != kind) {
-    return Status::invalid_argument(
-        "state '" + spec.name + "' is " + std::string(state_kind_name(spec.kind)) + " state but " +
-        std::string(what) + " " + std::string(state_kind_name(kind)) + " state");
-  }
-  if (spec.type_tag != type_tag) {
-    return Status::invalid_argument("state '" + spec.name + "' has C++ type " + spec.type_tag +
-                                    " but " + std::string(what) + " type " + std::string(type_tag));
-  }
-  return Status::ok();
-}
+using internal::check_same_state;
 
 class MemoryKeyedStateBackend final : public KeyedStateBackend {
  public:
@@ -125,8 +108,9 @@ class MemoryKeyedStateBackend final : public KeyedStateBackend {
     if (spec.name.empty()) return Status::invalid_argument(name_ + ": state name is empty");
     for (auto& s : states_) {
       if (s->spec.name != spec.name) continue;
-      SABOT_RETURN_IF_ERROR(check_same(s->spec, spec.kind, spec.type_tag, "it is now asked for as")
-                                .with_context(name_));
+      SABOT_RETURN_IF_ERROR(
+          check_same_state(s->spec, spec.kind, spec.type_tag, "it is now asked for as")
+              .with_context(name_));
       if (s->spec.options.ttl != spec.options.ttl ||
           s->spec.options.refresh_on_read != spec.options.refresh_on_read) {
         return Status::invalid_argument(name_ + ": state '" + spec.name +
@@ -141,8 +125,8 @@ class MemoryKeyedStateBackend final : public KeyedStateBackend {
     reg->spec = std::move(spec);
     auto it = pending_.find(reg->spec.name);
     if (it != pending_.end()) {
-      SABOT_RETURN_IF_ERROR(check_same(reg->spec, it->second.kind, it->second.type_tag,
-                                       "the restored snapshot holds it as")
+      SABOT_RETURN_IF_ERROR(check_same_state(reg->spec, it->second.kind, it->second.type_tag,
+                                             "the restored snapshot holds it as")
                                 .with_context(name_));
       for (const PendingEntry& e : it->second.entries) {
         SABOT_RETURN_IF_ERROR(reg->table->restore_entry(e.key, e.ns, e.write_ms, e.value)
@@ -205,21 +189,9 @@ Status MemoryKeyedStateBackend::snapshot_parts(std::span<const KeyGroup> key_gro
     states_[s]->table->snapshot_entries(plan, now, &per_state[s]);
   }
 
-  parts->header.clear();
-  ByteWriter h(&parts->header);
-  const auto& types = reg.key_types();
-  h.put<uint32_t>(static_cast<uint32_t>(types.size()));
-  for (const DataType& t : types) {
-    h.put<uint8_t>(static_cast<uint8_t>(t.id()));
-    h.put<uint8_t>(static_cast<uint8_t>(t.unit()));
-  }
-  h.put<uint64_t>(states_.size());
-  for (const auto& s : states_) {
-    h.put_bytes(s->spec.name);
-    h.put<uint8_t>(static_cast<uint8_t>(s->spec.kind));
-    h.put_bytes(s->spec.type_tag);
-    h.put<int64_t>(s->spec.options.ttl.count());
-  }
+  std::vector<const StateSpec*> specs;
+  for (const auto& st : states_) specs.push_back(&st->spec);
+  internal::write_keyed_header(reg, specs, &parts->header);
   // Key groups in increasing order, so that equal state gives equal bytes.
   std::vector<size_t> order(key_groups.size());
   for (size_t b = 0; b < order.size(); ++b) order[b] = b;
@@ -265,62 +237,22 @@ Status MemoryKeyedStateBackend::snapshot_parts(std::span<const KeyGroup> key_gro
 }
 
 Status MemoryKeyedStateBackend::restore_header(ByteReader& r, RestoreHeader* out) {
-  const KeyRegistry& reg = *keys_;
-  uint32_t ncols = 0;
-  SABOT_RETURN_IF_ERROR(r.get(&ncols));
-  const auto& types = reg.key_types();
-  if (ncols != types.size()) {
-    return Status::invalid_argument(std::string(r.what()) + ": the snapshot has " +
-                                    std::to_string(ncols) + " key columns, the backend " +
-                                    std::to_string(types.size()));
-  }
-  for (uint32_t c = 0; c < ncols; ++c) {
-    uint8_t id = 0;
-    uint8_t unit = 0;
-    SABOT_RETURN_IF_ERROR(r.get(&id));
-    SABOT_RETURN_IF_ERROR(r.get(&unit));
-    if (id != static_cast<uint8_t>(types[c].id()) ||
-        unit != static_cast<uint8_t>(types[c].unit())) {
-      return Status::invalid_argument(std::string(r.what()) + ": key column " + std::to_string(c) +
-                                      " has type id " + std::to_string(id) + " unit " +
-                                      std::to_string(unit) + ", the backend " +
-                                      types[c].to_string());
-    }
-  }
-  uint64_t nstates = 0;
-  SABOT_RETURN_IF_ERROR(r.get_count(&nstates, 2 * sizeof(uint64_t) + 1 + sizeof(int64_t)));
-  out->states.clear();
-  for (uint64_t s = 0; s < nstates; ++s) {
-    RestoreHeader::StateHeader h;
-    std::string_view name;
-    std::string_view tag;
-    uint8_t kind = 0;
-    SABOT_RETURN_IF_ERROR(r.get_bytes(&name));
-    SABOT_RETURN_IF_ERROR(r.get(&kind));
-    SABOT_RETURN_IF_ERROR(r.get_bytes(&tag));
-    SABOT_RETURN_IF_ERROR(r.get(&h.ttl_ms));
-    if (kind < 1 || kind > 5) return r.invalid("unknown state kind " + std::to_string(kind));
-    if (name.empty()) return r.invalid("empty state name");
-    h.name = std::string(name);
-    h.kind = static_cast<StateKind>(kind);
-    h.type_tag = std::string(tag);
-    for (const auto& prev : out->states) {
-      if (prev.name == h.name) return r.invalid("state '" + h.name + "' appears twice");
-    }
-    if (RegisteredState* target = find_state(h.name)) {
-      SABOT_RETURN_IF_ERROR(check_same(target->spec, h.kind, h.type_tag, "the snapshot holds it as")
-                                .with_context(std::string(r.what())));
-    } else {
-      auto it = pending_.find(h.name);
-      if (it != pending_.end() &&
-          (it->second.kind != h.kind || it->second.type_tag != h.type_tag)) {
-        return r.invalid("state '" + h.name +
-                         "' has another kind or type than in an earlier restored snapshot");
-      }
-    }
-    out->states.push_back(std::move(h));
-  }
-  return r.expect_end();
+  return internal::read_keyed_header(
+      r, *keys_,
+      [&](const RestoreHeader::StateHeader& h) -> Status {
+        if (RegisteredState* target = find_state(h.name)) {
+          return check_same_state(target->spec, h.kind, h.type_tag, "the snapshot holds it as")
+              .with_context(std::string(r.what()));
+        }
+        auto it = pending_.find(h.name);
+        if (it != pending_.end() &&
+            (it->second.kind != h.kind || it->second.type_tag != h.type_tag)) {
+          return r.invalid("state '" + h.name +
+                           "' has another kind or type than in an earlier restored snapshot");
+        }
+        return Status::ok();
+      },
+      out);
 }
 
 Status MemoryKeyedStateBackend::restore_key_group(const RestoreHeader& header, KeyGroup kg,
@@ -330,77 +262,28 @@ Status MemoryKeyedStateBackend::restore_key_group(const RestoreHeader& header, K
     return Status::invalid_argument(name_ + ": cannot restore key group " +
                                     std::to_string(kg.value()) + ": not owned by this backend");
   }
-  const auto& types = reg.key_types();
-  uint64_t nkeys = 0;
-  SABOT_RETURN_IF_ERROR(r.get_count(&nkeys, sizeof(uint64_t)));
-  std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
-  for (const DataType& t : types) builders.push_back(columnar::make_builder(t));
-  std::vector<Scalar> key_values;
-  for (uint64_t k = 0; k < nkeys; ++k) {
-    std::string_view kb;
-    const size_t at = r.position();
-    SABOT_RETURN_IF_ERROR(r.get_bytes(&kb));
-    Status st = KeyRegistry::decode_key(kb, types, &key_values);
-    if (!st.is_ok()) {
-      return Status::invalid_data(std::string(r.what()) + ": key " + std::to_string(k) +
-                                  " does not decode (" + st.message() + ") at byte " +
-                                  std::to_string(at));
-    }
-    for (size_t c = 0; c < types.size(); ++c) builders[c]->append_scalar(key_values[c]);
-  }
-  ids->clear();
-  if (nkeys > 0) {
-    std::vector<Array> key_arrays;
-    for (auto& b : builders) key_arrays.push_back(b->finish());
-    // A key that hashes elsewhere would be refused by resolve only if its group is not owned;
-    // check it before registering anything.
-    std::vector<uint64_t> hashes;
-    SABOT_RETURN_IF_ERROR(compute::hash_columns(key_arrays, &hashes));
-    std::vector<uint32_t> groups(hashes.size());
-    compute::key_groups(hashes, reg.max_parallelism(), groups);
-    for (size_t i = 0; i < groups.size(); ++i) {
-      if (groups[i] != static_cast<uint32_t>(kg.value())) {
-        return r.invalid("key " + std::to_string(i) + " stored in key group " +
-                         std::to_string(kg.value()) + " hashes to key group " +
-                         std::to_string(groups[i]));
-      }
-    }
-    SABOT_RETURN_IF_ERROR(reg.resolve(key_arrays, ids));
-  }
+  SABOT_RETURN_IF_ERROR(internal::read_key_list(r, reg, kg, ids));
   for (const auto& h : header.states) {
     RegisteredState* target = find_state(h.name);
-    uint64_t nentries = 0;
-    SABOT_RETURN_IF_ERROR(
-        r.get_count(&nentries, sizeof(uint32_t) + sizeof(uint64_t) * 2 + sizeof(int64_t)));
-    for (uint64_t e = 0; e < nentries; ++e) {
-      uint32_t key_index = 0;
-      uint64_t ns = 0;
-      int64_t write_ms = 0;
-      std::string_view value;
-      SABOT_RETURN_IF_ERROR(r.get(&key_index));
-      SABOT_RETURN_IF_ERROR(r.get(&ns));
-      SABOT_RETURN_IF_ERROR(r.get(&write_ms));
-      const size_t value_at = r.position() + sizeof(uint64_t);
-      SABOT_RETURN_IF_ERROR(r.get_bytes(&value));
-      if (key_index >= nkeys) {
-        return r.invalid("entry of state '" + h.name + "' names key " + std::to_string(key_index) +
-                         " of " + std::to_string(nkeys));
-      }
-      const KeyId key = (*ids)[key_index];
-      if (target != nullptr) {
-        Status st = target->table->restore_entry(key, ns, write_ms, value);
-        if (!st.is_ok()) {
-          return Status::invalid_data(std::string(r.what()) + ": state '" + h.name +
-                                      "': value at byte " + std::to_string(value_at) +
-                                      " does not decode: " + st.message());
-        }
-      } else {
-        PendingState& p = pending_[h.name];
-        p.kind = h.kind;
-        p.type_tag = h.type_tag;
-        p.entries.push_back(PendingEntry{key, ns, write_ms, std::string(value)});
-      }
-    }
+    SABOT_RETURN_IF_ERROR(internal::read_entries(
+        r, h.name, *ids,
+        [&](KeyId key, uint64_t ns, int64_t write_ms, std::string_view value,
+            size_t value_at) -> Status {
+          if (target == nullptr) {
+            PendingState& p = pending_[h.name];
+            p.kind = h.kind;
+            p.type_tag = h.type_tag;
+            p.entries.push_back(PendingEntry{key, ns, write_ms, std::string(value)});
+            return Status::ok();
+          }
+          Status st = target->table->restore_entry(key, ns, write_ms, value);
+          if (!st.is_ok()) {
+            return Status::invalid_data(std::string(r.what()) + ": state '" + h.name +
+                                        "': value at byte " + std::to_string(value_at) +
+                                        " does not decode: " + st.message());
+          }
+          return Status::ok();
+        }));
   }
   return Status::ok();
 }

@@ -23,6 +23,7 @@
 #include "sabot/base/status.h"
 #include "sabot/columnar/record_batch.h"
 #include "sabot/state/key_registry.h"
+#include "sabot/state/kv_state.h"
 #include "sabot/state/memory_state.h"
 #include "sabot/state/state.h"
 
@@ -46,6 +47,12 @@ struct StateSpec {
     internal::MemoryTable* table = nullptr;  // the same object, seen as a table
   };
   std::function<Made(const StateContext*)> make_memory;
+  // Builds a byte-store backend's handle (RocksDB) over `store`, which the backend owns.
+  struct MadeKv {
+    std::unique_ptr<State> state;
+    internal::KvTable* table = nullptr;  // the same object, seen as a table
+  };
+  std::function<MadeKv(const StateContext*, internal::KvStore*)> make_kv;
 };
 
 class KeyedStateBackend {
@@ -94,35 +101,46 @@ class KeyedStateBackend {
   // another kind or type is InvalidArgument. The handle lives as long as the backend.
   template <typename T>
   Result<ValueState<T>*> get_state(const ValueStateDescriptor<T>& d) {
-    return get_typed<ValueState<T>>(d.name, StateKind::kValue, d.options, [](auto* ctx, auto& o) {
-      return new internal::MemoryValueState<T>(ctx, o);
-    });
+    return get_typed<ValueState<T>>(
+        d.name, StateKind::kValue, d.options,
+        [](auto* ctx, auto& o) { return new internal::MemoryValueState<T>(ctx, o); },
+        [](auto* ctx, auto* kv, auto& o) { return new internal::KvValueState<T>(ctx, kv, o); });
   }
   template <typename T>
   Result<ListState<T>*> get_state(const ListStateDescriptor<T>& d) {
-    return get_typed<ListState<T>>(d.name, StateKind::kList, d.options, [](auto* ctx, auto& o) {
-      return new internal::MemoryListState<T>(ctx, o);
-    });
+    return get_typed<ListState<T>>(
+        d.name, StateKind::kList, d.options,
+        [](auto* ctx, auto& o) { return new internal::MemoryListState<T>(ctx, o); },
+        [](auto* ctx, auto* kv, auto& o) { return new internal::KvListState<T>(ctx, kv, o); });
   }
   template <typename K, typename V>
   Result<MapState<K, V>*> get_state(const MapStateDescriptor<K, V>& d) {
-    return get_typed<MapState<K, V>>(d.name, StateKind::kMap, d.options, [](auto* ctx, auto& o) {
-      return new internal::MemoryMapState<K, V>(ctx, o);
-    });
+    return get_typed<MapState<K, V>>(
+        d.name, StateKind::kMap, d.options,
+        [](auto* ctx, auto& o) { return new internal::MemoryMapState<K, V>(ctx, o); },
+        [](auto* ctx, auto* kv, auto& o) { return new internal::KvMapState<K, V>(ctx, kv, o); });
   }
   template <typename T, typename ReduceFn>
   Result<ReducingState<T>*> get_state(const ReducingStateDescriptor<T, ReduceFn>& d) {
     return get_typed<ReducingState<T>>(
-        d.name, StateKind::kReducing, d.options, [reduce = d.reduce](auto* ctx, auto& o) {
+        d.name, StateKind::kReducing, d.options,
+        [reduce = d.reduce](auto* ctx, auto& o) {
           return new internal::MemoryReducingState<T, ReduceFn>(ctx, o, reduce);
+        },
+        [reduce = d.reduce](auto* ctx, auto* kv, auto& o) {
+          return new internal::KvReducingState<T, ReduceFn>(ctx, kv, o, reduce);
         });
   }
   template <typename In, typename Acc, typename Out, typename Fn>
   Result<AggregatingState<In, Acc, Out>*> get_state(
       const AggregatingStateDescriptor<In, Acc, Out, Fn>& d) {
     return get_typed<AggregatingState<In, Acc, Out>>(
-        d.name, StateKind::kAggregating, d.options, [fn = d.fn](auto* ctx, auto& o) {
+        d.name, StateKind::kAggregating, d.options,
+        [fn = d.fn](auto* ctx, auto& o) {
           return new internal::MemoryAggregatingState<In, Acc, Out, Fn>(ctx, o, fn);
+        },
+        [fn = d.fn](auto* ctx, auto* kv, auto& o) {
+          return new internal::KvAggregatingState<In, Acc, Out, Fn>(ctx, kv, o, fn);
         });
   }
 
@@ -218,9 +236,9 @@ class KeyedStateBackend {
   uint32_t forget_at_ = kMinKeysToForget;
 
  private:
-  template <typename Handle, typename MakeFn>
+  template <typename Handle, typename MakeFn, typename MakeKvFn>
   Result<Handle*> get_typed(const std::string& name, StateKind kind, const StateOptions& options,
-                            MakeFn make) {
+                            MakeFn make, MakeKvFn make_kv) {
     StateSpec spec;
     spec.name = name;
     spec.kind = kind;
@@ -230,6 +248,11 @@ class KeyedStateBackend {
       auto* impl = make(ctx, options);
       return StateSpec::Made{std::unique_ptr<State>(static_cast<Handle*>(impl)),
                              static_cast<internal::MemoryTable*>(impl)};
+    };
+    spec.make_kv = [make_kv, options](const StateContext* ctx, internal::KvStore* kv) {
+      auto* impl = make_kv(ctx, kv, options);
+      return StateSpec::MadeKv{std::unique_ptr<State>(static_cast<Handle*>(impl)),
+                               static_cast<internal::KvTable*>(impl)};
     };
     SABOT_ASSIGN_OR_RETURN(State * s, get_or_create_state(std::move(spec)));
     // get_or_create_state checked kind and type tag, so the handle has this type.

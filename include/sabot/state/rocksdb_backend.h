@@ -1,0 +1,143 @@
+// The RocksDB keyed-state backend: the same KeyedStateBackend API and snapshot format as the memory
+// backend, with every (key, namespace) entry held in a RocksDB instance on local disk, so keyed
+// state can outgrow memory. One RocksDB instance per keyed backend (one per operator subtask);
+// all instances made by one RocksDbStateBackend share its block cache and memtable budget. Also
+// incremental checkpoints of an instance (RocksDbCheckpointStore). Layout and tuning:
+// docs/state-backends.md.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sabot/base/ids.h"
+#include "sabot/base/status.h"
+#include "sabot/state/keyed_state_backend.h"
+
+namespace sabot::state {
+
+// Tuning of the RocksDB backend. Every field has a working default; all are fixed once the
+// RocksDbStateBackend is made.
+struct RocksDbOptions {
+  // LRU block cache for uncompressed data and index blocks, in bytes, shared by every instance of
+  // the backend (so it is per process when the process has one backend). Default 64 MiB.
+  size_t block_cache_bytes = size_t{64} << 20;
+  // Memtable size of each instance (RocksDB's write_buffer_size): writes collect here before they
+  // are flushed to an SST file. Default 8 MiB.
+  size_t write_buffer_bytes = size_t{8} << 20;
+  // Memtables per instance, the active one included (max_write_buffer_number). Default 2.
+  int max_write_buffers = 2;
+  // The memory budget of all instances together, in bytes. 0 (the default): no shared limit,
+  // each instance uses up to write_buffer_bytes * max_write_buffers for memtables besides the
+  // shared block cache. When set: the block cache is sized to the budget and the memtables of all
+  // instances are charged to it (a shared WriteBufferManager limited to half the budget), so
+  // block cache plus memtables stay within the budget; block_cache_bytes is then ignored.
+  size_t memory_budget_bytes = 0;
+  // Bloom filter bits per key for point lookups (state reads); 0 turns filters off. Default 10.
+  int bloom_bits_per_key = 10;
+  // Keep each instance's directory when its backend is destroyed (for inspection). Default false:
+  // the directory is deleted, since checkpoints, not the working directory, hold durable state.
+  bool keep_instance_dirs = false;
+};
+
+// Makes one RocksDB instance per keyed backend in a fresh directory under `dir` (created if
+// missing). Thread-safe: subtasks create their backends concurrently.
+class RocksDbStateBackend final : public StateBackend {
+ public:
+  static Result<std::shared_ptr<RocksDbStateBackend>> make(std::string dir,
+                                                           RocksDbOptions options = {});
+  ~RocksDbStateBackend() override;
+  std::string_view name() const override { return "rocksdb"; }
+  Result<std::unique_ptr<KeyedStateBackend>> create_keyed_backend(
+      const KeyedBackendOptions& options) const override;
+  const std::string& dir() const { return dir_; }
+  const RocksDbOptions& options() const { return options_; }
+
+  struct Shared;  // cache, write buffer manager, instance counter
+
+ private:
+  RocksDbStateBackend(std::string dir, RocksDbOptions options, std::unique_ptr<Shared> shared);
+  std::string dir_;
+  RocksDbOptions options_;
+  std::unique_ptr<Shared> shared_;
+};
+
+// state::rocksdb(dir, options): the RocksDB backend as a configuration value (EnvironmentOptions).
+Result<std::shared_ptr<const StateBackend>> rocksdb(std::string dir, RocksDbOptions options = {});
+
+// ---- Incremental checkpoints ----
+//
+// A store of RocksDB checkpoints under `root`:
+//   root/shared/<file>          SST files, each copied once and referenced by every checkpoint
+//                               that holds it
+//   root/chk-<n>/<name>/        one directory per checkpoint and backend `name`: the instance's
+//                               small private files (MANIFEST, CURRENT, OPTIONS) and MANIFEST.sabot
+//                               listing the shared SST files and the states
+// A shared file is deleted when no retained checkpoint lists it (discard()).
+// Not thread-safe; one writer.
+class RocksDbCheckpointStore {
+ public:
+  explicit RocksDbCheckpointStore(std::string root) : root_(std::move(root)) {}
+  const std::string& root() const { return root_; }
+
+  // What one checkpoint of one backend cost.
+  struct Stats {
+    uint64_t sst_files = 0;         // SST files the checkpoint references
+    uint64_t sst_files_copied = 0;  // of which newly copied into root/shared
+    uint64_t bytes_total = 0;       // bytes of all files the checkpoint references
+    uint64_t bytes_copied = 0;      // bytes copied by this checkpoint (shared and private)
+  };
+
+  // Checkpoints that exist in the store, increasing.
+  Result<std::vector<CheckpointId>> checkpoints() const;
+  // Removes checkpoint `id` and every shared file no other checkpoint lists.
+  Status discard(CheckpointId id);
+  // Bytes of the files under root/shared.
+  Result<uint64_t> shared_bytes() const;
+
+ private:
+  std::string root_;
+};
+
+// A keyed backend's RocksDB checkpoint between its synchronous and asynchronous parts: a local
+// RocksDB Checkpoint (hard links to the live SST files, taken while the task is stopped at the
+// barrier) and the state descriptions at that point.
+class RocksDbLocalCheckpoint {
+ public:
+  virtual ~RocksDbLocalCheckpoint() = default;
+  // The asynchronous part: copies the checkpoint into `store` as checkpoint `id` of backend
+  // `name`. With `incremental` only SST files not already in the store's shared directory are
+  // copied (a file name carries the instance's unique id, so equal names are equal files); a full
+  // checkpoint copies every file again into the checkpoint's own directory. Removes the local
+  // hard links afterwards.
+  virtual Result<RocksDbCheckpointStore::Stats> upload(RocksDbCheckpointStore& store,
+                                                       CheckpointId id, const std::string& name,
+                                                       bool incremental = true) = 0;
+};
+
+// The RocksDB-specific operations of a keyed backend made by RocksDbStateBackend (reach it with
+// as_rocksdb()). Same thread as the backend.
+class RocksDbKeyedStateBackend : public KeyedStateBackend {
+ public:
+  // The synchronous part of a checkpoint: flushes the memtables and hard-links the live files.
+  virtual Result<std::unique_ptr<RocksDbLocalCheckpoint>> checkpoint_local() = 0;
+  // Adds the entries of the key groups this backend owns from checkpoint `id` of backend `name`
+  // in `store` (taken at any parallelism: call it once per old subtask whose key groups overlap);
+  // other key groups are dropped. Keys are registered as they are read.
+  virtual Status restore_checkpoint(const RocksDbCheckpointStore& store, CheckpointId id,
+                                    const std::string& name) = 0;
+  // The instance's working directory.
+  virtual const std::string& instance_dir() const = 0;
+  // Bytes of the instance's live SST files.
+  virtual uint64_t live_sst_bytes() const = 0;
+
+ protected:
+  using KeyedStateBackend::KeyedStateBackend;
+};
+
+// The RocksDB side of `backend`, or nullptr when it is another kind.
+RocksDbKeyedStateBackend* as_rocksdb(KeyedStateBackend* backend);
+
+}  // namespace sabot::state
