@@ -43,7 +43,28 @@ const char* level_name(LogLevel level) {
   return "?";
 }
 
+std::atomic<int> g_log_format{static_cast<int>(LogFormat::kText)};
+
+void append_json_string(std::string* out, std::string_view s) {
+  *out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      *out += buf;
+    } else {
+      *out += static_cast<char>(c);
+    }
+  }
+  *out += '"';
+}
+
 }  // namespace
+
+void set_log_format(LogFormat format) { g_log_format.store(static_cast<int>(format)); }
 
 void set_log_level(LogLevel level) { level_storage().store(static_cast<int>(level)); }
 LogLevel log_level() { return static_cast<LogLevel>(level_storage().load()); }
@@ -62,10 +83,25 @@ void log_line(LogLevel level, std::string_view component, std::string_view messa
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
   std::string line;
   line.reserve(64 + message.size());
-  line += stamp;
   char frac[8];
-  std::snprintf(frac, sizeof frac, ".%03dZ ", static_cast<int>(ms % 1000));
+  std::snprintf(frac, sizeof frac, ".%03dZ", static_cast<int>(ms % 1000));
+  if (g_log_format.load(std::memory_order_relaxed) == static_cast<int>(LogFormat::kJson)) {
+    line += "{\"ts\":\"";
+    line += stamp;
+    line += frac;
+    line += "\",\"level\":\"";
+    line += level_name(level);
+    line += "\",\"component\":";
+    append_json_string(&line, component);
+    line += ",\"msg\":";
+    append_json_string(&line, message);
+    line += "}\n";
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    return;
+  }
+  line += stamp;
   line += frac;
+  line += ' ';
   line += level_name(level);
   line += " [";
   line += component;

@@ -83,7 +83,8 @@ class Exposition {
       it = index_.emplace(name, families_.size()).first;
       families_.push_back({name, type, help, {}});
     }
-    families_[it->second].samples += name + "{" + labels + "} " + number(value) + "\n";
+    families_[it->second].samples +=
+        name + (labels.empty() ? std::string() : "{" + labels + "}") + " " + number(value) + "\n";
   }
   std::string text() const {
     std::string out;

@@ -1,8 +1,11 @@
 // `sabot enrichment generate` and `sabot demo enrichment`.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "commands.h"
 #include "enrichment/enrichment_job.h"
+#include "observe_flags.h"
 #include "sabot/enrichment/generator.h"
 
 namespace sabot::cli {
@@ -70,11 +73,20 @@ int demo_enrichment(std::span<const std::string> args) {
   flags.add_int("batch-size", &options.batch_size, "rows per source batch", 1, 1 << 20);
   flags.add_int("threads", &threads, "worker threads of the job (0: one per core)", 0, 1024);
   flags.add_bool("metrics", &metrics, "print the job's per-operator metrics to stderr");
+  ObserveFlags observe;
+  observe.add_to(flags);
   if (auto code = parse_flags(flags, args)) return *code;
+  if (auto code = observe.check(flags)) return *code;
   options.parallelism = static_cast<int>(parallelism);
   options.worker_threads = static_cast<int>(threads);
 
+  // A progress line only on a terminal, and not with --quiet or --json.
+  auto observing = observe.start(
+      !options.quiet && !options.json && isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1,
+      0);
+  if (!observing.is_ok()) return fail(observing.status().message());
   auto summary = enrichment::run_enrichment_demo(options);
+  observing->reset();
   if (!summary.is_ok()) return fail(summary.status().message());
   if (metrics) std::cerr << summary->job_metrics;
   return kExitOk;

@@ -5,6 +5,7 @@
 
 #include "commands.h"
 #include "fraud/fraud_job.h"
+#include "observe_flags.h"
 #include "recovery.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/ipc.h"
@@ -125,12 +126,15 @@ int demo_fraud(std::span<const std::string> args) {
                 "transactions per second fed into the topic while the job runs (0: as fast as "
                 "the job takes them); latency is then measured at that load",
                 0);
+  ObserveFlags observe;
+  observe.add_to(flags);
   RecoveryFlags recovery;
   recovery.add_to(flags, "--alerts-out and --dead-letter-out",
                   "; the whole input is put into the topic before the job starts, so neither "
                   "--rate nor --input - (standard input) can be used");
   if (auto code = parse_flags(flags, args)) return *code;
   if (auto code = recovery.check(flags)) return *code;
+  if (auto code = observe.check(flags)) return *code;
   if (recovery.enabled()) {
     // A run killed and started again with the same flags must see the same input.
     const char* why = flags.is_set("rate") ? "--rate paces a producer that a checkpointed run "
@@ -227,7 +231,11 @@ int demo_fraud(std::span<const std::string> args) {
     return fail(s.message());
   }
 
+  // The demo draws its own progress line.
+  auto observing = observe.start(/*progress=*/false, 0);
+  if (!observing.is_ok()) return fail(observing.status().message());
   auto summary = fraud::run_fraud_demo(options);
+  observing->reset();
   if (!summary.is_ok()) return fail(summary.status().message());
   if (alerts) {
     if (Status s = alerts->close(); !s.is_ok()) return fail(s.message());

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "sabot/base/logging.h"
 #include "sabot/runtime/executor.h"
 
 namespace {
@@ -53,7 +54,7 @@ void print_overview(std::ostream& out) {
     out << left << std::string(left.size() < 22 ? 22 - left.size() : 1, ' ') << c.summary << "\n";
   }
   out << "\n'sabot <command> --help' describes a command and its flags; 'sabot --version' prints\n"
-         "the version.\n";
+         "the version. '--log-format json' (anywhere) writes log lines as JSON objects.\n";
 }
 
 int run(const std::vector<std::string>& args) {
@@ -107,7 +108,26 @@ int main(int argc, char** argv) {
   sigemptyset(&on_usr1.sa_mask);
   on_usr1.sa_flags = SA_RESTART;
   sigaction(SIGUSR1, &on_usr1, nullptr);
-  const int code = run(std::vector<std::string>(argv + 1, argv + argc));
+  // --log-format text|json applies to every command's log lines (stderr), wherever it stands.
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    std::string value;
+    if (a == "--log-format" && i + 1 < argc) {
+      value = argv[++i];
+    } else if (a.rfind("--log-format=", 0) == 0) {
+      value = a.substr(13);
+    } else {
+      args.push_back(std::move(a));
+      continue;
+    }
+    if (value != "text" && value != "json") {
+      std::cerr << "sabot: --log-format: '" << value << "' is not one of text, json\n";
+      return kExitUsage;
+    }
+    sabot::set_log_format(value == "json" ? sabot::LogFormat::kJson : sabot::LogFormat::kText);
+  }
+  const int code = run(args);
   if (!sabot::cli::stdout_ok()) return code == kExitOk ? sabot::cli::kExitFailure : code;
   return code;
 }

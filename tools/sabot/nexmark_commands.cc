@@ -1,4 +1,6 @@
 // `sabot nexmark generate` and `sabot bench nexmark`.
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -6,6 +8,7 @@
 #include <sstream>
 
 #include "commands.h"
+#include "observe_flags.h"
 #include "recovery.h"
 #include "sabot/codec/json.h"
 #include "sabot/nexmark/queries.h"
@@ -210,10 +213,15 @@ int bench_nexmark(std::span<const std::string> args) {
   flags.add_bool("metrics", &metrics,
                  "print each query's per-operator metrics to stderr (with --checkpoint-dir also "
                  "the checkpoint snapshots each operator took and the longest of them)");
+  bool quiet = false;
+  flags.add_bool("quiet", &quiet, "no progress line (there is one only on a terminal anyway)");
+  ObserveFlags observe;
+  observe.add_to(flags);
   RecoveryFlags recovery;
   recovery.add_to(flags, "the --output files");
   if (auto code = parse_flags(flags, args)) return *code;
   if (auto code = recovery.check(flags)) return *code;
+  if (auto code = observe.check(flags)) return *code;
   if (recovery.restoring_path() && query == "all") {
     std::cerr << flags.command()
               << ": --restore names one job's checkpoint; with --query all give one query or "
@@ -245,12 +253,19 @@ int bench_nexmark(std::span<const std::string> args) {
                 "events/s", "events/cpu-s", "Flink 2.0/core");
     std::fflush(stdout);
   }
+  // The server, the stall watch and the progress line (terminals only, not --json or --quiet)
+  // run across all selected queries; the progress line counts each query's events.
+  auto observing =
+      observe.start(!json && !quiet && isatty(STDOUT_FILENO) == 1 && isatty(STDERR_FILENO) == 1,
+                    config.generator.events);
+  if (!observing.is_ok()) return fail(observing.status().message());
   for (const nexmark::QueryInfo* q : selected) {
     std::string path;
     if (!output.empty()) path = selected.size() > 1 ? output_path_for(output, q->name) : output;
     std::string checkpoint_dir = recovery.checkpoint_dir();
     if (recovery.enabled() && selected.size() > 1) checkpoint_dir += "/" + std::string(q->name);
     auto r = run_query(*q, config, path, recovery, checkpoint_dir);
+    if ((*observing)->progress) std::fprintf(stderr, "\r\033[K");
     if (!r.is_ok()) return fail(std::string(q->name) + ": " + r.status().message());
     if (metrics) std::cerr << q->name << ":\n" << r->metrics;
     if (json) {

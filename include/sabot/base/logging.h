@@ -10,6 +10,11 @@ namespace sabot {
 
 enum class LogLevel : int { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3, kOff = 4 };
 
+// kText: "<time> <LEVEL> [component] message"; kJson: one JSON object per line with the keys
+// ts, level, component and msg (for log shippers). Default kText.
+enum class LogFormat : int { kText = 0, kJson = 1 };
+void set_log_format(LogFormat format);
+
 void set_log_level(LogLevel level);
 LogLevel log_level();
 bool log_enabled(LogLevel level);

@@ -1,0 +1,285 @@
+// The metrics endpoint and the dashboard of a running `sabot` command, checked by the real
+// consumers: a Prometheus server that scrapes it (Debian's prometheus), promtool, and headless
+// Chromium. Each test starts the fraud demo at a paced rate (a job that runs until it is killed)
+// with --metrics-port 0 and reads the URL it prints.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <thread>
+
+#include "support/text_files.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using sabot::test_support::read_file;
+using sabot::test_support::run_command;
+
+// Waits between polls of an explicit condition (never as synchronisation by itself).
+void pause_between_polls() { std::this_thread::sleep_for(std::chrono::milliseconds(200)); }
+
+fs::path temp_dir(const std::string& name) {
+  fs::path dir = fs::temp_directory_path() / (name + "-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+// A child process started with the shell, killed (and reaped) by the destructor.
+class Child {
+ public:
+  explicit Child(const std::string& command_line) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      execl("/bin/sh", "sh", "-c", ("exec " + command_line).c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ <= 0) return;
+    kill(-pid_, SIGKILL);
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+  bool running() const {
+    int status = 0;
+    return pid_ > 0 && waitpid(pid_, &status, WNOHANG) == 0;
+  }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+// The fraud demo, paced so that it runs for minutes, serving metrics on a free port.
+struct RunningDemo {
+  fs::path dir;
+  std::unique_ptr<Child> child;
+  int port = 0;
+
+  explicit RunningDemo(const std::string& name) : dir(temp_dir(name)) {
+    child = std::make_unique<Child>(std::string(SABOT_CLI) +
+                                    " demo fraud --transactions 100M --rate 20k --quiet "
+                                    "--parallelism 2 --metrics-port 0 >/dev/null 2>" +
+                                    (dir / "sabot.err").string() + " </dev/null");
+    const std::regex url("metrics and dashboard at http://127\\.0\\.0\\.1:([0-9]+)/");
+    for (int attempt = 0; attempt < 150 && port == 0 && child->running(); ++attempt) {
+      std::smatch m;
+      const std::string err = read_file(dir / "sabot.err");
+      if (std::regex_search(err, m, url)) {
+        port = std::stoi(m[1]);
+      } else {
+        pause_between_polls();
+      }
+    }
+  }
+  ~RunningDemo() {
+    child.reset();
+    if (!::testing::Test::HasFailure()) fs::remove_all(dir);  // kept for a look when failed
+  }
+  std::string err() const { return read_file(dir / "sabot.err"); }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port) + "/"; }
+};
+
+int free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The value of a Prometheus instant query that returns one sample (nullopt: none yet).
+std::optional<double> query_value(httplib::Client& prometheus, const std::string& promql) {
+  auto res =
+      prometheus.Get("/api/v1/query", httplib::Params{{"query", promql}}, httplib::Headers{});
+  if (!res || res->status != 200) return std::nullopt;
+  static const std::regex value("\"value\":\\[[0-9.]+,\"([0-9.eE+-]+)\"\\]");
+  std::smatch m;
+  if (!std::regex_search(res->body, m, value)) return std::nullopt;
+  return std::stod(m[1]);
+}
+
+TEST(PrometheusScrape, SeesTheRecordCountersOfARunningJobIncrease) {
+  RunningDemo demo("sabot-prometheus-test");
+  ASSERT_GT(demo.port, 0) << demo.err();
+  const fs::path config = demo.dir / "prometheus.yml";
+  std::ofstream(config) << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+                           "scrape_configs:\n  - job_name: sabot\n    honor_labels: true\n"
+                           "    static_configs:\n      - targets: ['127.0.0.1:"
+                        << demo.port << "']\n";
+  const int port = free_port();
+  Child prometheus("/usr/bin/prometheus --config.file=" + config.string() +
+                   " --storage.tsdb.path=" + (demo.dir / "tsdb").string() +
+                   " --web.listen-address=127.0.0.1:" + std::to_string(port) + " >" +
+                   (demo.dir / "prometheus.log").string() + " 2>&1");
+  httplib::Client client("127.0.0.1", port);
+  bool ready = false;
+  for (int attempt = 0; attempt < 150 && !ready; ++attempt) {
+    auto r = client.Get("/-/ready");
+    ready = r && r->status == 200;
+    if (!ready) pause_between_polls();
+  }
+  ASSERT_TRUE(ready) << read_file(demo.dir / "prometheus.log");
+  // The source's records read, as Prometheus stored them: a first value, then a larger one.
+  const std::string promql =
+      "sum(sabot_operator_records_out_total{job=\"fraud-detection\","
+      "operator=~\"topic:bank-transactions.*\"})";
+  std::optional<double> first, later;
+  for (int attempt = 0; attempt < 300 && !(first && later && *later > *first); ++attempt) {
+    auto v = query_value(client, promql);
+    if (v && !first) {
+      first = v;
+    } else if (v) {
+      later = v;
+    }
+    if (!(first && later && *later > *first)) pause_between_polls();
+  }
+  ASSERT_TRUE(first.has_value()) << "Prometheus never stored the counter\n"
+                                 << read_file(demo.dir / "prometheus.log");
+  ASSERT_TRUE(later.has_value());
+  EXPECT_GT(*later, *first);
+  // Prometheus found the target healthy.
+  auto targets = client.Get("/api/v1/targets");
+  ASSERT_TRUE(targets);
+  EXPECT_NE(targets->body.find("\"health\":\"up\""), std::string::npos) << targets->body;
+  EXPECT_TRUE(demo.child->running()) << demo.err();
+}
+
+TEST(PrometheusScrape, PromtoolAcceptsTheExposition) {
+  RunningDemo demo("sabot-promtool-test");
+  ASSERT_GT(demo.port, 0) << demo.err();
+  httplib::Client client("127.0.0.1", demo.port);
+  auto res = client.Get("/metrics");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200);
+  EXPECT_NE(res->body.find("sabot_operator_records_out_total{job=\"fraud-detection\""),
+            std::string::npos);
+  std::ofstream(demo.dir / "metrics.txt") << res->body;
+  auto checked =
+      run_command("/usr/bin/promtool check metrics < " + (demo.dir / "metrics.txt").string(),
+                  (demo.dir / "promtool.err").string());
+  EXPECT_EQ(checked.code, 0) << checked.out << checked.err;
+  // A bad exposition is refused: the check can fail.
+  std::ofstream(demo.dir / "bad.txt") << "sabot_bad{job=\"x\" 1\n";
+  auto bad = run_command("/usr/bin/promtool check metrics < " + (demo.dir / "bad.txt").string(),
+                         (demo.dir / "promtool-bad.err").string());
+  EXPECT_NE(bad.code, 0);
+}
+
+// Loads the dashboard in headless Chromium and returns the DOM after the page's script ran; the
+// browser's log (console messages included) goes to `log`.
+std::string load_dashboard(const RunningDemo& demo, const fs::path& log, const std::string& extra) {
+  auto r = run_command(
+      "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu "
+      "--no-first-run --user-data-dir=" +
+          (demo.dir / "chromium-profile").string() +
+          " --enable-logging=stderr --v=0 --virtual-time-budget=4000 " + extra + " " + demo.url(),
+      log.string());
+  return r.out;
+}
+
+std::vector<std::string> console_lines(const std::string& log) {
+  std::vector<std::string> lines;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    if (line.find(":CONSOLE") != std::string::npos || line.find("Uncaught") != std::string::npos) {
+      lines.push_back(line);
+    }
+  }
+  return lines;
+}
+
+int64_t parse_count(const std::string& text) {
+  // "397.0 k", "1.20 M", "9116"
+  double v = std::stod(text);
+  if (text.find(" k") != std::string::npos) v *= 1e3;
+  if (text.find(" M") != std::string::npos) v *= 1e6;
+  if (text.find(" G") != std::string::npos) v *= 1e9;
+  return static_cast<int64_t>(v);
+}
+
+TEST(Dashboard, ShowsEveryOperatorWithChangingThroughputAndNoConsoleError) {
+  RunningDemo demo("sabot-dashboard-test");
+  ASSERT_GT(demo.port, 0) << demo.err();
+  httplib::Client client("127.0.0.1", demo.port);
+  auto job = client.Get("/api/job");
+  ASSERT_TRUE(job);
+  std::vector<std::string> operators;
+  static const std::regex name("\"name\":\"([^\"]+)\"");
+  for (auto it = std::sregex_iterator(job->body.begin(), job->body.end(), name);
+       it != std::sregex_iterator(); ++it) {
+    operators.push_back((*it)[1]);
+  }
+  ASSERT_EQ(operators.size(), 4u) << job->body;
+
+  std::vector<std::map<std::string, int64_t>> loads;
+  for (int load = 0; load < 2; ++load) {
+    const fs::path log = demo.dir / ("chromium-" + std::to_string(load) + ".log");
+    const std::string dom = load_dashboard(demo, log, "--dump-dom");
+    const std::string browser_log = read_file(log);
+    // The page's one console message proves console capture works; anything else fails.
+    const auto console = console_lines(browser_log);
+    ASSERT_FALSE(console.empty()) << "no console output captured\n" << browser_log;
+    for (const std::string& line : console) {
+      EXPECT_NE(line.find("\"sabot-dashboard: rendered 4 operators\""), std::string::npos)
+          << "console message: " << line;
+    }
+    std::map<std::string, int64_t> out;
+    for (const std::string& op : operators) {
+      // The operators table and the job graph both name every operator.
+      EXPECT_NE(dom.find("data-graph-op=\"" + op + "\""), std::string::npos) << op << "\n" << dom;
+      const std::regex row("data-op=\"" +
+                           std::regex_replace(op, std::regex("[.^$|()\\[\\]{}*+?\\\\]"), "\\$&") +
+                           "\"[^>]*>.*?class=\"num records-out\">([^<]+)<");
+      std::smatch m;
+      ASSERT_TRUE(std::regex_search(dom, m, row)) << op << "\n" << dom;
+      out[op] = parse_count(m[1]);
+    }
+    loads.push_back(out);
+    // The job keeps reading between the two loads: wait until its counter has moved (explicit).
+    if (load == 0) {
+      const std::string source = operators[0];
+      for (int attempt = 0; attempt < 100; ++attempt) {
+        auto metrics = client.Get("/api/metrics");
+        static const std::regex records("\"records_out\":([0-9]+)");
+        std::smatch m;
+        if (metrics && std::regex_search(metrics->body, m, records) &&
+            std::stoll(m[1]) > out[source] + 20'000) {
+          break;
+        }
+        pause_between_polls();
+      }
+    }
+  }
+  EXPECT_GT(loads[1][operators[0]], loads[0][operators[0]]) << "source throughput did not change";
+
+  // The screenshot, kept as an artifact under the build folder.
+  fs::create_directories(SABOT_ARTIFACT_DIR);
+  const fs::path png = fs::path(SABOT_ARTIFACT_DIR) / "dashboard.png";
+  fs::remove(png);
+  load_dashboard(demo, demo.dir / "chromium-shot.log",
+                 "--window-size=1400,1100 --screenshot=" + png.string());
+  ASSERT_TRUE(fs::exists(png)) << read_file(demo.dir / "chromium-shot.log");
+  const std::string bytes = read_file(png);
+  EXPECT_GT(bytes.size(), 10'000u);
+  EXPECT_EQ(bytes.substr(1, 3), "PNG");
+  EXPECT_TRUE(demo.child->running()) << demo.err();
+}
+
+}  // namespace
