@@ -166,6 +166,7 @@ Result<std::unique_ptr<runtime::Job>> Environment::start_from(const std::string&
   runtime::ExecutionOptions options = execution_options();
   options.job_name = job_name;
   options.restore_from = from.snapshot;
+  options.restarts = from.restarts;
   auto job = runtime::Job::start(plan_, std::move(options));
   if (!job.is_ok()) return std::move(job).status().with_context("starting job '" + job_name + "'");
   if (from.snapshot) {
@@ -227,6 +228,7 @@ JobResult Environment::execute(const std::string& job_name) {
       }
     }
     ++restarts;
+    from.restarts = restarts;
     const std::chrono::milliseconds delay = strategy.delay_before(restarts);
     std::cerr << ("job '" + job_name + "' failed: " + one_line(s) + "; restart " +
                   std::to_string(restarts) + " of " + std::to_string(strategy.max_attempts) +

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <sstream>
 
+#include "sabot/api/environment.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/expression.h"
 #include "sabot/observe/metrics_server.h"
@@ -381,6 +382,42 @@ TEST(Watcher, ProgressLineShowsRecordsRateElapsedAndEtaWhenBounded) {
             "1.50 M records (38%)  250.0 k/s  elapsed 6 s  ETA 10 s");
   EXPECT_EQ(Watcher::progress_line(1'500'000, 250'000, 6.2, 0),
             "1.50 M records  250.0 k/s  elapsed 6 s");
+}
+
+// A job that fails once and is restarted: the restarted run's metrics carry the restart, and the
+// exposition counts it as a restart and a failure.
+TEST(PrometheusText, CountsRestartsAcrossRuns) {
+  auto failures = std::make_shared<std::atomic<int>>(0);
+  using sabot::Environment;
+  using sabot::EnvironmentOptions;
+  using sabot::JobResult;
+  EnvironmentOptions o;
+  o.parallelism = 1;
+  o.restart = runtime::RestartStrategy::fixed_delay(2, std::chrono::milliseconds(0));
+  Environment env(o);
+  columnar::Int64Builder b(columnar::int64());
+  for (int i = 0; i < 10; ++i) b.append(i);
+  auto schema = columnar::schema({columnar::field("x", columnar::int64())});
+  env.from_batches({RecordBatch::make(schema, {b.finish()}).value()})
+      .map_batches([failures](const RecordBatch& batch) -> Result<RecordBatch> {
+        if (failures->fetch_add(1) == 0) return Status::internal("injected failure");
+        return batch;
+      })
+      .blackhole();
+  testing::internal::CaptureStderr();
+  JobResult r = env.execute("restarting");
+  testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r.restarts(), 1);
+  auto last = runtime::last_finished_job();
+  ASSERT_NE(last, nullptr);
+  EXPECT_EQ(last->job_name(), "restarting");
+  EXPECT_EQ(last->restarts(), 1);
+  const std::string text = prometheus_text({last}, 0);
+  EXPECT_NE(text.find("sabot_job_restarts_total{job=\"restarting\"} 1\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("sabot_job_failures_total{job=\"restarting\"} 1\n"), std::string::npos);
+  EXPECT_NE(text.find("sabot_job_running{job=\"restarting\"} 0\n"), std::string::npos);
 }
 
 }  // namespace

@@ -1572,6 +1572,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
     job->metrics->set_shape(node.id, std::move(shape));
   }
   job->metrics->set_job(options.job_name, options.clock->now().millis(), desc);
+  job->metrics->set_restarts(options.restarts);
   register_running_job(job->metrics);
   impl->scheduler->start();
   if (impl->state.coordinator) impl->state.coordinator->start();

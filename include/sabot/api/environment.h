@@ -196,6 +196,7 @@ class Environment {
   struct StartPoint {
     std::shared_ptr<const runtime::JobSnapshot> snapshot;
     std::string where;  // a checkpoint directory or "memory"
+    int restarts = 0;   // restarts before this run (for the run's metrics)
   };
   Result<StartPoint> initial_start_point(const std::string& job_name) const;
   // Starts one run from `from`, printing the "restored from" line when it restores.

@@ -77,6 +77,9 @@ struct ExecutionOptions {
   // with each completed checkpoint before it is written; an error aborts that checkpoint as a
   // failed write would. Null: none.
   std::function<Status(const JobSnapshot&)> checkpoint_write_hook = nullptr;
+  // Restarts of this job (after failures) before this run, for its metrics
+  // (JobMetrics::restarts()). Default 0.
+  int64_t restarts = 0;
 };
 
 // What the coordinator of a job has done so far.
