@@ -1,6 +1,11 @@
-// JsonDecoder: simdjson DOM parser reused across records; each record is parsed, checked against
-// the schema into per-field slots, and only appended to the column builders once the whole record
-// is known to be good, so a bad record never leaves half a row behind.
+// JsonDecoder: each record is read with simdjson's on-demand API, checked against the schema into
+// per-field slots, and only appended to the column builders once the whole record is known to be
+// good, so a bad record never leaves half a row behind. On-demand only validates what it is asked
+// to read, so the fast path reads every value (unknown fields included), checks that nothing
+// follows the object, and gives up on anything unusual. A record the fast path gives up on is
+// parsed again with the DOM parser (the reference path), which either accepts it or says exactly
+// what is wrong: error messages come from one place, and a record is only ever accepted with the
+// same values the DOM parse would give.
 #include <simdjson.h>
 
 #include <algorithm>
@@ -15,6 +20,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "codec/json_test_access.h"
 #include "sabot/base/check.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/builder.h"
@@ -28,6 +34,7 @@ using columnar::SchemaPtr;
 using columnar::TimeUnit;
 using columnar::TypeId;
 namespace dom = simdjson::dom;
+namespace ondemand = simdjson::ondemand;
 
 namespace {
 
@@ -485,6 +492,10 @@ struct JsonDecoder::Impl {
   SchemaPtr schema;
   JsonDecodeOptions options;
   dom::parser parser;
+  ondemand::parser od_parser;
+  // Test hook (JsonDecoderTestAccess): every record through the DOM reference path.
+  bool dom_only = false;
+  int64_t fast_records = 0;  // records the fast path accepted (for tests)
   std::vector<Column> columns;
   std::vector<Slot> slots;
   std::unordered_map<std::string_view, int> index_of;
@@ -707,6 +718,232 @@ struct JsonDecoder::Impl {
     if (!text.empty()) std::memcpy(padded.get(), text.data(), text.size());
     // simdjson reads (but ignores) the padding; zeroing it keeps sanitizers and valgrind quiet.
     std::memset(padded.get() + text.size(), 0, simdjson::SIMDJSON_PADDING);
+    if (!dom_only && decode_fast(text.size())) {
+      ++fast_records;
+      for (size_t f = 0; f < columns.size(); ++f) append(columns[f], slots[f]);
+      return true;
+    }
+    return decode_dom(text);
+  }
+
+  // --- The on-demand fast path. Every function returns false to give up (no message): the
+  // record then goes through decode_dom, which decides. So anything unusual may give up; only
+  // accepting a record the DOM path would refuse, or with other values, would be a bug.
+
+  // Nesting allowed below a field's value before giving up: the DOM parser counts the record's
+  // object as one level, so values nested this deep are always within its limit.
+  int fast_depth_limit() const { return options.max_depth - 3; }
+
+  // Reads (and so validates) any value and throws it away. `depth`: containers around `v`.
+  bool skip_checked(ondemand::value& v, int depth) {
+    ondemand::json_type t;
+    if (v.type().get(t) != simdjson::SUCCESS) return false;
+    switch (t) {
+      case ondemand::json_type::array: {
+        if (depth >= fast_depth_limit()) return false;
+        ondemand::array a;
+        if (v.get_array().get(a) != simdjson::SUCCESS) return false;
+        for (auto element : a) {
+          ondemand::value e;
+          if (std::move(element).get(e) != simdjson::SUCCESS || !skip_checked(e, depth + 1))
+            return false;
+        }
+        return true;
+      }
+      case ondemand::json_type::object: {
+        if (depth >= fast_depth_limit()) return false;
+        ondemand::object o;
+        if (v.get_object().get(o) != simdjson::SUCCESS) return false;
+        for (auto member : o) {
+          ondemand::field field;
+          std::string_view key;
+          if (std::move(member).get(field) != simdjson::SUCCESS ||
+              field.unescaped_key().get(key) != simdjson::SUCCESS ||
+              !skip_checked(field.value(), depth + 1)) {
+            return false;
+          }
+        }
+        return true;
+      }
+      case ondemand::json_type::number: {
+        ondemand::number n;
+        return v.get_number().get(n) == simdjson::SUCCESS;
+      }
+      case ondemand::json_type::string: {
+        std::string_view s;
+        return v.get_string().get(s) == simdjson::SUCCESS;
+      }
+      case ondemand::json_type::boolean: {
+        bool b;
+        return v.get_bool().get(b) == simdjson::SUCCESS;
+      }
+      case ondemand::json_type::null: {
+        bool is_null = false;
+        return v.is_null().get(is_null) == simdjson::SUCCESS && is_null;
+      }
+    }
+    return false;
+  }
+
+  // The characters of the JSON string starting at `p` (just past its opening quote) when it has
+  // no escape and no control character, read straight from the input (which stays put until the
+  // record is appended); false otherwise. Stage 1 has checked that the string is closed, and the
+  // zeroed padding stops the scan in any case.
+  static bool plain_string(const char* p, std::string_view* out) {
+    size_t n = 0;
+    for (;; ++n) {
+      const auto ch = static_cast<unsigned char>(p[n]);
+      if (ch == '"') break;
+      if (ch == '\\' || ch < 0x20) return false;
+    }
+    *out = std::string_view(p, n);
+    return true;
+  }
+
+  // A string value, without simdjson's (virtual, copying) unescaping when it needs none.
+  static bool fast_string(ondemand::value& v, std::string_view* out) {
+    const std::string_view token = v.raw_json_token();  // peeks; reads nothing
+    if (!token.empty() && token[0] == '"' && plain_string(token.data() + 1, out)) {
+      ondemand::raw_json_string raw;
+      return v.get_raw_json_string().get(raw) == simdjson::SUCCESS;
+    }
+    return v.get_string().get(*out) == simdjson::SUCCESS;
+  }
+
+  // A field's name, likewise.
+  static bool fast_key(ondemand::field& field, std::string_view* out) {
+    if (plain_string(field.key().raw(), out)) return true;
+    return field.unescaped_key().get(*out) == simdjson::SUCCESS;
+  }
+
+  bool fast_value(Column& c, Slot& slot, ondemand::value& v) {
+    ondemand::json_type t;
+    if (v.type().get(t) != simdjson::SUCCESS) return false;
+    if (t == ondemand::json_type::null) {
+      bool is_null = false;
+      if (v.is_null().get(is_null) != simdjson::SUCCESS || !is_null) return false;
+      slot.state = Slot::kNull;  // non-nullable fields are checked once the record is complete
+      return true;
+    }
+    switch (c.type.id()) {
+      case TypeId::kBool:
+        if (t != ondemand::json_type::boolean || v.get_bool().get(slot.b) != simdjson::SUCCESS) {
+          return false;
+        }
+        break;
+      case TypeId::kTimestamp:
+        if (t == ondemand::json_type::string) {
+          std::string_view s;
+          if (!options.timestamp_accept_iso8601 || v.get_string().get(s) != simdjson::SUCCESS ||
+              !parse_iso8601(s, c.type.unit(), &slot.i)) {
+            return false;
+          }
+          break;
+        }
+        [[fallthrough]];
+      case TypeId::kInt32:
+      case TypeId::kInt64: {
+        // get_int64 succeeds exactly on the tokens the DOM parser types as int64.
+        if (t != ondemand::json_type::number || v.get_int64().get(slot.i) != simdjson::SUCCESS) {
+          return false;
+        }
+        if (c.type.id() == TypeId::kInt32 && (slot.i < std::numeric_limits<int32_t>::min() ||
+                                              slot.i > std::numeric_limits<int32_t>::max())) {
+          return false;
+        }
+        break;
+      }
+      case TypeId::kUInt64: {
+        // Integers in [0, 2^64), typed int64 or uint64 by the DOM parser, the same values.
+        uint64_t x = 0;
+        if (t != ondemand::json_type::number || v.get_uint64().get(x) != simdjson::SUCCESS) {
+          return false;
+        }
+        slot.i = static_cast<int64_t>(x);
+        break;
+      }
+      case TypeId::kFloat64: {
+        // get_double reads integers too (correctly rounded, as the DOM path's int-to-double
+        // conversion is), but also integers beyond 64 bits, which the DOM parser refuses: tokens
+        // of 19 digits or more go to the DOM path.
+        if (t != ondemand::json_type::number) return false;
+        const std::string_view token = v.raw_json_token();  // peeks; reads nothing
+        if (std::count_if(token.begin(), token.end(), is_digit) >= 19 ||
+            v.get_double().get(slot.d) != simdjson::SUCCESS) {
+          return false;
+        }
+        break;
+      }
+      case TypeId::kUtf8:
+        if (t != ondemand::json_type::string || !fast_string(v, &slot.s)) return false;
+        break;
+      case TypeId::kBinary: {
+        std::string_view s;
+        if (t != ondemand::json_type::string || !fast_string(v, &s)) return false;
+        if (options.binary_as_base64) {
+          int64_t pos = 0;
+          if (!base64_decode(s, c.scratch, &pos)) return false;
+          s = c.scratch;
+        }
+        slot.s = s;
+        break;
+      }
+      default:
+        return false;
+    }
+    slot.state = Slot::kValue;
+    return true;
+  }
+
+  // The record in `padded` (`size` bytes) into `slots`, all of it read and checked.
+  bool decode_fast(size_t size) {
+    // Limits this small are for tests; the DOM parser may refuse even a flat record.
+    if (options.max_depth < 4) return false;
+    ondemand::document doc;
+    if (od_parser.iterate(padded.get(), size, padded_capacity).get(doc) != simdjson::SUCCESS) {
+      return false;
+    }
+    ondemand::object object;
+    if (doc.get_object().get(object) != simdjson::SUCCESS) return false;
+    for (Slot& s : slots) s.state = Slot::kMissing;
+    int hint = 0;
+    for (auto member : object) {
+      ondemand::field field;
+      std::string_view key;
+      if (std::move(member).get(field) != simdjson::SUCCESS || !fast_key(field, &key)) {
+        return false;
+      }
+      const int f = find_field(key, hint);
+      if (f < 0) {
+        if (!options.ignore_unknown_fields || !skip_checked(field.value(), 0)) return false;
+        continue;
+      }
+      hint = f + 1;
+      if (!fast_value(columns[static_cast<size_t>(f)], slots[static_cast<size_t>(f)],
+                      field.value())) {
+        return false;
+      }
+    }
+    // Nothing may follow the object (on-demand stops reading where the object ends): past the
+    // last token, the document has no current location.
+    const char* rest = nullptr;
+    if (doc.current_location().get(rest) != simdjson::OUT_OF_BOUNDS) return false;
+    for (size_t f = 0; f < columns.size(); ++f) {
+      Slot& s = slots[f];
+      const Column& c = columns[f];
+      if (s.state == Slot::kMissing) {
+        if (!c.nullable || !options.missing_as_null) return false;
+        s.state = Slot::kNull;
+      } else if (s.state == Slot::kNull && !c.nullable) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  // The reference path: the DOM parser, with a precise message for every bad record. Expects the
+  // record in `padded`.
+  bool decode_dom(std::string_view text) {
     dom::element root;
     simdjson::error_code code = parser.parse(padded.get(), text.size(), false).get(root);
     if (code != simdjson::SUCCESS) {
@@ -824,7 +1061,9 @@ Result<JsonDecoder> JsonDecoder::make(SchemaPtr schema, JsonDecodeOptions option
   impl->schema = schema;
   impl->options = options;
   if (impl->parser.allocate(simdjson::SIMDJSON_PADDING * 64,
-                            static_cast<size_t>(options.max_depth)) != simdjson::SUCCESS) {
+                            static_cast<size_t>(options.max_depth)) != simdjson::SUCCESS ||
+      impl->od_parser.allocate(simdjson::SIMDJSON_PADDING * 64,
+                               static_cast<size_t>(options.max_depth)) != simdjson::SUCCESS) {
     return Status::internal("JsonDecoder: simdjson parser allocation failed");
   }
   for (int f = 0; f < schema->num_fields(); ++f) {
@@ -866,6 +1105,14 @@ Result<JsonDecoder> JsonDecoder::make(SchemaPtr schema, JsonDecodeOptions option
 }
 
 const SchemaPtr& JsonDecoder::schema() const { return impl_->schema; }
+
+void JsonDecoderTestAccess::set_dom_only(JsonDecoder& decoder, bool dom_only) {
+  decoder.impl_->dom_only = dom_only;
+}
+
+int64_t JsonDecoderTestAccess::fast_path_records(const JsonDecoder& decoder) {
+  return decoder.impl_->fast_records;
+}
 
 Result<DecodeResult> JsonDecoder::decode(const Array& messages) {
   TypeId id = messages.type().id();

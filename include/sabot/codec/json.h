@@ -71,9 +71,14 @@ struct DecodeResult {
   std::vector<RecordError> errors;
 };
 
+struct JsonDecoderTestAccess;  // src/codec/json_test_access.h
+
 // Decodes batches of JSON messages into RecordBatches of one schema.
-// Owns one simdjson parser and the column builders, reused across records and batches, so that a
-// warm decoder allocates only the output columns. Not thread-safe: use one decoder per task.
+// Reads each record with simdjson's on-demand API (every value, unknown fields included, is read
+// and validated); a record it does not accept is parsed again with simdjson's DOM parser, which
+// names what is wrong. Owns both parsers and the column builders, reused across records and
+// batches, so that a warm decoder allocates only the output columns. Not thread-safe: use one
+// decoder per task.
 class JsonDecoder {
  public:
   // Fails when the schema is missing or a field type has no JSON mapping.
@@ -95,6 +100,7 @@ class JsonDecoder {
   Result<DecodeResult> decode_lines(std::string_view text);
 
  private:
+  friend struct JsonDecoderTestAccess;
   struct Impl;
   explicit JsonDecoder(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
