@@ -131,13 +131,16 @@ void Watcher::run() {
   const auto started = std::chrono::steady_clock::now();
   auto last = started;
   int64_t last_records = 0;
-  std::unique_lock<std::mutex> lock(mu_);
-  while (!cv_.wait_for(lock, options_.interval, [this] { return stop_; })) {
-    lock.unlock();
+  // One tick per interval, and a last one when stopped (so that even a run shorter than the
+  // interval draws its final progress line once).
+  auto tick = [&](bool final) {
     const int64_t now_ms = options_.clock->now().millis();
+    if (!final && options_.watermark_stall.count() > 0) {
+      for (const auto& job : runtime::running_jobs()) (void)monitor_.check(*job, now_ms);
+    }
+    if (!options_.progress) return;
     int64_t records = 0;
-    for (const auto& job : runtime::running_jobs()) {
-      if (options_.watermark_stall.count() > 0) (void)monitor_.check(*job, now_ms);
+    for (const auto& job : observed_jobs()) {
       job->read([&](const std::vector<runtime::OperatorEntry>& entries) {
         for (const runtime::OperatorEntry& e : entries) {
           if (!e.shape.source) continue;
@@ -146,18 +149,26 @@ void Watcher::run() {
         }
       });
     }
-    if (options_.progress) {
-      const auto t = std::chrono::steady_clock::now();
-      const double dt = std::chrono::duration<double>(t - last).count();
-      const double rate =
-          dt > 0 ? static_cast<double>(std::max<int64_t>(0, records - last_records)) / dt : 0;
-      options_.progress(progress_line(records, rate,
-                                      std::chrono::duration<double>(t - started).count(),
-                                      options_.expected_records));
-      last = t;
-      last_records = records;
-    }
+    const auto t = std::chrono::steady_clock::now();
+    const double dt = std::chrono::duration<double>(t - last).count();
+    const double rate =
+        final ? static_cast<double>(records) /
+                    std::max(1e-9, std::chrono::duration<double>(t - started).count())
+        : dt > 0 ? static_cast<double>(std::max<int64_t>(0, records - last_records)) / dt
+                 : 0;
+    options_.progress(progress_line(records, rate,
+                                    std::chrono::duration<double>(t - started).count(),
+                                    options_.expected_records));
+    last = t;
+    last_records = records;
+  };
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    const bool stopping = cv_.wait_for(lock, options_.interval, [this] { return stop_; });
+    lock.unlock();
+    tick(stopping);
     lock.lock();
+    if (stopping) return;
   }
 }
 

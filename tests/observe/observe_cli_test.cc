@@ -283,3 +283,58 @@ TEST(Dashboard, ShowsEveryOperatorWithChangingThroughputAndNoConsoleError) {
 }
 
 }  // namespace
+
+namespace {
+
+// --log-format json: every log line is one JSON object with ts, level, component and msg.
+TEST(SabotCommand, LogFormatJsonWritesOneObjectPerLine) {
+  const fs::path dir = temp_dir("sabot-logformat-test");
+  auto r = run_command("SABOT_LOG_LEVEL=info " + std::string(SABOT_CLI) +
+                           " --log-format json bench nexmark --query q0 --events 20k --json "
+                           "--checkpoint-dir " +
+                           (dir / "chk").string(),
+                       (dir / "err").string());
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::regex object(
+      "\\{\"ts\":\"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z\",\"level\":\"(INFO|WARN|ERROR|DEBUG)\","
+      "\"component\":\"[a-z-]+\",\"msg\":\".*\"\\}");
+  int logged = 0;
+  std::istringstream in(r.err);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] != '{') continue;  // not a log line (e.g. "restored from ...")
+    EXPECT_TRUE(std::regex_match(line, object)) << line;
+    ++logged;
+  }
+  EXPECT_GT(logged, 0) << r.err;  // the checkpoint coordinator logs at info
+  EXPECT_EQ(r.err.find(" INFO ["), std::string::npos) << r.err;
+  auto bad = run_command(std::string(SABOT_CLI) + " --log-format xml bench nexmark --query q0",
+                         (dir / "err2").string());
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--log-format: 'xml' is not one of text, json"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// The progress line: drawn on a terminal (script(1) gives the command one), never into a pipe,
+// and not with --quiet.
+TEST(SabotCommand, ProgressLineOnlyOnATerminalAndNotWhenQuiet) {
+  const fs::path dir = temp_dir("sabot-progress-test");
+  const std::string bench = std::string(SABOT_CLI) + " bench nexmark --query q0 --events 300k";
+  auto piped = run_command(bench, (dir / "err").string());
+  ASSERT_EQ(piped.code, 0) << piped.err;
+  EXPECT_EQ(piped.err.find("records"), std::string::npos) << piped.err;
+  EXPECT_EQ(piped.out.find("records"), std::string::npos) << piped.out;
+  auto tty = run_command("script -qec '" + bench + "' /dev/null", (dir / "err-tty").string());
+  ASSERT_EQ(tty.code, 0) << tty.err;
+  // q0 reads the bids of the 300k events (92%); the line is drawn at least once, at the end.
+  EXPECT_TRUE(std::regex_search(tty.out, std::regex("[0-9.]+ k records \\([0-9]+%\\)  [0-9.]+ "
+                                                    "[kMG]?/s  elapsed [0-9]+ s")))
+      << tty.out;
+  EXPECT_NE(tty.out.find("\r\033[K"), std::string::npos);
+  auto quiet =
+      run_command("script -qec '" + bench + " --quiet' /dev/null", (dir / "err-quiet").string());
+  ASSERT_EQ(quiet.code, 0) << quiet.err;
+  EXPECT_EQ(quiet.out.find("records"), std::string::npos) << quiet.out;
+  fs::remove_all(dir);
+}
+
+}  // namespace

@@ -11,8 +11,8 @@ void ObserveFlags::add_to(FlagSet& flags) {
   flags.add_int("metrics-port", &port_,
                 "serve Prometheus metrics (/metrics), the live dashboard (/) and its JSON API "
                 "(/api/...) on port N while the job runs; 0 picks a free port (the URL is "
-                "printed on stderr)",
-                0, 65535);
+                "printed on stderr); -1: no server",
+                -1, 65535);
   flags.add_string("metrics-address", &address_,
                    "address the --metrics-port server listens on (default loopback only; the "
                    "endpoint has no authentication)");
