@@ -872,6 +872,9 @@ Result<std::unique_ptr<MemoryTopicReader>> MemoryTopicReader::open(
         }
         position = a.start.offset;
         break;
+      case StartPosition::Kind::kTimestamp:
+        return Status::invalid_argument("topic '" + topic->name() +
+                                        "': memory:// topics cannot start at a timestamp");
     }
     reader->assigned_.push_back(Assigned{p, position, 0});
   }

@@ -2,9 +2,12 @@
 
 #include <atomic>
 #include <deque>
+#include <mutex>
 
+#include "connectors/topic_reader.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/connectors/topic_scheme.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot::connectors {
@@ -30,191 +33,12 @@ Result<TopicPtr> find_or_create(MemoryBroker& broker, const std::string& url, in
   return broker.create_topic(parsed.topic, {.partitions = partitions});
 }
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
-
-class TopicReader final : public SourceReader {
- public:
-  TopicReader(std::string topic_name, std::unique_ptr<MemoryTopicReader> reader,
-              std::unique_ptr<codec::Decoder> decoder, BadRecordPolicy policy,
-              std::unique_ptr<MemoryTopicWriter> dead_letters)
-      : topic_name_(std::move(topic_name)),
-        reader_(std::move(reader)),
-        decoder_(std::move(decoder)),
-        policy_(policy),
-        dead_letters_(std::move(dead_letters)) {}
-
-  Result<SourcePoll> poll(int64_t max_rows) override {
-    if (!pending_.empty()) return take_pending();
-    if (ended_) return SourcePoll::end();
-    SABOT_RETURN_IF_ERROR(reader_->poll_into(max_rows, std::chrono::milliseconds(0), polled_));
-    int64_t dropped = 0;
-    for (const PartitionBatch& pb : polled_.batches) {
-      const Array& values = pb.records.column(kValueColumn);
-      SABOT_ASSIGN_OR_RETURN(codec::DecodeResult decoded, decoder_->decode(values));
-      for (const codec::RecordError& err : decoded.errors) {
-        const int64_t offset = pb.base_offset + err.index;
-        switch (policy_) {
-          case BadRecordPolicy::kFail:
-            return Status::invalid_data("bad record in topic '" + topic_name_ + "' partition " +
-                                        std::to_string(pb.partition.value()) + " offset " +
-                                        std::to_string(offset) + ": " + err.message);
-          case BadRecordPolicy::kSkip:
-            ++dropped;
-            break;
-          case BadRecordPolicy::kDeadLetter:
-            SABOT_RETURN_IF_ERROR(send_dead_letter(pb, err, offset));
-            ++dropped;
-            break;
-        }
-      }
-      if (decoded.batch.num_rows() > 0) {
-        pending_.push_back({pb.partition.value(), pb.base_offset, std::move(decoded.batch)});
-      }
-    }
-    if (dead_letters_ && dropped > 0) SABOT_RETURN_IF_ERROR(dead_letters_->flush());
-    if (polled_.end_of_input) ended_ = true;
-    if (!pending_.empty()) {
-      SourcePoll p = take_pending();
-      p.dropped = dropped;
-      return p;
-    }
-    SourcePoll p = ended_ ? SourcePoll::end() : SourcePoll::idle();
-    p.dropped = dropped;
-    return p;
-  }
-
-  // A partition's position is the offset of its first record not yet returned: the first
-  // pending batch's, else the consumer's. Bad records before it were already counted or sent to
-  // the dead-letter topic; after a restore, those after it are handled again.
-  Result<std::vector<runtime::SplitPosition>> snapshot_positions() const override {
-    std::vector<runtime::SplitPosition> out;
-    for (PartitionId p : reader_->assignment()) {
-      int64_t at = -1;
-      for (const Pending& e : pending_) {
-        if (e.partition == p.value()) {
-          at = e.base_offset;
-          break;
-        }
-      }
-      if (at < 0) {
-        SABOT_ASSIGN_OR_RETURN(at, reader_->position(p));
-      }
-      out.push_back({p.value(), runtime::encode_position(at)});
-    }
-    return out;
-  }
-  Status restore_positions(std::span<const runtime::SplitPosition> positions) override {
-    for (const auto& p : positions) {
-      SABOT_ASSIGN_OR_RETURN(int64_t offset,
-                             runtime::decode_position(p, "topic '" + topic_name_ + "'"));
-      SABOT_RETURN_IF_ERROR(reader_->seek(PartitionId(p.split), offset)
-                                .with_context("restoring topic '" + topic_name_ + "'"));
-    }
-    return Status::ok();
-  }
-
-  std::string position() const override {
-    std::string out;
-    for (PartitionId p : reader_->assignment()) {
-      auto pos = reader_->position(p);
-      if (!out.empty()) out += ' ';
-      out += 'p';
-      out += std::to_string(p.value());
-      out += '@';
-      out += pos.is_ok() ? std::to_string(*pos) : std::string("?");
-    }
-    return out;
-  }
-
- private:
-  SourcePoll take_pending() {
-    SourcePoll p = SourcePoll::of(std::move(pending_.front().rows));
-    p.split = pending_.front().partition;
-    pending_.pop_front();
-    return p;
-  }
-
-  Status send_dead_letter(const PartitionBatch& pb, const codec::RecordError& err, int64_t offset) {
-    const Array& keys = pb.records.column(kKeyColumn);
-    const Array& values = pb.records.column(kValueColumn);
-    const int64_t row = err.index;
-    // Appended piecewise: long `+` chains trip a GCC 12 -Wrestrict false positive.
-    std::string letter = "{\"topic\":\"";
-    letter += json_escape(topic_name_);
-    letter += "\",\"partition\":";
-    letter += std::to_string(pb.partition.value());
-    letter += ",\"offset\":";
-    letter += std::to_string(offset);
-    letter += ",\"error\":\"";
-    letter += json_escape(err.message);
-    letter += "\",\"value\":";
-    if (values.is_null(row)) {
-      letter += "null";
-    } else {
-      letter += '"';
-      letter += json_escape(values.string_view(row));
-      letter += '"';
-    }
-    letter += '}';
-    std::optional<std::string_view> key;
-    if (keys.is_valid(row)) key = keys.string_view(row);
-    auto ts = pb.records.column(kTimestampColumn).value<int64_t>(row);
-    return dead_letters_->send(key, letter, Timestamp(ts)).status();
-  }
-
-  std::string topic_name_;
-  std::unique_ptr<MemoryTopicReader> reader_;
-  std::unique_ptr<codec::Decoder> decoder_;
-  BadRecordPolicy policy_;
-  std::unique_ptr<MemoryTopicWriter> dead_letters_;
-  PollResult polled_;
-  // Decoded rows polled from the topic but not yet returned, with the offset of the first record
-  // they were decoded from (a checkpoint's position when they are the partition's first pending).
-  struct Pending {
-    int partition;
-    int64_t base_offset;
-    RecordBatch rows;
-  };
-  std::deque<Pending> pending_;
-  bool ended_ = false;
-};
-
 class TopicSource final : public Source {
  public:
-  TopicSource(TopicSourceOptions options, TopicPtr topic)
-      : options_(std::move(options)), topic_(std::move(topic)) {}
+  TopicSource(TopicSourceOptions options, TopicPtr topic, SchemaPtr schema)
+      : options_(std::move(options)), topic_(std::move(topic)), schema_(std::move(schema)) {}
   std::string name() const override { return "topic:" + topic_->name(); }
-  SchemaPtr schema() const override { return options_.codec->schema(); }
+  SchemaPtr schema() const override { return schema_; }
   int num_splits() const override { return topic_->num_partitions(); }
   Result<std::unique_ptr<SourceReader>> open_reader(std::span<const int> splits,
                                                     const OperatorContext&) const override {
@@ -228,9 +52,9 @@ class TopicSource final : public Source {
           TopicPtr dlq, find_or_create(broker_of(options_.broker), options_.dead_letter_url, 1));
       SABOT_ASSIGN_OR_RETURN(dead_letters, MemoryTopicWriter::open(dlq));
     }
-    return std::unique_ptr<SourceReader>(new TopicReader(topic_->name(), std::move(reader),
-                                                         std::move(decoder), options_.on_bad_record,
-                                                         std::move(dead_letters)));
+    return std::unique_ptr<SourceReader>(new TopicRecordSourceReader(
+        topic_->name(), std::move(reader), std::move(decoder), options_.on_bad_record,
+        std::move(dead_letters), options_.columns, schema_));
   }
   // Positions are offsets: a partition restarts at any offset the topic still holds.
   bool checkpointable() const override { return true; }
@@ -238,6 +62,7 @@ class TopicSource final : public Source {
  private:
   TopicSourceOptions options_;
   TopicPtr topic_;
+  SchemaPtr schema_;
 };
 
 // ---- sink ----
@@ -447,9 +272,7 @@ class TopicSinkFactory final : public runtime::OperatorFactory {
   std::shared_ptr<SinkShared> shared_;
 };
 
-}  // namespace
-
-Result<std::shared_ptr<const Source>> topic_source(TopicSourceOptions options) {
+Result<std::shared_ptr<const Source>> memory_topic_source(TopicSourceOptions options) {
   std::vector<std::string> problems;
   TopicPtr topic;
   auto url = parse_memory_url(options.url);
@@ -475,6 +298,25 @@ Result<std::shared_ptr<const Source>> topic_source(TopicSourceOptions options) {
       problems.push_back("dead_letter_url: " + d.status().message());
     }
   }
+  if (!options.properties.empty()) {
+    problems.push_back("memory:// topics take no client properties (got '" +
+                       options.properties.begin()->first + "')");
+  }
+  if (options.stop_at_end) {
+    problems.push_back("stop_at_end is for kafka:// (a memory:// topic ends when it is closed)");
+  }
+  if (options.start.kind == StartPosition::Kind::kTimestamp) {
+    problems.push_back("memory:// topics cannot start at a timestamp");
+  }
+  SchemaPtr schema;
+  if (options.codec != nullptr && options.codec->schema() != nullptr) {
+    auto s = topic_source_schema(options.codec->schema(), options.columns);
+    if (s.is_ok()) {
+      schema = *s;
+    } else {
+      problems.push_back(s.status().message());
+    }
+  }
   if (!problems.empty()) {
     std::string msg = "topic source '" + options.url + "':";
     for (const std::string& p : problems) msg += " " + p + ";";
@@ -482,11 +324,123 @@ Result<std::shared_ptr<const Source>> topic_source(TopicSourceOptions options) {
     return Status::invalid_argument(std::move(msg));
   }
   return std::shared_ptr<const Source>(
-      std::make_shared<TopicSource>(std::move(options), std::move(topic)));
+      std::make_shared<TopicSource>(std::move(options), std::move(topic), std::move(schema)));
+}
+
+// A sink whose options were refused before a factory could be made: output_schema reports it.
+class RefusedSinkFactory final : public runtime::OperatorFactory {
+ public:
+  explicit RefusedSinkFactory(Status status) : status_(std::move(status)) {}
+  std::string kind() const override { return "to_topic"; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr>) const override { return status_; }
+  Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr>,
+                                           const OperatorContext&) const override {
+    return status_;
+  }
+
+ private:
+  Status status_;
+};
+
+class MemoryTopicScheme final : public TopicScheme {
+ public:
+  std::string scheme() const override { return "memory"; }
+  Result<std::shared_ptr<const Source>> source(const TopicSourceOptions& options) const override {
+    return memory_topic_source(options);
+  }
+  std::shared_ptr<const runtime::OperatorFactory> sink(
+      const TopicSinkOptions& options) const override {
+    if (!options.properties.empty()) {
+      return std::make_shared<RefusedSinkFactory>(Status::invalid_argument(
+          "topic sink '" + options.url + "': memory:// topics take no client properties (got '" +
+          options.properties.begin()->first + "')"));
+    }
+    return std::make_shared<TopicSinkFactory>(options);
+  }
+  Result<std::vector<TopicDescription>> list_topics(std::string_view,
+                                                    const ClientProperties&) const override {
+    MemoryBroker& broker = MemoryBroker::default_instance();
+    std::vector<TopicDescription> out;
+    for (const std::string& name : broker.list_topics()) {
+      auto t = broker.topic(name);
+      if (t.is_ok()) out.push_back({name, (*t)->num_partitions()});
+    }
+    return out;
+  }
+  Status create_topic(std::string_view, std::string_view name, int32_t partitions,
+                      const ClientProperties&) const override {
+    MemoryBroker& broker = MemoryBroker::default_instance();
+    if (broker.topic(name).is_ok()) {
+      return Status::already_exists("topic '" + std::string(name) + "' exists");
+    }
+    return broker.create_topic(name, {.partitions = partitions}).status();
+  }
+};
+
+struct SchemeRegistry {
+  std::mutex mu;
+  std::vector<std::shared_ptr<const TopicScheme>> schemes;
+};
+
+SchemeRegistry& registry() {
+  static SchemeRegistry* r = [] {
+    auto* reg = new SchemeRegistry;
+    reg->schemes.push_back(memory_topic_scheme());
+    reg->schemes.push_back(kafka_topic_scheme());
+    return reg;
+  }();
+  return *r;
+}
+
+}  // namespace
+
+std::shared_ptr<const TopicScheme> memory_topic_scheme() {
+  static const auto scheme = std::make_shared<const MemoryTopicScheme>();
+  return scheme;
+}
+
+Status register_topic_scheme(std::shared_ptr<const TopicScheme> scheme) {
+  SchemeRegistry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  for (const auto& s : r.schemes) {
+    if (s->scheme() == scheme->scheme()) {
+      return Status::already_exists("topic scheme '" + scheme->scheme() + "://' is registered");
+    }
+  }
+  r.schemes.push_back(std::move(scheme));
+  return Status::ok();
+}
+
+Result<std::shared_ptr<const TopicScheme>> topic_scheme_for(std::string_view url) {
+  SchemeRegistry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  const size_t sep = url.find("://");
+  std::string known;
+  for (const auto& s : r.schemes) {
+    if (sep != std::string_view::npos && url.substr(0, sep) == s->scheme()) return s;
+    known += (known.empty() ? "" : ", ") + s->scheme() + "://";
+  }
+  return Status::invalid_argument("topic URL '" + std::string(url) +
+                                  "' has no known scheme (known: " + known + ")");
+}
+
+Result<std::shared_ptr<const Source>> topic_source(TopicSourceOptions options) {
+  auto scheme = topic_scheme_for(options.url);
+  if (!scheme.is_ok()) {
+    std::string msg = "topic source: " + scheme.status().message();
+    if (options.codec == nullptr) msg += "; a topic source needs a codec, e.g. codec::json(schema)";
+    return Status::invalid_argument(std::move(msg));
+  }
+  return (*scheme)->source(options);
 }
 
 std::shared_ptr<const runtime::OperatorFactory> topic_sink(TopicSinkOptions options) {
-  return std::make_shared<TopicSinkFactory>(std::move(options));
+  auto scheme = topic_scheme_for(options.url);
+  if (!scheme.is_ok()) {
+    return std::make_shared<RefusedSinkFactory>(
+        Status::invalid_argument("topic sink: " + scheme.status().message()));
+  }
+  return (*scheme)->sink(options);
 }
 
 }  // namespace sabot::connectors

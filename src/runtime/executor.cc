@@ -937,6 +937,9 @@ class StreamTask final : public Schedulable {
     const int64_t done = job_->coordinator->completed.load(std::memory_order_relaxed);
     if (done <= notified_) return Status::ok();
     notified_ = done;
+    if (reader_ && source_checkpointable_) {
+      SABOT_RETURN_IF_ERROR(reader_->notify_checkpoint_complete(CheckpointId(done)));
+    }
     for (auto& op : chain_) SABOT_RETURN_IF_ERROR(op->notify_complete(CheckpointId(done)));
     return Status::ok();
   }
@@ -970,6 +973,7 @@ class StreamTask final : public Schedulable {
             "source '" + source_name_ + "' (subtask " + std::to_string(subtask_ + 1) +
             ") taking its positions for checkpoint " + std::to_string(id.value()));
       }
+      reader_->positions_taken(id, *positions);
       encode_positions(source_ctx_.uid, source_ctx_.max_parallelism, *positions, &bytes);
     }
     return checkpoints_->report(id, source_ctx_.uid, source_ctx_.subtask_index,

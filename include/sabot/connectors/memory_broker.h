@@ -44,6 +44,9 @@ struct PartitionBatch {
   PartitionId partition;
   int64_t base_offset = 0;        // offset of row 0; row i has offset base_offset + i
   columnar::RecordBatch records;  // record_schema(): key, value, timestamp
+  // Readers of brokers with message headers (kafka://): one utf8 JSON object per record, when the
+  // reader was asked for them. Absent otherwise.
+  std::optional<columnar::Array> headers;
   int64_t end_offset() const { return base_offset + records.num_rows(); }
 };
 
@@ -59,15 +62,18 @@ struct PollResult {
 
 // Where a reader starts in a partition.
 struct StartPosition {
-  enum class Kind : uint8_t { kEarliest, kLatest, kOffset };
+  enum class Kind : uint8_t { kEarliest, kLatest, kOffset, kTimestamp };
   Kind kind = Kind::kEarliest;
-  int64_t offset = 0;  // only for kOffset
+  int64_t offset = 0;  // kOffset: the offset; kTimestamp: milliseconds since the epoch
 
   static StartPosition earliest() { return {Kind::kEarliest, 0}; }
   // The end offset when the reader is opened: only records produced afterwards are read.
   static StartPosition latest() { return {Kind::kLatest, 0}; }
   // A given next offset, e.g. from a checkpoint; must be within [0, end offset].
   static StartPosition at(int64_t offset) { return {Kind::kOffset, offset}; }
+  // The first record whose timestamp is at or after `time` (the end when none is); kafka://
+  // only (Kafka's offsetsForTimes).
+  static StartPosition at_time(Timestamp time) { return {Kind::kTimestamp, time.millis()}; }
 };
 
 struct PartitionAssignment {

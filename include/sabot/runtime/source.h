@@ -95,6 +95,12 @@ class SourceReader {
   virtual Status restore_positions(std::span<const SplitPosition> positions) {
     return Status::not_implemented("this source cannot be restored from a checkpoint");
   }
+  // The positions snapshot_positions() gave for checkpoint `id` (called right after it), and
+  // the completion of checkpoint `id` (the newest completed; earlier ones may be skipped): a
+  // source may then publish the positions of a durable checkpoint, e.g. commit Kafka offsets
+  // to a consumer group for monitoring. Default: nothing.
+  virtual void positions_taken(CheckpointId id, const std::vector<SplitPosition>& positions) {}
+  virtual Status notify_checkpoint_complete(CheckpointId id) { return Status::ok(); }
 };
 
 class Source {
