@@ -48,7 +48,11 @@ const StateBackend& rocksdb_backend() {
     std::string dir;
     std::shared_ptr<RocksDbStateBackend> backend;
     Holder() {
-      dir = ::testing::TempDir() + "/keyed_state_test_rocksdb_" + std::to_string(::getpid());
+      // On tmpfs when there is one: RocksDB syncs its manifest when an instance opens, and some
+      // tests open over a thousand instances.
+      const std::string base =
+          std::filesystem::is_directory("/dev/shm") ? "/dev/shm/" : ::testing::TempDir();
+      dir = base + "/keyed_state_test_rocksdb_" + std::to_string(::getpid());
       // Small memtables so that the tests also read from SST files, not only from memory.
       backend = RocksDbStateBackend::make(dir, {.block_cache_bytes = size_t{1} << 20,
                                                 .write_buffer_bytes = size_t{256} << 10})

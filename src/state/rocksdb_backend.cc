@@ -986,6 +986,10 @@ Result<std::unique_ptr<KeyedStateBackend>> RocksDbStateBackend::create_keyed_bac
   o.max_open_files = 256;
   o.keep_log_file_num = 2;
   o.max_background_jobs = 2;
+  // One instance per subtask, made and dropped with jobs: keep opening cheap and quiet.
+  o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  o.stats_dump_period_sec = 0;
+  o.stats_persist_period_sec = 0;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = shared_->cache;
   t.cache_index_and_filter_blocks = true;
