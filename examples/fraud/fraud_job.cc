@@ -23,6 +23,8 @@
 #include "sabot/codec/codec.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/builder.h"
+#include "sabot/connectors/kafka.h"
+#include "sabot/connectors/topic_scheme.h"
 
 namespace sabot::fraud {
 
@@ -369,6 +371,8 @@ DataStream add_fraud_detector(Environment& env, const DetectorOptions& options,
                               std::shared_ptr<DetectorStats> stats) {
   connectors::TopicSourceOptions source;
   source.broker = options.broker;
+  source.stop_at_end = options.stop_at_end;
+  source.start = options.start;
   return env.from_topic(options.input_url, codec::json(detector_input_schema()), source)
       .uid("transactions")
       .map_batches(
@@ -703,9 +707,13 @@ std::string DemoSummary::to_text() const {
   std::string s = "Fraud detection summary\n";
   s += "  input           ";
   s += input;
-  s += produced_first ? ", produced before the job (" : ", produced alongside the job (";
-  s += fmt("%.2f", generate_cpu_s);
-  s += " s CPU, not counted below)\n";
+  if (producer_in_cpu) {
+    s += ", produced into Kafka alongside the job (its CPU is counted below)\n";
+  } else {
+    s += produced_first ? ", produced before the job (" : ", produced alongside the job (";
+    s += fmt("%.2f", generate_cpu_s);
+    s += " s CPU, not counted below)\n";
+  }
   s += "  transactions    ";
   s += grouped(transactions);
   s += " (parallelism ";
@@ -1019,7 +1027,34 @@ Status produce_live(const std::function<columnar::RecordBatch(int64_t)>& next, i
 
 }  // namespace
 
+namespace {
+
+// The detector's counts, rates (from wall_s and cpu_s) and latencies into `summary`.
+void fill_from_stats(const DetectorStats& stats, DemoSummary* summary) {
+  summary->transactions = stats.transactions();
+  summary->alerts = stats.alerts();
+  summary->out_of_order = stats.out_of_order();
+  for (int t = 0; t < DetectorStats::kTypes; ++t) {
+    for (int s = 0; s < DetectorStats::kSeverities; ++s) {
+      const int64_t n = stats.alerts_of(t, s);
+      if (n == 0) continue;
+      summary->alerts_by_type[std::string(kTypeNames[t])] += n;
+      summary->alerts_by_severity[std::string(kSeverityNames[s])] += n;
+    }
+  }
+  const double tx = static_cast<double>(summary->transactions);
+  summary->tx_per_s = summary->wall_s > 0 ? tx / summary->wall_s : 0;
+  summary->tx_per_cpu_s = summary->cpu_s > 0 ? tx / summary->cpu_s : 0;
+  const LatencyHistogram latency = stats.latency();
+  summary->latency_p50_ms = latency.quantile_ns(0.50) / 1e6;
+  summary->latency_p95_ms = latency.quantile_ns(0.95) / 1e6;
+  summary->latency_p99_ms = latency.quantile_ns(0.99) / 1e6;
+}
+
+}  // namespace
+
 Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
+  if (!options.kafka_broker.empty()) return run_fraud_demo_kafka(options);
   SABOT_RETURN_IF_ERROR(check_options(options));
   const bool console = !options.quiet && !options.json;
 
@@ -1226,26 +1261,156 @@ Result<DemoSummary> run_fraud_demo(const DemoOptions& options) {
     SABOT_RETURN_IF_ERROR(write_alerts({}));  // flushes the file
   }
 
-  summary.transactions = stats->transactions();
-  summary.alerts = stats->alerts();
-  summary.out_of_order = stats->out_of_order();
-  for (int t = 0; t < DetectorStats::kTypes; ++t) {
-    for (int s = 0; s < DetectorStats::kSeverities; ++s) {
-      const int64_t n = stats->alerts_of(t, s);
-      if (n == 0) continue;
-      summary.alerts_by_type[std::string(kTypeNames[t])] += n;
-      summary.alerts_by_severity[std::string(kSeverityNames[s])] += n;
-    }
-  }
-  const double tx = static_cast<double>(summary.transactions);
-  summary.tx_per_s = summary.wall_s > 0 ? tx / summary.wall_s : 0;
-  summary.tx_per_cpu_s = summary.cpu_s > 0 ? tx / summary.cpu_s : 0;
-  const LatencyHistogram latency = stats->latency();
-  summary.latency_p50_ms = latency.quantile_ns(0.50) / 1e6;
-  summary.latency_p95_ms = latency.quantile_ns(0.95) / 1e6;
-  summary.latency_p99_ms = latency.quantile_ns(0.99) / 1e6;
+  fill_from_stats(*stats, &summary);
 
   *options.out << (options.json ? summary.to_json() + "\n" : summary.to_text());
+  options.out->flush();
+  if (!*options.out) return Status::io_error("writing the summary to standard output failed");
+  return summary;
+}
+
+Result<DemoSummary> run_fraud_demo_kafka(const DemoOptions& options) {
+  const std::vector<std::string> refused = {
+      options.rate > 0 ? "rate" : "", options.alerts_writer ? "alerts_writer" : "",
+      options.environment.checkpoint_storage ? "checkpointing" : "",
+      !options.alerts_out.empty() ? "alerts_out" : ""};
+  for (const std::string& r : refused) {
+    if (!r.empty()) {
+      return Status::invalid_argument("the fraud demo on Kafka does not take " + r +
+                                      " (alerts go to the fraud-alerts topic)");
+    }
+  }
+  SABOT_ASSIGN_OR_RETURN(connectors::KafkaUrl url,
+                         connectors::parse_kafka_url(options.kafka_broker));
+  if (!url.topic.empty()) {
+    return Status::invalid_argument(
+        "--broker names the cluster only (kafka://HOST:PORT), not a topic");
+  }
+  const std::string base = "kafka://" + url.bootstrap + "/";
+  const std::string input_url = base + "bank-transactions";
+  const std::string alerts_url = base + "fraud-alerts";
+  auto scheme = connectors::kafka_topic_scheme();
+  SABOT_ASSIGN_OR_RETURN(auto topics, scheme->list_topics(base, {}));
+  for (const char* name : {"bank-transactions", "fraud-alerts"}) {
+    bool exists = false;
+    for (const auto& t : topics) exists = exists || t.name == name;
+    if (!exists) SABOT_RETURN_IF_ERROR(scheme->create_topic(base, name, kTopicPartitions, {}));
+  }
+
+  DemoSummary summary;
+  summary.parallelism = options.parallelism;
+  summary.producer_in_cpu = true;
+  // The input, in batches.
+  std::vector<columnar::RecordBatch> batches;
+  if (!options.input_path.empty()) {
+    SABOT_ASSIGN_OR_RETURN(TransactionsFile file,
+                           read_transactions_file(options.input_path, options.bad_lines));
+    summary.bad_records = file.bad_lines;
+    for (size_t i = 0; i < file.rows.size(); i += 8192) {
+      const size_t n = std::min<size_t>(8192, file.rows.size() - i);
+      batches.push_back(to_record_batch(std::span<const Transaction>(file.rows).subspan(i, n)));
+    }
+    summary.input = options.input_path;
+  } else {
+    GeneratorOptions g = options.generator;
+    g.transactions = options.transactions;
+    g.seed = options.seed;
+    SABOT_ASSIGN_OR_RETURN(TransactionGenerator gen, TransactionGenerator::make(g));
+    while (!gen.done()) batches.push_back(gen.next_batch(8192));
+    summary.input = "generator (seed " + std::to_string(options.seed) + ")";
+  }
+  int64_t produced = 0;
+  for (const auto& b : batches) produced += b.num_rows();
+  if (options.input_ready) SABOT_RETURN_IF_ERROR(options.input_ready());
+
+  // 1. The detector, reading from the topic's end (what this run produces), alerts into
+  // fraud-alerts.
+  EnvironmentOptions env_options = options.environment;
+  env_options.parallelism = options.parallelism;
+  env_options.worker_threads = options.worker_threads;
+  env_options.batch_size = options.batch_size;
+  Environment env(std::move(env_options));
+  auto stats = std::make_shared<DetectorStats>();
+  add_fraud_detector(env,
+                     {.input_url = input_url,
+                      .measure_latency = options.measure_latency,
+                      .start = connectors::StartPosition::latest()},
+                     stats)
+      .to_topic(alerts_url, alert_json_codec(), {.key_column = "account_number"})
+      .name("fraud-alerts");
+  const double cpu_start = cpu_seconds();
+  const auto wall_start = std::chrono::steady_clock::now();
+  SABOT_ASSIGN_OR_RETURN(auto job, env.start("fraud-detection"));
+
+  // 2. The producer: a Sabot job writing the batches keyed by account, at most kAhead records
+  // ahead of the detector.
+  constexpr int64_t kAhead = 24'000;
+  std::vector<int64_t> starts;
+  int64_t at = 0;
+  for (const auto& b : batches) {
+    starts.push_back(at);
+    at += b.num_rows();
+  }
+  auto gen = [&](int, int64_t next, int64_t) -> Result<std::optional<columnar::RecordBatch>> {
+    const auto it = std::upper_bound(starts.begin(), starts.end(), next);
+    if (next >= produced || it == starts.begin()) return std::optional<columnar::RecordBatch>();
+    const size_t i = static_cast<size_t>(it - starts.begin()) - 1;
+    while (next - stats->transactions() > kAhead) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const int64_t off = next - starts[i];
+    return std::optional<columnar::RecordBatch>(batches[i].slice(off, batches[i].num_rows() - off));
+  };
+  Status produce_status;
+  {
+    Environment penv({.parallelism = 1, .batch_size = options.batch_size});
+    penv.from_generator("transactions", transaction_schema(), 1, gen)
+        .to_topic(input_url, codec::json(), {.key_column = "account_number"})
+        .name("bank-transactions");
+    const auto t0 = std::chrono::steady_clock::now();
+    JobResult r = penv.execute("fraud-produce");
+    summary.generate_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!r.ok()) produce_status = r.status().with_context("producing into " + input_url);
+  }
+  // 3. Wait until the detector has read everything, then stop it (a Kafka topic has no end).
+  int64_t last = -1;
+  auto last_progress = std::chrono::steady_clock::now();
+  while (produce_status.is_ok() && stats->transactions() < produced) {
+    if (stats->transactions() != last) {
+      last = stats->transactions();
+      last_progress = std::chrono::steady_clock::now();
+    } else if (std::chrono::steady_clock::now() - last_progress > std::chrono::seconds(30)) {
+      produce_status = Status::io_error("the detector read " + std::to_string(last) + " of " +
+                                        std::to_string(produced) +
+                                        " transactions and made no progress for 30 s");
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  summary.wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  job->cancel();
+  Status job_status = job->wait();
+  summary.cpu_s = std::max(0.0, cpu_seconds() - cpu_start);
+  if (!job_status.is_ok() && job_status.code() != StatusCode::kCancelled) return job_status;
+  SABOT_RETURN_IF_ERROR(produce_status);
+  summary.job_metrics = job->metrics().to_string();
+  fill_from_stats(*stats, &summary);
+  if (summary.transactions > produced) {
+    // Another producer wrote into the topic meanwhile: the job read that too.
+    *options.progress << "note: the job read " << summary.transactions - produced
+                      << " more transactions than this run produced\n";
+  }
+  *options.out << (options.json ? summary.to_json() + "\n" : summary.to_text());
+  if (!options.json) {
+    *options.out << "kafka: produced " << produced << " transactions into " << input_url << " in "
+                 << summary.generate_s << " s ("
+                 << (summary.generate_s > 0 ? static_cast<double>(produced) / summary.generate_s
+                                            : 0)
+                 << " msg/s); consumed " << summary.transactions << " in " << summary.wall_s
+                 << " s (" << summary.tx_per_s << " msg/s); alerts in " << alerts_url << "\n";
+  }
   options.out->flush();
   if (!*options.out) return Status::io_error("writing the summary to standard output failed");
   return summary;

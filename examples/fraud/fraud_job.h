@@ -181,6 +181,9 @@ struct DetectorOptions {
   connectors::MemoryBroker* broker = nullptr;
   // Stamp processing latencies (of one transaction in FraudDetector::kLatencySampleEvery).
   bool measure_latency = true;
+  // kafka:// input: read what the topic holds when the job starts, then end (stop_at_end).
+  bool stop_at_end = false;
+  connectors::StartPosition start = connectors::StartPosition::earliest();
 };
 
 // Adds the detector to `env`: from_topic(input, json) -> stamp read time -> key_by
@@ -287,6 +290,14 @@ struct DemoOptions {
   // produced into the topic, before the job starts; an error ends the run. The sabot command
   // closes its dead-letter file here, so that it is whole before any kill can hit the job.
   std::function<Status()> input_ready{};
+  // "kafka://HOST:PORT[,HOST:PORT]": run on that Kafka cluster instead of the embedded broker.
+  // The job reads bank-transactions (created with 3 partitions if missing) from its end while
+  // the input is produced into it, keyed by account, and writes alerts (JSON, keyed by account)
+  // to fraud-alerts; it ends once it has read every transaction produced. The producer stays
+  // at most 24 k records ahead of the job (a broker with small retention, like the mock
+  // cluster's ~5 MB per partition, must not drop unread records). rate, alerts_writer,
+  // alerts_out and checkpointing are refused.
+  std::string kafka_broker{};
 };
 
 struct DemoSummary {
@@ -305,9 +316,10 @@ struct DemoSummary {
   double latency_p99_ms = 0;
   // The producer runs alongside the job (wall_s includes waiting for it; in a checkpointed run
   // it runs before the job instead); its thread's CPU time is left out of cpu_s and tx_per_cpu_s.
-  double generate_s = 0;        // wall time of the producer
-  double generate_cpu_s = 0;    // CPU time of the producer's thread
-  bool produced_first = false;  // a checkpointed run: the whole input was produced before the job
+  double generate_s = 0;         // wall time of the producer
+  double generate_cpu_s = 0;     // CPU time of the producer's thread
+  bool produced_first = false;   // a checkpointed run: the whole input was produced before the job
+  bool producer_in_cpu = false;  // on Kafka: the producer ran in the process, cpu_s includes it
   int64_t out_of_order = 0;
   int64_t bad_records = 0;  // input lines skipped or dead-lettered (BadLineOptions)
   int parallelism = 0;
@@ -320,5 +332,8 @@ struct DemoSummary {
 
 // Runs the demo. InvalidArgument on bad options; the input file's errors name file and line.
 Result<DemoSummary> run_fraud_demo(const DemoOptions& options);
+// run_fraud_demo with options.kafka_broker set: produce, then detect, on a Kafka cluster.
+// DemoSummary::generate_s is the producing job's wall time (every record acknowledged).
+Result<DemoSummary> run_fraud_demo_kafka(const DemoOptions& options);
 
 }  // namespace sabot::fraud

@@ -84,6 +84,9 @@ Result<ConfPtr> make_conf(const std::string& bootstrap, const ClientProperties& 
     return Status::ok();
   };
   SABOT_RETURN_IF_ERROR(set("bootstrap.servers", bootstrap));
+  // Warnings such as the mock cluster's "allow.auto.create.topics not supported" are noise in a
+  // job's log; errors stay. A log_level property overrides this.
+  SABOT_RETURN_IF_ERROR(set("log_level", "3"));
   for (const auto& [k, v] : kafka_properties(props)) SABOT_RETURN_IF_ERROR(set(k, v));
   for (const auto& [k, v] : fixed) SABOT_RETURN_IF_ERROR(set(k, v));
   return conf;
@@ -163,12 +166,16 @@ class KafkaRecordReader final : public RecordReader {
 
   static Result<std::unique_ptr<KafkaRecordReader>> open(
       Options options, const std::vector<PartitionAssignment>& assignments) {
-    SABOT_ASSIGN_OR_RETURN(ConfPtr conf, make_conf(options.bootstrap, options.properties,
-                                                   {{"group.id", options.group_id},
-                                                    {"enable.auto.commit", "false"},
-                                                    {"enable.auto.offset.store", "false"},
-                                                    {"enable.partition.eof", "false"},
-                                                    {"auto.offset.reset", "earliest"}}));
+    SABOT_ASSIGN_OR_RETURN(
+        ConfPtr conf,
+        make_conf(options.bootstrap, options.properties,
+                  {{"group.id", options.group_id},
+                   {"enable.auto.commit", "false"},
+                   {"enable.auto.offset.store", "false"},
+                   {"enable.partition.eof", "false"},
+                   // A position the partition no longer holds (retention) fails the job rather
+                   // than silently skipping records.
+                   {"auto.offset.reset", "error"}}));
     SABOT_ASSIGN_OR_RETURN(RdKafkaPtr rk, make_client(RD_KAFKA_CONSUMER, std::move(conf)));
     rd_kafka_poll_set_consumer(rk.get());
     std::unique_ptr<KafkaRecordReader> r(new KafkaRecordReader(std::move(options), std::move(rk)));
@@ -236,7 +243,9 @@ class KafkaRecordReader final : public RecordReader {
         if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
             m->err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
             m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-            m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+            m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+            m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+            m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
           return kafka_status("kafka topic '" + options_.topic + "'", m->err);
         }
         continue;
@@ -951,7 +960,9 @@ class KafkaTopicScheme final : public TopicScheme {
     rd_kafka_event_t* ev = rd_kafka_queue_poll(q, kMetadataTimeoutMs);
     Status st = Status::ok();
     if (ev == nullptr) {
-      st = Status::io_error("creating topic '" + topic + "': no answer from " + url.bootstrap);
+      st = Status::io_error("creating topic '" + topic + "': no answer from " + url.bootstrap +
+                            " (librdkafka's mock cluster, 'sabot dev broker', does not implement "
+                            "CreateTopics: start it with --topics instead)");
     } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
       st = Status::io_error("creating topic '" + topic + "': " + rd_kafka_event_error_string(ev));
     } else {

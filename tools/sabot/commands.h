@@ -73,5 +73,8 @@ int demo_enrichment(std::span<const std::string> args);
 int checkpoints_list_command(std::span<const std::string> args);
 int checkpoints_show_command(std::span<const std::string> args);
 int state_read_command(std::span<const std::string> args);
+int dev_broker(std::span<const std::string> args);
+int topics_list(std::span<const std::string> args);
+int topics_create(std::span<const std::string> args);
 
 }  // namespace sabot::cli

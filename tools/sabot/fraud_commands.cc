@@ -10,6 +10,7 @@
 #include "sabot/codec/json.h"
 #include "sabot/columnar/ipc.h"
 #include "sabot/fraud/transactions.h"
+#include "state_flags.h"
 
 namespace sabot::cli {
 namespace {
@@ -122,12 +123,18 @@ int demo_fraud(std::span<const std::string> args) {
   flags.add_int("batch-size", &options.batch_size, "rows per source batch", 1, 1 << 20);
   flags.add_int("threads", &threads, "worker threads of the job (0: one per core)", 0, 1024);
   flags.add_bool("metrics", &metrics, "print the job's per-operator metrics to stderr");
+  flags.add_string("broker", &options.kafka_broker,
+                   "run on a Kafka cluster, kafka://HOST:PORT (e.g. 'sabot dev broker'):\n"
+                   "transactions are produced into its bank-transactions topic, then read by the\n"
+                   "job, alerts written to fraud-alerts (docs/kafka.md)");
   flags.add_int("rate", &options.rate,
                 "transactions per second fed into the topic while the job runs (0: as fast as "
                 "the job takes them); latency is then measured at that load",
                 0);
   ObserveFlags observe;
   observe.add_to(flags);
+  StateBackendFlags state_flags;
+  state_flags.add_to(flags);
   RecoveryFlags recovery;
   recovery.add_to(flags, "--alerts-out and --dead-letter-out",
                   "; the whole input is put into the topic before the job starts, so neither "
@@ -135,6 +142,7 @@ int demo_fraud(std::span<const std::string> args) {
   if (auto code = parse_flags(flags, args)) return *code;
   if (auto code = recovery.check(flags)) return *code;
   if (auto code = observe.check(flags)) return *code;
+  if (auto code = state_flags.check(flags)) return *code;
   if (recovery.enabled()) {
     // A run killed and started again with the same flags must see the same input.
     const char* why = flags.is_set("rate") ? "--rate paces a producer that a checkpointed run "
@@ -230,6 +238,7 @@ int demo_fraud(std::span<const std::string> args) {
       !s.is_ok()) {
     return fail(s.message());
   }
+  if (Status s = state_flags.apply(&options.environment); !s.is_ok()) return fail(s.message());
 
   // The demo draws its own progress line.
   auto observing = observe.start(/*progress=*/false, 0);

@@ -42,6 +42,12 @@ const std::vector<Command>& commands() {
        sabot::cli::checkpoints_show_command},
       {"state", "read", "print one keyed state of a checkpoint as JSON lines (key, value)",
        sabot::cli::state_read_command},
+      {"dev", "broker", "run a Kafka-protocol broker on loopback for development (mock cluster)",
+       sabot::cli::dev_broker},
+      {"topics", "list", "list the topics of a broker (--broker kafka://HOST:PORT)",
+       sabot::cli::topics_list},
+      {"topics", "create", "create a topic on a broker (--broker kafka://HOST:PORT)",
+       sabot::cli::topics_create},
   };
   return all;
 }
