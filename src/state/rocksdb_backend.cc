@@ -352,7 +352,6 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   }
 
   rocksdb::DB* db() { return db_.get(); }
-  const rocksdb::WriteOptions& write_options() const { return write_; }
   KeyRegistry& registry() { return *keys_; }
 
   size_t purge_expired() override;
@@ -457,18 +456,18 @@ bool RocksKvStore::get(KeyId key, Namespace ns, std::string* value) {
   return true;
 }
 void RocksKvStore::put(KeyId key, Namespace ns, std::string_view value) {
-  SABOT_CHECK_OK(from_rocks(backend_->db()->Put(backend_->write_options(), make_key(key, ns),
+  SABOT_CHECK_OK(from_rocks(backend_->db()->Put(backend_->write_, make_key(key, ns),
                                                 rocksdb::Slice(value.data(), value.size())),
                             backend_->name_));
 }
 void RocksKvStore::merge_list(KeyId key, Namespace ns, std::string_view operand) {
-  SABOT_CHECK_OK(from_rocks(backend_->db()->Merge(backend_->write_options(), make_key(key, ns),
+  SABOT_CHECK_OK(from_rocks(backend_->db()->Merge(backend_->write_, make_key(key, ns),
                                                   rocksdb::Slice(operand.data(), operand.size())),
                             backend_->name_));
 }
 void RocksKvStore::erase(KeyId key, Namespace ns) {
-  SABOT_CHECK_OK(from_rocks(backend_->db()->Delete(backend_->write_options(), make_key(key, ns)),
-                            backend_->name_));
+  SABOT_CHECK_OK(
+      from_rocks(backend_->db()->Delete(backend_->write_, make_key(key, ns)), backend_->name_));
 }
 
 Status RocksKeyedBackend::check_pending_entries(const RegisteredState& reg) {
@@ -989,6 +988,11 @@ Result<std::unique_ptr<KeyedStateBackend>> RocksDbStateBackend::create_keyed_bac
   // One instance per subtask, made and dropped with jobs: keep opening cheap and quiet.
   o.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   o.stats_dump_period_sec = 0;
+  // Read-modify-write of hot keys: update a memtable entry in place when the new value is no
+  // larger (fixed-size counters and accumulators), instead of stacking a version per update in
+  // the memtable's skip list. Needs single-threaded memtable writes (one writer per instance).
+  o.inplace_update_support = true;
+  o.allow_concurrent_memtable_write = false;
   o.stats_persist_period_sec = 0;
   rocksdb::BlockBasedTableOptions t;
   t.block_cache = shared_->cache;
