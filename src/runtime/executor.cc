@@ -1455,6 +1455,7 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
       ctx.clock = options.clock;
       ctx.counters = counters;
       ctx.delivery = options.delivery;
+      ctx.state_backend = options.state_backend.get();
       if (node.source) {
         std::vector<int> splits;
         for (int split = s; split < node.source->num_splits(); split += node.parallelism) {

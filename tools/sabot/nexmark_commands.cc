@@ -12,6 +12,7 @@
 #include "recovery.h"
 #include "sabot/codec/json.h"
 #include "sabot/nexmark/queries.h"
+#include "state_flags.h"
 
 namespace sabot::cli {
 namespace {
@@ -87,11 +88,12 @@ std::string output_path_for(const std::string& path, std::string_view query) {
 
 Result<BenchResult> run_query(const nexmark::QueryInfo& query, const nexmark::QueryConfig& config,
                               const std::string& output, const RecoveryFlags& recovery,
-                              const std::string& checkpoint_dir) {
+                              const std::string& checkpoint_dir, StateBackendFlags& state_flags) {
   const std::string job_name = std::string("nexmark-").append(query.name);
   EnvironmentOptions options;
   options.parallelism = config.parallelism;
   SABOT_RETURN_IF_ERROR(recovery.apply(checkpoint_dir, job_name, &options));
+  SABOT_RETURN_IF_ERROR(state_flags.apply(&options));
   Environment env(std::move(options));
   DataStream result = query.build(env, config);
   DataStream sink = output.empty()
@@ -219,9 +221,12 @@ int bench_nexmark(std::span<const std::string> args) {
   observe.add_to(flags);
   RecoveryFlags recovery;
   recovery.add_to(flags, "the --output files");
+  StateBackendFlags state_flags;
+  state_flags.add_to(flags);
   if (auto code = parse_flags(flags, args)) return *code;
   if (auto code = recovery.check(flags)) return *code;
   if (auto code = observe.check(flags)) return *code;
+  if (auto code = state_flags.check(flags)) return *code;
   if (recovery.restoring_path() && query == "all") {
     std::cerr << flags.command()
               << ": --restore names one job's checkpoint; with --query all give one query or "
@@ -264,7 +269,7 @@ int bench_nexmark(std::span<const std::string> args) {
     if (!output.empty()) path = selected.size() > 1 ? output_path_for(output, q->name) : output;
     std::string checkpoint_dir = recovery.checkpoint_dir();
     if (recovery.enabled() && selected.size() > 1) checkpoint_dir += "/" + std::string(q->name);
-    auto r = run_query(*q, config, path, recovery, checkpoint_dir);
+    auto r = run_query(*q, config, path, recovery, checkpoint_dir, state_flags);
     if ((*observing)->progress) std::fprintf(stderr, "\r\033[K");
     if (!r.is_ok()) return fail(std::string(q->name) + ": " + r.status().message());
     if (metrics) std::cerr << q->name << ":\n" << r->metrics;

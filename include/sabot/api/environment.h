@@ -25,6 +25,7 @@
 #include "sabot/operators/window.h"
 #include "sabot/runtime/executor.h"
 #include "sabot/runtime/restart.h"
+#include "sabot/state/rocksdb_backend.h"
 
 namespace sabot {
 
@@ -85,6 +86,9 @@ struct EnvironmentOptions {
   std::shared_ptr<checkpoint::CheckpointStorage> checkpoint_storage = nullptr;
   std::chrono::milliseconds checkpoint_timeout{std::chrono::minutes(10)};
   runtime::DeliveryGuarantee delivery = runtime::DeliveryGuarantee::kNone;
+  // Where keyed process functions keep their keyed state: state::rocksdb(dir, options)
+  // (state/rocksdb_backend.h) for state larger than memory. Null (the default): memory.
+  std::shared_ptr<const state::StateBackend> state_backend = nullptr;
   // Restore from a snapshot holding state of uids this job no longer has (ignored then).
   bool allow_non_restored_state = false;
   // Test hook: called before each completed checkpoint is written; an error aborts it.

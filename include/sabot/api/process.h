@@ -242,7 +242,9 @@ class ProcessFactory final : public runtime::OperatorFactory {
         state::key_groups_for_subtask(ctx.subtask_index, ctx.parallelism, ctx.max_parallelism);
     bo.clock = ctx.clock;
     bo.name = ctx.operator_name;
-    SABOT_ASSIGN_OR_RETURN(auto backend, state::MemoryStateBackend().create_keyed_backend(bo));
+    static const state::MemoryStateBackend kMemory;
+    const state::StateBackend& states = ctx.state_backend != nullptr ? *ctx.state_backend : kMemory;
+    SABOT_ASSIGN_OR_RETURN(auto backend, states.create_keyed_backend(bo));
     int time_column = options_.time_column.empty() ? -1 : schema.field_index(options_.time_column);
     auto driver = std::make_unique<ProcessDriver<In, Out>>(make_(), time_column, std::move(reader));
     return std::unique_ptr<runtime::Operator>(new operators::KeyedProcessOperator(

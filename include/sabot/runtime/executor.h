@@ -35,6 +35,9 @@ struct ExecutionOptions {
   // one job at a time; starting a job attaches it (clearing what it held) and the job's end
   // detaches it.
   std::shared_ptr<CheckpointStore> checkpoints = nullptr;
+  // Where keyed process functions keep their state (OperatorContext::state_backend); shared by
+  // every subtask. Null: the memory backend.
+  std::shared_ptr<const state::StateBackend> state_backend = nullptr;
   // Restore the job from this snapshot (e.g. CheckpointStore::wait_for of an earlier run). Before
   // anything runs, a snapshot is refused that was taken with another max_parallelism or holds
   // state of a uid that is not an operator of this plan. Then every new operator subtask gets,

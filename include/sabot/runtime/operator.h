@@ -14,6 +14,10 @@
 #include "sabot/base/status.h"
 #include "sabot/columnar/record_batch.h"
 
+namespace sabot::state {
+class StateBackend;
+}  // namespace sabot::state
+
 namespace sabot::runtime {
 
 // Where an operator sends what it produces. Emitting never blocks: the task checks for space in its
@@ -55,6 +59,9 @@ struct OperatorContext {
   // Never null while the job runs.
   OperatorCounters* counters = nullptr;
   DeliveryGuarantee delivery = DeliveryGuarantee::kNone;
+  // Where keyed process functions keep their state (ExecutionOptions::state_backend); null: the
+  // memory backend.
+  const state::StateBackend* state_backend = nullptr;
 };
 
 class Operator {

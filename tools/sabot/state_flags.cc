@@ -1,0 +1,62 @@
+#include "state_flags.h"
+
+#include <iostream>
+
+namespace sabot::cli {
+
+void StateBackendFlags::add_to(FlagSet& flags) {
+  flags.add_string("state-backend", &backend_,
+                   "where keyed process functions keep their state: memory (default) or rocksdb "
+                   "(on local disk under --state-dir, for state larger than memory; windows and "
+                   "aggregations keep theirs in memory either way)",
+                   {"memory", "rocksdb"});
+  flags.add_string("state-dir", &dir_,
+                   "working directory of the rocksdb state backend (one RocksDB instance per "
+                   "subtask below it, deleted when the job ends)");
+  flags.add_int("rocksdb-block-cache-mb", &block_cache_mb_,
+                "rocksdb: block cache shared by all instances, MiB (default 64)", 1, 1 << 20);
+  flags.add_int("rocksdb-write-buffer-mb", &write_buffer_mb_,
+                "rocksdb: memtable size per instance, MiB (default 8)", 1, 1 << 16);
+  flags.add_int("rocksdb-memory-mb", &memory_budget_mb_,
+                "rocksdb: memory budget of block cache and memtables together, MiB (0: none)", 0,
+                1 << 20);
+}
+
+std::optional<int> StateBackendFlags::check(const FlagSet& flags) const {
+  if (backend_ != "memory" && backend_ != "rocksdb") {
+    std::cerr << flags.command() << ": --state-backend: '" << backend_
+              << "' is not a state backend (memory or rocksdb)\n";
+    return kExitUsage;
+  }
+  if (backend_ == "rocksdb" && dir_.empty()) {
+    std::cerr << flags.command()
+              << ": --state-backend rocksdb needs --state-dir DIR (where the RocksDB instances "
+                 "live)\n";
+    return kExitUsage;
+  }
+  if (backend_ == "memory") {
+    for (const char* name :
+         {"state-dir", "rocksdb-block-cache-mb", "rocksdb-write-buffer-mb", "rocksdb-memory-mb"}) {
+      if (flags.is_set(name)) {
+        std::cerr << flags.command() << ": --" << name << " needs --state-backend rocksdb\n";
+        return kExitUsage;
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+Status StateBackendFlags::apply(EnvironmentOptions* env) {
+  if (backend_ != "rocksdb") return Status::ok();
+  if (made_ == nullptr) {
+    SABOT_ASSIGN_OR_RETURN(
+        made_, state::rocksdb(
+                   dir_, {.block_cache_bytes = static_cast<size_t>(block_cache_mb_) << 20,
+                          .write_buffer_bytes = static_cast<size_t>(write_buffer_mb_) << 20,
+                          .memory_budget_bytes = static_cast<size_t>(memory_budget_mb_) << 20}));
+  }
+  env->state_backend = made_;
+  return Status::ok();
+}
+
+}  // namespace sabot::cli
