@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <exception>
 #include <fstream>
@@ -356,11 +357,21 @@ Result<int64_t> SpoolFollower::poll() {
   while (true) {
     const size_t nl = buffer_.find('\n', pos);
     if (nl == std::string::npos) break;
+    // The header: "<key length or -1> <value length> <timestamp>" (from_chars: sscanf would
+    // measure the whole buffer on every call).
     long long klen = 0;
     long long vlen = 0;
     long long ts = 0;
-    if (std::sscanf(buffer_.c_str() + pos, "%lld %lld %lld", &klen, &vlen, &ts) != 3 || vlen < 0 ||
-        klen < -1) {
+    const char* cursor = buffer_.data() + pos;
+    const char* end = buffer_.data() + nl;
+    bool ok = true;
+    for (long long* field : {&klen, &vlen, &ts}) {
+      while (cursor < end && *cursor == ' ') ++cursor;
+      auto [next, ec] = std::from_chars(cursor, end, *field);
+      ok = ok && ec == std::errc();
+      cursor = next;
+    }
+    if (!ok || vlen < 0 || klen < -1) {
       return Status::invalid_data("spool file '" + path_ + "': bad record header at record " +
                                   std::to_string(records_));
     }

@@ -4,6 +4,7 @@
 #include "sabot/app/app.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <deque>
@@ -258,6 +259,14 @@ WorkerReport App::run(const WorkerOptions& wopts) {
 
   // ---- agents ----
   std::vector<AgentRun> runs(agents_.size());
+  // The embedded broker dies with the process: a worker restored from a checkpoint directory
+  // finds its output topics empty, without the transactions its topic sinks' snapshots would
+  // re-commit. Their uids carry this run's incarnation, so sink snapshots of an earlier process
+  // are left unrestored (restarts inside this run keep the uids and re-commit as usual).
+  const std::string incarnation = options_.checkpoints.empty()
+                                      ? std::string()
+                                      : "@" + std::to_string(::getpid()) + "-" +
+                                            std::to_string(SystemClock::instance().now().millis());
   auto build_and_start = [&](size_t i) -> Status {
     const AgentDecl& a = agents_[i];
     AgentRun& run = runs[i];
@@ -272,6 +281,7 @@ WorkerReport App::run(const WorkerOptions& wopts) {
       if (!storage.is_ok()) return storage.status();
       eo.checkpoint_storage = std::make_shared<checkpoint::CheckpointStorage>(std::move(*storage));
       eo.restore_latest = true;
+      eo.allow_non_restored_state = true;  // the sinks of earlier incarnations (see above)
     } else {
       eo.restore_from = run.last_checkpoint;
     }
@@ -305,7 +315,7 @@ WorkerReport App::run(const WorkerOptions& wopts) {
       const detail::TopicDecl* td = find_topic(topics_, dests[d]);
       sink.partitions = td ? td->partitions : 1;
       to.to_topic("memory://" + dests[d], detail::value_codec(false), sink)
-          .uid(a.name + "/to/" + dests[d])
+          .uid(a.name + "/to/" + dests[d] + incarnation)
           .name(a.name + "/to/" + dests[d]);
       for (const auto& [topic, file] : wopts.topic_out) {
         if (topic != dests[d]) continue;

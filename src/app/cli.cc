@@ -134,6 +134,7 @@ int App::main(int argc, char** argv) {
     int64_t interval_ms = options_.checkpoint_interval.count();
     bool until_done = false;
     std::string topic_out;
+    int64_t concurrency = 0;
     FlagSet flags(full,
                   "Runs the app: every agent over its topic (one job each, supervised), the "
                   "timers, and the topics of --state-dir. Stops on SIGINT/SIGTERM, with "
@@ -152,7 +153,12 @@ int App::main(int argc, char** argv) {
     flags.add_string("topic-out", &topic_out,
                      "TOPIC=FILE: also write the values sent to TOPIC to FILE, one per line, "
                      "exactly-once");
+    flags.add_int("concurrency", &concurrency,
+                  "every agent's concurrency (0: as each agent declares)", 0, 1024);
     if (auto code = cli::parse_flags(flags, rest)) return *code;
+    if (concurrency > 0) {
+      for (auto& a : agents_) a.options.concurrency = static_cast<int>(concurrency);
+    }
     options_.broker = broker;
     options_.checkpoints = checkpoint_dir;
     options_.state_dir = state_dir;
