@@ -157,7 +157,7 @@ async function refresh() {
     const holds = document.getElementById("holds");
     holds.replaceChildren();
     for (const h of wm.operators) {
-      const tr = row([h.operator + "[" + h.subtask + "]", fmtTime(h.watermark_ms), el("span", h.explanation, h.held && h.behind_ms > 0 ? "held" : "ok")]);
+      const tr = row([h.operator + "[" + h.subtask + "]", fmtTime(h.watermark_ms), el("span", h.explanation, h.held && h.behind_ms >= 1000 ? "held" : "ok")]);
       holds.appendChild(tr);
     }
     const parts = document.getElementById("parts");
