@@ -27,11 +27,13 @@ void define_fraud_app(app::App& app, const FraudAppOptions& options) {
   app.topic<std::string>(kAlertsTopic, {.partitions = kPartitions});
   auto accounts = app.table<std::string, Account>("accounts");
   auto unknown_city = app.table<std::string, std::string>("unknown-city");
+  auto recent = app.table<std::string, History>("recent");
   app.agent(
       transactions,
-      [accounts, unknown_city](const Txn& t, app::AgentContext& ctx) {
+      [accounts, unknown_city, recent](const Txn& t, app::AgentContext& ctx) {
         const std::string key(t.account_number);
         Account s = accounts[key];
+        History history = recent[key];
         std::string alert;
         char buf[256];
         auto send = [&](const char* type, const char* severity, std::string_view details,
@@ -46,11 +48,10 @@ void define_fraud_app(app::App& app, const FraudAppOptions& options) {
         // VELOCITY: earlier transactions of the newest 100 less than 60 s before this one.
         std::string related;
         int64_t n_related = 0;
-        for (int32_t i = 0; i < s.recent_n; ++i) {
-          const int32_t at = (s.recent_head + i) % Account::kHistory;
-          if (t.timestamp_ms - s.recent_ms[at] < fraud::kVelocityWindowMs) {
+        for (const auto& [id, ms] : history) {
+          if (t.timestamp_ms - ms < fraud::kVelocityWindowMs) {
             related += n_related++ ? "," : "[";
-            related += std::to_string(s.recent_id[at]);
+            related += std::to_string(id);
           }
         }
         if (n_related >= 2) {
@@ -90,15 +91,11 @@ void define_fraud_app(app::App& app, const FraudAppOptions& options) {
           }
         }
         // The history, after the rules.
-        if (s.recent_n < Account::kHistory) {
-          const int32_t at = (s.recent_head + s.recent_n++) % Account::kHistory;
-          s.recent_id[at] = t.transaction_id;
-          s.recent_ms[at] = t.timestamp_ms;
-        } else {
-          s.recent_id[s.recent_head] = t.transaction_id;
-          s.recent_ms[s.recent_head] = t.timestamp_ms;
-          s.recent_head = (s.recent_head + 1) % Account::kHistory;
+        if (history.size() == static_cast<size_t>(Account::kHistory)) {
+          history.erase(history.begin());
         }
+        history.emplace_back(t.transaction_id, t.timestamp_ms);
+        recent[key] = std::move(history);
         ++s.count;
         s.sum += t.transaction_amount;
         s.sum_sq += t.transaction_amount * t.transaction_amount;

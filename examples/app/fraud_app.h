@@ -6,6 +6,8 @@
 
 #include <cstdint>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "sabot/app/app.h"
 
@@ -21,22 +23,21 @@ struct Txn {
   int64_t timestamp_ms = 0;
 };
 
-// One account's history: a table value (trivially copyable, so stored as its bytes).
+// One account's running figures: a table value (trivially copyable, so stored as its bytes). Its
+// VELOCITY history (the newest 100 (transaction id, time) pairs, oldest first) is the table
+// "recent", so that accounts with few transactions stay small in memory and in checkpoints.
 struct Account {
-  static constexpr int kHistory = 100;  // VELOCITY looks at the newest 100 transactions
+  static constexpr int kHistory = 100;
   static constexpr int32_t kNoCity = -2;
   static constexpr int32_t kUnknownCity = -1;  // the name is in table "unknown-city"
   int64_t count = 0;                           // earlier transactions
   double sum = 0;
   double sum_sq = 0;
   int64_t previous_ms = 0;
-  int32_t city = kNoCity;   // the previous transaction's city: index into fraud::cities()
-  int32_t recent_n = 0;     // entries of the ring
-  int32_t recent_head = 0;  // index of the oldest entry
+  int32_t city = kNoCity;  // the previous transaction's city: index into fraud::cities()
   int32_t pad = 0;
-  int64_t recent_id[kHistory] = {};
-  int64_t recent_ms[kHistory] = {};
 };
+using History = std::vector<std::pair<int64_t, int64_t>>;
 
 inline constexpr const char* kTransactionsTopic = "bank-transactions";
 inline constexpr const char* kAlertsTopic = "fraud-alerts";
