@@ -1,7 +1,10 @@
 // `sabot dev broker` with independent clients: kcat (Debian's, /usr/bin/kcat) produces JSON into
 // the dev broker (another process), a Sabot job reads, filters and writes it back, and kcat reads
 // the result, which the test compares with what it expects; `sabot demo fraud --broker` writes
-// as many alerts into fraud-alerts as its summary counts; the broker stops on SIGTERM.
+// as many alerts into fraud-alerts as its summary counts; the broker stops on SIGTERM; a
+// checkpointed job reading from the dev broker in another process (this test binary, started
+// again in child mode) is killed with SIGKILL and restarted, and its exactly-once output holds
+// every running count once.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -10,20 +13,79 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "sabot/api/environment.h"
+#include "sabot/checkpoint/storage.h"
 #include "support/text_files.h"
 
 extern char** environ;
 
+struct Tx {
+  int64_t id = 0;
+  std::string account;
+};
+SABOT_RECORD(Tx, id, account);
+struct Count {
+  std::string account;
+  int64_t n = 0;
+};
+SABOT_RECORD(Count, account, n);
+
 namespace sabot {
 namespace {
+
+// Child mode (SABOT_TEST_KAFKA_JOB="<broker address>|<checkpoint dir>|<output file>|<bounded
+// 0/1>"): counts the records of topic `in` per account with keyed state into an exactly-once
+// JSON-lines file, checkpointing every 20 ms, then exits (bounded: at the topic's end; else when
+// killed). Runs from a static initializer, before GoogleTest, and never returns.
+const bool kChildMode = [] {
+  const char* spec = std::getenv("SABOT_TEST_KAFKA_JOB");
+  if (spec == nullptr) return false;
+  std::vector<std::string> parts;
+  std::string text(spec);
+  for (size_t at = 0;;) {
+    const size_t bar = text.find('|', at);
+    parts.push_back(text.substr(at, bar - at));
+    if (bar == std::string::npos) break;
+    at = bar + 1;
+  }
+  if (parts.size() != 4) _exit(2);
+  auto storage = checkpoint::CheckpointStorage::open(parts[1], {.retained = 100});
+  if (!storage.is_ok()) _exit(3);
+  EnvironmentOptions o;
+  o.parallelism = 2;
+  o.checkpoint_storage = std::make_shared<checkpoint::CheckpointStorage>(std::move(*storage));
+  o.checkpoint_interval = std::chrono::milliseconds(20);
+  o.delivery = runtime::DeliveryGuarantee::kExactlyOnce;
+  Environment env(o);
+  env.from_topic("kafka://" + parts[0] + "/in", codec::json(record_schema<Tx>()),
+                 {.stop_at_end = parts[3] == "1"})
+      .uid("in")
+      .map<Tx, Count>([](const Tx& t) {
+        return Count{t.account, 1};
+      })
+      .uid("one")
+      .key_by("account")
+      .reduce<Count>([](const Count& a, const Count& b) {
+        return Count{a.account, a.n + b.n};
+      })
+      .uid("count")
+      .to_file({.path = parts[2], .format = FileFormat::kJsonLines})
+      .set_parallelism(1)
+      .uid("out");
+  JobResult r = env.execute("kafka-kill");
+  if (!r.ok()) std::cerr << r.status().to_string() << "\n";
+  std::cerr.flush();
+  _exit(r.ok() ? 0 : 1);
+}();
 
 using test_support::read_file;
 using test_support::run_command;
@@ -90,6 +152,40 @@ struct DevBroker {
 };
 
 bool have_kcat() { return access("/usr/bin/kcat", X_OK) == 0; }
+
+// Starts this binary in child mode with `spec`; stdout and stderr into `log`.
+pid_t spawn_child(const std::string& spec, const std::string& log) {
+  std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
+  std::vector<std::string> envs;
+  for (char** e = environ; *e != nullptr; ++e) envs.emplace_back(*e);
+  envs.push_back("SABOT_TEST_KAFKA_JOB=" + spec);
+  std::vector<char*> envp;
+  for (auto& e : envs) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  char* argv[] = {self.data(), nullptr};
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, self.c_str(), &actions, nullptr, argv, envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+// The number of complete checkpoints (chk-<n>/MANIFEST) in `dir`.
+int complete_checkpoints(const std::string& dir) {
+  int n = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().filename().string().rfind("chk-", 0) == 0 &&
+        std::filesystem::exists(e.path() / "MANIFEST")) {
+      ++n;
+    }
+  }
+  return n;
+}
 
 TEST(KafkaCli, KcatProducesSabotProcessesKcatReads) {
   if (!have_kcat()) GTEST_SKIP() << "kcat is not installed (scripts/install-deps.sh)";
@@ -169,6 +265,72 @@ TEST(KafkaCli, FraudDemoWritesItsAlertsToTheDevBroker) {
   for (const std::string& line : lines) {
     EXPECT_NE(line.find("\"fraud_type\":"), std::string::npos) << line;
   }
+  EXPECT_EQ(broker.stop(), 0);
+}
+
+// A checkpointed job reading from the dev broker is killed with SIGKILL while it runs (after a
+// checkpoint completed and more input arrived) and started again: it resumes from its
+// checkpointed offsets and state, so its exactly-once output holds the running count of every
+// account from 1 to its number of records, each once (a record skipped or counted twice would
+// leave a gap or a repeat).
+TEST(KafkaCli, KilledJobResumesFromItsCheckpointedOffsets) {
+  if (!have_kcat()) GTEST_SKIP() << "kcat is not installed (scripts/install-deps.sh)";
+  DevBroker broker;
+  ASSERT_TRUE(broker.start("in")) << read_file(broker.dir + "/stderr");
+  const std::string checkpoints = broker.dir + "/chk";
+  const std::string out = broker.dir + "/counts.jsonl";
+  const std::string log = broker.dir + "/child.log";
+  std::map<std::string, int64_t> expected;
+  auto produce = [&](int64_t from, int64_t to) {
+    std::ofstream in(broker.dir + "/input.txt", std::ios::trunc);
+    for (int64_t i = from; i < to; ++i) {
+      const std::string account = "acc-" + std::to_string((i * 7) % 13);
+      in << account << ":{\"id\":" << i << ",\"account\":\"" << account << "\"}\n";
+      ++expected[account];
+    }
+    in.close();
+    auto r = run_command(
+        "/usr/bin/kcat -P -b " + broker.address + " -t in -K: -l " + broker.dir + "/input.txt",
+        broker.dir + "/kcat.err");
+    ASSERT_EQ(r.code, 0) << r.err;
+  };
+  produce(0, 3000);
+  const std::string spec = broker.address + "|" + checkpoints + "|" + out + "|";
+  pid_t child = spawn_child(spec + "0", log);  // unbounded: runs until killed
+  ASSERT_GT(child, 0);
+  auto wait_checkpoints = [&](int n) {
+    for (int i = 0; i < 6000 && complete_checkpoints(checkpoints) < n; ++i) {
+      int st = 0;
+      if (waitpid(child, &st, WNOHANG) == child) return false;  // the job died
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return complete_checkpoints(checkpoints) >= n;
+  };
+  ASSERT_TRUE(wait_checkpoints(1)) << read_file(log);
+  produce(3000, 6000);
+  const int before = complete_checkpoints(checkpoints);
+  ASSERT_TRUE(wait_checkpoints(before + 1)) << read_file(log);
+  kill(child, SIGKILL);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the job ended before the kill: " << read_file(log);
+
+  const size_t log_before = read_file(log).size();
+  child = spawn_child(spec + "1", log);  // bounded: reads to the topic's end, then finishes
+  ASSERT_GT(child, 0);
+  waitpid(child, &status, 0);
+  const std::string restart_log = read_file(log).substr(log_before);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << restart_log;
+  EXPECT_NE(restart_log.find("restored from checkpoint"), std::string::npos) << restart_log;
+
+  std::vector<std::string> want;
+  for (const auto& [account, n] : expected) {
+    for (int64_t i = 1; i <= n; ++i) {
+      want.push_back("{\"account\":\"" + account + "\",\"n\":" + std::to_string(i) + "}");
+    }
+  }
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(test_support::sorted_lines(read_file(out)), want);
   EXPECT_EQ(broker.stop(), 0);
 }
 
