@@ -35,7 +35,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 </style>
 </head>
 <body>
-<header><h1>Sabot</h1><span id="job">loading...</span><span id="state"></span><span id="uptime"></span><span id="restarts"></span><span id="process"></span></header>
+<header><h1>Sabot</h1><select id="jobs" title="job"></select><span id="job">loading...</span><span id="state"></span><span id="uptime"></span><span id="restarts"></span><span id="process"></span></header>
 <main>
 <section><h2>Job graph</h2><div id="graph" class="graph"></div><div id="plan" class="muted"></div></section>
 <section><h2>Operators</h2>
@@ -50,6 +50,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 <script>
 "use strict";
 let previous = null;
+let selected = 0;  // which job (an App worker runs one per agent)
 let rendered = false;
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -122,7 +123,16 @@ async function refresh() {
     const p = jobDoc.process;
     document.getElementById("process").textContent = "CPU " + p.cpu_seconds.toFixed(1) + " s, RSS " + fmt(p.rss_bytes) + "B";
     if (jobDoc.jobs.length === 0) { document.getElementById("job").textContent = "no job running"; return; }
-    const job = jobDoc.jobs[0], metrics = metricsDoc.jobs[0], wm = wmDoc.jobs[0], cp = cpDoc.jobs[0];
+    const jobs = document.getElementById("jobs");
+    if (jobs.options.length !== jobDoc.jobs.length) {
+      jobs.replaceChildren(...jobDoc.jobs.map((j, i) => { const o = el("option", j.job); o.value = String(i); return o; }));
+      jobs.onchange = () => { selected = Number(jobs.value); previous = null; refresh(); };
+    }
+    if (selected >= jobDoc.jobs.length) selected = 0;
+    jobs.value = String(selected);
+    jobs.style.display = jobDoc.jobs.length > 1 ? "" : "none";
+    const job = jobDoc.jobs[selected], metrics = metricsDoc.jobs[selected], wm = wmDoc.jobs[selected], cp = cpDoc.jobs[selected];
+    if (!metrics || !wm || !cp) return;  // a job started or ended between the requests
     document.getElementById("job").textContent = "job " + job.job;
     document.getElementById("state").textContent = job.state;
     document.getElementById("uptime").textContent = "up " + fmtMs(job.uptime_ms);

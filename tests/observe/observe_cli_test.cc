@@ -338,3 +338,57 @@ TEST(SabotCommand, ProgressLineOnlyOnATerminalAndNotWhenQuiet) {
 }
 
 }  // namespace
+
+namespace {
+
+// An App worker (examples/app word_count) serves every agent's job.
+TEST(AppWorker, ServesTheMetricsOfEveryAgent) {
+  const fs::path dir = temp_dir("sabot-app-metrics-test");
+  const std::string app = SABOT_WORD_COUNT;
+  auto sent =
+      run_command(app + " send lines 'the quick brown fox' --state-dir " + (dir / "st").string(),
+                  (dir / "send.err").string());
+  ASSERT_EQ(sent.code, 0) << sent.err;
+  auto worker = std::make_unique<Child>(app + " worker --state-dir " + (dir / "st").string() +
+                                        " --checkpoint-dir " + (dir / "chk").string() +
+                                        " --metrics-port 0 >/dev/null 2>" +
+                                        (dir / "worker.err").string() + " </dev/null");
+  const std::regex url("metrics and dashboard at http://127\\.0\\.0\\.1:([0-9]+)/");
+  int port = 0;
+  for (int attempt = 0; attempt < 150 && port == 0 && worker->running(); ++attempt) {
+    std::smatch m;
+    const std::string err = read_file(dir / "worker.err");
+    if (std::regex_search(err, m, url)) {
+      port = std::stoi(m[1]);
+    } else {
+      pause_between_polls();
+    }
+  }
+  ASSERT_GT(port, 0) << read_file(dir / "worker.err");
+  httplib::Client client("127.0.0.1", port);
+  // Both agents' jobs run (explicit condition, bounded), and the words reach the counter.
+  size_t jobs = 0;
+  std::string body;
+  for (int attempt = 0; attempt < 150 && jobs < 2; ++attempt) {
+    auto res = client.Get("/api/job");
+    body = res ? res->body : "";
+    jobs = 0;
+    for (size_t p = body.find("\"state\":\"running\""); p != std::string::npos;
+         p = body.find("\"state\":\"running\"", p + 1)) {
+      ++jobs;
+    }
+    if (jobs < 2) pause_between_polls();
+  }
+  EXPECT_EQ(jobs, 2u) << body;
+  auto metrics = client.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("sabot_operator_records_out_total{job="), std::string::npos);
+  std::ofstream(dir / "metrics.txt") << metrics->body;
+  auto checked = run_command("/usr/bin/promtool check metrics < " + (dir / "metrics.txt").string(),
+                             (dir / "promtool.err").string());
+  EXPECT_EQ(checked.code, 0) << checked.out << checked.err;
+  worker.reset();
+  if (!::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+}  // namespace
