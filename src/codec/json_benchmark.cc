@@ -6,6 +6,7 @@
 #include <random>
 #include <string>
 
+#include "codec/json_test_access.h"
 #include "sabot/base/check.h"
 #include "sabot/codec/json.h"
 #include "sabot/columnar/builder.h"
@@ -66,6 +67,9 @@ void BM_DecodeBinaryArray(benchmark::State& state) {
   const columnar::Array& m = messages();
   auto decoder = JsonDecoder::make(event_schema());
   SABOT_CHECK_OK(decoder);
+  // Second arg 1: every record through the DOM reference path (what the decoder did before it
+  // used simdjson's on-demand API), for a before/after figure from one binary.
+  JsonDecoderTestAccess::set_dom_only(*decoder, state.range(1) == 1);
   const int64_t batch = state.range(0);
   for (auto _ : state) {
     for (int64_t start = 0; start < kRecords; start += batch) {
@@ -77,8 +81,77 @@ void BM_DecodeBinaryArray(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kRecords);
   state.SetBytesProcessed(state.iterations() * m.offsets()[m.length()]);
 }
-// Arg: records per decode() call; the whole million at once, and topic-sized batches.
-BENCHMARK(BM_DecodeBinaryArray)->Arg(kRecords)->Arg(4096)->Unit(benchmark::kMillisecond);
+// Args: records per decode() call (the whole million at once, and topic-sized batches); 1 for
+// the DOM reference path.
+BENCHMARK(BM_DecodeBinaryArray)
+    ->Args({kRecords, 0})
+    ->Args({4096, 0})
+    ->Args({4096, 1})
+    ->Unit(benchmark::kMillisecond);
+
+// The fraud demo's transactions (src/fraud/transactions.cc): 11 fields, 8 of them strings.
+columnar::SchemaPtr transaction_schema() {
+  using columnar::field;
+  return columnar::schema({
+      field("transaction_id", columnar::int64(), false),
+      field("account_number", columnar::utf8(), false),
+      field("user_id", columnar::utf8(), false),
+      field("transaction_date", columnar::utf8(), false),
+      field("transaction_amount", columnar::float64(), false),
+      field("currency", columnar::utf8(), false),
+      field("transaction_type", columnar::utf8(), false),
+      field("branch_city", columnar::utf8(), false),
+      field("payment_method", columnar::utf8(), false),
+      field("country", columnar::utf8(), false),
+      field("timestamp_ms", columnar::int64(), false),
+  });
+}
+
+const columnar::Array& transactions() {
+  static const columnar::Array array = [] {
+    static const char* const kCities[] = {"Lisbon", "Porto", "Madrid", "Paris", "Berlin"};
+    std::mt19937_64 rng(2);
+    columnar::BinaryBuilder b(columnar::binary());
+    b.reserve(kRecords);
+    char buf[512];
+    for (int64_t i = 0; i < kRecords; ++i) {
+      const int n = std::snprintf(
+          buf, sizeof(buf),
+          R"({"transaction_id":%lld,"account_number":"ACC%08llu","user_id":"USR%06llu",)"
+          R"("transaction_date":"2024-03-%02lluT10:%02llu:%02llu.000Z","transaction_amount":%llu.%02llu,)"
+          R"("currency":"EUR","transaction_type":"PURCHASE","branch_city":"%s",)"
+          R"("payment_method":"CARD","country":"PT","timestamp_ms":%lld})",
+          static_cast<long long>(i), static_cast<unsigned long long>(rng() % 100000),
+          static_cast<unsigned long long>(rng() % 100000),
+          static_cast<unsigned long long>(1 + rng() % 28),
+          static_cast<unsigned long long>(rng() % 60), static_cast<unsigned long long>(rng() % 60),
+          static_cast<unsigned long long>(rng() % 5000),
+          static_cast<unsigned long long>(rng() % 100), kCities[rng() % 5],
+          static_cast<long long>(1709287200000 + i));
+      b.append(std::string_view(buf, static_cast<size_t>(n)));
+    }
+    return b.finish();
+  }();
+  return array;
+}
+
+void BM_DecodeTransactions(benchmark::State& state) {
+  const columnar::Array& m = transactions();
+  auto decoder = JsonDecoder::make(transaction_schema());
+  SABOT_CHECK_OK(decoder);
+  JsonDecoderTestAccess::set_dom_only(*decoder, state.range(0) == 1);
+  for (auto _ : state) {
+    for (int64_t start = 0; start < kRecords; start += 4096) {
+      auto r = decoder->decode(m.slice(start, std::min<int64_t>(4096, kRecords - start)));
+      SABOT_CHECK(r.is_ok() && r->errors.empty());
+      benchmark::DoNotOptimize(r->batch);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kRecords);
+  state.SetBytesProcessed(state.iterations() * m.offsets()[m.length()]);
+}
+// Arg: 1 for the DOM reference path.
+BENCHMARK(BM_DecodeTransactions)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 void BM_DecodeLines(benchmark::State& state) {
   const std::string& text = lines();

@@ -460,6 +460,8 @@ struct JsonDecoder::Impl {
     std::string_view name;  // into the schema, which the decoder keeps alive
     DataType type;
     bool nullable;
+    // The name holds no '"', '\\' or control character, so its JSON key is its own bytes.
+    bool plain_name;
     std::unique_ptr<columnar::ArrayBuilder> builder;
     std::string scratch;  // base64-decoded bytes of the current record
   };
@@ -470,7 +472,8 @@ struct JsonDecoder::Impl {
   ondemand::parser od_parser;
   // Test hook (JsonDecoderTestAccess): every record through the DOM reference path.
   bool dom_only = false;
-  int64_t fast_records = 0;  // records the fast path accepted (for tests)
+  int64_t fast_records = 0;       // records the fast path accepted (for tests)
+  const char* doc_end = nullptr;  // end of the record the fast path reads
   std::vector<Column> columns;
   std::vector<Slot> slots;
   std::unordered_map<std::string_view, int> index_of;
@@ -684,7 +687,17 @@ struct JsonDecoder::Impl {
   }
 
   // Parses one record and appends it to the builders, or sets `error` and appends nothing.
-  bool decode_one(std::string_view text) {
+  // `readable_end`: where the memory that holds `text` ends (nullptr when unknown); when at least
+  // SIMDJSON_PADDING bytes follow the record, the fast path reads it in place, without a copy.
+  bool decode_one(std::string_view text, const char* readable_end) {
+    if (!dom_only && readable_end != nullptr && !text.empty() &&
+        readable_end - (text.data() + text.size()) >=
+            static_cast<std::ptrdiff_t>(simdjson::SIMDJSON_PADDING) &&
+        decode_fast(text.data(), text.size(), static_cast<size_t>(readable_end - text.data()))) {
+      ++fast_records;
+      for (size_t f = 0; f < columns.size(); ++f) append(columns[f], slots[f]);
+      return true;
+    }
     size_t need = text.size() + simdjson::SIMDJSON_PADDING;
     if (need > padded_capacity) {
       padded_capacity = std::max(need, padded_capacity * 2);
@@ -693,7 +706,8 @@ struct JsonDecoder::Impl {
     if (!text.empty()) std::memcpy(padded.get(), text.data(), text.size());
     // simdjson reads (but ignores) the padding; zeroing it keeps sanitizers and valgrind quiet.
     std::memset(padded.get() + text.size(), 0, simdjson::SIMDJSON_PADDING);
-    if (!dom_only && decode_fast(text.size())) {
+    if (!dom_only && readable_end == nullptr &&
+        decode_fast(padded.get(), text.size(), padded_capacity)) {
       ++fast_records;
       for (size_t f = 0; f < columns.size(); ++f) append(columns[f], slots[f]);
       return true;
@@ -764,19 +778,25 @@ struct JsonDecoder::Impl {
   // no escape and no control character, read straight from the input (which stays put until the
   // record is appended); false otherwise. Stage 1 has checked that the string is closed, and the
   // zeroed padding stops the scan in any case.
-  static bool plain_string(const char* p, std::string_view* out) {
-    size_t n = 0;
-    for (;; ++n) {
-      const auto ch = static_cast<unsigned char>(p[n]);
-      if (ch == '"') break;
-      if (ch == '\\' || ch < 0x20) return false;
+  bool plain_string(const char* p, std::string_view* out) const {
+    // The first quote ends the string unless an escape precedes it, and then the escape makes
+    // the string not plain anyway.
+    const char* q = static_cast<const char*>(std::memchr(p, '"', static_cast<size_t>(doc_end - p)));
+    if (q == nullptr) return false;
+    const size_t n = static_cast<size_t>(q - p);
+    // No early exit, so that the compiler vectorizes the check.
+    bool special = false;
+    for (size_t i = 0; i < n; ++i) {
+      const auto ch = static_cast<unsigned char>(p[i]);
+      special |= (ch == '\\') | (ch < 0x20);
     }
+    if (special) return false;
     *out = std::string_view(p, n);
     return true;
   }
 
   // A string value, without simdjson's (virtual, copying) unescaping when it needs none.
-  static bool fast_string(ondemand::value& v, std::string_view* out) {
+  bool fast_string(ondemand::value& v, std::string_view* out) const {
     const std::string_view token = v.raw_json_token();  // peeks; reads nothing
     if (!token.empty() && token[0] == '"' && plain_string(token.data() + 1, out)) {
       ondemand::raw_json_string raw;
@@ -786,7 +806,7 @@ struct JsonDecoder::Impl {
   }
 
   // A field's name, likewise.
-  static bool fast_key(ondemand::field& field, std::string_view* out) {
+  bool fast_key(ondemand::field& field, std::string_view* out) const {
     if (plain_string(field.key().raw(), out)) return true;
     return field.unescaped_key().get(*out) == simdjson::SUCCESS;
   }
@@ -870,12 +890,14 @@ struct JsonDecoder::Impl {
     return true;
   }
 
-  // The record in `padded` (`size` bytes) into `slots`, all of it read and checked.
-  bool decode_fast(size_t size) {
+  // The record at `data` (`size` bytes, `capacity` of them readable) into `slots`, all of it
+  // read and checked.
+  bool decode_fast(const char* data, size_t size, size_t capacity) {
+    doc_end = data + size;
     // Limits this small are for tests; the DOM parser may refuse even a flat record.
     if (options.max_depth < 4) return false;
     ondemand::document doc;
-    if (od_parser.iterate(padded.get(), size, padded_capacity).get(doc) != simdjson::SUCCESS) {
+    if (od_parser.iterate(data, size, capacity).get(doc) != simdjson::SUCCESS) {
       return false;
     }
     ondemand::object object;
@@ -883,12 +905,27 @@ struct JsonDecoder::Impl {
     for (Slot& s : slots) s.state = Slot::kMissing;
     int hint = 0;
     for (auto member : object) {
-      ondemand::field field;
-      std::string_view key;
-      if (std::move(member).get(field) != simdjson::SUCCESS || !fast_key(field, &key)) {
-        return false;
+      // The field is used where the iterator built it: moving it out (get()) makes GCC copy it
+      // with a vector load of two just-written scalars, a store-forwarding stall per field.
+      if (member.error() != simdjson::SUCCESS) return false;
+      ondemand::field& field = member.value_unsafe();
+      // Producers usually write keys in schema order: compare the raw key with the expected
+      // name first (exact when the name needs no escaping), before scanning it.
+      int f = -1;
+      const char* raw = field.key().raw();
+      if (hint < static_cast<int>(columns.size())) {
+        const Column& expected = columns[static_cast<size_t>(hint)];
+        if (expected.plain_name && raw + expected.name.size() < doc_end &&
+            raw[expected.name.size()] == '"' &&
+            std::memcmp(raw, expected.name.data(), expected.name.size()) == 0) {
+          f = hint;
+        }
       }
-      const int f = find_field(key, hint);
+      std::string_view key;
+      if (f < 0) {
+        if (!fast_key(field, &key)) return false;
+        f = find_field(key, hint);
+      }
       if (f < 0) {
         if (!options.ignore_unknown_fields || !skip_checked(field.value(), 0)) return false;
         continue;
@@ -1016,8 +1053,10 @@ struct JsonDecoder::Impl {
 
   // Decodes one record into the batch being built or into `errors`.
   void decode_record(std::string_view text, int64_t index, int64_t byte_offset,
-                     std::vector<RecordError>& errors) {
-    if (!decode_one(text)) errors.push_back(RecordError{index, byte_offset, error});
+                     std::vector<RecordError>& errors, const char* readable_end = nullptr) {
+    if (!decode_one(text, readable_end)) {
+      errors.push_back(RecordError{index, byte_offset, error});
+    }
   }
 };
 
@@ -1043,7 +1082,10 @@ Result<JsonDecoder> JsonDecoder::make(SchemaPtr schema, JsonDecodeOptions option
   }
   for (int f = 0; f < schema->num_fields(); ++f) {
     const columnar::Field& field = schema->field(f);
-    Impl::Column c{field.name, field.type, field.nullable, nullptr, {}};
+    const bool plain_name = std::none_of(field.name.begin(), field.name.end(), [](char ch) {
+      return ch == '"' || ch == '\\' || static_cast<unsigned char>(ch) < 0x20;
+    });
+    Impl::Column c{field.name, field.type, field.nullable, plain_name, nullptr, {}};
     switch (field.type.id()) {
       case TypeId::kBool:
         c.builder = std::make_unique<columnar::BooleanBuilder>();
@@ -1097,12 +1139,17 @@ Result<DecodeResult> JsonDecoder::decode(const Array& messages) {
   }
   DecodeResult result;
   impl_->begin(messages.length());
+  // Messages lie back to back in the data buffer, so all but the last few have simdjson's padding
+  // readable behind them.
+  const columnar::BufferPtr& data = messages.data().data;
+  const char* readable_end =
+      data == nullptr ? nullptr : reinterpret_cast<const char*>(data->data()) + data->size();
   for (int64_t i = 0; i < messages.length(); ++i) {
     if (messages.is_null(i)) {
       result.errors.push_back(RecordError{i, -1, "null message"});
       continue;
     }
-    impl_->decode_record(messages.string_view(i), i, -1, result.errors);
+    impl_->decode_record(messages.string_view(i), i, -1, result.errors, readable_end);
   }
   result.batch = impl_->finish();
   return result;
@@ -1132,7 +1179,10 @@ Result<DecodeResult> JsonDecoder::decode_lines(std::string_view text) {
     if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
     // JSON strings cannot hold a raw newline, so splitting at '\n' never cuts a record.
     bool blank = std::all_of(l.begin(), l.end(), [](char c) { return is_ws(c); });
-    if (!blank) impl_->decode_record(l, line, static_cast<int64_t>(pos), result.errors);
+    if (!blank) {
+      impl_->decode_record(l, line, static_cast<int64_t>(pos), result.errors,
+                           text.data() + text.size());
+    }
     pos = end + 1;
     ++line;
   }

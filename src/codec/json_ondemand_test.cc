@@ -12,6 +12,7 @@
 
 #include "codec/json_test_access.h"
 #include "sabot/codec/json.h"
+#include "sabot/columnar/builder.h"
 
 namespace sabot::codec {
 namespace {
@@ -179,11 +180,35 @@ void expect_same_as_reference(const SchemaPtr& schema, const JsonDecodeOptions& 
         << what << ": " << messages[static_cast<size_t>(a->errors[i].index)];
   }
   ASSERT_TRUE(a->batch.equals(b->batch)) << what;
+  // The same through a binary array (records read in place, padding permitting) and as JSON
+  // lines (likewise).
+  columnar::BinaryBuilder builder(columnar::binary());
+  std::string lines;
+  for (const std::string& m : messages) {
+    builder.append(m);
+    lines += m + "\n";
+  }
+  auto from_array = fast->decode(builder.finish());
+  ASSERT_TRUE(from_array.is_ok());
+  ASSERT_EQ(from_array->errors.size(), b->errors.size()) << what;
+  for (size_t i = 0; i < b->errors.size(); ++i) {
+    ASSERT_EQ(from_array->errors[i].message, b->errors[i].message) << what;
+  }
+  ASSERT_TRUE(from_array->batch.equals(b->batch)) << what;
+  auto fast_lines = fast->decode_lines(lines);
+  auto reference_lines = reference->decode_lines(lines);
+  ASSERT_TRUE(fast_lines.is_ok() && reference_lines.is_ok());
+  ASSERT_EQ(fast_lines->errors.size(), reference_lines->errors.size()) << what;
+  for (size_t i = 0; i < fast_lines->errors.size(); ++i) {
+    ASSERT_EQ(fast_lines->errors[i].index, reference_lines->errors[i].index) << what;
+    ASSERT_EQ(fast_lines->errors[i].message, reference_lines->errors[i].message) << what;
+  }
+  ASSERT_TRUE(fast_lines->batch.equals(reference_lines->batch)) << what;
   EXPECT_EQ(JsonDecoderTestAccess::fast_path_records(*reference), 0);
   if (outcome != nullptr) {
     outcome->rows += a->batch.num_rows();
     outcome->errors += static_cast<int64_t>(a->errors.size());
-    outcome->fast += JsonDecoderTestAccess::fast_path_records(*fast);
+    outcome->fast += JsonDecoderTestAccess::fast_path_records(*fast) / 3;  // three passes
   }
 }
 
@@ -245,6 +270,28 @@ TEST(JsonOnDemand, TrailingContentAndTruncationsAreRefusedLikeTheReference) {
     messages.push_back(valid + tail);
   }
   expect_same_as_reference(all_types_schema(true), {}, messages, "truncations");
+}
+
+TEST(JsonOnDemand, KeysMatchByTheirValueNotTheirBytes) {
+  const SchemaPtr schema = columnar::schema({
+      columnar::field("ab", columnar::int64()),
+      columnar::field("a\"b", columnar::int64()),
+      columnar::field("abcdefghijklmnopqrstuvwxyz0123456789", columnar::int64()),
+      columnar::field("caf\xC3\xA9", columnar::int64()),
+  });
+  const std::vector<std::string> messages = {
+      R"({"ab":1,"a\"b":2,"abcdefghijklmnopqrstuvwxyz0123456789":3,"café":4})",
+      R"({"a\u0062":1,"a\u0022b":2,"caf\u00e9":4})",
+      R"({"a":1,"abc":2,"ab ":3,"abcdefghijklmnopqrstuvwxyz":4})",
+      R"({"ab":1})",
+      R"({"a)",
+      R"({"abcdefghijklmnopqrstuvwxyz0123456789)",
+  };
+  for (bool ignore_unknown : {true, false}) {
+    JsonDecodeOptions options;
+    options.ignore_unknown_fields = ignore_unknown;
+    expect_same_as_reference(schema, options, messages, "keys");
+  }
 }
 
 TEST(JsonOnDemand, OrdinaryRecordsTakeTheFastPath) {
