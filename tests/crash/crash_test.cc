@@ -197,6 +197,7 @@ class CrashTest : public ::testing::Test {
   void TearDown() override {
     if (!HasFailure()) fs::remove_all(dir_);
   }
+  void fraud_under_kills(const std::string& name, const std::vector<std::string>& extra, int kills);
 
   // Runs `args` to its end without interruption; returns its wall time (only used to choose kill
   // times, never asserted on).
@@ -386,7 +387,10 @@ class CrashTest : public ::testing::Test {
   fs::path dir_;
 };
 
-TEST_F(CrashTest, FraudDemoAlertsAndDeadLettersSurviveKills) {
+// `demo fraud` under `kills` kills, with `extra` flags (the state backend); `name` names the
+// rounds' directories.
+void CrashTest::fraud_under_kills(const std::string& name, const std::vector<std::string>& extra,
+                                  int kills) {
   // 150k generated transactions and three bad lines (dead-lettered) among them.
   const fs::path input = dir_ / "tx.jsonl";
   {
@@ -415,6 +419,7 @@ TEST_F(CrashTest, FraudDemoAlertsAndDeadLettersSurviveKills) {
                                   "dead-letter",
                                   "--dead-letter-out",
                                   (out.parent_path() / "dead.jsonl").string()};
+    a.insert(a.end(), extra.begin(), extra.end());
     if (!ck.empty()) {
       // 20 ms rather than the 100 ms: a run of 150k transactions lasts a few hundred ms,
       // and kills aimed at its second checkpoint must find one (more checkpoints, more to kill).
@@ -436,14 +441,23 @@ TEST_F(CrashTest, FraudDemoAlertsAndDeadLettersSurviveKills) {
       run_once(args(dir_ / "once" / "ck", dir_ / "once" / "alerts.jsonl"), dir_ / "once.err");
   EXPECT_EQ(sorted_lines(read_file(dir_ / "once" / "alerts.jsonl")), expected);
 
-  Job job{"fraud", "fraud-detection", args,
+  Job job{name, "fraud-detection", args,
           [](const fs::path& out) { return std::vector<fs::path>{out}; }, "alerts.jsonl"};
-  const Figures f = kill_repeatedly(job, expected, 12, wall, 20261205);
-  EXPECT_EQ(f.kills, 12);
+  const Figures f = kill_repeatedly(job, expected, kills, wall, 20261205);
+  EXPECT_EQ(f.kills, kills);
   // Each round's dead letters: the whole file, each bad line once.
   for (int r = 0; r < f.rounds; ++r) {
-    EXPECT_EQ(read_file(dir_ / ("fraud-round" + std::to_string(r)) / "dead.jsonl"), dead) << r;
+    EXPECT_EQ(read_file(dir_ / (name + "-round" + std::to_string(r)) / "dead.jsonl"), dead) << r;
   }
+}
+
+TEST_F(CrashTest, FraudDemoAlertsAndDeadLettersSurviveKills) { fraud_under_kills("fraud", {}, 12); }
+
+// The same with the detector's keyed state in RocksDB (--state-backend rocksdb): fewer kills, since
+// a run is slower.
+TEST_F(CrashTest, FraudDemoOnRocksDbSurvivesKills) {
+  fraud_under_kills("fraud-rocksdb",
+                    {"--state-backend", "rocksdb", "--state-dir", (dir_ / "state").string()}, 4);
 }
 
 TEST_F(CrashTest, NexmarkWindowedQuerySurvivesKills) {
