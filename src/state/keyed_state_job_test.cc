@@ -1,6 +1,10 @@
-// Keyed state inside a real keyed job: an operator keeps a per-key running count and sum in a
-// memory backend that owns exactly the key groups the runtime's key_by routes to its subtask.
+// Keyed state inside a real keyed job: an operator keeps a per-key running count and sum in the
+// job's state backend (EnvironmentOptions::state_backend: memory, or RocksDB), each subtask's
+// owning exactly the key groups the runtime's key_by routes to it.
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <map>
 #include <random>
 #include <vector>
@@ -10,6 +14,7 @@
 #include "sabot/api/environment.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/state/keyed_state_backend.h"
+#include "sabot/state/rocksdb_backend.h"
 
 namespace sabot::state {
 namespace {
@@ -73,12 +78,21 @@ class RunningSumFactory final : public runtime::OperatorFactory {
     o.key_groups = key_groups_for_subtask(ctx.subtask_index, ctx.parallelism, ctx.max_parallelism);
     o.clock = ctx.clock;
     o.name = ctx.operator_name;
-    SABOT_ASSIGN_OR_RETURN(auto backend, MemoryStateBackend().create_keyed_backend(o));
+    static const MemoryStateBackend kMemory;
+    const StateBackend& states = ctx.state_backend != nullptr ? *ctx.state_backend : kMemory;
+    SABOT_ASSIGN_OR_RETURN(auto backend, states.create_keyed_backend(o));
     return std::unique_ptr<runtime::Operator>(new RunningSumOp(std::move(backend)));
   }
 };
 
-TEST(KeyedStateJobTest, RunningSumsMatchTheModelAtEveryParallelism) {
+// The parameter: the job's state backend ("memory" or "rocksdb").
+class KeyedStateJobTest : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(KeyedStateJobTest, RunningSumsMatchTheModelAtEveryParallelism) {
+  const std::string dir =
+      ::testing::TempDir() + "/keyed_state_job_test_" + std::to_string(getpid());
+  std::shared_ptr<const StateBackend> backend;
+  if (GetParam() == "rocksdb") backend = rocksdb(dir).value();
   for (int parallelism = 1; parallelism <= 4; ++parallelism) {
     for (int max_parallelism : {128, 100}) {
       std::mt19937_64 rng(static_cast<uint64_t>(parallelism * 1000 + max_parallelism));
@@ -99,7 +113,9 @@ TEST(KeyedStateJobTest, RunningSumsMatchTheModelAtEveryParallelism) {
         }
         batches.push_back(*RecordBatch::make(input_schema(), {ks.finish(), vs.finish()}));
       }
-      Environment env({.parallelism = parallelism, .max_parallelism = max_parallelism});
+      Environment env({.parallelism = parallelism,
+                       .max_parallelism = max_parallelism,
+                       .state_backend = backend});
       // One source subtask, so each key's rows reach the keyed operator in input order (the
       // model's running sums depend on it); the keyed operator runs at `parallelism`.
       auto out = env.from_batches(batches, input_schema())
@@ -120,7 +136,12 @@ TEST(KeyedStateJobTest, RunningSumsMatchTheModelAtEveryParallelism) {
       EXPECT_EQ(got, model) << "parallelism " << parallelism << " max " << max_parallelism;
     }
   }
+  backend.reset();
+  std::filesystem::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, KeyedStateJobTest, ::testing::Values("memory", "rocksdb"),
+                         [](const auto& info) { return info.param; });
 
 }  // namespace
 }  // namespace sabot::state
