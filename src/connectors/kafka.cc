@@ -166,16 +166,14 @@ class KafkaRecordReader final : public RecordReader {
 
   static Result<std::unique_ptr<KafkaRecordReader>> open(
       Options options, const std::vector<PartitionAssignment>& assignments) {
-    SABOT_ASSIGN_OR_RETURN(
-        ConfPtr conf,
-        make_conf(options.bootstrap, options.properties,
-                  {{"group.id", options.group_id},
-                   {"enable.auto.commit", "false"},
-                   {"enable.auto.offset.store", "false"},
-                   {"enable.partition.eof", "false"},
-                   // A position the partition no longer holds (retention) fails the job rather
-                   // than silently skipping records.
-                   {"auto.offset.reset", "error"}}));
+    // auto.offset.reset=error: a position the partition no longer holds (retention) fails the
+    // job rather than silently skipping records.
+    const ClientProperties fixed = {{"group.id", options.group_id},
+                                    {"enable.auto.commit", "false"},
+                                    {"enable.auto.offset.store", "false"},
+                                    {"enable.partition.eof", "false"},
+                                    {"auto.offset.reset", "error"}};
+    SABOT_ASSIGN_OR_RETURN(ConfPtr conf, make_conf(options.bootstrap, options.properties, fixed));
     SABOT_ASSIGN_OR_RETURN(RdKafkaPtr rk, make_client(RD_KAFKA_CONSUMER, std::move(conf)));
     rd_kafka_poll_set_consumer(rk.get());
     std::unique_ptr<KafkaRecordReader> r(new KafkaRecordReader(std::move(options), std::move(rk)));

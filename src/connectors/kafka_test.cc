@@ -124,6 +124,27 @@ void produce_raw(const KafkaDevBroker& broker, const std::string& topic, const s
   rd_kafka_destroy(rk);
 }
 
+// The sum of the offsets group `group` committed for the partitions of `topic` (-1 each when
+// none).
+int64_t committed_total(const KafkaDevBroker& broker, const std::string& group,
+                        const std::string& topic, int partitions) {
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", broker.bootstrap().c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", group.c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (rk == nullptr) return -1;
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int p = 0; p < partitions; ++p) rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  int64_t total = 0;
+  if (rd_kafka_committed(rk, list, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    for (int i = 0; i < list->cnt; ++i) total += list->elems[i].offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  rd_kafka_destroy(rk);
+  return total;
+}
+
 std::unique_ptr<KafkaDevBroker> start_broker(int brokers = 1) {
   auto b = KafkaDevBroker::start({.brokers = brokers, .partitions = 3});
   EXPECT_TRUE(b.is_ok()) << b.status().to_string();
@@ -326,6 +347,12 @@ TEST(KafkaConnector, RestoredJobContinuesFromCheckpointedOffsets) {
     auto s = (*job)->wait_for_checkpoint(*id);
     ASSERT_TRUE(s.is_ok()) << s.status().to_string();
     snap = std::make_shared<runtime::JobSnapshot>(*s);
+    // The completed checkpoint's offsets are committed to the group "sabot-<uid>" (monitoring).
+    int64_t committed = 0;
+    for (int attempt = 0; attempt < 500 && committed != 300; ++attempt) {
+      committed = committed_total(*broker, "sabot-in", "in", 3);
+    }
+    EXPECT_EQ(committed, 300);
     (*job)->cancel();
     (void)(*job)->wait();
   }
