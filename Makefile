@@ -27,7 +27,7 @@ build-asan: deps build/asan-ubsan/build.ninja
 TSAN_TARGETS = executor_test environment_test record_test topic_test memory_broker_test \
   watermark_test process_test stateful_api_test window_test join_test dedup_test topn_test \
   files_test keyed_state_job_test nexmark_queries_test nexmark_windowed_queries_test fraud_job_test enrichment_job_test coordinator_test \
-  recovery_test observe_test
+  recovery_test observe_test app_test
 empty :=
 space := $(empty) $(empty)
 TSAN_REGEX = ^($(subst $(space),|,$(strip $(TSAN_TARGETS))))$$
