@@ -293,7 +293,10 @@ class AgentFactory final : public runtime::OperatorFactory {
         state::key_groups_for_subtask(ctx.subtask_index, ctx.parallelism, ctx.max_parallelism);
     bo.clock = ctx.clock;
     bo.name = ctx.operator_name;
-    SABOT_ASSIGN_OR_RETURN(auto backend, state::MemoryStateBackend().create_keyed_backend(bo));
+    // The job's backend (EnvironmentOptions::state_backend: memory or RocksDB).
+    static const state::MemoryStateBackend kMemory;
+    const state::StateBackend& states = ctx.state_backend != nullptr ? *ctx.state_backend : kMemory;
+    SABOT_ASSIGN_OR_RETURN(auto backend, states.create_keyed_backend(bo));
     auto driver =
         std::make_unique<AgentDriver>(&agent_, tables_, std::move(invoker), dead_letters_, schema);
     return std::unique_ptr<runtime::Operator>(new operators::KeyedProcessOperator(

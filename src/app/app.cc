@@ -17,6 +17,7 @@
 
 #include "app/agent.h"
 #include "sabot/checkpoint/storage.h"
+#include "sabot/state/rocksdb_backend.h"
 
 namespace sabot::app {
 
@@ -199,9 +200,12 @@ WorkerReport App::run(const WorkerOptions& wopts) {
     problems.push_back("broker '" + options_.broker +
                        "': only memory:// is supported by the App worker so far");
   }
-  if (options_.state_backend != "memory") {
+  if (options_.state_backend != "memory" && options_.state_backend != "rocksdb") {
     problems.push_back("state backend '" + options_.state_backend +
-                       "': only \"memory\" is supported by the App so far");
+                       "': use \"memory\" or \"rocksdb\"");
+  }
+  if (options_.state_backend == "rocksdb" && options_.state_dir.empty()) {
+    problems.push_back("state backend 'rocksdb' needs a state directory (AppOptions::state_dir)");
   }
   if (agents_.empty()) problems.push_back("the app declares no agent");
   for (const auto& a : agents_) {
@@ -284,6 +288,11 @@ WorkerReport App::run(const WorkerOptions& wopts) {
       eo.allow_non_restored_state = true;  // the sinks of earlier incarnations (see above)
     } else {
       eo.restore_from = run.last_checkpoint;
+    }
+    if (options_.state_backend == "rocksdb") {
+      auto backend = state::rocksdb(options_.state_dir + "/rocksdb/" + a.name);
+      if (!backend.is_ok()) return backend.status();
+      eo.state_backend = *backend;
     }
     run.env = std::make_unique<Environment>(eo);
     Environment& env = *run.env;

@@ -10,6 +10,8 @@
 #include <sstream>
 #include <thread>
 
+#include <unistd.h>
+
 #include "sabot/connectors/memory_broker.h"
 
 namespace sabot::app {
@@ -77,10 +79,20 @@ std::vector<std::string> one_to(int64_t n) {
   return out;
 }
 
-TEST(AppTest, WordCountAgentsTalkThroughTopicsAndCountExactlyOnce) {
+class WordCountTest : public testing::TestWithParam<std::string> {};
+
+// Word count with its tables in memory and in RocksDB.
+TEST_P(WordCountTest, AgentsTalkThroughTopicsAndCountExactlyOnce) {
   MemoryBroker broker;
   std::ostringstream log;
-  App app("word-count", {.checkpoint_interval = 20ms, .memory_broker = &broker, .log = &log});
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("app_test_" + GetParam() + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  App app("word-count", {.checkpoint_interval = 20ms,
+                         .state_backend = GetParam(),
+                         .state_dir = GetParam() == "rocksdb" ? dir.string() : std::string(),
+                         .memory_broker = &broker,
+                         .log = &log});
   auto lines = app.topic<std::string>("lines", {.partitions = 2});
   auto words = app.topic<std::string>("words", {.partitions = 3});
   app.topic<std::string>("counts");
@@ -128,7 +140,10 @@ TEST(AppTest, WordCountAgentsTalkThroughTopicsAndCountExactlyOnce) {
   auto got = by_key(read_all(broker, "counts"));
   ASSERT_EQ(got.size(), expected.size());
   for (const auto& [w, n] : expected) EXPECT_EQ(got[w], one_to(n)) << w;
+  std::filesystem::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, WordCountTest, testing::Values("memory", "rocksdb"));
 
 // Three agents over their own topics; one fails once on a chosen record.
 struct SupervisionCase {

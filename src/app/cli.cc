@@ -151,6 +151,9 @@ int App::main(int argc, char** argv) {
                   86'400'000);
     flags.add_string("state-dir", &state_dir,
                      "memory:// topics backed by DIR/topics/<topic>.log (what `send` appends to)");
+    std::string backend = options_.state_backend;
+    flags.add_string("state-backend", &backend, "where tables live (rocksdb: in --state-dir)",
+                     {"memory", "rocksdb"});
     flags.add_bool("until-done", &until_done,
                    "close the topics no agent writes to once loaded, and stop when every agent "
                    "has read its input");
@@ -179,6 +182,7 @@ int App::main(int argc, char** argv) {
     options_.broker = broker;
     options_.checkpoints = checkpoint_dir;
     options_.state_dir = state_dir;
+    options_.state_backend = backend;
     options_.checkpoint_interval = std::chrono::milliseconds(interval_ms);
     WorkerOptions wo;
     wo.until_done = until_done;

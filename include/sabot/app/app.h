@@ -47,7 +47,8 @@ struct AppOptions {
   // across supervisor restarts inside the process).
   std::string checkpoints{};
   std::chrono::milliseconds checkpoint_interval{1000};
-  // Keyed state backend of the agents. Only "memory" (the default) is supported.
+  // Keyed state backend of the agents' tables: "memory" (the default) or "rocksdb" (in
+  // <state_dir>/rocksdb/<agent>; needs state_dir).
   std::string state_backend = "memory";
   // A directory in which memory:// topics are backed by files (<dir>/topics/<topic>.log): the
   // worker loads them at start and follows them while it runs, and `send` appends to them, so
