@@ -60,6 +60,23 @@ TEST_F(StateBackendCliTest, FraudOnRocksDbRaisesTheSameAlertsAsInMemory) {
   EXPECT_TRUE(fs::is_empty(path("state")));
 }
 
+// A RocksDB job's checkpoints hold the same keyed-state envelope as a memory job's: the
+// inspection commands read them.
+TEST_F(StateBackendCliTest, CheckpointsShowAndStateReadWorkOnRocksDbCheckpoints) {
+  const Outcome run = sabot(
+      "demo fraud --transactions 20000 --quiet --json --state-backend rocksdb --state-dir " +
+      path("state") + " --checkpoint-dir " + path("ck") + " --alerts-out " + path("alerts.jsonl"));
+  ASSERT_EQ(run.code, 0) << run.err;
+  const Outcome show = sabot("checkpoints show " + path("ck") + "/chk-1");
+  ASSERT_EQ(show.code, 0) << show.err;
+  EXPECT_NE(show.out.find("state 'account': value of"), std::string::npos) << show.out;
+  const Outcome read =
+      sabot("state read " + path("ck") + "/chk-1 --operator fraud-detector --state account");
+  ASSERT_EQ(read.code, 0) << read.err;
+  EXPECT_GT(test_support::sorted_lines(read.out).size(), 1000u);
+  EXPECT_NE(read.out.find("{\"key\": \""), std::string::npos);
+}
+
 TEST_F(StateBackendCliTest, NexmarkProcessQueriesOnRocksDbGiveTheSameRowsAsInMemory) {
   // q4 is left out: its running averages depend on how its two inputs interleave, also in memory.
   for (const char* q : {"q5", "q7"}) {
