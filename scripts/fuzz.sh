@@ -3,14 +3,14 @@
 # each for SECONDS (default 300), starting from the seed corpus in fuzz/corpus/<name>/. New inputs
 # go to build/fuzz/corpus/<name>/ (not committed), crashes to build/fuzz/artifacts/<name>/, the
 # output to build/fuzz/logs/<name>.log. Exits 1 when any target found a crash, leak or timeout.
-#   scripts/fuzz.sh [SECONDS] [name...]     names: json_decoder csv_decoder ipc_reader
-#                                            snapshot_reader flags (default: all)
+#   scripts/fuzz.sh [SECONDS] [name...]     names: json_decoder csv_decoder msgpack_decoder
+#                                            ipc_reader snapshot_reader flags (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 names=("$@")
-if ((${#names[@]} == 0)); then names=(json_decoder csv_decoder ipc_reader snapshot_reader flags); fi
+if ((${#names[@]} == 0)); then names=(json_decoder csv_decoder msgpack_decoder ipc_reader snapshot_reader flags); fi
 
 failed=()
 for name in "${names[@]}"; do
