@@ -188,7 +188,7 @@ int complete_checkpoints(const std::string& dir) {
 }
 
 TEST(KafkaCli, KcatProducesSabotProcessesKcatReads) {
-  if (!have_kcat()) GTEST_SKIP() << "kcat is not installed (scripts/install-deps.sh)";
+  ASSERT_TRUE(have_kcat()) << "kcat is not installed: run scripts/install-deps.sh";
   DevBroker broker;
   ASSERT_TRUE(broker.start("in,out")) << read_file(broker.dir + "/stderr");
   EXPECT_EQ(read_file(broker.dir + "/stdout"), broker.address + "\n");
@@ -243,7 +243,7 @@ TEST(KafkaCli, KcatProducesSabotProcessesKcatReads) {
 }
 
 TEST(KafkaCli, FraudDemoWritesItsAlertsToTheDevBroker) {
-  if (!have_kcat()) GTEST_SKIP() << "kcat is not installed (scripts/install-deps.sh)";
+  ASSERT_TRUE(have_kcat()) << "kcat is not installed: run scripts/install-deps.sh";
   DevBroker broker;
   ASSERT_TRUE(broker.start("bank-transactions,fraud-alerts")) << read_file(broker.dir + "/stderr");
   auto demo = run_command(std::string(SABOT_CLI) + " demo fraud --transactions 20000 --json " +
@@ -274,7 +274,7 @@ TEST(KafkaCli, FraudDemoWritesItsAlertsToTheDevBroker) {
 // account from 1 to its number of records, each once (a record skipped or counted twice would
 // leave a gap or a repeat).
 TEST(KafkaCli, KilledJobResumesFromItsCheckpointedOffsets) {
-  if (!have_kcat()) GTEST_SKIP() << "kcat is not installed (scripts/install-deps.sh)";
+  ASSERT_TRUE(have_kcat()) << "kcat is not installed: run scripts/install-deps.sh";
   DevBroker broker;
   ASSERT_TRUE(broker.start("in")) << read_file(broker.dir + "/stderr");
   const std::string checkpoints = broker.dir + "/chk";
