@@ -45,7 +45,7 @@ build-fuzz: deps build/fuzz/build.ninja
 fuzz: build-fuzz
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 fuzz-smoke: build-fuzz
-	scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+	SABOT_FUZZ_SMOKE=1 scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 
 check-format: deps
 	@clang-format --dry-run --Werror $(SOURCES) && echo "format: clean"
