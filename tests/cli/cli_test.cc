@@ -864,8 +864,7 @@ TEST_F(CliSafetyTest, OnATerminalProgressIsOneStatusLineEvenWhenQuiet) {
 
 // Row 12 (first half): docs/fraud.md "Running it" used txns.jsonl before the command that makes it.
 TEST_F(CliSafetyTest, DocsRunningItCreatesEachFileBeforeUsingIt) {
-  const fs::path doc =
-      fs::path(__FILE__).parent_path().parent_path().parent_path() / "docs" / "fraud.md";
+  const fs::path doc = fs::path(SABOT_SOURCE_DIR) / "docs" / "fraud.md";
   const std::string text = read(doc.string());
   ASSERT_FALSE(text.empty()) << doc;
   const size_t start = text.find("## Running it");
