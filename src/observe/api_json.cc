@@ -1,5 +1,6 @@
 // The JSON documents of the HTTP API: the job graph, per-subtask metrics, checkpoints and
 // watermarks (with the diagnosis). Times are epoch milliseconds; null when unknown.
+#include <algorithm>
 #include <cstdio>
 
 #include "sabot/observe/metrics_server.h"
@@ -125,8 +126,8 @@ std::string metrics_json(const std::vector<std::shared_ptr<const JobMetrics>>& j
           if (k) s += ",";
           s += "{\"subtask\":" + std::to_string(k) + ",\"records_in\":" + v(c.records_in) +
                ",\"records_out\":" + v(c.records_out) + ",\"batches_in\":" + v(c.batches_in) +
-               ",\"batches_out\":" + v(c.batches_out) +
-               ",\"records_dropped\":" + v(c.records_dropped) +
+               ",\"batches_out\":" + v(c.batches_out) + ",\"bytes_in\":" + v(c.bytes_in) +
+               ",\"bytes_out\":" + v(c.bytes_out) + ",\"records_dropped\":" + v(c.records_dropped) +
                ",\"busy_seconds\":" + seconds(c.busy_ns.load(std::memory_order_relaxed)) +
                ",\"backpressured_seconds\":" +
                seconds(c.blocked_ns.load(std::memory_order_relaxed)) + ",\"watermark_ms\":" +
@@ -134,7 +135,7 @@ std::string metrics_json(const std::vector<std::shared_ptr<const JobMetrics>>& j
                ",\"snapshots\":" + v(c.snapshots) +
                ",\"snapshot_seconds\":" + seconds(c.snapshot_ns.load(std::memory_order_relaxed)) +
                ",\"alignment_seconds\":" + seconds(c.alignment_ns.load(std::memory_order_relaxed)) +
-               ",\"state_bytes\":" + v(c.state_bytes) + "}";
+               ",\"state_bytes\":" + v(c.state_bytes) + ",\"state_keys\":" + v(c.state_keys) + "}";
         }
         s += "]}";
       }
@@ -162,6 +163,24 @@ std::string checkpoints_json(const std::vector<std::shared_ptr<const JobMetrics>
   });
 }
 
+namespace {
+// ",\"offset\":N,\"end_offset\":N,\"lag\":N" of a source partition (null where unknown).
+std::string progress_fields(const OperatorEntry& e, int subtask, int split) {
+  int64_t at = -1;
+  int64_t end = -1;
+  for (const auto& pg : e.partitions) {
+    if (pg->subtask == subtask && pg->split == split) {
+      at = pg->offset.load(std::memory_order_relaxed);
+      end = pg->end_offset.load(std::memory_order_relaxed);
+    }
+  }
+  auto num = [](int64_t v) { return v < 0 ? std::string("null") : std::to_string(v); };
+  return ",\"offset\":" + num(at) + ",\"end_offset\":" + num(end) + ",\"lag\":" +
+         (at >= 0 && end >= 0 ? std::to_string(std::max<int64_t>(0, end - at))
+                              : std::string("null"));
+}
+}  // namespace
+
 std::string watermarks_json(const std::vector<std::shared_ptr<const JobMetrics>>& jobs,
                             int64_t now_ms) {
   return for_jobs(jobs, [&](const JobMetrics& job) {
@@ -182,7 +201,25 @@ std::string watermarks_json(const std::vector<std::shared_ptr<const JobMetrics>>
               time_or_null(sp->max_event_time_ms.load(std::memory_order_relaxed)) +
               ",\"since_data_ms\":" + (last == INT64_MIN ? "null" : std::to_string(now_ms - last)) +
               ",\"idle\":" + (sp->idle.load(std::memory_order_relaxed) ? "true" : "false") +
-              ",\"position\":" + quote(sub < e.positions.size() ? e.positions[sub] : "") + "}";
+              ",\"position\":" + quote(sub < e.positions.size() ? e.positions[sub] : "") +
+              progress_fields(e, sp->subtask, sp->split) + "}";
+        }
+        // Partitions with offsets but no event time (a source without watermarks).
+        for (const auto& pg : e.partitions) {
+          bool listed = false;
+          for (const auto& sp : e.splits) {
+            listed = listed || (sp->subtask == pg->subtask && sp->split == pg->split);
+          }
+          if (listed) continue;
+          if (!first) s += ",";
+          first = false;
+          const size_t sub = static_cast<size_t>(pg->subtask);
+          s += "{\"source\":" + quote(e.name) + ",\"subtask\":" + std::to_string(pg->subtask) +
+               ",\"partition\":" + std::to_string(pg->split) +
+               ",\"watermark_ms\":null,\"max_event_time_ms\":null,\"since_data_ms\":null,"
+               "\"idle\":false,\"position\":" +
+               quote(sub < e.positions.size() ? e.positions[sub] : "") +
+               progress_fields(e, pg->subtask, pg->split) + "}";
         }
       }
     });

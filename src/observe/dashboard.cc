@@ -39,11 +39,15 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 <main>
 <section><h2>Job graph</h2><div id="graph" class="graph"></div><div id="plan" class="muted"></div></section>
 <section><h2>Operators</h2>
-<table><thead><tr><th>operator</th><th>par</th><th>records in</th><th>records out</th><th>out / s</th><th>busy</th><th>backpressured</th><th>watermark</th><th>lag</th><th>state</th></tr></thead><tbody id="ops"></tbody></table></section>
+<table><thead><tr><th>operator</th><th>par</th><th>records in</th><th>records out</th><th>bytes in</th><th>bytes out</th><th>out / s</th><th>busy</th><th>backpressured</th><th>watermark</th><th>lag</th><th>state</th><th>keys</th></tr></thead><tbody id="ops"></tbody></table></section>
 <section><h2>Watermarks: why is each one where it is?</h2>
 <table><thead><tr><th>operator</th><th>watermark</th><th>held back by</th></tr></thead><tbody id="holds"></tbody></table>
 <h2>Source partitions</h2>
-<table><thead><tr><th>source</th><th>subtask</th><th>partition</th><th>watermark</th><th>last data</th><th>idle</th></tr></thead><tbody id="parts"></tbody></table></section>
+<table><thead><tr><th>source</th><th>subtask</th><th>partition</th><th>watermark</th><th>last data</th><th>idle</th><th>offset</th><th>lag</th></tr></thead><tbody id="parts"></tbody></table></section>
+<section id="app" style="display:none"><h2>App: agents</h2>
+<table><thead><tr><th>agent</th><th>topic</th><th>concurrency</th><th>records</th><th>failures</th><th>restarts</th><th>keys per subtask</th></tr></thead><tbody id="agents"></tbody></table>
+<h2>App: tables</h2>
+<table><thead><tr><th>table</th><th>key</th><th>value</th><th>window</th></tr></thead><tbody id="tables"></tbody></table></section>
 <section><h2>Checkpoints</h2><div id="cpsummary"></div>
 <table><thead><tr><th>id</th><th>status</th><th>duration</th><th>size</th><th>path</th></tr></thead><tbody id="cps"></tbody></table></section>
 </main>
@@ -120,6 +124,8 @@ async function refresh() {
   try {
     const [jobDoc, metricsDoc, wmDoc, cpDoc] = await Promise.all([
       getJson("/api/job"), getJson("/api/metrics"), getJson("/api/watermarks"), getJson("/api/checkpoints")]);
+    const appDoc = await getJson("/api/app");
+    drawApp(appDoc.app);
     const p = jobDoc.process;
     document.getElementById("process").textContent = "CPU " + p.cpu_seconds.toFixed(1) + " s, RSS " + fmt(p.rss_bytes) + "B";
     if (jobDoc.jobs.length === 0) { document.getElementById("job").textContent = "no job running"; return; }
@@ -155,9 +161,13 @@ async function refresh() {
       const bpShare = before && wall > 0 ? (bp - before.bp) / wall / n : 0;
       const w = minWatermark(o.subtasks);
       const state = o.subtasks.reduce((a, s) => a + Math.max(0, s.state_bytes), 0);
+      const keyed = o.subtasks.some(s => s.state_keys >= 0);
+      const keys = o.subtasks.reduce((a, s) => a + Math.max(0, s.state_keys), 0);
       const tr = row([o.name, { num: par.get(o.name) }, { num: fmt(sum(o.subtasks, "records_in")) }, { num: fmt(out) },
+        { num: fmt(sum(o.subtasks, "bytes_in")) + "B" }, { num: fmt(sum(o.subtasks, "bytes_out")) + "B" },
         { num: rate === null ? "-" : fmt(rate) }, bar(Math.max(0, busyShare)), bar(Math.max(0, bpShare), "bp"),
-        fmtTime(w), w === null ? "-" : fmtMs(now - w), state > 0 ? fmt(state) + "B" : "-"]);
+        fmtTime(w), w === null ? "-" : fmtMs(now - w), state > 0 ? fmt(state) + "B" : "-",
+        { num: keyed ? fmt(keys) : "-" }]);
       tr.className = "op-row";
       tr.setAttribute("data-op", o.name);
       tr.children[3].className = "num records-out";
@@ -172,7 +182,8 @@ async function refresh() {
     }
     const parts = document.getElementById("parts");
     parts.replaceChildren();
-    for (const s of wm.partitions) parts.appendChild(row([s.source, { num: s.subtask }, { num: s.partition }, fmtTime(s.watermark_ms), s.since_data_ms === null ? "never" : fmtMs(s.since_data_ms) + " ago", s.idle ? "idle" : "active"]));
+    for (const s of wm.partitions) parts.appendChild(row([s.source, { num: s.subtask }, { num: s.partition }, fmtTime(s.watermark_ms), s.since_data_ms === null ? "never" : fmtMs(s.since_data_ms) + " ago", s.idle ? "idle" : "active",
+      { num: s.offset === null ? "-" : String(s.offset) }, { num: s.lag === null ? "-" : String(s.lag) }]));
     document.getElementById("cpsummary").textContent = cp.completed + " completed, " + cp.aborted + " aborted";
     const cps = document.getElementById("cps");
     cps.replaceChildren();
@@ -180,6 +191,26 @@ async function refresh() {
     if (!rendered) { rendered = true; console.log("sabot-dashboard: rendered " + metrics.operators.length + " operators"); }
   } catch (e) {
     console.error("sabot-dashboard: " + e.message);
+  }
+}
+// An App worker's agents and tables (/api/app; null for other jobs).
+function drawApp(app) {
+  document.getElementById("app").style.display = app ? "" : "none";
+  if (!app) return;
+  const agents = document.getElementById("agents");
+  agents.replaceChildren();
+  for (const a of app.agents) {
+    const tr = row([a.name, a.topic, { num: a.concurrency }, { num: fmt(a.records) }, { num: a.failures }, { num: a.restarts },
+      a.subtasks.map(s => s.keys === null ? "-" : fmt(s.keys)).join(" / ") || "-"]);
+    tr.setAttribute("data-agent", a.name);
+    agents.appendChild(tr);
+  }
+  const tables = document.getElementById("tables");
+  tables.replaceChildren();
+  for (const t of app.tables) {
+    const tr = row([t.name, t.key_type, t.value_type, t.window || "-"]);
+    tr.setAttribute("data-table", t.name);
+    tables.appendChild(tr);
   }
 }
 refresh();

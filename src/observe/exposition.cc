@@ -1,6 +1,7 @@
 // The Prometheus text exposition of running jobs, and the process's CPU and memory.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -163,6 +164,12 @@ std::string prometheus_text(const std::vector<std::shared_ptr<const JobMetrics>>
           x.add("sabot_operator_records_out_total", "counter",
                 "Records out of the operator (sources: records read).", l,
                 static_cast<double>(load(c.records_out)));
+          x.add("sabot_operator_bytes_in_total", "counter",
+                "Bytes of the batches into the operator (their rows in the columnar layout).", l,
+                static_cast<double>(load(c.bytes_in)));
+          x.add("sabot_operator_bytes_out_total", "counter",
+                "Bytes of the batches out of the operator (their rows in the columnar layout).", l,
+                static_cast<double>(load(c.bytes_out)));
           x.add("sabot_operator_batches_in_total", "counter", "Batches into the operator.", l,
                 static_cast<double>(load(c.batches_in)));
           x.add("sabot_operator_batches_out_total", "counter", "Batches out of the operator.", l,
@@ -186,6 +193,11 @@ std::string prometheus_text(const std::vector<std::shared_ptr<const JobMetrics>>
           if (const int64_t b = load(c.state_bytes); b >= 0) {
             x.add("sabot_operator_state_bytes", "gauge",
                   "Bytes of the operator's latest state snapshot.", l, static_cast<double>(b));
+          }
+          if (const int64_t k = load(c.state_keys); k >= 0) {
+            x.add("sabot_operator_state_keys", "gauge",
+                  "Keys a keyed stateful operator subtask holds (its key registry).", l,
+                  static_cast<double>(k));
           }
           if (const int64_t wm = load(c.input_watermark_ms); real_time(wm)) {
             x.add("sabot_operator_watermark_timestamp_seconds", "gauge",
@@ -212,6 +224,22 @@ std::string prometheus_text(const std::vector<std::shared_ptr<const JobMetrics>>
           x.add("sabot_source_partition_idle", "gauge",
                 "1 when the partition is idle (no data for the idle timeout).", l,
                 sp->idle.load(std::memory_order_relaxed) ? 1 : 0);
+        }
+        for (const auto& pg : e.partitions) {
+          const std::string l = ol + ",subtask=\"" + std::to_string(pg->subtask) +
+                                "\",partition=\"" + std::to_string(pg->split) + "\"";
+          const int64_t at = pg->offset.load(std::memory_order_relaxed);
+          const int64_t end = pg->end_offset.load(std::memory_order_relaxed);
+          if (at >= 0) {
+            x.add("sabot_source_partition_offset", "gauge",
+                  "Offset of the next record the source reads from the partition.", l,
+                  static_cast<double>(at));
+          }
+          if (at >= 0 && end >= 0) {
+            x.add("sabot_source_partition_lag_records", "gauge",
+                  "Records of the partition not yet read: end offset minus position.", l,
+                  static_cast<double>(std::max<int64_t>(0, end - at)));
+          }
         }
         // Positions are strings that change with every read: in /api/watermarks, not here
         // (a label that changes makes a new series per scrape).

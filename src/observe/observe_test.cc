@@ -2,16 +2,33 @@
 #include <httplib.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "sabot/api/environment.h"
+#include "sabot/api/process.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/expression.h"
+#include "sabot/connectors/memory_broker.h"
+#include "sabot/connectors/topic.h"
 #include "sabot/observe/metrics_server.h"
 #include "sabot/operators/basic.h"
 #include "sabot/operators/sources_sinks.h"
 #include "sabot/runtime/executor.h"
 #include "sabot/runtime/watermark.h"
+
+struct KeyedEvent {
+  int64_t user = 0;
+  int64_t amount = 0;
+};
+SABOT_RECORD(KeyedEvent, user, amount);
+struct KeyedTotal {
+  int64_t user = 0;
+  int64_t total = 0;
+};
+SABOT_RECORD(KeyedTotal, user, total);
 
 namespace sabot::observe {
 namespace {
@@ -301,11 +318,19 @@ void check_sums_at(int parallelism) {
   EXPECT_EQ(sum("sabot_operator_records_out_total", "small"), 3 * 5000);
   EXPECT_EQ(sum("sabot_operator_records_in_total", "keyed"), 3 * 5000);
   EXPECT_EQ(sum("sabot_operator_records_in_total", "sink"), 3 * 5000);
+  // Bytes: two int64 columns without nulls, 16 bytes per row.
+  EXPECT_EQ(sum("sabot_operator_bytes_out_total", "numbers"), 3 * kRowsPerSplit * 16);
+  EXPECT_EQ(sum("sabot_operator_bytes_in_total", "small"), 3 * kRowsPerSplit * 16);
+  EXPECT_EQ(sum("sabot_operator_bytes_out_total", "small"), 3 * 5000 * 16);
+  EXPECT_EQ(sum("sabot_operator_bytes_in_total", "keyed"), 3 * 5000 * 16);
+  EXPECT_EQ(sum("sabot_operator_bytes_in_total", "sink"), 3 * 5000 * 16);
   for (const char* op : {"numbers", "small", "keyed", "sink"}) {
     const runtime::OperatorMetrics om = m.get(op);
     EXPECT_EQ(sum("sabot_operator_records_in_total", op), om.records_in) << op;
     EXPECT_EQ(sum("sabot_operator_records_out_total", op), om.records_out) << op;
     EXPECT_EQ(sum("sabot_operator_batches_out_total", op), om.batches_out) << op;
+    EXPECT_EQ(sum("sabot_operator_bytes_in_total", op), om.bytes_in) << op;
+    EXPECT_EQ(sum("sabot_operator_bytes_out_total", op), om.bytes_out) << op;
     // One sample per subtask.
     size_t samples = 0;
     for (size_t p =
@@ -319,6 +344,222 @@ void check_sums_at(int parallelism) {
   }
   EXPECT_NE(text.find("# TYPE sabot_operator_records_in_total counter"), std::string::npos);
   EXPECT_NE(text.find("sabot_process_resident_memory_bytes"), std::string::npos);
+}
+
+TEST(BatchBytes, CountsTheRowsOfEachColumnInTheColumnarLayout) {
+  auto schema = columnar::schema({columnar::field("i", columnar::int64()),
+                                  columnar::field("s", columnar::utf8()),
+                                  columnar::field("b", columnar::boolean())});
+  columnar::Int64Builder i(columnar::int64());
+  columnar::StringBuilder str(columnar::utf8());
+  columnar::BooleanBuilder b;
+  for (int r = 0; r < 10; ++r) {
+    if (r == 3) {
+      i.append_null();
+    } else {
+      i.append(r);
+    }
+    str.append(std::string(static_cast<size_t>(r), 'x'));  // 0 + 1 + ... + 9 = 45 bytes
+    b.append(r % 2 == 0);
+  }
+  const RecordBatch batch =
+      RecordBatch::make(schema, {i.finish(), str.finish(), b.finish()}).value();
+  // int64 with a null: 2 bytes of validity + 80; utf8: 11 offsets * 4 + 45; bool: 2 bytes.
+  EXPECT_EQ(runtime::batch_bytes(batch), 2 + 80 + 44 + 45 + 2);
+  // A slice counts only its rows: rows 5..7 (no null; 5 + 6 + 7 = 18 string bytes).
+  EXPECT_EQ(runtime::batch_bytes(batch.slice(5, 3)), 24 + 16 + 18 + 1);
+  EXPECT_EQ(runtime::batch_bytes(RecordBatch::make_empty(schema)), 0);
+}
+
+// A running total per user in keyed state.
+class Totals final : public KeyedProcessFunction<KeyedEvent, KeyedTotal> {
+ public:
+  void open(RuntimeContext& ctx) override { total_ = ctx.value_state<int64_t>("total"); }
+  void process(const KeyedEvent& e, Context&, Emitter<KeyedTotal>& out) override {
+    const int64_t t = total_->value().value_or(0) + e.amount;
+    total_->update(t);
+    out.emit({e.user, t});
+  }
+
+ private:
+  state::ValueState<int64_t>* total_ = nullptr;
+};
+
+// 5000 events of 37 users through a keyed process function: the key counts of its subtasks add
+// up to 37, and only the keyed operator has a key count.
+void check_state_keys_at(int parallelism) {
+  auto schema = columnar::schema(
+      {columnar::field("user", columnar::int64()), columnar::field("amount", columnar::int64())});
+  std::vector<RecordBatch> events;
+  for (int b = 0; b < 10; ++b) {
+    columnar::Int64Builder u(columnar::int64()), a(columnar::int64());
+    for (int i = 0; i < 500; ++i) {
+      u.append((b * 500 + i) % 37);
+      a.append(i);
+    }
+    events.push_back(RecordBatch::make(schema, {u.finish(), a.finish()}).value());
+  }
+  Environment env({.parallelism = parallelism, .batch_size = 100});
+  env.from_batches(events).key_by("user").process(Totals{}).blackhole();
+  JobResult r = env.execute();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  int64_t keys = 0;
+  int keyed_subtasks = 0;
+  std::string keyed_operator;
+  r.metrics().read([&](const std::vector<runtime::OperatorEntry>& entries) {
+    for (const runtime::OperatorEntry& e : entries) {
+      for (const auto& c : e.subtasks) {
+        const int64_t k = c->state_keys.load();
+        if (k < 0) continue;
+        keys += k;
+        ++keyed_subtasks;
+        keyed_operator = e.name;
+      }
+    }
+  });
+  EXPECT_EQ(keys, 37);
+  EXPECT_EQ(keyed_subtasks, parallelism);
+  // The exposition has one sample per subtask of the keyed operator, summing to 37.
+  const std::shared_ptr<const runtime::JobMetrics> m(std::shared_ptr<void>(), &r.metrics());
+  const std::string text = prometheus_text({m}, 0);
+  EXPECT_EQ(sum_samples(text, "sabot_operator_state_keys", "operator=\"" + keyed_operator + "\""),
+            37)
+      << text;
+  EXPECT_EQ(sum_samples(text, "sabot_operator_state_keys", ""), 37) << text;
+  EXPECT_NE(text.find("# TYPE sabot_operator_state_keys gauge"), std::string::npos);
+}
+
+TEST(PrometheusText, StateKeysAddUpToTheKeysAtParallelism1) { check_state_keys_at(1); }
+TEST(PrometheusText, StateKeysAddUpToTheKeysAtParallelism3) { check_state_keys_at(3); }
+
+SchemaPtr id_schema() { return columnar::schema({columnar::field("id", columnar::int64())}); }
+
+// A closed memory:// topic of `n` JSON records {"id": i} over `partitions` partitions.
+void produce_ids(connectors::MemoryBroker& broker, const std::string& name, int partitions, int n) {
+  auto topic = broker.create_topic(name, {.partitions = partitions}).value();
+  auto w = connectors::MemoryTopicWriter::open(topic, {.batch_records = 64}).value();
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE(
+        w->send(std::to_string(i), "{\"id\": " + std::to_string(i) + "}", Timestamp(i)).is_ok());
+  }
+  ASSERT_TRUE(w->close().is_ok());
+  topic->close();
+}
+
+// Per (subtask, partition) of operator `op`: offset and end offset.
+std::vector<std::pair<int64_t, int64_t>> partition_progress(const runtime::JobMetrics& m,
+                                                            const std::string& op) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  m.read([&](const std::vector<runtime::OperatorEntry>& entries) {
+    for (const runtime::OperatorEntry& e : entries) {
+      if (e.name != op) continue;
+      for (const auto& pg : e.partitions)
+        out.emplace_back(pg->offset.load(), pg->end_offset.load());
+    }
+  });
+  return out;
+}
+
+// A bounded memory:// input read to its end: every partition's lag is 0, the offsets add up to
+// the records read, one sample per partition.
+void check_lag_at_end(int parallelism) {
+  connectors::MemoryBroker broker;
+  produce_ids(broker, "ids", 3, 600);
+  Environment env({.parallelism = parallelism});
+  env.from_topic("memory://ids", codec::json(id_schema()), {.broker = &broker}).blackhole();
+  JobResult r = env.execute();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  const std::shared_ptr<const runtime::JobMetrics> m(std::shared_ptr<void>(), &r.metrics());
+  const std::string text = prometheus_text({m}, 0);
+  EXPECT_EQ(sum_samples(text, "sabot_source_partition_offset", ""), 600) << text;
+  EXPECT_EQ(sum_samples(text, "sabot_source_partition_lag_records", ""), 0) << text;
+  size_t samples = 0;
+  for (size_t p = text.find("sabot_source_partition_lag_records{"); p != std::string::npos;
+       p = text.find("sabot_source_partition_lag_records{", p + 1)) {
+    ++samples;
+  }
+  EXPECT_EQ(samples, 3u) << text;
+  int64_t ends = 0;
+  int64_t offsets = 0;
+  for (const runtime::OperatorMetrics& om : r.metrics().snapshot()) {
+    for (auto [at, end] : partition_progress(r.metrics(), om.name)) {
+      offsets += at;
+      ends += end;
+    }
+  }
+  EXPECT_EQ(offsets, 600);
+  EXPECT_EQ(ends, 600);
+  const std::string json = watermarks_json({m}, 0);
+  EXPECT_NE(json.find("\"lag\":0"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"lag\":null"), std::string::npos) << json;
+}
+
+TEST(SourceLag, ZeroAtTheEndOfABoundedTopicAtParallelism1) { check_lag_at_end(1); }
+TEST(SourceLag, ZeroAtTheEndOfABoundedTopicAtParallelism3) { check_lag_at_end(3); }
+
+// The operator chained to the source holds its first batch until the test lets it go, so the
+// source stops after one batch: its partition's lag is then exactly the records it has not read.
+TEST(SourceLag, CountsTheRecordsNotYetRead) {
+  connectors::MemoryBroker broker;
+  produce_ids(broker, "held", 1, 100);
+  auto source = connectors::topic_source(
+      {.url = "memory://held", .codec = codec::json(id_schema()), .broker = &broker});
+  ASSERT_TRUE(source.is_ok()) << source.status().to_string();
+  std::mutex mu;
+  std::condition_variable cv;
+  bool released = false;
+  auto gate = operators::map_batches(
+      [&](const RecordBatch& b) -> Result<RecordBatch> {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return released; });
+        return b;
+      },
+      nullptr);
+  LogicalPlan plan;
+  const int src = plan.add_source(*source, 1, "held");
+  PlanEdge e;
+  e.from = src;
+  const int g = plan.add_operator(gate, {e}, 1, "gate");
+  PlanEdge f;
+  f.from = g;
+  plan.add_operator(operators::blackhole_sink(), {f}, 1, "sink", true);
+  ExecutionOptions o;
+  o.source_batch_rows = 10;
+  o.job_name = "lag";
+  auto job = runtime::Job::start(plan, o);
+  ASSERT_TRUE(job.is_ok()) << job.status().to_string();
+  const runtime::JobMetrics& m = (*job)->metrics();
+  // The source publishes its progress before handing its first batch to the gate (an idle poll
+  // before it may have published offset 0).
+  std::vector<std::pair<int64_t, int64_t>> progress;
+  auto read_some = [&] { return !progress.empty() && progress[0].first > 0; };
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (!read_some() && std::chrono::steady_clock::now() < give_up) {
+    progress = partition_progress(m, "held");
+    if (!read_some()) std::this_thread::yield();
+  }
+  ASSERT_EQ(progress.size(), 1u);
+  const int64_t read = m.get("held").records_out;
+  EXPECT_GT(read, 0);
+  EXPECT_LT(read, 100);
+  EXPECT_EQ(progress[0].first, read);
+  EXPECT_EQ(progress[0].second, 100);
+  const std::string text = prometheus_text({(*job)->metrics_ptr()}, 0);
+  EXPECT_EQ(sum_samples(text, "sabot_source_partition_lag_records", "operator=\"held\""),
+            static_cast<double>(100 - read))
+      << text;
+  EXPECT_EQ(sum_samples(text, "sabot_source_partition_offset", "operator=\"held\""),
+            static_cast<double>(read));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    released = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE((*job)->wait().is_ok());
+  progress = partition_progress(m, "held");
+  ASSERT_EQ(progress.size(), 1u);
+  EXPECT_EQ(progress[0].first, 100);
+  EXPECT_EQ(progress[0].second, 100);
 }
 
 TEST(PrometheusText, SumsEqualTheJobsRecordCountsAtParallelism1) { check_sums_at(1); }

@@ -50,6 +50,11 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(MetricsServerOptions
   http.Get("/api/watermarks", [impl](const httplib::Request&, httplib::Response& res) {
     res.set_content(watermarks_json(impl->jobs(), impl->now()), kJson);
   });
+  http.Get("/api/app", [impl](const httplib::Request&, httplib::Response& res) {
+    res.set_content(
+        impl->options.app ? "{\"app\":" + impl->options.app() + "}" : std::string("{\"app\":null}"),
+        kJson);
+  });
   const std::string& host = impl->options.bind_address;
   if (impl->options.port == 0) {
     server->port_ = http.bind_to_any_port(host);

@@ -680,11 +680,19 @@ class OpRunner final : public Downstream, public Output {
   Status on_batch(const RecordBatch& batch, int input) override {
     counters_->records_in.fetch_add(batch.num_rows(), std::memory_order_relaxed);
     counters_->batches_in.fetch_add(1, std::memory_order_relaxed);
-    return timed([&] { return op_->process_batch(batch, input, *this); });
+    counters_->bytes_in.fetch_add(batch_bytes(batch), std::memory_order_relaxed);
+    return published_keys(timed([&] { return op_->process_batch(batch, input, *this); }));
   }
   Status on_watermark(Timestamp time) override {
     counters_->input_watermark_ms.store(time.millis(), std::memory_order_relaxed);
-    return timed([&] { return op_->process_watermark(time, *this); });
+    return published_keys(timed([&] { return op_->process_watermark(time, *this); }));
+  }
+  // Publishes the operator's key count (keyed stateful operators) and passes `s` on.
+  Status published_keys(Status s) {
+    if (const int64_t keys = op_->state_keys(); keys >= 0) {
+      counters_->state_keys.store(keys, std::memory_order_relaxed);
+    }
+    return s;
   }
   Status on_barrier(CheckpointId id) override {
     SABOT_RETURN_IF_ERROR(snapshot_and_report(id));
@@ -724,7 +732,7 @@ class OpRunner final : public Downstream, public Output {
   }
   Timestamp next_processing_time() const { return op_->next_processing_time(); }
   Status on_processing_time(Timestamp now) {
-    return timed([&] { return op_->on_processing_time(now, *this); });
+    return published_keys(timed([&] { return op_->on_processing_time(now, *this); }));
   }
   Status on_idle(bool idle) override {
     if (side_) SABOT_RETURN_IF_ERROR(side_->on_idle(idle));
@@ -741,6 +749,7 @@ class OpRunner final : public Downstream, public Output {
     if (batch.num_rows() == 0 || next_ == nullptr) return Status::ok();
     counters_->records_out.fetch_add(batch.num_rows(), std::memory_order_relaxed);
     counters_->batches_out.fetch_add(1, std::memory_order_relaxed);
+    counters_->bytes_out.fetch_add(batch_bytes(batch), std::memory_order_relaxed);
     int64_t t0 = now_ns();
     Status s = next_->on_batch(batch, 0);
     child_ns_ += now_ns() - t0;
@@ -1063,6 +1072,8 @@ class StreamTask final : public Schedulable {
       if (p.kind == SourcePoll::Kind::kBatch) {
         source_counters_->records_out.fetch_add(p.batch.num_rows(), std::memory_order_relaxed);
         source_counters_->batches_out.fetch_add(1, std::memory_order_relaxed);
+        source_counters_->bytes_out.fetch_add(batch_bytes(p.batch), std::memory_order_relaxed);
+        publish_progress(false);
         SABOT_RETURN_IF_ERROR(deliver(p.batch, 0));
         if (strategy_.kind != WatermarkStrategy::Kind::kNone && p.batch.num_rows() > 0) {
           SABOT_RETURN_IF_ERROR(observe_batch(p.batch, p.split));
@@ -1075,11 +1086,13 @@ class StreamTask final : public Schedulable {
           SABOT_RETURN_IF_ERROR(emit_source_watermark());
         }
         publish_position();
+        publish_progress(false);
         *result = RunResult::kPollLater;
         return Status::ok();
       }
       if (p.kind == SourcePoll::Kind::kEnd) {
         publish_position();
+        publish_progress(true);
         if (align_) align_->publish(align_member_, INT64_MAX);
         // A bounded input is complete: event time advances to the end so every window fires.
         SABOT_RETURN_IF_ERROR(deliver_watermark(Timestamp::max()));
@@ -1167,6 +1180,20 @@ class StreamTask final : public Schedulable {
 
   void publish_position() {
     job_->metrics->set_position(source_metrics_index_, subtask_, reader_->position());
+  }
+
+  // The reader's offsets and end offsets, at most once per second of the job's clock unless
+  // `force` (the end of the input).
+  void publish_progress(bool force) {
+    const int64_t now = job_->options.clock->now().millis();
+    if (!force && last_progress_ms_ != INT64_MIN && now - last_progress_ms_ < 1000) return;
+    last_progress_ms_ = now;
+    for (const SplitProgress& sp : reader_->progress()) {
+      PartitionGauges*& g = progress_gauges_[sp.split];
+      if (g == nullptr) g = job_->metrics->add_partition(source_metrics_index_, subtask_, sp.split);
+      g->offset.store(sp.offset, std::memory_order_relaxed);
+      g->end_offset.store(sp.end_offset, std::memory_order_relaxed);
+    }
   }
 
   // Round robin over channels that are not held back by barrier alignment.
@@ -1301,6 +1328,8 @@ class StreamTask final : public Schedulable {
   // Source tasks.
   WatermarkStrategy strategy_;
   std::map<int, SplitTime> split_time_;
+  std::map<int, PartitionGauges*> progress_gauges_;
+  int64_t last_progress_ms_ = INT64_MIN;
   int64_t source_wm_ = INT64_MIN;
   bool source_idle_ = false;
   std::unique_ptr<SourceReader> reader_;

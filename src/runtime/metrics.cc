@@ -5,6 +5,20 @@
 
 namespace sabot::runtime {
 
+int64_t batch_bytes(const columnar::RecordBatch& batch) {
+  const int64_t n = batch.num_rows();
+  int64_t bytes = 0;
+  for (const columnar::Array& a : batch.columns()) {
+    if (a.null_count() > 0) bytes += (n + 7) / 8;
+    if (a.type().is_var_length()) {
+      if (n > 0) bytes += 4 * (n + 1) + (a.offsets()[n] - a.offsets()[0]);
+    } else {
+      bytes += (n * a.type().bit_width() + 7) / 8;
+    }
+  }
+  return bytes;
+}
+
 OperatorEntry& JobMetrics::entry_locked(int operator_index) {
   if (static_cast<int>(entries_.size()) <= operator_index) {
     entries_.resize(static_cast<size_t>(operator_index) + 1);
@@ -35,6 +49,15 @@ SplitGauges* JobMetrics::add_split(int operator_index, int subtask, int split) {
   e.splits.back()->subtask = subtask;
   e.splits.back()->split = split;
   return e.splits.back().get();
+}
+
+PartitionGauges* JobMetrics::add_partition(int operator_index, int subtask, int split) {
+  std::lock_guard<std::mutex> lock(mu_);
+  OperatorEntry& e = entry_locked(operator_index);
+  e.partitions.push_back(std::make_unique<PartitionGauges>());
+  e.partitions.back()->subtask = subtask;
+  e.partitions.back()->split = split;
+  return e.partitions.back().get();
 }
 
 InputGauges* JobMetrics::add_input(int operator_index, int subtask, int from_operator,
@@ -104,6 +127,8 @@ std::vector<OperatorMetrics> JobMetrics::snapshot() const {
       m.records_out += c->records_out.load(std::memory_order_relaxed);
       m.batches_in += c->batches_in.load(std::memory_order_relaxed);
       m.batches_out += c->batches_out.load(std::memory_order_relaxed);
+      m.bytes_in += c->bytes_in.load(std::memory_order_relaxed);
+      m.bytes_out += c->bytes_out.load(std::memory_order_relaxed);
       m.records_dropped += c->records_dropped.load(std::memory_order_relaxed);
       m.busy_seconds += static_cast<double>(c->busy_ns.load(std::memory_order_relaxed)) * 1e-9;
       m.blocked_seconds +=

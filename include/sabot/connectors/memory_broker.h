@@ -101,6 +101,11 @@ class RecordReader {
   // The high watermark: the offset the next appended record of `partition` will get. Lag is
   // end_offset - position.
   virtual Result<int64_t> end_offset(PartitionId partition) const = 0;
+  // The end offset without waiting on the network (metrics): a broker client's cached value, -1
+  // when it has none yet. Default: end_offset().
+  virtual Result<int64_t> cached_end_offset(PartitionId partition) const {
+    return end_offset(partition);
+  }
   virtual std::vector<PartitionId> assignment() const = 0;
   // Makes a blocked poll (now or the next one) return early, empty. Thread-safe.
   virtual void wakeup() = 0;

@@ -105,11 +105,14 @@ struct MetricsServerOptions {
   // Which jobs to serve. Null: observed_jobs() (every running job of the process). An App worker
   // may pass its own.
   std::function<std::vector<std::shared_ptr<const runtime::JobMetrics>>()> jobs = nullptr;
+  // `/api/app`: a JSON object describing an App worker (its agents and tables), or null (the
+  // endpoint then answers {"app":null} and the dashboard shows no App section).
+  std::function<std::string()> app = nullptr;
 };
 
 // An HTTP server on its own threads: `/metrics` (Prometheus), `/` (the dashboard), `/api/job`,
-// `/api/metrics`, `/api/checkpoints`, `/api/watermarks`. Owns its threads; stop() or the
-// destructor ends them. Thread-safe.
+// `/api/metrics`, `/api/checkpoints`, `/api/watermarks`, `/api/app`. Owns its threads; stop() or
+// the destructor ends them. Thread-safe.
 class MetricsServer {
  public:
   static Result<std::unique_ptr<MetricsServer>> start(MetricsServerOptions options);

@@ -76,6 +76,8 @@ class KeyedProcessOperator final : public runtime::Operator {
   // Keeps the sections of owned key groups (adding keys, entries and timers; several snapshots add
   // up) and skips the others. No operator-wide state is merged beyond the states' descriptions.
   Status restore_state(std::string_view data) override;
+  // The keys its key registry holds (num_keys()).
+  int64_t state_keys() const override { return num_keys(); }
 
   // For tests and metrics: keys the registry holds, live timers.
   uint32_t num_keys() const { return backend_->keys().num_keys(); }

@@ -11,7 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "sabot/columnar/record_batch.h"
+
 namespace sabot::runtime {
+
+// The bytes of a batch's rows in the columnar (Arrow) layout: per column its validity bitmap (when
+// it has nulls), its values (1 bit per bool, 4 or 8 bytes per fixed-width value) and, for utf8 and
+// binary, its int32 offsets plus the bytes of its strings. A slice counts only its own rows, so
+// shared buffers are not counted twice. O(columns), no walk over rows.
+int64_t batch_bytes(const columnar::RecordBatch& batch);
 
 // One operator subtask's counters.
 struct OperatorCounters {
@@ -19,6 +27,9 @@ struct OperatorCounters {
   std::atomic<int64_t> records_out{0};
   std::atomic<int64_t> batches_in{0};
   std::atomic<int64_t> batches_out{0};
+  // Bytes of the batches in and out (batch_bytes(): their rows in the columnar layout).
+  std::atomic<int64_t> bytes_in{0};
+  std::atomic<int64_t> bytes_out{0};
   std::atomic<int64_t> busy_ns{0};     // time in this operator's own code (not chained successors)
   std::atomic<int64_t> blocked_ns{0};  // time its task waited for space in full output channels
   std::atomic<int64_t> records_dropped{0};  // malformed input skipped by policy (sources)
@@ -36,6 +47,9 @@ struct OperatorCounters {
   // Bytes of the operator's latest snapshot: its state size as of the last checkpoint (-1: none
   // taken). One writer.
   std::atomic<int64_t> state_bytes{-1};
+  // Keys of a keyed stateful operator (Operator::state_keys(), read after each batch, watermark
+  // and timer; -1: not keyed). One writer.
+  std::atomic<int64_t> state_keys{-1};
 };
 
 // Event time of one split (partition) of a source, as its source subtask sees it. Written by that
@@ -48,6 +62,15 @@ struct SplitGauges {
   std::atomic<int64_t> watermark_ms{INT64_MIN};
   std::atomic<int64_t> last_data_ms{INT64_MIN};  // clock time of its last batch
   std::atomic<bool> idle{false};                 // no data for the strategy's idle timeout
+};
+
+// Offset and end offset of one split of a source subtask (SourceReader::progress()). Written by
+// that subtask's task about once per second and at the end, read by anyone.
+struct PartitionGauges {
+  int subtask = 0;
+  int split = 0;
+  std::atomic<int64_t> offset{-1};      // the next record to return
+  std::atomic<int64_t> end_offset{-1};  // -1: the broker does not say
 };
 
 // One input channel of an operator subtask that reads from another task: the event time it last
@@ -92,6 +115,7 @@ struct OperatorEntry {
   std::vector<std::unique_ptr<OperatorCounters>> subtasks;
   std::vector<std::string> positions;  // sources: one position string per subtask
   std::vector<std::unique_ptr<SplitGauges>> splits;
+  std::vector<std::unique_ptr<PartitionGauges>> partitions;
   std::vector<std::unique_ptr<InputGauges>> inputs;
 };
 
@@ -106,6 +130,8 @@ struct OperatorMetrics {
   int64_t records_out = 0;
   int64_t batches_in = 0;
   int64_t batches_out = 0;
+  int64_t bytes_in = 0;
+  int64_t bytes_out = 0;
   double busy_seconds = 0;
   double blocked_seconds = 0;
   int64_t records_dropped = 0;
@@ -126,6 +152,7 @@ class JobMetrics {
   // Registers a split of a source subtask / an input channel of a subtask (stable pointers).
   SplitGauges* add_split(int operator_index, int subtask, int split);
   InputGauges* add_input(int operator_index, int subtask, int from_operator, int from_subtask);
+  PartitionGauges* add_partition(int operator_index, int subtask, int split);
   void set_position(int operator_index, int subtask, std::string position);
   // Calls `f` with every operator (indexed by operator index; unused indexes have an empty name)
   // while holding the lock: `f` must not call back into this object.

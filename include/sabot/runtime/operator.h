@@ -100,6 +100,11 @@ class Operator {
   virtual Status snapshot_state(CheckpointId id, std::string* out) { return Status::ok(); }
   virtual Status restore_state(std::string_view data) { return Status::ok(); }
   virtual Status notify_checkpoint_complete(CheckpointId id) { return Status::ok(); }
+
+  // Keyed stateful operators: how many keys the subtask holds now (the metric
+  // sabot_operator_state_keys); -1 (default): not a keyed stateful operator. Called on the
+  // operator's thread after each batch, watermark and timer, so it must be O(1).
+  virtual int64_t state_keys() const { return -1; }
 };
 
 }  // namespace sabot::runtime

@@ -57,6 +57,15 @@ struct SplitPosition {
   std::string bytes;
 };
 
+// How far a reader is in one split whose positions are offsets: the offset of the next record it
+// will return and, where the broker knows it, the split's end offset (the offset the next record
+// appended will get; -1: unknown). Lag is end_offset - offset.
+struct SplitProgress {
+  int split = 0;
+  int64_t offset = -1;
+  int64_t end_offset = -1;
+};
+
 // Positions that are one number (a row, an offset, an event index): the encoding the built-in
 // sources share.
 inline std::string encode_position(int64_t value) {
@@ -82,6 +91,11 @@ class SourceReader {
   virtual Result<SourcePoll> poll(int64_t max_rows) = 0;
   // Human-readable position per split, e.g. "p0@1200 p3@98" (metrics; checkpoints store bytes).
   virtual std::string position() const { return {}; }
+  // Offsets and end offsets of the reader's splits (metrics: sabot_source_partition_offset and
+  // _lag_records); empty (default) when positions are not offsets. Called on the source task's
+  // thread between polls, at most about once per second of the job's clock and at the end, so it
+  // may take a lock but must not wait on the network (use cached end offsets).
+  virtual std::vector<SplitProgress> progress() const { return {}; }
 
   // The position of every split of this reader just after the last batch poll() returned (rows
   // read but not yet returned are not included): the source's part of a checkpoint. Only called
