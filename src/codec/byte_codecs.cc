@@ -5,6 +5,7 @@
 #include <utility>
 #include <vector>
 
+#include "codec/message_decoding.h"
 #include "codec/utf8.h"
 #include "sabot/codec/codec.h"
 #include "sabot/columnar/builder.h"
@@ -17,15 +18,6 @@ using columnar::Array;
 using columnar::RecordBatch;
 using columnar::SchemaPtr;
 using columnar::TypeId;
-
-Status check_message_array(const char* codec, const Array& messages) {
-  const TypeId id = messages.type().id();
-  if (id != TypeId::kBinary && id != TypeId::kUtf8) {
-    return Status::type_error(std::string(codec) + " codec: messages must be binary or utf8, got " +
-                              messages.type().to_string());
-  }
-  return Status::ok();
-}
 
 // ---------------------------------------------------------------------------------------------
 // Text and raw bytes.
@@ -134,27 +126,11 @@ class IpcDecoder final : public Decoder {
 
   Result<DecodeResult> decode(const Array& messages) override {
     SABOT_RETURN_IF_ERROR(check_message_array("arrow_ipc", messages));
-    DecodeResult result;
-    int64_t rows = 0;
-    for (int64_t i = 0; i < messages.length(); ++i) {
-      std::string error;
-      if (messages.is_null(i)) {
-        error = "null message";
-      } else {
-        const std::string_view m = messages.string_view(i);
-        error = decode_one(columnar::Buffer::copy_of(m.data(), static_cast<int64_t>(m.size())));
-      }
-      if (!error.empty()) {
-        result.errors.push_back(RecordError{i, -1, std::move(error)});
-        continue;
-      }
-      ++rows;
-    }
-    std::vector<Array> columns;
-    columns.reserve(builders_.size());
-    for (auto& b : builders_) columns.push_back(b->finish());
-    result.batch = RecordBatch::make_unchecked(schema_, std::move(columns), rows);
-    return result;
+    return decode_messages(
+        messages, schema_, builders_, [&](std::string_view m, std::string& error) {
+          error = decode_one(columnar::Buffer::copy_of(m.data(), static_cast<int64_t>(m.size())));
+          return error.empty();
+        });
   }
 
  private:

@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "codec/message_decoding.h"
 #include "codec/utf8.h"
 #include "sabot/codec/codec.h"
 #include "sabot/columnar/builder.h"
@@ -74,31 +75,14 @@ class MsgpackDecoder final : public Decoder {
   }
 
   Result<DecodeResult> decode(const Array& messages) override {
-    const TypeId id = messages.type().id();
-    if (id != TypeId::kBinary && id != TypeId::kUtf8) {
-      return Status::type_error("msgpack codec: messages must be binary or utf8, got " +
-                                messages.type().to_string());
-    }
-    DecodeResult result;
-    for (auto& b : builders_) b->reserve(messages.length());
-    int64_t rows = 0;
-    for (int64_t i = 0; i < messages.length(); ++i) {
-      if (messages.is_null(i)) {
-        result.errors.push_back(RecordError{i, -1, "null message"});
-        continue;
-      }
-      error_.clear();
-      if (!decode_one(messages.string_view(i))) {
-        result.errors.push_back(RecordError{i, -1, error_});
-        continue;
-      }
-      ++rows;
-    }
-    std::vector<Array> columns;
-    columns.reserve(builders_.size());
-    for (auto& b : builders_) columns.push_back(b->finish());
-    result.batch = RecordBatch::make_unchecked(schema_, std::move(columns), rows);
-    return result;
+    SABOT_RETURN_IF_ERROR(check_message_array("msgpack", messages));
+    return decode_messages(messages, schema_, builders_,
+                           [&](std::string_view m, std::string& error) {
+                             error_.clear();
+                             if (decode_one(m)) return true;
+                             error = std::move(error_);
+                             return false;
+                           });
   }
 
  private:
