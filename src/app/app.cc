@@ -1,6 +1,6 @@
 // The App's declarations and its worker: one job per agent, supervised (one-for-one, one-for-all,
-// rest-for-one, restart intensity), timers on the app's clock, and memory:// topics optionally
-// backed by spool files in the state directory.
+// rest-for-one, restart intensity), timers on the app's clock, memory:// topics optionally backed
+// by spool files in the state directory, and kafka:// topics created on the cluster when missing.
 #include "sabot/app/app.h"
 
 #include <sys/stat.h>
@@ -17,6 +17,8 @@
 
 #include "app/agent.h"
 #include "sabot/checkpoint/storage.h"
+#include "sabot/connectors/kafka.h"
+#include "sabot/connectors/topic_scheme.h"
 #include "sabot/state/rocksdb_backend.h"
 
 namespace sabot::app {
@@ -46,7 +48,22 @@ struct App::Impl {
   std::deque<Event> events;
   bool stop_requested = false;
   std::shared_ptr<std::atomic<int64_t>> dead_letters = std::make_shared<std::atomic<int64_t>>(0);
+  // Per agent, for agent_run_counts() (guarded by counts_mu).
+  mutable std::mutex counts_mu;
+  std::vector<App::AgentRunCounts> counts;
+  void count(size_t agent, bool restart) {
+    std::lock_guard<std::mutex> lock(counts_mu);
+    if (counts.size() <= agent) counts.resize(agent + 1);
+    ++(restart ? counts[agent].restarts : counts[agent].failures);
+  }
 };
+
+std::vector<App::AgentRunCounts> App::agent_run_counts() const {
+  std::lock_guard<std::mutex> lock(impl_->counts_mu);
+  std::vector<AgentRunCounts> out = impl_->counts;
+  out.resize(agents_.size());
+  return out;
+}
 
 App::App(std::string name, AppOptions options)
     : name_(std::move(name)), options_(std::move(options)), impl_(std::make_unique<Impl>()) {}
@@ -56,6 +73,88 @@ App::~App() = default;
 connectors::MemoryBroker& App::broker() const {
   return options_.memory_broker ? *options_.memory_broker
                                 : connectors::MemoryBroker::default_instance();
+}
+
+bool App::embedded_broker() const { return options_.broker.rfind("memory://", 0) == 0; }
+
+std::string App::topic_url(std::string_view topic) const {
+  if (embedded_broker()) return "memory://" + std::string(topic);
+  std::string base = options_.broker;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  return base + "/" + std::string(topic);
+}
+
+namespace {
+
+// The app's broker URL: memory:// or kafka://host:port[,host:port] (the cluster, no topic).
+Status check_broker_url(const std::string& broker) {
+  if (broker.rfind("memory://", 0) == 0) return Status::ok();
+  if (broker.rfind("kafka://", 0) != 0) {
+    return Status::invalid_argument("broker '" + broker +
+                                    "': the App takes memory:// or kafka://HOST:PORT[,HOST:PORT]");
+  }
+  SABOT_ASSIGN_OR_RETURN(connectors::KafkaUrl url, connectors::parse_kafka_url(broker));
+  if (!url.topic.empty()) {
+    return Status::invalid_argument("broker '" + broker +
+                                    "' names a topic: give the cluster only (kafka://HOST:PORT)");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status App::ensure_broker_topics(const std::vector<std::pair<std::string, int>>& wanted,
+                                 std::ostream* log) const {
+  SABOT_RETURN_IF_ERROR(check_broker_url(options_.broker));
+  SABOT_ASSIGN_OR_RETURN(auto scheme, connectors::topic_scheme_for(options_.broker));
+  SABOT_ASSIGN_OR_RETURN(auto existing, scheme->list_topics(options_.broker, {}));
+  for (const auto& [name, partitions] : wanted) {
+    const connectors::TopicDescription* found = nullptr;
+    for (const auto& t : existing) {
+      if (t.name == name) found = &t;
+    }
+    if (found != nullptr) {
+      if (found->partitions != partitions && log != nullptr) {
+        *log << ("app: topic '" + name + "' has " + std::to_string(found->partitions) +
+                 " partitions on " + options_.broker + " (the app declares " +
+                 std::to_string(partitions) + "); the broker's partitions are used\n");
+      }
+      continue;
+    }
+    Status s = scheme->create_topic(options_.broker, name, partitions, {});
+    if (!s.is_ok() && s.code() != StatusCode::kAlreadyExists) {
+      return std::move(s).with_context("creating topic '" + name + "' with " +
+                                       std::to_string(partitions) + " partitions on " +
+                                       options_.broker);
+    }
+    if (log != nullptr && s.is_ok()) {
+      *log << ("app: created topic '" + name + "' with " + std::to_string(partitions) +
+               " partitions on " + options_.broker + "\n");
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::vector<std::pair<std::string, int>>> App::broker_partitions() const {
+  SABOT_RETURN_IF_ERROR(check_broker_url(options_.broker));
+  std::vector<std::pair<std::string, int>> out;
+  if (embedded_broker()) {
+    for (const auto& t : topics_) {
+      auto p = broker().topic(t.name);
+      out.emplace_back(t.name, p.is_ok() ? (*p)->num_partitions() : 0);
+    }
+    return out;
+  }
+  SABOT_ASSIGN_OR_RETURN(auto scheme, connectors::topic_scheme_for(options_.broker));
+  SABOT_ASSIGN_OR_RETURN(auto existing, scheme->list_topics(options_.broker, {}));
+  for (const auto& t : topics_) {
+    int n = 0;
+    for (const auto& e : existing) {
+      if (e.name == t.name) n = e.partitions;
+    }
+    out.emplace_back(t.name, n);
+  }
+  return out;
 }
 
 std::string App::agent_checkpoint_dir(const std::string& agent) const {
@@ -132,6 +231,12 @@ void App::crontab(std::string_view expression, std::function<void()> fn, std::st
 
 Status App::send(std::string_view topic, std::optional<std::string_view> key,
                  std::string_view value) {
+  if (!embedded_broker()) {
+    std::vector<Message> one(1);
+    if (key) one[0].key = std::string(*key);
+    one[0].value = std::string(value);
+    return send(topic, one);
+  }
   const detail::TopicDecl* decl = nullptr;
   for (const auto& t : topics_) {
     if (t.name == topic) decl = &t;
@@ -154,6 +259,41 @@ Status App::send(std::string_view topic, std::optional<std::string_view> key,
   SABOT_ASSIGN_OR_RETURN(auto w, connectors::MemoryTopicWriter::open(t));
   SABOT_RETURN_IF_ERROR(w->send(key, value, clock.now()).status());
   return w->close();
+}
+
+Status App::send(std::string_view topic, const std::vector<Message>& messages) {
+  if (embedded_broker()) {
+    for (const Message& m : messages) {
+      SABOT_RETURN_IF_ERROR(
+          send(topic, m.key ? std::optional<std::string_view>(*m.key) : std::nullopt, m.value));
+    }
+    return Status::ok();
+  }
+  const detail::TopicDecl* decl = nullptr;
+  for (const auto& t : topics_) {
+    if (t.name == topic) decl = &t;
+  }
+  if (decl == nullptr) {
+    return Status::not_found("app '" + name_ + "' declares no topic '" + std::string(topic) + "'");
+  }
+  // A producer would have the cluster auto-create a missing topic with its default partitions.
+  SABOT_RETURN_IF_ERROR(ensure_broker_topics({{decl->name, decl->partitions}}, options_.log));
+  if (messages.empty()) return Status::ok();
+  RowWriter<detail::SendRow> rows;
+  for (const Message& m : messages) {
+    rows.append(detail::SendRow{0, m.key ? std::optional<std::string_view>(*m.key) : std::nullopt,
+                                m.value});
+  }
+  EnvironmentOptions eo;
+  eo.parallelism = 1;
+  eo.clock = options_.clock;
+  Environment env(eo);
+  env.from_batches({rows.finish()})
+      .to_topic(topic_url(topic), detail::value_codec(false), {.key_column = "key"})
+      .name("send/" + decl->name);
+  JobResult r = env.execute(name_ + "-send");
+  if (!r.ok()) return r.status().with_context("sending to " + topic_url(topic));
+  return Status::ok();
 }
 
 void App::stop() {
@@ -188,6 +328,10 @@ const detail::TopicDecl* find_topic(const std::vector<detail::TopicDecl>& topics
 
 WorkerReport App::run(const WorkerOptions& wopts) {
   WorkerReport report;
+  {
+    std::lock_guard<std::mutex> lock(impl_->counts_mu);
+    impl_->counts.assign(agents_.size(), AgentRunCounts{});
+  }
   std::ostream& log = options_.log ? *options_.log : std::cerr;
   const Clock& clock = options_.clock ? *options_.clock : SystemClock::instance();
   auto fail = [&](Status s) {
@@ -196,10 +340,8 @@ WorkerReport App::run(const WorkerOptions& wopts) {
   };
   // ---- validate ----
   std::vector<std::string> problems = problems_;
-  if (options_.broker.rfind("memory://", 0) != 0) {
-    problems.push_back("broker '" + options_.broker +
-                       "': only memory:// is supported by the App worker so far");
-  }
+  const bool embedded = embedded_broker();
+  if (Status s = check_broker_url(options_.broker); !s.is_ok()) problems.push_back(s.message());
   if (options_.state_backend != "memory" && options_.state_backend != "rocksdb") {
     problems.push_back("state backend '" + options_.state_backend +
                        "': use \"memory\" or \"rocksdb\"");
@@ -221,6 +363,41 @@ WorkerReport App::run(const WorkerOptions& wopts) {
   for (const auto& [topic, file] : wopts.topic_out) {
     if (!find_topic(topics_, topic)) problems.push_back("--topic-out: no topic '" + topic + "'");
   }
+  auto writers_of = [&](const std::string& topic) {
+    std::vector<size_t> out;
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      const auto& o = agents_[i].options;
+      if (o.dead_letter == topic ||
+          std::find(o.sinks.begin(), o.sinks.end(), topic) != o.sinks.end()) {
+        out.push_back(i);
+      }
+    }
+    return out;
+  };
+  // kafka:// topics have no end: with until_done an agent reading a topic that agents write
+  // starts once its writers have finished, which needs the agents' topics to form no cycle.
+  const bool staged = !embedded && wopts.until_done;
+  if (staged) {
+    std::vector<int> state(agents_.size(), 0);  // 0 unvisited, 1 on the path, 2 done
+    std::function<bool(size_t)> cyclic = [&](size_t i) {
+      if (state[i] == 1) return true;
+      if (state[i] == 2) return false;
+      state[i] = 1;
+      for (size_t w : writers_of(agents_[i].topic)) {
+        if (cyclic(w)) return true;
+      }
+      state[i] = 2;
+      return false;
+    };
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      if (cyclic(i)) {
+        problems.push_back("until_done over " + options_.broker + ": agent '" + agents_[i].name +
+                           "' is in a cycle of agents writing each other's topics (a Kafka "
+                           "topic has no end to wait for)");
+        break;
+      }
+    }
+  }
   if (!problems.empty()) {
     std::string m = "app '" + name_ + "' is invalid:";
     for (const auto& p : problems) m += "\n  " + p;
@@ -233,21 +410,32 @@ WorkerReport App::run(const WorkerOptions& wopts) {
   }
   // ---- topics (created; loaded from the state directory) ----
   connectors::MemoryBroker& b = broker();
-  std::map<std::string, connectors::TopicPtr> topic_ptrs;
-  for (const auto& t : topics_) {
-    auto p = b.create_topic(t.name, {.partitions = t.partitions});
-    if (!p.is_ok()) return fail(p.status());
-    topic_ptrs[t.name] = *p;
-  }
-  for (const auto& a : agents_) {
-    if (!a.options.dead_letter.empty() && !topic_ptrs.count(a.options.dead_letter)) {
-      auto p = b.create_topic(a.options.dead_letter, {.partitions = 1});
+  std::map<std::string, connectors::TopicPtr> topic_ptrs;  // memory:// only
+  if (embedded) {
+    for (const auto& t : topics_) {
+      auto p = b.create_topic(t.name, {.partitions = t.partitions});
       if (!p.is_ok()) return fail(p.status());
-      topic_ptrs[a.options.dead_letter] = *p;
+      topic_ptrs[t.name] = *p;
     }
+    for (const auto& a : agents_) {
+      if (!a.options.dead_letter.empty() && !topic_ptrs.count(a.options.dead_letter)) {
+        auto p = b.create_topic(a.options.dead_letter, {.partitions = 1});
+        if (!p.is_ok()) return fail(p.status());
+        topic_ptrs[a.options.dead_letter] = *p;
+      }
+    }
+  } else {
+    std::vector<std::pair<std::string, int>> wanted;
+    for (const auto& t : topics_) wanted.emplace_back(t.name, t.partitions);
+    for (const auto& a : agents_) {
+      if (!a.options.dead_letter.empty() && !find_topic(topics_, a.options.dead_letter)) {
+        wanted.emplace_back(a.options.dead_letter, 1);
+      }
+    }
+    if (Status s = ensure_broker_topics(wanted, &log); !s.is_ok()) return fail(std::move(s));
   }
   std::vector<std::unique_ptr<detail::SpoolFollower>> followers;
-  if (!options_.state_dir.empty()) {
+  if (embedded && !options_.state_dir.empty()) {
     for (const auto& t : topics_) {
       followers.push_back(std::make_unique<detail::SpoolFollower>(
           detail::spool_path(options_.state_dir, t.name), topic_ptrs[t.name]));
@@ -256,6 +444,10 @@ WorkerReport App::run(const WorkerOptions& wopts) {
     }
   }
   for (const auto& name : wopts.close_after_load) {
+    if (!embedded) {  // a Kafka topic is not closed: until_done reads what it holds
+      if (!find_topic(topics_, name)) return fail(Status::not_found("no topic '" + name + "'"));
+      continue;
+    }
     auto it = topic_ptrs.find(name);
     if (it == topic_ptrs.end()) return fail(Status::not_found("no topic '" + name + "' to close"));
     it->second->close();
@@ -267,7 +459,8 @@ WorkerReport App::run(const WorkerOptions& wopts) {
   // finds its output topics empty, without the transactions its topic sinks' snapshots would
   // re-commit. Their uids carry this run's incarnation, so sink snapshots of an earlier process
   // are left unrestored (restarts inside this run keep the uids and re-commit as usual).
-  const std::string incarnation = options_.checkpoints.empty()
+  // A Kafka cluster outlives the worker: its sinks keep their uids and transactional ids.
+  const std::string incarnation = options_.checkpoints.empty() || !embedded
                                       ? std::string()
                                       : "@" + std::to_string(::getpid()) + "-" +
                                             std::to_string(SystemClock::instance().now().millis());
@@ -301,12 +494,19 @@ WorkerReport App::run(const WorkerOptions& wopts) {
                                 ? codec::json(in->value_schema)
                                 : detail::value_codec(in->kind == ValueKind::kText);
     connectors::TopicSourceOptions so;
-    so.broker = &b;
+    if (embedded) {
+      so.broker = &b;
+    } else {
+      // Explicit assignment of the topic's partitions, positions in the agent's checkpoints;
+      // committed to this group after each completed checkpoint for monitoring tools.
+      so.group_id = name_ + "-" + a.name;
+      so.stop_at_end = wopts.until_done;
+    }
     so.columns.key = detail::kKeyColumn;
     so.columns.partition = detail::kPartitionColumn;
     so.columns.offset = detail::kOffsetColumn;
     so.columns.timestamp = detail::kTimestampColumn;
-    DataStream sends = env.from_topic("memory://" + a.topic, codec, so)
+    DataStream sends = env.from_topic(topic_url(a.topic), codec, so)
                            .uid(a.name + "/source")
                            .name(a.name + "/source")
                            .key_by(detail::kKeyColumn)
@@ -320,10 +520,15 @@ WorkerReport App::run(const WorkerOptions& wopts) {
       DataStream to = sends.filter(col("dest") == lit(static_cast<int64_t>(d)));
       connectors::TopicSinkOptions sink;
       sink.key_column = "key";
-      sink.broker = &b;
+      if (embedded) {
+        sink.broker = &b;
+      } else {
+        // Stable across restarts, so that a restarted worker's producers fence the old ones.
+        sink.transactional_id_prefix = name_ + "/" + a.name + "/to/" + dests[d];
+      }
       const detail::TopicDecl* td = find_topic(topics_, dests[d]);
       sink.partitions = td ? td->partitions : 1;
-      to.to_topic("memory://" + dests[d], detail::value_codec(false), sink)
+      to.to_topic(topic_url(dests[d]), detail::value_codec(false), sink)
           .uid(a.name + "/to/" + dests[d] + incarnation)
           .name(a.name + "/to/" + dests[d]);
       for (const auto& [topic, file] : wopts.topic_out) {
@@ -368,12 +573,25 @@ WorkerReport App::run(const WorkerOptions& wopts) {
     for (size_t i = 0; i < runs.size(); ++i) stop_agent(i);
   };
 
-  for (size_t i = 0; i < agents_.size(); ++i) {
-    Status s = build_and_start(i);
-    if (!s.is_ok()) {
-      stop_all();
-      return fail(std::move(s).with_context("starting agent '" + agents_[i].name + "'"));
+  // Staged (kafka:// until_done): an agent whose topic other agents write waits for them.
+  auto ready = [&](size_t i) {
+    if (!staged) return true;
+    for (size_t w : writers_of(agents_[i].topic)) {
+      if (!runs[w].done) return false;
     }
+    return true;
+  };
+  auto start_ready = [&]() -> Status {
+    for (size_t i = 0; i < agents_.size(); ++i) {
+      if (runs[i].generation > 0 || !ready(i)) continue;
+      Status s = build_and_start(i);
+      if (!s.is_ok()) return std::move(s).with_context("starting agent '" + agents_[i].name + "'");
+    }
+    return Status::ok();
+  };
+  if (Status s = start_ready(); !s.is_ok()) {
+    stop_all();
+    return fail(std::move(s));
   }
 
   // ---- timers and spool followers ----
@@ -401,17 +619,6 @@ WorkerReport App::run(const WorkerOptions& wopts) {
   }
 
   // ---- supervise ----
-  auto writers_of = [&](const std::string& topic) {
-    std::vector<size_t> out;
-    for (size_t i = 0; i < agents_.size(); ++i) {
-      const auto& o = agents_[i].options;
-      if (o.dead_letter == topic ||
-          std::find(o.sinks.begin(), o.sinks.end(), topic) != o.sinks.end()) {
-        out.push_back(i);
-      }
-    }
-    return out;
-  };
   Status outcome = Status::ok();
   while (true) {
     std::unique_lock<std::mutex> lock(impl_->mu);
@@ -433,7 +640,11 @@ WorkerReport App::run(const WorkerOptions& wopts) {
       for (const auto& t : dests) {
         bool all_done = true;
         for (size_t w : writers_of(t)) all_done = all_done && runs[w].done;
-        if (all_done) topic_ptrs[t]->close();
+        if (all_done && embedded) topic_ptrs[t]->close();
+      }
+      if (Status s = start_ready(); !s.is_ok()) {
+        outcome = std::move(s);
+        break;
       }
       bool all = true;
       for (const auto& r : runs) all = all && r.done;
@@ -442,6 +653,7 @@ WorkerReport App::run(const WorkerOptions& wopts) {
     }
     // A failure: never silent.
     ++report.failures;
+    impl_->count(ev.agent, false);
     log << ("app: agent '" + a.name + "' failed: " + ev.status.to_string() + "\n");
     if (a.options.on_error == OnError::kStop) {
       outcome = Status::internal("agent '" + a.name +
@@ -466,7 +678,7 @@ WorkerReport App::run(const WorkerOptions& wopts) {
     for (size_t i = 0; i < agents_.size(); ++i) {
       const bool pick = i == ev.agent || (sup.strategy == Strategy::kOneForAll) ||
                         (sup.strategy == Strategy::kRestForOne && i > ev.agent);
-      if (pick && !runs[i].done) restart.push_back(i);
+      if (pick && !runs[i].done && runs[i].generation > 0) restart.push_back(i);
     }
     std::string names;
     for (size_t i : restart) names += (names.empty() ? "" : ", ") + agents_[i].name;
@@ -487,6 +699,7 @@ WorkerReport App::run(const WorkerOptions& wopts) {
     Status started = Status::ok();
     for (size_t i : restart) {
       ++report.restarts;
+      impl_->count(i, true);
       report.agents_restarted.push_back(agents_[i].name);
       started = build_and_start(i);
       if (!started.is_ok()) {

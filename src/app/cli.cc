@@ -100,7 +100,16 @@ int App::main(int argc, char** argv) {
   const std::string full = program + " " + command;
 
   if (command == "agents" || command == "topics" || command == "tables") {
-    FlagSet flags(full, "Lists the " + command + " the app declares, one per line.");
+    FlagSet flags(full, "Lists the " + command + " the app declares, one per line." +
+                            (command == "topics"
+                                 ? " With --broker kafka://HOST:PORT also each topic's partitions "
+                                   "on that cluster (broker=N, or broker=missing)."
+                                 : ""));
+    std::string broker_url;
+    if (command == "topics") {
+      flags.add_string("broker", &broker_url,
+                       "kafka://HOST:PORT: show the topics' partitions there");
+    }
     if (auto code = cli::parse_flags(flags, rest)) return *code;
     if (command == "agents") {
       for (const auto& a : agents_) {
@@ -117,9 +126,26 @@ int App::main(int argc, char** argv) {
                   << "\tsinks=" << (sinks.empty() ? "-" : sinks) << "\n";
       }
     } else if (command == "topics") {
-      for (const auto& t : topics_) {
-        std::cout << t.name << "\tpartitions=" << t.partitions << "\tvalue=" << kind_name(t.kind)
-                  << "\n";
+      std::vector<std::pair<std::string, int>> on_broker;
+      if (!broker_url.empty()) {
+        if (broker_url.rfind("memory://", 0) == 0) {
+          std::cerr << full << ": --broker takes a kafka:// URL (the embedded broker lives "
+                    << "inside the worker's process)\n";
+          return kExitUsage;
+        }
+        options_.broker = broker_url;
+        auto listed = broker_partitions();
+        if (!listed.is_ok()) return fail(program, listed.status().message());
+        on_broker = std::move(*listed);
+      }
+      for (size_t i = 0; i < topics_.size(); ++i) {
+        const auto& t = topics_[i];
+        std::cout << t.name << "\tpartitions=" << t.partitions << "\tvalue=" << kind_name(t.kind);
+        if (!on_broker.empty()) {
+          const int n = on_broker[i].second;
+          std::cout << "\tbroker=" << (n > 0 ? std::to_string(n) : std::string("missing"));
+        }
+        std::cout << "\n";
       }
     } else {
       for (const auto& t : tables_) {
@@ -144,7 +170,9 @@ int App::main(int argc, char** argv) {
                   "timers, and the topics of --state-dir. Stops on SIGINT/SIGTERM, with "
                   "--until-done when every agent has read its input, or when an agent fails "
                   "beyond its restart intensity (exit 1, naming the cause).");
-    flags.add_string("broker", &broker, "broker URL (memory:// only so far)");
+    flags.add_string("broker", &broker,
+                     "memory:// (the embedded broker) or kafka://HOST:PORT[,HOST:PORT] (topics "
+                     "the cluster lacks are created)");
     flags.add_string("checkpoint-dir", &checkpoint_dir,
                      "checkpoint every agent into DIR/<agent>; a restarted worker resumes there");
     flags.add_int("checkpoint-interval-ms", &interval_ms, "milliseconds between checkpoints", 1,
@@ -156,7 +184,8 @@ int App::main(int argc, char** argv) {
                      {"memory", "rocksdb"});
     flags.add_bool("until-done", &until_done,
                    "close the topics no agent writes to once loaded, and stop when every agent "
-                   "has read its input");
+                   "has read its input (kafka://: what its topic holds when the agent starts; "
+                   "agents reading other agents' topics start once those have finished)");
     flags.add_string("topic-out", &topic_out,
                      "TOPIC=FILE: also write the values sent to TOPIC to FILE, one per line, "
                      "exactly-once");
@@ -171,7 +200,8 @@ int App::main(int argc, char** argv) {
     if (auto code = cli::parse_flags(flags, rest)) return *code;
     std::unique_ptr<observe::MetricsServer> metrics_server;
     if (metrics_port >= 0) {
-      auto server = observe::MetricsServer::start({.port = static_cast<int>(metrics_port)});
+      auto server = observe::MetricsServer::start(
+          {.port = static_cast<int>(metrics_port), .app = [this] { return status_json(); }});
       if (!server.is_ok()) return fail(program, server.status().message());
       metrics_server = std::move(*server);
       std::cerr << "metrics and dashboard at " << metrics_server->url() << std::endl;
@@ -306,14 +336,19 @@ int App::main(int argc, char** argv) {
     FlagSet flags(full,
                   "Produces records into TOPIC: VALUE, or every line of --file. With a memory:// "
                   "broker the records are appended to the worker's --state-dir, which a running "
-                  "worker follows.");
+                  "worker follows; with --broker kafka://HOST:PORT they are produced into the "
+                  "cluster's topic (created when missing).");
     flags.add_positional_string("TOPIC", &topic, "the topic");
     flags.add_positional_string("VALUE", &value, "the value (or --file)");
     flags.add_string("key", &key, "the records' key");
     flags.add_string("key-field", &key_field,
                      "with --file of JSON objects: each record's key is this field's value");
     flags.add_string("file", &file, "send every line of FILE as one record");
-    flags.add_string("state-dir", &state_dir, "the worker's --state-dir");
+    flags.add_string("state-dir", &state_dir, "the worker's --state-dir (memory://)");
+    std::string broker = options_.broker;
+    flags.add_string("broker", &broker,
+                     "memory:// (with --state-dir) or kafka://HOST:PORT[,HOST:PORT] (produces "
+                     "into the cluster's topic)");
     if (auto code = cli::parse_flags(flags, rest)) return *code;
     if (topic.empty()) {
       std::cerr << full << ": give the TOPIC\n";
@@ -331,7 +366,8 @@ int App::main(int argc, char** argv) {
       std::cerr << full << ": give either --key or --key-field\n";
       return kExitUsage;
     }
-    if (state_dir.empty()) {
+    options_.broker = broker;
+    if (state_dir.empty() && embedded_broker()) {
       std::cerr << full
                 << ": with a memory:// broker, give the worker's --state-dir (the embedded "
                    "broker lives inside the worker's process)\n";
@@ -340,6 +376,39 @@ int App::main(int argc, char** argv) {
     options_.state_dir = state_dir;
     std::optional<std::string_view> k;
     if (flags.is_set("key")) k = key;
+    if (!embedded_broker()) {  // one producer for all the records
+      std::vector<Message> messages;
+      if (!flags.is_set("file")) {
+        messages.push_back(
+            {flags.is_set("key") ? std::optional<std::string>(key) : std::nullopt, value});
+      } else {
+        std::ifstream in(file, std::ios::binary);
+        if (!in) return fail(program, "cannot open '" + file + "'");
+        std::string line;
+        for (int64_t n = 1; std::getline(in, line); ++n) {
+          if (!line.empty() && line.back() == '\r') line.pop_back();
+          if (line.empty()) continue;
+          Message m;
+          if (!key_field.empty()) {
+            m.key = json_field(line, key_field);
+            if (!m.key) {
+              return fail(program,
+                          file + ":" + std::to_string(n) + ": no field '" + key_field + "'");
+            }
+          } else if (flags.is_set("key")) {
+            m.key = key;
+          }
+          m.value = std::move(line);
+          messages.push_back(std::move(m));
+        }
+      }
+      Status s = send(topic, messages);
+      if (!s.is_ok()) return fail(program, s.message());
+      if (flags.is_set("file")) {
+        std::cerr << program << ": sent " << messages.size() << " records to '" << topic << "'\n";
+      }
+      return kExitOk;
+    }
     if (!flags.is_set("file")) {
       Status s = send(topic, k, value);
       return s.is_ok() ? kExitOk : fail(program, s.message());

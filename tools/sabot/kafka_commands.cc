@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -52,7 +53,8 @@ int dev_broker(std::span<const std::string> args) {
   flags.add_string("address-file", &address_file,
                    "also write the bootstrap address to FILE (whole, by rename) once it listens");
   flags.add_string("topics", &topics,
-                   "comma-separated topics to create at start (default: the fraud demo's)");
+                   "comma-separated topics to create at start, NAME or NAME:PARTITIONS (default: "
+                   "the fraud demo's)");
   if (auto code = parse_flags(flags, args)) return *code;
 
   // SIGINT and SIGTERM are taken by sigwait below; blocked before the cluster starts its threads
@@ -69,9 +71,20 @@ int dev_broker(std::span<const std::string> args) {
   std::stringstream names(topics);
   for (std::string name; std::getline(names, name, ',');) {
     if (name.empty()) continue;
-    if (Status s = (*broker)->create_topic(name, static_cast<int>(partitions)); !s.is_ok()) {
-      return fail(s.message());
+    int n = static_cast<int>(partitions);
+    if (const size_t colon = name.find(':'); colon != std::string::npos) {  // NAME:PARTITIONS
+      const std::string count = name.substr(colon + 1);
+      name.resize(colon);
+      char* end = nullptr;
+      const long v = std::strtol(count.c_str(), &end, 10);
+      if (count.empty() || *end != '\0' || v < 1 || v > 1000) {
+        std::cerr << flags.command() << ": --topics: '" << name << ":" << count
+                  << "' needs a partition count from 1 to 1000\n";
+        return kExitUsage;
+      }
+      n = static_cast<int>(v);
     }
+    if (Status s = (*broker)->create_topic(name, n); !s.is_ok()) return fail(s.message());
   }
   const std::string& address = (*broker)->bootstrap();
   std::cout << address << std::endl;

@@ -39,8 +39,10 @@ concept TopicValue = Record<V> || std::same_as<V, std::string> || std::same_as<V
 enum class ValueKind : uint8_t { kRecord, kText, kRaw };
 
 struct AppOptions {
-  // "memory://" (the embedded broker). Other schemes are refused by the worker until the Kafka
-  // connector's topics can be listed and created from here.
+  // "memory://" (the embedded broker) or "kafka://host:port[,host:port]" (a Kafka cluster,
+  // docs/kafka.md): the worker creates the declared topics that the cluster lacks (with their
+  // partition counts), agents read their partitions through the Kafka source with the offsets in
+  // their checkpoints, and sends go through the Kafka sink (transactional: exactly-once).
   std::string broker = "memory://";
   // A directory: each agent checkpoints into <checkpoints>/<agent> and a restarted worker resumes
   // from there (exactly-once across kill -9). Empty: checkpoints in memory only (exactly-once
@@ -449,7 +451,9 @@ struct WorkerReport {
 struct WorkerOptions {
   // Stop when every agent has read its topic to the end (memory:// topics closed, e.g. by
   // `--until-done` after the state directory's topics are loaded, or by the caller). false: run
-  // until stop() (or SIGINT/SIGTERM in app.main).
+  // until stop() (or SIGINT/SIGTERM in app.main). On kafka:// (whose topics have no end) an agent
+  // reads what its topic holds when it starts, and an agent reading a topic that other agents
+  // write starts once they have all finished (so agents must not form a cycle of topics).
   bool until_done = false;
   // Close these topics once they are loaded from the state directory (bounded inputs).
   std::vector<std::string> close_after_load{};
@@ -525,12 +529,35 @@ class App {
   // Produces one record into a declared topic now (non-transactional; for timers, tests and the
   // `send` command). With a state directory the record is appended to the topic's file.
   Status send(std::string_view topic, std::optional<std::string_view> key, std::string_view value);
+  // Produces `messages` into a declared topic in this order (on kafka://, through one producer;
+  // keyed messages go to the key's partition as the Java client places them).
+  struct Message {
+    std::optional<std::string> key;
+    std::string value;
+  };
+  Status send(std::string_view topic, const std::vector<Message>& messages);
+  // The URL of a declared topic on the app's broker ("memory://t", "kafka://host:port/t").
+  std::string topic_url(std::string_view topic) const;
+  // Whether the app's broker is the embedded one (memory://).
+  bool embedded_broker() const;
 
   // Runs the worker: creates the topics, starts every agent and timer, supervises them, and
   // returns when done (WorkerOptions::until_done), stopped, or failed beyond restart intensity.
   WorkerReport run(const WorkerOptions& options = {});
   // Asks a running worker to stop (thread-safe; also from a signal-watching thread).
   void stop();
+
+  // Failures and supervisor restarts of each agent (indexed like agents()) since run() started.
+  // Thread-safe: the metrics endpoint reads them while the worker runs.
+  struct AgentRunCounts {
+    int64_t failures = 0;
+    int64_t restarts = 0;
+  };
+  std::vector<AgentRunCounts> agent_run_counts() const;
+  // The worker as JSON for the dashboard (`/api/app`, docs/operations.md): per agent its name,
+  // topic, concurrency, records processed, failures, restarts and per subtask its key count (the
+  // keys of its records, which key its tables); per table its name, key and value types, window.
+  std::string status_json() const;
 
   // The command line: worker, agents, topics, tables, table, send (see docs/app.md).
   int main(int argc, char** argv);
@@ -574,6 +601,12 @@ class App {
     tables_.push_back(d);
     return d;
   }
+  // kafka://: creates the topics (name, partitions) the cluster lacks; logs declared partition
+  // counts that differ from the cluster's (which are used).
+  Status ensure_broker_topics(const std::vector<std::pair<std::string, int>>& wanted,
+                              std::ostream* log) const;
+  // The partitions of each declared topic on the broker (0: missing).
+  Result<std::vector<std::pair<std::string, int>>> broker_partitions() const;
   void add_topic(detail::TopicDecl d);
   void add_agent(detail::AgentDecl d);
   void add_problem(std::string problem) { problems_.push_back(std::move(problem)); }
