@@ -53,9 +53,11 @@ const StateBackend& rocksdb_backend() {
       const std::string base =
           std::filesystem::is_directory("/dev/shm") ? "/dev/shm/" : ::testing::TempDir();
       dir = base + "/keyed_state_test_rocksdb_" + std::to_string(::getpid());
-      // Small memtables so that the tests also read from SST files, not only from memory.
+      // Small memtables so that the tests also read from SST files, not only from memory, and a
+      // small write cache so that they run through its flushes as well as its hits.
       backend = RocksDbStateBackend::make(dir, {.block_cache_bytes = size_t{1} << 20,
-                                                .write_buffer_bytes = size_t{256} << 10})
+                                                .write_buffer_bytes = size_t{256} << 10,
+                                                .write_cache_bytes = size_t{16} << 10})
                     .value();
     }
     ~Holder() {

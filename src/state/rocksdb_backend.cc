@@ -35,6 +35,7 @@
 #include "sabot/columnar/scalar.h"
 #include "sabot/state/snapshot.h"
 #include "state/keyed_snapshot_format.h"
+#include "state/kv_write_cache.h"
 
 namespace sabot::state {
 
@@ -82,36 +83,42 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
   return Status::io_error(std::string(what) + ": RocksDB: " + s.ToString());
 }
 
-// Appends lists: both sides are [i64 write_ms][u64 n][n element encodings]; the result has the
-// larger write time, the summed count and the elements in order. Associative, so RocksDB may
+// Appends a list to a list in place: both are [i64 write_ms][u64 n][n element encodings]; `list`
+// gets the larger write time, the summed count and the operand's elements after its own. False
+// when either is too short to be a list.
+bool append_list(std::string* list, std::string_view operand) {
+  constexpr size_t kHead = sizeof(int64_t) + sizeof(uint64_t);
+  if (list->size() < kHead || operand.size() < kHead) return false;
+  int64_t ms_a = 0;
+  int64_t ms_b = 0;
+  uint64_t n_a = 0;
+  uint64_t n_b = 0;
+  std::memcpy(&ms_a, list->data(), 8);
+  std::memcpy(&n_a, list->data() + 8, 8);
+  std::memcpy(&ms_b, operand.data(), 8);
+  std::memcpy(&n_b, operand.data() + 8, 8);
+  const int64_t ms = std::max(ms_a, ms_b);
+  const uint64_t n = n_a + n_b;
+  std::memcpy(list->data(), &ms, 8);
+  std::memcpy(list->data() + 8, &n, 8);
+  list->append(operand.data() + kHead, operand.size() - kHead);
+  return true;
+}
+
+// RocksDB's side of ListState::add: append_list as an associative merge operator, so RocksDB may
 // combine operands before it sees the base value.
 class ListAppendOperator final : public rocksdb::AssociativeMergeOperator {
  public:
   bool Merge(const rocksdb::Slice&, const rocksdb::Slice* existing, const rocksdb::Slice& value,
              std::string* out, rocksdb::Logger*) const override {
-    constexpr size_t kHead = sizeof(int64_t) + sizeof(uint64_t);
-    if (value.size() < kHead) return false;
     if (existing == nullptr) {
+      if (value.size() < sizeof(int64_t) + sizeof(uint64_t)) return false;
       out->assign(value.data(), value.size());
       return true;
     }
-    if (existing->size() < kHead) return false;
-    int64_t ms_a = 0;
-    int64_t ms_b = 0;
-    uint64_t n_a = 0;
-    uint64_t n_b = 0;
-    std::memcpy(&ms_a, existing->data(), 8);
-    std::memcpy(&n_a, existing->data() + 8, 8);
-    std::memcpy(&ms_b, value.data(), 8);
-    std::memcpy(&n_b, value.data() + 8, 8);
-    const int64_t ms = std::max(ms_a, ms_b);
-    const uint64_t n = n_a + n_b;
-    out->reserve(existing->size() + value.size() - kHead);
-    out->append(reinterpret_cast<const char*>(&ms), 8);
-    out->append(reinterpret_cast<const char*>(&n), 8);
-    out->append(existing->data() + kHead, existing->size() - kHead);
-    out->append(value.data() + kHead, value.size() - kHead);
-    return true;
+    out->reserve(existing->size() + value.size());
+    out->assign(existing->data(), existing->size());
+    return append_list(out, std::string_view(value.data(), value.size()));
   }
   const char* Name() const override { return "sabot.ListAppend"; }
 };
@@ -168,7 +175,9 @@ struct CheckpointManifest {
     std::ifstream in(path, std::ios::binary);
     if (!in) return Status::not_found("no checkpoint manifest " + path.string());
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    const std::string what = path.string();
+    return decode(bytes, path.string());
+  }
+  static Result<CheckpointManifest> decode(std::string_view bytes, const std::string& what) {
     ByteReader r(bytes, what);
     CheckpointManifest m;
     std::string_view s;
@@ -227,10 +236,8 @@ class RocksKvStore final : public internal::KvStore {
   void erase(KeyId key, Namespace ns) override;
 
  private:
-  const std::string& make_key(KeyId key, Namespace ns);
   RocksKeyedBackend* backend_;
   uint16_t sid_;
-  std::string key_;
 };
 
 struct RegisteredState {
@@ -311,8 +318,37 @@ class LocalCheckpoint final : public RocksDbLocalCheckpoint {
     return stats;
   }
 
+  Result<Image> image() const override {
+    Image out;
+    CheckpointManifest m = manifest_;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir_, ec)) {
+      const std::string fname = entry.path().filename().string();
+      CheckpointManifest::File f;
+      f.name = fname;
+      f.size = fs::file_size(entry.path(), ec);
+      if (ec) return Status::io_error("size of " + entry.path().string() + ": " + ec.message());
+      if (entry.path().extension() == ".sst") {
+        f.shared_name = uid_ + "-" + fname;
+        out.ssts.push_back({f.shared_name, entry.path().string(), f.size});
+      } else {
+        std::ifstream in(entry.path(), std::ios::binary);
+        std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        if (!in.good() && !in.eof()) return Status::io_error("reading " + entry.path().string());
+        f.size = bytes.size();
+        out.private_files.emplace_back(fname, std::move(bytes));
+      }
+      m.files.push_back(std::move(f));
+    }
+    if (ec) return Status::io_error("listing " + dir_.string() + ": " + ec.message());
+    out.manifest = m.encode();
+    return out;
+  }
+  const std::string& local_dir() const override { return dir_str_; }
+
  private:
   fs::path dir_;
+  std::string dir_str_ = dir_.string();
   std::string uid_;
   CheckpointManifest manifest_;
 };
@@ -322,7 +358,7 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   RocksKeyedBackend(std::unique_ptr<KeyRegistry> keys, const Clock* clock, std::string name,
                     std::string dir, std::string uid, std::unique_ptr<rocksdb::DB> db,
                     const RocksDbStateBackend::Shared* shared, rocksdb::Options db_options,
-                    bool keep_dir)
+                    bool keep_dir, size_t write_cache_bytes)
       : RocksDbKeyedStateBackend(std::move(keys), clock),
         name_(std::move(name)),
         dir_(std::move(dir)),
@@ -330,7 +366,8 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
         db_(std::move(db)),
         shared_(shared),
         db_options_(std::move(db_options)),
-        keep_dir_(keep_dir) {
+        keep_dir_(keep_dir),
+        cache_(write_cache_bytes) {
     write_.disableWAL = true;  // checkpoints give durability; the instance is scratch space
   }
   ~RocksKeyedBackend() override {
@@ -354,6 +391,15 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   rocksdb::DB* db() { return db_.get(); }
   KeyRegistry& registry() { return *keys_; }
 
+  // The write cache (kv_write_cache.h). Every method that reads the instance other than through
+  // a KvStore, or renumbers keys, calls flush_cache() first.
+  void flush_cache() const;
+  void flush_cache_if_full() const {
+    if (cache_.over_budget()) flush_cache();
+  }
+  // The RocksDB key of (state, key, namespace), built in a reused buffer.
+  const std::string& rocks_key(uint16_t sid, KeyId key, Namespace ns) const;
+
   size_t purge_expired() override;
   size_t num_entries(std::string_view state_name) const override;
   Result<std::vector<KeyId>> keys_with_state(std::string_view state_name,
@@ -366,7 +412,11 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   Result<std::unique_ptr<RocksDbLocalCheckpoint>> checkpoint_local() override;
   Status restore_checkpoint(const RocksDbCheckpointStore& store, CheckpointId id,
                             const std::string& name) override;
+  Status restore_image(std::string_view manifest,
+                       std::span<const std::pair<std::string, std::string>> private_files,
+                       const std::string& shared_dir) override;
   uint64_t live_sst_bytes() const override {
+    flush_cache();
     std::vector<rocksdb::LiveFileMetaData> files;
     db_->GetLiveFilesMetaData(&files);
     uint64_t n = 0;
@@ -419,6 +469,9 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
     SABOT_RETURN_IF_ERROR(KeyRegistry::decode_key(key_bytes, keys_->key_types(), &values));
     return keys_->resolve_values(values);
   }
+  // Copies the owned key groups of the checkpoint materialized in `tmp` (described by `m`) in.
+  Status restore_materialized(const CheckpointManifest& m, const fs::path& tmp,
+                              const std::string& what);
   // Checks and adopts the description `h` of a restored state: the id of its entries in this
   // instance (a registered state's, a pending one's, or a new pending one).
   Result<uint16_t> adopt_state(const RestoreHeader::StateHeader& h, std::string_view what);
@@ -436,41 +489,98 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   std::map<std::string, PendingState, std::less<>> pending_;
   uint16_t next_sid_ = 0;
   uint64_t local_checkpoints_ = 0;
+  mutable internal::KvWriteCache cache_;
+  mutable std::string key_;  // rocks_key's buffer
 
   friend class RocksKvStore;
 };
 
-const std::string& RocksKvStore::make_key(KeyId key, Namespace ns) {
-  const KeyRegistry& reg = backend_->registry();
+const std::string& RocksKeyedBackend::rocks_key(uint16_t sid, KeyId key, Namespace ns) const {
   key_.clear();
-  put_be16(&key_, static_cast<uint16_t>(reg.key_group(key).value()));
-  put_be16(&key_, sid_);
-  key_.append(reg.key_bytes(key));
+  put_be16(&key_, static_cast<uint16_t>(keys_->key_group(key).value()));
+  put_be16(&key_, sid);
+  key_.append(keys_->key_bytes(key));
   put_be64(&key_, ns);
   return key_;
 }
+
+void RocksKeyedBackend::flush_cache() const {
+  if (cache_.size() == 0) return;
+  rocksdb::WriteBatch batch;
+  cache_.flush([&](const internal::KvWriteCache::Key& k, const internal::KvWriteCache::Entry& e) {
+    const std::string& key = rocks_key(k.sid, k.key, k.ns);
+    if (e.present) {
+      batch.Put(key, e.value);
+    } else {
+      batch.Delete(key);
+    }
+  });
+  SABOT_CHECK_OK(from_rocks(db_->Write(write_, &batch), name_));
+}
+
 bool RocksKvStore::get(KeyId key, Namespace ns, std::string* value) {
-  const rocksdb::Status s = backend_->db()->Get(rocksdb::ReadOptions(), make_key(key, ns), value);
-  if (s.IsNotFound()) return false;
-  SABOT_CHECK_OK(from_rocks(s, backend_->name_));
-  return true;
+  internal::KvWriteCache& cache = backend_->cache_;
+  const internal::KvWriteCache::Key k{sid_, key, ns};
+  if (const internal::KvWriteCache::Entry* e = cache.find(k)) {
+    if (!e->present) return false;
+    value->assign(e->value);
+    return true;
+  }
+  const rocksdb::Status s =
+      backend_->db()->Get(rocksdb::ReadOptions(), backend_->rocks_key(sid_, key, ns), value);
+  const bool found = !s.IsNotFound();
+  if (found) SABOT_CHECK_OK(from_rocks(s, backend_->name_));
+  if (cache.enabled()) {
+    cache.set(k, found, found ? std::string_view(*value) : std::string_view(), /*dirty=*/false);
+    backend_->flush_cache_if_full();
+  }
+  return found;
 }
 void RocksKvStore::put(KeyId key, Namespace ns, std::string_view value) {
-  SABOT_CHECK_OK(from_rocks(backend_->db()->Put(backend_->write_, make_key(key, ns),
-                                                rocksdb::Slice(value.data(), value.size())),
-                            backend_->name_));
+  internal::KvWriteCache& cache = backend_->cache_;
+  if (cache.enabled()) {
+    cache.set({sid_, key, ns}, true, value, /*dirty=*/true);
+    backend_->flush_cache_if_full();
+    return;
+  }
+  SABOT_CHECK_OK(
+      from_rocks(backend_->db()->Put(backend_->write_, backend_->rocks_key(sid_, key, ns),
+                                     rocksdb::Slice(value.data(), value.size())),
+                 backend_->name_));
 }
 void RocksKvStore::merge_list(KeyId key, Namespace ns, std::string_view operand) {
-  SABOT_CHECK_OK(from_rocks(backend_->db()->Merge(backend_->write_, make_key(key, ns),
-                                                  rocksdb::Slice(operand.data(), operand.size())),
-                            backend_->name_));
+  internal::KvWriteCache& cache = backend_->cache_;
+  // A cached list is appended to in the cache; an uncached one gets a merge operand (no read).
+  if (internal::KvWriteCache::Entry* e = cache.find({sid_, key, ns})) {
+    cache.update(e, [&](internal::KvWriteCache::Entry& entry) {
+      if (entry.present) {
+        SABOT_CHECK(append_list(&entry.value, operand));
+      } else {
+        entry.value.assign(operand.data(), operand.size());
+      }
+    });
+    backend_->flush_cache_if_full();
+    return;
+  }
+  SABOT_CHECK_OK(
+      from_rocks(backend_->db()->Merge(backend_->write_, backend_->rocks_key(sid_, key, ns),
+                                       rocksdb::Slice(operand.data(), operand.size())),
+                 backend_->name_));
 }
 void RocksKvStore::erase(KeyId key, Namespace ns) {
+  internal::KvWriteCache& cache = backend_->cache_;
+  if (cache.enabled()) {
+    cache.set({sid_, key, ns}, false, {}, /*dirty=*/true);
+    backend_->flush_cache_if_full();
+    return;
+  }
   SABOT_CHECK_OK(
-      from_rocks(backend_->db()->Delete(backend_->write_, make_key(key, ns)), backend_->name_));
+      from_rocks(backend_->db()->Delete(backend_->write_, backend_->rocks_key(sid_, key, ns)),
+                 backend_->name_));
 }
 
 Status RocksKeyedBackend::check_pending_entries(const RegisteredState& reg) {
+  flush_cache();
   Status bad = Status::ok();
   scan_state(reg.sid,
              [&](const rocksdb::Slice&, std::string_view, Namespace, std::string_view value) {
@@ -528,6 +638,7 @@ Result<State*> RocksKeyedBackend::get_or_create_state(StateSpec spec) {
 }
 
 size_t RocksKeyedBackend::purge_expired() {
+  flush_cache();
   refresh_time();
   const int64_t now = ctx_.now_ms;
   size_t n = 0;
@@ -559,6 +670,7 @@ size_t RocksKeyedBackend::purge_expired() {
 }
 
 size_t RocksKeyedBackend::num_entries(std::string_view state_name) const {
+  flush_cache();
   const RegisteredState* s = find_state(state_name);
   if (s == nullptr) return 0;
   size_t n = 0;
@@ -571,6 +683,7 @@ size_t RocksKeyedBackend::num_entries(std::string_view state_name) const {
 
 Result<std::vector<KeyId>> RocksKeyedBackend::keys_with_state(std::string_view state_name,
                                                               Namespace ns) const {
+  flush_cache();
   const RegisteredState* s = find_state(state_name);
   if (s == nullptr) {
     return Status::not_found(name_ + ": no state named '" + std::string(state_name) + "'");
@@ -596,6 +709,7 @@ Result<std::vector<KeyId>> RocksKeyedBackend::keys_with_state(std::string_view s
 
 Status RocksKeyedBackend::snapshot_parts(std::span<const KeyGroup> key_groups,
                                          SnapshotParts* parts) {
+  flush_cache();
   KeyRegistry& reg = *keys_;
   const uint32_t maxp = reg.max_parallelism();
   std::vector<int32_t> bucket_of_kg(maxp, -1);
@@ -707,6 +821,7 @@ Result<uint16_t> RocksKeyedBackend::adopt_state(const RestoreHeader::StateHeader
 }
 
 Status RocksKeyedBackend::restore_header(ByteReader& r, RestoreHeader* out) {
+  flush_cache();
   return internal::read_keyed_header(
       r, *keys_,
       [&](const RestoreHeader::StateHeader& h) -> Status {
@@ -728,6 +843,7 @@ Status RocksKeyedBackend::restore_header(ByteReader& r, RestoreHeader* out) {
 
 Status RocksKeyedBackend::restore_key_group(const RestoreHeader& header, KeyGroup kg, ByteReader& r,
                                             std::vector<KeyId>* ids) {
+  flush_cache();
   KeyRegistry& reg = *keys_;
   if (!reg.owns(kg)) {
     return Status::invalid_argument(name_ + ": cannot restore key group " +
@@ -765,6 +881,7 @@ Status RocksKeyedBackend::restore_key_group(const RestoreHeader& header, KeyGrou
 }
 
 Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector<KeyId>* remap) {
+  flush_cache();
   purge_expired();
   KeyRegistry& reg = *keys_;
   const uint32_t n = reg.num_keys();
@@ -802,6 +919,7 @@ Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector
 }
 
 Result<std::unique_ptr<RocksDbLocalCheckpoint>> RocksKeyedBackend::checkpoint_local() {
+  flush_cache();
   rocksdb::FlushOptions fo;
   fo.wait = true;
   SABOT_RETURN_IF_ERROR(from_rocks(db_->Flush(fo), name_ + ": flushing for a checkpoint"));
@@ -830,22 +948,10 @@ Result<std::unique_ptr<RocksDbLocalCheckpoint>> RocksKeyedBackend::checkpoint_lo
 
 Status RocksKeyedBackend::restore_checkpoint(const RocksDbCheckpointStore& store, CheckpointId id,
                                              const std::string& name) {
+  flush_cache();
   const fs::path dir = checkpoint_dir(store.root(), id) / name;
   SABOT_ASSIGN_OR_RETURN(CheckpointManifest m, CheckpointManifest::read(dir / kManifestName));
   const std::string what = "checkpoint " + dir.string();
-  if (m.max_parallelism != keys_->max_parallelism()) {
-    return Status::invalid_argument(what + " has max parallelism " +
-                                    std::to_string(m.max_parallelism) + ", the backend " +
-                                    std::to_string(keys_->max_parallelism()));
-  }
-  RestoreHeader header;
-  ByteReader hr(m.header, what);
-  SABOT_RETURN_IF_ERROR(restore_header(hr, &header));
-  if (header.states.size() != m.state_ids.size()) {
-    return Status::invalid_data(what + ": manifest lists " + std::to_string(m.state_ids.size()) +
-                                " state ids for " + std::to_string(header.states.size()) +
-                                " states");
-  }
   // Materialize the checkpoint as a RocksDB directory (hard links where possible), open it read
   // only and copy the owned key groups' ranges in; the rest is dropped with the directory.
   const fs::path tmp = dir_ + ".restore-" + std::to_string(local_checkpoints_++);
@@ -869,6 +975,74 @@ Status RocksKeyedBackend::restore_checkpoint(const RocksDbCheckpointStore& store
       fs::copy_file(from, tmp / f.name, ec);
       if (ec) return Status::io_error(what + ": " + from.string() + ": " + ec.message());
     }
+  }
+  return restore_materialized(m, tmp, what);
+}
+
+Status RocksKeyedBackend::restore_image(
+    std::string_view manifest, std::span<const std::pair<std::string, std::string>> private_files,
+    const std::string& shared_dir) {
+  const std::string what = name_ + ": restoring a RocksDB checkpoint";
+  CheckpointManifest m;
+  {
+    // CheckpointManifest::read takes a path; decode through a scratch file would be wasteful:
+    // parse in memory by the same code.
+    SABOT_ASSIGN_OR_RETURN(m, CheckpointManifest::decode(manifest, what));
+  }
+  const fs::path tmp = dir_ + ".restore-" + std::to_string(local_checkpoints_++);
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  fs::create_directories(tmp, ec);
+  if (ec) return Status::io_error("creating " + tmp.string() + ": " + ec.message());
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code e;
+      fs::remove_all(p, e);
+    }
+  } cleanup{tmp};
+  for (const auto& f : m.files) {
+    if (f.shared_name.empty()) {
+      const std::string* bytes = nullptr;
+      for (const auto& [n, b] : private_files) {
+        if (n == f.name) bytes = &b;
+      }
+      if (bytes == nullptr) {
+        return Status::invalid_data(what + ": the snapshot lacks the checkpoint's file '" + f.name +
+                                    "'");
+      }
+      std::ofstream out(tmp / f.name, std::ios::binary | std::ios::trunc);
+      out.write(bytes->data(), static_cast<std::streamsize>(bytes->size()));
+      out.close();
+      if (!out) return Status::io_error(what + ": writing " + (tmp / f.name).string());
+      continue;
+    }
+    const fs::path from = fs::path(shared_dir) / f.shared_name;
+    fs::create_hard_link(from, tmp / f.name, ec);
+    if (ec) {
+      ec.clear();
+      fs::copy_file(from, tmp / f.name, ec);
+      if (ec)
+        return Status::io_error(what + ": shared file " + from.string() + ": " + ec.message());
+    }
+  }
+  return restore_materialized(m, tmp, what);
+}
+
+Status RocksKeyedBackend::restore_materialized(const CheckpointManifest& m, const fs::path& tmp,
+                                               const std::string& what) {
+  if (m.max_parallelism != keys_->max_parallelism()) {
+    return Status::invalid_argument(what + " has max parallelism " +
+                                    std::to_string(m.max_parallelism) + ", the backend " +
+                                    std::to_string(keys_->max_parallelism()));
+  }
+  RestoreHeader header;
+  ByteReader hr(m.header, what);
+  SABOT_RETURN_IF_ERROR(restore_header(hr, &header));
+  if (header.states.size() != m.state_ids.size()) {
+    return Status::invalid_data(what + ": manifest lists " + std::to_string(m.state_ids.size()) +
+                                " state ids for " + std::to_string(header.states.size()) +
+                                " states");
   }
   rocksdb::Options ro_opts = db_options_;
   ro_opts.create_if_missing = false;
@@ -1006,9 +1180,10 @@ Result<std::unique_ptr<KeyedStateBackend>> RocksDbStateBackend::create_keyed_bac
   if (!s.ok()) {
     return Status::io_error(options.name + ": opening RocksDB in " + dir + ": " + s.ToString());
   }
-  return std::unique_ptr<KeyedStateBackend>(new RocksKeyedBackend(
-      std::move(keys), options.clock, options.name, dir, inst_uid,
-      std::unique_ptr<rocksdb::DB>(raw), shared_.get(), o, options_.keep_instance_dirs));
+  return std::unique_ptr<KeyedStateBackend>(
+      new RocksKeyedBackend(std::move(keys), options.clock, options.name, dir, inst_uid,
+                            std::unique_ptr<rocksdb::DB>(raw), shared_.get(), o,
+                            options_.keep_instance_dirs, options_.write_cache_bytes));
 }
 
 Result<std::shared_ptr<const StateBackend>> rocksdb(std::string dir, RocksDbOptions options) {

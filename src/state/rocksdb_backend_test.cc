@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -59,10 +61,12 @@ std::string payload(int64_t key, int version) {
 
 TEST(RocksDbBackendTest, StateFourTimesLargerThanCacheAndWriteBuffersRunsToTheEnd) {
   ScratchDir dir("rocksdb_larger_than_memory");
-  // 256 KiB block cache + 2 x 128 KiB memtables = 512 KiB of memory for ~5 MB of state.
+  // 256 KiB block cache + 2 x 128 KiB memtables + 64 KiB write cache = 576 KiB of memory for
+  // ~5 MB of state.
   auto backend = RocksDbStateBackend::make(dir.path, {.block_cache_bytes = size_t{256} << 10,
                                                       .write_buffer_bytes = size_t{128} << 10,
-                                                      .max_write_buffers = 2})
+                                                      .max_write_buffers = 2,
+                                                      .write_cache_bytes = size_t{64} << 10})
                      .value();
   auto b = make(*backend);
   auto* values = b->get_state(ValueStateDescriptor<std::string>{"payload"}).value();
@@ -84,7 +88,7 @@ TEST(RocksDbBackendTest, StateFourTimesLargerThanCacheAndWriteBuffersRunsToTheEn
       seen->add(pass);
     }
   }
-  const uint64_t memory = (size_t{256} << 10) + 2 * (size_t{128} << 10);
+  const uint64_t memory = (size_t{256} << 10) + 2 * (size_t{128} << 10) + (size_t{64} << 10);
   const uint64_t sst = as_rocksdb(b.get())->live_sst_bytes();
   EXPECT_GE(kKeys * 100, 4 * memory);
   EXPECT_GE(sst, 2 * memory) << "state should live mostly in SST files";
@@ -96,6 +100,79 @@ TEST(RocksDbBackendTest, StateFourTimesLargerThanCacheAndWriteBuffersRunsToTheEn
     ASSERT_EQ(std::vector<int32_t>(s.begin(), s.end()), (std::vector<int32_t>{0, 1}));
   }
   EXPECT_EQ(b->num_entries("payload"), static_cast<size_t>(kKeys));
+}
+
+// The write cache (src/state/kv_write_cache.h) changes when entries reach RocksDB, never what
+// the state holds: random reads, writes, clears and list appends (the merge path, which writes a
+// cached value through first) on a backend without the cache, one with a cache small enough to
+// flush every few dozen writes, and the memory backend, with snapshots, entry counts and key
+// scans in between, read the same values and snapshot the same bytes.
+TEST(RocksDbBackendTest, WriteCacheChangesNothingButSpeed) {
+  ScratchDir dir("rocksdb_write_cache");
+  auto uncached = RocksDbStateBackend::make(dir.path + "/off", {.write_cache_bytes = 0}).value();
+  auto cached = RocksDbStateBackend::make(dir.path + "/on", {.write_cache_bytes = 4096}).value();
+  MemoryStateBackend memory;
+  std::vector<std::unique_ptr<KeyedStateBackend>> b;
+  b.push_back(make(*uncached));
+  b.push_back(make(*cached));
+  b.push_back(make(memory));
+  std::vector<ValueState<int64_t>*> v;
+  std::vector<ListState<std::string>*> l;
+  for (auto& x : b) {
+    v.push_back(x->get_state(ValueStateDescriptor<int64_t>{"v"}).value());
+    l.push_back(x->get_state(ListStateDescriptor<std::string>{"l"}).value());
+  }
+  std::mt19937_64 rng(7);
+  for (int op = 0; op < 20'000; ++op) {
+    const int64_t k = static_cast<int64_t>(rng() % 300);
+    const Namespace ns = rng() % 4 == 0 ? Namespace{9} : kDefaultNamespace;
+    const uint64_t what = rng() % 100;
+    std::vector<std::optional<int64_t>> read;
+    std::vector<std::vector<std::string>> lists;
+    for (size_t i = 0; i < b.size(); ++i) {
+      b[i]->set_current_key(key_of(*b[i], k));
+      b[i]->set_current_namespace(ns);
+      if (what < 40) {
+        v[i]->update(v[i]->value().value_or(0) + static_cast<int64_t>(what));
+      } else if (what < 50) {
+        v[i]->clear();
+      } else if (what < 70) {
+        l[i]->add(std::to_string(op));
+      } else if (what < 75) {
+        l[i]->clear();
+      } else if (what < 97) {
+        read.push_back(v[i]->value());
+        const auto got = l[i]->get();
+        lists.emplace_back(got.begin(), got.end());
+      } else if (what < 99) {
+        read.push_back(static_cast<int64_t>(b[i]->num_entries("v")));
+        lists.push_back({std::to_string(b[i]->num_entries("l"))});
+      } else {
+        const auto keys = b[i]->keys_with_state("l", ns).value();
+        read.push_back(static_cast<int64_t>(keys.size()));
+      }
+      b[i]->set_current_namespace(kDefaultNamespace);
+    }
+    for (size_t i = 1; i < read.size(); ++i) ASSERT_EQ(read[i], read[0]) << "op " << op;
+    for (size_t i = 1; i < lists.size(); ++i) ASSERT_EQ(lists[i], lists[0]) << "op " << op;
+    if (op % 5000 == 4999) {
+      std::string off, on;
+      ASSERT_TRUE(b[0]->snapshot(kUid, &off).is_ok());
+      ASSERT_TRUE(b[1]->snapshot(kUid, &on).is_ok());
+      ASSERT_EQ(on, off) << "op " << op;
+    }
+  }
+  // A restore into a cached backend reads what was restored.
+  std::string snap;
+  ASSERT_TRUE(b[0]->snapshot(kUid, &snap).is_ok());
+  auto restored = make(*cached);
+  auto* rv = restored->get_state(ValueStateDescriptor<int64_t>{"v"}).value();
+  ASSERT_TRUE(restored->restore(kUid, snap).is_ok());
+  for (int64_t k = 0; k < 300; ++k) {
+    b[0]->set_current_key(key_of(*b[0], k));
+    restored->set_current_key(key_of(*restored, k));
+    ASSERT_EQ(rv->value(), v[0]->value()) << "key " << k;
+  }
 }
 
 TEST(RocksDbBackendTest, MemorySnapshotRestoresIntoRocksDbAndBack) {

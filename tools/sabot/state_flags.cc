@@ -17,6 +17,9 @@ void StateBackendFlags::add_to(FlagSet& flags) {
                 "rocksdb: block cache shared by all instances, MiB (default 64)", 1, 1 << 20);
   flags.add_int("rocksdb-write-buffer-mb", &write_buffer_mb_,
                 "rocksdb: memtable size per instance, MiB (default 8)", 1, 1 << 16);
+  flags.add_int("rocksdb-write-cache-mb", &write_cache_mb_,
+                "rocksdb: write-back cache of state entries per instance, MiB (default 32; 0: off)",
+                0, 1 << 16);
   flags.add_int("rocksdb-memory-mb", &memory_budget_mb_,
                 "rocksdb: memory budget of block cache and memtables together, MiB (0: none)", 0,
                 1 << 20);
@@ -35,8 +38,8 @@ std::optional<int> StateBackendFlags::check(const FlagSet& flags) const {
     return kExitUsage;
   }
   if (backend_ == "memory") {
-    for (const char* name :
-         {"state-dir", "rocksdb-block-cache-mb", "rocksdb-write-buffer-mb", "rocksdb-memory-mb"}) {
+    for (const char* name : {"state-dir", "rocksdb-block-cache-mb", "rocksdb-write-buffer-mb",
+                             "rocksdb-memory-mb", "rocksdb-write-cache-mb"}) {
       if (flags.is_set(name)) {
         std::cerr << flags.command() << ": --" << name << " needs --state-backend rocksdb\n";
         return kExitUsage;
@@ -50,10 +53,11 @@ Status StateBackendFlags::apply(EnvironmentOptions* env) {
   if (backend_ != "rocksdb") return Status::ok();
   if (made_ == nullptr) {
     SABOT_ASSIGN_OR_RETURN(
-        made_, state::rocksdb(
-                   dir_, {.block_cache_bytes = static_cast<size_t>(block_cache_mb_) << 20,
-                          .write_buffer_bytes = static_cast<size_t>(write_buffer_mb_) << 20,
-                          .memory_budget_bytes = static_cast<size_t>(memory_budget_mb_) << 20}));
+        made_,
+        state::rocksdb(dir_, {.block_cache_bytes = static_cast<size_t>(block_cache_mb_) << 20,
+                              .write_buffer_bytes = static_cast<size_t>(write_buffer_mb_) << 20,
+                              .memory_budget_bytes = static_cast<size_t>(memory_budget_mb_) << 20,
+                              .write_cache_bytes = static_cast<size_t>(write_cache_mb_) << 20}));
   }
   env->state_backend = made_;
   return Status::ok();

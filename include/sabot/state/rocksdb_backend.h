@@ -9,7 +9,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sabot/base/ids.h"
@@ -35,6 +38,11 @@ struct RocksDbOptions {
   // instances are charged to it (a shared WriteBufferManager limited to half the budget), so
   // block cache plus memtables stay within the budget; block_cache_bytes is then ignored.
   size_t memory_budget_bytes = 0;
+  // Write-back cache of each instance, in bytes (entries plus about 100 bytes of bookkeeping
+  // each): state reads and writes of cached keys skip RocksDB, and dirty entries are written in
+  // one batch when the cache is full and before every snapshot, checkpoint and scan. In addition
+  // to the budget below. 0 turns it off (every access goes to RocksDB). Default 32 MiB.
+  size_t write_cache_bytes = size_t{32} << 20;
   // Bloom filter bits per key for point lookups (state reads); 0 turns filters off. Default 10.
   int bloom_bits_per_key = 10;
   // Keep each instance's directory when its backend is destroyed (for inspection). Default false:
@@ -115,6 +123,24 @@ class RocksDbLocalCheckpoint {
   virtual Result<RocksDbCheckpointStore::Stats> upload(RocksDbCheckpointStore& store,
                                                        CheckpointId id, const std::string& name,
                                                        bool incremental = true) = 0;
+
+  // The checkpoint as the job runtime stores it (a checkpoint::CheckpointStorage directory): the
+  // manifest (the states and every file), the small private files' bytes (MANIFEST, CURRENT,
+  // OPTIONS: they go into the operator's snapshot) and the SST files by their shared name
+  // (unique across instances and processes) with the local hard link to copy them from.
+  struct Image {
+    std::string manifest;
+    std::vector<std::pair<std::string, std::string>> private_files;  // name, bytes
+    struct Sst {
+      std::string shared_name;
+      std::string path;
+      uint64_t size = 0;
+    };
+    std::vector<Sst> ssts;
+  };
+  virtual Result<Image> image() const = 0;
+  // The local directory of hard links (deleted with this object).
+  virtual const std::string& local_dir() const = 0;
 };
 
 // The RocksDB-specific operations of a keyed backend made by RocksDbStateBackend (reach it with
@@ -128,6 +154,12 @@ class RocksDbKeyedStateBackend : public KeyedStateBackend {
   // other key groups are dropped. Keys are registered as they are read.
   virtual Status restore_checkpoint(const RocksDbCheckpointStore& store, CheckpointId id,
                                     const std::string& name) = 0;
+  // Adds the entries of the owned key groups from an Image of any backend of the same operator
+  // (manifest and private files as image() gave them) whose SST files are in `shared_dir` under
+  // their shared names; other key groups are dropped. Call it once per old subtask.
+  virtual Status restore_image(std::string_view manifest,
+                               std::span<const std::pair<std::string, std::string>> private_files,
+                               const std::string& shared_dir) = 0;
   // The instance's working directory.
   virtual const std::string& instance_dir() const = 0;
   // Bytes of the instance's live SST files.
