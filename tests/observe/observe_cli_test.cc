@@ -165,7 +165,14 @@ TEST(PrometheusScrape, PromtoolAcceptsTheExposition) {
   RunningDemo demo("sabot-promtool-test");
   ASSERT_GT(demo.port, 0) << demo.err();
   httplib::Client client("127.0.0.1", demo.port);
+  // The server starts before the demo's job: wait until the job is served (bounded).
+  const std::string counter = "sabot_operator_records_out_total{job=\"fraud-detection\"";
   auto res = client.Get("/metrics");
+  for (int attempt = 0; attempt < 150 && res && res->body.find(counter) == std::string::npos;
+       ++attempt) {
+    pause_between_polls();
+    res = client.Get("/metrics");
+  }
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200);
   EXPECT_NE(res->body.find("sabot_operator_records_out_total{job=\"fraud-detection\""),
@@ -218,7 +225,13 @@ TEST(Dashboard, ShowsEveryOperatorWithChangingThroughputAndNoConsoleError) {
   RunningDemo demo("sabot-dashboard-test");
   ASSERT_GT(demo.port, 0) << demo.err();
   httplib::Client client("127.0.0.1", demo.port);
+  // The server starts before the demo's job: wait until the job is served (bounded).
   auto job = client.Get("/api/job");
+  for (int attempt = 0; attempt < 150 && job && job->body.find("\"jobs\":[]") != std::string::npos;
+       ++attempt) {
+    pause_between_polls();
+    job = client.Get("/api/job");
+  }
   ASSERT_TRUE(job);
   std::vector<std::string> operators;
   static const std::regex name("\"name\":\"([^\"]+)\"");
@@ -239,6 +252,11 @@ TEST(Dashboard, ShowsEveryOperatorWithChangingThroughputAndNoConsoleError) {
     for (const std::string& line : console) {
       EXPECT_NE(line.find("\"sabot-dashboard: rendered 4 operators\""), std::string::npos)
           << "console message: " << line;
+    }
+    // The operators table's bytes and key columns, the partitions table's offset and lag.
+    for (const char* column :
+         {"<th>bytes in</th>", "<th>bytes out</th>", "<th>keys</th>", "<th>offset</th>"}) {
+      EXPECT_NE(dom.find(column), std::string::npos) << column << "\n" << dom;
     }
     std::map<std::string, int64_t> out;
     for (const std::string& op : operators) {
@@ -380,13 +398,60 @@ TEST(AppWorker, ServesTheMetricsOfEveryAgent) {
     if (jobs < 2) pause_between_polls();
   }
   EXPECT_EQ(jobs, 2u) << body;
-  auto metrics = client.Get("/metrics");
+  // The agents keep keyed state and read memory:// topics: key counts, offsets and lags appear
+  // once they have processed the words (explicit condition, bounded).
+  httplib::Result metrics = client.Get("/metrics");
+  for (int attempt = 0; attempt < 150; ++attempt) {
+    if (attempt > 0) metrics = client.Get("/metrics");
+    if (metrics && metrics->body.find("sabot_operator_state_keys{job=") != std::string::npos &&
+        metrics->body.find("sabot_source_partition_lag_records{job=") != std::string::npos) {
+      break;
+    }
+    pause_between_polls();
+  }
   ASSERT_TRUE(metrics);
   EXPECT_NE(metrics->body.find("sabot_operator_records_out_total{job="), std::string::npos);
+  EXPECT_NE(metrics->body.find("sabot_operator_bytes_in_total{job="), std::string::npos);
+  EXPECT_NE(metrics->body.find("sabot_operator_state_keys{job="), std::string::npos)
+      << metrics->body;
+  EXPECT_NE(metrics->body.find("sabot_source_partition_offset{job="), std::string::npos);
+  EXPECT_NE(metrics->body.find("sabot_source_partition_lag_records{job="), std::string::npos)
+      << metrics->body;
   std::ofstream(dir / "metrics.txt") << metrics->body;
   auto checked = run_command("/usr/bin/promtool check metrics < " + (dir / "metrics.txt").string(),
                              (dir / "promtool.err").string());
   EXPECT_EQ(checked.code, 0) << checked.out << checked.err;
+  // /api/app: both agents (topic, concurrency, records processed, keys per subtask) and the table;
+  // the count agent processes the four words (explicit condition, bounded).
+  static const std::regex count_records("\"name\":\"count\"[^\\]]*\"records\":([0-9]+)");
+  httplib::Result app_doc = client.Get("/api/app");
+  int64_t counted = -1;
+  for (int attempt = 0; attempt < 150 && counted != 4; ++attempt) {
+    if (attempt > 0) app_doc = client.Get("/api/app");
+    std::smatch m;
+    if (app_doc && std::regex_search(app_doc->body, m, count_records)) counted = std::stoll(m[1]);
+    if (counted != 4) pause_between_polls();
+  }
+  ASSERT_TRUE(app_doc);
+  EXPECT_EQ(counted, 4) << app_doc->body;
+  for (const char* part :
+       {"\"name\":\"word-count\"", "{\"name\":\"split\",\"topic\":\"lines\",\"concurrency\":1,",
+        "{\"name\":\"count\",\"topic\":\"words\",\"concurrency\":2,",
+        "\"failures\":0,\"restarts\":0",
+        "\"tables\":[{\"name\":\"word-counts\",\"key_type\":\"string\""}) {
+    EXPECT_NE(app_doc->body.find(part), std::string::npos) << part << "\n" << app_doc->body;
+  }
+  // The dashboard shows the agents and the table (headless Chromium).
+  auto dom = run_command(
+      "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu "
+      "--no-first-run --user-data-dir=" +
+          (dir / "chromium-profile").string() +
+          " --virtual-time-budget=4000 --dump-dom http://127.0.0.1:" + std::to_string(port) + "/",
+      (dir / "chromium.log").string());
+  for (const char* part : {"data-agent=\"split\"", "data-agent=\"count\"",
+                           "data-table=\"word-counts\"", "<th>keys per subtask</th>"}) {
+    EXPECT_NE(dom.out.find(part), std::string::npos) << part << "\n" << dom.out;
+  }
   worker.reset();
   if (!::testing::Test::HasFailure()) fs::remove_all(dir);
 }
