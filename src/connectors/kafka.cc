@@ -9,7 +9,10 @@
 #include <cctype>
 #include <chrono>
 #include <cstring>
+#include <functional>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "connectors/kafka_client.h"
@@ -151,7 +154,11 @@ std::string headers_json(rd_kafka_message_t* m) {
 
 // ---------------------------------------------------------------------------------------------
 // Reader: a consumer with explicitly assigned partitions and positions kept here (the offsets a
-// checkpoint stores), never auto-committed.
+// checkpoint stores), never auto-committed. In consumer-group mode it subscribes instead, and the
+// rebalance callback (on the polling thread, inside rd_kafka_consumer_poll) adds and removes
+// partitions: each partition added starts at the group's committed offset (else at `start`); each
+// one removed first commits its processed offset, synchronously, so that its next owner continues
+// right after it (docs/kafka.md, "Consumer groups").
 
 class KafkaRecordReader final : public RecordReader {
  public:
@@ -162,7 +169,18 @@ class KafkaRecordReader final : public RecordReader {
     std::string group_id;
     bool stop_at_end = false;
     bool headers = false;
+    // Consumer-group mode: subscribe; partitions come and go with rebalances.
+    bool group_mode = false;
+    // Group mode: a partition's processed offset is the one of the latest completed checkpoint
+    // (at-least-once jobs: their sinks flush at barriers). False: the offset after the records
+    // handed to the job.
+    bool commit_checkpointed = false;
+    // Group mode: where partitions without a committed offset start.
+    StartPosition start = StartPosition::earliest();
   };
+  // Group mode: the offset of the first record polled from `partition` but not yet handed to
+  // the job by the layer above (TopicRecordSourceReader's pending rows), if any.
+  using PendingBase = std::function<std::optional<int64_t>(int32_t partition)>;
 
   static Result<std::unique_ptr<KafkaRecordReader>> open(
       Options options, const std::vector<PartitionAssignment>& assignments) {
@@ -181,35 +199,42 @@ class KafkaRecordReader final : public RecordReader {
       int64_t low = 0;
       int64_t high = 0;
       SABOT_RETURN_IF_ERROR(r->watermarks(a.partition.value(), &low, &high));
-      int64_t pos = low;
-      switch (a.start.kind) {
-        case StartPosition::Kind::kEarliest:
-          pos = low;
-          break;
-        case StartPosition::Kind::kLatest:
-          pos = high;
-          break;
-        case StartPosition::Kind::kOffset:
-          if (a.start.offset < low || a.start.offset > high) {
-            return Status::out_of_range("start offset " + std::to_string(a.start.offset) +
-                                        " of partition " + std::to_string(a.partition.value()) +
-                                        " of kafka topic '" + r->options_.topic + "' is outside [" +
-                                        std::to_string(low) + ", " + std::to_string(high) + "]");
-          }
-          pos = a.start.offset;
-          break;
-        case StartPosition::Kind::kTimestamp: {
-          SABOT_ASSIGN_OR_RETURN(pos, r->offset_for_time(a.partition.value(), a.start.offset));
-          if (pos < 0) pos = high;  // no record at or after the time
-          break;
-        }
-      }
+      SABOT_ASSIGN_OR_RETURN(int64_t pos, r->start_offset(a.partition.value(), a.start, low, high));
       r->assigned_.push_back({a.partition.value(), pos, r->options_.stop_at_end ? high : -1});
     }
     return r;
   }
 
+  // Consumer-group mode: subscribes at the first poll. Cooperative-sticky assignment unless the
+  // properties name another strategy (eager ones are handled too).
+  static Result<std::unique_ptr<KafkaRecordReader>> open_group(Options options,
+                                                               PendingBase pending_base) {
+    options.group_mode = true;
+    ClientProperties props = options.properties;
+    if (!kafka_properties(props).contains("partition.assignment.strategy")) {
+      props["partition.assignment.strategy"] = "cooperative-sticky";
+    }
+    // Handed-over offsets are stored after each poll and auto-committed (and committed on each
+    // revoke); checkpointed ones are committed only when a checkpoint completes (and on revoke).
+    const ClientProperties fixed = {
+        {"group.id", options.group_id},
+        {"enable.auto.commit", options.commit_checkpointed ? "false" : "true"},
+        {"enable.auto.offset.store", "false"},
+        {"enable.partition.eof", "false"},
+        {"auto.offset.reset", "error"}};
+    SABOT_ASSIGN_OR_RETURN(ConfPtr conf, make_conf(options.bootstrap, props, fixed));
+    std::unique_ptr<KafkaRecordReader> r(new KafkaRecordReader(std::move(options), nullptr));
+    r->pending_base_ = std::move(pending_base);
+    rd_kafka_conf_set_opaque(conf.get(), r.get());
+    rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaRecordReader::on_rebalance);
+    SABOT_ASSIGN_OR_RETURN(r->rk_, make_client(RD_KAFKA_CONSUMER, std::move(conf)));
+    rd_kafka_poll_set_consumer(r->rk_.get());
+    return r;
+  }
+
   ~KafkaRecordReader() override {
+    // In group mode this leaves the group: the rebalance callback revokes (and commits) the
+    // partitions first.
     if (rk_) rd_kafka_consumer_close(rk_.get());
   }
 
@@ -217,7 +242,8 @@ class KafkaRecordReader final : public RecordReader {
                    PollResult& out) override {
     out.batches.clear();
     out.end_of_input = false;
-    if (!assigned_flag_) SABOT_RETURN_IF_ERROR(assign());
+    if (!assigned_flag_) SABOT_RETURN_IF_ERROR(options_.group_mode ? subscribe() : assign());
+    if (options_.group_mode) store_handed_offsets();
     if (at_end()) {
       out.end_of_input = true;
       return Status::ok();
@@ -227,6 +253,10 @@ class KafkaRecordReader final : public RecordReader {
     while (taken < max_records) {
       rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), wait_ms);
       wait_ms = 0;
+      if (!rebalance_error_.is_ok()) {
+        if (m != nullptr) rd_kafka_message_destroy(m);
+        return rebalance_error_;
+      }
       if (m == nullptr) break;
       std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> guard(
           m, rd_kafka_message_destroy);
@@ -285,6 +315,9 @@ class KafkaRecordReader final : public RecordReader {
   }
 
   Status seek(PartitionId partition, int64_t offset) override {
+    // Group mode: positions come from the group's committed offsets (a restored at-least-once
+    // job continues from them), not from the checkpoint.
+    if (options_.group_mode) return Status::ok();
     Assigned* a = find_assigned(partition.value());
     if (a == nullptr) return not_assigned(partition);
     if (offset < 0) {
@@ -304,16 +337,6 @@ class KafkaRecordReader final : public RecordReader {
     return high;
   }
 
-  // librdkafka's high watermark from the last fetch response (no request to the broker).
-  Result<int64_t> cached_end_offset(PartitionId partition) const override {
-    int64_t low = 0;
-    int64_t high = -1;
-    rd_kafka_resp_err_t err = rd_kafka_get_watermark_offsets(rk_.get(), options_.topic.c_str(),
-                                                             partition.value(), &low, &high);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) return int64_t{-1};
-    return high;
-  }
-
   std::vector<PartitionId> assignment() const override {
     std::vector<PartitionId> out;
     for (const Assigned& a : assigned_) out.push_back(PartitionId(a.partition));
@@ -322,13 +345,21 @@ class KafkaRecordReader final : public RecordReader {
 
   void wakeup() override { rd_kafka_yield(rk_.get()); }
 
-  // Commits `positions` (partition -> next offset) to the consumer group, asynchronously.
+  // Commits `positions` (partition -> next offset) of a completed checkpoint to the consumer
+  // group, asynchronously. Group mode: only for partitions still assigned (a partition that moved
+  // may already be further on at its new owner), and only when commits follow checkpoints.
   Status commit(const std::vector<runtime::SplitPosition>& positions) {
+    if (options_.group_mode && !options_.commit_checkpointed) return Status::ok();
     TplPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(positions.size())));
     for (const auto& p : positions) {
       SABOT_ASSIGN_OR_RETURN(int64_t off, runtime::decode_position(p, "kafka topic"));
+      if (options_.group_mode) {
+        if (find_assigned(p.split) == nullptr) continue;
+        checkpointed_[p.split] = off;
+      }
       rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p.split)->offset = off;
     }
+    if (list->cnt == 0) return Status::ok();
     rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 1);
     // A group coordinator that is away does not fail the job: the next checkpoint commits again.
     (void)err;
@@ -338,8 +369,9 @@ class KafkaRecordReader final : public RecordReader {
  private:
   struct Assigned {
     int32_t partition;
-    int64_t position;  // next offset to return
-    int64_t stop;      // stop_at_end: the high watermark at open; -1: none
+    int64_t position;     // next offset to return
+    int64_t stop;         // stop_at_end: the high watermark at open; -1: none
+    int64_t stored = -1;  // group mode: the handed offset last stored for auto-commit
   };
   struct PartitionState {
     int32_t partition = 0;
@@ -419,6 +451,30 @@ class KafkaRecordReader final : public RecordReader {
     return Status::ok();
   }
 
+  // Where a partition starts, given its offsets [low, high].
+  Result<int64_t> start_offset(int32_t partition, const StartPosition& start, int64_t low,
+                               int64_t high) {
+    switch (start.kind) {
+      case StartPosition::Kind::kEarliest:
+        return low;
+      case StartPosition::Kind::kLatest:
+        return high;
+      case StartPosition::Kind::kOffset:
+        if (start.offset < low || start.offset > high) {
+          return Status::out_of_range("start offset " + std::to_string(start.offset) +
+                                      " of partition " + std::to_string(partition) +
+                                      " of kafka topic '" + options_.topic + "' is outside [" +
+                                      std::to_string(low) + ", " + std::to_string(high) + "]");
+        }
+        return start.offset;
+      case StartPosition::Kind::kTimestamp: {
+        SABOT_ASSIGN_OR_RETURN(int64_t pos, offset_for_time(partition, start.offset));
+        return pos < 0 ? high : pos;  // -1: no record at or after the time
+      }
+    }
+    return low;
+  }
+
   Result<int64_t> offset_for_time(int32_t partition, int64_t millis) {
     TplPtr list(rd_kafka_topic_partition_list_new(1));
     rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), partition)->offset =
@@ -433,11 +489,165 @@ class KafkaRecordReader final : public RecordReader {
     return list->elems[0].offset;
   }
 
+  // ---- consumer-group mode ----
+
+  Status subscribe() {
+    TplPtr topics(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(topics.get(), options_.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk_.get(), topics.get());
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return kafka_status("subscribing to kafka topic '" + options_.topic + "' in group '" +
+                              options_.group_id + "'",
+                          err);
+    }
+    assigned_flag_ = true;
+    return Status::ok();
+  }
+
+  // The offset after the last record of `a` handed to the job: records polled into a partition
+  // batch or pending above are not handed yet.
+  int64_t handed(const Assigned& a) const {
+    int64_t at = a.position;
+    for (const auto& ps : states_) {
+      if (ps->partition == a.partition && ps->count > 0) at = std::min(at, ps->base);
+    }
+    if (pending_base_) {
+      if (std::optional<int64_t> p = pending_base_(a.partition)) at = std::min(at, *p);
+    }
+    return at;
+  }
+
+  // Handed-over mode: stores the handed offsets for librdkafka's auto-commit.
+  void store_handed_offsets() {
+    if (options_.commit_checkpointed || assigned_.empty()) return;
+    TplPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(assigned_.size())));
+    for (Assigned& a : assigned_) {
+      const int64_t at = handed(a);
+      if (at == a.stored) continue;
+      a.stored = at;
+      rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), a.partition)->offset =
+          at;
+    }
+    // A partition revoked meanwhile is refused; its offset was committed on revoke.
+    if (list->cnt > 0) (void)rd_kafka_offsets_store(rk_.get(), list.get());
+  }
+
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err,
+                           rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* r = static_cast<KafkaRecordReader*>(opaque);
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    Status st = Status::ok();
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      st = r->partitions_assigned(partitions);
+      ErrorPtr e(nullptr);
+      rd_kafka_resp_err_t aerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+      if (cooperative) {
+        e.reset(rd_kafka_incremental_assign(rk, partitions));
+      } else {
+        aerr = rd_kafka_assign(rk, partitions);
+      }
+      if (st.is_ok() && e != nullptr) {
+        st = Status::io_error("kafka group '" + r->options_.group_id +
+                              "': assigning partitions: " + rd_kafka_error_string(e.get()));
+      } else if (st.is_ok() && aerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        st = kafka_status("kafka group '" + r->options_.group_id + "': assigning partitions", aerr);
+      }
+    } else {
+      // Revoked (or an error: everything is dropped, the group assigns again).
+      r->partitions_revoked(rk, partitions);
+      if (cooperative) {
+        ErrorPtr e(rd_kafka_incremental_unassign(rk, partitions));
+      } else {
+        (void)rd_kafka_assign(rk, nullptr);
+      }
+    }
+    if (r->rebalance_error_.is_ok() && !st.is_ok()) r->rebalance_error_ = std::move(st);
+  }
+
+  // Each partition starts at the group's committed offset, else at `start`.
+  Status partitions_assigned(rd_kafka_topic_partition_list_t* partitions) {
+    TplPtr committed(rd_kafka_topic_partition_list_copy(partitions));
+    rd_kafka_resp_err_t err = rd_kafka_committed(rk_.get(), committed.get(), kMetadataTimeoutMs);
+    Status st =
+        err == RD_KAFKA_RESP_ERR_NO_ERROR
+            ? Status::ok()
+            : kafka_status("committed offsets of kafka group '" + options_.group_id + "'", err);
+    for (int i = 0; i < partitions->cnt; ++i) {
+      const int32_t p = partitions->elems[i].partition;
+      int64_t pos = st.is_ok() ? committed->elems[i].offset : RD_KAFKA_OFFSET_INVALID;
+      if (st.is_ok() && pos < 0) {
+        int64_t low = 0;
+        int64_t high = 0;
+        st = watermarks(p, &low, &high);
+        if (st.is_ok()) {
+          auto s = start_offset(p, options_.start, low, high);
+          if (s.is_ok()) {
+            pos = *s;
+          } else {
+            st = s.status();
+          }
+        }
+      }
+      // On an error the partition is still assigned (the callback must), from its committed
+      // offset, and the next poll fails the task.
+      partitions->elems[i].offset = pos;
+      if (find_assigned(p) == nullptr) assigned_.push_back({p, pos, -1, pos});
+    }
+    return st;
+  }
+
+  // Commits the processed offsets of the revoked partitions (synchronously: the next owner
+  // fetches them when its assignment arrives) and forgets what was polled from them.
+  void partitions_revoked(rd_kafka_t* rk, rd_kafka_topic_partition_list_t* partitions) {
+    // librdkafka's auto-commit also commits the stored offsets of the partitions it removes:
+    // they must not be older than the ones committed here.
+    store_handed_offsets();
+    TplPtr list(rd_kafka_topic_partition_list_new(partitions->cnt));
+    for (int i = 0; i < partitions->cnt; ++i) {
+      const int32_t p = partitions->elems[i].partition;
+      Assigned* a = find_assigned(p);
+      if (a == nullptr) continue;
+      int64_t at = handed(*a);
+      if (options_.commit_checkpointed) {
+        auto it = checkpointed_.find(p);
+        at = it == checkpointed_.end() ? -1 : it->second;
+      }
+      if (at >= 0) {
+        rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p)->offset = at;
+      }
+      for (auto& ps : states_) {
+        if (ps->partition == p && ps->count > 0) discard(*ps);
+      }
+      checkpointed_.erase(p);
+      assigned_.erase(assigned_.begin() + (a - assigned_.data()));
+    }
+    // When the assignment was lost (the group moved on without this consumer), a commit is
+    // refused; the next owner then reads from the last commit again (at-least-once). A failed
+    // commit has the same effect.
+    if (list->cnt > 0 && !rd_kafka_assignment_lost(rk)) {
+      (void)rd_kafka_commit(rk, list.get(), 0);
+    }
+  }
+
+  static void discard(PartitionState& ps) {
+    (void)ps.keys.finish();
+    (void)ps.values.finish();
+    (void)ps.timestamps.finish();
+    (void)ps.headers.finish();
+    ps.count = 0;
+  }
+
   Options options_;
   RdKafkaPtr rk_;
   std::vector<Assigned> assigned_;
   std::vector<std::unique_ptr<PartitionState>> states_;
   bool assigned_flag_ = false;
+  // Group mode.
+  PendingBase pending_base_;
+  // Partition -> its offset in the latest completed checkpoint (commit_checkpointed).
+  std::map<int32_t, int64_t> checkpointed_;
+  // The first error of a rebalance callback, returned by the poll that ran it.
+  Status rebalance_error_ = Status::ok();
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -632,16 +842,39 @@ class KafkaSource final : public Source {
   int num_splits() const override { return partitions_; }
   Result<std::unique_ptr<SourceReader>> open_reader(std::span<const int> splits,
                                                     const OperatorContext& ctx) const override {
-    std::vector<PartitionAssignment> assignments;
-    for (int s : splits) assignments.push_back({PartitionId(s), options_.start});
     KafkaRecordReader::Options ro{
         .bootstrap = url_.bootstrap,
         .topic = url_.topic,
         .properties = options_.properties,
         .group_id = options_.group_id.empty() ? "sabot-" + ctx.uid : options_.group_id,
         .stop_at_end = options_.stop_at_end,
-        .headers = !options_.columns.headers.empty()};
-    SABOT_ASSIGN_OR_RETURN(auto reader, KafkaRecordReader::open(std::move(ro), assignments));
+        .headers = !options_.columns.headers.empty(),
+        .group_mode = options_.group_mode,
+        .commit_checkpointed = ctx.delivery == runtime::DeliveryGuarantee::kAtLeastOnce,
+        .start = options_.start};
+    std::unique_ptr<KafkaRecordReader> reader;
+    // Group mode: the layer above tells the reader which polled records it has not handed on yet
+    // (they are not processed, so a revoke must not commit past them). Set once it exists.
+    auto above = std::make_shared<TopicRecordSourceReader*>(nullptr);
+    if (options_.group_mode) {
+      if (ctx.delivery == runtime::DeliveryGuarantee::kExactlyOnce) {
+        return Status::invalid_argument(
+            "kafka topic '" + url_.topic + "': consumer-group mode (group '" + ro.group_id +
+            "') is at-least-once, but the job asks for exactly-once: its state and output would "
+            "not match the partitions' offsets once a rebalance moves them (use explicit "
+            "assignment, group_mode = false, whose offsets are in the checkpoints)");
+      }
+      auto pending_base = [above](int32_t p) -> std::optional<int64_t> {
+        if (*above == nullptr) return std::nullopt;
+        return (*above)->first_pending_offset(p);
+      };
+      SABOT_ASSIGN_OR_RETURN(reader,
+                             KafkaRecordReader::open_group(std::move(ro), std::move(pending_base)));
+    } else {
+      std::vector<PartitionAssignment> assignments;
+      for (int s : splits) assignments.push_back({PartitionId(s), options_.start});
+      SABOT_ASSIGN_OR_RETURN(reader, KafkaRecordReader::open(std::move(ro), assignments));
+    }
     SABOT_ASSIGN_OR_RETURN(auto decoder, options_.codec->make_decoder());
     std::unique_ptr<RecordWriter> dead_letters;
     if (options_.on_bad_record == BadRecordPolicy::kDeadLetter) {
@@ -652,12 +885,14 @@ class KafkaSource final : public Source {
                                                                     .transactional_id = {}}));
     }
     KafkaRecordReader* raw = reader.get();
-    return std::unique_ptr<SourceReader>(new TopicRecordSourceReader(
+    auto out = std::make_unique<TopicRecordSourceReader>(
         url_.topic, std::move(reader), std::move(decoder), options_.on_bad_record,
         std::move(dead_letters), options_.columns, schema_,
         [raw](const std::vector<runtime::SplitPosition>& positions) {
           return raw->commit(positions);
-        }));
+        });
+    *above = out.get();
+    return std::unique_ptr<SourceReader>(std::move(out));
   }
   bool checkpointable() const override { return true; }
 
@@ -688,6 +923,11 @@ Result<std::shared_ptr<const Source>> kafka_source(const TopicSourceOptions& opt
     problems.push_back("a topic source needs a codec, e.g. codec::json(schema)");
   } else if (options.codec->schema() == nullptr) {
     problems.push_back("codec '" + options.codec->name() + "' has no schema to decode into");
+  }
+  if (options.group_mode && options.stop_at_end) {
+    problems.push_back(
+        "consumer-group mode cannot stop_at_end (a group's partitions move between consumers; "
+        "a bounded read needs explicit assignment)");
   }
   if (options.on_bad_record == BadRecordPolicy::kDeadLetter) {
     if (options.dead_letter_url.empty()) {

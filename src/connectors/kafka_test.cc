@@ -511,5 +511,72 @@ TEST(KafkaConnector, SurvivesBrokerDownLeaderChangeAndRetriableErrors) {
   expect_each_once(read_all(*broker, "dst"), 600);
 }
 
+// Headers arrive as one JSON object of strings per record: a header without value is null, and
+// names and values are escaped; a record without headers has {}.
+TEST(KafkaConnector, HeadersBecomeAJsonColumn) {
+  auto broker = start_broker();
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(broker->create_topic("headed", 1).is_ok());
+  char err[256];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", broker->bootstrap().c_str(), err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  ASSERT_NE(rk, nullptr) << err;
+  const std::string v0 = R"({"id":0,"account":"x"})";
+  const std::string v1 = R"({"id":1,"account":"y"})";
+  rd_kafka_headers_t* hdrs = rd_kafka_headers_new(3);
+  rd_kafka_header_add(hdrs, "trace", -1, "abc", -1);
+  rd_kafka_header_add(hdrs, "none", -1, nullptr, 0);
+  rd_kafka_header_add(hdrs, "q\"uote", -1, "a\"b\n", -1);
+  // producev takes ownership of the headers on success.
+  ASSERT_EQ(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("headed"), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(v0.data()), v0.size()),
+                              RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC("headed"), RD_KAFKA_V_PARTITION(0),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(v1.data()), v1.size()),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(rk);
+
+  Environment env;
+  auto out = env.from_topic(broker->url("headed"), codec::json(txn_schema()),
+                            {.columns = {.offset = "o", .headers = "h"}, .stop_at_end = true})
+                 .collect();
+  JobResult r = env.execute();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  RecordBatch b = out->to_batch().value();
+  ASSERT_EQ(b.num_rows(), 2);
+  const columnar::Schema& s = b.schema();
+  std::map<int64_t, std::string> by_offset;
+  for (int64_t i = 0; i < 2; ++i) {
+    by_offset[b.column(s.field_index("o")).value<int64_t>(i)] =
+        std::string(b.column(s.field_index("h")).string_view(i));
+  }
+  EXPECT_EQ(by_offset[0], R"({"trace":"abc","none":null,"q\"uote":"a\"b\n"})");
+  EXPECT_EQ(by_offset[1], "{}");
+}
+
+// A delivery error that retries cannot cure (the cluster refuses the topic) fails the job,
+// naming the topic and the broker's error, instead of losing the records.
+TEST(KafkaSink, PermanentDeliveryErrorFailsTheJobNamingTheTopic) {
+  auto broker = start_broker();
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(broker->create_topic("denied", 1).is_ok());
+  // Every Produce request of the job is refused: TOPIC_AUTHORIZATION_FAILED (29), not retriable.
+  broker->push_request_errors(0, 1000, 29);
+  auto gate = std::make_shared<Gate>();
+  gate->total = 50;
+  Environment env;
+  txns(env, gate).to_topic(broker->url("denied"), codec::json());
+  JobResult r = env.execute();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("kafka topic 'denied'"), std::string::npos)
+      << r.status().to_string();
+  EXPECT_NE(r.status().message().find("uthorization"), std::string::npos) << r.status().to_string();
+}
+
 }  // namespace
 }  // namespace sabot::connectors

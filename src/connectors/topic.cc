@@ -305,6 +305,11 @@ Result<std::shared_ptr<const Source>> memory_topic_source(TopicSourceOptions opt
   if (options.stop_at_end) {
     problems.push_back("stop_at_end is for kafka:// (a memory:// topic ends when it is closed)");
   }
+  if (options.group_mode) {
+    problems.push_back(
+        "consumer-group mode is for kafka:// (memory:// partitions are assigned "
+        "to the job's subtasks)");
+  }
   if (options.start.kind == StartPosition::Kind::kTimestamp) {
     problems.push_back("memory:// topics cannot start at a timestamp");
   }

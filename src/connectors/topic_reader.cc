@@ -77,6 +77,15 @@ TopicRecordSourceReader::TopicRecordSourceReader(std::string topic_name,
       schema_(std::move(schema)),
       commit_(std::move(commit)) {}
 
+TopicRecordSourceReader::~TopicRecordSourceReader() { reader_.reset(); }
+
+std::optional<int64_t> TopicRecordSourceReader::first_pending_offset(int partition) const {
+  for (const Pending& e : pending_) {
+    if (e.partition == partition) return e.base_offset;
+  }
+  return std::nullopt;
+}
+
 Result<SourcePoll> TopicRecordSourceReader::poll(int64_t max_rows) {
   if (!pending_.empty()) return take_pending();
   if (ended_) return SourcePoll::end();
@@ -229,28 +238,6 @@ Status TopicRecordSourceReader::notify_checkpoint_complete(CheckpointId id) {
   uncommitted_.erase(uncommitted_.begin(),
                      uncommitted_.begin() + static_cast<std::ptrdiff_t>(newest + 1));
   return s;
-}
-
-std::vector<runtime::SplitProgress> TopicRecordSourceReader::progress() const {
-  std::vector<runtime::SplitProgress> out;
-  for (PartitionId p : reader_->assignment()) {
-    runtime::SplitProgress sp;
-    sp.split = p.value();
-    for (const Pending& e : pending_) {
-      if (e.partition == p.value()) {
-        sp.offset = e.base_offset;
-        break;
-      }
-    }
-    if (sp.offset < 0) {
-      auto at = reader_->position(p);
-      if (at.is_ok()) sp.offset = *at;
-    }
-    auto end = reader_->cached_end_offset(p);
-    if (end.is_ok()) sp.end_offset = *end;
-    out.push_back(sp);
-  }
-  return out;
 }
 
 std::string TopicRecordSourceReader::position() const {

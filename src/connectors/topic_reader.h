@@ -6,6 +6,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "sabot/codec/codec.h"
@@ -39,14 +40,18 @@ class TopicRecordSourceReader final : public runtime::SourceReader {
   Result<std::vector<runtime::SplitPosition>> snapshot_positions() const override;
   Status restore_positions(std::span<const runtime::SplitPosition> positions) override;
   std::string position() const override;
-  // Per assigned partition: the offset of its first record not yet returned (as in
-  // snapshot_positions) and the broker's end offset (RecordReader::cached_end_offset; -1 unknown).
-  std::vector<runtime::SplitProgress> progress() const override;
   // With a commit function: the positions of each checkpoint are handed to it once the
   // checkpoint completes.
   void positions_taken(CheckpointId id,
                        const std::vector<runtime::SplitPosition>& positions) override;
   Status notify_checkpoint_complete(CheckpointId id) override;
+
+  // Destroys the reader first: a Kafka consumer in group mode asks first_pending_offset() while
+  // it leaves its group.
+  ~TopicRecordSourceReader() override;
+
+  // The offset of the first record of `partition` polled but not yet returned by poll(), if any.
+  std::optional<int64_t> first_pending_offset(int partition) const;
 
   RecordReader& reader() { return *reader_; }
 

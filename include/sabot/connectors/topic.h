@@ -68,9 +68,23 @@ struct TopicSourceOptions {
   // completed checkpoint (for monitoring tools; Sabot restores from its checkpoints, not from the
   // group). Default "sabot-<source uid>".
   std::string group_id{};
+  // kafka:// only. True: consumer-group mode, for scaling out stateless pipelines: Kafka's group
+  // protocol assigns the partitions among every consumer of `group_id` (this job's subtasks and
+  // any other process in the group) and moves them on rebalances; positions live in the group
+  // (committed offsets), not in Sabot's checkpoints. At-least-once; refused under
+  // DeliveryGuarantee::kExactlyOnce and with stop_at_end (docs/kafka.md, "Consumer groups").
+  // `start` applies to partitions the group has no committed offset for. Default false: explicit
+  // assignment, offsets in checkpoints.
+  bool group_mode = false;
 
   TopicSourceOptions& property(std::string name, std::string value) {
     properties[std::move(name)] = std::move(value);
+    return *this;
+  }
+  // Consumer-group mode in group `id` (sets group_id and group_mode).
+  TopicSourceOptions& consumer_group(std::string id) {
+    group_id = std::move(id);
+    group_mode = true;
     return *this;
   }
 };
