@@ -337,6 +337,16 @@ class KafkaRecordReader final : public RecordReader {
     return high;
   }
 
+  // librdkafka's high watermark from the last fetch response (no request to the broker).
+  Result<int64_t> cached_end_offset(PartitionId partition) const override {
+    int64_t low = 0;
+    int64_t high = -1;
+    rd_kafka_resp_err_t err = rd_kafka_get_watermark_offsets(rk_.get(), options_.topic.c_str(),
+                                                             partition.value(), &low, &high);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) return int64_t{-1};
+    return high;
+  }
+
   std::vector<PartitionId> assignment() const override {
     std::vector<PartitionId> out;
     for (const Assigned& a : assigned_) out.push_back(PartitionId(a.partition));

@@ -240,6 +240,28 @@ Status TopicRecordSourceReader::notify_checkpoint_complete(CheckpointId id) {
   return s;
 }
 
+std::vector<runtime::SplitProgress> TopicRecordSourceReader::progress() const {
+  std::vector<runtime::SplitProgress> out;
+  for (PartitionId p : reader_->assignment()) {
+    runtime::SplitProgress sp;
+    sp.split = p.value();
+    for (const Pending& e : pending_) {
+      if (e.partition == p.value()) {
+        sp.offset = e.base_offset;
+        break;
+      }
+    }
+    if (sp.offset < 0) {
+      auto at = reader_->position(p);
+      if (at.is_ok()) sp.offset = *at;
+    }
+    auto end = reader_->cached_end_offset(p);
+    if (end.is_ok()) sp.end_offset = *end;
+    out.push_back(sp);
+  }
+  return out;
+}
+
 std::string TopicRecordSourceReader::position() const {
   std::string out;
   for (PartitionId p : reader_->assignment()) {

@@ -40,6 +40,9 @@ class TopicRecordSourceReader final : public runtime::SourceReader {
   Result<std::vector<runtime::SplitPosition>> snapshot_positions() const override;
   Status restore_positions(std::span<const runtime::SplitPosition> positions) override;
   std::string position() const override;
+  // Per assigned partition: the offset of its first record not yet returned (as in
+  // snapshot_positions) and the broker's end offset (RecordReader::cached_end_offset; -1 unknown).
+  std::vector<runtime::SplitProgress> progress() const override;
   // With a commit function: the positions of each checkpoint are handed to it once the
   // checkpoint completes.
   void positions_taken(CheckpointId id,
