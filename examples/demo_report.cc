@@ -48,42 +48,4 @@ std::string rate(double per_s) {
   return per_s >= 1e6 ? fmt("%.2f M", per_s / 1e6) : fmt("%.1f k", per_s / 1e3);
 }
 
-void append_json_string(std::string_view s, std::string* out) {
-  out->push_back('"');
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out->append("\\\"");
-        break;
-      case '\\':
-        out->append("\\\\");
-        break;
-      case '\n':
-        out->append("\\n");
-        break;
-      case '\t':
-        out->append("\\t");
-        break;
-      case '\r':
-        out->append("\\r");
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out->append(buf);
-        } else {
-          out->push_back(static_cast<char>(c));
-        }
-    }
-  }
-  out->push_back('"');
-}
-
-std::string json_string(std::string_view s) {
-  std::string out;
-  append_json_string(s, &out);
-  return out;
-}
-
 }  // namespace sabot::demo

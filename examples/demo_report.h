@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "sabot/base/json_text.h"
+
 namespace sabot::demo {
 
 // Monotonic nanoseconds (std::chrono::steady_clock), for latencies within one process.
@@ -21,8 +23,10 @@ std::string grouped(int64_t v);
 // Per-second rates as "1.23 M" or "456.7 k".
 std::string rate(double per_s);
 
-// `s` as a JSON string literal (quotes, backslashes and control characters escaped).
-void append_json_string(std::string_view s, std::string* out);
-std::string json_string(std::string_view s);
+// `s` as a JSON string literal (sabot/base/json_text.h), argument order of the demo's callers.
+inline void append_json_string(std::string_view s, std::string* out) {
+  ::sabot::append_json_string(out, s);
+}
+using ::sabot::json_string;
 
 }  // namespace sabot::demo

@@ -9,6 +9,7 @@
 #include <exception>
 #include <fstream>
 
+#include "sabot/base/json_text.h"
 #include "sabot/operators/keyed_process.h"
 #include "sabot/state/key_registry.h"
 #include "sabot/state/memory_state.h"
@@ -135,23 +136,6 @@ codec::CodecPtr value_codec(bool text) { return std::make_shared<ValueCodec>(tex
 
 namespace {
 
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out;
-}
-
 class AgentDriver final : public operators::KeyedProcessDriver {
  public:
   AgentDriver(const AgentDecl* agent, std::vector<std::shared_ptr<TableDecl>> tables,
@@ -232,20 +216,20 @@ class AgentDriver final : public operators::KeyedProcessDriver {
       return Status::internal(where + (s_.has_key ? " (key '" + std::string(s_.key) + "')" : "") +
                               ": " + what);
     }
-    std::string letter = "{\"agent\":\"" + json_escape(agent_->name) + "\",\"topic\":\"" +
-                         json_escape(agent_->topic) + "\",\"partition\":";
+    std::string letter = "{\"agent\":\"" + json_escaped(agent_->name) + "\",\"topic\":\"" +
+                         json_escaped(agent_->topic) + "\",\"partition\":";
     letter += std::to_string(s_.partition);
     letter += ",\"offset\":";
     letter += std::to_string(s_.offset);
     letter += ",\"error\":\"";
-    letter += json_escape(what);
+    letter += json_escaped(what);
     letter += "\",\"value\":\"";
     if (value_col_ >= 0 && batch.column(value_col_).is_valid(r) &&
         (batch.column(value_col_).type().id() == columnar::TypeId::kUtf8 ||
          batch.column(value_col_).type().id() == columnar::TypeId::kBinary)) {
-      letter += json_escape(batch.column(value_col_).string_view(r));
+      letter += json_escaped(batch.column(value_col_).string_view(r));
     } else {
-      letter += json_escape(::sabot::detail::describe_row(batch, r));
+      letter += json_escaped(::sabot::detail::describe_row(batch, r));
     }
     letter += "\"}";
     out_.append(SendRow{static_cast<int64_t>(agent_->options.sinks.size()),

@@ -7,29 +7,13 @@
 #include <vector>
 
 #include "sabot/app/app.h"
+#include "sabot/base/json_text.h"
 #include "sabot/runtime/metrics.h"
 #include "sabot/state/keyed_snapshot_reader.h"
 
 namespace sabot::app {
 
 namespace {
-
-std::string quote(std::string_view s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 
 // The agent's live job: records into its operator, its parallelism and per subtask its keys.
 struct AgentLive {
@@ -62,13 +46,13 @@ AgentLive live_of(const std::string& agent) {
 
 std::string App::status_json() const {
   const std::vector<AgentRunCounts> counts = agent_run_counts();
-  std::string s = "{\"name\":" + quote(name_) + ",\"agents\":[";
+  std::string s = "{\"name\":" + json_string(name_) + ",\"agents\":[";
   for (size_t i = 0; i < agents_.size(); ++i) {
     const detail::AgentDecl& a = agents_[i];
     const AgentLive live = live_of(a.name);
     const int concurrency = live.parallelism > 0 ? live.parallelism : a.options.concurrency;
     if (i) s += ",";
-    s += "{\"name\":" + quote(a.name) + ",\"topic\":" + quote(a.topic) +
+    s += "{\"name\":" + json_string(a.name) + ",\"topic\":" + json_string(a.topic) +
          ",\"concurrency\":" + std::to_string(concurrency) +
          ",\"running\":" + (live.running ? "true" : "false") +
          ",\"records\":" + std::to_string(live.records) +
@@ -88,9 +72,9 @@ std::string App::status_json() const {
   for (size_t i = 0; i < tables_.size(); ++i) {
     const detail::TableDecl& t = *tables_[i];
     if (i) s += ",";
-    s += "{\"name\":" + quote(t.name) + ",\"key_type\":" + quote(t.key_type) +
-         ",\"value_type\":" + quote(state::demangle_type_tag(t.value_type)) +
-         ",\"window\":" + quote(t.window) + "}";
+    s += "{\"name\":" + json_string(t.name) + ",\"key_type\":" + json_string(t.key_type) +
+         ",\"value_type\":" + json_string(state::demangle_type_tag(t.value_type)) +
+         ",\"window\":" + json_string(t.window) + "}";
   }
   return s + "]}";
 }

@@ -9,11 +9,23 @@
 #include "sabot/base/check.h"
 #include "sabot/base/clock.h"
 #include "sabot/base/ids.h"
+#include "sabot/base/json_text.h"
 #include "sabot/base/logging.h"
 #include "sabot/base/time_unit.h"
 
 namespace sabot {
 namespace {
+
+TEST(JsonText, EscapesQuotesBackslashesAndControlCharactersOnly) {
+  EXPECT_EQ(json_string("a\"b\\c"), R"("a\"b\\c")");
+  EXPECT_EQ(json_string("l1\nl2\t\r"), R"("l1\nl2\t\r")");
+  EXPECT_EQ(json_string(std::string_view("\x01\0\x1f", 3)), R"("\u0001\u0000\u001f")");
+  EXPECT_EQ(json_string("caf\xC3\xA9 /"), "\"caf\xC3\xA9 /\"");
+  EXPECT_EQ(json_escaped("x\"y"), R"(x\"y)");
+  std::string out = "[";
+  append_json_string(&out, "");
+  EXPECT_EQ(out, "[\"\"");
+}
 
 TEST(TimeUnit, TimesBefore1970RoundDownToTheContainingMillisecond) {
   // 1969-12-31T23:59:59.999999 is -1 us: it lies in millisecond -1, not 0.

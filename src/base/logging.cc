@@ -7,6 +7,8 @@
 #include <ctime>
 #include <string>
 
+#include "sabot/base/json_text.h"
+
 namespace sabot {
 namespace {
 
@@ -44,23 +46,6 @@ const char* level_name(LogLevel level) {
 }
 
 std::atomic<int> g_log_format{static_cast<int>(LogFormat::kText)};
-
-void append_json_string(std::string* out, std::string_view s) {
-  *out += '"';
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      *out += '\\';
-      *out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      *out += buf;
-    } else {
-      *out += static_cast<char>(c);
-    }
-  }
-  *out += '"';
-}
 
 }  // namespace
 

@@ -138,13 +138,13 @@ std::string headers_json(rd_kafka_message_t* m) {
        rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
     if (i > 0) out += ',';
     out += '"';
-    out += json_escape(name);
+    out += json_escaped(name);
     out += "\":";
     if (value == nullptr) {
       out += "null";
     } else {
       out += '"';
-      out += json_escape(std::string_view(static_cast<const char*>(value), size));
+      out += json_escaped(std::string_view(static_cast<const char*>(value), size));
       out += '"';
     }
   }

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "sabot/base/json_text.h"
 #include "sabot/columnar/builder.h"
 
 namespace sabot::connectors {
@@ -9,38 +10,6 @@ namespace sabot::connectors {
 using columnar::Array;
 using columnar::RecordBatch;
 using runtime::SourcePoll;
-
-std::string json_escape(std::string_view s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
 
 Result<columnar::SchemaPtr> topic_source_schema(const columnar::SchemaPtr& decoded,
                                                 const MessageColumns& columns) {
@@ -289,19 +258,19 @@ Status TopicRecordSourceReader::send_dead_letter(const PartitionBatch& pb,
   const int64_t row = err.index;
   // Appended piecewise: long `+` chains trip a GCC 12 -Wrestrict false positive.
   std::string letter = "{\"topic\":\"";
-  letter += json_escape(topic_name_);
+  letter += json_escaped(topic_name_);
   letter += "\",\"partition\":";
   letter += std::to_string(pb.partition.value());
   letter += ",\"offset\":";
   letter += std::to_string(offset);
   letter += ",\"error\":\"";
-  letter += json_escape(err.message);
+  letter += json_escaped(err.message);
   letter += "\",\"value\":";
   if (values.is_null(row)) {
     letter += "null";
   } else {
     letter += '"';
-    letter += json_escape(values.string_view(row));
+    letter += json_escaped(values.string_view(row));
     letter += '"';
   }
   letter += '}';

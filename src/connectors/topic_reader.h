@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "sabot/base/json_text.h"
 #include "sabot/codec/codec.h"
 #include "sabot/connectors/bad_records.h"
 #include "sabot/connectors/memory_broker.h"
@@ -86,8 +87,5 @@ class TopicRecordSourceReader final : public runtime::SourceReader {
   bool ended_ = false;
   std::vector<std::pair<CheckpointId, std::vector<runtime::SplitPosition>>> uncommitted_;
 };
-
-// JSON string escaping for dead letters and headers.
-std::string json_escape(std::string_view s);
 
 }  // namespace sabot::connectors

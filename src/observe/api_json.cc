@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "sabot/base/json_text.h"
 #include "sabot/observe/metrics_server.h"
 
 namespace sabot::observe {
@@ -11,23 +12,6 @@ using runtime::JobMetrics;
 using runtime::OperatorEntry;
 
 namespace {
-
-std::string quote(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
 
 std::string time_or_null(int64_t ms) {
   return ms == INT64_MIN || ms == INT64_MAX ? "null" : std::to_string(ms);
@@ -58,7 +42,7 @@ std::string for_jobs(const std::vector<std::shared_ptr<const JobMetrics>>& jobs,
   std::string out = "{\"jobs\":[";
   for (size_t j = 0; j < jobs.size(); ++j) {
     if (j) out += ",";
-    out += "{\"job\":" + quote(jobs[j]->job_name()) + ",";
+    out += "{\"job\":" + json_string(jobs[j]->job_name()) + ",";
     out += f(*jobs[j]);
     out += "}";
   }
@@ -74,7 +58,7 @@ std::string job_json(const std::vector<std::shared_ptr<const JobMetrics>>& jobs,
     s += ",\"start_ms\":" + std::to_string(job.start_ms());
     s += ",\"uptime_ms\":" + std::to_string(now_ms - job.start_ms());
     s += ",\"restarts\":" + std::to_string(job.restarts());
-    s += ",\"plan\":" + quote(job.description());
+    s += ",\"plan\":" + json_string(job.description());
     s += ",\"operators\":[";
     job.read([&](const std::vector<OperatorEntry>& entries) {
       bool first = true;
@@ -83,7 +67,7 @@ std::string job_json(const std::vector<std::shared_ptr<const JobMetrics>>& jobs,
         if (e.name.empty()) continue;
         if (!first) s += ",";
         first = false;
-        s += "{\"id\":" + std::to_string(i) + ",\"name\":" + quote(e.name) +
+        s += "{\"id\":" + std::to_string(i) + ",\"name\":" + json_string(e.name) +
              ",\"parallelism\":" + std::to_string(e.parallelism) +
              ",\"source\":" + (e.shape.source ? "true" : "false") +
              ",\"chain_head\":" + std::to_string(e.shape.chain_head) + ",\"inputs\":[";
@@ -91,8 +75,8 @@ std::string job_json(const std::vector<std::shared_ptr<const JobMetrics>>& jobs,
           const auto& in = e.shape.inputs[k];
           if (k) s += ",";
           s += "{\"from\":" + std::to_string(in.from) +
-               ",\"partitioning\":" + quote(in.partitioning) +
-               ",\"side_output\":" + quote(in.side_output) + "}";
+               ",\"partitioning\":" + json_string(in.partitioning) +
+               ",\"side_output\":" + json_string(in.side_output) + "}";
         }
         s += "]}";
       }
@@ -117,7 +101,7 @@ std::string metrics_json(const std::vector<std::shared_ptr<const JobMetrics>>& j
         if (e.name.empty()) continue;
         if (!first) s += ",";
         first = false;
-        s += "{\"name\":" + quote(e.name) + ",\"subtasks\":[";
+        s += "{\"name\":" + json_string(e.name) + ",\"subtasks\":[";
         for (size_t k = 0; k < e.subtasks.size(); ++k) {
           const runtime::OperatorCounters& c = *e.subtasks[k];
           auto v = [](const std::atomic<int64_t>& a) {
@@ -157,7 +141,7 @@ std::string checkpoints_json(const std::vector<std::shared_ptr<const JobMetrics>
            ",\"status\":" + (r.completed ? "\"completed\"" : "\"aborted\"") +
            ",\"trigger_ms\":" + std::to_string(r.trigger_ms) +
            ",\"duration_ms\":" + std::to_string(r.duration_ms) +
-           ",\"bytes\":" + std::to_string(r.bytes) + ",\"path\":" + quote(r.path) + "}";
+           ",\"bytes\":" + std::to_string(r.bytes) + ",\"path\":" + json_string(r.path) + "}";
     }
     return s + "]";
   });
@@ -194,14 +178,14 @@ std::string watermarks_json(const std::vector<std::shared_ptr<const JobMetrics>>
           const int64_t last = sp->last_data_ms.load(std::memory_order_relaxed);
           const size_t sub = static_cast<size_t>(sp->subtask);
           s +=
-              "{\"source\":" + quote(e.name) + ",\"subtask\":" + std::to_string(sp->subtask) +
+              "{\"source\":" + json_string(e.name) + ",\"subtask\":" + std::to_string(sp->subtask) +
               ",\"partition\":" + std::to_string(sp->split) + ",\"watermark_ms\":" +
               time_or_null(sp->watermark_ms.load(std::memory_order_relaxed)) +
               ",\"max_event_time_ms\":" +
               time_or_null(sp->max_event_time_ms.load(std::memory_order_relaxed)) +
               ",\"since_data_ms\":" + (last == INT64_MIN ? "null" : std::to_string(now_ms - last)) +
               ",\"idle\":" + (sp->idle.load(std::memory_order_relaxed) ? "true" : "false") +
-              ",\"position\":" + quote(sub < e.positions.size() ? e.positions[sub] : "") +
+              ",\"position\":" + json_string(sub < e.positions.size() ? e.positions[sub] : "") +
               progress_fields(e, sp->subtask, sp->split) + "}";
         }
         // Partitions with offsets but no event time (a source without watermarks).
@@ -214,11 +198,12 @@ std::string watermarks_json(const std::vector<std::shared_ptr<const JobMetrics>>
           if (!first) s += ",";
           first = false;
           const size_t sub = static_cast<size_t>(pg->subtask);
-          s += "{\"source\":" + quote(e.name) + ",\"subtask\":" + std::to_string(pg->subtask) +
+          s += "{\"source\":" + json_string(e.name) +
+               ",\"subtask\":" + std::to_string(pg->subtask) +
                ",\"partition\":" + std::to_string(pg->split) +
                ",\"watermark_ms\":null,\"max_event_time_ms\":null,\"since_data_ms\":null,"
                "\"idle\":false,\"position\":" +
-               quote(sub < e.positions.size() ? e.positions[sub] : "") +
+               json_string(sub < e.positions.size() ? e.positions[sub] : "") +
                progress_fields(e, pg->subtask, pg->split) + "}";
         }
       }
@@ -228,14 +213,15 @@ std::string watermarks_json(const std::vector<std::shared_ptr<const JobMetrics>>
     for (const WatermarkHold& h : diagnose_watermarks(job, now_ms)) {
       if (!first) s += ",";
       first = false;
-      s += "{\"operator\":" + quote(h.operator_name) + ",\"subtask\":" + std::to_string(h.subtask) +
+      s += "{\"operator\":" + json_string(h.operator_name) +
+           ",\"subtask\":" + std::to_string(h.subtask) +
            ",\"watermark_ms\":" + time_or_null(h.watermark_ms) + ",\"lag_ms\":" +
            (h.watermark_ms == INT64_MIN || h.watermark_ms == INT64_MAX
                 ? std::string("null")
                 : std::to_string(now_ms - h.watermark_ms)) +
            ",\"held\":" + (h.held ? "true" : "false");
       if (h.held) {
-        s += ",\"input\":" + quote(h.input) + ",\"source\":" + quote(h.source) +
+        s += ",\"input\":" + json_string(h.input) + ",\"source\":" + json_string(h.source) +
              ",\"source_subtask\":" + std::to_string(h.source_subtask) +
              ",\"partition\":" + std::to_string(h.partition) +
              ",\"partition_watermark_ms\":" + time_or_null(h.partition_watermark_ms) +
@@ -243,7 +229,7 @@ std::string watermarks_json(const std::vector<std::shared_ptr<const JobMetrics>>
              ",\"idle\":" + (h.partition_idle ? "true" : "false") + ",\"since_data_ms\":" +
              (h.since_data_ms < 0 ? std::string("null") : std::to_string(h.since_data_ms));
       }
-      s += ",\"explanation\":" + quote(h.explanation) + "}";
+      s += ",\"explanation\":" + json_string(h.explanation) + "}";
     }
     return s + "]";
   });

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sabot/base/json_text.h"
 #include "sabot/base/status.h"
 #include "sabot/columnar/scalar.h"
 #include "sabot/columnar/type.h"
@@ -69,8 +70,8 @@ class ValueDecoder {
 // JSON of a key column value: null, true/false, integers, floats as above, utf8 as a string,
 // binary as a string of hex digits.
 std::string scalar_to_json(const columnar::Scalar& value);
-// A JSON string literal ('"', '\\' and control characters escaped).
-std::string json_string(std::string_view text);
+// A JSON string literal (sabot/base/json_text.h).
+using ::sabot::json_string;
 // Lower-case hex digits of `bytes`.
 std::string to_hex(std::string_view bytes);
 
