@@ -385,9 +385,12 @@ class Totals final : public KeyedProcessFunction<KeyedEvent, KeyedTotal> {
   state::ValueState<int64_t>* total_ = nullptr;
 };
 
-// 5000 events of 37 users through a keyed process function: the key counts of its subtasks add
+// The keyed stateful operator that check_state_keys_at puts after key_by("user").
+enum class KeyedKind { kProcess, kDeduplicate, kTopN, kCountWindow };
+
+// 5000 events of 37 users through a keyed stateful operator: the key counts of its subtasks add
 // up to 37, and only the keyed operator has a key count.
-void check_state_keys_at(int parallelism) {
+void check_state_keys_at(int parallelism, KeyedKind kind = KeyedKind::kProcess) {
   auto schema = columnar::schema(
       {columnar::field("user", columnar::int64()), columnar::field("amount", columnar::int64())});
   std::vector<RecordBatch> events;
@@ -400,7 +403,21 @@ void check_state_keys_at(int parallelism) {
     events.push_back(RecordBatch::make(schema, {u.finish(), a.finish()}).value());
   }
   Environment env({.parallelism = parallelism, .batch_size = 100});
-  env.from_batches(events).key_by("user").process(Totals{}).blackhole();
+  const KeyedStream keyed = env.from_batches(events).key_by("user");
+  switch (kind) {
+    case KeyedKind::kProcess:
+      keyed.process(Totals{}).blackhole();
+      break;
+    case KeyedKind::kDeduplicate:
+      keyed.deduplicate().blackhole();
+      break;
+    case KeyedKind::kTopN:
+      keyed.top_n("amount", 3).blackhole();
+      break;
+    case KeyedKind::kCountWindow:  // 5000 / 37 rows per key: no window fires
+      keyed.window(count_window(1000)).aggregate({compute::count().as("n")}).blackhole();
+      break;
+  }
   JobResult r = env.execute();
   ASSERT_TRUE(r.ok()) << r.status().to_string();
   int64_t keys = 0;
@@ -431,6 +448,15 @@ void check_state_keys_at(int parallelism) {
 
 TEST(PrometheusText, StateKeysAddUpToTheKeysAtParallelism1) { check_state_keys_at(1); }
 TEST(PrometheusText, StateKeysAddUpToTheKeysAtParallelism3) { check_state_keys_at(3); }
+TEST(PrometheusText, DedupTopNAndWindowKeysAddUpToTheKeysAtParallelism1And3) {
+  for (int p : {1, 3}) {
+    SCOPED_TRACE("parallelism " + std::to_string(p));
+    for (KeyedKind kind : {KeyedKind::kDeduplicate, KeyedKind::kTopN, KeyedKind::kCountWindow}) {
+      SCOPED_TRACE("kind " + std::to_string(static_cast<int>(kind)));
+      check_state_keys_at(p, kind);
+    }
+  }
+}
 
 SchemaPtr id_schema() { return columnar::schema({columnar::field("id", columnar::int64())}); }
 

@@ -68,6 +68,9 @@ class TopNOperator final : public runtime::Operator {
         out_schema_(std::move(out)),
         grouper_(std::move(grouper)) {}
 
+  // sabot_operator_state_keys: the keys with a heap (none without key columns).
+  int64_t state_keys() const override { return grouper_ ? grouper_->num_groups() : -1; }
+
   Status process_batch(const RecordBatch& batch, int, runtime::Output&) override {
     return consume(batch);
   }

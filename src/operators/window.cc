@@ -265,6 +265,10 @@ class WindowOperator final : public Operator {
     return Status::ok();
   }
 
+  // sabot_operator_state_keys: the key dictionary (keys of fired and purged windows leave it when
+  // they outnumber the live ones, see maybe_compact_keys); -1 for windows over the whole stream.
+  int64_t state_keys() const override { return grouper_ ? num_keys_ : -1; }
+
   Status open(const OperatorContext& ctx) override {
     ctx_ = ctx;
     if (opts_.early_fire_every && next_early_ == INT64_MIN) {

@@ -123,6 +123,8 @@ class StatefulOperator : public runtime::Operator {
   virtual int64_t buffered_rows() const = 0;
   // The number of keys in its key dictionary (the window join forgets keys no open window holds).
   virtual int64_t dictionary_keys() const = 0;
+  // sabot_operator_state_keys: the key dictionary.
+  int64_t state_keys() const override { return dictionary_keys(); }
 };
 
 }  // namespace sabot::operators
