@@ -145,6 +145,61 @@ TEST_P(WordCountTest, AgentsTalkThroughTopicsAndCountExactlyOnce) {
 
 INSTANTIATE_TEST_SUITE_P(Backends, WordCountTest, testing::Values("memory", "rocksdb"));
 
+// App::read_table and table_json (the `table` command and /api/tables/NAME): the values of the
+// newest checkpoint of every agent, across subtasks, with key filter, limit and refusals.
+TEST(TableRead, ReadsTheNewestCheckpointsOfEveryAgent) {
+  MemoryBroker broker;
+  std::ostringstream log;
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("app_table_read_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  App app("tables", {.checkpoints = dir.string(),
+                     .checkpoint_interval = 20ms,
+                     .memory_broker = &broker,
+                     .log = &log});
+  auto words = app.topic<std::string>("words", {.partitions = 3});
+  auto counts = app.table<std::string, int64_t>("counts");
+  app.agent(words, [&](std::string_view w, AgentContext&) { counts[std::string(w)] += 1; },
+            {.name = "count", .concurrency = 2});
+  produce(broker, "words", 3,
+          {{"a", "a"}, {"b", "b"}, {"a", "a"}, {"q\"", "q\""}, {"a", "a"}, {"c", "c"}});
+  broker.topic("words").value()->close();
+  WorkerReport report = app.run();
+  ASSERT_TRUE(report.status.is_ok()) << report.status.to_string() << log.str();
+
+  auto all = app.read_table("counts", "", dir.string());
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  std::map<std::string, std::string> values;
+  for (const auto& e : all->entries) values[e.key] = e.value_json;
+  EXPECT_EQ(values,
+            (std::map<std::string, std::string>{{"a", "3"}, {"b", "1"}, {"c", "1"}, {"q\"", "1"}}));
+  ASSERT_EQ(all->checkpoints.size(), 1u);
+  EXPECT_EQ(all->checkpoints[0].first, "count");
+  EXPECT_FALSE(all->truncated);
+
+  auto limited = app.read_table("counts", "", dir.string(), 2);
+  ASSERT_TRUE(limited.is_ok());
+  EXPECT_EQ(limited->entries.size(), 2u);
+  EXPECT_TRUE(limited->truncated);
+
+  auto one = app.table_json("counts", "q\"", dir.string(), 0);
+  ASSERT_TRUE(one.is_ok());
+  EXPECT_EQ(*one,
+            "{\"table\":\"counts\",\"key\":\"q\\\"\",\"checkpoints\":[{\"agent\":\"count\","
+            "\"id\":" +
+                std::to_string(all->checkpoints[0].second) +
+                "}],\"entries\":[{\"key\":\"q\\\"\",\"value\":1}],\"truncated\":false}");
+  auto none = app.read_table("counts", "zzz", dir.string());
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_TRUE(none->entries.empty());
+
+  auto unknown = app.read_table("nope", "", dir.string());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(unknown.status().message(), "the app declares no table 'nope'");
+  EXPECT_EQ(app.read_table("counts", "", "").status().code(), StatusCode::kInvalidArgument);
+  std::filesystem::remove_all(dir);
+}
+
 // Three agents over their own topics; one fails once on a chosen record.
 struct SupervisionCase {
   Strategy strategy;

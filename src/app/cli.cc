@@ -11,7 +11,6 @@
 #include "app/agent.h"
 #include "flags.h"
 #include "sabot/app/app.h"
-#include "sabot/checkpoint/storage.h"
 #include "sabot/observe/metrics_server.h"
 #include "sabot/state/keyed_snapshot_reader.h"
 #include "sabot/state/snapshot.h"
@@ -194,14 +193,19 @@ int App::main(int argc, char** argv) {
     int64_t metrics_port = -1;
     flags.add_int("metrics-port", &metrics_port,
                   "serve Prometheus metrics (/metrics), the dashboard (/) and its JSON API of "
-                  "every agent's job on 127.0.0.1:N; 0 picks a free port (the URL is printed on "
-                  "stderr); -1: no server (docs/operations.md)",
+                  "every agent's job, and the tables of the newest checkpoints "
+                  "(/api/tables/NAME?key=K), on 127.0.0.1:N; 0 picks a free port (the URL is "
+                  "printed on stderr); -1: no server (docs/operations.md)",
                   -1, 65535);
     if (auto code = cli::parse_flags(flags, rest)) return *code;
     std::unique_ptr<observe::MetricsServer> metrics_server;
     if (metrics_port >= 0) {
       auto server = observe::MetricsServer::start(
-          {.port = static_cast<int>(metrics_port), .app = [this] { return status_json(); }});
+          {.port = static_cast<int>(metrics_port),
+           .app = [this] { return status_json(); },
+           .table = [this, checkpoint_dir](
+                        const std::string& table, const std::string& key,
+                        int64_t limit) { return table_json(table, key, checkpoint_dir, limit); }});
       if (!server.is_ok()) return fail(program, server.status().message());
       metrics_server = std::move(*server);
       std::cerr << "metrics and dashboard at " << metrics_server->url() << std::endl;
@@ -280,44 +284,11 @@ int App::main(int argc, char** argv) {
       std::cerr << full << ": give the worker's --checkpoint-dir\n";
       return kExitUsage;
     }
-    const std::string state_name = "table:" + table;
-    int64_t printed = 0;
-    for (const auto& a : agents_) {
-      const std::string dir = checkpoint_dir + "/" + a.name;
-      if (!std::filesystem::is_directory(dir)) continue;
-      auto storage = checkpoint::CheckpointStorage::open(dir);
-      if (!storage.is_ok()) return fail(program, storage.status().message());
-      auto data = storage->load_latest(a.name);
-      if (!data.is_ok()) return fail(program, data.status().message());
-      if (!data->has_value()) continue;
-      auto op = (*data)->operators.find(a.name);
-      if (op == (*data)->operators.end()) continue;
-      for (const std::string& bytes : op->second.subtasks) {
-        if (bytes.empty()) continue;
-        auto reader = state::KeyedSnapshotReader::open(bytes, a.name, (*data)->max_parallelism);
-        if (!reader.is_ok()) return fail(program, reader.status().message());
-        const auto* st = reader->find_state(state_name);
-        if (st == nullptr) continue;
-        const state::ValueDecoder decoder = state::ValueDecoder::for_state(st->kind, st->type_tag);
-        Status walked =
-            reader->for_each_entry(state_name, [&](const state::KeyedSnapshotReader::Entry& e) {
-              const std::string k =
-                  e.key.empty() || !e.key[0].is_valid ? std::string() : e.key[0].as_string();
-              if (!key.empty() && k != key) return Status::ok();
-              std::string line = "{\"key\": " + state::json_string(k) + ", \"value\": ";
-              if (decoder.decodable()) {
-                SABOT_ASSIGN_OR_RETURN(std::string v, decoder.to_json(e.value));
-                line += v;
-              } else {
-                line += "{\"value_hex\": \"" + state::to_hex(e.value) + "\"}";
-              }
-              line += "}\n";
-              std::cout << line;
-              ++printed;
-              return Status::ok();
-            });
-        if (!walked.is_ok()) return fail(program, walked.message());
-      }
+    auto read = read_table(table, key, checkpoint_dir);
+    if (!read.is_ok()) return fail(program, read.status().message());
+    const size_t printed = read->entries.size();
+    for (const TableEntry& e : read->entries) {
+      std::cout << "{\"key\": " << json_string(e.key) << ", \"value\": " << e.value_json << "}\n";
     }
     if (!std::cout.flush()) return kExitFailure;
     if (printed == 0 && !key.empty())

@@ -47,7 +47,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 <section id="app" style="display:none"><h2>App: agents</h2>
 <table><thead><tr><th>agent</th><th>topic</th><th>concurrency</th><th>records</th><th>failures</th><th>restarts</th><th>keys per subtask</th></tr></thead><tbody id="agents"></tbody></table>
 <h2>App: tables</h2>
-<table><thead><tr><th>table</th><th>key</th><th>value</th><th>window</th></tr></thead><tbody id="tables"></tbody></table></section>
+<table><thead><tr><th>table</th><th>key</th><th>value</th><th>window</th><th>values in the newest checkpoint</th></tr></thead><tbody id="tables"></tbody></table></section>
 <section><h2>Checkpoints</h2><div id="cpsummary"></div>
 <table><thead><tr><th>id</th><th>status</th><th>duration</th><th>size</th><th>path</th></tr></thead><tbody id="cps"></tbody></table></section>
 </main>
@@ -208,7 +208,10 @@ function drawApp(app) {
   const tables = document.getElementById("tables");
   tables.replaceChildren();
   for (const t of app.tables) {
-    const tr = row([t.name, t.key_type, t.value_type, t.window || "-"]);
+    const link = el("a");
+    link.href = "/api/tables/" + encodeURIComponent(t.name) + "?limit=100";
+    link.textContent = "/api/tables/" + t.name;
+    const tr = row([t.name, t.key_type, t.value_type, t.window || "-", link]);
     tr.setAttribute("data-table", t.name);
     tables.appendChild(tr);
   }

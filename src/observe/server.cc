@@ -1,8 +1,10 @@
 // The HTTP endpoint (cpp-httplib, Debian's libcpp-httplib-dev) and the command-line watcher.
 #include <httplib.h>
 
+#include <charconv>
 #include <cstdio>
 
+#include "sabot/base/json_text.h"
 #include "sabot/base/logging.h"
 #include "sabot/observe/metrics_server.h"
 
@@ -54,6 +56,30 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::start(MetricsServerOptions
     res.set_content(
         impl->options.app ? "{\"app\":" + impl->options.app() + "}" : std::string("{\"app\":null}"),
         kJson);
+  });
+  http.Get(R"(/api/tables/([^/]+))", [impl](const httplib::Request& req, httplib::Response& res) {
+    auto error = [&](int code, const std::string& message) {
+      res.status = code;
+      res.set_content("{\"error\":" + json_string(message) + "}", kJson);
+    };
+    if (!impl->options.table) return error(404, "this job is not an App worker: it has no tables");
+    int64_t limit = 1000;
+    if (req.has_param("limit")) {
+      const std::string text = req.get_param_value("limit");
+      auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), limit);
+      if (ec != std::errc() || end != text.data() + text.size() || limit < 0) {
+        return error(400, "limit '" + text + "' is not a count >= 0 (0: no limit)");
+      }
+    }
+    auto body = impl->options.table(req.matches[1].str(), req.get_param_value("key"), limit);
+    if (!body.is_ok()) {
+      const StatusCode code = body.status().code();
+      return error(code == StatusCode::kNotFound          ? 404
+                   : code == StatusCode::kInvalidArgument ? 400
+                                                          : 500,
+                   body.status().message());
+    }
+    res.set_content(*body, kJson);
   });
   const std::string& host = impl->options.bind_address;
   if (impl->options.port == 0) {

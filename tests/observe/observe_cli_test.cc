@@ -441,6 +441,36 @@ TEST(AppWorker, ServesTheMetricsOfEveryAgent) {
         "\"tables\":[{\"name\":\"word-counts\",\"key_type\":\"string\""}) {
     EXPECT_NE(app_doc->body.find(part), std::string::npos) << part << "\n" << app_doc->body;
   }
+  // /api/tables/NAME: the table's values in the newest checkpoint, the same as the `table`
+  // command prints. Each word counted once, once a checkpoint covers them (explicit condition,
+  // bounded).
+  httplib::Result fox = client.Get("/api/tables/word-counts?key=fox");
+  for (int attempt = 0; attempt < 150; ++attempt) {
+    if (attempt > 0) fox = client.Get("/api/tables/word-counts?key=fox");
+    if (fox && fox->body.find("\"entries\":[{") != std::string::npos) break;
+    pause_between_polls();
+  }
+  ASSERT_TRUE(fox);
+  EXPECT_EQ(fox->status, 200);
+  EXPECT_NE(fox->body.find("\"entries\":[{\"key\":\"fox\",\"value\":1}],\"truncated\":false}"),
+            std::string::npos)
+      << fox->body;
+  EXPECT_NE(fox->body.find("{\"agent\":\"count\",\"id\":"), std::string::npos) << fox->body;
+  auto shown =
+      run_command(app + " table word-counts --key fox --checkpoint-dir " + (dir / "chk").string(),
+                  (dir / "table.err").string());
+  EXPECT_EQ(shown.code, 0) << shown.err;
+  EXPECT_EQ(shown.out, "{\"key\": \"fox\", \"value\": 1}\n");
+  httplib::Result limited = client.Get("/api/tables/word-counts?limit=2");
+  ASSERT_TRUE(limited);
+  EXPECT_NE(limited->body.find("\"truncated\":true}"), std::string::npos) << limited->body;
+  httplib::Result missing = client.Get("/api/tables/no-such-table");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->body, "{\"error\":\"the app declares no table 'no-such-table'\"}");
+  httplib::Result bad_limit = client.Get("/api/tables/word-counts?limit=ten");
+  ASSERT_TRUE(bad_limit);
+  EXPECT_EQ(bad_limit->status, 400);
   // The dashboard shows the agents and the table (headless Chromium).
   auto dom = run_command(
       "timeout 120 /usr/bin/chromium --headless --no-sandbox --disable-gpu "
@@ -448,8 +478,9 @@ TEST(AppWorker, ServesTheMetricsOfEveryAgent) {
           (dir / "chromium-profile").string() +
           " --virtual-time-budget=4000 --dump-dom http://127.0.0.1:" + std::to_string(port) + "/",
       (dir / "chromium.log").string());
-  for (const char* part : {"data-agent=\"split\"", "data-agent=\"count\"",
-                           "data-table=\"word-counts\"", "<th>keys per subtask</th>"}) {
+  for (const char* part :
+       {"data-agent=\"split\"", "data-agent=\"count\"", "data-table=\"word-counts\"",
+        "<th>keys per subtask</th>", "href=\"/api/tables/word-counts?limit=100\""}) {
     EXPECT_NE(dom.out.find(part), std::string::npos) << part << "\n" << dom.out;
   }
   worker.reset();

@@ -559,6 +559,28 @@ class App {
   // keys of its records, which key its tables); per table its name, key and value types, window.
   std::string status_json() const;
 
+  // A table's values as its agents' newest checkpoints hold them (what `table NAME` prints and
+  // `/api/tables/NAME` serves; safe while the worker runs: checkpoints are immutable once
+  // complete). `key`: only that key (empty: every key); `limit`: at most that many entries (0: no
+  // limit). Values are JSON (windowed tables: an object from window start in ms to value; a
+  // struct the state reader cannot decode: {"value_hex": ...}).
+  struct TableEntry {
+    std::string key;
+    std::string value_json;
+  };
+  struct TableRead {
+    std::vector<TableEntry> entries;
+    // The checkpoint read of each agent that has one: (agent, checkpoint id).
+    std::vector<std::pair<std::string, int64_t>> checkpoints;
+    bool truncated = false;  // `limit` entries were read and more were left
+  };
+  Result<TableRead> read_table(const std::string& table, const std::string& key,
+                               const std::string& checkpoint_dir, int64_t limit = 0) const;
+  // read_table as the JSON object `/api/tables/NAME` answers: {"table", "key", "checkpoints":
+  // [{"agent", "id"}], "entries": [{"key", "value"}], "truncated"}.
+  Result<std::string> table_json(const std::string& table, const std::string& key,
+                                 const std::string& checkpoint_dir, int64_t limit) const;
+
   // The command line: worker, agents, topics, tables, table, send (see docs/app.md).
   int main(int argc, char** argv);
 

@@ -108,11 +108,16 @@ struct MetricsServerOptions {
   // `/api/app`: a JSON object describing an App worker (its agents and tables), or null (the
   // endpoint then answers {"app":null} and the dashboard shows no App section).
   std::function<std::string()> app = nullptr;
+  // `/api/tables/NAME?key=K&limit=N`: an App worker's table as a JSON object (App::table_json),
+  // or an error (not found: 404; a bad request: 400). Null: the endpoint answers 404.
+  std::function<Result<std::string>(const std::string& table, const std::string& key,
+                                    int64_t limit)>
+      table = nullptr;
 };
 
 // An HTTP server on its own threads: `/metrics` (Prometheus), `/` (the dashboard), `/api/job`,
-// `/api/metrics`, `/api/checkpoints`, `/api/watermarks`, `/api/app`. Owns its threads; stop() or
-// the destructor ends them. Thread-safe.
+// `/api/metrics`, `/api/checkpoints`, `/api/watermarks`, `/api/app`, `/api/tables/NAME`. Owns its
+// threads; stop() or the destructor ends them. Thread-safe.
 class MetricsServer {
  public:
   static Result<std::unique_ptr<MetricsServer>> start(MetricsServerOptions options);
