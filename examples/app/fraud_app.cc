@@ -1,7 +1,9 @@
 #include "fraud_app.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <span>
 #include <string>
 
 #include "fraud_job.h"
@@ -27,13 +29,13 @@ void define_fraud_app(app::App& app, const FraudAppOptions& options) {
   app.topic<std::string>(kAlertsTopic, {.partitions = kPartitions});
   auto accounts = app.table<std::string, Account>("accounts");
   auto unknown_city = app.table<std::string, std::string>("unknown-city");
-  auto recent = app.table<std::string, History>("recent");
+  auto recent = app.list_table<std::string, Recent>("recent");
   app.agent(
       transactions,
       [accounts, unknown_city, recent](const Txn& t, app::AgentContext& ctx) {
         const std::string key(t.account_number);
         Account s = accounts[key];
-        History history = recent[key];
+        const bool seen = s.count > 0;
         std::string alert;
         char buf[256];
         auto send = [&](const char* type, const char* severity, std::string_view details,
@@ -45,13 +47,26 @@ void define_fraud_app(app::App& app, const FraudAppOptions& options) {
           fraud::append_alert_json(a, &alert);
           ctx.send(kAlertsTopic, t.account_number, alert);
         };
-        // VELOCITY: earlier transactions of the newest 100 less than 60 s before this one.
-        std::string related;
+        const auto in_window = [&](const Recent& r) {
+          return t.timestamp_ms - r.timestamp_ms < fraud::kVelocityWindowMs;
+        };
+        // VELOCITY: earlier transactions of the newest 100 less than 60 s before this one. The
+        // spilled part is older: when the account's times are in order and the oldest inline
+        // entry is out of the window, every spilled one is too.
+        const std::span<const Recent> newest(s.newest, static_cast<size_t>(s.inline_n));
+        std::span<const Recent> older;
+        if (s.spilled > 0 && (s.in_order == 0 || (!newest.empty() && in_window(newest.front())))) {
+          older = recent[key].values();
+          const size_t keep = static_cast<size_t>(fraud::kVelocityHistory) - newest.size();
+          if (older.size() > keep) older = older.subspan(older.size() - keep);
+        }
+        std::string related = "[";
         int64_t n_related = 0;
-        for (const auto& [id, ms] : history) {
-          if (t.timestamp_ms - ms < fraud::kVelocityWindowMs) {
-            related += n_related++ ? "," : "[";
-            related += std::to_string(id);
+        for (std::span<const Recent> part : {older, newest}) {
+          for (const Recent& r : part) {
+            if (!in_window(r)) continue;
+            if (n_related++) related += ',';
+            related += std::to_string(r.id);
           }
         }
         if (n_related >= 2) {
@@ -73,35 +88,57 @@ void define_fraud_app(app::App& app, const FraudAppOptions& options) {
             }
           }
         }
-        // GEO_IMPOSSIBLE
-        const int32_t city = city_index(t.branch_city);
-        std::string previous;
-        if (s.city >= 0) {
-          previous = std::string(fraud::cities()[static_cast<size_t>(s.city)].name);
-        } else if (s.city == Account::kUnknownCity) {
-          previous = unknown_city[key];
-        }
-        if (s.city != Account::kNoCity && previous != t.branch_city) {
-          const double minutes = static_cast<double>(t.timestamp_ms - s.previous_ms) / 60000.0;
-          if (minutes < fraud::kGeoMaxMinutes) {
-            const std::string to(t.branch_city);
-            std::snprintf(buf, sizeof(buf), "%s→%s in %.1fmin (%.0fkm)", previous.c_str(),
-                          to.c_str(), minutes, fraud::city_distance_km(previous, to));
-            send("GEO_IMPOSSIBLE", "CRITICAL", buf, "");
+        // GEO_IMPOSSIBLE: another city than the previous transaction's, less than 10 minutes
+        // later.
+        bool same_city = false;
+        if (seen) {
+          std::string previous;
+          if (s.city != Account::kUnknownCity) {
+            previous = std::string(fraud::cities()[static_cast<size_t>(s.city)].name);
+          } else {
+            previous = unknown_city[key];
+          }
+          same_city = previous == t.branch_city;
+          if (!same_city) {
+            const double minutes = static_cast<double>(t.timestamp_ms - s.previous_ms) / 60000.0;
+            if (minutes < fraud::kGeoMaxMinutes) {
+              const std::string to(t.branch_city);
+              std::snprintf(buf, sizeof(buf), "%s→%s in %.1fmin (%.0fkm)", previous.c_str(),
+                            to.c_str(), minutes, fraud::city_distance_km(previous, to));
+              send("GEO_IMPOSSIBLE", "CRITICAL", buf, "");
+            }
           }
         }
-        // The history, after the rules.
-        if (history.size() == static_cast<size_t>(Account::kHistory)) {
-          history.erase(history.begin());
-        }
-        history.emplace_back(t.transaction_id, t.timestamp_ms);
-        recent[key] = std::move(history);
+        // The account, after the rules.
+        if (seen && t.timestamp_ms < s.latest_ms) s.in_order = 0;
+        s.latest_ms = seen ? std::max(s.latest_ms, t.timestamp_ms) : t.timestamp_ms;
         ++s.count;
         s.sum += t.transaction_amount;
         s.sum_sq += t.transaction_amount * t.transaction_amount;
         s.previous_ms = t.timestamp_ms;
-        if (city == Account::kUnknownCity) unknown_city[key] = std::string(t.branch_city);
-        s.city = city;
+        if (!same_city) {
+          const int32_t previous_city = s.city;
+          s.city = city_index(t.branch_city);
+          if (s.city == Account::kUnknownCity) {
+            unknown_city[key] = std::string(t.branch_city);
+          } else if (seen && previous_city == Account::kUnknownCity) {
+            unknown_city[key].erase();
+          }
+        }
+        if (s.inline_n == Account::kInline) {
+          // Spill the oldest kSpill to "recent"; keep it between 100 and 200 long.
+          recent[key].append_all(std::span<const Recent>(s.newest, Account::kSpill));
+          std::move(s.newest + Account::kSpill, s.newest + Account::kInline, s.newest);
+          s.inline_n -= Account::kSpill;
+          s.spilled += Account::kSpill;
+          if (s.spilled >= 2 * fraud::kVelocityHistory) {
+            const std::span<const Recent> all = recent[key].values();
+            recent[key].replace(
+                std::vector<Recent>(all.end() - fraud::kVelocityHistory, all.end()));
+            s.spilled = fraud::kVelocityHistory;
+          }
+        }
+        s.newest[s.inline_n++] = Recent{t.transaction_id, t.timestamp_ms};
         accounts[key] = s;
       },
       {.name = "detector", .concurrency = options.concurrency, .sinks = {kAlertsTopic}});

@@ -100,7 +100,7 @@ TEST(FraudAppCrashTest, KilledWorkerRestartedGivesTheUninterruptedAlertsAndTable
   };
   auto tables = [&](const std::string& chk) {
     std::string out;
-    for (const char* t : {"accounts", "unknown-city"}) {
+    for (const char* t : {"accounts", "unknown-city", "recent"}) {
       auto r = run_command(kApp + " table " + t + " --checkpoint-dir " + (dir / chk).string(), err);
       EXPECT_EQ(r.code, 0) << r.err;
       out += r.out;

@@ -455,6 +455,85 @@ TEST(AppTest, WindowedTablesMatchAReferenceModel) {
   }
 }
 
+// A list table against a plain model, in memory and in RocksDB (where appends are merges): random
+// appends, multi-appends, replacements and erasures per key; after each the agent sends the list.
+class ListTableTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(ListTableTest, AppendsReplacesAndErasesMatchAModel) {
+  MemoryBroker broker;
+  std::ostringstream log;
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("app_list_table_" + GetParam() + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  App app("lists", {.checkpoint_interval = 5ms,
+                    .state_backend = GetParam(),
+                    .state_dir = GetParam() == "rocksdb" ? dir.string() : std::string(),
+                    .memory_broker = &broker,
+                    .log = &log});
+  auto ops = app.topic<std::string>("ops", {.partitions = 3});
+  app.topic<std::string>("lists");
+  auto lists = app.list_table<std::string, int64_t>("lists");
+  auto render = [](std::span<const int64_t> values) {
+    std::string out;
+    for (int64_t v : values) out += std::to_string(v) + ",";
+    return out;
+  };
+  // An op: "+N" appends N, "*N" appends N, N+1 and N+2 at once, "=N" replaces the list with
+  // [N], "!" erases the key.
+  app.agent(ops,
+            [&](std::string_view op, AgentContext& ctx) {
+              const std::string k(ctx.key());
+              const int64_t n = op.size() > 1 ? std::stoll(std::string(op.substr(1))) : 0;
+              if (op[0] == '+') {
+                lists[k].append(n);
+              } else if (op[0] == '*') {
+                const std::vector<int64_t> three = {n, n + 1, n + 2};
+                lists[k].append_all(three);
+              } else if (op[0] == '=') {
+                lists[k].replace({n});
+              } else {
+                lists[k].erase();
+              }
+              ctx.send("lists", k,
+                       std::to_string(lists[k].size()) + ":" + render(lists[k].values()));
+            },
+            {.concurrency = 2, .sinks = {"lists"}});
+  std::mt19937 rng(5);
+  std::vector<std::pair<std::string, std::string>> input;
+  std::map<std::string, std::vector<int64_t>> model;
+  std::map<std::string, std::vector<std::string>> expected;
+  for (int i = 0; i < 2000; ++i) {
+    const std::string k = "k" + std::to_string(rng() % 7);
+    const int64_t n = static_cast<int64_t>(rng() % 1000);
+    const unsigned kind = rng() % 20;
+    std::string op;
+    std::vector<int64_t>& m = model[k];
+    if (kind < 12) {
+      op = "+" + std::to_string(n);
+      m.push_back(n);
+    } else if (kind < 17) {
+      op = "*" + std::to_string(n);
+      m.insert(m.end(), {n, n + 1, n + 2});
+    } else if (kind < 19) {
+      op = "=" + std::to_string(n);
+      m = {n};
+    } else {
+      op = "!";
+      m.clear();
+    }
+    input.emplace_back(k, op);
+    expected[k].push_back(std::to_string(m.size()) + ":" + render(m));
+  }
+  produce(broker, "ops", 3, input);
+  broker.topic("ops").value()->close();
+  WorkerReport report = app.run();
+  ASSERT_TRUE(report.status.is_ok()) << report.status.to_string() << log.str();
+  EXPECT_EQ(by_key(read_all(broker, "lists")), expected);
+  std::filesystem::remove_all(dir);
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, ListTableTest, testing::Values("memory", "rocksdb"));
+
 TEST(AppTest, TimersRunOnTheAppClockAndSendToTopics) {
   MemoryBroker broker;
   ManualClock clock(Timestamp(1'000'000));

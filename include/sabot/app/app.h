@@ -149,14 +149,6 @@ struct TableDecl {
 };
 
 template <typename K>
-std::string key_text(const K& key) {
-  if constexpr (std::is_integral_v<K>) {
-    return std::to_string(key);
-  } else {
-    return std::string(std::string_view(key));
-  }
-}
-template <typename K>
 K key_from_text(std::string_view text) {
   if constexpr (std::is_integral_v<K>) {
     return static_cast<K>(std::stoll(std::string(text)));
@@ -167,6 +159,15 @@ K key_from_text(std::string_view text) {
 // Throws when `key` is not the current record's key: a table is partitioned like the agent's
 // topic, so a subtask holds only the keys of its own records.
 void check_current_key(const AgentScope& s, std::string_view table, std::string_view key);
+// check_current_key for a typed key (string keys without a copy).
+template <typename K>
+void check_key(const AgentScope& s, std::string_view table, const K& key) {
+  if constexpr (std::is_integral_v<K>) {
+    check_current_key(s, table, std::to_string(key));
+  } else {
+    check_current_key(s, table, std::string_view(key));
+  }
+}
 template <typename T>
 T* table_handle(const AgentScope& s, int id) {
   return static_cast<T*>(scope_table(s, id));
@@ -220,7 +221,7 @@ class Table {
 
   Ref operator[](const K& key) const {
     const detail::AgentScope* s = scope();
-    detail::check_current_key(*s, decl_->name, detail::key_text(key));
+    detail::check_key(*s, decl_->name, key);
     return Ref(this, s);
   }
   // The (key, value) pairs of the calling subtask's keys (its partitions of the topic).
@@ -326,7 +327,7 @@ class WindowedTable {
   Ref operator[](const K& key) const {
     const detail::AgentScope* s = detail::current_scope();
     if (s == nullptr) detail::throw_no_scope(decl_->name);
-    detail::check_current_key(*s, decl_->name, detail::key_text(key));
+    detail::check_key(*s, decl_->name, key);
     return Ref(this, s);
   }
   // The start of the newest window holding t.
@@ -345,6 +346,47 @@ class WindowedTable {
   int64_t size_ms_;
   int64_t step_ms_;
   int64_t expires_ms_;
+};
+
+// A table whose value per key is a list that grows by appends (a Faust table holding a list,
+// without copying the list on every change): `table[key].append(v)`, `.values()` in place.
+// State "table:<name>": keyed ListState<T>, appended in place in memory and by merge in RocksDB.
+template <typename K, typename T>
+class ListTable {
+ public:
+  class Ref {
+   public:
+    // The elements, oldest first; valid until the next write to this table.
+    std::span<const T> values() const { return handle()->get(); }
+    size_t size() const { return values().size(); }
+    void append(T value) { handle()->add(std::move(value)); }
+    void append_all(std::span<const T> values) { handle()->add_all(values); }
+    // Replaces the list; an empty one erases the key.
+    void replace(std::vector<T> values) { handle()->update(std::move(values)); }
+    void erase() { handle()->clear(); }
+
+   private:
+    friend class ListTable;
+    Ref(const ListTable* t, const detail::AgentScope* s) : table_(t), scope_(s) {}
+    state::ListState<T>* handle() const {
+      return detail::table_handle<state::ListState<T>>(*scope_, table_->decl_->id);
+    }
+    const ListTable* table_;
+    const detail::AgentScope* scope_;
+  };
+
+  ListTable() = default;
+  explicit ListTable(std::shared_ptr<detail::TableDecl> decl) : decl_(std::move(decl)) {}
+  Ref operator[](const K& key) const {
+    const detail::AgentScope* s = detail::current_scope();
+    if (s == nullptr) detail::throw_no_scope(decl_->name);
+    detail::check_key(*s, decl_->name, key);
+    return Ref(this, s);
+  }
+  const std::string& name() const { return decl_->name; }
+
+ private:
+  std::shared_ptr<detail::TableDecl> decl_;
 };
 
 template <typename V>
@@ -484,6 +526,13 @@ class App {
       state::HasStateCodec<V> Table<K, V> table(std::string name, TableOptions<V> options = {}) {
     return Table<K, V>(add_table<K, V, state::ValueStateDescriptor<V>>(std::move(name), ""),
                        std::move(options.default_value));
+  }
+  // A list per key (ListTable): appends without copying the list.
+  template <typename K, typename T>
+  requires(std::same_as<K, std::string> || std::same_as<K, int64_t>) &&
+      state::HasStateCodec<T> ListTable<K, T> list_table(std::string name) {
+    return ListTable<K, T>(
+        add_table<K, std::vector<T>, state::ListStateDescriptor<T>>(std::move(name), ""));
   }
   // Windowed tables: tumbling(size) has step == size.
   template <typename K, typename V>
