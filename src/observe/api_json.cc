@@ -179,7 +179,8 @@ std::string watermarks_json(const std::vector<std::shared_ptr<const JobMetrics>>
           const size_t sub = static_cast<size_t>(sp->subtask);
           s +=
               "{\"source\":" + json_string(e.name) + ",\"subtask\":" + std::to_string(sp->subtask) +
-              ",\"partition\":" + std::to_string(sp->split) + ",\"watermark_ms\":" +
+              ",\"partition\":" + std::to_string(sp->split) +
+              ",\"event_time\":true,\"watermark_ms\":" +
               time_or_null(sp->watermark_ms.load(std::memory_order_relaxed)) +
               ",\"max_event_time_ms\":" +
               time_or_null(sp->max_event_time_ms.load(std::memory_order_relaxed)) +
@@ -201,7 +202,8 @@ std::string watermarks_json(const std::vector<std::shared_ptr<const JobMetrics>>
           s += "{\"source\":" + json_string(e.name) +
                ",\"subtask\":" + std::to_string(pg->subtask) +
                ",\"partition\":" + std::to_string(pg->split) +
-               ",\"watermark_ms\":null,\"max_event_time_ms\":null,\"since_data_ms\":null,"
+               ",\"event_time\":false,\"watermark_ms\":null,\"max_event_time_ms\":null,"
+               "\"since_data_ms\":null,"
                "\"idle\":false,\"position\":" +
                json_string(sub < e.positions.size() ? e.positions[sub] : "") +
                progress_fields(e, pg->subtask, pg->split) + "}";

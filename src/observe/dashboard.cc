@@ -182,7 +182,7 @@ async function refresh() {
     }
     const parts = document.getElementById("parts");
     parts.replaceChildren();
-    for (const s of wm.partitions) parts.appendChild(row([s.source, { num: s.subtask }, { num: s.partition }, fmtTime(s.watermark_ms), s.since_data_ms === null ? "never" : fmtMs(s.since_data_ms) + " ago", s.idle ? "idle" : "active",
+    for (const s of wm.partitions) parts.appendChild(row([s.source, { num: s.subtask }, { num: s.partition }, fmtTime(s.watermark_ms), s.event_time === false ? "-" : s.since_data_ms === null ? "never" : fmtMs(s.since_data_ms) + " ago", s.event_time === false ? "-" : s.idle ? "idle" : "active",
       { num: s.offset === null ? "-" : String(s.offset) }, { num: s.lag === null ? "-" : String(s.lag) }]));
     document.getElementById("cpsummary").textContent = cp.completed + " completed, " + cp.aborted + " aborted";
     const cps = document.getElementById("cps");

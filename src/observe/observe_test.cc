@@ -244,9 +244,11 @@ TEST(WatermarkDiagnosis, IdlePartitionNoLongerHoldsTimeBack) {
     EXPECT_EQ(h.behind_ms, 0);
   }
   const std::string json = watermarks_json({(*job)->metrics_ptr()}, clock.now().millis());
-  EXPECT_NE(json.find("\"partition\":2,\"watermark_ms\":999,\"max_event_time_ms\":1000,"
-                      "\"since_data_ms\":60000,\"idle\":true"),
-            std::string::npos)
+  EXPECT_NE(
+      json.find(
+          "\"partition\":2,\"event_time\":true,\"watermark_ms\":999,\"max_event_time_ms\":1000,"
+          "\"since_data_ms\":60000,\"idle\":true"),
+      std::string::npos)
       << json;
   release = true;
   EXPECT_TRUE((*job)->wait().is_ok());
@@ -518,6 +520,10 @@ void check_lag_at_end(int parallelism) {
   const std::string json = watermarks_json({m}, 0);
   EXPECT_NE(json.find("\"lag\":0"), std::string::npos) << json;
   EXPECT_EQ(json.find("\"lag\":null"), std::string::npos) << json;
+  // No watermark strategy: the partitions say they track no event time (the dashboard then shows
+  // "-" for their last data and idleness instead of "never" and "active").
+  EXPECT_NE(json.find("\"event_time\":false"), std::string::npos) << json;
+  EXPECT_EQ(json.find("\"event_time\":true"), std::string::npos) << json;
 }
 
 TEST(SourceLag, ZeroAtTheEndOfABoundedTopicAtParallelism1) { check_lag_at_end(1); }
