@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <system_error>
 
 #include "sabot/base/bytes.h"
@@ -22,7 +23,11 @@ namespace fs = std::filesystem;
 constexpr std::string_view kManifest = "MANIFEST";
 constexpr std::string_view kManifestUid = "checkpoint";
 constexpr std::string_view kManifestType = "manifest";
-constexpr uint16_t kManifestVersion = 1;
+// Version 2 appends the shared files (name, size) and the bytes writing the checkpoint copied;
+// version 1 manifests (no shared files) are still read.
+constexpr uint16_t kManifestVersion = 2;
+constexpr std::string_view kSharedDir = "shared";
+constexpr std::string_view kTmpSuffix = ".tmp";
 constexpr std::string_view kCheckpointPrefix = "chk-";
 constexpr std::string_view kSavepointPrefix = "savepoint-";
 
@@ -124,6 +129,133 @@ std::string state_file_name(std::string_view uid, int subtask, size_t index) {
   return name + "-" + std::to_string(subtask) + ".state";
 }
 
+// Why `name` cannot be a shared file's name, or empty when it can. Names ending in ".tmp" are
+// refused because DIR/shared/<name>.tmp is where a copy is staged.
+std::string bad_shared_name(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.find('/') != std::string_view::npos) return "contains '/'";
+  if (name.find('\0') != std::string_view::npos) return "contains a NUL byte";
+  if (name == "." || name == "..") return "is not a file name";
+  if (name.ends_with(kTmpSuffix)) return "ends in '.tmp'";
+  return {};
+}
+
+// Copies `from` to `to` (created or truncated) in the kernel where it can, and syncs `to`.
+// Returns the bytes copied.
+Result<uint64_t> copy_and_sync(const std::string& from, const std::string& to) {
+  const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return errno_status("opening shared file source '" + from + "' failed");
+  const int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out < 0) {
+    const Status st = errno_status("creating '" + to + "' failed");
+    ::close(in);
+    return st;
+  }
+  uint64_t copied = 0;
+  Status st = Status::ok();
+  bool in_kernel = true;
+  while (in_kernel) {
+    const ssize_t n = ::copy_file_range(in, nullptr, out, nullptr, size_t{1} << 30, 0);
+    if (n > 0) {
+      copied += static_cast<uint64_t>(n);
+      continue;
+    }
+    if (n == 0) break;
+    if (errno == EINTR) continue;
+    // Filesystems (or kernels) without copy_file_range between these files: copy in user space.
+    if (copied == 0 &&
+        (errno == EXDEV || errno == ENOSYS || errno == EINVAL || errno == EOPNOTSUPP)) {
+      in_kernel = false;
+      break;
+    }
+    st = errno_status("copying '" + from + "' to '" + to + "' failed");
+    break;
+  }
+  if (st.is_ok() && !in_kernel) {
+    char buf[1 << 16];
+    while (true) {
+      const ssize_t n = ::read(in, buf, sizeof(buf));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        st = errno_status("reading '" + from + "' failed");
+        break;
+      }
+      if (n == 0) break;
+      st = write_all(out, std::string_view(buf, static_cast<size_t>(n)), to);
+      if (!st.is_ok()) break;
+      copied += static_cast<uint64_t>(n);
+    }
+  }
+  if (st.is_ok() && ::fsync(out) != 0) st = errno_status("syncing '" + to + "' failed");
+  ::close(in);
+  ::close(out);
+  SABOT_RETURN_IF_ERROR(st);
+  return copied;
+}
+
+// Makes every file of `files` present in `shared_dir` (copying those it lacks or holds at another
+// size, through a synced temporary file renamed into place), then syncs the directory: after
+// this, a manifest listing them may be written. Returns the bytes copied.
+Result<uint64_t> store_shared_files(const std::string& shared_dir,
+                                    const std::vector<SharedFile>& files) {
+  std::set<std::string_view> seen;
+  for (const auto& f : files) {
+    if (const std::string why = bad_shared_name(f.name); !why.empty()) {
+      return Status::invalid_argument("shared file name '" + f.name + "' " + why);
+    }
+    if (!seen.insert(f.name).second) {
+      return Status::invalid_argument("shared file '" + f.name + "' is listed twice");
+    }
+  }
+  if (files.empty()) return uint64_t{0};
+  std::error_code ec;
+  if (!fs::is_directory(shared_dir, ec)) {
+    fs::create_directories(shared_dir, ec);
+    if (ec) return Status::io_error("creating '" + shared_dir + "' failed: " + ec.message());
+    SABOT_RETURN_IF_ERROR(
+        fsync_path(fs::path(shared_dir).parent_path().string(), O_RDONLY | O_DIRECTORY));
+  }
+  uint64_t copied = 0;
+  bool renamed = false;
+  for (const auto& f : files) {
+    const std::string target = (fs::path(shared_dir) / f.name).string();
+    const uint64_t present = fs::file_size(target, ec);
+    if (!ec && present == f.size) continue;  // stored by an earlier checkpoint
+    if (!ec) {
+      SABOT_LOG(kWarn, "checkpoint") << "shared file '" << target << "' has " << present
+                                     << " bytes, expected " << f.size << ": copying it again";
+    }
+    if (f.source_path.empty()) {
+      return Status::invalid_argument("shared file '" + f.name + "' is not in '" + shared_dir +
+                                      "' and has no source path to copy it from");
+    }
+    const std::string tmp = target + std::string(kTmpSuffix);
+    auto n = copy_and_sync(f.source_path, tmp);
+    if (!n.is_ok()) {
+      fs::remove(tmp, ec);
+      return n.status().with_context("storing shared file '" + f.name + "'");
+    }
+    if (*n != f.size) {
+      n = Status::invalid_data("shared file '" + f.name + "': its source '" + f.source_path +
+                               "' has " + std::to_string(*n) + " bytes, expected " +
+                               std::to_string(f.size));
+    }
+    if (!n.is_ok()) {
+      fs::remove(tmp, ec);
+      return n.status();
+    }
+    if (::rename(tmp.c_str(), target.c_str()) != 0) {
+      const Status st = errno_status("renaming '" + tmp + "' to '" + target + "' failed");
+      fs::remove(tmp, ec);
+      return st;
+    }
+    renamed = true;
+    copied += *n;
+  }
+  if (renamed) SABOT_RETURN_IF_ERROR(fsync_path(shared_dir, O_RDONLY | O_DIRECTORY));
+  return copied;
+}
+
 std::string encode_manifest(const CheckpointInfo& m) {
   std::string out;
   state::SnapshotWriter w(&out, {std::string(kManifestUid), std::string(kManifestType),
@@ -142,6 +274,13 @@ std::string encode_manifest(const CheckpointInfo& m) {
     b.put<uint64_t>(f.size);
     b.put<uint32_t>(f.crc);
   }
+  // Version 2.
+  b.put<uint64_t>(m.shared_files.size());
+  for (const auto& f : m.shared_files) {
+    b.put_bytes(f.name);
+    b.put<uint64_t>(f.size);
+  }
+  b.put<uint64_t>(m.shared_bytes_copied);
   w.finish();
   return out;
 }
@@ -198,7 +337,69 @@ Status decode_manifest(std::string_view bytes, CheckpointInfo* m) {
     m->bytes += f.size;
     m->files.push_back(std::move(f));
   }
+  m->shared_files.clear();
+  m->shared_bytes_copied = 0;
+  if (reader.header().state_version >= 2) {
+    SABOT_RETURN_IF_ERROR(r.get_count(&n, 12));
+    std::set<std::string> seen;
+    for (uint64_t i = 0; i < n; ++i) {
+      SharedFile f;
+      SABOT_RETURN_IF_ERROR(r.get_bytes(&s));
+      f.name = std::string(s);
+      SABOT_RETURN_IF_ERROR(r.get(&f.size));
+      if (const std::string why = bad_shared_name(f.name); !why.empty()) {
+        return r.invalid("shared file name '" + f.name + "' " + why);
+      }
+      if (!seen.insert(f.name).second) {
+        return r.invalid("shared file '" + f.name + "' listed twice");
+      }
+      m->shared_files.push_back(std::move(f));
+    }
+    SABOT_RETURN_IF_ERROR(r.get(&m->shared_bytes_copied));
+  }
   return r.expect_end();
+}
+
+// Deletes the files of DIR/shared that no remaining checkpoint or savepoint lists (and leftover
+// temporary copies). When a remaining directory's manifest cannot be read, what it refers to is
+// unknown: everything is kept.
+void remove_unreferenced_shared_files(const std::string& dir,
+                                      const std::vector<const CheckpointInfo*>& remaining) {
+  const fs::path shared_dir = fs::path(dir) / kSharedDir;
+  std::error_code ec;
+  if (!fs::is_directory(shared_dir, ec)) return;
+  std::set<std::string> referenced;
+  for (const CheckpointInfo* c : remaining) {
+    if (!c->usable) {
+      SABOT_LOG(kWarn, "checkpoint")
+          << "keeping every file of '" << shared_dir.string() << "': the manifest of '" << c->path
+          << "' cannot be read (" << c->status << ")";
+      return;
+    }
+    for (const auto& f : c->shared_files) referenced.insert(f.name);
+  }
+  fs::directory_iterator it(shared_dir, ec);
+  if (ec) {
+    SABOT_LOG(kWarn, "checkpoint")
+        << "listing '" << shared_dir.string() << "' failed: " << ec.message();
+    return;
+  }
+  for (const auto& entry : it) {
+    if (referenced.contains(entry.path().filename().string())) continue;
+    if (entry.is_directory(ec)) continue;  // not ours
+    fs::remove(entry.path(), ec);
+    if (ec) {
+      SABOT_LOG(kWarn, "checkpoint") << "removing unreferenced shared file '"
+                                     << entry.path().string() << "' failed: " << ec.message();
+    }
+  }
+}
+
+// DIR/shared for the checkpoint directory `path` (DIR/chk-<n>, with or without a trailing '/').
+std::string shared_dir_of(const std::string& path) {
+  fs::path p(path);
+  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return (p.parent_path() / kSharedDir).string();
 }
 
 }  // namespace
@@ -236,6 +437,11 @@ Result<std::string> CheckpointStorage::write(const CheckpointData& data) {
   m.savepoint = data.savepoint;
   m.max_parallelism = data.max_parallelism;
   auto written = [&]() -> Status {
+    // Shared files first: the manifest, written last, must never list one that is not stored.
+    SABOT_ASSIGN_OR_RETURN(
+        m.shared_bytes_copied,
+        store_shared_files((fs::path(dir_) / kSharedDir).string(), data.shared_files));
+    for (const auto& f : data.shared_files) m.shared_files.push_back({f.name, f.size, {}});
     size_t index = 0;
     for (const auto& [uid, op] : data.operators) {
       for (size_t s = 0; s < op.subtasks.size(); ++s) {
@@ -266,16 +472,20 @@ Status CheckpointStorage::remove_old(int64_t newest_id) const {
   SABOT_ASSIGN_OR_RETURN(auto all, list());
   int kept = 0;
   std::error_code ec;
+  std::vector<const CheckpointInfo*> remaining;
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    if (it->savepoint) continue;  // savepoints are only deleted by their owner
-    const bool keep = it->usable ? kept++ < options_.retained : it->checkpoint_id > newest_id;
-    if (keep) continue;
-    fs::remove_all(it->path, ec);
-    if (ec) {
+    // Savepoints are only deleted by their owner.
+    const bool keep =
+        it->savepoint || (it->usable ? kept++ < options_.retained : it->checkpoint_id > newest_id);
+    if (!keep) {
+      fs::remove_all(it->path, ec);
+      if (!ec) continue;
       SABOT_LOG(kWarn, "checkpoint")
           << "removing old checkpoint '" << it->path << "' failed: " << ec.message();
     }
+    remaining.push_back(&*it);
   }
+  remove_unreferenced_shared_files(dir_, remaining);
   return Status::ok();
 }
 
@@ -363,6 +573,22 @@ Result<CheckpointData> load_checkpoint(const std::string& path) {
   data.created_unix_ms = info.created_unix_ms;
   data.savepoint = info.savepoint;
   data.max_parallelism = info.max_parallelism;
+  data.shared_dir = shared_dir_of(path);
+  for (const auto& f : info.shared_files) {
+    const std::string file = (fs::path(data.shared_dir) / f.name).string();
+    std::error_code ec;
+    const uint64_t size = fs::file_size(file, ec);
+    if (ec) {
+      return Status::invalid_data("checkpoint '" + path + "': shared file '" + file +
+                                  "' is missing or unreadable: " + ec.message());
+    }
+    if (size != f.size) {
+      return Status::invalid_data("checkpoint '" + path + "': shared file '" + file + "' has " +
+                                  std::to_string(size) + " bytes, the manifest says " +
+                                  std::to_string(f.size));
+    }
+    data.shared_files.push_back({f.name, f.size, {}});
+  }
   for (const auto& f : info.files) {
     const std::string file = (fs::path(path) / f.name).string();
     SABOT_ASSIGN_OR_RETURN(std::string bytes, read_file(file));
