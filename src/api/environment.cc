@@ -28,6 +28,7 @@ runtime::ExecutionOptions Environment::execution_options() const {
   o.checkpoint_timeout = options_.checkpoint_timeout;
   o.delivery = options_.delivery;
   o.state_backend = options_.state_backend;
+  o.incremental_checkpoints = options_.incremental_checkpoints;
   o.allow_non_restored_state = options_.allow_non_restored_state;
   o.checkpoint_write_hook = options_.checkpoint_write_hook;
   return o;

@@ -8,6 +8,7 @@
 #include "sabot/app/app.h"
 #include "sabot/base/json_text.h"
 #include "sabot/checkpoint/storage.h"
+#include "sabot/operators/keyed_process.h"
 #include "sabot/state/keyed_snapshot_reader.h"
 #include "sabot/state/snapshot.h"
 
@@ -33,8 +34,12 @@ Result<App::TableRead> App::read_table(const std::string& table, const std::stri
     read.checkpoints.emplace_back(a.name, data->checkpoint_id);
     auto op = data->operators.find(a.name);
     if (op == data->operators.end()) continue;
-    for (const std::string& bytes : op->second.subtasks) {
-      if (bytes.empty()) continue;
+    for (const std::string& stored : op->second.subtasks) {
+      if (stored.empty()) continue;
+      // Tables on RocksDB are checkpointed incrementally: read back in the full format.
+      SABOT_ASSIGN_OR_RETURN(const std::string bytes,
+                             operators::full_process_snapshot(stored, a.name, data->max_parallelism,
+                                                              data->shared_dir));
       SABOT_ASSIGN_OR_RETURN(
           auto reader, state::KeyedSnapshotReader::open(bytes, a.name, data->max_parallelism));
       const auto* st = reader.find_state(state_name);

@@ -1,6 +1,11 @@
 #include "sabot/operators/keyed_process.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
 #include <string>
+#include <utility>
 
 #include "sabot/base/arith.h"
 #include "sabot/state/snapshot.h"
@@ -121,13 +126,13 @@ Status get_timers(ByteReader& r, std::span<const KeyId> ids, KeyedTimerSet* time
   return Status::ok();
 }
 
-}  // namespace
-
-Status KeyedProcessOperator::snapshot_state(CheckpointId, std::string* out) {
+// The full format: the backend's entries per key group and the timers by key index.
+Status write_full_snapshot(state::KeyedStateBackend& backend, const KeyedProcessScope& scope,
+                           const std::string& uid, int max_parallelism, std::string* out) {
   state::KeyedStateBackend::SnapshotParts parts;
-  SABOT_RETURN_IF_ERROR(backend_->snapshot_parts(backend_->keys().owned_key_groups(), &parts));
+  SABOT_RETURN_IF_ERROR(backend.snapshot_parts(backend.keys().owned_key_groups(), &parts));
   // Where each key went: its section and its index there.
-  const uint32_t n = backend_->keys().num_keys();
+  const uint32_t n = backend.keys().num_keys();
   std::vector<uint32_t> section_of(n, UINT32_MAX);
   std::vector<uint32_t> index_of(n, 0);
   for (size_t g = 0; g < parts.keys.size(); ++g) {
@@ -137,38 +142,232 @@ Status KeyedProcessOperator::snapshot_state(CheckpointId, std::string* out) {
     }
   }
   std::vector<TimerLists> timers(parts.key_groups.size());
-  for (const auto& [t, k] : scope_.event_timers) {
+  for (const auto& [t, k] : scope.event_timers) {
     SABOT_CHECK_NE(section_of[k], UINT32_MAX);
     timers[section_of[k]].event.emplace_back(index_of[k], t);
   }
-  for (const auto& [t, k] : scope_.processing_timers) {
+  for (const auto& [t, k] : scope.processing_timers) {
     SABOT_CHECK_NE(section_of[k], UINT32_MAX);
     timers[section_of[k]].processing.emplace_back(index_of[k], t);
   }
   // Sized once: the snapshot of a large state is tens of MB, and growing it by appends copies it
   // again at every doubling.
-  size_t size = out->size() + parts.header.size() + 256 + ctx_.uid.size();
+  size_t size = out->size() + parts.header.size() + 256 + uid.size();
   for (size_t g = 0; g < parts.payloads.size(); ++g) {
     size +=
         parts.payloads[g].size() + 32 + 16 * (timers[g].event.size() + timers[g].processing.size());
   }
   out->reserve(size);
-  state::SnapshotWriter w(out, {.operator_uid = ctx_.uid,
+  state::SnapshotWriter w(out, {.operator_uid = uid,
                                 .state_type = std::string(kProcessStateType),
                                 .state_version = 1,
-                                .max_parallelism = static_cast<uint32_t>(ctx_.max_parallelism)});
+                                .max_parallelism = static_cast<uint32_t>(max_parallelism)});
   w.begin_section(state::kOperatorWide).put_raw(parts.header.data(), parts.header.size());
   for (size_t g = 0; g < parts.key_groups.size(); ++g) {
-    ByteWriter& s = w.begin_section(parts.key_groups[g].value());
-    s.put_raw(parts.payloads[g].data(), parts.payloads[g].size());
-    put_timers(s, timers[g].event);
-    put_timers(s, timers[g].processing);
+    ByteWriter& sec = w.begin_section(parts.key_groups[g].value());
+    sec.put_raw(parts.payloads[g].data(), parts.payloads[g].size());
+    put_timers(sec, timers[g].event);
+    put_timers(sec, timers[g].processing);
   }
   w.finish();
   return Status::ok();
 }
 
+// ---- The incremental RocksDB format (kProcessRocksDbStateType, version 1): one operator-wide
+// section: the key column types [u32 n, (u8 type id, u8 unit)...], the RocksDB checkpoint's
+// manifest (bytes), its private files [u64 n, (bytes name, bytes contents)...], its SST files
+// [u64 n, (bytes shared name, u64 size)...], then event-time and processing-time timers, each
+// [u64 n, (i32 key group, bytes key, i64 time)...].
+
+struct IncrementalSnapshot {
+  std::vector<columnar::DataType> key_types;
+  std::string_view manifest;
+  std::vector<std::pair<std::string, std::string>> private_files;
+  std::vector<checkpoint::SharedFile> ssts;
+  struct Timer {
+    int32_t key_group;
+    std::string_view key;
+    int64_t time;
+  };
+  std::vector<Timer> event_timers;
+  std::vector<Timer> processing_timers;
+};
+
+void put_key_timers(ByteWriter& w, const KeyedTimerSet& timers, const state::KeyRegistry& keys) {
+  w.put<uint64_t>(timers.size());
+  for (const auto& [t, k] : timers) {
+    w.put<int32_t>(keys.key_group(k).value());
+    w.put_bytes(keys.key_bytes(k));
+    w.put<int64_t>(t);
+  }
+}
+
+Status get_key_timers(ByteReader& r, std::vector<IncrementalSnapshot::Timer>* out) {
+  uint64_t n = 0;
+  SABOT_RETURN_IF_ERROR(r.get_count(&n, sizeof(int32_t) + sizeof(uint64_t) + sizeof(int64_t)));
+  for (uint64_t i = 0; i < n; ++i) {
+    IncrementalSnapshot::Timer t{};
+    SABOT_RETURN_IF_ERROR(r.get(&t.key_group));
+    SABOT_RETURN_IF_ERROR(r.get_bytes(&t.key));
+    SABOT_RETURN_IF_ERROR(r.get(&t.time));
+    out->push_back(t);
+  }
+  return Status::ok();
+}
+
+// Decodes an incremental snapshot (views into `data`).
+Result<IncrementalSnapshot> read_incremental(std::string_view data, const std::string& uid,
+                                             uint32_t max_parallelism) {
+  SABOT_ASSIGN_OR_RETURN(
+      state::SnapshotReader reader,
+      state::SnapshotReader::open(data, uid, kProcessRocksDbStateType, 1, max_parallelism));
+  IncrementalSnapshot snap;
+  bool seen = false;
+  for (size_t i = 0; i < reader.sections().size(); ++i) {
+    if (reader.sections()[i].key_group != state::kOperatorWide) {
+      return Status::invalid_data(state::describe_snapshot(uid, kProcessRocksDbStateType) +
+                                  ": unexpected key-group section");
+    }
+    seen = true;
+    ByteReader r = reader.section_reader(i);
+    uint32_t ncols = 0;
+    SABOT_RETURN_IF_ERROR(r.get(&ncols));
+    if (ncols == 0 || ncols > 64) return r.invalid("bad key column count");
+    for (uint32_t c = 0; c < ncols; ++c) {
+      uint8_t id = 0;
+      uint8_t unit = 0;
+      SABOT_RETURN_IF_ERROR(r.get(&id));
+      SABOT_RETURN_IF_ERROR(r.get(&unit));
+      snap.key_types.emplace_back(static_cast<columnar::TypeId>(id),
+                                  static_cast<columnar::TimeUnit>(unit));
+    }
+    SABOT_RETURN_IF_ERROR(r.get_bytes(&snap.manifest));
+    uint64_t n = 0;
+    SABOT_RETURN_IF_ERROR(r.get_count(&n, 2 * sizeof(uint64_t)));
+    for (uint64_t f = 0; f < n; ++f) {
+      std::string_view name;
+      std::string_view bytes;
+      SABOT_RETURN_IF_ERROR(r.get_bytes(&name));
+      SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
+      snap.private_files.emplace_back(std::string(name), std::string(bytes));
+    }
+    SABOT_RETURN_IF_ERROR(r.get_count(&n, 2 * sizeof(uint64_t)));
+    for (uint64_t f = 0; f < n; ++f) {
+      std::string_view name;
+      checkpoint::SharedFile sf;
+      SABOT_RETURN_IF_ERROR(r.get_bytes(&name));
+      SABOT_RETURN_IF_ERROR(r.get(&sf.size));
+      sf.name = std::string(name);
+      snap.ssts.push_back(std::move(sf));
+    }
+    SABOT_RETURN_IF_ERROR(get_key_timers(r, &snap.event_timers));
+    SABOT_RETURN_IF_ERROR(get_key_timers(r, &snap.processing_timers));
+    SABOT_RETURN_IF_ERROR(r.expect_end());
+  }
+  if (!seen) {
+    return Status::invalid_data(state::describe_snapshot(uid, kProcessRocksDbStateType) +
+                                ": no operator-wide section");
+  }
+  return snap;
+}
+
+// Adds the snapshot's entries of the key groups `backend` owns (a RocksDB backend), and their
+// timers, to `scope`.
+Status restore_incremental(const IncrementalSnapshot& snap, state::KeyedStateBackend& backend,
+                           const std::string& shared_dir, const std::string& what,
+                           KeyedProcessScope* scope) {
+  state::RocksDbKeyedStateBackend* rocks = state::as_rocksdb(&backend);
+  if (rocks == nullptr) {
+    return Status::invalid_argument(
+        what + " is an incremental RocksDB checkpoint: restore it with the rocksdb state backend");
+  }
+  if (shared_dir.empty()) {
+    return Status::invalid_argument(
+        what +
+        " is an incremental RocksDB checkpoint, but the checkpoint's shared directory is "
+        "unknown (restore it from its checkpoint directory)");
+  }
+  SABOT_RETURN_IF_ERROR(rocks->restore_image(snap.manifest, snap.private_files, shared_dir));
+  state::KeyRegistry& keys = backend.keys();
+  std::vector<columnar::Scalar> values;
+  for (const auto& [timers, set] :
+       {std::pair{&snap.event_timers, &scope->event_timers},
+        std::pair{&snap.processing_timers, &scope->processing_timers}}) {
+    for (const IncrementalSnapshot::Timer& t : *timers) {
+      if (!keys.owns(KeyGroup(t.key_group))) continue;
+      values.clear();
+      SABOT_RETURN_IF_ERROR(state::KeyRegistry::decode_key(t.key, keys.key_types(), &values));
+      SABOT_ASSIGN_OR_RETURN(const state::KeyId id, keys.resolve_values(values));
+      set->emplace(t.time, id);
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
+Status KeyedProcessOperator::snapshot_state(CheckpointId id, std::string* out) {
+  state::RocksDbKeyedStateBackend* rocks =
+      ctx_.incremental_checkpoints ? state::as_rocksdb(backend_.get()) : nullptr;
+  if (rocks == nullptr) {
+    return write_full_snapshot(*backend_, scope_, ctx_.uid, ctx_.max_parallelism, out);
+  }
+  // The synchronous part: flush and hard-link the live files; their copy into the storage runs
+  // on the coordinator's thread.
+  SABOT_ASSIGN_OR_RETURN(std::unique_ptr<state::RocksDbLocalCheckpoint> local,
+                         rocks->checkpoint_local());
+  SABOT_ASSIGN_OR_RETURN(state::RocksDbLocalCheckpoint::Image image, local->image());
+  state::SnapshotWriter w(out, {.operator_uid = ctx_.uid,
+                                .state_type = std::string(kProcessRocksDbStateType),
+                                .state_version = 1,
+                                .max_parallelism = static_cast<uint32_t>(ctx_.max_parallelism)});
+  ByteWriter& sec = w.begin_section(state::kOperatorWide);
+  const state::KeyRegistry& keys = backend_->keys();
+  sec.put<uint32_t>(static_cast<uint32_t>(keys.key_types().size()));
+  for (const columnar::DataType& t : keys.key_types()) {
+    sec.put<uint8_t>(static_cast<uint8_t>(t.id()));
+    sec.put<uint8_t>(static_cast<uint8_t>(t.unit()));
+  }
+  sec.put_bytes(image.manifest);
+  sec.put<uint64_t>(image.private_files.size());
+  for (const auto& [name, bytes] : image.private_files) {
+    sec.put_bytes(name);
+    sec.put_bytes(bytes);
+  }
+  sec.put<uint64_t>(image.ssts.size());
+  shared_files_.clear();
+  for (const auto& sst : image.ssts) {
+    sec.put_bytes(sst.shared_name);
+    sec.put<uint64_t>(sst.size);
+    shared_files_.push_back({sst.shared_name, sst.size, sst.path});
+  }
+  put_key_timers(sec, scope_.event_timers, keys);
+  put_key_timers(sec, scope_.processing_timers, keys);
+  w.finish();
+  local_checkpoints_[id.value()] = std::move(local);
+  return Status::ok();
+}
+
+std::vector<checkpoint::SharedFile> KeyedProcessOperator::take_shared_files() {
+  return std::exchange(shared_files_, {});
+}
+
+Status KeyedProcessOperator::notify_checkpoint_complete(CheckpointId id) {
+  local_checkpoints_.erase(local_checkpoints_.begin(), local_checkpoints_.upper_bound(id.value()));
+  return Status::ok();
+}
+
 Status KeyedProcessOperator::restore_state(std::string_view data) {
+  if (is_incremental_process_snapshot(data)) {
+    SABOT_ASSIGN_OR_RETURN(
+        IncrementalSnapshot snap,
+        read_incremental(data, ctx_.uid, static_cast<uint32_t>(ctx_.max_parallelism)));
+    SABOT_RETURN_IF_ERROR(
+        restore_incremental(snap, *backend_, ctx_.restore_shared_dir,
+                            state::describe_snapshot(ctx_.uid, kProcessRocksDbStateType), &scope_));
+    scope_.key = state::kNoKey;
+    return Status::ok();
+  }
   SABOT_ASSIGN_OR_RETURN(state::SnapshotReader reader,
                          state::SnapshotReader::open(data, ctx_.uid, kProcessStateType, 1,
                                                      static_cast<uint32_t>(ctx_.max_parallelism)));
@@ -199,6 +398,48 @@ Status KeyedProcessOperator::restore_state(std::string_view data) {
   }
   scope_.key = state::kNoKey;
   return Status::ok();
+}
+
+bool is_incremental_process_snapshot(std::string_view bytes) {
+  auto header = state::SnapshotReader::peek_header(bytes);
+  return header.is_ok() && header->state_type == kProcessRocksDbStateType;
+}
+
+Result<std::string> full_process_snapshot(std::string_view bytes, const std::string& uid,
+                                          uint32_t max_parallelism, const std::string& shared_dir,
+                                          std::string scratch_dir) {
+  if (!is_incremental_process_snapshot(bytes)) return std::string(bytes);
+  SABOT_ASSIGN_OR_RETURN(IncrementalSnapshot snap, read_incremental(bytes, uid, max_parallelism));
+  if (scratch_dir.empty()) {
+    static std::atomic<int64_t> counter{0};
+    scratch_dir = (std::filesystem::temp_directory_path() /
+                   ("sabot-read-" + std::to_string(::getpid()) + "-" + std::to_string(counter++)))
+                      .string();
+  }
+  struct Cleanup {
+    std::string dir;
+    ~Cleanup() {
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  } cleanup{scratch_dir};
+  // A small instance: it only holds the state while it is read back.
+  state::RocksDbOptions options;
+  options.block_cache_bytes = size_t{8} << 20;
+  options.write_cache_bytes = 0;
+  SABOT_ASSIGN_OR_RETURN(auto backends, state::RocksDbStateBackend::make(scratch_dir, options));
+  state::KeyedBackendOptions bo;
+  bo.key_types = snap.key_types;
+  bo.max_parallelism = max_parallelism;
+  bo.name = "reading " + state::describe_snapshot(uid, kProcessRocksDbStateType);
+  SABOT_ASSIGN_OR_RETURN(auto backend, backends->create_keyed_backend(bo));
+  KeyedProcessScope scope;
+  scope.backend = backend.get();
+  SABOT_RETURN_IF_ERROR(restore_incremental(snap, *backend, shared_dir, bo.name, &scope));
+  std::string out;
+  SABOT_RETURN_IF_ERROR(
+      write_full_snapshot(*backend, scope, uid, static_cast<int>(max_parallelism), &out));
+  return out;
 }
 
 }  // namespace sabot::operators

@@ -28,7 +28,8 @@ Status CheckpointStore::attach(std::string job_name, int subtasks, int max_paral
 }
 
 Status CheckpointStore::report(CheckpointId id, const std::string& uid, int subtask,
-                               int parallelism, std::string bytes) {
+                               int parallelism, std::string bytes,
+                               std::vector<checkpoint::SharedFile> files) {
   std::lock_guard<std::mutex> lock(mu_);
   const std::string what = "checkpoint " + std::to_string(id.value()) + ": operator '" + uid +
                            "' subtask " + std::to_string(subtask);
@@ -59,6 +60,9 @@ Status CheckpointStore::report(CheckpointId id, const std::string& uid, int subt
                                       std::to_string(op.parallelism));
     }
     op.subtasks[static_cast<size_t>(subtask)] = std::move(bytes);
+  }
+  for (checkpoint::SharedFile& f : files) {
+    if (p.shared_names.insert(f.name).second) p.snapshot.shared_files.push_back(std::move(f));
   }
   if (++p.reported < expected_) return Status::ok();
 

@@ -121,6 +121,10 @@ void CheckpointCoordinator::finish_in_flight(std::unique_lock<std::mutex>& lock,
       auto written = config_.storage->write(snapshot);
       if (written.is_ok()) {
         path = *written;
+        // From now on the shared files are read from the storage (a restart inside the process
+        // restores from this snapshot); the operators' local copies may go.
+        snapshot.shared_dir = config_.storage->dir() + "/shared";
+        for (checkpoint::SharedFile& f : snapshot.shared_files) f.source_path.clear();
       } else {
         s = written.status();
       }

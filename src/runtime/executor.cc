@@ -708,6 +708,7 @@ class OpRunner final : public Downstream, public Output {
     state.reserve(last_snapshot_bytes_ + last_snapshot_bytes_ / 8);
     const int64_t t0 = now_ns();
     SABOT_RETURN_IF_ERROR(timed([&] { return op_->snapshot_state(id, &state); }));
+    std::vector<checkpoint::SharedFile> files = op_->take_shared_files();
     const int64_t spent = now_ns() - t0;
     last_snapshot_bytes_ = state.size();
     counters_->state_bytes.store(static_cast<int64_t>(state.size()), std::memory_order_relaxed);
@@ -720,7 +721,7 @@ class OpRunner final : public Downstream, public Output {
       SABOT_RETURN_IF_ERROR(guarded(
           [&] {
             return checkpoints_->report(id, ctx_.uid, ctx_.subtask_index, ctx_.parallelism,
-                                        std::move(state));
+                                        std::move(state), std::move(files));
           },
           "checkpoint"));
     }
@@ -1485,6 +1486,9 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
       ctx.counters = counters;
       ctx.delivery = options.delivery;
       ctx.state_backend = options.state_backend.get();
+      ctx.incremental_checkpoints =
+          options.incremental_checkpoints && options.checkpoint_storage != nullptr;
+      if (options.restore_from) ctx.restore_shared_dir = options.restore_from->shared_dir;
       if (node.source) {
         std::vector<int> splits;
         for (int split = s; split < node.source->num_splits(); split += node.parallelism) {

@@ -735,8 +735,18 @@ Status RocksKeyedBackend::snapshot_parts(std::span<const KeyGroup> key_groups,
   refresh_time();
   const int64_t now = ctx_.now_ms;
 
+  // Registered states, then restored ones nobody has asked for yet: their entries are in the
+  // instance as bytes, so they are kept (and a tool reading a checkpoint sees every state).
   std::vector<const StateSpec*> specs;
-  for (const auto& st : states_) specs.push_back(&st->spec);
+  std::vector<uint16_t> sids;
+  for (const auto& st : states_) {
+    specs.push_back(&st->spec);
+    sids.push_back(st->sid);
+  }
+  for (const auto& [name, p] : pending_) {
+    specs.push_back(&p.spec);
+    sids.push_back(p.sid);
+  }
   internal::write_keyed_header(reg, specs, &parts->header);
 
   std::vector<size_t> order(key_groups.size());
@@ -747,8 +757,8 @@ Status RocksKeyedBackend::snapshot_parts(std::span<const KeyGroup> key_groups,
   parts->payloads.clear();
   parts->keys.clear();
   std::unordered_map<std::string_view, uint32_t> index_of;
-  std::vector<std::string> entries(states_.size());
-  std::vector<uint64_t> counts(states_.size());
+  std::vector<std::string> entries(specs.size());
+  std::vector<uint64_t> counts(specs.size());
   for (size_t b : order) {
     const std::vector<KeyId>& keys = bucket_keys[b];
     if (keys.empty()) continue;
@@ -756,13 +766,13 @@ Status RocksKeyedBackend::snapshot_parts(std::span<const KeyGroup> key_groups,
     index_of.clear();
     for (uint32_t i = 0; i < keys.size(); ++i) index_of.emplace(reg.key_bytes(keys[i]), i);
     Status missing = Status::ok();
-    for (size_t s = 0; s < states_.size(); ++s) {
+    for (size_t s = 0; s < specs.size(); ++s) {
       entries[s].clear();
       counts[s] = 0;
       ByteWriter w(&entries[s]);
-      scan_range(range_prefix(kg, states_[s]->sid), [&](const rocksdb::Slice&, std::string_view kb,
-                                                        Namespace ns, std::string_view value) {
-        if (expired_entry(states_[s]->spec, value, now)) return true;
+      scan_range(range_prefix(kg, sids[s]), [&](const rocksdb::Slice&, std::string_view kb,
+                                                Namespace ns, std::string_view value) {
+        if (expired_entry(*specs[s], value, now)) return true;
         auto it = index_of.find(kb);
         if (it == index_of.end()) {
           missing = Status::internal(name_ + ": an entry's key is not registered");
@@ -782,7 +792,7 @@ Status RocksKeyedBackend::snapshot_parts(std::span<const KeyGroup> key_groups,
     ByteWriter w(&payload);
     w.put<uint64_t>(keys.size());
     for (KeyId k : keys) w.put_bytes(reg.key_bytes(k));
-    for (size_t s = 0; s < states_.size(); ++s) {
+    for (size_t s = 0; s < specs.size(); ++s) {
       w.put<uint64_t>(counts[s]);
       w.put_raw(entries[s].data(), entries[s].size());
     }

@@ -60,21 +60,40 @@ TEST_F(StateBackendCliTest, FraudOnRocksDbRaisesTheSameAlertsAsInMemory) {
   EXPECT_TRUE(fs::is_empty(path("state")));
 }
 
-// A RocksDB job's checkpoints hold the same keyed-state envelope as a memory job's: the
-// inspection commands read them.
+// A RocksDB job's checkpoints are incremental (their SST files in DIR/shared) or, with
+// --full-checkpoints, hold the same keyed-state envelope as a memory job's: the inspection
+// commands read both, with the same values.
 TEST_F(StateBackendCliTest, CheckpointsShowAndStateReadWorkOnRocksDbCheckpoints) {
-  const Outcome run = sabot(
-      "demo fraud --transactions 20000 --quiet --json --state-backend rocksdb --state-dir " +
-      path("state") + " --checkpoint-dir " + path("ck") + " --alerts-out " + path("alerts.jsonl"));
-  ASSERT_EQ(run.code, 0) << run.err;
-  const Outcome show = sabot("checkpoints show " + path("ck") + "/chk-1");
-  ASSERT_EQ(show.code, 0) << show.err;
-  EXPECT_NE(show.out.find("state 'account': value of"), std::string::npos) << show.out;
-  const Outcome read =
-      sabot("state read " + path("ck") + "/chk-1 --operator fraud-detector --state account");
-  ASSERT_EQ(read.code, 0) << read.err;
-  EXPECT_GT(test_support::sorted_lines(read.out).size(), 1000u);
-  EXPECT_NE(read.out.find("{\"key\": \""), std::string::npos);
+  std::string values[2];
+  for (const bool full : {false, true}) {
+    const std::string ck = path(full ? "ck-full" : "ck");
+    const Outcome run = sabot(
+        "demo fraud --transactions 20000 --quiet --json --state-backend rocksdb --state-dir " +
+        path("state") + " --checkpoint-dir " + ck + " --alerts-out " + path("alerts.jsonl") +
+        (full ? " --full-checkpoints" : ""));
+    ASSERT_EQ(run.code, 0) << run.err;
+    const Outcome show = sabot("checkpoints show " + ck + "/chk-1");
+    ASSERT_EQ(show.code, 0) << show.err;
+    EXPECT_NE(show.out.find("state 'account': value of"), std::string::npos) << show.out;
+    EXPECT_EQ(show.out.find("incremental RocksDB checkpoint") != std::string::npos, !full)
+        << show.out;
+    EXPECT_EQ(show.out.find("shared files (incremental RocksDB checkpoints") != std::string::npos,
+              !full)
+        << show.out;
+    EXPECT_EQ(fs::exists(ck + "/shared") && !fs::is_empty(ck + "/shared"), !full);
+    const Outcome read =
+        sabot("state read " + ck + "/chk-1 --operator fraud-detector --state account");
+    ASSERT_EQ(read.code, 0) << read.err;
+    EXPECT_GT(test_support::sorted_lines(read.out).size(), 1000u);
+    EXPECT_NE(read.out.find("{\"key\": \""), std::string::npos);
+    values[full ? 1 : 0] = read.out;
+  }
+  EXPECT_EQ(test_support::sorted_lines(values[0]), test_support::sorted_lines(values[1]));
+  // --full-checkpoints is a RocksDB option.
+  const Outcome refused = sabot("demo fraud --transactions 10 --full-checkpoints");
+  EXPECT_EQ(refused.code, 2);
+  EXPECT_NE(refused.err.find("--full-checkpoints needs --state-backend rocksdb"), std::string::npos)
+      << refused.err;
 }
 
 TEST_F(StateBackendCliTest, NexmarkProcessQueriesOnRocksDbGiveTheSameRowsAsInMemory) {

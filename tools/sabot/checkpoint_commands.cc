@@ -11,6 +11,7 @@
 
 #include "commands.h"
 #include "sabot/checkpoint/storage.h"
+#include "sabot/operators/keyed_process.h"
 #include "sabot/state/keyed_snapshot_reader.h"
 #include "sabot/state/snapshot.h"
 
@@ -176,18 +177,37 @@ int checkpoints_show(std::span<const std::string> args) {
   out->write("completed " + utc_time(info->created_unix_ms) + ", max parallelism " +
              std::to_string(info->max_parallelism) + ", " + std::to_string(info->bytes) +
              " bytes in " + std::to_string(info->files.size()) + " files\n");
+  if (!info->shared_files.empty()) {
+    uint64_t shared = 0;
+    for (const auto& f : info->shared_files) shared += f.size;
+    out->write("shared files (incremental RocksDB checkpoints, in " + data->shared_dir +
+               "): " + std::to_string(info->shared_files.size()) + ", " + std::to_string(shared) +
+               " bytes, of which this checkpoint copied " +
+               std::to_string(info->shared_bytes_copied) + "\n");
+  }
   for (const auto& [uid, op] : data->operators) {
     uint64_t op_bytes = 0;
     for (const std::string& b : op.subtasks) op_bytes += b.size();
     out->write("\noperator '" + uid + "' (parallelism " + std::to_string(op.parallelism) + "), " +
                std::to_string(op_bytes) + " bytes\n");
     for (size_t s = 0; s < op.subtasks.size(); ++s) {
-      const std::string& bytes = op.subtasks[s];
       std::string line = "  subtask " + std::to_string(s) + ": ";
-      if (bytes.empty()) {
+      if (op.subtasks[s].empty()) {
         out->write(line + "no state\n");
         continue;
       }
+      // An incremental RocksDB snapshot is described as the full snapshot it stands for.
+      auto full = operators::full_process_snapshot(op.subtasks[s], uid, info->max_parallelism,
+                                                   data->shared_dir);
+      if (!full.is_ok()) {
+        out->write(line + "unreadable: " + full.status().message() + "\n");
+        continue;
+      }
+      if (operators::is_incremental_process_snapshot(op.subtasks[s])) {
+        line += "incremental RocksDB checkpoint (" + std::to_string(op.subtasks[s].size()) +
+                " bytes, its SST files shared), read as ";
+      }
+      const std::string& bytes = *full;
       // The envelope names its own state type; read it back under that name.
       auto header = state::SnapshotReader::peek_header(bytes);
       if (!header.is_ok()) {
@@ -256,8 +276,15 @@ int state_read(std::span<const std::string> args) {
                 "'; its operators: " + (uids.empty() ? "none" : uids));
   }
   std::vector<state::KeyedSnapshotReader> readers;
-  for (const std::string& bytes : op->second.subtasks) {
-    if (bytes.empty()) continue;
+  std::vector<std::string> expanded;  // what the readers read
+  expanded.reserve(op->second.subtasks.size());
+  for (const std::string& stored : op->second.subtasks) {
+    if (stored.empty()) continue;
+    // An incremental RocksDB snapshot is read as the full snapshot it stands for.
+    auto full =
+        operators::full_process_snapshot(stored, uid, info->max_parallelism, data->shared_dir);
+    if (!full.is_ok()) return fail(full.status().message());
+    const std::string& bytes = expanded.emplace_back(std::move(full).value());
     auto header = state::SnapshotReader::peek_header(bytes);
     if (!header.is_ok()) return fail("operator '" + uid + "': " + header.status().message());
     if (!state::is_keyed_state_type(header->state_type)) {

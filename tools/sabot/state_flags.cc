@@ -20,6 +20,9 @@ void StateBackendFlags::add_to(FlagSet& flags) {
   flags.add_int("rocksdb-write-cache-mb", &write_cache_mb_,
                 "rocksdb: write-back cache of state entries per instance, MiB (default 32; 0: off)",
                 0, 1 << 16);
+  flags.add_bool("full-checkpoints", &full_checkpoints_,
+                 "rocksdb: every checkpoint holds the whole state (default: incremental, a "
+                 "checkpoint copies only the RocksDB files no retained checkpoint holds)");
   flags.add_int("rocksdb-memory-mb", &memory_budget_mb_,
                 "rocksdb: memory budget of block cache and memtables together, MiB (0: none)", 0,
                 1 << 20);
@@ -39,7 +42,7 @@ std::optional<int> StateBackendFlags::check(const FlagSet& flags) const {
   }
   if (backend_ == "memory") {
     for (const char* name : {"state-dir", "rocksdb-block-cache-mb", "rocksdb-write-buffer-mb",
-                             "rocksdb-memory-mb", "rocksdb-write-cache-mb"}) {
+                             "rocksdb-memory-mb", "rocksdb-write-cache-mb", "full-checkpoints"}) {
       if (flags.is_set(name)) {
         std::cerr << flags.command() << ": --" << name << " needs --state-backend rocksdb\n";
         return kExitUsage;
@@ -60,6 +63,7 @@ Status StateBackendFlags::apply(EnvironmentOptions* env) {
                               .write_cache_bytes = static_cast<size_t>(write_cache_mb_) << 20}));
   }
   env->state_backend = made_;
+  env->incremental_checkpoints = !full_checkpoints_;
   return Status::ok();
 }
 

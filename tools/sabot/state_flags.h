@@ -28,6 +28,7 @@ class StateBackendFlags {
   int64_t block_cache_mb_ = 64;
   int64_t write_buffer_mb_ = 8;
   int64_t memory_budget_mb_ = 0;
+  bool full_checkpoints_ = false;
   int64_t write_cache_mb_ = 32;
   std::shared_ptr<const state::StateBackend> made_;
 };

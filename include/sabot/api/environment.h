@@ -89,6 +89,10 @@ struct EnvironmentOptions {
   // Where keyed process functions keep their keyed state: state::rocksdb(dir, options)
   // (state/rocksdb_backend.h) for state larger than memory. Null (the default): memory.
   std::shared_ptr<const state::StateBackend> state_backend = nullptr;
+  // With the RocksDB backend and a checkpoint_storage, keyed process functions checkpoint
+  // incrementally: a checkpoint copies only the SST files that no earlier one holds (the storage
+  // keeps them once, in DIR/shared). false: every checkpoint holds the whole state.
+  bool incremental_checkpoints = true;
   // Restore from a snapshot holding state of uids this job no longer has (ignored then).
   bool allow_non_restored_state = false;
   // Test hook: called before each completed checkpoint is written; an error aborts it.

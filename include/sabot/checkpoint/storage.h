@@ -29,6 +29,17 @@ struct OperatorState {
   std::vector<std::string> subtasks;
 };
 
+// An immutable file that checkpoints share instead of copying it again (a RocksDB SST file of an
+// incremental checkpoint, docs/state-backends.md): stored once as DIR/shared/<name> and referenced
+// by every checkpoint that lists it; deleted when no checkpoint or savepoint in DIR lists it.
+struct SharedFile {
+  std::string name;  // unique across instances and processes; a file name, no '/'
+  uint64_t size = 0;
+  // Where CheckpointStorage::write copies it from when DIR/shared lacks it (the operator keeps it
+  // until notify_checkpoint_complete). Empty in loaded checkpoints.
+  std::string source_path;
+};
+
 // What a checkpoint holds, in memory: what the runtime restores a job from.
 struct CheckpointData {
   std::string job_name;
@@ -37,6 +48,11 @@ struct CheckpointData {
   bool savepoint = false;
   uint32_t max_parallelism = 128;
   std::map<std::string, OperatorState> operators;  // by uid
+  // Files the operators' snapshots refer to by name (each listed once).
+  std::vector<SharedFile> shared_files;
+  // Where those files are: DIR/shared of the checkpoint's directory (set by load_checkpoint and
+  // CheckpointStorage::write; empty for checkpoints held only in memory).
+  std::string shared_dir;
 };
 
 // A checkpoint as listed: what the manifest says, without the state bytes.
@@ -60,6 +76,10 @@ struct CheckpointInfo {
     uint32_t crc = 0;
   };
   std::vector<File> files;
+  // The shared files the checkpoint lists, and the bytes of those that writing it copied (the
+  // others were already in DIR/shared): what an incremental checkpoint cost.
+  std::vector<SharedFile> shared_files;
+  uint64_t shared_bytes_copied = 0;
 };
 
 struct StorageOptions {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -20,6 +21,7 @@
 #include "sabot/base/clock.h"
 #include "sabot/runtime/operator.h"
 #include "sabot/state/keyed_state_backend.h"
+#include "sabot/state/rocksdb_backend.h"
 
 namespace sabot::operators {
 
@@ -76,6 +78,13 @@ class KeyedProcessOperator final : public runtime::Operator {
   // Keeps the sections of owned key groups (adding keys, entries and timers; several snapshots add
   // up) and skips the others. No operator-wide state is merged beyond the states' descriptions.
   Status restore_state(std::string_view data) override;
+  // With OperatorContext::incremental_checkpoints on a RocksDB backend, an envelope of state type
+  // kProcessRocksDbStateType instead: the instance's RocksDB checkpoint (its manifest and small
+  // private files) referring to its SST files by shared name (take_shared_files hands them to the
+  // checkpoint storage), and the timers by key bytes.
+  std::vector<checkpoint::SharedFile> take_shared_files() override;
+  // Drops the local RocksDB checkpoints of `id` and earlier (their files are in the storage).
+  Status notify_checkpoint_complete(CheckpointId id) override;
   // The keys its key registry holds (num_keys()).
   int64_t state_keys() const override { return num_keys(); }
 
@@ -94,6 +103,23 @@ class KeyedProcessOperator final : public runtime::Operator {
   runtime::OperatorContext ctx_;
   KeyedProcessScope scope_;
   std::vector<state::KeyId> ids_;
+  // Local RocksDB checkpoints (hard links) whose files the storage may still be copying, by id.
+  std::map<int64_t, std::unique_ptr<state::RocksDbLocalCheckpoint>> local_checkpoints_;
+  std::vector<checkpoint::SharedFile> shared_files_;  // of the last snapshot, until taken
 };
+
+// The state type of a keyed process function's incremental RocksDB snapshot.
+inline constexpr std::string_view kProcessRocksDbStateType = "process-function-rocksdb";
+
+// A keyed process function's snapshot in the full format (kProcessStateType), for tools that read
+// checkpoints without the job's code: `bytes` as is, or, for an incremental RocksDB snapshot whose
+// SST files are in `shared_dir`, its state restored into a scratch RocksDB instance under
+// `scratch_dir` (default: a fresh directory in the system's temporary directory; removed
+// afterwards) and snapshotted in full.
+Result<std::string> full_process_snapshot(std::string_view bytes, const std::string& uid,
+                                          uint32_t max_parallelism, const std::string& shared_dir,
+                                          std::string scratch_dir = {});
+// Whether `bytes` is an incremental RocksDB snapshot of a keyed process function.
+bool is_incremental_process_snapshot(std::string_view bytes);
 
 }  // namespace sabot::operators

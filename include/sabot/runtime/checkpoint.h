@@ -47,10 +47,11 @@ class CheckpointStore {
   // held from an earlier job. InvalidArgument when another job is still attached.
   Status attach(std::string job_name, int subtasks, int max_parallelism);
   // Subtask `subtask` (of `parallelism`) of operator `uid` took its snapshot for checkpoint `id`
-  // (`bytes` empty: no state). Completes the checkpoint when it is the last report. Refuses a
+  // (`bytes` empty: no state; `files`: the shared files the snapshot refers to, see
+  // Operator::take_shared_files). Completes the checkpoint when it is the last report. Refuses a
   // second report of the same subtask for the same checkpoint and a report without a job.
   Status report(CheckpointId id, const std::string& uid, int subtask, int parallelism,
-                std::string bytes);
+                std::string bytes, std::vector<checkpoint::SharedFile> files = {});
   // Checkpoint `id` will not complete (timed out): what it collected is dropped and later
   // reports of it are ignored (a slow subtask reporting after the abort is not an error).
   void abort(CheckpointId id);
@@ -75,6 +76,7 @@ class CheckpointStore {
     JobSnapshot snapshot;
     int reported = 0;
     std::map<std::pair<std::string, int>, bool> seen;  // (uid, subtask) reported
+    std::set<std::string> shared_names;                // of snapshot.shared_files
   };
 
   const int retained_;

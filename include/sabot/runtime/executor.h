@@ -38,6 +38,9 @@ struct ExecutionOptions {
   // Where keyed process functions keep their state (OperatorContext::state_backend); shared by
   // every subtask. Null: the memory backend.
   std::shared_ptr<const state::StateBackend> state_backend = nullptr;
+  // Keyed process functions on RocksDB take incremental checkpoints when the job has a
+  // checkpoint_storage (OperatorContext::incremental_checkpoints); false: full snapshots.
+  bool incremental_checkpoints = true;
   // Restore the job from this snapshot (e.g. CheckpointStore::wait_for of an earlier run). Before
   // anything runs, a snapshot is refused that was taken with another max_parallelism or holds
   // state of a uid that is not an operator of this plan. Then every new operator subtask gets,

@@ -8,10 +8,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "sabot/base/clock.h"
 #include "sabot/base/ids.h"
 #include "sabot/base/status.h"
+#include "sabot/checkpoint/storage.h"
 #include "sabot/columnar/record_batch.h"
 
 namespace sabot::state {
@@ -62,6 +64,13 @@ struct OperatorContext {
   // Where keyed process functions keep their state (ExecutionOptions::state_backend); null: the
   // memory backend.
   const state::StateBackend* state_backend = nullptr;
+  // Keyed process functions on RocksDB snapshot incrementally (the snapshot refers to the
+  // instance's SST files, which the checkpoint storage keeps once in its shared directory; see
+  // take_shared_files): on when the job writes checkpoints to a storage and
+  // ExecutionOptions::incremental_checkpoints is set.
+  bool incremental_checkpoints = false;
+  // Where the shared files of the snapshot being restored are (JobSnapshot::shared_dir).
+  std::string restore_shared_dir;
 };
 
 class Operator {
@@ -98,6 +107,11 @@ class Operator {
   // only after notify_checkpoint_complete(F) ran, so what finish() flushed is committed too.
   // The defaults suit stateless operators.
   virtual Status snapshot_state(CheckpointId id, std::string* out) { return Status::ok(); }
+  // Files the snapshot just taken refers to by name instead of holding their bytes (RocksDB SST
+  // files of an incremental checkpoint): the checkpoint storage copies each once into its shared
+  // directory, reading it from SharedFile::source_path, which the operator keeps until
+  // notify_checkpoint_complete of this or a later checkpoint. Called right after snapshot_state.
+  virtual std::vector<checkpoint::SharedFile> take_shared_files() { return {}; }
   virtual Status restore_state(std::string_view data) { return Status::ok(); }
   virtual Status notify_checkpoint_complete(CheckpointId id) { return Status::ok(); }
 
