@@ -147,14 +147,20 @@ INSTANTIATE_TEST_SUITE_P(Backends, WordCountTest, testing::Values("memory", "roc
 
 // App::read_table and table_json (the `table` command and /api/tables/NAME): the values of the
 // newest checkpoint of every agent, across subtasks, with key filter, limit and refusals.
-TEST(TableRead, ReadsTheNewestCheckpointsOfEveryAgent) {
+// On RocksDB (with a checkpoint directory) the agents' checkpoints are incremental: the reader
+// restores them into a scratch instance first.
+class TableReadTest : public testing::TestWithParam<std::string> {};
+
+TEST_P(TableReadTest, ReadsTheNewestCheckpointsOfEveryAgent) {
   MemoryBroker broker;
   std::ostringstream log;
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() / ("app_table_read_" + std::to_string(::getpid()));
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("app_table_read_" + GetParam() + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
-  App app("tables", {.checkpoints = dir.string(),
+  App app("tables", {.checkpoints = (dir / "ck").string(),
                      .checkpoint_interval = 20ms,
+                     .state_backend = GetParam(),
+                     .state_dir = GetParam() == "rocksdb" ? (dir / "state").string() : "",
                      .memory_broker = &broker,
                      .log = &log});
   auto words = app.topic<std::string>("words", {.partitions = 3});
@@ -167,7 +173,7 @@ TEST(TableRead, ReadsTheNewestCheckpointsOfEveryAgent) {
   WorkerReport report = app.run();
   ASSERT_TRUE(report.status.is_ok()) << report.status.to_string() << log.str();
 
-  auto all = app.read_table("counts", "", dir.string());
+  auto all = app.read_table("counts", "", (dir / "ck").string());
   ASSERT_TRUE(all.is_ok()) << all.status().to_string();
   std::map<std::string, std::string> values;
   for (const auto& e : all->entries) values[e.key] = e.value_json;
@@ -177,28 +183,34 @@ TEST(TableRead, ReadsTheNewestCheckpointsOfEveryAgent) {
   EXPECT_EQ(all->checkpoints[0].first, "count");
   EXPECT_FALSE(all->truncated);
 
-  auto limited = app.read_table("counts", "", dir.string(), 2);
+  auto limited = app.read_table("counts", "", (dir / "ck").string(), 2);
   ASSERT_TRUE(limited.is_ok());
   EXPECT_EQ(limited->entries.size(), 2u);
   EXPECT_TRUE(limited->truncated);
 
-  auto one = app.table_json("counts", "q\"", dir.string(), 0);
+  auto one = app.table_json("counts", "q\"", (dir / "ck").string(), 0);
   ASSERT_TRUE(one.is_ok());
   EXPECT_EQ(*one,
             "{\"table\":\"counts\",\"key\":\"q\\\"\",\"checkpoints\":[{\"agent\":\"count\","
             "\"id\":" +
                 std::to_string(all->checkpoints[0].second) +
                 "}],\"entries\":[{\"key\":\"q\\\"\",\"value\":1}],\"truncated\":false}");
-  auto none = app.read_table("counts", "zzz", dir.string());
+  auto none = app.read_table("counts", "zzz", (dir / "ck").string());
   ASSERT_TRUE(none.is_ok());
   EXPECT_TRUE(none->entries.empty());
 
-  auto unknown = app.read_table("nope", "", dir.string());
+  auto unknown = app.read_table("nope", "", (dir / "ck").string());
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(unknown.status().message(), "the app declares no table 'nope'");
   EXPECT_EQ(app.read_table("counts", "", "").status().code(), StatusCode::kInvalidArgument);
+  if (GetParam() == "rocksdb") {
+    // The incremental checkpoint keeps its SST files in the checkpoint directory's shared/.
+    EXPECT_TRUE(std::filesystem::exists(dir / "ck" / "count" / "shared"));
+  }
   std::filesystem::remove_all(dir);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, TableReadTest, testing::Values("memory", "rocksdb"));
 
 // Three agents over their own topics; one fails once on a chosen record.
 struct SupervisionCase {
