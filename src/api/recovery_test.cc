@@ -1090,7 +1090,7 @@ TEST(IncrementalCheckpoint, OnePercentChangedCopiesLittleAndRestoresAtAnotherPar
   EXPECT_EQ(sorted_lines(dir.path + "/out.jsonl"), expected);
 }
 
-// Shared files that no retained checkpoint lists any more are deleted (retention 2).
+// Shared files that no retained checkpoint lists any more are deleted (retention 1).
 TEST(IncrementalCheckpoint, SharedFilesOfDroppedCheckpointsAreDeleted) {
   TempDir dir;
   auto s = checkpoint::CheckpointStorage::open(dir.path + "/ck", {.retained = 1});

@@ -24,47 +24,55 @@ Result<App::TableRead> App::read_table(const std::string& table, const std::stri
                                     "': no checkpoint directory (the worker's --checkpoint-dir)");
   }
   const std::string state_name = "table:" + table;
-  TableRead read;
-  for (const auto& a : agents_) {
-    const std::string dir = checkpoint_dir + "/" + a.name;
-    if (!std::filesystem::is_directory(dir)) continue;
-    SABOT_ASSIGN_OR_RETURN(auto storage, checkpoint::CheckpointStorage::open(dir));
-    SABOT_ASSIGN_OR_RETURN(auto data, storage.load_latest(a.name));
-    if (!data.has_value()) continue;
-    read.checkpoints.emplace_back(a.name, data->checkpoint_id);
-    auto op = data->operators.find(a.name);
-    if (op == data->operators.end()) continue;
-    for (const std::string& stored : op->second.subtasks) {
-      if (stored.empty()) continue;
-      // Tables on RocksDB are checkpointed incrementally: read back in the full format.
-      SABOT_ASSIGN_OR_RETURN(const std::string bytes,
-                             operators::full_process_snapshot(stored, a.name, data->max_parallelism,
-                                                              data->shared_dir));
-      SABOT_ASSIGN_OR_RETURN(
-          auto reader, state::KeyedSnapshotReader::open(bytes, a.name, data->max_parallelism));
-      const auto* st = reader.find_state(state_name);
-      if (st == nullptr) continue;
-      const state::ValueDecoder decoder = state::ValueDecoder::for_state(st->kind, st->type_tag);
-      SABOT_RETURN_IF_ERROR(
-          reader.for_each_entry(state_name, [&](const state::KeyedSnapshotReader::Entry& e) {
-            std::string k =
-                e.key.empty() || !e.key[0].is_valid ? std::string() : e.key[0].as_string();
-            if (!key.empty() && k != key) return Status::ok();
-            if (limit > 0 && static_cast<int64_t>(read.entries.size()) >= limit) {
-              read.truncated = true;
+  auto read_once = [&]() -> Result<TableRead> {
+    TableRead read;
+    for (const auto& a : agents_) {
+      const std::string dir = checkpoint_dir + "/" + a.name;
+      if (!std::filesystem::is_directory(dir)) continue;
+      SABOT_ASSIGN_OR_RETURN(auto storage, checkpoint::CheckpointStorage::open(dir));
+      SABOT_ASSIGN_OR_RETURN(auto data, storage.load_latest(a.name));
+      if (!data.has_value()) continue;
+      read.checkpoints.emplace_back(a.name, data->checkpoint_id);
+      auto op = data->operators.find(a.name);
+      if (op == data->operators.end()) continue;
+      for (const std::string& stored : op->second.subtasks) {
+        if (stored.empty()) continue;
+        // Tables on RocksDB are checkpointed incrementally: read back in the full format.
+        SABOT_ASSIGN_OR_RETURN(const std::string bytes,
+                               operators::full_process_snapshot(
+                                   stored, a.name, data->max_parallelism, data->shared_dir));
+        SABOT_ASSIGN_OR_RETURN(
+            auto reader, state::KeyedSnapshotReader::open(bytes, a.name, data->max_parallelism));
+        const auto* st = reader.find_state(state_name);
+        if (st == nullptr) continue;
+        const state::ValueDecoder decoder = state::ValueDecoder::for_state(st->kind, st->type_tag);
+        SABOT_RETURN_IF_ERROR(
+            reader.for_each_entry(state_name, [&](const state::KeyedSnapshotReader::Entry& e) {
+              std::string k =
+                  e.key.empty() || !e.key[0].is_valid ? std::string() : e.key[0].as_string();
+              if (!key.empty() && k != key) return Status::ok();
+              if (limit > 0 && static_cast<int64_t>(read.entries.size()) >= limit) {
+                read.truncated = true;
+                return Status::ok();
+              }
+              std::string v;
+              if (decoder.decodable()) {
+                SABOT_ASSIGN_OR_RETURN(v, decoder.to_json(e.value));
+              } else {
+                v = "{\"value_hex\": \"" + state::to_hex(e.value) + "\"}";
+              }
+              read.entries.push_back({std::move(k), std::move(v)});
               return Status::ok();
-            }
-            std::string v;
-            if (decoder.decodable()) {
-              SABOT_ASSIGN_OR_RETURN(v, decoder.to_json(e.value));
-            } else {
-              v = "{\"value_hex\": \"" + state::to_hex(e.value) + "\"}";
-            }
-            read.entries.push_back({std::move(k), std::move(v)});
-            return Status::ok();
-          }));
+            }));
+      }
     }
-  }
+    return read;
+  };
+  // A running worker's retention may delete the shared files of the checkpoint just loaded (an
+  // incremental RocksDB checkpoint reads them after loading it): a newer checkpoint then exists,
+  // so read again.
+  Result<TableRead> read = read_once();
+  for (int attempt = 1; attempt < 3 && !read.is_ok(); ++attempt) read = read_once();
   return read;
 }
 

@@ -344,6 +344,9 @@ Status KeyedProcessOperator::snapshot_state(CheckpointId id, std::string* out) {
   put_key_timers(sec, scope_.event_timers, keys);
   put_key_timers(sec, scope_.processing_timers, keys);
   w.finish();
+  // Earlier checkpoints are complete or will never be (the coordinator triggers one at a time):
+  // their hard links, which would pin old SST files, can go.
+  local_checkpoints_.erase(local_checkpoints_.begin(), local_checkpoints_.lower_bound(id.value()));
   local_checkpoints_[id.value()] = std::move(local);
   return Status::ok();
 }

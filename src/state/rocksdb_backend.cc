@@ -1167,6 +1167,9 @@ Result<std::unique_ptr<KeyedStateBackend>> RocksDbStateBackend::create_keyed_bac
   o.max_write_buffer_number = options_.max_write_buffers;
   o.write_buffer_manager = shared_->write_buffers;
   o.max_open_files = 256;
+  // Every checkpoint flushes and so adds a version edit to the MANIFEST, which each incremental
+  // snapshot carries whole: roll it over while it is small.
+  o.max_manifest_file_size = size_t{4} << 20;
   o.keep_log_file_num = 2;
   o.max_background_jobs = 2;
   // One instance per subtask, made and dropped with jobs: keep opening cheap and quiet.

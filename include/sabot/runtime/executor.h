@@ -41,7 +41,9 @@ struct ExecutionOptions {
   // Keyed process functions on RocksDB take incremental checkpoints when the job has a
   // checkpoint_storage (OperatorContext::incremental_checkpoints); false: full snapshots.
   bool incremental_checkpoints = true;
-  // Restore the job from this snapshot (e.g. CheckpointStore::wait_for of an earlier run). Before
+  // Restore the job from this snapshot (e.g. Job::wait_for_checkpoint or
+  // CheckpointStorage::load_latest of an earlier run; a CheckpointStore's snapshot lacks the
+  // shared_dir that incremental RocksDB snapshots need: set it to the storage's DIR/shared). Before
   // anything runs, a snapshot is refused that was taken with another max_parallelism or holds
   // state of a uid that is not an operator of this plan. Then every new operator subtask gets,
   // after open(), one restore_state() per old subtask snapshot of its uid whose key-group range
