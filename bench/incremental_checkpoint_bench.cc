@@ -13,7 +13,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
-#include <thread>
 
 #include "sabot/api/environment.h"
 #include "sabot/api/process.h"
@@ -77,6 +76,7 @@ int run(bool incremental, int64_t keys, int64_t changed, int parallelism) {
       w.append(KeyRow{i < keys ? i : ((i - keys) * 7919) % keys});
     }
     produced.fetch_add(end - next);
+    produced.notify_all();
     return std::optional<RecordBatch>(w.finish());
   };
   env.from_generator("keys", record_schema<KeyRow>(), 1, gen)
@@ -93,8 +93,9 @@ int run(bool incremental, int64_t keys, int64_t changed, int parallelism) {
   Figures f[2];
   for (int c = 0; c < 2; ++c) {
     limit = c == 0 ? keys : total;
-    // The barrier follows every row the source has given: the checkpoint covers them all.
-    while (produced.load() < limit.load()) std::this_thread::yield();
+    // The barrier follows every row the source has given: the checkpoint covers them all. Wait
+    // without spinning: a spinning thread would take a core from the job on a small machine.
+    for (int64_t p = produced.load(); p < limit.load(); p = produced.load()) produced.wait(p);
     const auto t0 = std::chrono::steady_clock::now();
     auto id = (*job)->trigger_checkpoint();
     if (!id.is_ok()) return 1;

@@ -76,19 +76,17 @@ class KvWriteCache {
     bytes_ += e->value.capacity();
   }
 
-  // Calls write(key, entry) for every dirty entry, then empties the cache. Returns how many
-  // entries were written.
-  template <typename Write>
-  size_t flush(Write&& write) {
-    size_t n = 0;
+  // Calls fn(key, entry) for every dirty entry, in no particular order.
+  template <typename Fn>
+  void for_each_dirty(Fn&& fn) const {
     for (const auto& [k, e] : entries_) {
-      if (!e.dirty) continue;
-      write(k, e);
-      ++n;
+      if (e.dirty) fn(k, e);
     }
+  }
+  // Empties the cache (after for_each_dirty wrote the dirty entries out).
+  void clear() {
     entries_.clear();
     bytes_ = 0;
-    return n;
   }
 
  private:

@@ -69,11 +69,17 @@ class KeyedStateBackend {
   Status resolve_keys(const columnar::RecordBatch& batch, std::span<const int> key_columns,
                       std::vector<KeyId>* ids) {
     refresh_time();
-    return keys_->resolve(batch, key_columns, ids);
+    const uint32_t before = keys_->num_keys();
+    SABOT_RETURN_IF_ERROR(keys_->resolve(batch, key_columns, ids));
+    if (keys_->num_keys() != before) on_new_keys(before, keys_->num_keys());
+    return Status::ok();
   }
   Status resolve_keys(std::span<const columnar::Array> key_columns, std::vector<KeyId>* ids) {
     refresh_time();
-    return keys_->resolve(key_columns, ids);
+    const uint32_t before = keys_->num_keys();
+    SABOT_RETURN_IF_ERROR(keys_->resolve(key_columns, ids));
+    if (keys_->num_keys() != before) on_new_keys(before, keys_->num_keys());
+    return Status::ok();
   }
   // Samples the clock: TTL checks and write times of state accesses use the time of the last
   // sample, so a batch costs one clock read, not one per row. Call it before state accesses that
@@ -227,6 +233,9 @@ class KeyedStateBackend {
   }
   // Returns the state registered under spec.name (checking kind and type) or creates it.
   virtual Result<State*> get_or_create_state(StateSpec spec) = 0;
+  // resolve_keys() registered the keys [first, end), which no registry held before: unless a
+  // restore adds entries, they have none in any state (the RocksDB backend then skips looking).
+  virtual void on_new_keys(KeyId first, KeyId end) {}
 
   StateContext ctx_;
   std::unique_ptr<KeyRegistry> keys_;
