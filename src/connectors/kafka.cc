@@ -40,6 +40,10 @@ namespace {
 constexpr int kMetadataTimeoutMs = 10000;
 constexpr int kFlushTimeoutMs = 60000;
 constexpr int kTxnTimeoutMs = 60000;
+// Consumer-group mode: how long a revoke's synchronous commit may wait for its result, and how
+// long closing a group consumer (revoke, commit, LeaveGroup) may take.
+constexpr int kGroupCommitTimeoutMs = 10000;
+constexpr int kGroupCloseTimeoutMs = 30000;
 
 std::mutex observer_mu;
 KafkaTxnObserver& observer_slot() {
@@ -49,6 +53,14 @@ KafkaTxnObserver& observer_slot() {
 void observe(const std::string& id, std::string_view call) {
   std::lock_guard<std::mutex> lock(observer_mu);
   if (observer_slot()) observer_slot()(id, call);
+}
+KafkaGroupObserver& group_observer_slot() {
+  static KafkaGroupObserver* o = new KafkaGroupObserver();
+  return *o;
+}
+void observe_group(const KafkaGroupEvent& event) {
+  std::lock_guard<std::mutex> lock(observer_mu);
+  if (group_observer_slot()) group_observer_slot()(event);
 }
 
 struct RdKafkaDeleter {
@@ -214,28 +226,45 @@ class KafkaRecordReader final : public RecordReader {
     if (!kafka_properties(props).contains("partition.assignment.strategy")) {
       props["partition.assignment.strategy"] = "cooperative-sticky";
     }
-    // Handed-over offsets are stored after each poll and auto-committed (and committed on each
-    // revoke); checkpointed ones are committed only when a checkpoint completes (and on revoke).
-    const ClientProperties fixed = {
-        {"group.id", options.group_id},
-        {"enable.auto.commit", options.commit_checkpointed ? "false" : "true"},
-        {"enable.auto.offset.store", "false"},
-        {"enable.partition.eof", "false"},
-        {"auto.offset.reset", "error"}};
+    // The processed offsets (handed over, or of the latest completed checkpoint) are stored and
+    // auto-committed, and committed synchronously on each revoke. Never rd_kafka_commit outside
+    // the rebalance callback: a commit sent while this member is rejoining waits behind its
+    // JoinGroup and comes back ILLEGAL_GENERATION, which librdkafka 2.0.2 takes for a lost
+    // assignment (everything revoked without a commit, read again from older commits).
+    // librdkafka's auto-commit skips its turns while the member is rejoining.
+    const ClientProperties fixed = {{"group.id", options.group_id},
+                                    {"enable.auto.commit", "true"},
+                                    {"enable.auto.offset.store", "false"},
+                                    {"enable.partition.eof", "false"},
+                                    {"auto.offset.reset", "error"}};
     SABOT_ASSIGN_OR_RETURN(ConfPtr conf, make_conf(options.bootstrap, props, fixed));
     std::unique_ptr<KafkaRecordReader> r(new KafkaRecordReader(std::move(options), nullptr));
     r->pending_base_ = std::move(pending_base);
     rd_kafka_conf_set_opaque(conf.get(), r.get());
     rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaRecordReader::on_rebalance);
+    rd_kafka_conf_set_offset_commit_cb(conf.get(), &KafkaRecordReader::on_commit);
+    char client_id[256];
+    size_t client_id_size = sizeof client_id;
+    if (rd_kafka_conf_get(conf.get(), "client.id", client_id, &client_id_size) ==
+        RD_KAFKA_CONF_OK) {
+      r->client_id_ = client_id;
+    }
     SABOT_ASSIGN_OR_RETURN(r->rk_, make_client(RD_KAFKA_CONSUMER, std::move(conf)));
     rd_kafka_poll_set_consumer(r->rk_.get());
     return r;
   }
 
   ~KafkaRecordReader() override {
-    // In group mode this leaves the group: the rebalance callback revokes (and commits) the
-    // partitions first.
-    if (rk_) rd_kafka_consumer_close(rk_.get());
+    if (!rk_) return;
+    if (!options_.group_mode) {
+      rd_kafka_consumer_close(rk_.get());
+      return;
+    }
+    // Group mode: leaves the group, revoking (and committing) the partitions first, within
+    // kGroupCloseTimeoutMs; past it the client is destroyed without waiting any longer.
+    const bool closed = close_group(rk_.get());
+    rd_kafka_t* rk = rk_.release();
+    rd_kafka_destroy_flags(rk, closed ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
   }
 
   Status poll_into(int64_t max_records, std::chrono::milliseconds timeout,
@@ -357,7 +386,8 @@ class KafkaRecordReader final : public RecordReader {
 
   // Commits `positions` (partition -> next offset) of a completed checkpoint to the consumer
   // group, asynchronously. Group mode: only for partitions still assigned (a partition that moved
-  // may already be further on at its new owner), and only when commits follow checkpoints.
+  // may already be further on at its new owner), and only when commits follow checkpoints; the
+  // offsets are stored for librdkafka's auto-commit (never committed here, see open_group).
   Status commit(const std::vector<runtime::SplitPosition>& positions) {
     if (options_.group_mode && !options_.commit_checkpointed) return Status::ok();
     TplPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(positions.size())));
@@ -370,6 +400,11 @@ class KafkaRecordReader final : public RecordReader {
       rd_kafka_topic_partition_list_add(list.get(), options_.topic.c_str(), p.split)->offset = off;
     }
     if (list->cnt == 0) return Status::ok();
+    if (options_.group_mode) {
+      // A partition revoked meanwhile is refused; its offset was committed on revoke.
+      (void)rd_kafka_offsets_store(rk_.get(), list.get());
+      return Status::ok();
+    }
     rd_kafka_resp_err_t err = rd_kafka_commit(rk_.get(), list.get(), 1);
     // A group coordinator that is away does not fail the job: the next checkpoint commits again.
     (void)err;
@@ -602,6 +637,7 @@ class KafkaRecordReader final : public RecordReader {
       // offset, and the next poll fails the task.
       partitions->elems[i].offset = pos;
       if (find_assigned(p) == nullptr) assigned_.push_back({p, pos, -1, pos});
+      if (st.is_ok()) report("assigned", p, pos);
     }
     return st;
   }
@@ -635,8 +671,86 @@ class KafkaRecordReader final : public RecordReader {
     // refused; the next owner then reads from the last commit again (at-least-once). A failed
     // commit has the same effect.
     if (list->cnt > 0 && !rd_kafka_assignment_lost(rk)) {
-      (void)rd_kafka_commit(rk, list.get(), 0);
+      (void)commit_sync(rk, list.get());
     }
+  }
+
+  // Commits `list` and waits for the result, at most kGroupCommitTimeoutMs. Not retried: in the
+  // revoke callback this member has synced the current generation, so REBALANCE_IN_PROGRESS means
+  // another member started a new join, which the coordinator completes only once this member
+  // rejoins too, i.e. after the callback returns (retries measured against the mock cluster:
+  // refused for as long as they were tried, then ILLEGAL_GENERATION).
+  rd_kafka_resp_err_t commit_sync(rd_kafka_t* rk, const rd_kafka_topic_partition_list_t* list) {
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kGroupCommitTimeoutMs);
+    std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> q(rd_kafka_queue_new(rk),
+                                                                     rd_kafka_queue_destroy);
+    rd_kafka_resp_err_t err = rd_kafka_commit_queue(rk, list, q.get(), nullptr, nullptr);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return err;
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return RD_KAFKA_RESP_ERR__TIMED_OUT;
+      rd_kafka_event_t* ev = rd_kafka_queue_poll(q.get(), static_cast<int>(left.count()));
+      if (ev == nullptr) return RD_KAFKA_RESP_ERR__TIMED_OUT;
+      const bool result = rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT;
+      if (result) {
+        err = rd_kafka_event_error(ev);
+        const rd_kafka_topic_partition_list_t* done = rd_kafka_event_topic_partition_list(ev);
+        report_committed(err, done);
+        for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && done != nullptr && i < done->cnt;
+             ++i) {
+          err = done->elems[i].err;
+        }
+      }
+      rd_kafka_event_destroy(ev);
+      if (result) return err;
+    }
+  }
+
+  // Closes a group consumer through rd_kafka_consumer_close_queue, serving the rebalance events
+  // of the close (revoke: commit) here, within kGroupCloseTimeoutMs. False when the time ran out.
+  bool close_group(rd_kafka_t* rk) {
+    std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> q(rd_kafka_queue_new(rk),
+                                                                     rd_kafka_queue_destroy);
+    ErrorPtr e(rd_kafka_consumer_close_queue(rk, q.get()));
+    if (e != nullptr) return false;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kGroupCloseTimeoutMs);
+    while (!rd_kafka_consumer_closed(rk)) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      rd_kafka_event_t* ev = rd_kafka_queue_poll(q.get(), 100);
+      if (ev == nullptr) continue;
+      if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE) {
+        on_rebalance(rk, rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev), this);
+      } else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+        report_committed(rd_kafka_event_error(ev), rd_kafka_event_topic_partition_list(ev));
+      }
+      rd_kafka_event_destroy(ev);
+    }
+    return true;
+  }
+
+  // librdkafka's auto-commit results (and those of commits without a queue of their own).
+  static void on_commit(rd_kafka_t* /*rk*/, rd_kafka_resp_err_t err,
+                        rd_kafka_topic_partition_list_t* offsets, void* opaque) {
+    static_cast<KafkaRecordReader*>(opaque)->report_committed(err, offsets);
+  }
+  void report_committed(rd_kafka_resp_err_t err, const rd_kafka_topic_partition_list_t* offsets) {
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || offsets == nullptr) return;
+    for (int i = 0; i < offsets->cnt; ++i) {
+      const rd_kafka_topic_partition_t& tp = offsets->elems[i];
+      if (tp.err == RD_KAFKA_RESP_ERR_NO_ERROR && tp.offset >= 0) {
+        report("committed", tp.partition, tp.offset);
+      }
+    }
+  }
+  void report(std::string_view what, int32_t partition, int64_t offset) const {
+    observe_group({.group = options_.group_id,
+                   .member = client_id_,
+                   .what = what,
+                   .partition = partition,
+                   .offset = offset});
   }
 
   static void discard(PartitionState& ps) {
@@ -658,6 +772,8 @@ class KafkaRecordReader final : public RecordReader {
   std::map<int32_t, int64_t> checkpointed_;
   // The first error of a rebalance callback, returned by the poll that ran it.
   Status rebalance_error_ = Status::ok();
+  // The consumer's client.id (group mode: named in KafkaGroupEvents).
+  std::string client_id_;
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -1254,6 +1370,11 @@ class KafkaTopicScheme final : public TopicScheme {
 void set_kafka_txn_observer(KafkaTxnObserver observer) {
   std::lock_guard<std::mutex> lock(observer_mu);
   observer_slot() = std::move(observer);
+}
+
+void set_kafka_group_observer(KafkaGroupObserver observer) {
+  std::lock_guard<std::mutex> lock(observer_mu);
+  group_observer_slot() = std::move(observer);
 }
 
 std::shared_ptr<const TopicScheme> kafka_topic_scheme() {

@@ -11,15 +11,19 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "connectors/kafka_client.h"
 #include "sabot/api/environment.h"
 #include "sabot/connectors/kafka.h"
 #include "sabot/connectors/topic.h"
@@ -90,26 +94,138 @@ TopicSourceOptions group_options(const KafkaDevBroker& broker, const std::string
   // Quick heartbeats, so that members notice a rebalance within a fraction of a second.
   return o.consumer_group(group)
       .property("heartbeat.interval.ms", "100")
-      .property("session.timeout.ms", "6000")
+      .property("session.timeout.ms", "3000")
       .property("fetch.wait.max.ms", "10");
 }
 
-// One member of the group: the reader a job's subtask would run, and what it returned.
+// One row a member returned, in the order the test received them from all members.
+struct Read {
+  std::string member;
+  int32_t part = 0;
+  int64_t off = 0;
+  int64_t id = 0;
+};
+
+// A partition assigned to a member: where it started, and where the guarantee says it must.
+struct HandOver {
+  int32_t part = 0;
+  std::string from;  // the member that returned the partition's latest row ("" if none)
+  std::string to;
+  int64_t from_next = 0;  // the offset after that row (0 if none)
+  int64_t start = 0;      // where the new owner starts (the connector's "assigned" event)
+  int64_t expected = 0;   // the group's last successfully committed offset (0: earliest)
+};
+
+// What the members of one group returned, in the order the test received it, and what the
+// connector reported of the group (KafkaGroupObserver): the offsets the coordinator accepted and
+// where each assigned partition starts.
+class Log {
+ public:
+  explicit Log(std::string group) : group_(std::move(group)) {}
+
+  void on_event(const KafkaGroupEvent& e) {
+    if (e.group != group_) return;
+    if (e.what == "committed") {
+      committed_[e.partition] = e.offset;
+    } else if (e.what == "assigned") {
+      HandOver h;
+      h.part = e.partition;
+      h.to = e.member;
+      h.start = e.offset;
+      if (auto it = last_.find(e.partition); it != last_.end()) {
+        h.from = it->second.first;
+        h.from_next = it->second.second + 1;
+      }
+      auto c = committed_.find(e.partition);
+      h.expected = c == committed_.end() ? 0 : c->second;
+      handovers_.push_back(h);
+      starts_[{e.member, e.partition}] = e.offset;
+    }
+  }
+
+  void add(const std::string& member, const GroupGot& row) {
+    reads_.push_back({member, row.part, row.off, row.id});
+    distinct_.insert(row.id);
+    const std::string where = member + " read partition " + std::to_string(row.part) + " offset " +
+                              std::to_string(row.off);
+    auto it = last_.find(row.part);
+    if (auto s = starts_.find({member, row.part}); s != starts_.end()) {
+      // The member's first row since the partition was assigned to it: at the assigned offset.
+      if (row.off != s->second) {
+        errors_.push_back(where + " first, but it was assigned at " + std::to_string(s->second));
+      }
+      starts_.erase(s);
+    } else if (it == last_.end() || it->second.first != member) {
+      errors_.push_back(where + " without an assignment event");
+    } else if (row.off != it->second.second + 1) {
+      errors_.push_back(where + " after " + std::to_string(it->second.second));
+    }
+    last_[row.part] = {member, row.off};
+  }
+
+  int64_t distinct() const { return static_cast<int64_t>(distinct_.size()); }
+  int64_t rows() const { return static_cast<int64_t>(reads_.size()); }
+  const std::vector<Read>& reads() const { return reads_; }
+  const std::vector<HandOver>& handovers() const { return handovers_; }
+  const std::vector<std::string>& errors() const { return errors_; }
+  // The member that returned the partition's latest row ("" if none has).
+  std::string last_member(int32_t p) const {
+    auto it = last_.find(p);
+    return it == last_.end() ? std::string() : it->second.first;
+  }
+
+ private:
+  std::string group_;
+  std::vector<Read> reads_;
+  std::set<int64_t> distinct_;
+  std::map<int32_t, std::pair<std::string, int64_t>> last_;  // partition -> (member, offset)
+  std::map<int32_t, int64_t> committed_;
+  std::map<std::pair<std::string, int32_t>, int64_t> starts_;  // assigned, no row read yet
+  std::vector<HandOver> handovers_;
+  std::vector<std::string> errors_;
+};
+
+// One member of the group: the reader a job's subtask would run. Under kAtLeastOnce it takes a
+// checkpoint every 16 rows and completes the previous one then (one checkpoint in flight, as in
+// a job), so that a partition that moves has rows read after its latest completed checkpoint.
 struct Member {
   std::string name;
   std::unique_ptr<runtime::SourceReader> reader;
-  std::vector<GroupGot> got;
+  int64_t rows = 0;
+  int64_t rows_at_checkpoint = 0;
+  int64_t next_checkpoint = 1;
+  std::optional<CheckpointId> in_flight;
 
   // Polls once; returns the rows read.
-  int64_t poll() {
+  int64_t poll(Log& log, bool checkpoints) {
     auto p = reader->poll(16);
     EXPECT_TRUE(p.is_ok()) << name << ": " << p.status().to_string();
-    if (!p.is_ok() || p->kind != runtime::SourcePoll::Kind::kBatch) return 0;
-    auto rows = read_rows<GroupGot>(p->batch);
-    EXPECT_TRUE(rows.is_ok()) << rows.status().to_string();
-    if (!rows.is_ok()) return 0;
-    got.insert(got.end(), rows->begin(), rows->end());
-    return static_cast<int64_t>(rows->size());
+    if (!p.is_ok()) return 0;
+    int64_t n = 0;
+    if (p->kind == runtime::SourcePoll::Kind::kBatch) {
+      auto got = read_rows<GroupGot>(p->batch);
+      EXPECT_TRUE(got.is_ok()) << got.status().to_string();
+      if (got.is_ok()) {
+        for (const GroupGot& row : *got) log.add(name, row);
+        n = static_cast<int64_t>(got->size());
+        rows += n;
+      }
+    }
+    if (checkpoints && rows - rows_at_checkpoint >= 16) checkpoint();
+    return n;
+  }
+  void checkpoint() {
+    rows_at_checkpoint = rows;
+    auto positions = reader->snapshot_positions();
+    EXPECT_TRUE(positions.is_ok()) << positions.status().to_string();
+    if (!positions.is_ok()) return;
+    const CheckpointId id(next_checkpoint++);
+    reader->positions_taken(id, *positions);
+    if (in_flight) {
+      Status s = reader->notify_checkpoint_complete(*in_flight);
+      EXPECT_TRUE(s.is_ok()) << s.to_string();
+    }
+    in_flight = id;
   }
   // The partitions assigned now, from the reader's position text ("p0@12 p3@5").
   std::set<int> partitions() const {
@@ -125,13 +241,15 @@ struct Member {
 
 Member open_member(const KafkaDevBroker& broker, const std::string& topic, const std::string& group,
                    const std::string& name, runtime::DeliveryGuarantee delivery) {
-  auto source = topic_source(group_options(broker, topic, group));
+  // client.id names the member in the connector's KafkaGroupEvents.
+  auto source = topic_source(group_options(broker, topic, group).property("client.id", name));
   EXPECT_TRUE(source.is_ok()) << source.status().to_string();
   runtime::OperatorContext ctx;
   ctx.operator_name = name;
   ctx.uid = name;
   ctx.delivery = delivery;
-  Member m{name, nullptr, {}};
+  Member m;
+  m.name = name;
   if (!source.is_ok()) return m;
   auto reader = (*source)->open_reader({}, ctx);
   EXPECT_TRUE(reader.is_ok()) << reader.status().to_string();
@@ -139,31 +257,30 @@ Member open_member(const KafkaDevBroker& broker, const std::string& topic, const
   return m;
 }
 
-// Produces (at most `in_flight` records ahead of what the members have read, so that a rebalance
-// always finds records not yet read) and polls every member until `done` holds. False on
-// timeout, with the state in the test's failure message.
-bool run_until(Producer& producer, int64_t total, std::vector<Member*> members,
-               const std::function<bool()>& done, const std::string& what) {
+// Produces (up to `limit`, at most 40 records ahead of the distinct records the members have
+// read, so that a rebalance always finds records not yet read) and polls every member until
+// `done` holds. False on timeout (a failure guard only), with the state in the failure message.
+bool run_until(Producer& producer, int64_t limit, Log& log, bool checkpoints,
+               const std::vector<Member*>& members, const std::function<bool()>& done,
+               const std::string& what) {
   const auto deadline = std::chrono::steady_clock::now() + kBound;
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline) {
       std::string state;
       for (const Member* m : members) {
-        state += " " + m->name + ": " + std::to_string(m->got.size()) + " rows, at '" +
+        state += " " + m->name + ": " + std::to_string(m->rows) + " rows, at '" +
                  m->reader->position() + "';";
       }
       ADD_FAILURE() << "timed out waiting for " << what << "; produced " << producer.produced()
-                    << ";" << state;
+                    << ", read " << log.distinct() << " distinct;" << state;
       return false;
     }
-    int64_t read = 0;
-    for (const Member* m : members) read += static_cast<int64_t>(m->got.size());
-    while (producer.produced() < total && producer.produced() - read < 40) {
+    while (producer.produced() < limit && producer.produced() - log.distinct() < 40) {
       producer.produce_next();
     }
-    for (Member* m : members) {
-      if (m->poll() == 0) std::this_thread::yield();
-    }
+    int64_t read = 0;
+    for (Member* m : members) read += m->poll(log, checkpoints);
+    if (read == 0) std::this_thread::yield();
   }
   return true;
 }
@@ -210,6 +327,107 @@ TEST(KafkaGroup, RefusedWhereItWouldBreakItsGuarantee) {
   ASSERT_FALSE(m.is_ok());
   EXPECT_NE(m.status().message().find("consumer-group mode is for kafka://"), std::string::npos)
       << m.status().to_string();
+}
+
+// Two members of one group over 4 partitions: a reads alone, b joins while a reads (two of a's
+// partitions move to b), then a leaves (its two move to b too), then every record produced is
+// read. No record may be lost, and a record may be read twice only where the guarantee allows:
+// each partition's new owner must start exactly at the group's last successfully committed
+// offset (as the connector reports the coordinator's answers), which must not be past the
+// previous owner's last row; each owner reads its partitions without gaps or repeats. kNone
+// commits the offset after the rows handed over on each revoke, so when that commit succeeds the
+// next owner continues right after the previous one; kAtLeastOnce commits the latest completed
+// checkpoint's offset, so exactly the rows read after it are read again.
+void join_and_leave(runtime::DeliveryGuarantee delivery, const std::string& group) {
+  auto broker = start_broker();
+  ASSERT_NE(broker, nullptr);
+  Producer producer(*broker, "events");
+  Log log(group);
+  set_kafka_group_observer([&log](const KafkaGroupEvent& e) { log.on_event(e); });
+  struct Unset {
+    ~Unset() { set_kafka_group_observer(nullptr); }
+  } unset;
+  const bool checkpoints = delivery == runtime::DeliveryGuarantee::kAtLeastOnce;
+  int64_t limit = std::numeric_limits<int64_t>::max();
+  Member a = open_member(*broker, "events", group, "a", delivery);
+  ASSERT_NE(a.reader, nullptr);
+  ASSERT_TRUE(run_until(
+      producer, limit, log, checkpoints, {&a},
+      [&] { return static_cast<int>(a.partitions().size()) == kPartitions && a.rows >= 40; },
+      "a to own every partition"));
+
+  Member b = open_member(*broker, "events", group, "b", delivery);
+  ASSERT_NE(b.reader, nullptr);
+  const int64_t a_before = a.rows;
+  ASSERT_TRUE(run_until(
+      producer, limit, log, checkpoints, {&a, &b},
+      [&] {
+        const std::set<int> pa = a.partitions();
+        const std::set<int> pb = b.partitions();
+        return !pa.empty() && !pb.empty() && all_partitions(pa, pb) && b.rows >= 40 &&
+               a.rows >= a_before + 40;
+      },
+      "b to join and both to read"));
+
+  // a leaves: closing its reader revokes (and commits) its partitions and leaves the group.
+  a.reader.reset();
+  ASSERT_TRUE(run_until(
+      producer, limit, log, checkpoints, {&b},
+      [&] {
+        if (static_cast<int>(b.partitions().size()) != kPartitions) return false;
+        for (int p = 0; p < kPartitions; ++p) {
+          if (log.last_member(p) != "b") return false;
+        }
+        return true;
+      },
+      "b to take over a's partitions and read from them"));
+
+  limit = producer.produced();
+  ASSERT_TRUE(run_until(
+      producer, limit, log, checkpoints, {&b}, [&] { return log.distinct() == limit; },
+      "every record produced to be read"));
+  b.reader.reset();
+
+  // Every record read, each where the producer put it (id i at offset i / 4 of partition i % 4).
+  std::set<int64_t> ids;
+  for (const Read& r : log.reads()) {
+    ids.insert(r.id);
+    EXPECT_EQ(r.part, r.id % kPartitions) << "id " << r.id;
+    EXPECT_EQ(r.off, r.id / kPartitions) << "id " << r.id;
+  }
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), limit);
+  EXPECT_TRUE(ids.empty() || (*ids.begin() == 0 && *ids.rbegin() == limit - 1));
+  for (const std::string& e : log.errors()) ADD_FAILURE() << e;
+  // Each owner started at the last successful commit, never past the previous owner's last row;
+  // the records read twice are exactly those overlaps.
+  int moved = 0;
+  int exact = 0;
+  int64_t overlap = 0;
+  for (const HandOver& h : log.handovers()) {
+    const std::string what = "partition " + std::to_string(h.part) + " from '" + h.from +
+                             "' (next " + std::to_string(h.from_next) + ") to '" + h.to + "'";
+    EXPECT_EQ(h.start, h.expected) << what;
+    EXPECT_LE(h.start, h.from_next) << what << ": records skipped";
+    if (!h.from.empty()) {
+      ++moved;
+      overlap += std::max<int64_t>(0, h.from_next - h.start);
+      if (h.start == h.from_next) ++exact;
+    }
+  }
+  EXPECT_GE(moved, 4);  // two partitions move when b joins, two when a leaves
+  EXPECT_EQ(log.rows() - log.distinct(), overlap);
+  std::printf(
+      "[ group ] %lld records, %d hand-overs (%d right after the previous owner), %lld "
+      "read twice\n",
+      static_cast<long long>(limit), moved, exact, static_cast<long long>(overlap));
+}
+
+TEST(KafkaGroup, MembersJoinAndLeaveWithoutLoss) {
+  join_and_leave(runtime::DeliveryGuarantee::kNone, "g-none");
+}
+
+TEST(KafkaGroup, AtLeastOnceReReadsOnlyAfterTheCommittedCheckpoint) {
+  join_and_leave(runtime::DeliveryGuarantee::kAtLeastOnce, "g-alo");
 }
 
 }  // namespace
