@@ -31,6 +31,10 @@ class KvWriteCache {
     std::string value;     // the stored bytes when present
     bool present = false;  // false: the store has no entry (a cached miss or an erase)
     bool dirty = false;    // differs from the store
+    // The value is list elements to append to whatever the store holds (merge operands not yet
+    // written), not the whole entry; present and dirty. A read merges them with the store's.
+    bool appends = false;
+    bool referenced = true;  // read or written since the last eviction
   };
 
   // budget_bytes == 0 turns the cache off: find() never hits and every write goes through.
@@ -43,11 +47,13 @@ class KvWriteCache {
 
   Entry* find(const Key& k) {
     auto it = entries_.find(k);
-    return it == entries_.end() ? nullptr : &it->second;
+    if (it == entries_.end()) return nullptr;
+    it->second.referenced = true;
+    return &it->second;
   }
 
-  // Records the entry's bytes (present) or its absence (value ignored).
-  void set(const Key& k, bool present, std::string_view value, bool dirty) {
+  // Records the entry's bytes (present) or its absence (value ignored); returns the entry.
+  Entry* set(const Key& k, bool present, std::string_view value, bool dirty) {
     auto [it, inserted] = entries_.try_emplace(k);
     Entry& e = it->second;
     if (inserted) {
@@ -56,17 +62,20 @@ class KvWriteCache {
       bytes_ -= e.value.capacity();
     }
     e.present = present;
+    e.appends = false;
     if (present) {
       e.value.assign(value.data(), value.size());
     } else {
       e.value.clear();
     }
     e.dirty = inserted ? dirty : (e.dirty || dirty);
+    e.referenced = true;
     bytes_ += e.value.capacity();
+    return &e;
   }
 
   // Changes cached entry `e` (from find) in place through fn(*e), after which it is present and
-  // dirty.
+  // dirty (appends stays as fn leaves it).
   template <typename Fn>
   void update(Entry* e, Fn&& fn) {
     bytes_ -= e->value.capacity();
@@ -88,6 +97,33 @@ class KvWriteCache {
     entries_.clear();
     bytes_ = 0;
   }
+  // After for_each_dirty wrote the dirty entries out: every entry is clean, cached appends are
+  // dropped (their value is not the whole entry), and entries are evicted until the cache holds
+  // at most keep_bytes, those not read or written since the last eviction first (a second-chance
+  // clock), so that the hot keys stay cached across flushes.
+  void written_back(size_t keep_bytes) {
+    if (keep_bytes == 0) {
+      clear();
+      return;
+    }
+    const auto drop = [&](auto it) {
+      bytes_ -= kEntryOverhead + it->second.value.capacity();
+      return entries_.erase(it);
+    };
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      if (it->second.appends || (bytes_ > keep_bytes && !it->second.referenced)) {
+        it = drop(it);
+      } else {
+        ++it;
+      }
+    }
+    for (auto it = entries_.begin(); it != entries_.end() && bytes_ > keep_bytes;) it = drop(it);
+    for (auto& [k, e] : entries_) {
+      e.dirty = false;
+      e.referenced = false;
+    }
+  }
+  size_t budget_bytes() const { return budget_bytes_; }
 
  private:
   // Node, key and string header of an unordered_map entry, roughly: counted so that the budget
