@@ -1,18 +1,19 @@
 // A write-back cache of a byte store's entries, in front of the RocksDB keyed-state backend.
 // Keyed state is read-modify-write: each record reads its key's value and writes it back. Against
 // RocksDB that is a Get and a Put, about 3 µs together, per state per record. Here a cached entry
-// costs a hash lookup instead, absent entries are remembered as absent, and dirty entries reach
-// RocksDB together (one WriteBatch) when the cache outgrows its byte budget or before anything
-// reads the instance directly (scans, snapshots, checkpoints, key remapping). This is Kafka
-// Streams' record cache in front of its RocksDB stores. Not thread-safe; owned by one backend.
+// costs a probe of an open-addressing table instead, absent entries are remembered as absent, and
+// dirty entries reach RocksDB together (one WriteBatch) when the cache outgrows its byte budget or
+// before anything reads the instance directly (scans, snapshots, checkpoints, key remapping). This
+// is Kafka Streams' record cache in front of its RocksDB stores. Not thread-safe; owned by one
+// backend.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "sabot/state/key_registry.h"
 #include "sabot/state/state.h"
@@ -41,25 +42,45 @@ class KvWriteCache {
   explicit KvWriteCache(size_t budget_bytes) : budget_bytes_(budget_bytes) {}
 
   bool enabled() const { return budget_bytes_ > 0; }
-  size_t size() const { return entries_.size(); }
-  size_t bytes() const { return bytes_; }
-  bool over_budget() const { return bytes_ > budget_bytes_; }
+  size_t size() const { return size_; }
+  // Value bytes plus a slot and a half per entry (the table is 3/8 to 3/4 full), roughly what
+  // the cache holds in memory.
+  size_t bytes() const { return value_bytes_ + size_ * kEntryOverhead; }
+  bool over_budget() const { return bytes() > budget_bytes_; }
+  size_t budget_bytes() const { return budget_bytes_; }
 
+  // The entry of k, or nullptr. The pointer stays valid until the next set() or eviction.
   Entry* find(const Key& k) {
-    auto it = entries_.find(k);
-    if (it == entries_.end()) return nullptr;
-    it->second.referenced = true;
-    return &it->second;
+    if (size_ == 0) return nullptr;
+    for (size_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+      Slot& s = slots_[i];
+      if (!s.used) return nullptr;
+      if (s.key == k) {
+        s.entry.referenced = true;
+        return &s.entry;
+      }
+    }
+  }
+  // Starts loading the slot where k's probe begins into the CPU cache (a hint; changes nothing).
+  void prefetch(const Key& k) const {
+    if (size_ != 0) __builtin_prefetch(&slots_[hash(k) & mask_]);
   }
 
   // Records the entry's bytes (present) or its absence (value ignored); returns the entry.
   Entry* set(const Key& k, bool present, std::string_view value, bool dirty) {
-    auto [it, inserted] = entries_.try_emplace(k);
-    Entry& e = it->second;
+    if ((size_ + 1) * 4 > slots_.size() * 3) grow();
+    size_t i = hash(k) & mask_;
+    while (slots_[i].used && !(slots_[i].key == k)) i = (i + 1) & mask_;
+    Slot& s = slots_[i];
+    Entry& e = s.entry;
+    const bool inserted = !s.used;
     if (inserted) {
-      bytes_ += kEntryOverhead;
+      s.used = true;
+      s.key = k;
+      e = Entry{};
+      ++size_;
     } else {
-      bytes_ -= e.value.capacity();
+      value_bytes_ -= e.value.capacity();
     }
     e.present = present;
     e.appends = false;
@@ -70,7 +91,7 @@ class KvWriteCache {
     }
     e.dirty = inserted ? dirty : (e.dirty || dirty);
     e.referenced = true;
-    bytes_ += e.value.capacity();
+    value_bytes_ += e.value.capacity();
     return &e;
   }
 
@@ -78,67 +99,97 @@ class KvWriteCache {
   // dirty (appends stays as fn leaves it).
   template <typename Fn>
   void update(Entry* e, Fn&& fn) {
-    bytes_ -= e->value.capacity();
+    value_bytes_ -= e->value.capacity();
     fn(*e);
     e->present = true;
     e->dirty = true;
-    bytes_ += e->value.capacity();
+    value_bytes_ += e->value.capacity();
   }
 
   // Calls fn(key, entry) for every dirty entry, in no particular order.
   template <typename Fn>
   void for_each_dirty(Fn&& fn) const {
-    for (const auto& [k, e] : entries_) {
-      if (e.dirty) fn(k, e);
+    if (size_ == 0) return;
+    for (const Slot& s : slots_) {
+      if (s.used && s.entry.dirty) fn(s.key, s.entry);
     }
   }
   // Empties the cache (after for_each_dirty wrote the dirty entries out).
   void clear() {
-    entries_.clear();
-    bytes_ = 0;
+    if (size_ == 0) return;
+    for (Slot& s : slots_) s = Slot{};
+    size_ = 0;
+    value_bytes_ = 0;
   }
   // After for_each_dirty wrote the dirty entries out: every entry is clean, cached appends are
   // dropped (their value is not the whole entry), and entries are evicted until the cache holds
-  // at most keep_bytes, those not read or written since the last eviction first (a second-chance
-  // clock), so that the hot keys stay cached across flushes.
+  // at most keep_bytes, those read or written since the last eviction kept first (a
+  // second-chance clock), so that the hot keys stay cached across flushes.
   void written_back(size_t keep_bytes) {
     if (keep_bytes == 0) {
       clear();
       return;
     }
-    const auto drop = [&](auto it) {
-      bytes_ -= kEntryOverhead + it->second.value.capacity();
-      return entries_.erase(it);
-    };
-    for (auto it = entries_.begin(); it != entries_.end();) {
-      if (it->second.appends || (bytes_ > keep_bytes && !it->second.referenced)) {
-        it = drop(it);
-      } else {
-        ++it;
+    std::vector<Slot> old(slots_.size());
+    old.swap(slots_);
+    size_ = 0;
+    value_bytes_ = 0;
+    for (const bool referenced : {true, false}) {
+      for (Slot& s : old) {
+        if (!s.used || s.entry.appends || s.entry.referenced != referenced) continue;
+        if (bytes() + kEntryOverhead + s.entry.value.capacity() > keep_bytes) continue;
+        place(std::move(s), /*reset=*/true);
       }
     }
-    for (auto it = entries_.begin(); it != entries_.end() && bytes_ > keep_bytes;) it = drop(it);
-    for (auto& [k, e] : entries_) {
-      e.dirty = false;
-      e.referenced = false;
-    }
   }
-  size_t budget_bytes() const { return budget_bytes_; }
 
  private:
-  // Node, key and string header of an unordered_map entry, roughly: counted so that the budget
-  // bounds memory, not only value bytes.
-  static constexpr size_t kEntryOverhead = 96;
-  struct Hash {
-    size_t operator()(const Key& k) const {
-      uint64_t h = (uint64_t{k.key} << 16 | k.sid) * 0x9E3779B97F4A7C15ull;
-      h ^= k.ns + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
-      return static_cast<size_t>(h ^ (h >> 29));
-    }
+  struct Slot {
+    Key key;
+    Entry entry;
+    bool used = false;
   };
+  static constexpr size_t kEntryOverhead = sizeof(Slot) * 3 / 2;
+  static size_t hash(const Key& k) {
+    uint64_t h = (uint64_t{k.key} | uint64_t{k.sid} << 32) ^ (k.ns * 0x9E3779B97F4A7C15ull);
+    h ^= h >> 33;  // murmur3's fmix64
+    h *= 0xFF51AFD7ED558CCDull;
+    h ^= h >> 33;
+    h *= 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 33;
+    return static_cast<size_t>(h);
+  }
+  // Moves a slot whose key is not in the table into it; with reset, clean and unreferenced.
+  void place(Slot&& s, bool reset) {
+    size_t i = hash(s.key) & mask_;
+    while (slots_[i].used) i = (i + 1) & mask_;
+    Slot& t = slots_[i];
+    t = std::move(s);
+    t.used = true;
+    if (reset) {
+      t.entry.dirty = false;
+      t.entry.referenced = false;
+    }
+    ++size_;
+    value_bytes_ += t.entry.value.capacity();
+  }
+  void grow() {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    slots_.resize(old.empty() ? 64 : old.size() * 2);
+    mask_ = slots_.size() - 1;
+    size_ = 0;
+    value_bytes_ = 0;
+    for (Slot& s : old) {
+      if (s.used) place(std::move(s), /*reset=*/false);
+    }
+  }
+
   size_t budget_bytes_;
-  size_t bytes_ = 0;
-  std::unordered_map<Key, Entry, Hash> entries_;
+  size_t value_bytes_ = 0;  // capacity of the entries' values
+  size_t size_ = 0;
+  size_t mask_ = 0;
+  std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size, <= 3/4 full
 };
 
 }  // namespace sabot::state::internal

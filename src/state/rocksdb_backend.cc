@@ -424,6 +424,9 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   Status restore_image(std::string_view manifest,
                        std::span<const std::pair<std::string, std::string>> private_files,
                        const std::string& shared_dir) override;
+  void prefetch(KeyId key) override {
+    for (const auto& s : states_) cache_.prefetch({s->sid, key, kDefaultNamespace});
+  }
   uint64_t live_sst_bytes() const override {
     flush_cache();
     std::vector<rocksdb::LiveFileMetaData> files;

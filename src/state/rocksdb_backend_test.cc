@@ -17,6 +17,7 @@
 
 #include "sabot/columnar/scalar.h"
 #include "sabot/state/keyed_state_backend.h"
+#include "state/kv_write_cache.h"
 
 namespace sabot::state {
 namespace {
@@ -57,6 +58,51 @@ std::string payload(int64_t key, int version) {
   std::string s = std::to_string(key) + "/" + std::to_string(version) + "/";
   s.resize(100, static_cast<char>('a' + (key + version) % 26));
   return s;
+}
+
+// The write cache's table against a map: entries survive growth with their flags, and a
+// write-back keeps the entries used since the previous one before the others, drops cached
+// appends, and leaves everything clean.
+TEST(KvWriteCacheTest, GrowsKeepsFlagsAndEvictsUnusedEntriesFirst) {
+  using internal::KvWriteCache;
+  KvWriteCache cache(size_t{1} << 20);
+  const std::string v(40, 'x');
+  for (KeyId k = 0; k < 2000; ++k) {  // grows from 64 slots several times
+    KvWriteCache::Entry* e = cache.set({1, k, 0}, k % 3 != 0, v, /*dirty=*/k % 2 == 0);
+    if (k % 10 == 5) e->appends = true;
+  }
+  ASSERT_EQ(cache.size(), 2000u);
+  size_t dirty = 0;
+  cache.for_each_dirty([&](const KvWriteCache::Key& k, const KvWriteCache::Entry& e) {
+    EXPECT_EQ(k.key % 2, 0u);
+    EXPECT_EQ(e.present, k.key % 3 != 0);
+    ++dirty;
+  });
+  EXPECT_EQ(dirty, 1000u);
+  EXPECT_EQ(cache.find({1, 2000, 0}), nullptr);
+  EXPECT_EQ(cache.find({2, 4, 0}), nullptr);  // another state
+  EXPECT_EQ(cache.find({1, 4, 7}), nullptr);  // another namespace
+  EXPECT_TRUE(cache.find({1, 15, 0})->appends);
+  cache.written_back(cache.bytes());  // room for all: only the appends go
+  EXPECT_EQ(cache.size(), 1800u);
+  EXPECT_EQ(cache.find({1, 15, 0}), nullptr);
+  cache.for_each_dirty(
+      [&](const KvWriteCache::Key&, const KvWriteCache::Entry&) { ADD_FAILURE(); });
+  // Use the keys divisible by 4, then keep room for about a third of the entries.
+  for (KeyId k = 0; k < 2000; k += 4) ASSERT_NE(cache.find({1, k, 0}), nullptr) << k;
+  cache.written_back(cache.bytes() / 3);
+  EXPECT_GE(cache.size(), 500u);
+  EXPECT_LT(cache.size(), 700u);
+  for (KeyId k = 0; k < 2000; k += 4) {
+    const KvWriteCache::Entry* e = cache.find({1, k, 0});
+    ASSERT_NE(e, nullptr) << k;
+    EXPECT_EQ(e->present, k % 3 != 0);
+    EXPECT_EQ(e->value, e->present ? v : "");
+  }
+  cache.clear();
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.bytes(), 0u);
+  EXPECT_EQ(cache.find({1, 0, 0}), nullptr);
 }
 
 TEST(RocksDbBackendTest, StateFourTimesLargerThanCacheAndWriteBuffersRunsToTheEnd) {
