@@ -1,8 +1,9 @@
 // kafka:// sources and sinks against librdkafka's mock cluster (KafkaDevBroker), started by each
 // test in-process on loopback: round trips, Java-compatible keyed partitioning, offsets restored
-// from a checkpoint, the transactional sink's protocol, and faults (broker down and up, leader
-// change, retriable request errors). Nothing waits on wall-clock time: the jobs' sources are
-// gated by the tests, and bounded reads end at the high watermarks (stop_at_end).
+// from a checkpoint, the transactional sink's protocol, faults (broker down and up, leader
+// change, retriable request errors), and per-partition watermarks with idle partitions. Nothing
+// waits on wall-clock time: the jobs' sources are gated by the tests, and bounded reads end at the
+// high watermarks (stop_at_end).
 #include "sabot/connectors/kafka.h"
 
 #include <gtest/gtest.h>
@@ -14,10 +15,12 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "connectors/kafka_client.h"
 #include "connectors/murmur2.h"
 #include "sabot/api/environment.h"
+#include "sabot/base/clock.h"
 #include "sabot/connectors/topic_scheme.h"
 #include "sabot/runtime/metrics.h"
 
@@ -26,6 +29,13 @@ struct Txn {
   std::string account;
 };
 SABOT_RECORD(Txn, id, account);
+
+// A record whose value carries its own event time (ms), for watermarks from a column.
+struct Ev {
+  int64_t id = 0;
+  int64_t ets = 0;
+};
+SABOT_RECORD(Ev, id, ets);
 
 struct Got {
   int64_t id = 0;
@@ -623,6 +633,278 @@ TEST(KafkaSink, PermanentDeliveryErrorFailsTheJobNamingTheTopic) {
       << r.status().to_string();
   EXPECT_NE(r.status().message().find("uthorization"), std::string::npos) << r.status().to_string();
 }
+
+// Watermarks of kafka:// sources. The job runs on a ManualClock that only the test moves, so
+// idleness (processing time on the job's clock) is decided by the test, not by timing. Records go
+// into one partition at a time (a phase), and the test waits until the source has read a phase
+// (its per-partition event-time gauges) or until the watermark it expects arrives, before the
+// next; the waits are bounded only as a guard against a failing run. Every record carries two
+// times: the Kafka timestamp kKafkaBase + t and, in the value, the column ets = kColumnBase + t,
+// so a watermark shows which of the two the job took.
+constexpr int64_t kKafkaBase = 1'700'000'000'000;  // Nov 2023
+constexpr int64_t kColumnBase = 5'000'000'000;
+
+enum class EventTime { kRecordTimestamp, kColumn };
+
+struct WmSeen {
+  std::mutex mu;
+  std::vector<int64_t> watermarks;
+  std::atomic<int64_t> max_ms{INT64_MIN};
+  std::vector<int64_t> all() {
+    std::lock_guard<std::mutex> lock(mu);
+    return watermarks;
+  }
+};
+
+// Passes batches on and records every watermark it is given.
+class WatermarkRecorder final : public runtime::OperatorFactory {
+ public:
+  explicit WatermarkRecorder(std::shared_ptr<WmSeen> seen) : seen_(std::move(seen)) {}
+  std::string kind() const override { return "wm-recorder"; }
+  Result<SchemaPtr> output_schema(std::span<const SchemaPtr> in) const override { return in[0]; }
+  Result<std::unique_ptr<runtime::Operator>> create(
+      std::span<const SchemaPtr>, const runtime::OperatorContext&) const override {
+    class Op final : public runtime::Operator {
+     public:
+      explicit Op(std::shared_ptr<WmSeen> seen) : seen_(std::move(seen)) {}
+      Status process_batch(const RecordBatch& b, int, runtime::Output& out) override {
+        return out.emit(b);
+      }
+      Status process_watermark(Timestamp t, runtime::Output& out) override {
+        {
+          std::lock_guard<std::mutex> lock(seen_->mu);
+          seen_->watermarks.push_back(t.millis());
+        }
+        if (t.millis() > seen_->max_ms.load()) seen_->max_ms.store(t.millis());
+        return out.emit_watermark(t);
+      }
+      std::shared_ptr<WmSeen> seen_;
+    };
+    return std::unique_ptr<runtime::Operator>(new Op(seen_));
+  }
+
+ private:
+  std::shared_ptr<WmSeen> seen_;
+};
+
+// An unbounded kafka:// source of Ev over all partitions of `topic` in one subtask, watermarks
+// from the chosen time, monotonic per partition, into a WatermarkRecorder.
+class WatermarkJob {
+ public:
+  WatermarkJob(const KafkaDevBroker& broker, const std::string& topic, EventTime from,
+               std::chrono::milliseconds idle_timeout)
+      : clock_(Timestamp(1'000'000)),
+        from_(from),
+        env_({.parallelism = 1, .clock = &clock_}),
+        seen_(std::make_shared<WmSeen>()) {
+    TopicSourceOptions o;
+    if (from == EventTime::kRecordTimestamp) o.columns.timestamp = "kts";
+    o.properties = {{"fetch.wait.max.ms", "10"}};
+    env_.from_topic(broker.url(topic), codec::json(::sabot::record_schema<Ev>()), o)
+        .uid("wm-source")
+        .with_watermarks(
+            runtime::monotonic_timestamps(from == EventTime::kRecordTimestamp ? "kts" : "ets")
+                .with_idle_timeout(idle_timeout))
+        .apply(std::make_shared<WatermarkRecorder>(seen_))
+        .blackhole();
+    auto job = env_.start("kafka-watermarks");
+    EXPECT_TRUE(job.is_ok()) << job.status().to_string();
+    if (job.is_ok()) job_ = std::move(*job);
+  }
+  ~WatermarkJob() {
+    if (job_ == nullptr) return;
+    job_->cancel();
+    (void)job_->wait();
+  }
+  bool started() const { return job_ != nullptr; }
+  ManualClock& clock() { return clock_; }
+  WmSeen& seen() { return *seen_; }
+  // The watermark for event time t (ms, before the base) with monotonic timestamps: t - 1.
+  int64_t wm(int64_t t) const {
+    return (from_ == EventTime::kRecordTimestamp ? kKafkaBase : kColumnBase) + t - 1;
+  }
+  // The largest event time the source has seen in `partition` (INT64_MIN: none), from the job's
+  // per-partition gauges.
+  int64_t max_event_time(int partition) const {
+    int64_t out = INT64_MIN;
+    job_->metrics().read([&](const std::vector<runtime::OperatorEntry>& entries) {
+      for (const runtime::OperatorEntry& e : entries) {
+        for (const auto& g : e.splits) {
+          if (g->split == partition) out = g->max_event_time_ms.load();
+        }
+      }
+    });
+    return out;
+  }
+  bool idle(int partition) const {
+    bool out = false;
+    job_->metrics().read([&](const std::vector<runtime::OperatorEntry>& entries) {
+      for (const runtime::OperatorEntry& e : entries) {
+        for (const auto& g : e.splits) {
+          if (g->split == partition) out = g->idle.load();
+        }
+      }
+    });
+    return out;
+  }
+  // Waits until the source has read event time t of `partition` (the chosen time).
+  [[nodiscard]] bool wait_read(int partition, int64_t t) const {
+    return wait_for([&] { return max_event_time(partition) == wm(t) + 1; });
+  }
+  // Waits until the recorder has seen watermark `w`.
+  [[nodiscard]] bool wait_watermark(int64_t w) {
+    return wait_for([&] { return seen_->max_ms.load() >= w; });
+  }
+
+  // A failure guard only: a passing run waits for conditions, never for this.
+  template <typename F>
+  static bool wait_for(F done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  }
+
+ private:
+  ManualClock clock_;
+  EventTime from_;
+  Environment env_;
+  std::shared_ptr<WmSeen> seen_;
+  std::unique_ptr<runtime::Job> job_;
+};
+
+// A producer that writes Ev records with explicit Kafka timestamps into chosen partitions.
+class TimedProducer {
+ public:
+  TimedProducer(const KafkaDevBroker& broker, std::string topic) : topic_(std::move(topic)) {
+    char err[256];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_set(conf, "bootstrap.servers", broker.bootstrap().c_str(), err, sizeof err);
+    rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+    EXPECT_NE(rk_, nullptr) << err;
+  }
+  ~TimedProducer() {
+    if (rk_ != nullptr) rd_kafka_destroy(rk_);
+  }
+  // One record at event time t into `partition`, delivered before this returns.
+  [[nodiscard]] bool send(int32_t partition, int64_t t) {
+    const std::string value = "{\"id\":" + std::to_string(next_id_++) +
+                              ",\"ets\":" + std::to_string(kColumnBase + t) + "}";
+    if (rd_kafka_producev(rk_, RD_KAFKA_V_TOPIC(topic_.c_str()), RD_KAFKA_V_PARTITION(partition),
+                          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                          RD_KAFKA_V_TIMESTAMP(kKafkaBase + t),
+                          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                          RD_KAFKA_V_END) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return false;
+    }
+    return rd_kafka_flush(rk_, 30000) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+
+ private:
+  std::string topic_;
+  rd_kafka_t* rk_ = nullptr;
+  int64_t next_id_ = 0;
+};
+
+class KafkaWatermarks : public ::testing::TestWithParam<EventTime> {};
+
+// Each partition is a split of its own: the watermark waits until every partition has data, then
+// follows the slowest partition, whichever it is, and never goes back. The clock never moves, so
+// no partition goes idle.
+TEST_P(KafkaWatermarks, PerPartitionWatermarksFollowTheSlowestPartition) {
+  auto broker = start_broker();
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(broker->create_topic("wm", 3).is_ok());
+  WatermarkJob job(*broker, "wm", GetParam(), std::chrono::milliseconds(10'000));
+  ASSERT_TRUE(job.started());
+  TimedProducer producer(*broker, "wm");
+
+  // Partitions 0 and 1 have data, 2 has none yet: no watermark.
+  ASSERT_TRUE(producer.send(0, 1000));
+  ASSERT_TRUE(producer.send(1, 3000));
+  ASSERT_TRUE(job.wait_read(0, 1000));
+  ASSERT_TRUE(job.wait_read(1, 3000));
+  EXPECT_TRUE(job.seen().all().empty());
+  // Partition 2 arrives, the slowest: the watermark follows it.
+  ASSERT_TRUE(producer.send(2, 500));
+  ASSERT_TRUE(job.wait_watermark(job.wm(500)));
+  // Partition 2 moves past partition 0: partition 0 (1000) now rules.
+  ASSERT_TRUE(producer.send(2, 4000));
+  ASSERT_TRUE(job.wait_watermark(job.wm(1000)));
+  // Partition 0 moves ahead of everyone: partition 1 (3000) rules.
+  ASSERT_TRUE(producer.send(0, 6000));
+  ASSERT_TRUE(job.wait_watermark(job.wm(3000)));
+  // Partition 1 is ahead, then a record of partition 0 behind its own maximum (monotonic per
+  // partition: it changes nothing), then partition 2 (4000) rules until it moves.
+  ASSERT_TRUE(producer.send(1, 7000));
+  ASSERT_TRUE(job.wait_watermark(job.wm(4000)));
+  ASSERT_TRUE(producer.send(0, 2000));
+  ASSERT_TRUE(producer.send(2, 6500));
+  ASSERT_TRUE(job.wait_watermark(job.wm(6000)));
+
+  EXPECT_EQ(job.seen().all(), (std::vector<int64_t>{job.wm(500), job.wm(1000), job.wm(3000),
+                                                    job.wm(4000), job.wm(6000)}));
+  for (int p = 0; p < 3; ++p) EXPECT_FALSE(job.idle(p)) << "partition " << p;
+}
+
+// Partition 2 stops receiving data. It holds the watermark back while it is silent for less than
+// the idle timeout (10 s of the job's clock), then goes idle and partitions 0 and 1 move it on;
+// when it has data again it counts again (it holds time back again, no watermark goes back).
+TEST_P(KafkaWatermarks, IdlePartitionStopsHoldingTheWatermarkBack) {
+  auto broker = start_broker();
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(broker->create_topic("idle", 3).is_ok());
+  WatermarkJob job(*broker, "idle", GetParam(), std::chrono::milliseconds(10'000));
+  ASSERT_TRUE(job.started());
+  TimedProducer producer(*broker, "idle");
+
+  for (int p = 0; p < 3; ++p) ASSERT_TRUE(producer.send(p, 1000));
+  ASSERT_TRUE(job.wait_watermark(job.wm(1000)));
+  // Partitions 0 and 1 move on; 2 is silent.
+  ASSERT_TRUE(producer.send(0, 5000));
+  ASSERT_TRUE(producer.send(1, 5000));
+  ASSERT_TRUE(job.wait_read(0, 5000));
+  ASSERT_TRUE(job.wait_read(1, 5000));
+  // 9999 ms later partitions 0 and 1 have data again; partition 2 has been silent one millisecond
+  // less than the timeout and still holds the watermark at 1000.
+  job.clock().advance_millis(9'999);
+  ASSERT_TRUE(producer.send(0, 5001));
+  ASSERT_TRUE(producer.send(1, 5002));
+  ASSERT_TRUE(job.wait_read(0, 5001));
+  ASSERT_TRUE(job.wait_read(1, 5002));
+  EXPECT_EQ(job.seen().all(), (std::vector<int64_t>{job.wm(1000)}));
+  EXPECT_FALSE(job.idle(2));
+  // One more millisecond: partition 2 is idle (found on the source's next idle poll), partitions
+  // 0 and 1 (silent for 1 ms) are not, and the slower of them rules.
+  job.clock().advance_millis(1);
+  ASSERT_TRUE(job.wait_watermark(job.wm(5001)));
+  EXPECT_TRUE(job.idle(2));
+  EXPECT_FALSE(job.idle(0));
+  EXPECT_FALSE(job.idle(1));
+  // Partition 2 comes back behind the watermark: it is active again and holds time back (the
+  // watermark does not go back, nor forward while partition 2 is the slowest).
+  ASSERT_TRUE(producer.send(2, 2000));
+  ASSERT_TRUE(job.wait_for([&] { return !job.idle(2); }));
+  ASSERT_TRUE(producer.send(0, 8000));
+  ASSERT_TRUE(producer.send(1, 8000));
+  ASSERT_TRUE(job.wait_read(0, 8000));
+  ASSERT_TRUE(job.wait_read(1, 8000));
+  EXPECT_EQ(job.seen().all(), (std::vector<int64_t>{job.wm(1000), job.wm(5001)}));
+  // Once it moves past the others, they rule again.
+  ASSERT_TRUE(producer.send(2, 9000));
+  ASSERT_TRUE(job.wait_watermark(job.wm(8000)));
+  EXPECT_EQ(job.seen().all(), (std::vector<int64_t>{job.wm(1000), job.wm(5001), job.wm(8000)}));
+}
+
+INSTANTIATE_TEST_SUITE_P(KafkaConnector, KafkaWatermarks,
+                         ::testing::Values(EventTime::kRecordTimestamp, EventTime::kColumn),
+                         [](const ::testing::TestParamInfo<EventTime>& info) {
+                           return info.param == EventTime::kRecordTimestamp
+                                      ? std::string("RecordTimestamp")
+                                      : std::string("Column");
+                         });
 
 }  // namespace
 }  // namespace sabot::connectors
