@@ -1040,18 +1040,22 @@ uint64_t shared_total(const checkpoint::CheckpointInfo& info) {
 // checkpoint writes the whole state again. A job restored from the incremental checkpoint at
 // another parallelism (3, from 2) then finishes with exactly the output of an uninterrupted run,
 // timers included.
+// The output of an uninterrupted run of the counting job, sorted.
+std::vector<std::string> uninterrupted_counting(const std::string& dir) {
+  Environment env(counting_options(nullptr, "", 2, true));
+  auto feed = std::make_shared<Feed>();
+  build_counting(env, feed, dir + "/expected.jsonl");
+  JobResult r = env.execute("counting");
+  EXPECT_TRUE(r.ok()) << r.status().to_string();
+  std::vector<std::string> expected = sorted_lines(dir + "/expected.jsonl");
+  EXPECT_EQ(expected.size(), static_cast<size_t>(kIncRows + kIncKeys));
+  return expected;
+}
+
 TEST(IncrementalCheckpoint, OnePercentChangedCopiesLittleAndRestoresAtAnotherParallelism) {
   TempDir dir;
-  std::vector<std::string> expected;
-  {
-    Environment env(counting_options(nullptr, "", 2, true));
-    auto feed = std::make_shared<Feed>();
-    build_counting(env, feed, dir.path + "/expected.jsonl");
-    JobResult r = env.execute("counting");
-    ASSERT_TRUE(r.ok()) << r.status().to_string();
-    expected = sorted_lines(dir.path + "/expected.jsonl");
-    ASSERT_EQ(expected.size(), static_cast<size_t>(kIncRows + kIncKeys));
-  }
+  const std::vector<std::string> expected = uninterrupted_counting(dir.path);
+  ASSERT_FALSE(HasFailure());
   auto storage = open_storage(dir.path + "/ck");
   const auto [first, second] = two_checkpoints(storage, dir.path, true);
   ASSERT_FALSE(first.shared_files.empty());
@@ -1082,6 +1086,55 @@ TEST(IncrementalCheckpoint, OnePercentChangedCopiesLittleAndRestoresAtAnotherPar
   // Restore at parallelism 3 and finish: the file holds every result exactly once.
   {
     Environment env(counting_options(storage, dir.path + "/rocks3", 3, true));
+    auto feed = std::make_shared<Feed>();
+    build_counting(env, feed, dir.path + "/out.jsonl");
+    JobResult r = env.execute("counting");
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+  EXPECT_EQ(sorted_lines(dir.path + "/out.jsonl"), expected);
+}
+
+// A savepoint of a job checkpointing incrementally holds its SST files itself: moved away and
+// restored (at parallelism 3) after the job's checkpoint directory was deleted, the job finishes
+// with exactly the output of an uninterrupted run.
+TEST(IncrementalCheckpoint, ASavepointRestoresWithoutTheCheckpointDirectory) {
+  TempDir dir;
+  const std::vector<std::string> expected = uninterrupted_counting(dir.path);
+  ASSERT_FALSE(HasFailure());
+  auto storage = open_storage(dir.path + "/ck");
+  int64_t savepoint_id = 0;
+  {
+    EnvironmentOptions o = counting_options(storage, dir.path + "/rocks", 2, true);
+    o.restore_latest = false;
+    Environment env(o);
+    auto feed = std::make_shared<Feed>();
+    feed->limit = 0;
+    build_counting(env, feed, dir.path + "/out.jsonl");
+    auto job = env.start("counting");
+    ASSERT_TRUE(job.is_ok()) << job.status().to_string();
+    for (int64_t limit : {kIncKeys, kIncKeys + kIncChanged}) {  // a checkpoint, then a savepoint
+      feed->limit = limit;
+      feed->wait_produced(limit);
+      auto id = (*job)->trigger_checkpoint(/*savepoint=*/limit != kIncKeys);
+      ASSERT_TRUE(id.is_ok()) << id.status().to_string();
+      auto snap = (*job)->wait_for_checkpoint(*id);
+      ASSERT_TRUE(snap.is_ok()) << snap.status().to_string();
+      savepoint_id = id->value();
+    }
+    (*job)->cancel();
+    (void)(*job)->wait();
+  }
+  const std::string moved = dir.path + "/moved-savepoint";
+  std::filesystem::rename(storage->dir() + "/savepoint-" + std::to_string(savepoint_id), moved);
+  std::filesystem::remove_all(dir.path + "/ck");
+  auto data = checkpoint::load_checkpoint(moved);
+  ASSERT_TRUE(data.is_ok()) << data.status().to_string();
+  EXPECT_FALSE(data->shared_files.empty());
+  EXPECT_EQ(data->shared_dir, moved + "/shared");
+  {
+    EnvironmentOptions o = counting_options(nullptr, dir.path + "/rocks3", 3, true);
+    o.restore_from = std::make_shared<const runtime::JobSnapshot>(std::move(*data));
+    Environment env(o);
     auto feed = std::make_shared<Feed>();
     build_counting(env, feed, dir.path + "/out.jsonl");
     JobResult r = env.execute("counting");

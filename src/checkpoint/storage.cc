@@ -360,6 +360,23 @@ Status decode_manifest(std::string_view bytes, CheckpointInfo* m) {
   return r.expect_end();
 }
 
+// DIR/shared for the checkpoint directory `path` (DIR/chk-<n>, with or without a trailing '/').
+std::string shared_dir_of(const std::string& path) {
+  fs::path p(path);
+  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  return (p.parent_path() / kSharedDir).string();
+}
+
+// Where the shared files of the checkpoint or savepoint directory `path` are: a savepoint holds
+// its own (`path`/shared, so that it can be moved or copied on its own); a checkpoint, and a
+// savepoint written before savepoints held theirs, refer to DIR/shared.
+std::string shared_dir_of(const std::string& path, bool savepoint) {
+  const fs::path own = fs::path(path) / kSharedDir;
+  std::error_code ec;
+  if (savepoint && fs::is_directory(own, ec)) return own.string();
+  return shared_dir_of(path);
+}
+
 // Deletes the files of DIR/shared that no remaining checkpoint or savepoint lists (and leftover
 // temporary copies). When a remaining directory's manifest cannot be read, what it refers to is
 // unknown: everything is kept.
@@ -376,6 +393,8 @@ void remove_unreferenced_shared_files(const std::string& dir,
           << "' cannot be read (" << c->status << ")";
       return;
     }
+    // A savepoint holding its own shared files refers to none of DIR/shared.
+    if (c->savepoint && shared_dir_of(c->path, true) != shared_dir_of(c->path)) continue;
     for (const auto& f : c->shared_files) referenced.insert(f.name);
   }
   fs::directory_iterator it(shared_dir, ec);
@@ -393,13 +412,6 @@ void remove_unreferenced_shared_files(const std::string& dir,
                                      << entry.path().string() << "' failed: " << ec.message();
     }
   }
-}
-
-// DIR/shared for the checkpoint directory `path` (DIR/chk-<n>, with or without a trailing '/').
-std::string shared_dir_of(const std::string& path) {
-  fs::path p(path);
-  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
-  return (p.parent_path() / kSharedDir).string();
 }
 
 }  // namespace
@@ -438,9 +450,11 @@ Result<std::string> CheckpointStorage::write(const CheckpointData& data) {
   m.max_parallelism = data.max_parallelism;
   auto written = [&]() -> Status {
     // Shared files first: the manifest, written last, must never list one that is not stored.
-    SABOT_ASSIGN_OR_RETURN(
-        m.shared_bytes_copied,
-        store_shared_files((fs::path(dir_) / kSharedDir).string(), data.shared_files));
+    // A savepoint gets copies of its own, so that it outlives the job's directory.
+    const fs::path shared =
+        data.savepoint ? fs::path(path) / kSharedDir : fs::path(dir_) / kSharedDir;
+    SABOT_ASSIGN_OR_RETURN(m.shared_bytes_copied,
+                           store_shared_files(shared.string(), data.shared_files));
     for (const auto& f : data.shared_files) m.shared_files.push_back({f.name, f.size, {}});
     size_t index = 0;
     for (const auto& [uid, op] : data.operators) {
@@ -564,6 +578,10 @@ Result<CheckpointInfo> read_manifest(const std::string& path) {
   return info;
 }
 
+std::string shared_files_dir(const std::string& path, bool savepoint) {
+  return shared_dir_of(path, savepoint);
+}
+
 Result<CheckpointData> load_checkpoint(const std::string& path) {
   SABOT_ASSIGN_OR_RETURN(CheckpointInfo info, read_manifest(path));
   if (!info.usable) return Status::invalid_data("checkpoint '" + path + "': " + info.status);
@@ -573,7 +591,7 @@ Result<CheckpointData> load_checkpoint(const std::string& path) {
   data.created_unix_ms = info.created_unix_ms;
   data.savepoint = info.savepoint;
   data.max_parallelism = info.max_parallelism;
-  data.shared_dir = shared_dir_of(path);
+  data.shared_dir = shared_files_dir(path, info.savepoint);
   for (const auto& f : info.shared_files) {
     const std::string file = (fs::path(data.shared_dir) / f.name).string();
     std::error_code ec;

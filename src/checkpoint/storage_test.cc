@@ -249,22 +249,44 @@ TEST_F(CheckpointStorageTest, SharedFilesNoCheckpointListsAreDeleted) {
   EXPECT_FALSE(fs::exists(dir_ + "/chk-1"));
   EXPECT_EQ(shared_names(), (std::vector<std::string>{b.name, c.name}));
 
-  // A savepoint listing `a` keeps it alive across later checkpoints that do not.
+  // A savepoint holds copies of its shared files in its own directory: it refers to nothing in
+  // DIR/shared, survives the retention of checkpoints, and loads from wherever it is moved.
   CheckpointData sp = sample(3);
   sp.savepoint = true;
-  sp.shared_files = {a};
+  sp.shared_files = {a, c};
   ASSERT_TRUE(storage->write(sp).is_ok());
+  EXPECT_EQ(contents_of(dir_ + "/savepoint-3/shared/" + a.name), "aaaa");
+  EXPECT_EQ(contents_of(dir_ + "/savepoint-3/shared/" + c.name), "cc");
+  EXPECT_EQ(read_manifest(dir_ + "/savepoint-3")->shared_bytes_copied, a.size + c.size);
   CheckpointData fourth = sample(4);
-  fourth.shared_files = {c};
+  fourth.shared_files = {b};
   ASSERT_TRUE(storage->write(fourth).is_ok());
-  EXPECT_EQ(shared_names(), (std::vector<std::string>{a.name, c.name}));
-  EXPECT_EQ(contents_of(dir_ + "/shared/" + a.name), "aaaa");
+  EXPECT_EQ(shared_names(), (std::vector<std::string>{b.name}));  // c went with chk-2
   auto restored = load_checkpoint(dir_ + "/savepoint-3");
   ASSERT_TRUE(restored.is_ok()) << restored.status().message();
+  EXPECT_EQ(restored->shared_dir, dir_ + "/savepoint-3/shared");
+  const std::string moved = sources_dir() + "/moved-savepoint";
+  fs::create_directories(sources_dir());
+  fs::rename(dir_ + "/savepoint-3", moved);
+  auto from_moved = load_checkpoint(moved);
+  ASSERT_TRUE(from_moved.is_ok()) << from_moved.status().message();
+  EXPECT_EQ(from_moved->shared_dir, moved + "/shared");
+  EXPECT_EQ(from_moved->shared_files.size(), 2u);
+  fs::rename(moved, dir_ + "/savepoint-3");
+
+  // A savepoint written before savepoints held their files refers to DIR/shared, which keeps them.
+  fs::remove_all(dir_ + "/savepoint-3/shared");
+  ASSERT_TRUE(fs::copy_file(a.source_path, dir_ + "/shared/" + a.name));
+  ASSERT_TRUE(fs::copy_file(c.source_path, dir_ + "/shared/" + c.name));
+  ASSERT_TRUE(storage->write(sample(5)).is_ok());
+  EXPECT_EQ(shared_names(), (std::vector<std::string>{a.name, c.name}));
+  auto old_style = load_checkpoint(dir_ + "/savepoint-3");
+  ASSERT_TRUE(old_style.is_ok()) << old_style.status().message();
+  EXPECT_EQ(old_style->shared_dir, dir_ + "/shared");
 
   // A directory whose manifest cannot be read may list anything: nothing is deleted meanwhile.
   fs::resize_file(dir_ + "/savepoint-3/MANIFEST", 10);
-  ASSERT_TRUE(storage->write(sample(5)).is_ok());
+  ASSERT_TRUE(storage->write(sample(6)).is_ok());
   EXPECT_EQ(shared_names(), (std::vector<std::string>{a.name, c.name}));
 }
 

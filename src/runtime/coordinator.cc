@@ -123,7 +123,7 @@ void CheckpointCoordinator::finish_in_flight(std::unique_lock<std::mutex>& lock,
         path = *written;
         // From now on the shared files are read from the storage (a restart inside the process
         // restores from this snapshot); the operators' local copies may go.
-        snapshot.shared_dir = config_.storage->dir() + "/shared";
+        snapshot.shared_dir = checkpoint::shared_files_dir(path, snapshot.savepoint);
         for (checkpoint::SharedFile& f : snapshot.shared_files) f.source_path.clear();
       } else {
         s = written.status();

@@ -31,7 +31,8 @@ struct OperatorState {
 
 // An immutable file that checkpoints share instead of copying it again (a RocksDB SST file of an
 // incremental checkpoint, docs/state-backends.md): stored once as DIR/shared/<name> and referenced
-// by every checkpoint that lists it; deleted when no checkpoint or savepoint in DIR lists it.
+// by every checkpoint that lists it; deleted when no checkpoint in DIR lists it. A savepoint keeps
+// copies of its own in DIR/savepoint-<n>/shared, so that it is self-contained.
 struct SharedFile {
   std::string name;  // unique across instances and processes; a file name, no '/'
   uint64_t size = 0;
@@ -50,7 +51,7 @@ struct CheckpointData {
   std::map<std::string, OperatorState> operators;  // by uid
   // Files the operators' snapshots refer to by name (each listed once).
   std::vector<SharedFile> shared_files;
-  // Where those files are: DIR/shared of the checkpoint's directory (set by load_checkpoint and
+  // Where those files are (shared_files_dir; set by load_checkpoint and the runtime after
   // CheckpointStorage::write; empty for checkpoints held only in memory).
   std::string shared_dir;
 };
@@ -119,6 +120,10 @@ class CheckpointStorage {
 // Reads one checkpoint directory: its manifest, then every state file, checking sizes and
 // checksums. InvalidData naming the file and what is wrong.
 Result<CheckpointData> load_checkpoint(const std::string& path);
+
+// Where the shared files of the checkpoint or savepoint directory `path` are: a savepoint's own
+// `path`/shared when it has one, else DIR/shared next to `path`.
+std::string shared_files_dir(const std::string& path, bool savepoint);
 // The manifest of one checkpoint directory, without reading the state files (status "complete"
 // means the manifest decodes; files are checked by load_checkpoint).
 Result<CheckpointInfo> read_manifest(const std::string& path);
