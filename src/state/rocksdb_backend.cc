@@ -712,8 +712,12 @@ Result<State*> RocksKeyedBackend::get_or_create_state(StateSpec spec) {
 }
 
 size_t RocksKeyedBackend::purge_expired() {
-  flush_cache();
   refresh_time();
+  if (std::none_of(states_.begin(), states_.end(),
+                   [](const auto& s) { return s->spec.options.ttl.count() > 0; })) {
+    return 0;  // and the cache stays as it is
+  }
+  flush_cache();
   const int64_t now = ctx_.now_ms;
   size_t n = 0;
   for (const auto& s : states_) {
@@ -967,8 +971,10 @@ Status RocksKeyedBackend::restore_key_group(const RestoreHeader& header, KeyGrou
 }
 
 Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector<KeyId>* remap) {
-  flush_cache();
   purge_expired();
+  // The scan below must see every write; the cached entries stay (clean) unless keys are
+  // renumbered, so a pass that forgets nothing does not cost the job its cache.
+  write_back(cache_.budget_bytes());
   KeyRegistry& reg = *keys_;
   const uint32_t n = reg.num_keys();
   std::vector<uint8_t> live(n, 0);
@@ -1005,7 +1011,9 @@ Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector
   forget_at_ = std::max<uint32_t>(kMinKeysToForget, growth * static_cast<uint32_t>(keep.size()));
   ctx_.key = kNoKey;
   if (keep.size() == n) return Status::ok();
-  // The instance is keyed by key bytes, not KeyIds: only the registry changes.
+  // The instance is keyed by key bytes, not KeyIds: only the registry (and the cache, keyed by
+  // KeyId) changes.
+  cache_.clear();
   return reg.retain_only(keep);
 }
 
