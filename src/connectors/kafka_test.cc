@@ -723,29 +723,27 @@ class WatermarkJob {
   int64_t wm(int64_t t) const {
     return (from_ == EventTime::kRecordTimestamp ? kKafkaBase : kColumnBase) + t - 1;
   }
-  // The largest event time the source has seen in `partition` (INT64_MIN: none), from the job's
-  // per-partition gauges.
+  // The largest event time the source has seen in `partition` (INT64_MIN: none) and whether it is
+  // idle, from the job's per-partition gauges.
   int64_t max_event_time(int partition) const {
     int64_t out = INT64_MIN;
-    job_->metrics().read([&](const std::vector<runtime::OperatorEntry>& entries) {
-      for (const runtime::OperatorEntry& e : entries) {
-        for (const auto& g : e.splits) {
-          if (g->split == partition) out = g->max_event_time_ms.load();
-        }
-      }
-    });
+    read_gauges(partition, [&](const auto& g) { out = g.max_event_time_ms.load(); });
     return out;
   }
   bool idle(int partition) const {
     bool out = false;
+    read_gauges(partition, [&](const auto& g) { out = g.idle.load(); });
+    return out;
+  }
+  template <typename F>
+  void read_gauges(int partition, F&& f) const {
     job_->metrics().read([&](const std::vector<runtime::OperatorEntry>& entries) {
       for (const runtime::OperatorEntry& e : entries) {
         for (const auto& g : e.splits) {
-          if (g->split == partition) out = g->idle.load();
+          if (g->split == partition) f(*g);
         }
       }
     });
-    return out;
   }
   // Waits until the source has read event time t of `partition` (the chosen time).
   [[nodiscard]] bool wait_read(int partition, int64_t t) const {
