@@ -280,17 +280,9 @@ class AgentFactory final : public runtime::OperatorFactory {
     const columnar::Schema& schema = *inputs[0];
     SABOT_ASSIGN_OR_RETURN(RowInvoker invoker, agent_.invoker(schema));
     const int key = schema.field_index(kKeyColumn);
-    state::KeyedBackendOptions bo;
-    bo.key_types.push_back(schema.field(key).type);
-    bo.max_parallelism = static_cast<uint32_t>(ctx.max_parallelism);
-    bo.key_groups =
-        state::key_groups_for_subtask(ctx.subtask_index, ctx.parallelism, ctx.max_parallelism);
-    bo.clock = ctx.clock;
-    bo.name = ctx.operator_name;
     // The job's backend (EnvironmentOptions::state_backend: memory or RocksDB).
-    static const state::MemoryStateBackend kMemory;
-    const state::StateBackend& states = ctx.state_backend != nullptr ? *ctx.state_backend : kMemory;
-    SABOT_ASSIGN_OR_RETURN(auto backend, states.create_keyed_backend(bo));
+    SABOT_ASSIGN_OR_RETURN(auto backend,
+                           operators::make_keyed_backend(ctx, {schema.field(key).type}));
     auto driver =
         std::make_unique<AgentDriver>(&agent_, tables_, std::move(invoker), dead_letters_, schema);
     return std::unique_ptr<runtime::Operator>(new operators::KeyedProcessOperator(

@@ -3,6 +3,8 @@
 #include "operators/join_state.h"
 #include "sabot/compute/selection.h"
 #include "sabot/operators/join.h"
+#include "sabot/operators/keyed_process.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
 
@@ -15,134 +17,200 @@ using runtime::Output;
 
 namespace {
 
+constexpr std::string_view kStateType = "deduplicate";
+// Version 2: one operator-wide section, [i64 watermark][bytes: the keyed state's snapshot] (the
+// KeyedProcessOperator's, full or incremental RocksDB). Version 1 (restore only): the watermark,
+// then per key group its keys and the time of the row last emitted for each, as rows.
+constexpr uint16_t kStateVersion = 2;
+// The keyed state: per key the time of the row last emitted for it.
+const state::ValueStateDescriptor<int64_t> kFirst{"first"};
+
+// What the operator hands the driver with each batch of on-time rows.
+struct DedupBatch {
+  int64_t threshold = INT64_MIN;                // watermark - allowed lateness
+  const std::vector<int64_t>* times = nullptr;  // per row; null without a time column
+  int64_t new_keys = 0;  // keys the driver gave their first entry (counted up)
+};
+
+// Per row: emit it and remember its time when its key has no entry or its entry expired.
+class DedupDriver final : public KeyedProcessDriver {
+ public:
+  DedupDriver(int64_t ttl_ms, DedupBatch* in) : ttl_ms_(ttl_ms), in_(in) {}
+
+  Status open(KeyedProcessScope* scope, const runtime::OperatorContext&) override {
+    backend_ = scope->backend;
+    SABOT_ASSIGN_OR_RETURN(first_, backend_->get_state(kFirst));
+    return Status::ok();
+  }
+  Status process_rows(const RecordBatch& batch, std::span<const state::KeyId> ids) override {
+    const int64_t t = in_->threshold;
+    const bool expires = ttl_ms_ > 0 && in_->times != nullptr && t != INT64_MIN;
+    emit_.clear();
+    for (size_t i = 0; i < ids.size(); ++i) {
+      backend_->set_current_key(ids[i]);
+      const int64_t* f = first_->get();
+      if (f != nullptr && !(expires && t >= internal::sat_add(*f, ttl_ms_))) continue;
+      if (f == nullptr) ++in_->new_keys;
+      first_->update(in_->times != nullptr ? (*in_->times)[i] : 0);
+      emit_.push_back(static_cast<int32_t>(i));
+    }
+    if (emit_.empty()) return Status::ok();
+    if (emit_.size() == ids.size()) {
+      pending_ = batch;
+      return Status::ok();
+    }
+    SABOT_ASSIGN_OR_RETURN(pending_, compute::take(batch, emit_));
+    return Status::ok();
+  }
+  Status on_timer(Timestamp) override { return Status::ok(); }  // sets none
+  Result<std::optional<RecordBatch>> take_output() override { return std::exchange(pending_, {}); }
+
+ private:
+  int64_t ttl_ms_;
+  DedupBatch* in_;
+  state::KeyedStateBackend* backend_ = nullptr;
+  state::ValueState<int64_t>* first_ = nullptr;
+  std::vector<int32_t> emit_;
+  std::optional<RecordBatch> pending_;
+};
+
+// Drops late rows, then hands the rest to a KeyedProcessOperator whose keyed state (on the job's
+// backend, memory or RocksDB) remembers each key's first row; its snapshots, full or incremental,
+// nest in this operator's.
 class DedupOperator final : public StatefulOperator {
  public:
   DedupOperator(DedupOptions o, std::vector<int> key_cols, int time_col,
-                std::unique_ptr<compute::Grouper> g, const columnar::Schema& input)
+                std::unique_ptr<state::KeyedStateBackend> backend, const OperatorContext& ctx,
+                const columnar::Schema& input)
       : o_(std::move(o)),
         key_cols_(std::move(key_cols)),
         time_col_(time_col),
-        grouper_(std::move(g)) {
+        backend_(backend.get()) {
+    keyed_ = std::make_unique<KeyedProcessOperator>(std::make_unique<DedupDriver>(o_.ttl_ms, &in_),
+                                                    key_cols_, std::move(backend), ctx);
     std::vector<columnar::Field> keys;
     for (int c : key_cols_) keys.push_back(input.field(c));
-    snap_schema_ = internal::rows_schema(**columnar::Schema::make(std::move(keys)), {"first"});
+    v1_schema_ = internal::rows_schema(**columnar::Schema::make(std::move(keys)), {"first"});
   }
 
   Status open(const OperatorContext& ctx) override {
     ctx_ = ctx;
+    SABOT_RETURN_IF_ERROR(keyed_->open(ctx));
+    SABOT_ASSIGN_OR_RETURN(first_, backend_->get_state(kFirst));
     return Status::ok();
   }
-  int64_t buffered_rows() const override { return remembered_; }
-  int64_t dictionary_keys() const override { return grouper_->num_groups(); }
+  int64_t buffered_rows() const override { return restored_keys_ + in_.new_keys; }
+  int64_t dictionary_keys() const override { return keyed_->num_keys(); }
 
   Status process_batch(const RecordBatch& batch, int, Output& out) override {
     const int64_t n = batch.num_rows();
     if (n == 0) return Status::ok();
-    const int64_t t = threshold();
-    if (time_col_ >= 0) {
-      SABOT_RETURN_IF_ERROR(internal::time_millis(batch.column(time_col_), &times_));
-      SABOT_RETURN_IF_ERROR(internal::handle_late(batch, times_, t, o_.late_to_side_output, "late",
-                                                  ctx_, out, &keep_));
-    } else {
-      keep_.resize(static_cast<size_t>(n));
-      for (int64_t i = 0; i < n; ++i) keep_[static_cast<size_t>(i)] = static_cast<int32_t>(i);
-    }
+    in_.threshold = threshold();
+    in_.times = nullptr;
+    if (time_col_ < 0) return keyed_->process_batch(batch, 0, out);
+    SABOT_RETURN_IF_ERROR(internal::time_millis(batch.column(time_col_), &times_));
+    SABOT_RETURN_IF_ERROR(internal::handle_late(batch, times_, in_.threshold,
+                                                o_.late_to_side_output, "late", ctx_, out, &keep_));
     if (keep_.empty()) return Status::ok();
-    std::vector<columnar::Array> keys = internal::key_arrays(batch, key_cols_);
-    SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
-    if (first_.size() < grouper_->num_groups()) first_.resize(grouper_->num_groups(), kUnseen);
-    emit_.clear();
-    for (int32_t i : keep_) {
-      int64_t& f = first_[ids_[static_cast<size_t>(i)]];
-      const int64_t ti = time_col_ >= 0 ? times_[static_cast<size_t>(i)] : 0;
-      bool expired = f != kUnseen && o_.ttl_ms > 0 && time_col_ >= 0 && t != INT64_MIN &&
-                     t >= internal::sat_add(f, o_.ttl_ms);
-      if (f == kUnseen || expired) {
-        if (f == kUnseen) ++remembered_;
-        f = ti;
-        emit_.push_back(i);
-      }
+    if (static_cast<int64_t>(keep_.size()) == n) {
+      in_.times = &times_;
+      return keyed_->process_batch(batch, 0, out);
     }
-    if (emit_.empty()) return Status::ok();
-    if (static_cast<int64_t>(emit_.size()) == n) return out.emit(batch);
-    SABOT_ASSIGN_OR_RETURN(RecordBatch b, compute::take(batch, emit_));
-    return out.emit(b);
+    kept_times_.clear();
+    for (int32_t i : keep_) kept_times_.push_back(times_[static_cast<size_t>(i)]);
+    in_.times = &kept_times_;
+    SABOT_ASSIGN_OR_RETURN(RecordBatch on_time, compute::take(batch, keep_));
+    return keyed_->process_batch(on_time, 0, out);
   }
 
   Status process_watermark(Timestamp time, Output& out) override {
     wm_ = std::max(wm_, time.millis());
-    return out.emit_watermark(time);
+    return keyed_->process_watermark(time, out);
   }
 
-  // Snapshot: the watermark (operator-wide), then per key group its keys with the time of the
-  // row last emitted for each.
-  Status snapshot_state(CheckpointId, std::string* out) override {
-    state::SnapshotWriter w(out, internal::snapshot_header(ctx_, kStateType));
-    w.begin_section(state::kOperatorWide).put<int64_t>(wm_);
-    internal::key_groups_of_keys(*grouper_, ctx_, &kgs_);
-    std::vector<std::vector<uint32_t>> by_kg(static_cast<size_t>(ctx_.max_parallelism));
-    for (uint32_t k = 0; k < first_.size(); ++k) {
-      if (first_[k] != kUnseen) by_kg[kgs_[k]].push_back(k);
-    }
-    std::vector<int64_t> first;
-    for (size_t kg = 0; kg < by_kg.size(); ++kg) {
-      if (by_kg[kg].empty()) continue;
-      SABOT_ASSIGN_OR_RETURN(std::vector<columnar::Array> cols, grouper_->keys_of(by_kg[kg]));
-      first.clear();
-      for (uint32_t k : by_kg[kg]) first.push_back(first_[k]);
-      cols.push_back(internal::int64_array(first));
-      internal::put_rows(w.begin_section(static_cast<int32_t>(kg)), snap_schema_, std::move(cols),
-                         static_cast<int64_t>(first.size()));
-    }
+  Status snapshot_state(CheckpointId id, std::string* out) override {
+    std::string keyed;
+    SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
+    state::SnapshotWriter w(out, {.operator_uid = ctx_.uid,
+                                  .state_type = std::string(kStateType),
+                                  .state_version = kStateVersion,
+                                  .max_parallelism = static_cast<uint32_t>(ctx_.max_parallelism)});
+    ByteWriter& sec = w.begin_section(state::kOperatorWide);
+    sec.put<int64_t>(wm_);
+    sec.put_bytes(keyed);
     w.finish();
     return Status::ok();
   }
+  std::vector<checkpoint::SharedFile> take_shared_files() override {
+    return keyed_->take_shared_files();
+  }
+  Status notify_checkpoint_complete(CheckpointId id) override {
+    return keyed_->notify_checkpoint_complete(id);
+  }
+
   Status restore_state(std::string_view data) override {
-    return internal::restore_sections(
-        data, ctx_, kStateType,
-        [&](ByteReader& r) {
-          int64_t wm = 0;
-          SABOT_RETURN_IF_ERROR(r.get(&wm));
-          internal::merge_watermark(wm, &restored_, &wm_);
-          return Status::ok();
-        },
-        [&](int32_t, ByteReader& r) {
-          SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, snap_schema_));
-          const int nk = static_cast<int>(key_cols_.size());
-          std::vector<columnar::Array> keys(rows.columns().begin(), rows.columns().begin() + nk);
-          SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
-          if (first_.size() < grouper_->num_groups())
-            first_.resize(grouper_->num_groups(), kUnseen);
-          const int64_t* first = internal::meta_values(rows, nk);
-          for (int64_t i = 0; i < rows.num_rows(); ++i) {
-            int64_t& f = first_[ids_[static_cast<size_t>(i)]];
-            if (f == kUnseen) ++remembered_;
-            f = first[i];
-          }
-          return Status::ok();
-        });
+    SABOT_ASSIGN_OR_RETURN(
+        state::SnapshotReader snap,
+        state::SnapshotReader::open(data, ctx_.uid, kStateType, kStateVersion,
+                                    static_cast<uint32_t>(ctx_.max_parallelism)));
+    for (size_t i = 0; i < snap.sections().size(); ++i) {
+      const int32_t kg = snap.sections()[i].key_group;
+      ByteReader r = snap.section_reader(i);
+      if (kg == state::kOperatorWide) {
+        int64_t wm = 0;
+        SABOT_RETURN_IF_ERROR(r.get(&wm));
+        internal::merge_watermark(wm, &restored_, &wm_);
+        if (snap.header().state_version >= 2) {
+          std::string_view keyed;
+          SABOT_RETURN_IF_ERROR(r.get_bytes(&keyed));
+          SABOT_RETURN_IF_ERROR(keyed_->restore_state(keyed));
+        }
+      } else if (subtask_for_key_group(kg, ctx_.parallelism, ctx_.max_parallelism) ==
+                 ctx_.subtask_index) {
+        SABOT_RETURN_IF_ERROR(restore_v1_key_group(r));
+      } else {
+        continue;
+      }
+      SABOT_RETURN_IF_ERROR(r.expect_end());
+    }
+    restored_keys_ = static_cast<int64_t>(backend_->num_entries(kFirst.name));
+    in_.new_keys = 0;
+    return Status::ok();
   }
 
  private:
-  static constexpr int64_t kUnseen = INT64_MIN;
-  static constexpr const char* kStateType = "deduplicate";
   int64_t threshold() const {
     return wm_ == INT64_MIN ? INT64_MIN : internal::sat_sub(wm_, o_.allowed_lateness_ms);
   }
+  // A key group of a version 1 snapshot: its keys and their times as rows.
+  Status restore_v1_key_group(ByteReader& r) {
+    SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, v1_schema_));
+    const int nk = static_cast<int>(key_cols_.size());
+    std::vector<columnar::Array> keys(rows.columns().begin(), rows.columns().begin() + nk);
+    std::vector<state::KeyId> ids;
+    SABOT_RETURN_IF_ERROR(backend_->resolve_keys(keys, &ids));
+    const int64_t* first = internal::meta_values(rows, nk);
+    for (size_t i = 0; i < ids.size(); ++i) {
+      backend_->set_current_key(ids[i]);
+      first_->update(first[i]);
+    }
+    return Status::ok();
+  }
+
   DedupOptions o_;
   std::vector<int> key_cols_;
   int time_col_;
-  std::unique_ptr<compute::Grouper> grouper_;
-  SchemaPtr snap_schema_;  // the key columns, then "first"
+  state::KeyedStateBackend* backend_;  // owned by keyed_
+  std::unique_ptr<KeyedProcessOperator> keyed_;
+  state::ValueState<int64_t>* first_ = nullptr;  // the driver's state, for version 1 restores
+  SchemaPtr v1_schema_;                          // version 1 rows: the key columns, then "first"
   OperatorContext ctx_;
+  DedupBatch in_;
   int64_t wm_ = INT64_MIN;
   bool restored_ = false;  // see merge_watermark
-  int64_t remembered_ = 0;
-  std::vector<uint32_t> kgs_;
-  std::vector<int64_t> first_;  // by key id: time of the row last emitted, kUnseen if none
-  std::vector<int64_t> times_;
-  std::vector<int32_t> keep_, emit_;
-  std::vector<uint32_t> ids_;
+  int64_t restored_keys_ = 0;
+  std::vector<int64_t> times_, kept_times_;
+  std::vector<int32_t> keep_;
 };
 
 class DedupFactory final : public OperatorFactory {
@@ -161,14 +229,14 @@ class DedupFactory final : public OperatorFactory {
     return Status::not_found("deduplicate has no side output '" + std::string(tag) + "'");
   }
   Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
-                                           const OperatorContext&) const override {
+                                           const OperatorContext& ctx) const override {
     std::vector<int> keys;
     int t = -1;
     std::vector<columnar::DataType> types;
     SABOT_RETURN_IF_ERROR(check(inputs, &keys, &t, &types));
-    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(types));
+    SABOT_ASSIGN_OR_RETURN(auto backend, make_keyed_backend(ctx, std::move(types)));
     return std::unique_ptr<Operator>(
-        new DedupOperator(o_, std::move(keys), t, std::move(g), *inputs[0]));
+        new DedupOperator(o_, std::move(keys), t, std::move(backend), ctx, *inputs[0]));
   }
 
  private:

@@ -2,14 +2,29 @@
 
 #include <gtest/gtest.h>
 
+#include <numeric>
+
+#include "operators/join_state.h"
 #include "operators/join_test_util.h"
+#include "sabot/state/snapshot.h"
+#include "state/backend_test_util.h"
 
 namespace sabot::operators {
 namespace {
 
+using columnar::Array;
+using columnar::RecordBatch;
+using columnar::SchemaPtr;
+using state::testing::BackendKind;
 using testing::CollectOutput;
 using testing::GenOptions;
 using testing::Script;
+
+// Every test that keeps state runs on both backends: dedup's state is the job's keyed state.
+class DedupOnBackend : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  const state::StateBackend& backend() const { return state::testing::backend_of(GetParam()); }
+};
 
 // Row-at-a-time reference over the left side of a script, with the left side's own watermarks.
 std::vector<std::string> dedup_reference(const Script& s, int64_t ttl, int64_t lateness,
@@ -41,10 +56,11 @@ std::vector<std::string> dedup_reference(const Script& s, int64_t ttl, int64_t l
 
 std::vector<std::string> drive_left(const runtime::OperatorFactory& f, const Script& s,
                                     int snapshot_at, runtime::OperatorCounters* counters,
-                                    int64_t* remembered) {
+                                    int64_t* remembered, const state::StateBackend& backend) {
   std::vector<columnar::SchemaPtr> in = {s.schema[0]};
   runtime::OperatorContext ctx;
   ctx.counters = counters;
+  ctx.state_backend = &backend;
   auto op = f.create(in, ctx).value();
   EXPECT_TRUE(op->open(ctx).is_ok());
   CollectOutput out;
@@ -68,7 +84,7 @@ std::vector<std::string> drive_left(const runtime::OperatorFactory& f, const Scr
   return testing::sorted_rows(out.batches);
 }
 
-TEST(Deduplicate, KeepsTheFirstRowPerKeyWithAndWithoutEventTimeTtl) {
+TEST_P(DedupOnBackend, KeepsTheFirstRowPerKeyWithAndWithoutEventTimeTtl) {
   uint32_t seed = 40;
   for (int64_t ttl : {int64_t{0}, int64_t{100}, int64_t{1000}}) {
     for (bool use_time : {false, true}) {
@@ -89,12 +105,13 @@ TEST(Deduplicate, KeepsTheFirstRowPerKeyWithAndWithoutEventTimeTtl) {
         auto expected = dedup_reference(s, ttl, g.allowed_lateness, use_time, &late);
         runtime::OperatorCounters c;
         int64_t remembered = 0;
-        ASSERT_EQ(drive_left(*f, s, -1, &c, &remembered), expected) << "seed " << seed;
+        ASSERT_EQ(drive_left(*f, s, -1, &c, &remembered, backend()), expected) << "seed " << seed;
         EXPECT_EQ(c.records_dropped.load(), late);
         EXPECT_LE(remembered, g.num_keys);
         if (!s.steps.empty()) {
           runtime::OperatorCounters c2;
-          ASSERT_EQ(drive_left(*f, s, static_cast<int>(rng() % s.steps.size()), &c2, &remembered),
+          ASSERT_EQ(drive_left(*f, s, static_cast<int>(rng() % s.steps.size()), &c2, &remembered,
+                               backend()),
                     expected)
               << "seed " << seed;
         }
@@ -116,7 +133,7 @@ TEST(Deduplicate, ValidatesColumns) {
   EXPECT_TRUE(deduplicate({{"k"}, "t", 10, 0, false})->output_schema(in).is_ok());
 }
 
-TEST(Deduplicate, RealJobWithKeyByAtParallelismOneToFour) {
+TEST_P(DedupOnBackend, RealJobWithKeyByAtParallelismOneToFour) {
   for (int p = 1; p <= 4; ++p) {
     GenOptions g;
     g.late_fraction = 0;
@@ -130,12 +147,15 @@ TEST(Deduplicate, RealJobWithKeyByAtParallelismOneToFour) {
                               {runtime::PlanEdge{a, runtime::Partitioning::kHash, {"k"}, 0}}, p);
     auto sink = std::make_shared<CollectedBatches>();
     plan.add_operator(collect_sink(sink), {runtime::PlanEdge{d}}, 1, "sink", true);
-    ASSERT_TRUE(runtime::execute_plan(plan, {.worker_threads = 2}).is_ok());
+    runtime::ExecutionOptions eo;
+    eo.worker_threads = 2;
+    eo.state_backend = std::shared_ptr<const state::StateBackend>(&backend(), [](auto*) {});
+    ASSERT_TRUE(runtime::execute_plan(plan, eo).is_ok());
     EXPECT_EQ(testing::sorted_rows(sink->batches()), expected) << "parallelism " << p;
   }
 }
 
-TEST(Deduplicate, RestoresAtAnotherParallelism) {
+TEST_P(DedupOnBackend, RestoresAtAnotherParallelism) {
   for (uint32_t seed = 80; seed < 92; ++seed) {
     std::mt19937 rng(seed);
     GenOptions g;
@@ -152,11 +172,12 @@ TEST(Deduplicate, RestoresAtAnotherParallelism) {
     auto expected = dedup_reference(s, ttl, g.allowed_lateness, use_time, &late);
     runtime::OperatorCounters c;
     int64_t remembered = 0;
-    ASSERT_EQ(drive_left(*f, s, -1, &c, &remembered), expected) << "seed " << seed;
+    ASSERT_EQ(drive_left(*f, s, -1, &c, &remembered, backend()), expected) << "seed " << seed;
     for (auto [p, q] : {std::pair{3, 2}, std::pair{1, 3}, std::pair{2, 1}}) {
       const int at = s.steps.empty() ? -1 : static_cast<int>(rng() % s.steps.size());
       runtime::OperatorCounters c2;
-      auto rows = testing::sorted_rows(testing::drive_rescaled(*f, s, p, q, at, 1, &c2));
+      auto rows = testing::sorted_rows(
+          testing::drive_rescaled(*f, s, p, q, at, 1, &c2, nullptr, seed, &backend()));
       ASSERT_EQ(rows, expected) << "seed " << seed << ": " << p << " -> " << q << " at " << at;
       EXPECT_EQ(c2.records_dropped.load(), late);
     }
@@ -193,6 +214,101 @@ TEST(Deduplicate, TruncatedFlippedAndForeignSnapshotsAreRefusedNamingUidAndOffse
       << st.to_string();
   testing::expect_corrupt_snapshots_refused(*f, nullptr, in, bytes, 94);
 }
+
+// A batch of (k, t) rows.
+RecordBatch key_time_batch(const SchemaPtr& schema,
+                           const std::vector<std::pair<int64_t, int64_t>>& rows) {
+  auto k = columnar::make_builder(columnar::int64());
+  auto t = columnar::make_builder(schema->field(1).type);
+  for (auto [key, time] : rows) {
+    k->append_scalar(columnar::Scalar::of_int64(key));
+    t->append_scalar(columnar::Scalar::of_timestamp(time, columnar::TimeUnit::kMilli));
+  }
+  return RecordBatch::make(schema, {k->finish(), t->finish()}).value();
+}
+
+// Version 1 snapshots (written before dedup's state moved onto the keyed state backend: per key
+// group its keys and the time of the row last emitted for each) still restore, on either backend
+// and at another parallelism: each subtask takes the keys of its key groups. Keys 0..99 were
+// emitted at time 10 k, the watermark was 500, the TTL is 300 ms: after the restore, a row of key
+// k is emitted only when k >= 100 (a new key) or its entry expired (10 k + 300 <= 500, k <= 20).
+TEST_P(DedupOnBackend, RestoresVersionOneSnapshots) {
+  const SchemaPtr schema =
+      columnar::schema({columnar::field("k", columnar::int64()),
+                        columnar::field("t", columnar::timestamp(columnar::TimeUnit::kMilli))});
+  std::vector<int64_t> keys(100);
+  std::iota(keys.begin(), keys.end(), 0);
+  std::vector<uint64_t> hashes;
+  ASSERT_TRUE(
+      compute::hash_columns(std::vector<Array>{internal::int64_array(keys)}, &hashes).is_ok());
+  std::map<uint32_t, std::vector<int64_t>> by_kg;
+  for (size_t i = 0; i < keys.size(); ++i)
+    by_kg[compute::key_group_of(hashes[i], 128)].push_back(keys[i]);
+  std::string bytes;
+  {
+    state::SnapshotWriter w(&bytes, {"under-test", "deduplicate", 1, 128});
+    w.begin_section(state::kOperatorWide).put<int64_t>(500);
+    const SchemaPtr rows = internal::rows_schema(*columnar::schema({schema->field(0)}), {"first"});
+    for (const auto& [kg, ks] : by_kg) {
+      std::vector<int64_t> first;
+      for (int64_t k : ks) first.push_back(10 * k);
+      internal::put_rows(w.begin_section(static_cast<int32_t>(kg)), rows,
+                         {internal::int64_array(ks), internal::int64_array(first)},
+                         static_cast<int64_t>(ks.size()));
+    }
+    w.finish();
+  }
+  auto f = deduplicate({{"k"}, "t", 300, 0, false});
+  std::vector<SchemaPtr> in = {schema};
+  for (int p : {1, 3}) {
+    std::vector<std::string> emitted;
+    int64_t remembered = 0;
+    for (int i = 0; i < p; ++i) {
+      runtime::OperatorContext ctx;
+      ctx.uid = "under-test";
+      ctx.subtask_index = i;
+      ctx.parallelism = p;
+      ctx.state_backend = &backend();
+      auto op = f->create(in, ctx).value();
+      ASSERT_TRUE(op->open(ctx).is_ok());
+      Status st = op->restore_state(bytes);
+      ASSERT_TRUE(st.is_ok()) << st.to_string();
+      remembered += dynamic_cast<StatefulOperator&>(*op).buffered_rows();
+      // Every key 0..119 at time 600 (on time: the watermark is 500), to the subtask owning it.
+      std::vector<std::pair<int64_t, int64_t>> rows;
+      for (int64_t k = 0; k < 120; ++k) rows.push_back({k, 600});
+      RecordBatch all = key_time_batch(schema, rows);
+      std::vector<uint64_t> h;
+      std::vector<int> cols = {0};
+      ASSERT_TRUE(compute::hash_columns(all, cols, &h).is_ok());
+      std::vector<int32_t> mine;
+      for (size_t r = 0; r < h.size(); ++r) {
+        if (subtask_for_key_group(static_cast<int>(compute::key_group_of(h[r], 128)), p, 128) ==
+            i) {
+          mine.push_back(static_cast<int32_t>(r));
+        }
+      }
+      CollectOutput out;
+      ASSERT_TRUE(op->process_batch(compute::take(all, mine).value(), 0, out).is_ok());
+      for (const auto& b : out.batches) {
+        for (int64_t r = 0; r < b.num_rows(); ++r)
+          emitted.push_back(b.column(0).scalar_at(r).to_string());
+      }
+    }
+    std::vector<std::string> expected;
+    for (int64_t k = 0; k < 120; ++k) {
+      if (k <= 20 || k >= 100) expected.push_back(std::to_string(k));
+    }
+    std::sort(emitted.begin(), emitted.end());
+    std::sort(expected.begin(), expected.end());
+    EXPECT_EQ(emitted, expected) << "parallelism " << p;
+    EXPECT_EQ(remembered, 100) << "parallelism " << p;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, DedupOnBackend,
+                         ::testing::Values(BackendKind::kMemory, BackendKind::kRocksDb),
+                         state::testing::backend_kind_name);
 
 }  // namespace
 }  // namespace sabot::operators

@@ -314,11 +314,13 @@ inline std::vector<RecordBatch> drive(const runtime::OperatorFactory& f, const S
 // and every watermark; after step `snapshot_at` snapshots all of them, restores `q` fresh
 // instances (each opened, then given every old snapshot, in a shuffled order) and continues with
 // the rest of the input routed among the q. `inputs` = 1 drives only side 0 with its own
-// watermarks (dedup). Returns every batch emitted by any instance.
+// watermarks (dedup). `backend`: the job's state backend (null: memory). Returns every batch
+// emitted by any instance.
 inline std::vector<RecordBatch> drive_rescaled(const runtime::OperatorFactory& f, const Script& s,
                                                int p, int q, int snapshot_at, int inputs,
                                                runtime::OperatorCounters* counters,
-                                               ManualClock* clock = nullptr, uint32_t seed = 1) {
+                                               ManualClock* clock = nullptr, uint32_t seed = 1,
+                                               const state::StateBackend* backend = nullptr) {
   std::vector<SchemaPtr> in = {s.schema[0], s.schema[1]};
   in.resize(static_cast<size_t>(inputs));
   auto make = [&](int n) {
@@ -329,6 +331,7 @@ inline std::vector<RecordBatch> drive_rescaled(const runtime::OperatorFactory& f
       ctx.subtask_index = i;
       ctx.parallelism = n;
       ctx.counters = counters;
+      ctx.state_backend = backend;
       if (clock) ctx.clock = clock;
       ops.push_back(f.create(in, ctx).value());
       Status st = ops.back()->open(ctx);

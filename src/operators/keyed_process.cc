@@ -93,6 +93,20 @@ Status KeyedProcessOperator::flush(runtime::Output& out) {
   return out.emit(*rows);
 }
 
+Result<std::unique_ptr<state::KeyedStateBackend>> make_keyed_backend(
+    const runtime::OperatorContext& ctx, std::vector<columnar::DataType> key_types) {
+  state::KeyedBackendOptions bo;
+  bo.key_types = std::move(key_types);
+  bo.max_parallelism = static_cast<uint32_t>(ctx.max_parallelism);
+  bo.key_groups =
+      state::key_groups_for_subtask(ctx.subtask_index, ctx.parallelism, ctx.max_parallelism);
+  bo.clock = ctx.clock;
+  bo.name = ctx.operator_name;
+  static const state::MemoryStateBackend kMemory;
+  const state::StateBackend& states = ctx.state_backend != nullptr ? *ctx.state_backend : kMemory;
+  return states.create_keyed_backend(bo);
+}
+
 namespace {
 
 // Per key group of a snapshot, the (key index, time) of its timers.

@@ -15,6 +15,7 @@
 #include "sabot/compute/hash.h"
 #include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/rocksdb_backend.h"
+#include "state/backend_test_util.h"
 
 namespace sabot::state {
 namespace {
@@ -35,46 +36,11 @@ Array int64_array(const std::vector<int64_t>& v) {
 
 // Every test of a suite below runs against both backends (the conformance of the RocksDB backend
 // to the memory backend's behaviour); make_backend() makes the kind of the running test.
-enum class BackendKind { kMemory, kRocksDb };
+using testing::backend_kind_name;
+using testing::BackendKind;
 BackendKind g_backend_kind = BackendKind::kMemory;
 
-std::string backend_kind_name(const ::testing::TestParamInfo<BackendKind>& info) {
-  return info.param == BackendKind::kMemory ? "Memory" : "RocksDb";
-}
-
-// The RocksDB backend of this test process, in a scratch directory removed at exit.
-const StateBackend& rocksdb_backend() {
-  struct Holder {
-    std::string dir;
-    std::shared_ptr<RocksDbStateBackend> backend;
-    Holder() {
-      // On tmpfs when there is one: RocksDB syncs its manifest when an instance opens, and some
-      // tests open over a thousand instances.
-      const std::string base =
-          std::filesystem::is_directory("/dev/shm") ? "/dev/shm/" : ::testing::TempDir();
-      dir = base + "/keyed_state_test_rocksdb_" + std::to_string(::getpid());
-      // Small memtables so that the tests also read from SST files, not only from memory, and a
-      // small write cache so that they run through its flushes as well as its hits.
-      backend = RocksDbStateBackend::make(dir, {.block_cache_bytes = size_t{1} << 20,
-                                                .write_buffer_bytes = size_t{256} << 10,
-                                                .write_cache_bytes = size_t{16} << 10})
-                    .value();
-    }
-    ~Holder() {
-      backend.reset();
-      std::error_code ec;
-      std::filesystem::remove_all(dir, ec);
-    }
-  };
-  static Holder holder;
-  return *holder.backend;
-}
-
-const StateBackend& current_backend() {
-  static MemoryStateBackend memory;
-  if (g_backend_kind == BackendKind::kRocksDb) return rocksdb_backend();
-  return memory;
-}
+const StateBackend& current_backend() { return testing::backend_of(g_backend_kind); }
 
 class BackendTest : public ::testing::TestWithParam<BackendKind> {
  protected:

@@ -231,20 +231,13 @@ class ProcessFactory final : public runtime::OperatorFactory {
     RowReader<In> reader;
     SABOT_RETURN_IF_ERROR(reader.bind(schema));
     std::vector<int> key_columns;
-    state::KeyedBackendOptions bo;
+    std::vector<columnar::DataType> key_types;
     for (const std::string& k : keys_) {
       int i = schema.field_index(k);
       key_columns.push_back(i);
-      bo.key_types.push_back(schema.field(i).type);
+      key_types.push_back(schema.field(i).type);
     }
-    bo.max_parallelism = static_cast<uint32_t>(ctx.max_parallelism);
-    bo.key_groups =
-        state::key_groups_for_subtask(ctx.subtask_index, ctx.parallelism, ctx.max_parallelism);
-    bo.clock = ctx.clock;
-    bo.name = ctx.operator_name;
-    static const state::MemoryStateBackend kMemory;
-    const state::StateBackend& states = ctx.state_backend != nullptr ? *ctx.state_backend : kMemory;
-    SABOT_ASSIGN_OR_RETURN(auto backend, states.create_keyed_backend(bo));
+    SABOT_ASSIGN_OR_RETURN(auto backend, operators::make_keyed_backend(ctx, std::move(key_types)));
     int time_column = options_.time_column.empty() ? -1 : schema.field_index(options_.time_column);
     auto driver = std::make_unique<ProcessDriver<In, Out>>(make_(), time_column, std::move(reader));
     return std::unique_ptr<runtime::Operator>(new operators::KeyedProcessOperator(

@@ -108,6 +108,12 @@ class KeyedProcessOperator final : public runtime::Operator {
   std::vector<checkpoint::SharedFile> shared_files_;  // of the last snapshot, until taken
 };
 
+// A keyed state backend for subtask `ctx` (its key groups, clock and max parallelism) keyed by
+// columns of `key_types`, made by the job's backend (ctx.state_backend; the memory backend when
+// null).
+Result<std::unique_ptr<state::KeyedStateBackend>> make_keyed_backend(
+    const runtime::OperatorContext& ctx, std::vector<columnar::DataType> key_types);
+
 // The state type of a keyed process function's incremental RocksDB snapshot.
 inline constexpr std::string_view kProcessRocksDbStateType = "process-function-rocksdb";
 
