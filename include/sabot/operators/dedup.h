@@ -17,9 +17,9 @@ namespace sabot::operators {
 // where t0 is the time of the row last emitted for the key; the next row of the key is emitted
 // again. Late rows (time <= T, or null time) are dropped and counted, or sent to side output
 // "late". Without a time column nothing is late and keys are kept forever. Watermarks pass
-// through. Keys compare like compute::Grouper (null equals null). What it remembers per key is keyed
-// state on the job's state backend (OperatorContext::state_backend): in memory, or in RocksDB,
-// where it may be larger than memory and checkpoints incrementally.
+// through. Keys compare like compute::Grouper (null equals null). What it remembers per key is
+// keyed state on the job's state backend (OperatorContext::state_backend): in memory, or in
+// RocksDB, where it may be larger than memory and checkpoints incrementally.
 struct DedupOptions {
   std::vector<std::string> keys;
   std::string time_column;  // empty: no event time
