@@ -9,6 +9,9 @@
 // (1,3) and (3,2). Inputs are made so that (a) itself is deterministic: event time never decreases
 // within a split (no late rows), and all rows of a key are in one split (so order-sensitive
 // operators such as dedup, count windows and rolling reduce see each key's rows in one order).
+// Every case runs with the job's state backend in memory and on RocksDB; the operators whose
+// state lives on the backend (docs/state-backends.md) are checked on both, the others keep their
+// state in operator memory either way.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +23,7 @@
 #include <vector>
 
 #include "sabot/api/environment.h"
+#include "state/backend_test_util.h"
 
 struct Row {
   int64_t key = 0;
@@ -47,6 +51,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using columnar::field;
+using state::testing::BackendKind;
 
 constexpr int kSplits = 4;
 
@@ -188,9 +193,12 @@ struct Run {
 Run run_job(const Case& c, const std::vector<std::shared_ptr<const SplitBatches>>& inputs,
             int parallelism, const std::vector<std::vector<size_t>>& first,
             const std::optional<std::vector<std::vector<size_t>>>& cut,
-            std::shared_ptr<const runtime::JobSnapshot> restore) {
+            std::shared_ptr<const runtime::JobSnapshot> restore, BackendKind backend) {
   auto store = std::make_shared<runtime::CheckpointStore>();
   EnvironmentOptions opts;
+  // Not owned: the test process's backend outlives every job.
+  opts.state_backend = std::shared_ptr<const state::StateBackend>(
+      &state::testing::backend_of(backend), [](const state::StateBackend*) {});
   opts.parallelism = parallelism;
   opts.worker_threads = 2;
   opts.checkpoints = cut ? store : nullptr;
@@ -244,7 +252,7 @@ Run run_job(const Case& c, const std::vector<std::shared_ptr<const SplitBatches>
   return out;
 }
 
-void check_case(const Case& c, int p, int q, uint64_t seed) {
+void check_case(const Case& c, int p, int q, uint64_t seed, BackendKind backend) {
   SCOPED_TRACE(c.name + " " + std::to_string(p) + " -> " + std::to_string(q) + ", seed " +
                std::to_string(seed));
   std::mt19937_64 rng(seed);
@@ -264,10 +272,10 @@ void check_case(const Case& c, int p, int q, uint64_t seed) {
     cut.push_back(std::move(cuts));
     inputs.push_back(std::move(in));
   }
-  Run a = run_job(c, inputs, p, zero, std::nullopt, nullptr);
-  Run b = run_job(c, inputs, p, zero, cut, nullptr);
+  Run a = run_job(c, inputs, p, zero, std::nullopt, nullptr, backend);
+  Run b = run_job(c, inputs, p, zero, cut, nullptr, backend);
   ASSERT_TRUE(b.snapshot) << "checkpoint 1 did not complete";
-  Run after = run_job(c, inputs, q, cut, std::nullopt, b.snapshot);
+  Run after = run_job(c, inputs, q, cut, std::nullopt, b.snapshot, backend);
   std::vector<std::string> joined = b.rows;
   joined.insert(joined.end(), after.rows.begin(), after.rows.end());
   std::sort(joined.begin(), joined.end());
@@ -427,22 +435,28 @@ struct Param {
   Case c;
   int p;
   int q;
+  BackendKind backend;
 };
 
-void PrintTo(const Param& p, std::ostream* os) { *os << p.c.name << " " << p.p << " -> " << p.q; }
+void PrintTo(const Param& p, std::ostream* os) {
+  *os << p.c.name << " " << p.p << " -> " << p.q << " on ";
+  state::testing::PrintTo(p.backend, os);
+}
 
 class StateConformance : public ::testing::TestWithParam<Param> {};
 
 TEST_P(StateConformance, InterruptedAndRestoredOutputEqualsUninterruptedRun) {
   const Param& param = GetParam();
-  for (uint64_t seed : {11u, 12u}) check_case(param.c, param.p, param.q, seed);
+  for (uint64_t seed : {11u, 12u}) check_case(param.c, param.p, param.q, seed, param.backend);
 }
 
 std::vector<Param> params() {
   std::vector<Param> out;
   for (const Case& c : cases()) {
-    for (auto [p, q] : {std::pair{2, 2}, std::pair{1, 3}, std::pair{3, 2}})
-      out.push_back({c, p, q});
+    for (BackendKind b : {BackendKind::kMemory, BackendKind::kRocksDb}) {
+      for (auto [p, q] : {std::pair{2, 2}, std::pair{1, 3}, std::pair{3, 2}})
+        out.push_back({c, p, q, b});
+    }
   }
   return out;
 }
@@ -450,7 +464,9 @@ std::vector<Param> params() {
 INSTANTIATE_TEST_SUITE_P(Operators, StateConformance, ::testing::ValuesIn(params()),
                          [](const ::testing::TestParamInfo<Param>& info) {
                            return info.param.c.name + "_" + std::to_string(info.param.p) + "_to_" +
-                                  std::to_string(info.param.q);
+                                  std::to_string(info.param.q) +
+                                  (info.param.backend == BackendKind::kMemory ? "_Memory"
+                                                                              : "_RocksDb");
                          });
 
 }  // namespace
