@@ -959,24 +959,37 @@ class CountPerKey final : public KeyedProcessFunction<Row, Counted> {
   state::ValueState<int64_t>* count_ = nullptr;
 };
 
-// generator (1 split, gated) -> key_by -> CountPerKey (parallelism p) -> exactly-once file.
-void build_counting(Environment& env, const std::shared_ptr<Feed>& feed, const std::string& out) {
-  auto gen = [feed](int, int64_t next, int64_t max_rows) -> Result<std::optional<RecordBatch>> {
+// The keyed stage of the incremental-checkpoint jobs: CountPerKey (a process function), or
+// deduplicate (a built-in operator whose keys are keyed state on the job's backend).
+enum class IncJob { kCount, kDedup };
+
+// Row i of the dedup job: every key once, then 1 % new keys, then a tail of repeats of old keys
+// that only the remembered keys drop.
+Row dedup_row(int64_t i) {
+  const int64_t key = i < kIncKeys + kIncChanged ? i : (i * 37) % kIncKeys;
+  return Row{key, i, i % 7};
+}
+
+// generator (1 split, gated) -> key_by -> CountPerKey or deduplicate (parallelism p) ->
+// exactly-once file.
+void build_counting(Environment& env, const std::shared_ptr<Feed>& feed, const std::string& out,
+                    IncJob kind = IncJob::kCount) {
+  auto gen = [feed, kind](int, int64_t next,
+                          int64_t max_rows) -> Result<std::optional<RecordBatch>> {
     if (next >= kIncRows) return std::optional<RecordBatch>();
     const int64_t end = std::min({kIncRows, next + max_rows, feed->limit.load()});
     RowWriter<Row> w;
-    for (int64_t i = next; i < end; ++i) w.append(inc_row(i));
+    for (int64_t i = next; i < end; ++i)
+      w.append(kind == IncJob::kDedup ? dedup_row(i) : inc_row(i));
     feed->produced.fetch_add(w.size());
     return std::optional<RecordBatch>(w.finish());
   };
-  env.from_generator("rows", record_schema<Row>(), 1, gen)
-      .uid("rows")
-      .key_by("key")
-      .process(CountPerKey{}, {.time_column = "seq"})
-      .uid("count")
-      .to_file({.path = out, .format = FileFormat::kJsonLines})
-      .set_parallelism(1)
-      .uid("out");
+  KeyedStream keyed =
+      env.from_generator("rows", record_schema<Row>(), 1, gen).uid("rows").key_by("key");
+  DataStream stage = kind == IncJob::kDedup
+                         ? keyed.deduplicate().uid("dedup")
+                         : keyed.process(CountPerKey{}, {.time_column = "seq"}).uid("count");
+  stage.to_file({.path = out, .format = FileFormat::kJsonLines}).set_parallelism(1).uid("out");
 }
 
 EnvironmentOptions counting_options(std::shared_ptr<checkpoint::CheckpointStorage> storage,
@@ -1000,13 +1013,13 @@ EnvironmentOptions counting_options(std::shared_ptr<checkpoint::CheckpointStorag
 // 1 % of the keys changed (checkpoint 2), and cancels it. Returns the two checkpoints' manifests.
 std::pair<checkpoint::CheckpointInfo, checkpoint::CheckpointInfo> two_checkpoints(
     const std::shared_ptr<checkpoint::CheckpointStorage>& storage, const std::string& dir,
-    bool incremental) {
+    bool incremental, IncJob kind = IncJob::kCount) {
   EnvironmentOptions o = counting_options(storage, dir + "/rocks", 2, incremental);
   o.restore_latest = false;
   Environment env(o);
   auto feed = std::make_shared<Feed>();
   feed->limit = 0;
-  build_counting(env, feed, dir + "/out.jsonl");
+  build_counting(env, feed, dir + "/out.jsonl", kind);
   auto job = env.start("counting");
   EXPECT_TRUE(job.is_ok()) << job.status().to_string();
   if (!job.is_ok()) return {};
@@ -1041,14 +1054,16 @@ uint64_t shared_total(const checkpoint::CheckpointInfo& info) {
 // another parallelism (3, from 2) then finishes with exactly the output of an uninterrupted run,
 // timers included.
 // The output of an uninterrupted run of the counting job, sorted.
-std::vector<std::string> uninterrupted_counting(const std::string& dir) {
+std::vector<std::string> uninterrupted_counting(const std::string& dir,
+                                                IncJob kind = IncJob::kCount) {
   Environment env(counting_options(nullptr, "", 2, true));
   auto feed = std::make_shared<Feed>();
-  build_counting(env, feed, dir + "/expected.jsonl");
+  build_counting(env, feed, dir + "/expected.jsonl", kind);
   JobResult r = env.execute("counting");
   EXPECT_TRUE(r.ok()) << r.status().to_string();
   std::vector<std::string> expected = sorted_lines(dir + "/expected.jsonl");
-  EXPECT_EQ(expected.size(), static_cast<size_t>(kIncRows + kIncKeys));
+  EXPECT_EQ(expected.size(), static_cast<size_t>(kind == IncJob::kDedup ? kIncKeys + kIncChanged
+                                                                        : kIncRows + kIncKeys));
   return expected;
 }
 
@@ -1137,6 +1152,32 @@ TEST(IncrementalCheckpoint, ASavepointRestoresWithoutTheCheckpointDirectory) {
     Environment env(o);
     auto feed = std::make_shared<Feed>();
     build_counting(env, feed, dir.path + "/out.jsonl");
+    JobResult r = env.execute("counting");
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+  EXPECT_EQ(sorted_lines(dir.path + "/out.jsonl"), expected);
+}
+
+// Dedup's remembered keys are keyed state on the job's backend: on RocksDB its checkpoints are
+// incremental like a process function's. After 1 % new keys the second checkpoint copies a small
+// part of what it references; restored at parallelism 3 from 2, the job drops every repeat of a
+// key seen before the cut and emits each key exactly once.
+TEST(IncrementalCheckpoint, DedupSharesItsSstFilesAndRestoresAtAnotherParallelism) {
+  TempDir dir;
+  const std::vector<std::string> expected = uninterrupted_counting(dir.path, IncJob::kDedup);
+  ASSERT_FALSE(HasFailure());
+  auto storage = open_storage(dir.path + "/ck");
+  const auto [first, second] = two_checkpoints(storage, dir.path, true, IncJob::kDedup);
+  ASSERT_FALSE(first.shared_files.empty());
+  ASSERT_FALSE(second.shared_files.empty());
+  EXPECT_EQ(first.shared_bytes_copied, shared_total(first));
+  EXPECT_GT(second.shared_bytes_copied, 0u);
+  EXPECT_LT(second.shared_bytes_copied * 5, shared_total(second))
+      << "copied " << second.shared_bytes_copied << " of " << shared_total(second);
+  {
+    Environment env(counting_options(storage, dir.path + "/rocks3", 3, true));
+    auto feed = std::make_shared<Feed>();
+    build_counting(env, feed, dir.path + "/out.jsonl", IncJob::kDedup);
     JobResult r = env.execute("counting");
     ASSERT_TRUE(r.ok()) << r.status().to_string();
   }
