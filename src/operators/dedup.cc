@@ -262,4 +262,27 @@ std::shared_ptr<const OperatorFactory> deduplicate(DedupOptions options) {
   return std::make_shared<DedupFactory>(std::move(options));
 }
 
+Result<std::optional<std::string>> dedup_keyed_snapshot(std::string_view bytes,
+                                                        const std::string& uid,
+                                                        uint32_t max_parallelism) {
+  auto header = state::SnapshotReader::peek_header(bytes);
+  if (!header.is_ok() || header->state_type != kStateType || header->state_version < 2) {
+    return std::optional<std::string>();
+  }
+  SABOT_ASSIGN_OR_RETURN(
+      state::SnapshotReader snap,
+      state::SnapshotReader::open(bytes, uid, kStateType, kStateVersion, max_parallelism));
+  for (size_t i = 0; i < snap.sections().size(); ++i) {
+    if (snap.sections()[i].key_group != state::kOperatorWide) continue;
+    ByteReader r = snap.section_reader(i);
+    int64_t wm = 0;
+    std::string_view keyed;
+    SABOT_RETURN_IF_ERROR(r.get(&wm));
+    SABOT_RETURN_IF_ERROR(r.get_bytes(&keyed));
+    return std::optional<std::string>(std::string(keyed));
+  }
+  return Status::invalid_data(state::describe_snapshot(uid, kStateType) +
+                              ": no operator-wide section");
+}
+
 }  // namespace sabot::operators

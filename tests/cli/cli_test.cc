@@ -22,7 +22,9 @@
 #include "sabot/fraud/rules.h"
 #include "sabot/fraud/transactions.h"
 #include "sabot/nexmark/generator.h"
+#include "sabot/operators/dedup.h"
 #include "sabot/state/keyed_state_backend.h"
+#include "sabot/state/rocksdb_backend.h"
 #include "sabot/state/snapshot.h"
 #include "support/text_files.h"
 
@@ -352,6 +354,74 @@ TEST_F(CliTest, StateReadPrintsKeyedStateAsJsonLinesWithoutTheJobsCode) {
   Outcome state_help = sabot("state read --help");
   EXPECT_EQ(state_help.code, 0);
   EXPECT_NE(state_help.out.find("--operator"), std::string::npos) << state_help.out;
+}
+
+// Dedup nests its keyed state (per key the time of the row last emitted, state 'first') in its own
+// snapshot: state read and checkpoints show read it from a memory job's checkpoint and from a
+// RocksDB job's incremental one (its SST files in the checkpoint's shared directory).
+TEST_F(CliTest, StateReadAndCheckpointsShowReadDedupStateOnBothBackends) {
+  auto rocks = state::RocksDbStateBackend::make(path("rocks"), {});
+  ASSERT_TRUE(rocks.is_ok()) << rocks.status().to_string();
+  const state::MemoryStateBackend memory;
+  const columnar::SchemaPtr schema =
+      columnar::schema({columnar::field("k", columnar::int64()),
+                        columnar::field("t", columnar::timestamp(columnar::TimeUnit::kMilli))});
+  std::vector<columnar::SchemaPtr> in = {schema};
+  auto factory = operators::deduplicate({{"k"}, "t", 0, 0, false});
+  for (const bool on_rocksdb : {false, true}) {
+    SCOPED_TRACE(on_rocksdb ? "rocksdb" : "memory");
+    runtime::OperatorContext ctx;
+    ctx.uid = "dedup";
+    ctx.max_parallelism = 8;
+    ctx.state_backend =
+        on_rocksdb ? static_cast<const state::StateBackend*>(rocks->get()) : &memory;
+    ctx.incremental_checkpoints = on_rocksdb;
+    auto op = factory->create(in, ctx);
+    ASSERT_TRUE(op.is_ok()) << op.status().to_string();
+    ASSERT_TRUE((*op)->open(ctx).is_ok());
+    columnar::Int64Builder keys;
+    auto times = columnar::make_builder(schema->field(1).type);
+    for (auto [k, t] : {std::pair<int64_t, int64_t>{17, 5}, {-4, 6}, {17, 9}}) {
+      keys.append(k);
+      times->append_scalar(columnar::Scalar::of_timestamp(t, columnar::TimeUnit::kMilli));
+    }
+    auto batch = columnar::RecordBatch::make(schema, {keys.finish(), times->finish()});
+    ASSERT_TRUE(batch.is_ok());
+    struct Discard final : runtime::Output {
+      Status emit(const columnar::RecordBatch&) override { return Status::ok(); }
+      Status emit_watermark(Timestamp) override { return Status::ok(); }
+    } discard;
+    ASSERT_TRUE((*op)->process_batch(*batch, 0, discard).is_ok());
+    checkpoint::CheckpointData d;
+    d.job_name = "dedup-job";
+    d.checkpoint_id = 1;
+    d.max_parallelism = 8;
+    std::string bytes;
+    ASSERT_TRUE((*op)->snapshot_state(CheckpointId(1), &bytes).is_ok());
+    d.operators["dedup"] = {1, {bytes}};
+    d.shared_files = (*op)->take_shared_files();
+    EXPECT_EQ(d.shared_files.empty(), !on_rocksdb);
+    auto storage =
+        checkpoint::CheckpointStorage::open(path(on_rocksdb ? "ck-rocksdb" : "ck-memory"));
+    ASSERT_TRUE(storage.is_ok());
+    auto written = storage->write(d);
+    ASSERT_TRUE(written.is_ok()) << written.status().to_string();
+    op->reset();  // the RocksDB instance goes; the checkpoint holds its files
+
+    Outcome read = sabot("state read " + *written + " --operator dedup --state first");
+    ASSERT_EQ(read.code, 0) << read.err;
+    EXPECT_EQ(test_support::sorted_lines(read.out),
+              (std::vector<std::string>{R"({"key": -4, "namespace": 0, "value": 6})",
+                                        R"({"key": 17, "namespace": 0, "value": 5})"}));
+    Outcome show = sabot("checkpoints show " + *written);
+    ASSERT_EQ(show.code, 0) << show.err;
+    EXPECT_NE(show.out.find("'deduplicate' v2 holding "), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("state 'first': value of long, 2 entries over 2 keys"),
+              std::string::npos)
+        << show.out;
+    EXPECT_EQ(show.out.find("incremental RocksDB checkpoint") != std::string::npos, on_rocksdb)
+        << show.out;
+  }
 }
 
 TEST_F(CliTest, FraudGenerateWritesTheGeneratorsTransactions) {
