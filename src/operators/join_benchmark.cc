@@ -4,6 +4,9 @@
 // written (snapshot) or read (restore) per second.
 #include <benchmark/benchmark.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <random>
 
 #include "sabot/base/check.h"
@@ -11,6 +14,7 @@
 #include "sabot/operators/dedup.h"
 #include "sabot/operators/join.h"
 #include "sabot/runtime/metrics.h"
+#include "sabot/state/rocksdb_backend.h"
 
 namespace sabot::operators {
 namespace {
@@ -59,9 +63,11 @@ struct Inputs {
 };
 
 std::unique_ptr<runtime::Operator> make_op(const runtime::OperatorFactory& f, const Inputs& in,
-                                           int inputs, runtime::OperatorCounters* counters) {
+                                           int inputs, runtime::OperatorCounters* counters,
+                                           const state::StateBackend* backend = nullptr) {
   runtime::OperatorContext ctx;
   ctx.counters = counters;
+  ctx.state_backend = backend;
   ctx.uid = "bench";
   std::vector<columnar::SchemaPtr> schemas(in.schema, in.schema + inputs);
   auto op = f.create(schemas, ctx).value();
@@ -79,13 +85,14 @@ void feed(runtime::Operator& op, const Inputs& in, size_t from, size_t to, int i
   }
 }
 
-void run(benchmark::State& state, const runtime::OperatorFactory& f, int inputs) {
+void run(benchmark::State& state, const runtime::OperatorFactory& f, int inputs,
+         const state::StateBackend* backend = nullptr) {
   const int64_t n = state.range(0);
   Inputs in(n);
   int64_t out_rows = 0;
   for (auto _ : state) {
     runtime::OperatorCounters counters;
-    auto op = make_op(f, in, inputs, &counters);
+    auto op = make_op(f, in, inputs, &counters, backend);
     NullOutput out;
     feed(*op, in, 0, in.left.size(), inputs, out);
     SABOT_CHECK_OK(op->process_watermark(Timestamp::max(), out));
@@ -129,6 +136,26 @@ void BM_Dedup(benchmark::State& state) {
   run(state, *deduplicate({{"k"}, "t", 5000, 0, false}), 1);
 }
 BENCHMARK(BM_Dedup)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+// Dedup with its keyed state on RocksDB (default options; an instance per iteration, in a
+// scratch directory removed at exit).
+void BM_DedupRocksDb(benchmark::State& state) {
+  struct Scratch {
+    std::string dir = (std::filesystem::temp_directory_path() /
+                       ("sabot_join_benchmark_" + std::to_string(::getpid())))
+                          .string();
+    std::shared_ptr<state::RocksDbStateBackend> backend =
+        state::RocksDbStateBackend::make(dir, {}).value();
+    ~Scratch() {
+      backend.reset();
+      std::error_code ec;
+      std::filesystem::remove_all(dir, ec);
+    }
+  };
+  static Scratch scratch;
+  run(state, *deduplicate({{"k"}, "t", 5000, 0, false}), 1, scratch.backend.get());
+}
+BENCHMARK(BM_DedupRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
 // Snapshot and restore of an interval join holding the last 10 s of both sides (~20 K rows over
 // 10 K keys, in ~6 chunks per side).
