@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "sabot/api/environment.h"
-#include "state/backend_test_util.h"
+#include "sabot/state/backend_testing.h"
 
 struct Row {
   int64_t key = 0;

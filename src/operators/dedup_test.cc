@@ -6,8 +6,8 @@
 
 #include "operators/join_state.h"
 #include "operators/join_test_util.h"
+#include "sabot/state/backend_testing.h"
 #include "sabot/state/snapshot.h"
-#include "state/backend_test_util.h"
 
 namespace sabot::operators {
 namespace {

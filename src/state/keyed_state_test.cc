@@ -13,9 +13,9 @@
 
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/hash.h"
+#include "sabot/state/backend_testing.h"
 #include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/rocksdb_backend.h"
-#include "state/backend_test_util.h"
 
 namespace sabot::state {
 namespace {

@@ -1,5 +1,6 @@
-// Tests that run against both state backends: the backend kind as a gtest parameter, and one
-// RocksDB backend per test process in a scratch directory removed at exit.
+// For tests that run against both state backends (it includes gtest; programs do not include it):
+// the backend kind as a gtest parameter, and one RocksDB backend per test process in a scratch
+// directory removed at exit.
 #pragma once
 
 #include <unistd.h>
