@@ -1,5 +1,5 @@
-// Join and dedup throughput: two in-order streams over 10 K int64 keys in batches of 4096 rows
-// alternating left/right, a watermark after every pair (one event per millisecond per side).
+// Join, dedup and top-N throughput: two in-order streams over 10 K int64 keys in batches of 4096
+// rows alternating left/right, a watermark after every pair (one event per millisecond per side).
 // Each benchmark reports input rows per second; the snapshot benchmarks report the bytes of state
 // written (snapshot) or read (restore) per second.
 #include <benchmark/benchmark.h>
@@ -13,6 +13,7 @@
 #include "sabot/columnar/builder.h"
 #include "sabot/operators/dedup.h"
 #include "sabot/operators/join.h"
+#include "sabot/operators/topn.h"
 #include "sabot/runtime/metrics.h"
 #include "sabot/state/rocksdb_backend.h"
 
@@ -137,9 +138,9 @@ void BM_Dedup(benchmark::State& state) {
 }
 BENCHMARK(BM_Dedup)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
-// Dedup with its keyed state on RocksDB (default options; an instance per iteration, in a
-// scratch directory removed at exit).
-void BM_DedupRocksDb(benchmark::State& state) {
+// A RocksDB backend with default options in a scratch directory removed at exit (an instance per
+// operator, so per iteration).
+const state::StateBackend* scratch_rocksdb() {
   struct Scratch {
     std::string dir = (std::filesystem::temp_directory_path() /
                        ("sabot_join_benchmark_" + std::to_string(::getpid())))
@@ -153,9 +154,25 @@ void BM_DedupRocksDb(benchmark::State& state) {
     }
   };
   static Scratch scratch;
-  run(state, *deduplicate({{"k"}, "t", 5000, 0, false}), 1, scratch.backend.get());
+  return scratch.backend.get();
+}
+
+// Dedup with its keyed state on RocksDB.
+void BM_DedupRocksDb(benchmark::State& state) {
+  run(state, *deduplicate({{"k"}, "t", 5000, 0, false}), 1, scratch_rocksdb());
 }
 BENCHMARK(BM_DedupRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+// The 3 largest values per key (random values: few rows make the cut once every key has 3).
+void BM_TopN(benchmark::State& state) {
+  run(state, *top_n({.key_columns = {"k"}, .order_column = "lv", .n = 3}), 1);
+}
+BENCHMARK(BM_TopN)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_TopNRocksDb(benchmark::State& state) {
+  run(state, *top_n({.key_columns = {"k"}, .order_column = "lv", .n = 3}), 1, scratch_rocksdb());
+}
+BENCHMARK(BM_TopNRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
 // Snapshot and restore of an interval join holding the last 10 s of both sides (~20 K rows over
 // 10 K keys, in ~6 chunks per side).

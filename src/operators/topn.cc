@@ -11,7 +11,10 @@
 #include "sabot/compute/grouper.h"
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
+#include "sabot/operators/keyed_process.h"
+#include "sabot/state/key_registry.h"
 #include "sabot/state/snapshot.h"
+#include "sabot/state/value_bytes.h"
 
 namespace sabot::operators {
 
@@ -41,126 +44,245 @@ uint64_t order_key(const Array& a, int64_t i) {
   }
 }
 
-struct Candidate {
-  uint64_t score;  // larger is better (already flipped for ascending order)
-  uint64_t seq;    // arrival order: smaller wins ties
-  int32_t batch;   // index into kept_
+// A candidate of a key in its keyed state: ((score, seq), the row's values in the key-bytes
+// encoding). score: larger is better (already flipped for ascending order); seq: arrival order,
+// smaller wins ties. A key's candidates are kept best first.
+using Candidate = std::pair<std::pair<uint64_t, uint64_t>, std::string>;
+using Candidates = std::vector<Candidate>;
+const state::ValueStateDescriptor<Candidates> kCandidates{"candidates"};
+
+struct Rank {
+  uint64_t score;
+  uint64_t seq;
+};
+bool better(const Rank& a, const Rank& b) {
+  return a.score != b.score ? a.score > b.score : a.seq < b.seq;
+}
+Rank rank_of(const Candidate& c) { return {c.first.first, c.first.second}; }
+
+// A ranked row of the batch being processed.
+struct BatchRow {
+  state::KeyId key;
+  Rank rank;
   int32_t row;
 };
 
-// Heap order: the worst candidate on top.
-bool better(const Candidate& a, const Candidate& b) {
-  return a.score != b.score ? a.score > b.score : a.seq < b.seq;
-}
-struct WorstOnTop {
-  bool operator()(const Candidate& a, const Candidate& b) const { return better(a, b); }
+// What the operator shares with its driver.
+struct TopNShared {
+  uint64_t next_seq = 0;  // the arrival number of the next ranked row
+  int value_columns = 0;  // the input's columns (without the constant key column of unkeyed top-N)
 };
 
+// Per batch: the rows ranked, the best n of each key found in the batch, and only then each touched
+// key's candidates read and, when one of its rows makes the cut, written once (one
+// read-modify-write per key and batch, not per row).
+class TopNDriver final : public KeyedProcessDriver {
+ public:
+  TopNDriver(int order, int64_t n, bool descending, TopNShared* shared)
+      : order_(order), n_(static_cast<size_t>(n)), descending_(descending), shared_(shared) {}
+
+  Status open(KeyedProcessScope* scope, const runtime::OperatorContext&) override {
+    backend_ = scope->backend;
+    SABOT_ASSIGN_OR_RETURN(candidates_, backend_->get_state(kCandidates));
+    return Status::ok();
+  }
+
+  Status process_rows(const RecordBatch& batch, std::span<const state::KeyId> ids) override {
+    const Array& order = batch.column(order_);
+    rows_.clear();
+    for (int64_t r = 0; r < batch.num_rows(); ++r) {
+      if (order.is_null(r)) continue;
+      const uint64_t score = order_key(order, r);
+      rows_.push_back({ids[static_cast<size_t>(r)],
+                       {descending_ ? score : ~score, shared_->next_seq++},
+                       static_cast<int32_t>(r)});
+    }
+    std::sort(rows_.begin(), rows_.end(), [](const BatchRow& a, const BatchRow& b) {
+      return a.key != b.key ? a.key < b.key : better(a.rank, b.rank);
+    });
+    const std::span<const Array> values(batch.columns().data(),
+                                        static_cast<size_t>(shared_->value_columns));
+    for (size_t i = 0; i < rows_.size();) {
+      size_t j = i;
+      while (j < rows_.size() && rows_[j].key == rows_[i].key) ++j;
+      backend_->set_current_key(rows_[i].key);
+      const Candidates* held = candidates_->get();
+      // The key's best row of the batch does not beat its worst candidate: nothing changes.
+      if (held != nullptr && held->size() >= n_ && !better(rows_[i].rank, rank_of(held->back()))) {
+        i = j;
+        continue;
+      }
+      merged_ = held != nullptr ? *held : Candidates{};
+      for (size_t k = i; k < j && k < i + n_; ++k) {
+        const Rank r = rows_[k].rank;
+        if (merged_.size() >= n_ && !better(r, rank_of(merged_.back()))) break;
+        auto at = std::upper_bound(
+            merged_.begin(), merged_.end(), r,
+            [](const Rank& x, const Candidate& c) { return better(x, rank_of(c)); });
+        Candidate c{{r.score, r.seq}, {}};
+        state::encode_values(values, rows_[k].row, &c.second);
+        merged_.insert(at, std::move(c));
+        if (merged_.size() > n_) merged_.pop_back();
+      }
+      candidates_->update(std::move(merged_));
+      i = j;
+    }
+    return Status::ok();
+  }
+  Status on_timer(Timestamp) override { return Status::ok(); }  // sets none
+  Result<std::optional<RecordBatch>> take_output() override {
+    return std::optional<RecordBatch>();  // ranks are emitted by finish()
+  }
+
+ private:
+  int order_;
+  size_t n_;
+  bool descending_;
+  TopNShared* shared_;
+  state::KeyedStateBackend* backend_ = nullptr;
+  state::ValueState<Candidates>* candidates_ = nullptr;
+  std::vector<BatchRow> rows_;
+  Candidates merged_;
+};
+
+class DiscardOutput final : public runtime::Output {
+ public:
+  Status emit(const RecordBatch&) override { return Status::ok(); }
+  Status emit_watermark(Timestamp) override { return Status::ok(); }
+};
+
+// Keeps each key's candidates in keyed state (the job's backend, memory or RocksDB) through a
+// KeyedProcessOperator; top-N without key columns runs it on a constant key column.
 class TopNOperator final : public runtime::Operator {
  public:
   TopNOperator(TopNOptions options, const runtime::OperatorContext& ctx, std::vector<int> keys,
-               int order, SchemaPtr in, SchemaPtr out, std::unique_ptr<compute::Grouper> grouper)
+               int order, SchemaPtr in, SchemaPtr out,
+               std::unique_ptr<state::KeyedStateBackend> backend)
       : options_(std::move(options)),
         ctx_(ctx),
-        keys_(std::move(keys)),
-        order_(order),
+        keyed_columns_(!keys.empty()),
         in_schema_(std::move(in)),
         out_schema_(std::move(out)),
-        grouper_(std::move(grouper)) {}
-
-  // sabot_operator_state_keys: the keys with a heap (none without key columns).
-  int64_t state_keys() const override { return grouper_ ? grouper_->num_groups() : -1; }
-
-  Status process_batch(const RecordBatch& batch, int, runtime::Output&) override {
-    return consume(batch);
+        backend_(backend.get()) {
+    shared_.value_columns = in_schema_->num_fields();
+    if (keys.empty()) keys = {in_schema_->num_fields()};  // the constant key column
+    keyed_ = std::make_unique<KeyedProcessOperator>(
+        std::make_unique<TopNDriver>(order, options_.n, options_.descending, &shared_),
+        std::move(keys), std::move(backend), ctx);
   }
 
-  Status finish(runtime::Output& out) override {
-    SABOT_ASSIGN_OR_RETURN(RecordBatch ranked, ranked_rows());
-    return out.emit(ranked);
-  }
+  // sabot_operator_state_keys: the keys seen (none without key columns).
+  int64_t state_keys() const override { return keyed_columns_ ? keyed_->num_keys() : -1; }
 
   Status open(const runtime::OperatorContext& ctx) override {
     ctx_ = ctx;
+    SABOT_RETURN_IF_ERROR(keyed_->open(ctx));
+    SABOT_ASSIGN_OR_RETURN(candidates_, backend_->get_state(kCandidates));
     return Status::ok();
   }
 
-  // One envelope (state type "top-n"): per key group, its live candidates in arrival order as an
-  // Arrow IPC stream of the input schema; without key columns one operator-wide section.
-  // Restoring re-inserts them in that order, which rebuilds the heaps with the same ties.
-  Status snapshot_state(CheckpointId, std::string* out) override {
-    SABOT_ASSIGN_OR_RETURN(RecordBatch live, live_rows_in_arrival_order());
+  Status process_batch(const RecordBatch& batch, int, runtime::Output& out) override {
+    if (batch.num_rows() == 0) return Status::ok();
+    if (keyed_columns_) return keyed_->process_batch(batch, 0, out);
+    SABOT_ASSIGN_OR_RETURN(RecordBatch with_key, with_constant_key(batch));
+    return keyed_->process_batch(with_key, 0, out);
+  }
+
+  // Every key's candidates, best first, with their rank.
+  Status finish(runtime::Output& out) override {
+    SABOT_ASSIGN_OR_RETURN(std::vector<state::KeyId> keys,
+                           backend_->keys_with_state(kCandidates.name, state::kDefaultNamespace));
+    std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
+    std::vector<columnar::DataType> types;
+    for (const auto& f : in_schema_->fields()) {
+      builders.push_back(columnar::make_builder(f.type));
+      types.push_back(f.type);
+    }
+    columnar::Int64Builder rank;
+    std::vector<columnar::Scalar> values;
+    for (state::KeyId k : keys) {
+      backend_->set_current_key(k);
+      const Candidates* held = candidates_->get();
+      if (held == nullptr) continue;
+      for (size_t i = 0; i < held->size(); ++i) {
+        SABOT_RETURN_IF_ERROR(state::KeyRegistry::decode_key((*held)[i].second, types, &values));
+        for (size_t c = 0; c < values.size(); ++c) builders[c]->append_scalar(values[c]);
+        rank.append(static_cast<int64_t>(i) + 1);
+      }
+    }
+    std::vector<Array> cols;
+    for (auto& b : builders) cols.push_back(b->finish());
+    cols.push_back(rank.finish());
+    SABOT_ASSIGN_OR_RETURN(RecordBatch ranked, RecordBatch::make(out_schema_, std::move(cols)));
+    return out.emit(ranked);
+  }
+
+  // Version 2: one operator-wide section, [u64 next arrival number][bytes: the keyed state's
+  // snapshot] (the KeyedProcessOperator's, full or incremental RocksDB).
+  Status snapshot_state(CheckpointId id, std::string* out) override {
+    std::string keyed;
+    SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
     state::SnapshotWriter w(out, {.operator_uid = ctx_.uid,
                                   .state_type = std::string(kStateType),
-                                  .state_version = 1,
+                                  .state_version = kStateVersion,
                                   .max_parallelism = static_cast<uint32_t>(ctx_.max_parallelism)});
-    if (keys_.empty()) {
-      if (live.num_rows() > 0)
-        SABOT_RETURN_IF_ERROR(put_rows(live, w.begin_section(state::kOperatorWide)));
-      w.finish();
-      return Status::ok();
-    }
-    key_arrays_.clear();
-    for (int k : keys_) key_arrays_.push_back(live.column(k));
-    std::vector<uint64_t> hashes;
-    SABOT_RETURN_IF_ERROR(compute::hash_columns(key_arrays_, &hashes));
-    key_arrays_.clear();
-    std::vector<uint32_t> groups(hashes.size());
-    compute::key_groups(hashes, static_cast<uint32_t>(ctx_.max_parallelism), groups);
-    std::vector<std::vector<int32_t>> rows_of_group(static_cast<size_t>(ctx_.max_parallelism));
-    for (size_t i = 0; i < groups.size(); ++i) {
-      rows_of_group[groups[i]].push_back(static_cast<int32_t>(i));
-    }
-    for (size_t kg = 0; kg < rows_of_group.size(); ++kg) {
-      if (rows_of_group[kg].empty()) continue;
-      SABOT_ASSIGN_OR_RETURN(RecordBatch rows, compute::take(live, rows_of_group[kg]));
-      SABOT_RETURN_IF_ERROR(put_rows(rows, w.begin_section(static_cast<int32_t>(kg))));
-    }
+    ByteWriter& sec = w.begin_section(state::kOperatorWide);
+    sec.put<uint64_t>(shared_.next_seq);
+    sec.put_bytes(keyed);
     w.finish();
     return Status::ok();
   }
+  std::vector<checkpoint::SharedFile> take_shared_files() override {
+    return keyed_->take_shared_files();
+  }
+  Status notify_checkpoint_complete(CheckpointId id) override {
+    return keyed_->notify_checkpoint_complete(id);
+  }
 
+  // Version 2: the keyed state (owned key groups) and the largest arrival number. Version 1 (per
+  // key group, or operator-wide without key columns, the live candidates in arrival order as an
+  // Arrow IPC stream): the owned sections' rows ranked again in that order.
   Status restore_state(std::string_view data) override {
     SABOT_ASSIGN_OR_RETURN(
         state::SnapshotReader reader,
-        state::SnapshotReader::open(data, ctx_.uid, kStateType, 1,
+        state::SnapshotReader::open(data, ctx_.uid, kStateType, kStateVersion,
                                     static_cast<uint32_t>(ctx_.max_parallelism)));
+    const bool v1 = reader.header().state_version < 2;
     for (size_t i = 0; i < reader.sections().size(); ++i) {
       const int32_t kg = reader.sections()[i].key_group;
       ByteReader r = reader.section_reader(i);
+      if (!v1) {
+        if (kg != state::kOperatorWide) return r.invalid("a key-group section in version 2");
+        uint64_t next_seq = 0;
+        std::string_view keyed;
+        SABOT_RETURN_IF_ERROR(r.get(&next_seq));
+        SABOT_RETURN_IF_ERROR(r.get_bytes(&keyed));
+        SABOT_RETURN_IF_ERROR(r.expect_end());
+        SABOT_RETURN_IF_ERROR(keyed_->restore_state(keyed));
+        shared_.next_seq = std::max(shared_.next_seq, next_seq);
+        continue;
+      }
       if (kg == state::kOperatorWide) {
-        if (!keys_.empty()) return r.invalid("operator-wide rows in the snapshot of a keyed top_n");
+        if (keyed_columns_) return r.invalid("operator-wide rows in the snapshot of a keyed top_n");
       } else {
-        if (keys_.empty())
+        if (!keyed_columns_)
           return r.invalid("key-group rows in the snapshot of a top_n without keys");
         if (subtask_for_key_group(kg, ctx_.parallelism, ctx_.max_parallelism) !=
             ctx_.subtask_index) {
           continue;
         }
       }
-      SABOT_RETURN_IF_ERROR(get_rows(r));
+      SABOT_RETURN_IF_ERROR(restore_v1_rows(r));
     }
     return Status::ok();
   }
 
-  int64_t live_candidates() const {
-    int64_t n = 0;
-    for (const auto& h : heaps_) n += static_cast<int64_t>(h.size());
-    return n;
-  }
-
  private:
   static constexpr std::string_view kStateType = "top-n";
+  static constexpr uint16_t kStateVersion = 2;
 
-  Status put_rows(const RecordBatch& rows, ByteWriter& w) const {
-    SABOT_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes,
-                           columnar::write_ipc_stream(in_schema_, {rows}));
-    w.put_bytes(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
-    return Status::ok();
-  }
-
-  // A section's rows: decoded, checked against the input schema, consumed in order.
-  Status get_rows(ByteReader& r) {
+  // A version 1 section's rows: decoded, checked against the input schema, ranked in order.
+  Status restore_v1_rows(ByteReader& r) {
     const size_t at = r.position();
     std::string_view bytes;
     SABOT_RETURN_IF_ERROR(r.get_bytes(&bytes));
@@ -176,147 +298,40 @@ class TopNOperator final : public runtime::Operator {
                                   ": rows have another schema than the input at byte " +
                                   std::to_string(at));
     }
-    for (const RecordBatch& b : read->second) SABOT_RETURN_IF_ERROR(consume(b));
+    DiscardOutput none;  // the driver emits nothing
+    for (const RecordBatch& b : read->second) SABOT_RETURN_IF_ERROR(process_batch(b, 0, none));
     return Status::ok();
   }
 
-  Status consume(const RecordBatch& batch) {
-    const int64_t rows = batch.num_rows();
-    if (rows == 0) return Status::ok();
-    if (keys_.empty()) {
-      ids_.assign(static_cast<size_t>(rows), 0);
-      if (heaps_.empty()) heaps_.resize(1);
-    } else {
-      key_arrays_.clear();
-      for (int k : keys_) key_arrays_.push_back(batch.column(k));
-      SABOT_RETURN_IF_ERROR(grouper_->consume(key_arrays_, &ids_));
-      if (heaps_.size() < grouper_->num_groups()) heaps_.resize(grouper_->num_groups());
+  // `batch` with a constant int32 key column appended (top-N without key columns).
+  Result<RecordBatch> with_constant_key(const RecordBatch& batch) {
+    const int64_t n = batch.num_rows();
+    if (zeros_.length() < n) {
+      columnar::Int32Builder b;
+      for (int64_t i = 0; i < std::max<int64_t>(n, 4096); ++i) b.append(0);
+      zeros_ = b.finish();
     }
-    const Array& order = batch.column(order_);
-    const int32_t batch_index = static_cast<int32_t>(kept_.size());
-    const size_t n = static_cast<size_t>(options_.n);
-    touched_.clear();
-    for (int64_t r = 0; r < rows; ++r) {
-      if (order.is_null(r)) continue;
-      uint64_t score = order_key(order, r);
-      if (!options_.descending) score = ~score;
-      Candidate c{score, next_seq_++, batch_index, static_cast<int32_t>(r)};
-      auto& heap = heaps_[ids_[static_cast<size_t>(r)]];
-      if (heap.size() < n) {
-        heap.push_back(c);
-        std::push_heap(heap.begin(), heap.end(), WorstOnTop());
-      } else if (better(c, heap.front())) {
-        std::pop_heap(heap.begin(), heap.end(), WorstOnTop());
-        heap.back() = c;
-        std::push_heap(heap.begin(), heap.end(), WorstOnTop());
-      } else {
-        continue;
-      }
-      touched_.push_back(ids_[static_cast<size_t>(r)]);
+    std::vector<Array> cols = batch.columns();
+    cols.push_back(zeros_.slice(0, n));
+    if (!keyed_schema_) {
+      std::vector<columnar::Field> fields = in_schema_->fields();
+      fields.push_back(columnar::field("__top_n_key", columnar::int32(), false));
+      SABOT_ASSIGN_OR_RETURN(keyed_schema_, columnar::Schema::make(std::move(fields)));
     }
-    // Keep only the rows of this batch that are still candidates, re-pointing them.
-    std::sort(touched_.begin(), touched_.end());
-    touched_.erase(std::unique(touched_.begin(), touched_.end()), touched_.end());
-    selected_.clear();
-    for (uint32_t g : touched_) {
-      for (Candidate& c : heaps_[g]) {
-        if (c.batch == batch_index) selected_.push_back(c.row);
-      }
-    }
-    if (selected_.empty()) return Status::ok();
-    std::sort(selected_.begin(), selected_.end());
-    SABOT_ASSIGN_OR_RETURN(RecordBatch kept, compute::take(batch, selected_));
-    for (uint32_t g : touched_) {
-      for (Candidate& c : heaps_[g]) {
-        if (c.batch != batch_index) continue;
-        c.row = static_cast<int32_t>(std::lower_bound(selected_.begin(), selected_.end(), c.row) -
-                                     selected_.begin());
-      }
-    }
-    kept_.push_back(std::move(kept));
-    kept_rows_ += static_cast<int64_t>(selected_.size());
-    // Rows evicted from heaps stay in kept_ until a compaction drops them.
-    if (kept_rows_ > 2 * live_candidates() + 4096) SABOT_RETURN_IF_ERROR(compact());
-    return Status::ok();
-  }
-
-  // All live candidates as one batch; `refs` gets, per candidate in heap order, its new row.
-  Status gather(std::vector<std::pair<Candidate*, int32_t>>* order_by, RecordBatch* out) {
-    std::vector<int64_t> base(kept_.size() + 1, 0);
-    for (size_t i = 0; i < kept_.size(); ++i) base[i + 1] = base[i] + kept_[i].num_rows();
-    std::vector<int32_t> idx;
-    idx.reserve(order_by->size());
-    for (auto& [c, unused] : *order_by) {
-      idx.push_back(static_cast<int32_t>(base[static_cast<size_t>(c->batch)] + c->row));
-    }
-    RecordBatch all = kept_.empty() ? RecordBatch::make_empty(in_schema_)
-                                    : columnar::concat(std::span<const RecordBatch>(kept_)).value();
-    SABOT_ASSIGN_OR_RETURN(*out, compute::take(all, idx));
-    return Status::ok();
-  }
-
-  Status compact() {
-    std::vector<std::pair<Candidate*, int32_t>> live;
-    for (auto& h : heaps_) {
-      for (Candidate& c : h) live.emplace_back(&c, 0);
-    }
-    RecordBatch packed;
-    SABOT_RETURN_IF_ERROR(gather(&live, &packed));
-    for (size_t i = 0; i < live.size(); ++i) {
-      live[i].first->batch = 0;
-      live[i].first->row = static_cast<int32_t>(i);
-    }
-    kept_.clear();
-    kept_.push_back(std::move(packed));
-    kept_rows_ = static_cast<int64_t>(live.size());
-    return Status::ok();
-  }
-
-  Result<RecordBatch> live_rows_in_arrival_order() {
-    std::vector<std::pair<Candidate*, int32_t>> live;
-    for (auto& h : heaps_) {
-      for (Candidate& c : h) live.emplace_back(&c, 0);
-    }
-    std::sort(live.begin(), live.end(),
-              [](const auto& a, const auto& b) { return a.first->seq < b.first->seq; });
-    RecordBatch rows;
-    SABOT_RETURN_IF_ERROR(gather(&live, &rows));
-    return rows;
-  }
-
-  Result<RecordBatch> ranked_rows() {
-    std::vector<std::pair<Candidate*, int32_t>> order;
-    columnar::Int64Builder rank;
-    for (auto& h : heaps_) {
-      std::sort(h.begin(), h.end(), better);
-      for (size_t i = 0; i < h.size(); ++i) {
-        order.emplace_back(&h[i], 0);
-        rank.append(static_cast<int64_t>(i) + 1);
-      }
-    }
-    RecordBatch rows;
-    SABOT_RETURN_IF_ERROR(gather(&order, &rows));
-    std::vector<Array> cols = rows.columns();
-    cols.push_back(rank.finish());
-    return RecordBatch::make(out_schema_, std::move(cols));
+    return RecordBatch::make(keyed_schema_, std::move(cols));
   }
 
   TopNOptions options_;
   runtime::OperatorContext ctx_;
-  std::vector<int> keys_;
-  int order_;
+  bool keyed_columns_;
   SchemaPtr in_schema_;
   SchemaPtr out_schema_;
-  std::unique_ptr<compute::Grouper> grouper_;
-  std::vector<std::vector<Candidate>> heaps_;  // per key group id
-  std::vector<RecordBatch> kept_;
-  int64_t kept_rows_ = 0;
-  uint64_t next_seq_ = 0;
-  // Scratch reused across batches.
-  std::vector<Array> key_arrays_;
-  std::vector<uint32_t> ids_;
-  std::vector<uint32_t> touched_;
-  std::vector<int32_t> selected_;
+  state::KeyedStateBackend* backend_;  // owned by keyed_
+  TopNShared shared_;
+  std::unique_ptr<KeyedProcessOperator> keyed_;
+  state::ValueState<Candidates>* candidates_ = nullptr;
+  Array zeros_;             // int32 zeros, sliced as the constant key column
+  SchemaPtr keyed_schema_;  // the input's schema plus the constant key column
 };
 
 class TopNFactory final : public runtime::OperatorFactory {
@@ -362,13 +377,11 @@ class TopNFactory final : public runtime::OperatorFactory {
       keys.push_back(s.field_index(k));
       key_types.push_back(s.field(keys.back()).type);
     }
-    std::unique_ptr<compute::Grouper> grouper;
-    if (!keys.empty()) {
-      SABOT_ASSIGN_OR_RETURN(grouper, compute::Grouper::make(key_types));
-    }
+    if (key_types.empty()) key_types = {columnar::int32()};  // the constant key column
+    SABOT_ASSIGN_OR_RETURN(auto backend, make_keyed_backend(ctx, std::move(key_types)));
     return std::unique_ptr<runtime::Operator>(
         new TopNOperator(options_, ctx, std::move(keys), s.field_index(options_.order_column),
-                         inputs[0], std::move(out), std::move(grouper)));
+                         inputs[0], std::move(out), std::move(backend)));
   }
 
  private:

@@ -8,6 +8,7 @@
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/hash.h"
 #include "sabot/state/state_codec.h"
+#include "sabot/state/value_bytes.h"
 
 namespace sabot::state {
 
@@ -91,6 +92,11 @@ void encode_key_value(const Array& a, int64_t i, ByteWriter& w) {
 }
 
 }  // namespace
+
+void encode_values(std::span<const Array> columns, int64_t row, std::string* out) {
+  ByteWriter w(out);
+  for (const Array& col : columns) encode_key_value(col, row, w);
+}
 
 Status KeyRegistry::register_new_keys(std::span<const Array> key_columns,
                                       std::span<const KeyId> ids, uint32_t first_new) {

@@ -1,10 +1,12 @@
 // Top-N per key: the N rows with the largest (or smallest) value of an order column for every key,
 // emitted when the input ends, with a 1-based `rank` column appended. Ties keep the row that
 // arrived first; rows whose order value is null are not ranked. Only the current candidates are
-// kept (at most N rows per key), so memory is bounded by keys × N. Snapshots use the one envelope
-// (state type "top-n"): each key group's live candidates in arrival order (Arrow IPC) in its
-// section, or one operator-wide section without key columns; restore keeps owned key groups and
-// re-inserts the rows, so it works at any parallelism and keeps the tie order.
+// kept (at most N rows per key), as keyed state on the job's state backend
+// (OperatorContext::state_backend): in memory, or in RocksDB, where they may be larger than memory
+// and checkpoint incrementally. Each batch costs one read (and, when a row makes the cut, one
+// write) per key it holds. Snapshots (state type "top-n", version 2) nest the keyed state's, so
+// restore works at any parallelism and keeps the tie order; version 1 snapshots (the candidates as
+// Arrow IPC rows per key group) still restore.
 #pragma once
 
 #include <memory>
