@@ -131,14 +131,8 @@ class DedupOperator final : public StatefulOperator {
   Status snapshot_state(CheckpointId id, std::string* out) override {
     std::string keyed;
     SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
-    state::SnapshotWriter w(out, {.operator_uid = ctx_.uid,
-                                  .state_type = std::string(kStateType),
-                                  .state_version = kStateVersion,
-                                  .max_parallelism = static_cast<uint32_t>(ctx_.max_parallelism)});
-    ByteWriter& sec = w.begin_section(state::kOperatorWide);
-    sec.put<int64_t>(wm_);
-    sec.put_bytes(keyed);
-    w.finish();
+    write_wrapped_keyed_snapshot(ctx_, kStateType, kStateVersion, static_cast<uint64_t>(wm_), keyed,
+                                 out);
     return Status::ok();
   }
   std::vector<checkpoint::SharedFile> take_shared_files() override {
@@ -156,15 +150,16 @@ class DedupOperator final : public StatefulOperator {
     for (size_t i = 0; i < snap.sections().size(); ++i) {
       const int32_t kg = snap.sections()[i].key_group;
       ByteReader r = snap.section_reader(i);
+      if (kg == state::kOperatorWide && snap.header().state_version >= 2) {
+        SABOT_ASSIGN_OR_RETURN(WrappedKeyedSnapshot w, read_wrapped_keyed_snapshot(r));
+        internal::merge_watermark(static_cast<int64_t>(w.value), &restored_, &wm_);
+        SABOT_RETURN_IF_ERROR(keyed_->restore_state(w.keyed));
+        continue;
+      }
       if (kg == state::kOperatorWide) {
         int64_t wm = 0;
         SABOT_RETURN_IF_ERROR(r.get(&wm));
         internal::merge_watermark(wm, &restored_, &wm_);
-        if (snap.header().state_version >= 2) {
-          std::string_view keyed;
-          SABOT_RETURN_IF_ERROR(r.get_bytes(&keyed));
-          SABOT_RETURN_IF_ERROR(keyed_->restore_state(keyed));
-        }
       } else if (subtask_for_key_group(kg, ctx_.parallelism, ctx_.max_parallelism) ==
                  ctx_.subtask_index) {
         SABOT_RETURN_IF_ERROR(restore_v1_key_group(r));
@@ -260,29 +255,6 @@ class DedupFactory final : public OperatorFactory {
 
 std::shared_ptr<const OperatorFactory> deduplicate(DedupOptions options) {
   return std::make_shared<DedupFactory>(std::move(options));
-}
-
-Result<std::optional<std::string>> dedup_keyed_snapshot(std::string_view bytes,
-                                                        const std::string& uid,
-                                                        uint32_t max_parallelism) {
-  auto header = state::SnapshotReader::peek_header(bytes);
-  if (!header.is_ok() || header->state_type != kStateType || header->state_version < 2) {
-    return std::optional<std::string>();
-  }
-  SABOT_ASSIGN_OR_RETURN(
-      state::SnapshotReader snap,
-      state::SnapshotReader::open(bytes, uid, kStateType, kStateVersion, max_parallelism));
-  for (size_t i = 0; i < snap.sections().size(); ++i) {
-    if (snap.sections()[i].key_group != state::kOperatorWide) continue;
-    ByteReader r = snap.section_reader(i);
-    int64_t wm = 0;
-    std::string_view keyed;
-    SABOT_RETURN_IF_ERROR(r.get(&wm));
-    SABOT_RETURN_IF_ERROR(r.get_bytes(&keyed));
-    return std::optional<std::string>(std::string(keyed));
-  }
-  return Status::invalid_data(state::describe_snapshot(uid, kStateType) +
-                              ": no operator-wide section");
 }
 
 }  // namespace sabot::operators

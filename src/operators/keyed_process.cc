@@ -459,4 +459,50 @@ Result<std::string> full_process_snapshot(std::string_view bytes, const std::str
   return out;
 }
 
+void write_wrapped_keyed_snapshot(const runtime::OperatorContext& ctx, std::string_view state_type,
+                                  uint16_t state_version, uint64_t value, std::string_view keyed,
+                                  std::string* out) {
+  state::SnapshotWriter w(out, {.operator_uid = ctx.uid,
+                                .state_type = std::string(state_type),
+                                .state_version = state_version,
+                                .max_parallelism = static_cast<uint32_t>(ctx.max_parallelism)});
+  ByteWriter& sec = w.begin_section(state::kOperatorWide);
+  sec.put<uint64_t>(value);
+  sec.put_bytes(keyed);
+  w.finish();
+}
+
+Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader) {
+  WrappedKeyedSnapshot w;
+  SABOT_RETURN_IF_ERROR(reader.get(&w.value));
+  SABOT_RETURN_IF_ERROR(reader.get_bytes(&w.keyed));
+  SABOT_RETURN_IF_ERROR(reader.expect_end());
+  return w;
+}
+
+Result<std::optional<UnwrappedKeyedSnapshot>> unwrap_keyed_snapshot(std::string_view bytes,
+                                                                    const std::string& uid,
+                                                                    uint32_t max_parallelism) {
+  // The operators whose snapshots wrap a keyed one (dedup.cc, topn.cc), from that version on.
+  static constexpr std::pair<std::string_view, uint16_t> kWrapping[] = {{"deduplicate", 2},
+                                                                        {"top-n", 2}};
+  auto header = state::SnapshotReader::peek_header(bytes);
+  if (!header.is_ok()) return std::optional<UnwrappedKeyedSnapshot>();
+  for (const auto& [type, since] : kWrapping) {
+    if (header->state_type != type || header->state_version < since) continue;
+    SABOT_ASSIGN_OR_RETURN(
+        state::SnapshotReader snap,
+        state::SnapshotReader::open(bytes, uid, type, header->state_version, max_parallelism));
+    for (size_t i = 0; i < snap.sections().size(); ++i) {
+      if (snap.sections()[i].key_group != state::kOperatorWide) continue;
+      ByteReader r = snap.section_reader(i);
+      SABOT_ASSIGN_OR_RETURN(WrappedKeyedSnapshot w, read_wrapped_keyed_snapshot(r));
+      return std::optional<UnwrappedKeyedSnapshot>(
+          UnwrappedKeyedSnapshot{std::string(type), header->state_version, std::string(w.keyed)});
+    }
+    return Status::invalid_data(state::describe_snapshot(uid, type) + ": no operator-wide section");
+  }
+  return std::optional<UnwrappedKeyedSnapshot>();
+}
+
 }  // namespace sabot::operators

@@ -222,14 +222,7 @@ class TopNOperator final : public runtime::Operator {
   Status snapshot_state(CheckpointId id, std::string* out) override {
     std::string keyed;
     SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
-    state::SnapshotWriter w(out, {.operator_uid = ctx_.uid,
-                                  .state_type = std::string(kStateType),
-                                  .state_version = kStateVersion,
-                                  .max_parallelism = static_cast<uint32_t>(ctx_.max_parallelism)});
-    ByteWriter& sec = w.begin_section(state::kOperatorWide);
-    sec.put<uint64_t>(shared_.next_seq);
-    sec.put_bytes(keyed);
-    w.finish();
+    write_wrapped_keyed_snapshot(ctx_, kStateType, kStateVersion, shared_.next_seq, keyed, out);
     return Status::ok();
   }
   std::vector<checkpoint::SharedFile> take_shared_files() override {
@@ -253,13 +246,9 @@ class TopNOperator final : public runtime::Operator {
       ByteReader r = reader.section_reader(i);
       if (!v1) {
         if (kg != state::kOperatorWide) return r.invalid("a key-group section in version 2");
-        uint64_t next_seq = 0;
-        std::string_view keyed;
-        SABOT_RETURN_IF_ERROR(r.get(&next_seq));
-        SABOT_RETURN_IF_ERROR(r.get_bytes(&keyed));
-        SABOT_RETURN_IF_ERROR(r.expect_end());
-        SABOT_RETURN_IF_ERROR(keyed_->restore_state(keyed));
-        shared_.next_seq = std::max(shared_.next_seq, next_seq);
+        SABOT_ASSIGN_OR_RETURN(WrappedKeyedSnapshot w, read_wrapped_keyed_snapshot(r));
+        SABOT_RETURN_IF_ERROR(keyed_->restore_state(w.keyed));
+        shared_.next_seq = std::max(shared_.next_seq, w.value);
         continue;
       }
       if (kg == state::kOperatorWide) {

@@ -23,6 +23,7 @@
 #include "sabot/fraud/transactions.h"
 #include "sabot/nexmark/generator.h"
 #include "sabot/operators/dedup.h"
+#include "sabot/operators/topn.h"
 #include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/rocksdb_backend.h"
 #include "sabot/state/snapshot.h"
@@ -359,61 +360,74 @@ TEST_F(CliTest, StateReadPrintsKeyedStateAsJsonLinesWithoutTheJobsCode) {
 // Dedup nests its keyed state (per key the time of the row last emitted, state 'first') in its own
 // snapshot: state read and checkpoints show read it from a memory job's checkpoint and from a
 // RocksDB job's incremental one (its SST files in the checkpoint's shared directory).
-TEST_F(CliTest, StateReadAndCheckpointsShowReadDedupStateOnBothBackends) {
-  auto rocks = state::RocksDbStateBackend::make(path("rocks"), {});
-  ASSERT_TRUE(rocks.is_ok()) << rocks.status().to_string();
+// Runs an operator `factory` makes (uid `uid`, max parallelism 8, on the memory backend or on
+// `rocksdb` with incremental checkpoints) over rows (k int64, t timestamp ms) = `rows` and writes
+// its snapshot as checkpoint 1 into `dir`; the checkpoint's path.
+std::string write_operator_checkpoint(const runtime::OperatorFactory& factory,
+                                      const std::string& uid,
+                                      const std::vector<std::pair<int64_t, int64_t>>& rows,
+                                      const state::StateBackend* rocksdb, const std::string& dir) {
   const state::MemoryStateBackend memory;
   const columnar::SchemaPtr schema =
       columnar::schema({columnar::field("k", columnar::int64()),
                         columnar::field("t", columnar::timestamp(columnar::TimeUnit::kMilli))});
   std::vector<columnar::SchemaPtr> in = {schema};
+  runtime::OperatorContext ctx;
+  ctx.uid = uid;
+  ctx.max_parallelism = 8;
+  ctx.state_backend = rocksdb != nullptr ? rocksdb : &memory;
+  ctx.incremental_checkpoints = rocksdb != nullptr;
+  auto op = factory.create(in, ctx);
+  EXPECT_TRUE(op.is_ok()) << op.status().to_string();
+  if (!op.is_ok()) return "";
+  EXPECT_TRUE((*op)->open(ctx).is_ok());
+  columnar::Int64Builder keys;
+  auto times = columnar::make_builder(schema->field(1).type);
+  for (auto [k, t] : rows) {
+    keys.append(k);
+    times->append_scalar(columnar::Scalar::of_timestamp(t, columnar::TimeUnit::kMilli));
+  }
+  auto batch = columnar::RecordBatch::make(schema, {keys.finish(), times->finish()});
+  EXPECT_TRUE(batch.is_ok());
+  struct Discard final : runtime::Output {
+    Status emit(const columnar::RecordBatch&) override { return Status::ok(); }
+    Status emit_watermark(Timestamp) override { return Status::ok(); }
+  } discard;
+  EXPECT_TRUE((*op)->process_batch(*batch, 0, discard).is_ok());
+  checkpoint::CheckpointData d;
+  d.job_name = uid + "-job";
+  d.checkpoint_id = 1;
+  d.max_parallelism = 8;
+  std::string bytes;
+  EXPECT_TRUE((*op)->snapshot_state(CheckpointId(1), &bytes).is_ok());
+  d.operators[uid] = {1, {bytes}};
+  d.shared_files = (*op)->take_shared_files();
+  EXPECT_EQ(d.shared_files.empty(), rocksdb == nullptr);
+  auto storage = checkpoint::CheckpointStorage::open(dir);
+  EXPECT_TRUE(storage.is_ok());
+  if (!storage.is_ok()) return "";
+  auto written = storage->write(d);
+  EXPECT_TRUE(written.is_ok()) << written.status().to_string();
+  return written.is_ok() ? *written
+                         : "";  // the RocksDB instance goes; the checkpoint holds its files
+}
+
+TEST_F(CliTest, StateReadAndCheckpointsShowReadDedupStateOnBothBackends) {
+  auto rocks = state::RocksDbStateBackend::make(path("rocks"), {});
+  ASSERT_TRUE(rocks.is_ok()) << rocks.status().to_string();
   auto factory = operators::deduplicate({{"k"}, "t", 0, 0, false});
   for (const bool on_rocksdb : {false, true}) {
     SCOPED_TRACE(on_rocksdb ? "rocksdb" : "memory");
-    runtime::OperatorContext ctx;
-    ctx.uid = "dedup";
-    ctx.max_parallelism = 8;
-    ctx.state_backend =
-        on_rocksdb ? static_cast<const state::StateBackend*>(rocks->get()) : &memory;
-    ctx.incremental_checkpoints = on_rocksdb;
-    auto op = factory->create(in, ctx);
-    ASSERT_TRUE(op.is_ok()) << op.status().to_string();
-    ASSERT_TRUE((*op)->open(ctx).is_ok());
-    columnar::Int64Builder keys;
-    auto times = columnar::make_builder(schema->field(1).type);
-    for (auto [k, t] : {std::pair<int64_t, int64_t>{17, 5}, {-4, 6}, {17, 9}}) {
-      keys.append(k);
-      times->append_scalar(columnar::Scalar::of_timestamp(t, columnar::TimeUnit::kMilli));
-    }
-    auto batch = columnar::RecordBatch::make(schema, {keys.finish(), times->finish()});
-    ASSERT_TRUE(batch.is_ok());
-    struct Discard final : runtime::Output {
-      Status emit(const columnar::RecordBatch&) override { return Status::ok(); }
-      Status emit_watermark(Timestamp) override { return Status::ok(); }
-    } discard;
-    ASSERT_TRUE((*op)->process_batch(*batch, 0, discard).is_ok());
-    checkpoint::CheckpointData d;
-    d.job_name = "dedup-job";
-    d.checkpoint_id = 1;
-    d.max_parallelism = 8;
-    std::string bytes;
-    ASSERT_TRUE((*op)->snapshot_state(CheckpointId(1), &bytes).is_ok());
-    d.operators["dedup"] = {1, {bytes}};
-    d.shared_files = (*op)->take_shared_files();
-    EXPECT_EQ(d.shared_files.empty(), !on_rocksdb);
-    auto storage =
-        checkpoint::CheckpointStorage::open(path(on_rocksdb ? "ck-rocksdb" : "ck-memory"));
-    ASSERT_TRUE(storage.is_ok());
-    auto written = storage->write(d);
-    ASSERT_TRUE(written.is_ok()) << written.status().to_string();
-    op->reset();  // the RocksDB instance goes; the checkpoint holds its files
-
-    Outcome read = sabot("state read " + *written + " --operator dedup --state first");
+    const std::string written = write_operator_checkpoint(
+        *factory, "dedup", {{17, 5}, {-4, 6}, {17, 9}}, on_rocksdb ? rocks->get() : nullptr,
+        path(on_rocksdb ? "ck-rocksdb" : "ck-memory"));
+    ASSERT_FALSE(written.empty());
+    Outcome read = sabot("state read " + written + " --operator dedup --state first");
     ASSERT_EQ(read.code, 0) << read.err;
     EXPECT_EQ(test_support::sorted_lines(read.out),
               (std::vector<std::string>{R"({"key": -4, "namespace": 0, "value": 6})",
                                         R"({"key": 17, "namespace": 0, "value": 5})"}));
-    Outcome show = sabot("checkpoints show " + *written);
+    Outcome show = sabot("checkpoints show " + written);
     ASSERT_EQ(show.code, 0) << show.err;
     EXPECT_NE(show.out.find("'deduplicate' v2 holding "), std::string::npos) << show.out;
     EXPECT_NE(show.out.find("state 'first': value of long, 2 entries over 2 keys"),
@@ -421,6 +435,33 @@ TEST_F(CliTest, StateReadAndCheckpointsShowReadDedupStateOnBothBackends) {
         << show.out;
     EXPECT_EQ(show.out.find("incremental RocksDB checkpoint") != std::string::npos, on_rocksdb)
         << show.out;
+  }
+}
+
+TEST_F(CliTest, StateReadAndCheckpointsShowReadTopNStateOnBothBackends) {
+  auto rocks = state::RocksDbStateBackend::make(path("rocks"), {});
+  ASSERT_TRUE(rocks.is_ok()) << rocks.status().to_string();
+  auto factory = operators::top_n({.key_columns = {"k"}, .order_column = "t", .n = 2});
+  for (const bool on_rocksdb : {false, true}) {
+    SCOPED_TRACE(on_rocksdb ? "rocksdb" : "memory");
+    const std::string written = write_operator_checkpoint(
+        *factory, "top", {{17, 5}, {-4, 6}, {17, 9}, {17, 7}}, on_rocksdb ? rocks->get() : nullptr,
+        path(on_rocksdb ? "ck-rocksdb" : "ck-memory"));
+    ASSERT_FALSE(written.empty());
+    Outcome show = sabot("checkpoints show " + written);
+    ASSERT_EQ(show.code, 0) << show.err;
+    EXPECT_NE(show.out.find("'top-n' v2 holding "), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("state 'candidates': value of "), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find(", 2 entries over 2 keys"), std::string::npos) << show.out;
+    EXPECT_EQ(show.out.find("incremental RocksDB checkpoint") != std::string::npos, on_rocksdb)
+        << show.out;
+    Outcome read = sabot("state read " + written + " --operator top --state candidates --key 17");
+    ASSERT_EQ(read.code, 0) << read.err;
+    EXPECT_EQ(read.out.rfind(R"({"key": 17, "namespace": 0, "value": )", 0), 0u) << read.out;
+    EXPECT_EQ(std::count(read.out.begin(), read.out.end(), '\n'), 1) << read.out;
+    // Best first: t = 9 (the second row of key 17, arrival number 2), then t = 7 (number 3).
+    EXPECT_LT(read.out.find(", 2], "), read.out.find(", 3], ")) << read.out;
+    EXPECT_NE(read.out.find(", 3], "), std::string::npos) << read.out;
   }
 }
 

@@ -11,7 +11,6 @@
 
 #include "commands.h"
 #include "sabot/checkpoint/storage.h"
-#include "sabot/operators/dedup.h"
 #include "sabot/operators/keyed_process.h"
 #include "sabot/state/keyed_snapshot_reader.h"
 #include "sabot/state/snapshot.h"
@@ -197,14 +196,17 @@ int checkpoints_show(std::span<const std::string> args) {
         out->write(line + "no state\n");
         continue;
       }
-      // Dedup nests its keyed state in its own snapshot: described as that keyed state.
-      auto nested = operators::dedup_keyed_snapshot(op.subtasks[s], uid, info->max_parallelism);
+      // Dedup and top-N wrap their keyed state in their own snapshot: described as that state.
+      auto nested = operators::unwrap_keyed_snapshot(op.subtasks[s], uid, info->max_parallelism);
       if (!nested.is_ok()) {
         out->write(line + "unreadable: " + nested.status().message() + "\n");
         continue;
       }
-      const std::string_view stored = nested->has_value() ? **nested : op.subtasks[s];
-      if (nested->has_value()) line += "'deduplicate' v2 holding ";
+      const std::string_view stored = nested->has_value() ? (*nested)->keyed : op.subtasks[s];
+      if (nested->has_value()) {
+        line += "'" + (*nested)->state_type + "' v" + std::to_string((*nested)->state_version) +
+                " holding ";
+      }
       // An incremental RocksDB snapshot is described as the full snapshot it stands for.
       auto full =
           operators::full_process_snapshot(stored, uid, info->max_parallelism, data->shared_dir);
@@ -260,8 +262,10 @@ int state_read(std::span<const std::string> args) {
       "bool, std::string, and std::vector, std::pair, std::optional, std::map of those; list "
       "state as an array, map state as an object). Values of other types (structs, enums, own "
       "codecs) are printed as \"value_hex\", their encoded bytes, with a note on stderr. Reads "
-      "keyed-state and process-function state, and deduplicate's (state 'first': per key the "
-      "time of the row last emitted); 'sabot checkpoints show' lists operators and states.");
+      "keyed-state and process-function state, deduplicate's (state 'first': per key the time of "
+      "the row last emitted) and top-n's (state 'candidates': per key the best rows, best "
+      "first, as [[order value as a sortable u64, arrival number], the row's encoded values]); "
+      "'sabot checkpoints show' lists operators and states.");
   flags.add_positional_string("PATH", &path, "the checkpoint's directory");
   flags.add_string("operator", &uid, "the operator's uid (required)");
   flags.add_string("state", &name, "the state's name (required)");
@@ -289,12 +293,12 @@ int state_read(std::span<const std::string> args) {
   expanded.reserve(op->second.subtasks.size());
   for (const std::string& stored : op->second.subtasks) {
     if (stored.empty()) continue;
-    // Dedup nests its keyed state in its own snapshot; an incremental RocksDB snapshot is read
-    // as the full snapshot it stands for.
-    auto nested = operators::dedup_keyed_snapshot(stored, uid, info->max_parallelism);
+    // Dedup and top-N wrap their keyed state in their own snapshot; an incremental RocksDB
+    // snapshot is read as the full snapshot it stands for.
+    auto nested = operators::unwrap_keyed_snapshot(stored, uid, info->max_parallelism);
     if (!nested.is_ok()) return fail(nested.status().message());
-    auto full = operators::full_process_snapshot(nested->has_value() ? **nested : stored, uid,
-                                                 info->max_parallelism, data->shared_dir);
+    auto full = operators::full_process_snapshot(nested->has_value() ? (*nested)->keyed : stored,
+                                                 uid, info->max_parallelism, data->shared_dir);
     if (!full.is_ok()) return fail(full.status().message());
     const std::string& bytes = expanded.emplace_back(std::move(full).value());
     auto header = state::SnapshotReader::peek_header(bytes);
@@ -302,8 +306,8 @@ int state_read(std::span<const std::string> args) {
     if (!state::is_keyed_state_type(header->state_type)) {
       return fail(
           "operator '" + uid + "' holds state type '" + header->state_type +
-          "', which 'sabot state read' cannot decode (it reads keyed-state, process-function and "
-          "deduplicate state); 'sabot checkpoints show' describes it");
+          "', which 'sabot state read' cannot decode (it reads keyed-state, process-function, "
+          "deduplicate and top-n state); 'sabot checkpoints show' describes it");
     }
     auto r = state::KeyedSnapshotReader::open(bytes, uid, info->max_parallelism);
     if (!r.is_ok()) return fail(r.status().message());

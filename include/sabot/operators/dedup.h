@@ -29,12 +29,4 @@ struct DedupOptions {
 };
 std::shared_ptr<const runtime::OperatorFactory> deduplicate(DedupOptions options);
 
-// The keyed state snapshot nested in a dedup snapshot of version 2 (a keyed-state or incremental
-// process-function snapshot holding ValueState<int64_t> "first" per key), for tools that read
-// checkpoints without the job (sabot state read, sabot checkpoints show). nullopt: `bytes` is not
-// a version 2 dedup snapshot; an error: it is one, but damaged.
-Result<std::optional<std::string>> dedup_keyed_snapshot(std::string_view bytes,
-                                                        const std::string& uid,
-                                                        uint32_t max_parallelism);
-
 }  // namespace sabot::operators

@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "sabot/base/bytes.h"
 #include "sabot/base/clock.h"
 #include "sabot/runtime/operator.h"
 #include "sabot/state/keyed_state_backend.h"
@@ -127,5 +128,32 @@ Result<std::string> full_process_snapshot(std::string_view bytes, const std::str
                                           std::string scratch_dir = {});
 // Whether `bytes` is an incremental RocksDB snapshot of a keyed process function.
 bool is_incremental_process_snapshot(std::string_view bytes);
+
+// Operators that keep their state on a KeyedProcessOperator and add one operator-wide 64-bit value
+// (dedup, from version 2: its watermark; top-N, from version 2: the next arrival number) snapshot
+// under their own state type as one operator-wide section: [u64 that value][bytes: the keyed
+// snapshot, full or incremental RocksDB].
+void write_wrapped_keyed_snapshot(const runtime::OperatorContext& ctx, std::string_view state_type,
+                                  uint16_t state_version, uint64_t value, std::string_view keyed,
+                                  std::string* out);
+struct WrappedKeyedSnapshot {
+  uint64_t value = 0;
+  std::string_view keyed;  // into the section's bytes
+};
+// Reads the section `reader` is at (the operator-wide one of such a snapshot), to its end.
+Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader);
+
+// For tools that read checkpoints without the job (sabot state read, sabot checkpoints show): the
+// keyed snapshot wrapped in `bytes` with the wrapping state type and version, when `bytes` is a
+// dedup or top-N snapshot of a version that wraps one; nullopt otherwise; an error when it is
+// one, but damaged.
+struct UnwrappedKeyedSnapshot {
+  std::string state_type;
+  uint16_t state_version = 0;
+  std::string keyed;
+};
+Result<std::optional<UnwrappedKeyedSnapshot>> unwrap_keyed_snapshot(std::string_view bytes,
+                                                                    const std::string& uid,
+                                                                    uint32_t max_parallelism);
 
 }  // namespace sabot::operators
