@@ -50,6 +50,10 @@ uint64_t order_key(const Array& a, int64_t i) {
 using Candidate = std::pair<std::pair<uint64_t, uint64_t>, std::string>;
 using Candidates = std::vector<Candidate>;
 const state::ValueStateDescriptor<Candidates> kCandidates{"candidates"};
+// Once a key holds n candidates: the worst one's (score, seq), the rank a row must beat to enter.
+// Read first, so a key whose rows of a batch do not make the cut (most keys, once full) costs a
+// read of 16 bytes held in the state's slot, not of its candidate rows.
+const state::ValueStateDescriptor<std::pair<uint64_t, uint64_t>> kCut{"cut"};
 
 struct Rank {
   uint64_t score;
@@ -84,34 +88,30 @@ class TopNDriver final : public KeyedProcessDriver {
   Status open(KeyedProcessScope* scope, const runtime::OperatorContext&) override {
     backend_ = scope->backend;
     SABOT_ASSIGN_OR_RETURN(candidates_, backend_->get_state(kCandidates));
+    SABOT_ASSIGN_OR_RETURN(cut_, backend_->get_state(kCut));
     return Status::ok();
   }
 
   Status process_rows(const RecordBatch& batch, std::span<const state::KeyId> ids) override {
-    const Array& order = batch.column(order_);
-    rows_.clear();
-    for (int64_t r = 0; r < batch.num_rows(); ++r) {
-      if (order.is_null(r)) continue;
-      const uint64_t score = order_key(order, r);
-      rows_.push_back({ids[static_cast<size_t>(r)],
-                       {descending_ ? score : ~score, shared_->next_seq++},
-                       static_cast<int32_t>(r)});
-    }
-    std::sort(rows_.begin(), rows_.end(), [](const BatchRow& a, const BatchRow& b) {
-      return a.key != b.key ? a.key < b.key : better(a.rank, b.rank);
-    });
+    group_by_key(batch, ids);
     const std::span<const Array> values(batch.columns().data(),
                                         static_cast<size_t>(shared_->value_columns));
-    for (size_t i = 0; i < rows_.size();) {
-      size_t j = i;
-      while (j < rows_.size() && rows_[j].key == rows_[i].key) ++j;
+    const auto by_rank = [](const BatchRow& a, const BatchRow& b) {
+      return better(a.rank, b.rank);
+    };
+    for (size_t g = 0; g + 1 < group_start_.size(); ++g) {
+      const size_t i = group_start_[g];
+      const size_t j = group_start_[g + 1];
+      // The key's best n rows of the batch first, best first (ranks are distinct: seq is).
+      const auto first = rows_.begin() + static_cast<std::ptrdiff_t>(i);
+      const auto last = rows_.begin() + static_cast<std::ptrdiff_t>(j);
+      std::partial_sort(first, first + static_cast<std::ptrdiff_t>(std::min(j - i, n_)), last,
+                        by_rank);
       backend_->set_current_key(rows_[i].key);
-      const Candidates* held = candidates_->get();
       // The key's best row of the batch does not beat its worst candidate: nothing changes.
-      if (held != nullptr && held->size() >= n_ && !better(rows_[i].rank, rank_of(held->back()))) {
-        i = j;
-        continue;
-      }
+      const std::pair<uint64_t, uint64_t>* cut = cut_->get();
+      if (cut != nullptr && !better(rows_[i].rank, {cut->first, cut->second})) continue;
+      const Candidates* held = candidates_->get();
       merged_ = held != nullptr ? *held : Candidates{};
       for (size_t k = i; k < j && k < i + n_; ++k) {
         const Rank r = rows_[k].rank;
@@ -124,8 +124,8 @@ class TopNDriver final : public KeyedProcessDriver {
         merged_.insert(at, std::move(c));
         if (merged_.size() > n_) merged_.pop_back();
       }
+      if (merged_.size() >= n_) cut_->update(merged_.back().first);
       candidates_->update(std::move(merged_));
-      i = j;
     }
     return Status::ok();
   }
@@ -141,8 +141,50 @@ class TopNDriver final : public KeyedProcessDriver {
   TopNShared* shared_;
   state::KeyedStateBackend* backend_ = nullptr;
   state::ValueState<Candidates>* candidates_ = nullptr;
-  std::vector<BatchRow> rows_;
+  state::ValueState<std::pair<uint64_t, uint64_t>>* cut_ = nullptr;
+  std::vector<BatchRow> rows_;          // the batch's ranked rows, grouped by key (a counting sort)
+  std::vector<uint32_t> group_start_;   // group g is rows_[group_start_[g], group_start_[g + 1])
+  std::vector<uint32_t> group_of_key_;  // by KeyId: the key's group in this batch, or kNoGroup
+  std::vector<state::KeyId> group_key_;
+  std::vector<BatchRow> ranked_;
   Candidates merged_;
+
+  static constexpr uint32_t kNoGroup = UINT32_MAX;
+
+  // Ranks the batch's rows with an order value and groups them by key into rows_, keys in order
+  // of first appearance, rows in arrival order: a counting sort over the dense key ids, O(rows).
+  void group_by_key(const RecordBatch& batch, std::span<const state::KeyId> ids) {
+    const Array& order = batch.column(order_);
+    ranked_.clear();
+    group_key_.clear();
+    group_start_.clear();
+    for (int64_t r = 0; r < batch.num_rows(); ++r) {
+      if (order.is_null(r)) continue;
+      const state::KeyId key = ids[static_cast<size_t>(r)];
+      if (key >= group_of_key_.size()) group_of_key_.resize(key + 1 + key / 2, kNoGroup);
+      uint32_t& g = group_of_key_[key];
+      if (g == kNoGroup) {
+        g = static_cast<uint32_t>(group_key_.size());
+        group_key_.push_back(key);
+        group_start_.push_back(0);
+      }
+      ++group_start_[g];  // counts first
+      const uint64_t score = order_key(order, r);
+      ranked_.push_back(
+          {key, {descending_ ? score : ~score, shared_->next_seq++}, static_cast<int32_t>(r)});
+    }
+    uint32_t at = 0;
+    for (uint32_t& start : group_start_) at += std::exchange(start, at);
+    group_start_.push_back(at);
+    rows_.resize(ranked_.size());
+    for (const BatchRow& row : ranked_) {
+      rows_[group_start_[group_of_key_[row.key]]++] = row;  // bumps each group's start to its end
+    }
+    // The starts were bumped to the ends: shift them back by one group.
+    for (size_t g = group_start_.size() - 1; g > 0; --g) group_start_[g] = group_start_[g - 1];
+    group_start_[0] = 0;
+    for (state::KeyId key : group_key_) group_of_key_[key] = kNoGroup;
+  }
 };
 
 class DiscardOutput final : public runtime::Output {
