@@ -9,7 +9,12 @@
 #include "sabot/base/check.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/grouper.h"
+#include "sabot/compute/selection.h"
+#include "sabot/operators/keyed_process.h"
 #include "sabot/runtime/metrics.h"
+#include "sabot/state/key_registry.h"
+#include "sabot/state/snapshot.h"
+#include "sabot/state/value_bytes.h"
 
 namespace sabot::operators {
 
@@ -446,111 +451,194 @@ Result<ResolvedJoin> check_join(const IntervalJoinOptions& o, std::span<const Sc
 
 // ============================== stream-table join ==============================
 
+// The table (the latest right row of each key) is keyed state on the job's backend (ValueState
+// "table": the row's values in the key registry's byte encoding, state/value_bytes.h), so on
+// RocksDB it may be larger than memory and checkpoints incrementally. Right rows register their
+// keys and write (or, with the delete marker set, clear) it; left rows only look their keys up.
+const state::ValueStateDescriptor<std::string> kTableRow{"table"};
+
+class StreamTableDriver final : public KeyedProcessDriver {
+ public:
+  StreamTableDriver(JoinKind kind, int delete_col, SchemaPtr left, SchemaPtr right, SchemaPtr out)
+      : kind_(kind),
+        delete_col_(delete_col),
+        left_(std::move(left)),
+        right_(std::move(right)),
+        out_(std::move(out)) {
+    for (const auto& f : right_->fields()) right_types_.push_back(f.type);
+  }
+
+  Status open(KeyedProcessScope* scope, const OperatorContext&) override {
+    backend_ = scope->backend;
+    SABOT_ASSIGN_OR_RETURN(table_, backend_->get_state(kTableRow));
+    return Status::ok();
+  }
+  Status process_rows(const RecordBatch& batch, std::span<const state::KeyId> ids) override {
+    return process_input_rows(0, batch, ids);
+  }
+  Status process_input_rows(int input, const RecordBatch& batch,
+                            std::span<const state::KeyId> ids) override {
+    return input == 0 ? probe(batch, ids) : upsert(batch, ids);
+  }
+  Status on_timer(Timestamp) override { return Status::ok(); }  // sets none
+  Result<std::optional<RecordBatch>> take_output() override {
+    std::optional<RecordBatch> b = std::move(pending_);
+    pending_.reset();
+    return b;
+  }
+
+ private:
+  Status upsert(const RecordBatch& batch, std::span<const state::KeyId> ids) {
+    const Array* del = delete_col_ >= 0 ? &batch.column(delete_col_) : nullptr;
+    for (int64_t r = 0; r < batch.num_rows(); ++r) {
+      backend_->set_current_key(ids[static_cast<size_t>(r)]);
+      if (del != nullptr && del->is_valid(r) && del->bool_value(r)) {
+        table_->clear();
+        continue;
+      }
+      row_.clear();
+      state::encode_values(batch.columns(), r, &row_);
+      table_->update(row_);
+    }
+    return Status::ok();
+  }
+
+  // Each left row with its key's table row (inner: only rows that have one; left: the others
+  // with nulls), the right columns decoded from the stored rows.
+  Status probe(const RecordBatch& batch, std::span<const state::KeyId> ids) {
+    selected_.clear();
+    builders_.clear();
+    for (const auto& t : right_types_) builders_.push_back(columnar::make_builder(t));
+    for (int64_t r = 0; r < batch.num_rows(); ++r) {
+      const state::KeyId k = ids[static_cast<size_t>(r)];
+      const std::string* row = nullptr;
+      if (k != state::kNoKey) {
+        backend_->set_current_key(k);
+        row = table_->get();
+      }
+      if (row == nullptr) {
+        if (kind_ == JoinKind::kInner) continue;
+        for (auto& b : builders_) b->append_null();
+      } else {
+        SABOT_RETURN_IF_ERROR(state::KeyRegistry::decode_key(*row, right_types_, &values_));
+        for (size_t c = 0; c < values_.size(); ++c) builders_[c]->append_scalar(values_[c]);
+      }
+      selected_.push_back(static_cast<int32_t>(r));
+    }
+    if (selected_.empty()) return Status::ok();
+    std::vector<Array> cols;
+    cols.reserve(static_cast<size_t>(out_->num_fields()));
+    for (const Array& c : batch.columns()) {
+      if (static_cast<int64_t>(selected_.size()) == batch.num_rows()) {
+        cols.push_back(c);
+      } else {
+        SABOT_ASSIGN_OR_RETURN(Array taken, compute::take(c, selected_));
+        cols.push_back(std::move(taken));
+      }
+    }
+    for (auto& b : builders_) cols.push_back(b->finish());
+    SABOT_ASSIGN_OR_RETURN(RecordBatch joined, RecordBatch::make(out_, std::move(cols)));
+    pending_ = std::move(joined);
+    return Status::ok();
+  }
+
+  JoinKind kind_;
+  int delete_col_;
+  SchemaPtr left_, right_, out_;
+  std::vector<DataType> right_types_;
+  state::KeyedStateBackend* backend_ = nullptr;
+  state::ValueState<std::string>* table_ = nullptr;
+  std::string row_;
+  std::vector<int32_t> selected_;
+  std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders_;
+  std::vector<columnar::Scalar> values_;
+  std::optional<RecordBatch> pending_;
+};
+
 class StreamTableJoinOperator final : public StatefulOperator {
  public:
-  StreamTableJoinOperator(StreamTableJoinOptions o, ResolvedJoin r, int delete_col,
-                          std::span<const SchemaPtr> inputs,
-                          std::unique_ptr<compute::Grouper> grouper)
-      : o_(std::move(o)),
-        r_(std::move(r)),
-        delete_col_(delete_col),
-        grouper_(std::move(grouper)),
-        store_{RowStore(inputs[0]), RowStore(inputs[1])},
-        snap_schema_(internal::rows_schema(*inputs[1], {})) {}
+  StreamTableJoinOperator(const StreamTableJoinOptions& o, const ResolvedJoin& r, int delete_col,
+                          std::span<const SchemaPtr> inputs, const OperatorContext& ctx,
+                          std::unique_ptr<state::KeyedStateBackend> backend)
+      : ctx_(ctx), backend_(backend.get()), v1_schema_(internal::rows_schema(*inputs[1], {})) {
+    keyed_ = std::make_unique<KeyedProcessOperator>(
+        std::make_unique<StreamTableDriver>(o.kind, delete_col, inputs[0], inputs[1], r.out_schema),
+        std::vector<KeyedInput>{{r.key_cols[0], true}, {r.key_cols[1], false}}, std::move(backend),
+        ctx);
+  }
 
   Status open(const OperatorContext& ctx) override {
     ctx_ = ctx;
-    return Status::ok();
+    return keyed_->open(ctx);
   }
-  int64_t buffered_rows() const override { return store_[1].live_rows(); }
-  int64_t dictionary_keys() const override { return grouper_->num_groups(); }
+  int64_t buffered_rows() const override {
+    return static_cast<int64_t>(backend_->num_entries(kTableRow.name));
+  }
+  int64_t dictionary_keys() const override { return keyed_->num_keys(); }
 
   Status process_batch(const RecordBatch& batch, int input, Output& out) override {
     if (batch.num_rows() == 0) return Status::ok();
-    std::vector<Array> keys = internal::key_arrays(batch, r_.key_cols[input == 0 ? 0 : 1]);
-    const int64_t n = batch.num_rows();
-    if (input != 0) {
-      SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
-      if (latest_.size() < grouper_->num_groups()) latest_.resize(grouper_->num_groups());
-      const uint32_t chunk = store_[1].add(batch);
-      // Hold the chunk while the batch is applied: a key may be upserted and deleted again
-      // within one batch, releasing rows of this very chunk.
-      store_[1].retain(chunk, 1);
-      const Array* del = delete_col_ >= 0 ? &batch.column(delete_col_) : nullptr;
-      for (int64_t i = 0; i < n; ++i) {
-        RowRef& slot = latest_[ids_[static_cast<size_t>(i)]];
-        store_[1].release(slot);
-        slot = RowRef{};
-        if (del && del->is_valid(i) && del->bool_value(i)) continue;
-        slot = RowRef{chunk, static_cast<uint32_t>(i)};
-        store_[1].retain(chunk, 1);
-      }
-      store_[1].release(RowRef{chunk, 0});
-      return Status::ok();
-    }
-    SABOT_RETURN_IF_ERROR(grouper_->lookup(keys, &ids_));
-    const uint32_t chunk = store_[0].add(batch);
-    for (int64_t i = 0; i < n; ++i) {
-      const uint32_t k = ids_[static_cast<size_t>(i)];
-      RowRef right = k == compute::Grouper::kUnknownGroup ? RowRef{} : latest_[k];
-      if (right.chunk == RowRef::kNone && o_.kind == JoinKind::kInner) continue;
-      out_l_.push_back(RowRef{chunk, static_cast<uint32_t>(i)});
-      out_r_.push_back(right);
-    }
-    Status st = flush_pairs(r_.out_schema, store_[0], &out_l_, store_[1], &out_r_, out);
-    store_[0].drop_if_unused(chunk);
-    return st;
+    return keyed_->process_batch(batch, input == 0 ? 0 : 1, out);
   }
 
-  // Snapshot: per key group the table rows (the latest right row of each of its keys). No
-  // operator-wide state.
-  Status snapshot_state(CheckpointId, std::string* out) override {
-    state::SnapshotWriter w(out, internal::snapshot_header(ctx_, kStateType));
-    internal::key_groups_of_keys(*grouper_, ctx_, &kgs_);
-    internal::KeyGroupedRows rows(ctx_.max_parallelism, {0});
-    for (size_t k = 0; k < latest_.size(); ++k) {
-      if (latest_[k].chunk != RowRef::kNone) rows.add(kgs_[k], 0, latest_[k], {});
-    }
-    const RowStore* stores[1] = {&store_[1]};
-    SABOT_RETURN_IF_ERROR(rows.write(w, stores, {&snap_schema_, 1}));
-    w.finish();
+  // Version 2: the keyed state's snapshot (full or incremental RocksDB) wrapped in one
+  // operator-wide section (write_wrapped_keyed_snapshot; no value of its own: 0).
+  Status snapshot_state(CheckpointId id, std::string* out) override {
+    std::string keyed;
+    SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
+    write_wrapped_keyed_snapshot(ctx_, kStateType, kStateVersion, 0, keyed, out);
     return Status::ok();
   }
+  std::vector<checkpoint::SharedFile> take_shared_files() override {
+    return keyed_->take_shared_files();
+  }
+  Status notify_checkpoint_complete(CheckpointId id) override {
+    return keyed_->notify_checkpoint_complete(id);
+  }
+
+  // Version 2: the keyed state (owned key groups). Version 1 (per key group the table rows as an
+  // Arrow IPC stream, written before the table moved to the backend): the owned key groups' rows
+  // applied as right rows.
   Status restore_state(std::string_view data) override {
-    return internal::restore_sections(
-        data, ctx_, kStateType, [](ByteReader&) { return Status::ok(); },
-        [&](int32_t, ByteReader& r) {
-          SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, snap_schema_));
-          const int64_t n = rows.num_rows();
-          if (n == 0) return Status::ok();
-          std::vector<Array> keys = internal::key_arrays(rows, r_.key_cols[1]);
-          SABOT_RETURN_IF_ERROR(grouper_->consume(keys, &ids_));
-          if (latest_.size() < grouper_->num_groups()) latest_.resize(grouper_->num_groups());
-          const uint32_t chunk = store_[1].add(rows);
-          store_[1].retain(chunk, n);
-          for (int64_t i = 0; i < n; ++i) {
-            RowRef& slot = latest_[ids_[static_cast<size_t>(i)]];
-            store_[1].release(slot);  // a key is in one snapshot only; kept for safety
-            slot = RowRef{chunk, static_cast<uint32_t>(i)};
-          }
-          return Status::ok();
-        });
+    auto header = state::SnapshotReader::peek_header(data);
+    if (header.is_ok() && header->state_version < 2) {
+      DiscardOutput none;  // right rows emit nothing
+      return internal::restore_sections(
+          data, ctx_, kStateType, [](ByteReader&) { return Status::ok(); },
+          [&](int32_t, ByteReader& r) {
+            SABOT_ASSIGN_OR_RETURN(RecordBatch rows, internal::get_rows(r, v1_schema_));
+            return rows.num_rows() == 0 ? Status::ok() : keyed_->process_batch(rows, 1, none);
+          });
+    }
+    SABOT_ASSIGN_OR_RETURN(
+        state::SnapshotReader reader,
+        state::SnapshotReader::open(data, ctx_.uid, kStateType, kStateVersion,
+                                    static_cast<uint32_t>(ctx_.max_parallelism)));
+    for (size_t i = 0; i < reader.sections().size(); ++i) {
+      ByteReader r = reader.section_reader(i);
+      if (reader.sections()[i].key_group != state::kOperatorWide) {
+        return r.invalid("a key-group section in version 2");
+      }
+      SABOT_ASSIGN_OR_RETURN(WrappedKeyedSnapshot w, read_wrapped_keyed_snapshot(r));
+      SABOT_RETURN_IF_ERROR(keyed_->restore_state(w.keyed));
+    }
+    return Status::ok();
   }
 
  private:
   static constexpr const char* kStateType = "stream-table-join";
+  static constexpr uint16_t kStateVersion = 2;
 
-  StreamTableJoinOptions o_;
-  ResolvedJoin r_;
-  int delete_col_;
-  std::unique_ptr<compute::Grouper> grouper_;
-  RowStore store_[2];
-  SchemaPtr snap_schema_;  // the right input's (no metadata)
+  class DiscardOutput final : public Output {
+   public:
+    Status emit(const RecordBatch&) override { return Status::ok(); }
+    Status emit_watermark(Timestamp) override { return Status::ok(); }
+  };
+
   OperatorContext ctx_;
-  std::vector<uint32_t> kgs_;
-  std::vector<RowRef> latest_;  // by key id; kNone: absent
-  std::vector<uint32_t> ids_;
-  std::vector<RowRef> out_l_, out_r_;
+  state::KeyedStateBackend* backend_;  // owned by keyed_
+  SchemaPtr v1_schema_;                // a version 1 snapshot's rows: the right input's columns
+  std::unique_ptr<KeyedProcessOperator> keyed_;
 };
 
 class StreamTableJoinFactory final : public OperatorFactory {
@@ -564,12 +652,12 @@ class StreamTableJoinFactory final : public OperatorFactory {
     return r.out_schema;
   }
   Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
-                                           const OperatorContext&) const override {
+                                           const OperatorContext& ctx) const override {
     int del = -1;
     SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check(inputs, &del));
-    SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
+    SABOT_ASSIGN_OR_RETURN(auto backend, make_keyed_backend(ctx, r.key_types));
     return std::unique_ptr<Operator>(
-        new StreamTableJoinOperator(o_, std::move(r), del, inputs, std::move(g)));
+        new StreamTableJoinOperator(o_, r, del, inputs, ctx, std::move(backend)));
   }
 
  private:

@@ -174,6 +174,12 @@ void BM_TopNRocksDb(benchmark::State& state) {
 }
 BENCHMARK(BM_TopNRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
+// The stream-table join with its table on RocksDB.
+void BM_StreamTableJoinRocksDb(benchmark::State& state) {
+  run(state, *stream_table_join({keys(), JoinKind::kLeft, ""}), 2, scratch_rocksdb());
+}
+BENCHMARK(BM_StreamTableJoinRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
 // Snapshot and restore of an interval join holding the last 10 s of both sides (~20 K rows over
 // 10 K keys, in ~6 chunks per side).
 void BM_IntervalJoinSnapshot(benchmark::State& state) {

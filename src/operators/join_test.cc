@@ -3,9 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <random>
 
+#include "operators/join_state.h"
 #include "operators/join_test_util.h"
+#include "sabot/compute/hash.h"
+#include "sabot/compute/selection.h"
+#include "sabot/state/backend_testing.h"
+#include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
 namespace {
@@ -250,7 +256,13 @@ std::vector<std::string> stream_table_reference(const Script& s, JoinKind kind, 
   return out;
 }
 
-TEST(StreamTableJoin, EnrichesWithTheLatestRightRowAndHonoursDeletes) {
+// The stream-table join keeps its table on the job's backend: its tests run on both.
+class StreamTableOnBackend : public ::testing::TestWithParam<state::testing::BackendKind> {
+ protected:
+  const state::StateBackend& backend() const { return state::testing::backend_of(GetParam()); }
+};
+
+TEST_P(StreamTableOnBackend, EnrichesWithTheLatestRightRowAndHonoursDeletes) {
   uint32_t seed = 300;
   for (JoinKind kind : {JoinKind::kInner, JoinKind::kLeft}) {
     for (bool deletes : {false, true}) {
@@ -270,12 +282,13 @@ TEST(StreamTableJoin, EnrichesWithTheLatestRightRowAndHonoursDeletes) {
         CollectOutput out;
         runtime::OperatorCounters c;
         std::vector<int64_t> sizes;
-        testing::drive(*f, s, -1, &out, &c, &sizes);
+        testing::drive(*f, s, -1, &out, &c, &sizes, nullptr, &backend());
         ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
         EXPECT_LE(sizes.back(), g.num_keys);
         if (!s.steps.empty()) {
           CollectOutput out2;
-          testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c);
+          testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c, nullptr,
+                         nullptr, &backend());
           ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
         }
       }
@@ -646,19 +659,20 @@ TEST(Joins, RealJobsWithKeyByOnBothInputsMatchTheReferences) {
 // against the reference.
 void check_rescaling(const std::string& what, const runtime::OperatorFactory& f, const Script& s,
                      const std::vector<std::string>& expected, bool with_clock, bool event_time,
-                     std::mt19937& rng) {
+                     std::mt19937& rng, const state::StateBackend* backend = nullptr) {
   ManualClock clock;
   CollectOutput out;
   runtime::OperatorCounters c;
-  testing::drive(f, s, -1, &out, &c, nullptr, with_clock ? &clock : nullptr);
+  testing::drive(f, s, -1, &out, &c, nullptr, with_clock ? &clock : nullptr, backend);
   const auto uninterrupted = testing::sorted_rows(out.batches);
   ASSERT_EQ(uninterrupted, expected) << what;
   for (auto [p, q] : {std::pair{3, 2}, std::pair{1, 3}, std::pair{2, 2}, std::pair{3, 1}}) {
     const int at = s.steps.empty() ? -1 : static_cast<int>(rng() % s.steps.size());
     ManualClock clock2;
     runtime::OperatorCounters c2;
-    auto rows = testing::sorted_rows(testing::drive_rescaled(
-        f, s, p, q, at, 2, &c2, with_clock ? &clock2 : nullptr, static_cast<uint32_t>(rng())));
+    auto rows = testing::sorted_rows(
+        testing::drive_rescaled(f, s, p, q, at, 2, &c2, with_clock ? &clock2 : nullptr,
+                                static_cast<uint32_t>(rng()), backend));
     ASSERT_EQ(rows, uninterrupted) << what << ": " << p << " -> " << q << " at step " << at;
     if (event_time) {
       EXPECT_EQ(c2.records_dropped.load(), count_late(s)) << what;
@@ -687,7 +701,7 @@ TEST(JoinSnapshots, IntervalJoinRestoresAtAnotherParallelism) {
   }
 }
 
-TEST(JoinSnapshots, StreamTableJoinRestoresAtAnotherParallelism) {
+TEST_P(StreamTableOnBackend, RestoresAtAnotherParallelism) {
   for (uint32_t seed = 2100; seed < 2108; ++seed) {
     std::mt19937 rng(seed);
     GenOptions g = random_gen(rng, seed);
@@ -696,7 +710,8 @@ TEST(JoinSnapshots, StreamTableJoinRestoresAtAnotherParallelism) {
     const JoinKind kind = seed % 3 == 0 ? JoinKind::kInner : JoinKind::kLeft;
     auto f = stream_table_join({keys_k(), kind, g.right_delete_flag ? "rflag" : ""});
     check_rescaling("stream-table seed " + std::to_string(seed), *f, s,
-                    stream_table_reference(s, kind, g.right_delete_flag), false, false, rng);
+                    stream_table_reference(s, kind, g.right_delete_flag), false, false, rng,
+                    &backend());
   }
 }
 
@@ -882,6 +897,108 @@ TEST(IntervalJoin, KeyDictionaryStaysBoundedWhenKeysComeAndGo) {
     EXPECT_EQ(rows, kSteps * 10);
   }
 }
+
+// A version 1 snapshot (per key group the table rows as an Arrow IPC stream, written before the
+// table moved to the backend) restores at parallelism 1 and 3: every left row of a key 0..99 gets
+// its table row, the keys 100..119 none.
+TEST_P(StreamTableOnBackend, RestoresVersionOneSnapshots) {
+  const columnar::SchemaPtr left = testing::left_schema(columnar::int64());
+  const columnar::SchemaPtr right = testing::right_schema(columnar::int64());
+  auto rows_of = [](const columnar::SchemaPtr& schema, int64_t from, int64_t to) {
+    std::vector<std::unique_ptr<columnar::ArrayBuilder>> b;
+    for (const auto& f : schema->fields()) b.push_back(columnar::make_builder(f.type));
+    for (int64_t k = from; k < to; ++k) {
+      b[0]->append_scalar(columnar::Scalar::of_int64(k));
+      b[1]->append_scalar(columnar::Scalar::of_timestamp(k, schema->field(1).type.unit()));
+      if (schema->num_fields() == 5) {  // left: lv, ls, lu
+        b[2]->append_scalar(columnar::Scalar::of_int64(-k));
+        b[3]->append_scalar(columnar::Scalar::of_utf8("l" + std::to_string(k)));
+        b[4]->append_scalar(columnar::Scalar::of_uint64(static_cast<uint64_t>(k)));
+      } else {  // right: rv, rb, rflag, ri
+        b[2]->append_scalar(columnar::Scalar::of_float64(1.5 * static_cast<double>(k)));
+        b[3]->append_scalar(columnar::Scalar::of_binary("r" + std::to_string(k)));
+        b[4]->append_scalar(columnar::Scalar::of_bool(false));
+        b[5]->append_scalar(columnar::Scalar::of_int32(static_cast<int32_t>(k)));
+      }
+    }
+    std::vector<columnar::Array> cols;
+    for (auto& x : b) cols.push_back(x->finish());
+    return RecordBatch::make(schema, std::move(cols)).value();
+  };
+  // The rows of `batch` whose key (column 0) `subtask` of `p` owns, or whose key group is `kg`.
+  auto rows_where = [](const RecordBatch& batch, const std::function<bool(int)>& keep_kg) {
+    std::vector<uint64_t> h;
+    std::vector<int> cols = {0};
+    EXPECT_TRUE(compute::hash_columns(batch, cols, &h).is_ok());
+    std::vector<int32_t> mine;
+    for (size_t r = 0; r < h.size(); ++r) {
+      if (keep_kg(static_cast<int>(compute::key_group_of(h[r], 128)))) {
+        mine.push_back(static_cast<int32_t>(r));
+      }
+    }
+    return compute::take(batch, mine).value();
+  };
+  const RecordBatch table = rows_of(right, 0, 100);
+  std::string bytes;
+  {
+    state::SnapshotWriter w(&bytes, {"under-test", "stream-table-join", 1, 128});
+    const columnar::SchemaPtr rows = internal::rows_schema(*right, {});
+    for (int kg = 0; kg < 128; ++kg) {
+      RecordBatch part = rows_where(table, [&](int g) { return g == kg; });
+      if (part.num_rows() == 0) continue;
+      internal::put_rows(w.begin_section(kg), rows, part.columns(), part.num_rows());
+    }
+    w.finish();
+  }
+  auto f = stream_table_join({keys_k(), JoinKind::kLeft, ""});
+  std::vector<columnar::SchemaPtr> in = {left, right};
+  const RecordBatch probes = rows_of(left, 0, 120);
+  for (int p : {1, 3}) {
+    std::vector<std::string> joined;
+    int64_t held = 0;
+    for (int i = 0; i < p; ++i) {
+      runtime::OperatorContext ctx;
+      ctx.uid = "under-test";
+      ctx.subtask_index = i;
+      ctx.parallelism = p;
+      ctx.state_backend = &backend();
+      auto op = f->create(in, ctx).value();
+      ASSERT_TRUE(op->open(ctx).is_ok());
+      Status st = op->restore_state(bytes);
+      ASSERT_TRUE(st.is_ok()) << st.to_string();
+      held += dynamic_cast<StatefulOperator&>(*op).buffered_rows();
+      CollectOutput out;
+      RecordBatch mine =
+          rows_where(probes, [&](int kg) { return subtask_for_key_group(kg, p, 128) == i; });
+      ASSERT_TRUE(op->process_batch(mine, 0, out).is_ok());
+      for (const auto& b : out.batches) {
+        for (int64_t r = 0; r < b.num_rows(); ++r) {
+          // k, then the right row's rv and ri (columns 5 + 2 and 5 + 5).
+          joined.push_back(b.column(0).scalar_at(r).to_string() + " " +
+                           b.column(7).scalar_at(r).to_string() + " " +
+                           b.column(10).scalar_at(r).to_string());
+        }
+      }
+    }
+    EXPECT_EQ(held, 100) << "parallelism " << p;
+    std::vector<std::string> expected;
+    for (int64_t k = 0; k < 120; ++k) {
+      expected.push_back(
+          std::to_string(k) + " " +
+          (k < 100 ? columnar::Scalar::of_float64(1.5 * static_cast<double>(k)).to_string() + " " +
+                         std::to_string(k)
+                   : std::string("null null")));
+    }
+    std::sort(expected.begin(), expected.end());
+    std::sort(joined.begin(), joined.end());
+    EXPECT_EQ(joined, expected) << "parallelism " << p;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, StreamTableOnBackend,
+                         ::testing::Values(state::testing::BackendKind::kMemory,
+                                           state::testing::BackendKind::kRocksDb),
+                         state::testing::backend_kind_name);
 
 }  // namespace
 }  // namespace sabot::operators

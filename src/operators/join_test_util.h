@@ -270,16 +270,18 @@ inline Script make_script(const GenOptions& g, uint32_t seed) {
 
 // Drives an operator directly through the script, then a final Timestamp::max() watermark and
 // finish(). With snapshot_at >= 0 the operator is snapshotted after that step and replaced by a
-// fresh one restored from the bytes.
+// fresh one restored from the bytes. `backend`: the job's state backend (null: memory).
 inline std::vector<RecordBatch> drive(const runtime::OperatorFactory& f, const Script& s,
                                       int snapshot_at, CollectOutput* out,
                                       runtime::OperatorCounters* counters,
                                       std::vector<int64_t>* state_sizes = nullptr,
-                                      ManualClock* clock = nullptr) {
+                                      ManualClock* clock = nullptr,
+                                      const state::StateBackend* backend = nullptr) {
   std::vector<SchemaPtr> in = {s.schema[0], s.schema[1]};
   runtime::OperatorContext ctx;
   ctx.uid = "under-test";
   ctx.counters = counters;
+  ctx.state_backend = backend;
   if (clock) ctx.clock = clock;
   auto op = f.create(in, ctx).value();
   EXPECT_TRUE(op->open(ctx).is_ok());

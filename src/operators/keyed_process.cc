@@ -18,10 +18,18 @@ KeyedProcessOperator::KeyedProcessOperator(std::unique_ptr<KeyedProcessDriver> d
                                            std::vector<int> key_columns,
                                            std::unique_ptr<state::KeyedStateBackend> backend,
                                            const runtime::OperatorContext& ctx)
+    : KeyedProcessOperator(std::move(driver), std::vector<KeyedInput>{{std::move(key_columns)}},
+                           std::move(backend), ctx) {}
+
+KeyedProcessOperator::KeyedProcessOperator(std::unique_ptr<KeyedProcessDriver> driver,
+                                           std::vector<KeyedInput> inputs,
+                                           std::unique_ptr<state::KeyedStateBackend> backend,
+                                           const runtime::OperatorContext& ctx)
     : driver_(std::move(driver)),
-      key_columns_(std::move(key_columns)),
+      inputs_(std::move(inputs)),
       backend_(std::move(backend)),
       ctx_(ctx) {
+  SABOT_CHECK(!inputs_.empty());
   scope_.backend = backend_.get();
   scope_.clock = ctx.clock;
 }
@@ -50,11 +58,25 @@ Status KeyedProcessOperator::maybe_forget_keys() {
   return Status::ok();
 }
 
-Status KeyedProcessOperator::process_batch(const columnar::RecordBatch& batch, int,
+Status KeyedProcessOperator::process_batch(const columnar::RecordBatch& batch, int input,
                                            runtime::Output& out) {
   SABOT_RETURN_IF_ERROR(maybe_forget_keys());
-  SABOT_RETURN_IF_ERROR(backend_->resolve_keys(batch, key_columns_, &ids_));
-  SABOT_RETURN_IF_ERROR(driver_->process_rows(batch, ids_));
+  if (inputs_.size() == 1) {
+    SABOT_RETURN_IF_ERROR(backend_->resolve_keys(batch, inputs_[0].key_columns, &ids_));
+    SABOT_RETURN_IF_ERROR(driver_->process_rows(batch, ids_));
+    return flush(out);
+  }
+  SABOT_CHECK(input >= 0 && static_cast<size_t>(input) < inputs_.size());
+  const KeyedInput& in = inputs_[static_cast<size_t>(input)];
+  if (in.lookup_only) {
+    backend_->refresh_time();
+    lookup_keys_.clear();
+    for (int c : in.key_columns) lookup_keys_.push_back(batch.column(c));
+    SABOT_RETURN_IF_ERROR(backend_->keys().lookup(lookup_keys_, &ids_));
+  } else {
+    SABOT_RETURN_IF_ERROR(backend_->resolve_keys(batch, in.key_columns, &ids_));
+  }
+  SABOT_RETURN_IF_ERROR(driver_->process_input_rows(input, batch, ids_));
   return flush(out);
 }
 
@@ -483,9 +505,10 @@ Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader) {
 Result<std::optional<UnwrappedKeyedSnapshot>> unwrap_keyed_snapshot(std::string_view bytes,
                                                                     const std::string& uid,
                                                                     uint32_t max_parallelism) {
-  // The operators whose snapshots wrap a keyed one (dedup.cc, topn.cc), from that version on.
-  static constexpr std::pair<std::string_view, uint16_t> kWrapping[] = {{"deduplicate", 2},
-                                                                        {"top-n", 2}};
+  // The operators whose snapshots wrap a keyed one (dedup.cc, topn.cc, join.cc), from that
+  // version on.
+  static constexpr std::pair<std::string_view, uint16_t> kWrapping[] = {
+      {"deduplicate", 2}, {"top-n", 2}, {"stream-table-join", 2}};
   auto header = state::SnapshotReader::peek_header(bytes);
   if (!header.is_ok()) return std::optional<UnwrappedKeyedSnapshot>();
   for (const auto& [type, since] : kWrapping) {

@@ -23,6 +23,7 @@
 #include "sabot/fraud/transactions.h"
 #include "sabot/nexmark/generator.h"
 #include "sabot/operators/dedup.h"
+#include "sabot/operators/join.h"
 #include "sabot/operators/topn.h"
 #include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/rocksdb_backend.h"
@@ -361,17 +362,19 @@ TEST_F(CliTest, StateReadPrintsKeyedStateAsJsonLinesWithoutTheJobsCode) {
 // snapshot: state read and checkpoints show read it from a memory job's checkpoint and from a
 // RocksDB job's incremental one (its SST files in the checkpoint's shared directory).
 // Runs an operator `factory` makes (uid `uid`, max parallelism 8, on the memory backend or on
-// `rocksdb` with incremental checkpoints) over rows (k int64, t timestamp ms) = `rows` and writes
-// its snapshot as checkpoint 1 into `dir`; the checkpoint's path.
+// `rocksdb` with incremental checkpoints) over rows (k int64, t timestamp ms) = `rows` given to
+// input `input` (a two-input operator gets that schema on both) and writes its snapshot as
+// checkpoint 1 into `dir`; the checkpoint's path.
 std::string write_operator_checkpoint(const runtime::OperatorFactory& factory,
                                       const std::string& uid,
                                       const std::vector<std::pair<int64_t, int64_t>>& rows,
-                                      const state::StateBackend* rocksdb, const std::string& dir) {
+                                      const state::StateBackend* rocksdb, const std::string& dir,
+                                      int input = 0) {
   const state::MemoryStateBackend memory;
   const columnar::SchemaPtr schema =
       columnar::schema({columnar::field("k", columnar::int64()),
                         columnar::field("t", columnar::timestamp(columnar::TimeUnit::kMilli))});
-  std::vector<columnar::SchemaPtr> in = {schema};
+  std::vector<columnar::SchemaPtr> in(static_cast<size_t>(factory.num_logical_inputs()), schema);
   runtime::OperatorContext ctx;
   ctx.uid = uid;
   ctx.max_parallelism = 8;
@@ -393,7 +396,7 @@ std::string write_operator_checkpoint(const runtime::OperatorFactory& factory,
     Status emit(const columnar::RecordBatch&) override { return Status::ok(); }
     Status emit_watermark(Timestamp) override { return Status::ok(); }
   } discard;
-  EXPECT_TRUE((*op)->process_batch(*batch, 0, discard).is_ok());
+  EXPECT_TRUE((*op)->process_batch(*batch, input, discard).is_ok());
   checkpoint::CheckpointData d;
   d.job_name = uid + "-job";
   d.checkpoint_id = 1;
@@ -462,6 +465,37 @@ TEST_F(CliTest, StateReadAndCheckpointsShowReadTopNStateOnBothBackends) {
     // Best first: t = 9 (the second row of key 17, arrival number 2), then t = 7 (number 3).
     EXPECT_LT(read.out.find(", 2], "), read.out.find(", 3], ")) << read.out;
     EXPECT_NE(read.out.find(", 3], "), std::string::npos) << read.out;
+  }
+}
+
+TEST_F(CliTest, StateReadAndCheckpointsShowReadTheStreamTableJoinsTableOnBothBackends) {
+  auto rocks = state::RocksDbStateBackend::make(path("rocks"), {});
+  ASSERT_TRUE(rocks.is_ok()) << rocks.status().to_string();
+  auto factory =
+      operators::stream_table_join({{{"k"}, {"k"}, "right_"}, operators::JoinKind::kLeft, ""});
+  for (const bool on_rocksdb : {false, true}) {
+    SCOPED_TRACE(on_rocksdb ? "rocksdb" : "memory");
+    const std::string written = write_operator_checkpoint(
+        *factory, "enrich", {{17, 5}, {-4, 6}, {17, 9}}, on_rocksdb ? rocks->get() : nullptr,
+        path(on_rocksdb ? "ck-rocksdb" : "ck-memory"), /*input=*/1);
+    ASSERT_FALSE(written.empty());
+    Outcome show = sabot("checkpoints show " + written);
+    ASSERT_EQ(show.code, 0) << show.err;
+    EXPECT_NE(show.out.find("'stream-table-join' v2 holding "), std::string::npos) << show.out;
+    EXPECT_NE(show.out.find("state 'table': value of std::string, 2 entries over 2 keys"),
+              std::string::npos)
+        << show.out;
+    EXPECT_EQ(show.out.find("incremental RocksDB checkpoint") != std::string::npos, on_rocksdb)
+        << show.out;
+    Outcome read = sabot("state read " + written + " --operator enrich --state table");
+    ASSERT_EQ(read.code, 0) << read.err;
+    const std::vector<std::string> lines = test_support::sorted_lines(read.out);
+    ASSERT_EQ(lines.size(), 2u) << read.out;
+    EXPECT_EQ(lines[0].rfind(R"({"key": -4, "namespace": 0, "value": )", 0), 0u) << read.out;
+    EXPECT_EQ(lines[1].rfind(R"({"key": 17, "namespace": 0, "value": )", 0), 0u) << read.out;
+    // Key 17's latest row (t = 9) replaced its first (t = 5): the value's last byte is t's lowest.
+    EXPECT_NE(lines[1].find(R"(\t\u0000\u0000\u0000\u0000\u0000\u0000\u0000")"), std::string::npos)
+        << read.out;
   }
 }
 

@@ -263,9 +263,10 @@ int state_read(std::span<const std::string> args) {
       "state as an array, map state as an object). Values of other types (structs, enums, own "
       "codecs) are printed as \"value_hex\", their encoded bytes, with a note on stderr. Reads "
       "keyed-state and process-function state, deduplicate's (state 'first': per key the time of "
-      "the row last emitted) and top-n's (state 'candidates': per key the best rows, best "
-      "first, as [[order value as a sortable u64, arrival number], the row's encoded values]); "
-      "'sabot checkpoints show' lists operators and states.");
+      "the row last emitted), top-n's (state 'candidates': per key the best rows, best "
+      "first, as [[order value as a sortable u64, arrival number], the row's encoded values]) "
+      "and the stream-table join's (state 'table': per key the latest right row's encoded "
+      "values); 'sabot checkpoints show' lists operators and states.");
   flags.add_positional_string("PATH", &path, "the checkpoint's directory");
   flags.add_string("operator", &uid, "the operator's uid (required)");
   flags.add_string("state", &name, "the state's name (required)");
@@ -307,7 +308,7 @@ int state_read(std::span<const std::string> args) {
       return fail(
           "operator '" + uid + "' holds state type '" + header->state_type +
           "', which 'sabot state read' cannot decode (it reads keyed-state, process-function, "
-          "deduplicate and top-n state); 'sabot checkpoints show' describes it");
+          "deduplicate, top-n and stream-table-join state); 'sabot checkpoints show' describes it");
     }
     auto r = state::KeyedSnapshotReader::open(bytes, uid, info->max_parallelism);
     if (!r.is_ok()) return fail(r.status().message());

@@ -53,16 +53,35 @@ class KeyedProcessDriver {
   // scope's current key per row.
   virtual Status process_rows(const columnar::RecordBatch& batch,
                               std::span<const state::KeyId> ids) = 0;
+  // The same for a batch of input `input` of a two-input operator (KeyedInput); ids[r] is
+  // state::kNoKey for a row of a lookup-only input whose key the registry does not hold.
+  virtual Status process_input_rows(int input, const columnar::RecordBatch& batch,
+                                    std::span<const state::KeyId> ids) {
+    (void)input;
+    return process_rows(batch, ids);
+  }
   // Runs the function's on_timer for the scope's current key at `time`.
   virtual Status on_timer(Timestamp time) = 0;
   // The rows emitted since the last call, if any.
   virtual Result<std::optional<columnar::RecordBatch>> take_output() = 0;
 };
 
+// How the rows of one input are keyed: by `key_columns` (of the same types on every input); the
+// rows of a lookup-only input read state but register no keys (a join's probe side, whose keys
+// would otherwise fill the registry with keys that never have state).
+struct KeyedInput {
+  std::vector<int> key_columns;
+  bool lookup_only = false;
+};
+
 class KeyedProcessOperator final : public runtime::Operator {
  public:
   // `ctx` is the subtask's context as given to the factory (uid, parallelism, key groups).
   KeyedProcessOperator(std::unique_ptr<KeyedProcessDriver> driver, std::vector<int> key_columns,
+                       std::unique_ptr<state::KeyedStateBackend> backend,
+                       const runtime::OperatorContext& ctx);
+  // Several inputs, each keyed by its own columns (inputs[i] for input i).
+  KeyedProcessOperator(std::unique_ptr<KeyedProcessDriver> driver, std::vector<KeyedInput> inputs,
                        std::unique_ptr<state::KeyedStateBackend> backend,
                        const runtime::OperatorContext& ctx);
 
@@ -99,7 +118,8 @@ class KeyedProcessOperator final : public runtime::Operator {
   Status maybe_forget_keys();
 
   std::unique_ptr<KeyedProcessDriver> driver_;
-  std::vector<int> key_columns_;
+  std::vector<KeyedInput> inputs_;
+  std::vector<columnar::Array> lookup_keys_;
   std::unique_ptr<state::KeyedStateBackend> backend_;
   runtime::OperatorContext ctx_;
   KeyedProcessScope scope_;
@@ -130,7 +150,8 @@ Result<std::string> full_process_snapshot(std::string_view bytes, const std::str
 bool is_incremental_process_snapshot(std::string_view bytes);
 
 // Operators that keep their state on a KeyedProcessOperator and add one operator-wide 64-bit value
-// (dedup, from version 2: its watermark; top-N, from version 2: the next arrival number) snapshot
+// (dedup, from version 2: its watermark; top-N, from version 2: the next arrival number; the
+// stream-table join, from version 2: none, 0) snapshot
 // under their own state type as one operator-wide section: [u64 that value][bytes: the keyed
 // snapshot, full or incremental RocksDB].
 void write_wrapped_keyed_snapshot(const runtime::OperatorContext& ctx, std::string_view state_type,
@@ -145,8 +166,8 @@ Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader);
 
 // For tools that read checkpoints without the job (sabot state read, sabot checkpoints show): the
 // keyed snapshot wrapped in `bytes` with the wrapping state type and version, when `bytes` is a
-// dedup or top-N snapshot of a version that wraps one; nullopt otherwise; an error when it is
-// one, but damaged.
+// dedup, top-N or stream-table join snapshot of a version that wraps one; nullopt otherwise; an
+// error when it is one, but damaged.
 struct UnwrappedKeyedSnapshot {
   std::string state_type;
   uint16_t state_version = 0;
