@@ -264,32 +264,16 @@ TEST_P(DedupOnBackend, RestoresVersionOneSnapshots) {
     std::vector<std::string> emitted;
     int64_t remembered = 0;
     for (int i = 0; i < p; ++i) {
-      runtime::OperatorContext ctx;
-      ctx.uid = "under-test";
-      ctx.subtask_index = i;
-      ctx.parallelism = p;
-      ctx.state_backend = &backend();
-      auto op = f->create(in, ctx).value();
-      ASSERT_TRUE(op->open(ctx).is_ok());
-      Status st = op->restore_state(bytes);
-      ASSERT_TRUE(st.is_ok()) << st.to_string();
+      auto op = testing::restored_subtask(*f, in, i, p, &backend(), bytes);
       remembered += dynamic_cast<StatefulOperator&>(*op).buffered_rows();
       // Every key 0..119 at time 600 (on time: the watermark is 500), to the subtask owning it.
       std::vector<std::pair<int64_t, int64_t>> rows;
       for (int64_t k = 0; k < 120; ++k) rows.push_back({k, 600});
-      RecordBatch all = key_time_batch(schema, rows);
-      std::vector<uint64_t> h;
-      std::vector<int> cols = {0};
-      ASSERT_TRUE(compute::hash_columns(all, cols, &h).is_ok());
-      std::vector<int32_t> mine;
-      for (size_t r = 0; r < h.size(); ++r) {
-        if (subtask_for_key_group(static_cast<int>(compute::key_group_of(h[r], 128)), p, 128) ==
-            i) {
-          mine.push_back(static_cast<int32_t>(r));
-        }
-      }
+      RecordBatch mine = testing::rows_of_key_groups(key_time_batch(schema, rows), [&](int kg) {
+        return subtask_for_key_group(kg, p, 128) == i;
+      });
       CollectOutput out;
-      ASSERT_TRUE(op->process_batch(compute::take(all, mine).value(), 0, out).is_ok());
+      ASSERT_TRUE(op->process_batch(mine, 0, out).is_ok());
       for (const auto& b : out.batches) {
         for (int64_t r = 0; r < b.num_rows(); ++r)
           emitted.push_back(b.column(0).scalar_at(r).to_string());

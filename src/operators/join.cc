@@ -459,13 +459,9 @@ const state::ValueStateDescriptor<std::string> kTableRow{"table"};
 
 class StreamTableDriver final : public KeyedProcessDriver {
  public:
-  StreamTableDriver(JoinKind kind, int delete_col, SchemaPtr left, SchemaPtr right, SchemaPtr out)
-      : kind_(kind),
-        delete_col_(delete_col),
-        left_(std::move(left)),
-        right_(std::move(right)),
-        out_(std::move(out)) {
-    for (const auto& f : right_->fields()) right_types_.push_back(f.type);
+  StreamTableDriver(JoinKind kind, int delete_col, const Schema& right, SchemaPtr out)
+      : kind_(kind), delete_col_(delete_col), out_(std::move(out)) {
+    for (const auto& f : right.fields()) right_types_.push_back(f.type);
   }
 
   Status open(KeyedProcessScope* scope, const OperatorContext&) override {
@@ -544,7 +540,7 @@ class StreamTableDriver final : public KeyedProcessDriver {
 
   JoinKind kind_;
   int delete_col_;
-  SchemaPtr left_, right_, out_;
+  SchemaPtr out_;
   std::vector<DataType> right_types_;
   state::KeyedStateBackend* backend_ = nullptr;
   state::ValueState<std::string>* table_ = nullptr;
@@ -562,7 +558,7 @@ class StreamTableJoinOperator final : public StatefulOperator {
                           std::unique_ptr<state::KeyedStateBackend> backend)
       : ctx_(ctx), backend_(backend.get()), v1_schema_(internal::rows_schema(*inputs[1], {})) {
     keyed_ = std::make_unique<KeyedProcessOperator>(
-        std::make_unique<StreamTableDriver>(o.kind, delete_col, inputs[0], inputs[1], r.out_schema),
+        std::make_unique<StreamTableDriver>(o.kind, delete_col, *inputs[1], r.out_schema),
         std::vector<KeyedInput>{{r.key_cols[0], true}, {r.key_cols[1], false}}, std::move(backend),
         ctx);
   }

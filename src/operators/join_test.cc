@@ -925,26 +925,13 @@ TEST_P(StreamTableOnBackend, RestoresVersionOneSnapshots) {
     for (auto& x : b) cols.push_back(x->finish());
     return RecordBatch::make(schema, std::move(cols)).value();
   };
-  // The rows of `batch` whose key (column 0) `subtask` of `p` owns, or whose key group is `kg`.
-  auto rows_where = [](const RecordBatch& batch, const std::function<bool(int)>& keep_kg) {
-    std::vector<uint64_t> h;
-    std::vector<int> cols = {0};
-    EXPECT_TRUE(compute::hash_columns(batch, cols, &h).is_ok());
-    std::vector<int32_t> mine;
-    for (size_t r = 0; r < h.size(); ++r) {
-      if (keep_kg(static_cast<int>(compute::key_group_of(h[r], 128)))) {
-        mine.push_back(static_cast<int32_t>(r));
-      }
-    }
-    return compute::take(batch, mine).value();
-  };
   const RecordBatch table = rows_of(right, 0, 100);
   std::string bytes;
   {
     state::SnapshotWriter w(&bytes, {"under-test", "stream-table-join", 1, 128});
     const columnar::SchemaPtr rows = internal::rows_schema(*right, {});
     for (int kg = 0; kg < 128; ++kg) {
-      RecordBatch part = rows_where(table, [&](int g) { return g == kg; });
+      RecordBatch part = testing::rows_of_key_groups(table, [&](int g) { return g == kg; });
       if (part.num_rows() == 0) continue;
       internal::put_rows(w.begin_section(kg), rows, part.columns(), part.num_rows());
     }
@@ -957,19 +944,11 @@ TEST_P(StreamTableOnBackend, RestoresVersionOneSnapshots) {
     std::vector<std::string> joined;
     int64_t held = 0;
     for (int i = 0; i < p; ++i) {
-      runtime::OperatorContext ctx;
-      ctx.uid = "under-test";
-      ctx.subtask_index = i;
-      ctx.parallelism = p;
-      ctx.state_backend = &backend();
-      auto op = f->create(in, ctx).value();
-      ASSERT_TRUE(op->open(ctx).is_ok());
-      Status st = op->restore_state(bytes);
-      ASSERT_TRUE(st.is_ok()) << st.to_string();
+      auto op = testing::restored_subtask(*f, in, i, p, &backend(), bytes);
       held += dynamic_cast<StatefulOperator&>(*op).buffered_rows();
       CollectOutput out;
-      RecordBatch mine =
-          rows_where(probes, [&](int kg) { return subtask_for_key_group(kg, p, 128) == i; });
+      RecordBatch mine = testing::rows_of_key_groups(
+          probes, [&](int kg) { return subtask_for_key_group(kg, p, 128) == i; });
       ASSERT_TRUE(op->process_batch(mine, 0, out).is_ok());
       for (const auto& b : out.batches) {
         for (int64_t r = 0; r < b.num_rows(); ++r) {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <optional>
 #include <random>
@@ -309,6 +310,41 @@ inline std::vector<RecordBatch> drive(const runtime::OperatorFactory& f, const S
   EXPECT_TRUE(op->finish(*out).is_ok());
   if (state_sizes) state_sizes->push_back(dynamic_cast<StatefulOperator&>(*op).buffered_rows());
   return out->batches;
+}
+
+// Subtask `i` of a parallelism-`p` job (max parallelism 128, uid "under-test", on `backend`;
+// null: memory) made by `f`, opened and given `snapshot`, as a restore after a rescale does.
+inline std::unique_ptr<runtime::Operator> restored_subtask(const runtime::OperatorFactory& f,
+                                                           std::span<const SchemaPtr> in, int i,
+                                                           int p,
+                                                           const state::StateBackend* backend,
+                                                           std::string_view snapshot) {
+  runtime::OperatorContext ctx;
+  ctx.uid = "under-test";
+  ctx.subtask_index = i;
+  ctx.parallelism = p;
+  ctx.state_backend = backend;
+  auto op = f.create(in, ctx).value();
+  EXPECT_TRUE(op->open(ctx).is_ok());
+  Status st = op->restore_state(snapshot);
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  return op;
+}
+
+// The rows of `batch` whose key (column 0) hashes into a key group (of 128) `keep` accepts, as
+// the keyed exchange routes them.
+inline RecordBatch rows_of_key_groups(const RecordBatch& batch,
+                                      const std::function<bool(int)>& keep) {
+  std::vector<uint64_t> h;
+  std::vector<int> cols = {0};
+  EXPECT_TRUE(compute::hash_columns(batch, cols, &h).is_ok());
+  std::vector<int32_t> mine;
+  for (size_t r = 0; r < h.size(); ++r) {
+    if (keep(static_cast<int>(compute::key_group_of(h[r], 128)))) {
+      mine.push_back(static_cast<int32_t>(r));
+    }
+  }
+  return compute::take(batch, mine).value();
 }
 
 // Drives `p` instances of `f` (subtasks of a parallelism-p job, max parallelism 128) through the

@@ -61,13 +61,9 @@ Status KeyedProcessOperator::maybe_forget_keys() {
 Status KeyedProcessOperator::process_batch(const columnar::RecordBatch& batch, int input,
                                            runtime::Output& out) {
   SABOT_RETURN_IF_ERROR(maybe_forget_keys());
-  if (inputs_.size() == 1) {
-    SABOT_RETURN_IF_ERROR(backend_->resolve_keys(batch, inputs_[0].key_columns, &ids_));
-    SABOT_RETURN_IF_ERROR(driver_->process_rows(batch, ids_));
-    return flush(out);
-  }
-  SABOT_CHECK(input >= 0 && static_cast<size_t>(input) < inputs_.size());
-  const KeyedInput& in = inputs_[static_cast<size_t>(input)];
+  // One key-column set serves every input of a single-input (or union-fed) operator.
+  SABOT_CHECK(inputs_.size() == 1 || (input >= 0 && static_cast<size_t>(input) < inputs_.size()));
+  const KeyedInput& in = inputs_[inputs_.size() == 1 ? 0 : static_cast<size_t>(input)];
   if (in.lookup_only) {
     backend_->refresh_time();
     lookup_keys_.clear();
