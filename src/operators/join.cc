@@ -500,7 +500,7 @@ class StreamTableDriver final : public KeyedProcessDriver {
   }
 
   // Each left row with its key's table row (inner: only rows that have one; left: the others
-  // with nulls), the right columns decoded from the stored rows.
+  // with nulls), the right columns appended from the stored rows' bytes.
   Status probe(const RecordBatch& batch, std::span<const state::KeyId> ids) {
     selected_.clear();
     builders_.clear();
@@ -516,8 +516,7 @@ class StreamTableDriver final : public KeyedProcessDriver {
         if (kind_ == JoinKind::kInner) continue;
         for (auto& b : builders_) b->append_null();
       } else {
-        SABOT_RETURN_IF_ERROR(state::KeyRegistry::decode_key(*row, right_types_, &values_));
-        for (size_t c = 0; c < values_.size(); ++c) builders_[c]->append_scalar(values_[c]);
+        SABOT_RETURN_IF_ERROR(state::append_values(*row, right_types_, builders_));
       }
       selected_.push_back(static_cast<int32_t>(r));
     }
@@ -547,7 +546,6 @@ class StreamTableDriver final : public KeyedProcessDriver {
   std::string row_;
   std::vector<int32_t> selected_;
   std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders_;
-  std::vector<columnar::Scalar> values_;
   std::optional<RecordBatch> pending_;
 };
 

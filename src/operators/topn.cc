@@ -241,14 +241,12 @@ class TopNOperator final : public runtime::Operator {
       types.push_back(f.type);
     }
     columnar::Int64Builder rank;
-    std::vector<columnar::Scalar> values;
     for (state::KeyId k : keys) {
       backend_->set_current_key(k);
       const Candidates* held = candidates_->get();
       if (held == nullptr) continue;
       for (size_t i = 0; i < held->size(); ++i) {
-        SABOT_RETURN_IF_ERROR(state::KeyRegistry::decode_key((*held)[i].second, types, &values));
-        for (size_t c = 0; c < values.size(); ++c) builders[c]->append_scalar(values[c]);
+        SABOT_RETURN_IF_ERROR(state::append_values((*held)[i].second, types, builders));
         rank.append(static_cast<int64_t>(i) + 1);
       }
     }

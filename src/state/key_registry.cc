@@ -210,63 +210,106 @@ std::vector<Scalar> KeyRegistry::key_values(KeyId id) const {
   return out;
 }
 
-Status KeyRegistry::decode_key(std::string_view bytes, std::span<const DataType> types,
-                               std::vector<Scalar>* out) {
+namespace {
+
+template <typename T, typename Sink>
+Status read_value(ByteReader& r, size_t c, Sink& sink) {
+  T v{};
+  SABOT_RETURN_IF_ERROR(r.get(&v));
+  sink.value(c, v);
+  return Status::ok();
+}
+
+// Reads row values in the key-bytes encoding (value_bytes.h), handing each to `sink` as
+// null(column) or value(column, v) with v a bool, int32_t, int64_t (also timestamps), uint64_t,
+// double or std::string_view (utf8 checked).
+template <typename Sink>
+Status read_values(std::string_view bytes, std::span<const DataType> types, Sink& sink) {
   ByteReader r(bytes, "key");
-  out->clear();
-  for (const DataType& t : types) {
+  for (size_t c = 0; c < types.size(); ++c) {
+    const DataType& t = types[c];
     uint8_t valid = 0;
     SABOT_RETURN_IF_ERROR(r.get(&valid));
     if (valid > 1) return r.invalid("validity byte " + std::to_string(valid));
     if (valid == 0) {
-      out->push_back(Scalar::null(t));
+      sink.null(c);
       continue;
     }
     switch (t.id()) {
       case TypeId::kBool: {
         bool b = false;
         SABOT_RETURN_IF_ERROR(StateCodec<bool>::decode(r, &b));
-        out->push_back(Scalar::of_bool(b));
+        sink.value(c, b);
         break;
       }
-      case TypeId::kInt32: {
-        int32_t v = 0;
-        SABOT_RETURN_IF_ERROR(r.get(&v));
-        out->push_back(Scalar::of_int32(v));
+      case TypeId::kInt32:
+        SABOT_RETURN_IF_ERROR(read_value<int32_t>(r, c, sink));
         break;
-      }
       case TypeId::kInt64:
-      case TypeId::kTimestamp: {
-        int64_t v = 0;
-        SABOT_RETURN_IF_ERROR(r.get(&v));
-        out->push_back(Scalar{t, true, v});
+      case TypeId::kTimestamp:
+        SABOT_RETURN_IF_ERROR(read_value<int64_t>(r, c, sink));
         break;
-      }
-      case TypeId::kUInt64: {
-        uint64_t v = 0;
-        SABOT_RETURN_IF_ERROR(r.get(&v));
-        out->push_back(Scalar::of_uint64(v));
+      case TypeId::kUInt64:
+        SABOT_RETURN_IF_ERROR(read_value<uint64_t>(r, c, sink));
         break;
-      }
-      case TypeId::kFloat64: {
-        double v = 0;
-        SABOT_RETURN_IF_ERROR(r.get(&v));
-        out->push_back(Scalar::of_float64(v));
+      case TypeId::kFloat64:
+        SABOT_RETURN_IF_ERROR(read_value<double>(r, c, sink));
         break;
-      }
       case TypeId::kUtf8:
       case TypeId::kBinary: {
-        std::string_view s;
-        SABOT_RETURN_IF_ERROR(r.get_bytes(&s));
-        if (t.id() == TypeId::kUtf8 && !columnar::is_valid_utf8(s)) {
+        std::string_view v;
+        SABOT_RETURN_IF_ERROR(r.get_bytes(&v));
+        if (t.id() == TypeId::kUtf8 && !columnar::is_valid_utf8(v)) {
           return r.invalid("utf8 key value is not valid UTF-8");
         }
-        out->push_back(Scalar{t, true, std::string(s)});
+        sink.value(c, v);
         break;
       }
     }
   }
   return r.expect_end();
+}
+
+// read_values' sink of append_values.
+struct ToBuilders {
+  std::span<const std::unique_ptr<columnar::ArrayBuilder>> builders;
+  void null(size_t c) { builders[c]->append_null(); }
+  void value(size_t c, bool v) { static_cast<columnar::BooleanBuilder&>(*builders[c]).append(v); }
+  void value(size_t c, std::string_view v) {
+    static_cast<columnar::BinaryBuilder&>(*builders[c]).append(v);
+  }
+  template <typename T>
+  void value(size_t c, T v) {
+    static_cast<columnar::NumericBuilder<T>&>(*builders[c]).append(v);
+  }
+};
+
+}  // namespace
+
+Status KeyRegistry::decode_key(std::string_view bytes, std::span<const DataType> types,
+                               std::vector<Scalar>* out) {
+  struct ToScalars {
+    std::span<const DataType> types;
+    std::vector<Scalar>* out;
+    void null(size_t c) { out->push_back(Scalar::null(types[c])); }
+    void value(size_t, bool v) { out->push_back(Scalar::of_bool(v)); }
+    void value(size_t, int32_t v) { out->push_back(Scalar::of_int32(v)); }
+    void value(size_t c, int64_t v) { out->push_back(Scalar{types[c], true, v}); }
+    void value(size_t, uint64_t v) { out->push_back(Scalar::of_uint64(v)); }
+    void value(size_t, double v) { out->push_back(Scalar::of_float64(v)); }
+    void value(size_t c, std::string_view v) {
+      out->push_back(Scalar{types[c], true, std::string(v)});
+    }
+  } sink{types, out};
+  out->clear();
+  return read_values(bytes, types, sink);
+}
+
+Status append_values(std::string_view bytes, std::span<const DataType> types,
+                     std::span<const std::unique_ptr<columnar::ArrayBuilder>> builders) {
+  SABOT_CHECK_EQ(types.size(), builders.size());
+  ToBuilders sink{builders};
+  return read_values(bytes, types, sink);
 }
 
 }  // namespace sabot::state

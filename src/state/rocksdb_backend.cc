@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -214,12 +215,44 @@ fs::path checkpoint_dir(const std::string& root, CheckpointId id) {
 
 }  // namespace
 
+namespace {
+// What one live instance holds in memory besides the shared block cache, for memory_usage().
+struct InstanceMemory {
+  rocksdb::DB* db = nullptr;
+  std::atomic<size_t> write_cache_bytes{0};  // published by the instance's thread
+};
+}  // namespace
+
 struct RocksDbStateBackend::Shared {
   std::shared_ptr<rocksdb::Cache> cache;
+  // With a memory budget: the memtables of every instance, charged to `cache`.
   std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
   std::shared_ptr<rocksdb::MergeOperator> list_append = std::make_shared<ListAppendOperator>();
   std::atomic<uint64_t> instances{0};
   uint64_t process_nonce = 0;
+  // With a memory budget: the write caches of all live instances together (each gets an equal
+  // share, at most its write_cache_bytes); 0: no shared limit.
+  size_t write_cache_pool = 0;
+  std::atomic<size_t> live_instances{0};
+  mutable std::mutex mu;
+  std::set<InstanceMemory*> live;  // guarded by mu
+
+  void add(InstanceMemory* m) {
+    std::lock_guard lock(mu);
+    live.insert(m);
+    live_instances.store(live.size(), std::memory_order_relaxed);
+  }
+  void remove(InstanceMemory* m) {
+    std::lock_guard lock(mu);
+    live.erase(m);
+    live_instances.store(live.size(), std::memory_order_relaxed);
+  }
+  // The byte budget of one instance's write cache whose configured size is `configured`.
+  size_t write_cache_budget(size_t configured) const {
+    if (write_cache_pool == 0 || configured == 0) return configured;
+    const size_t n = std::max<size_t>(1, live_instances.load(std::memory_order_relaxed));
+    return std::min(configured, write_cache_pool / n);
+  }
 };
 
 namespace {
@@ -357,20 +390,23 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
  public:
   RocksKeyedBackend(std::unique_ptr<KeyRegistry> keys, const Clock* clock, std::string name,
                     std::string dir, std::string uid, std::unique_ptr<rocksdb::DB> db,
-                    const RocksDbStateBackend::Shared* shared, rocksdb::Options db_options,
-                    bool keep_dir, size_t write_cache_bytes)
+                    std::shared_ptr<RocksDbStateBackend::Shared> shared,
+                    rocksdb::Options db_options, bool keep_dir, size_t write_cache_bytes)
       : RocksDbKeyedStateBackend(std::move(keys), clock),
         name_(std::move(name)),
         dir_(std::move(dir)),
         uid_(std::move(uid)),
         db_(std::move(db)),
-        shared_(shared),
+        shared_(std::move(shared)),
         db_options_(std::move(db_options)),
         keep_dir_(keep_dir),
         cache_(write_cache_bytes) {
     write_.disableWAL = true;  // checkpoints give durability; the instance is scratch space
+    memory_.db = db_.get();
+    shared_->add(&memory_);
   }
   ~RocksKeyedBackend() override {
+    shared_->remove(&memory_);
     states_.clear();
     db_.reset();
     if (!keep_dir_) {
@@ -400,9 +436,13 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   // The write cache (kv_write_cache.h). Every method that reads the instance other than through
   // a KvStore, or renumbers keys, calls flush_cache() first.
   void flush_cache() const { write_back(0); }
-  // Over budget: writes the dirty entries and keeps the hottest half of the cache.
+  // Over budget (this instance's share of the memory budget's write-cache pool, when there is
+  // one): writes the dirty entries and keeps the hottest half of the cache. Publishes the cache's
+  // size for RocksDbStateBackend::memory_usage().
   void flush_cache_if_full() const {
-    if (cache_.over_budget()) write_back(cache_.budget_bytes() / 2);
+    const size_t budget = shared_->write_cache_budget(cache_.budget_bytes());
+    if (cache_.bytes() > budget) write_back(budget / 2);
+    memory_.write_cache_bytes.store(cache_.bytes(), std::memory_order_relaxed);
   }
   // Writes the dirty entries of the cache to the instance, then evicts down to keep_bytes.
   void write_back(size_t keep_bytes) const;
@@ -497,7 +537,8 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   std::string dir_;
   std::string uid_;
   std::unique_ptr<rocksdb::DB> db_;
-  const RocksDbStateBackend::Shared* shared_;
+  std::shared_ptr<RocksDbStateBackend::Shared> shared_;
+  mutable InstanceMemory memory_;
   rocksdb::Options db_options_;
   bool keep_dir_;
   rocksdb::WriteOptions write_;
@@ -562,6 +603,7 @@ void RocksKeyedBackend::write_back(size_t keep_bytes) const {
   }
   SABOT_CHECK_OK(from_rocks(db_->Write(write_, &batch), name_));
   cache_.written_back(keep_bytes);
+  memory_.write_cache_bytes.store(cache_.bytes(), std::memory_order_relaxed);
 }
 
 bool RocksKvStore::get(KeyId key, Namespace ns, std::string* value) {
@@ -1197,8 +1239,39 @@ RocksDbKeyedStateBackend* as_rocksdb(KeyedStateBackend* backend) {
   return static_cast<RocksDbKeyedStateBackend*>(backend);
 }
 
+namespace {
+
+constexpr size_t kMinMemoryBudget = size_t{4} << 20;
+
+// How a memory budget is divided: a quarter for the write caches of all instances, the rest for
+// the block cache, to which the memtables are charged up to half of it. Without a budget: the
+// configured block cache, memtables and write caches, unshared.
+struct BudgetSplit {
+  size_t block_cache = 0;
+  size_t memtables = 0;         // 0: not charged to the cache
+  size_t write_cache_pool = 0;  // 0: each instance its write_cache_bytes
+  size_t write_buffer = 0;      // each instance's memtable size
+};
+BudgetSplit budget_split(const RocksDbOptions& o) {
+  BudgetSplit s;
+  s.write_buffer = o.write_buffer_bytes;
+  if (o.memory_budget_bytes == 0) {
+    s.block_cache = o.block_cache_bytes;
+    return s;
+  }
+  s.write_cache_pool = o.write_cache_bytes == 0 ? 0 : o.memory_budget_bytes / 4;
+  s.block_cache = o.memory_budget_bytes - s.write_cache_pool;
+  s.memtables = s.block_cache / 2;
+  // A memtable allocates its arena in blocks of an eighth of its size, charged as allocated: with
+  // several instances, full-size memtables could reserve the whole share before holding anything.
+  s.write_buffer = std::clamp(s.memtables / 8, size_t{64} << 10, o.write_buffer_bytes);
+  return s;
+}
+
+}  // namespace
+
 RocksDbStateBackend::RocksDbStateBackend(std::string dir, RocksDbOptions options,
-                                         std::unique_ptr<Shared> shared)
+                                         std::shared_ptr<Shared> shared)
     : dir_(std::move(dir)), options_(options), shared_(std::move(shared)) {}
 RocksDbStateBackend::~RocksDbStateBackend() = default;
 
@@ -1216,18 +1289,38 @@ Result<std::shared_ptr<RocksDbStateBackend>> RocksDbStateBackend::make(std::stri
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Status::io_error("rocksdb state backend: creating " + dir + ": " + ec.message());
-  auto shared = std::make_unique<Shared>();
-  const size_t cache_bytes =
-      options.memory_budget_bytes > 0 ? options.memory_budget_bytes : options.block_cache_bytes;
-  shared->cache = rocksdb::NewLRUCache(cache_bytes);
-  if (options.memory_budget_bytes > 0) {
-    shared->write_buffers = std::make_shared<rocksdb::WriteBufferManager>(
-        options.memory_budget_bytes / 2, shared->cache);
+  if (options.memory_budget_bytes > 0 && options.memory_budget_bytes < kMinMemoryBudget) {
+    return Status::invalid_argument("rocksdb state backend: memory_budget_bytes " +
+                                    std::to_string(options.memory_budget_bytes) +
+                                    " is below 4 MiB");
+  }
+  auto shared = std::make_shared<Shared>();
+  const BudgetSplit split = budget_split(options);
+  shared->cache = rocksdb::NewLRUCache(split.block_cache);
+  shared->write_cache_pool = split.write_cache_pool;
+  if (split.memtables > 0) {
+    shared->write_buffers =
+        std::make_shared<rocksdb::WriteBufferManager>(split.memtables, shared->cache);
   }
   std::random_device rd;
   shared->process_nonce = (static_cast<uint64_t>(rd()) << 32) ^ rd();
   return std::shared_ptr<RocksDbStateBackend>(
       new RocksDbStateBackend(std::move(dir), options, std::move(shared)));
+}
+
+RocksDbMemoryUsage RocksDbStateBackend::memory_usage() const {
+  RocksDbMemoryUsage u;
+  u.block_cache = shared_->cache->GetUsage();
+  u.memtables_in_block_cache = shared_->write_buffers != nullptr;
+  std::lock_guard lock(shared_->mu);
+  for (const InstanceMemory* m : shared_->live) {
+    uint64_t bytes = 0;
+    if (m->db->GetIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &bytes)) {
+      u.memtables += bytes;
+    }
+    u.write_caches += m->write_cache_bytes.load(std::memory_order_relaxed);
+  }
+  return u;
 }
 
 Result<std::unique_ptr<KeyedStateBackend>> RocksDbStateBackend::create_keyed_backend(
@@ -1253,7 +1346,7 @@ Result<std::unique_ptr<KeyedStateBackend>> RocksDbStateBackend::create_keyed_bac
   o.create_if_missing = true;
   o.error_if_exists = true;
   o.merge_operator = shared_->list_append;
-  o.write_buffer_size = options_.write_buffer_bytes;
+  o.write_buffer_size = budget_split(options_).write_buffer;
   o.max_write_buffer_number = options_.max_write_buffers;
   o.write_buffer_manager = shared_->write_buffers;
   o.max_open_files = 256;
@@ -1303,7 +1396,7 @@ Result<std::unique_ptr<KeyedStateBackend>> RocksDbStateBackend::create_keyed_bac
   }
   return std::unique_ptr<KeyedStateBackend>(
       new RocksKeyedBackend(std::move(keys), options.clock, options.name, dir, inst_uid,
-                            std::unique_ptr<rocksdb::DB>(raw), shared_.get(), o,
+                            std::unique_ptr<rocksdb::DB>(raw), shared_, o,
                             options_.keep_instance_dirs, options_.write_cache_bytes));
 }
 

@@ -1,5 +1,6 @@
 // The RocksDB backend beyond the conformance suite (keyed_state_test runs that on both backends):
-// state several times larger than its block cache and memtables, memory snapshots restoring into
+// state several times larger than its block cache and memtables, the memory budget of all
+// instances, memory snapshots restoring into
 // RocksDB and back, and incremental checkpoints (file sharing, discard, restore at another
 // parallelism).
 
@@ -7,6 +8,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -146,6 +149,67 @@ TEST(RocksDbBackendTest, StateFourTimesLargerThanCacheAndWriteBuffersRunsToTheEn
     ASSERT_EQ(std::vector<int32_t>(s.begin(), s.end()), (std::vector<int32_t>{0, 1}));
   }
   EXPECT_EQ(b->num_entries("payload"), static_cast<size_t>(kKeys));
+}
+
+// Three subtasks' instances write ~5 times the budget of state (a value and a counter per key,
+// interleaved a thousand keys at a time), then read it all back. Returns the largest
+// memory_usage().total() seen after any thousand keys, and checks every value read back.
+size_t peak_memory_of_three_instances(const std::string& dir, RocksDbOptions options) {
+  auto backend = RocksDbStateBackend::make(dir, options).value();
+  std::vector<std::unique_ptr<KeyedStateBackend>> b;
+  std::vector<ValueState<std::string>*> values;
+  std::vector<ValueState<int64_t>*> counts;
+  for (int i = 0; i < 3; ++i) {
+    b.push_back(make(*backend));
+    values.push_back(b.back()->get_state(ValueStateDescriptor<std::string>{"payload"}).value());
+    counts.push_back(b.back()->get_state(ValueStateDescriptor<int64_t>{"count"}).value());
+  }
+  constexpr int64_t kKeys = 60'000;  // per instance: 3 x 60 K keys x ~130 bytes = ~23 MB
+  size_t peak = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int64_t from = 0; from < kKeys; from += 1000) {
+      for (int i = 0; i < 3; ++i) {
+        for (int64_t k = from; k < from + 1000; ++k) {
+          b[i]->set_current_key(key_of(*b[i], k));
+          if (pass == 0) {
+            values[i]->update(payload(k + i, 0));
+            counts[i]->update(counts[i]->value().value_or(0) + 1);
+          } else {
+            EXPECT_EQ(values[i]->value(), payload(k + i, 0)) << i << " " << k;
+            EXPECT_EQ(counts[i]->value(), 1) << i << " " << k;
+          }
+        }
+        peak = std::max(peak, backend->memory_usage().total());
+      }
+    }
+  }
+  const RocksDbMemoryUsage end = backend->memory_usage();
+  std::printf("peak %zu; at the end: block cache %zu, memtables %zu (%s), write caches %zu\n", peak,
+              end.block_cache, end.memtables,
+              end.memtables_in_block_cache ? "in the cache" : "apart", end.write_caches);
+  return peak;
+}
+
+// --rocksdb-memory-mb: block cache, memtables and write caches of all instances stay within the
+// budget while the state grows to several times it. The same job without the budget goes well
+// past it, so the bound is the budget's doing.
+TEST(RocksDbBackendTest, MemoryBudgetBoundsBlockCacheMemtablesAndWriteCachesOfAllInstances) {
+  ScratchDir dir("rocksdb_memory_budget");
+  constexpr size_t kBudget = size_t{4} << 20;
+  const size_t bounded =
+      peak_memory_of_three_instances(dir.path + "/budget", {.memory_budget_bytes = kBudget});
+  EXPECT_LE(bounded, kBudget);
+  const size_t unbounded = peak_memory_of_three_instances(dir.path + "/none", {});
+  EXPECT_GT(unbounded, 2 * kBudget);
+}
+
+TEST(RocksDbBackendTest, MemoryBudgetBelowFourMiBIsRefused) {
+  ScratchDir dir("rocksdb_small_budget");
+  const auto r = RocksDbStateBackend::make(dir.path, {.memory_budget_bytes = size_t{1} << 20});
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_NE(r.status().message().find("memory_budget_bytes 1048576 is below 4 MiB"),
+            std::string::npos)
+      << r.status().message();
 }
 
 // The write cache (src/state/kv_write_cache.h) changes when entries reach RocksDB, never what

@@ -45,19 +45,29 @@ TEST_F(StateBackendCliTest, RocksDbWithoutStateDirIsAUsageErrorNamingTheFlag) {
   const Outcome r = sabot("demo fraud --transactions 10 --state-dir " + path("s"));
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("--state-backend rocksdb"), std::string::npos) << r.err;
+  const Outcome small = sabot("demo fraud --transactions 10 --state-backend rocksdb --state-dir " +
+                              path("s") + " --rocksdb-memory-mb 3");
+  EXPECT_EQ(small.code, 2);
+  EXPECT_NE(small.err.find("--rocksdb-memory-mb: 3 MiB is below the smallest budget, 4"),
+            std::string::npos)
+      << small.err;
 }
 
 TEST_F(StateBackendCliTest, FraudOnRocksDbRaisesTheSameAlertsAsInMemory) {
   const std::string args = "demo fraud --transactions 50000 --parallelism 2 --json";
   const Outcome memory = sabot(args);
   ASSERT_EQ(memory.code, 0) << memory.err;
-  const Outcome rocks = sabot(args + " --state-backend rocksdb --state-dir " + path("state") +
-                              " --rocksdb-block-cache-mb 1 --rocksdb-write-buffer-mb 1");
-  ASSERT_EQ(rocks.code, 0) << rocks.err;
   EXPECT_NE(results_of(memory.out).find("\"alerts\":"), std::string::npos) << memory.out;
-  EXPECT_EQ(results_of(rocks.out), results_of(memory.out));
-  // The instances are scratch space: gone once the job ended.
-  EXPECT_TRUE(fs::is_empty(path("state")));
+  // Small caches and buffers, then the smallest memory budget.
+  for (const char* tuning :
+       {" --rocksdb-block-cache-mb 1 --rocksdb-write-buffer-mb 1", " --rocksdb-memory-mb 4"}) {
+    const Outcome rocks =
+        sabot(args + " --state-backend rocksdb --state-dir " + path("state") + tuning);
+    ASSERT_EQ(rocks.code, 0) << tuning << ": " << rocks.err;
+    EXPECT_EQ(results_of(rocks.out), results_of(memory.out)) << tuning;
+    // The instances are scratch space: gone once the job ended.
+    EXPECT_TRUE(fs::is_empty(path("state")));
+  }
 }
 
 // A RocksDB job's checkpoints are incremental (their SST files in DIR/shared) or, with

@@ -25,8 +25,9 @@ void StateBackendFlags::add_to(FlagSet& flags) {
                  "rocksdb: every checkpoint holds the whole state (default: incremental, a "
                  "checkpoint copies only the RocksDB files no retained checkpoint holds)");
   flags.add_int("rocksdb-memory-mb", &memory_budget_mb_,
-                "rocksdb: memory budget of block cache and memtables together, MiB (0: none)", 0,
-                1 << 20);
+                "rocksdb: memory budget of the block cache, memtables and write caches of all "
+                "instances together, MiB (at least 4; 0: none, each sized by its own flag)",
+                0, 1 << 20);
 }
 
 std::optional<int> StateBackendFlags::check(const FlagSet& flags) const {
@@ -39,6 +40,11 @@ std::optional<int> StateBackendFlags::check(const FlagSet& flags) const {
     std::cerr << flags.command()
               << ": --state-backend rocksdb needs --state-dir DIR (where the RocksDB instances "
                  "live)\n";
+    return kExitUsage;
+  }
+  if (memory_budget_mb_ > 0 && memory_budget_mb_ < 4) {
+    std::cerr << flags.command() << ": --rocksdb-memory-mb: " << memory_budget_mb_
+              << " MiB is below the smallest budget, 4 MiB (0: no budget)\n";
     return kExitUsage;
   }
   if (backend_ == "memory") {

@@ -32,22 +32,37 @@ struct RocksDbOptions {
   size_t write_buffer_bytes = size_t{8} << 20;
   // Memtables per instance, the active one included (max_write_buffer_number). Default 2.
   int max_write_buffers = 2;
-  // The memory budget of all instances together, in bytes. 0 (the default): no shared limit,
-  // each instance uses up to write_buffer_bytes * max_write_buffers for memtables besides the
-  // shared block cache. When set: the block cache is sized to the budget and the memtables of all
-  // instances are charged to it (a shared WriteBufferManager limited to half the budget), so
-  // block cache plus memtables stay within the budget; block_cache_bytes is then ignored.
+  // The memory budget of all instances together, in bytes (at least 4 MiB). 0 (the default): no
+  // shared limit; each instance uses up to write_buffer_bytes * max_write_buffers for memtables
+  // and write_cache_bytes for its write cache besides the shared block cache. When set, the
+  // block cache, every memtable and every write cache together stay within it: a quarter goes to
+  // the write caches of all live instances (an equal share each, at most write_cache_bytes), the
+  // rest is the block cache, to which the memtables of all instances are charged (a shared
+  // WriteBufferManager limited to half of it; each memtable is then at most an eighth of that).
+  // block_cache_bytes is then ignored. See RocksDbStateBackend::memory_usage().
   size_t memory_budget_bytes = 0;
   // Write-back cache of each instance, in bytes (entries plus about 100 bytes of bookkeeping
   // each): state reads and writes of cached keys skip RocksDB, and dirty entries are written in
-  // one batch when the cache is full and before every snapshot, checkpoint and scan. In addition
-  // to the budget below. 0 turns it off (every access goes to RocksDB). Default 32 MiB.
+  // one batch when the cache is full and before every snapshot, checkpoint and scan. Without a
+  // memory budget, in addition to the block cache. 0 turns it off (every access goes to
+  // RocksDB). Default 32 MiB.
   size_t write_cache_bytes = size_t{32} << 20;
   // Bloom filter bits per key for point lookups (state reads); 0 turns filters off. Default 10.
   int bloom_bits_per_key = 10;
   // Keep each instance's directory when its backend is destroyed (for inspection). Default false:
   // the directory is deleted, since checkpoints, not the working directory, hold durable state.
   bool keep_instance_dirs = false;
+};
+
+// What the backend's live instances hold in memory, in bytes.
+struct RocksDbMemoryUsage {
+  size_t block_cache = 0;   // the shared block cache's usage (with a budget, memtables included)
+  size_t memtables = 0;     // every instance's memtables (RocksDB's cur-size-all-mem-tables)
+  size_t write_caches = 0;  // every instance's write cache, as of its last state access
+  bool memtables_in_block_cache = false;  // a memory budget charges memtables to the cache
+  size_t total() const {
+    return block_cache + (memtables_in_block_cache ? 0 : memtables) + write_caches;
+  }
 };
 
 // Makes one RocksDB instance per keyed backend in a fresh directory under `dir` (created if
@@ -62,14 +77,17 @@ class RocksDbStateBackend final : public StateBackend {
       const KeyedBackendOptions& options) const override;
   const std::string& dir() const { return dir_; }
   const RocksDbOptions& options() const { return options_; }
+  // Thread-safe; with memory_budget_bytes set, total() stays within it (docs/state-backends.md,
+  // "Memory budget", says by how much it may briefly exceed it).
+  RocksDbMemoryUsage memory_usage() const;
 
   struct Shared;  // cache, write buffer manager, instance counter
 
  private:
-  RocksDbStateBackend(std::string dir, RocksDbOptions options, std::unique_ptr<Shared> shared);
+  RocksDbStateBackend(std::string dir, RocksDbOptions options, std::shared_ptr<Shared> shared);
   std::string dir_;
   RocksDbOptions options_;
-  std::unique_ptr<Shared> shared_;
+  std::shared_ptr<Shared> shared_;  // also held by every keyed backend made
 };
 
 // state::rocksdb(dir, options): the RocksDB backend as a configuration value (EnvironmentOptions).
