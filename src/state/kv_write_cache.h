@@ -8,6 +8,7 @@
 // backend.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "sabot/base/prefetch.h"
 #include "sabot/state/key_registry.h"
 #include "sabot/state/state.h"
 
@@ -62,8 +64,29 @@ class KvWriteCache {
     }
   }
   // Starts loading the slot where k's probe begins into the CPU cache (a hint; changes nothing).
+  // Both ends: the table is not aligned to cache lines, so a slot usually spans two, and the
+  // probe reads its key at the start and its `used` flag at the end.
   void prefetch(const Key& k) const {
-    if (size_ != 0) __builtin_prefetch(&slots_[hash(k) & mask_]);
+    if (size_ == 0) return;
+    const char* p = reinterpret_cast<const char*>(&slots_[hash(k) & mask_]);
+    sabot::prefetch(p);
+    sabot::prefetch(p + sizeof(Slot) - 1);
+  }
+
+  // Starts loading the value bytes of k's entry, if cached (a hint; changes nothing). Probes the
+  // table, so call it once prefetch(k) has had time to bring the slot in.
+  void prefetch_value(const Key& k) const {
+    if (size_ == 0) return;
+    for (size_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+      const Slot& s = slots_[i];
+      if (!s.used) return;
+      if (s.key == k) {
+        const char* p = s.entry.value.data();
+        const size_t n = std::min<size_t>(s.entry.value.size(), 4 * 64);
+        for (size_t off = 0; off < n; off += 64) sabot::prefetch(p + off);
+        return;
+      }
+    }
   }
 
   // Records the entry's bytes (present) or its absence (value ignored); returns the entry.

@@ -464,8 +464,15 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   Status restore_image(std::string_view manifest,
                        std::span<const std::pair<std::string, std::string>> private_files,
                        const std::string& shared_dir) override;
+  // Two steps: the slots of `key` now, and the values of the key given two calls ago, whose slots
+  // should have arrived by now (the values live on the heap, one more dependent miss).
   void prefetch(KeyId key) override {
-    for (const auto& s : states_) cache_.prefetch({s->sid, key, kDefaultNamespace});
+    const KeyId earlier = prefetched_[prefetch_calls_ % 2];
+    prefetched_[prefetch_calls_++ % 2] = key;
+    for (const auto& s : states_) {
+      if (earlier != kNoKey) cache_.prefetch_value({s->sid, earlier, kDefaultNamespace});
+      cache_.prefetch({s->sid, key, kDefaultNamespace});
+    }
   }
   uint64_t live_sst_bytes() const override {
     flush_cache();
@@ -539,6 +546,8 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<RocksDbStateBackend::Shared> shared_;
   mutable InstanceMemory memory_;
+  KeyId prefetched_[2] = {kNoKey, kNoKey};  // prefetch(): the last two keys given
+  uint64_t prefetch_calls_ = 0;
   rocksdb::Options db_options_;
   bool keep_dir_;
   rocksdb::WriteOptions write_;

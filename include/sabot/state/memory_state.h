@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "sabot/base/check.h"
+#include "sabot/base/prefetch.h"
 #include "sabot/state/state.h"
 #include "sabot/state/state_codec.h"
 
@@ -180,8 +181,8 @@ class SlotTable : public MemoryTable {
   void prefetch(KeyId k) const override {
     if (k >= dense_.size()) return;
     const char* p = reinterpret_cast<const char*>(&dense_[k]);
-    for (size_t off = 0; off < sizeof(Slot<V>); off += 64) __builtin_prefetch(p + off);
-    __builtin_prefetch(p + sizeof(Slot<V>) - 1);
+    for (size_t off = 0; off < sizeof(Slot<V>); off += 64) sabot::prefetch(p + off);
+    sabot::prefetch(p + sizeof(Slot<V>) - 1);
   }
 
   void mark_live(std::vector<uint8_t>* live) const override {
