@@ -1,8 +1,7 @@
 // The RocksDB backend beyond the conformance suite (keyed_state_test runs that on both backends):
-// state several times larger than its block cache and memtables, the memory budget of all
-// instances, memory snapshots restoring into
-// RocksDB and back, and incremental checkpoints (file sharing, discard, restore at another
-// parallelism).
+// the write cache's table, state several times larger than its block cache and memtables, the
+// memory budget of all instances, memory snapshots restoring into RocksDB and back, and
+// incremental checkpoints (file sharing, discard, restore at another parallelism).
 
 #include "sabot/state/rocksdb_backend.h"
 
@@ -11,6 +10,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -106,6 +106,45 @@ TEST(KvWriteCacheTest, GrowsKeepsFlagsAndEvictsUnusedEntriesFirst) {
   EXPECT_EQ(cache.size(), 0u);
   EXPECT_EQ(cache.bytes(), 0u);
   EXPECT_EQ(cache.find({1, 0, 0}), nullptr);
+}
+
+// After each write-back, every entry the cache still counts is found under its key with its value
+// and clean, through collisions, clusters that wrap around the table's end (a table of 64 slots)
+// and growth, over hundreds of random rounds of writes, reads and evictions.
+TEST(KvWriteCacheTest, WriteBackKeepsEveryRemainingEntryFindable) {
+  using internal::KvWriteCache;
+  std::mt19937_64 rng(3);
+  for (const KeyId keys : {KeyId{15}, KeyId{4000}}) {
+    KvWriteCache cache(size_t{64} << 20);
+    std::map<std::pair<uint16_t, KeyId>, std::string> model;  // what the cache should hold
+    for (int round = 0; round < 300; ++round) {
+      const int writes = static_cast<int>(rng() % (keys * 2));
+      for (int i = 0; i < writes; ++i) {
+        const uint16_t sid = static_cast<uint16_t>(rng() % 3);
+        const KeyId k = static_cast<KeyId>(rng() % keys);
+        const std::string v(rng() % 40, static_cast<char>('a' + rng() % 26));
+        cache.set({sid, k, 0}, true, v, /*dirty=*/true);
+        model[{sid, k}] = v;
+      }
+      for (KeyId i = 0; i < keys / 4; ++i) {
+        cache.find({static_cast<uint16_t>(rng() % 3), static_cast<KeyId>(rng() % keys), 0});
+      }
+      cache.written_back(cache.bytes() * (rng() % 100) / 100);
+      size_t found = 0;
+      for (auto it = model.begin(); it != model.end();) {
+        const KvWriteCache::Entry* e = cache.find({it->first.first, it->first.second, 0});
+        if (e == nullptr) {
+          it = model.erase(it);  // evicted
+          continue;
+        }
+        ASSERT_EQ(e->value, it->second) << round;
+        ASSERT_FALSE(e->dirty);
+        ++found;
+        ++it;
+      }
+      ASSERT_EQ(found, cache.size()) << keys << " keys, round " << round;
+    }
+  }
 }
 
 TEST(RocksDbBackendTest, StateFourTimesLargerThanCacheAndWriteBuffersRunsToTheEnd) {
