@@ -172,16 +172,9 @@ class AgentDriver final : public operators::KeyedProcessDriver {
     const Array& offsets = batch.column(offset_col_);
     const Array& times = batch.column(ts_col_);
     const int64_t n = batch.num_rows();
-    // Tables are a random access per record: start fetching a later record's entries now (as the
-    // DataStream API's keyed process functions do).
-    constexpr int64_t kPrefetchAhead = 4;
-    for (int64_t r = 0; r < std::min(kPrefetchAhead, n); ++r) {
-      scope_->backend->prefetch(ids[static_cast<size_t>(r)]);
-    }
     for (int64_t r = 0; r < n; ++r) {
-      if (r + kPrefetchAhead < n) {
-        scope_->backend->prefetch(ids[static_cast<size_t>(r + kPrefetchAhead)]);
-      }
+      // Tables are a random access per record: start fetching a later record's entries now.
+      scope_->backend->prefetch_ahead(ids, static_cast<size_t>(r));
       const state::KeyId id = ids[static_cast<size_t>(r)];
       scope_->backend->set_current_key(id);
       scope_->key = id;

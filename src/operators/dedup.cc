@@ -47,6 +47,7 @@ class DedupDriver final : public KeyedProcessDriver {
     const bool expires = ttl_ms_ > 0 && in_->times != nullptr && t != INT64_MIN;
     emit_.clear();
     for (size_t i = 0; i < ids.size(); ++i) {
+      backend_->prefetch_ahead(ids, i);
       backend_->set_current_key(ids[i]);
       const int64_t* f = first_->get();
       if (f != nullptr && !(expires && t >= internal::sat_add(*f, ttl_ms_))) continue;

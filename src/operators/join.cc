@@ -487,6 +487,7 @@ class StreamTableDriver final : public KeyedProcessDriver {
   Status upsert(const RecordBatch& batch, std::span<const state::KeyId> ids) {
     const Array* del = delete_col_ >= 0 ? &batch.column(delete_col_) : nullptr;
     for (int64_t r = 0; r < batch.num_rows(); ++r) {
+      backend_->prefetch_ahead(ids, static_cast<size_t>(r));
       backend_->set_current_key(ids[static_cast<size_t>(r)]);
       if (del != nullptr && del->is_valid(r) && del->bool_value(r)) {
         table_->clear();
@@ -506,6 +507,7 @@ class StreamTableDriver final : public KeyedProcessDriver {
     builders_.clear();
     for (const auto& t : right_types_) builders_.push_back(columnar::make_builder(t));
     for (int64_t r = 0; r < batch.num_rows(); ++r) {
+      backend_->prefetch_ahead(ids, static_cast<size_t>(r));
       const state::KeyId k = ids[static_cast<size_t>(r)];
       const std::string* row = nullptr;
       if (k != state::kNoKey) {

@@ -139,14 +139,10 @@ class ProcessDriver final : public operators::KeyedProcessDriver {
                       std::span<const state::KeyId> ids) override {
     state::KeyedStateBackend* backend = scope_->backend;
     In row{};
-    // Keyed state is a random access per row: start fetching a later row's state now.
-    constexpr int64_t kPrefetchAhead = 4;
     const int64_t n = batch.num_rows();
-    for (int64_t r = 0; r < std::min(kPrefetchAhead, n); ++r) {
-      backend->prefetch(ids[static_cast<size_t>(r)]);
-    }
     for (int64_t r = 0; r < n; ++r) {
-      if (r + kPrefetchAhead < n) backend->prefetch(ids[static_cast<size_t>(r + kPrefetchAhead)]);
+      // Keyed state is a random access per row: start fetching a later row's state now.
+      backend->prefetch_ahead(ids, static_cast<size_t>(r));
       Status s = reader_.read(batch, r, &row);
       if (!s.is_ok()) return row_error(batch, r, s.message());
       const state::KeyId key = ids[static_cast<size_t>(r)];

@@ -9,6 +9,7 @@
 //   }
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -218,6 +219,16 @@ class KeyedStateBackend {
   // A hint that `key`'s state (default namespace) is about to be used: backends may start
   // fetching it (the memory backend prefetches its entries into the CPU cache). Changes nothing.
   virtual void prefetch(KeyId key) {}
+  // Before row i of a loop over `ids` that sets each as the current key: prefetches the key
+  // kPrefetchAhead rows on (at i == 0 the first kPrefetchAhead too), far enough ahead that it
+  // has arrived when its row comes. Every keyed row loop calls this, in row order.
+  static constexpr size_t kPrefetchAhead = 4;
+  void prefetch_ahead(std::span<const KeyId> ids, size_t i) {
+    if (i == 0) {
+      for (size_t j = 0; j < std::min(kPrefetchAhead, ids.size()); ++j) prefetch(ids[j]);
+    }
+    if (i + kPrefetchAhead < ids.size()) prefetch(ids[i + kPrefetchAhead]);
+  }
   // Entries held by a state (expired ones not yet purged included); 0 for unknown names.
   virtual size_t num_entries(std::string_view state_name) const = 0;
   // The keys (increasing KeyId) with a live entry of `state_name` in namespace `ns`, e.g. to fire
