@@ -132,6 +132,15 @@ std::string prometheus_text(const std::vector<std::shared_ptr<const JobMetrics>>
     x.add("sabot_job_failures_total", "counter",
           "Failed runs of the job (restarted ones and a final failure).", jl,
           static_cast<double>(job->restarts() + (phase == runtime::JobPhase::kFailed ? 1 : 0)));
+    if (const auto parts = job->state_memory(); !parts.empty()) {
+      const std::string bl = jl + ",backend=\"" + escape_label(job->state_backend_name()) + "\"";
+      for (const auto& [part, bytes] : parts) {
+        x.add("sabot_state_backend_memory_bytes", "gauge",
+              "Memory the job's state backend holds apart from the operators, by part (rocksdb: "
+              "block_cache, memtables, write_caches, total, and the budget when set).",
+              bl + ",part=\"" + escape_label(part) + "\"", static_cast<double>(bytes));
+      }
+    }
     x.add("sabot_checkpoints_completed_total", "counter", "Checkpoints completed.", jl,
           static_cast<double>(job->checkpoints_completed()));
     x.add("sabot_checkpoints_aborted_total", "counter",

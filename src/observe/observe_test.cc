@@ -1,8 +1,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -18,6 +21,7 @@
 #include "sabot/operators/sources_sinks.h"
 #include "sabot/runtime/executor.h"
 #include "sabot/runtime/watermark.h"
+#include "sabot/state/rocksdb_backend.h"
 
 struct KeyedEvent {
   int64_t user = 0;
@@ -446,6 +450,47 @@ void check_state_keys_at(int parallelism, KeyedKind kind = KeyedKind::kProcess) 
       << text;
   EXPECT_EQ(sum_samples(text, "sabot_operator_state_keys", ""), 37) << text;
   EXPECT_NE(text.find("# TYPE sabot_operator_state_keys gauge"), std::string::npos);
+}
+
+// A job on the RocksDB backend exposes what the backend holds in memory by part, the budget
+// among them; a job on the memory backend has no such samples.
+TEST(PrometheusText, StateBackendMemoryByPartOnRocksDb) {
+  const std::string dir = ::testing::TempDir() + "/observe_rocksdb_" + std::to_string(::getpid());
+  const SchemaPtr schema = columnar::schema(
+      {columnar::field("user", columnar::int64()), columnar::field("amount", columnar::int64())});
+  std::vector<RecordBatch> events;
+  columnar::Int64Builder u(columnar::int64()), a(columnar::int64());
+  for (int i = 0; i < 5000; ++i) {
+    u.append(i % 37);
+    a.append(i);
+  }
+  events.push_back(RecordBatch::make(schema, {u.finish(), a.finish()}).value());
+  for (const bool rocks : {true, false}) {
+    EnvironmentOptions o{.parallelism = 2, .batch_size = 100};
+    if (rocks)
+      o.state_backend = state::rocksdb(dir, {.memory_budget_bytes = size_t{4} << 20}).value();
+    Environment env(o);
+    env.from_batches(events).key_by("user").process(Totals{}).blackhole();
+    JobResult r = env.execute("budgeted");
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+    const std::shared_ptr<const runtime::JobMetrics> m(std::shared_ptr<void>(), &r.metrics());
+    const std::string text = prometheus_text({m}, 0);
+    const std::string family = "sabot_state_backend_memory_bytes";
+    if (!rocks) {
+      EXPECT_EQ(text.find(family), std::string::npos) << text;
+      continue;
+    }
+    const std::string labels = "job=\"budgeted\",backend=\"rocksdb\",part=";
+    EXPECT_EQ(sum_samples(text, family, labels + "\"budget\""), 4 << 20) << text;
+    for (const char* part : {"block_cache", "memtables", "write_caches", "total"}) {
+      EXPECT_NE(text.find(family + "{" + labels + "\"" + part + "\"}"), std::string::npos)
+          << part << "\n"
+          << text;
+    }
+    EXPECT_LE(sum_samples(text, family, labels + "\"total\""), 4 << 20) << text;
+    EXPECT_NE(text.find("# TYPE " + family + " gauge"), std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
 }
 
 TEST(PrometheusText, StateKeysAddUpToTheKeysAtParallelism1) { check_state_keys_at(1); }

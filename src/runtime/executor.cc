@@ -14,6 +14,7 @@
 #include "sabot/base/logging.h"
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
+#include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot::runtime {
@@ -1611,6 +1612,10 @@ Result<std::unique_ptr<Job>> Job::start(const LogicalPlan& plan, ExecutionOption
   }
   job->metrics->set_job(options.job_name, options.clock->now().millis(), desc);
   job->metrics->set_restarts(options.restarts);
+  if (options.state_backend) {
+    job->metrics->set_state_memory_probe(std::string(options.state_backend->name()),
+                                         [b = options.state_backend] { return b->memory_parts(); });
+  }
   register_running_job(job->metrics);
   impl->scheduler->start();
   if (impl->state.coordinator) impl->state.coordinator->start();

@@ -84,6 +84,26 @@ void JobMetrics::set_job(std::string name, int64_t start_ms, std::string descrip
   start_ms_.store(start_ms);
 }
 
+void JobMetrics::set_state_memory_probe(std::string backend, MemoryProbe probe) {
+  std::lock_guard<std::mutex> lock(mu_);
+  state_backend_ = std::move(backend);
+  state_memory_ = std::move(probe);
+}
+
+std::string JobMetrics::state_backend_name() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return state_backend_;
+}
+
+std::vector<std::pair<std::string, int64_t>> JobMetrics::state_memory() const {
+  MemoryProbe probe;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    probe = state_memory_;
+  }
+  return probe ? probe() : std::vector<std::pair<std::string, int64_t>>{};
+}
+
 std::string JobMetrics::job_name() const {
   std::lock_guard<std::mutex> lock(mu_);
   return job_name_;

@@ -1332,6 +1332,19 @@ RocksDbMemoryUsage RocksDbStateBackend::memory_usage() const {
   return u;
 }
 
+std::vector<std::pair<std::string, int64_t>> RocksDbStateBackend::memory_parts() const {
+  const RocksDbMemoryUsage u = memory_usage();
+  std::vector<std::pair<std::string, int64_t>> parts = {
+      {"block_cache", static_cast<int64_t>(u.block_cache)},
+      {"memtables", static_cast<int64_t>(u.memtables)},
+      {"write_caches", static_cast<int64_t>(u.write_caches)},
+      {"total", static_cast<int64_t>(u.total())}};
+  if (options_.memory_budget_bytes > 0) {
+    parts.emplace_back("budget", static_cast<int64_t>(options_.memory_budget_bytes));
+  }
+  return parts;
+}
+
 Result<std::unique_ptr<KeyedStateBackend>> RocksDbStateBackend::create_keyed_backend(
     const KeyedBackendOptions& options) const {
   if (options.key_types.empty()) {

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "sabot/columnar/record_batch.h"
@@ -174,6 +175,12 @@ class JobMetrics {
   std::vector<CheckpointRecord> checkpoints() const;
   int64_t checkpoints_completed() const { return checkpoints_completed_.load(); }
   int64_t checkpoints_aborted() const { return checkpoints_aborted_.load(); }
+  // The job's state backend's memory by part (StateBackend::memory_parts), read whenever metrics
+  // are served; the probe must be thread-safe. Unset: no parts.
+  using MemoryProbe = std::function<std::vector<std::pair<std::string, int64_t>>()>;
+  void set_state_memory_probe(std::string backend, MemoryProbe probe);
+  std::string state_backend_name() const;
+  std::vector<std::pair<std::string, int64_t>> state_memory() const;
   // One entry per operator, in plan order.
   std::vector<OperatorMetrics> snapshot() const;
   // The entry for one operator by name; empty metrics if none.
@@ -192,6 +199,8 @@ class JobMetrics {
   std::deque<CheckpointRecord> checkpoints_;
   std::atomic<int64_t> checkpoints_completed_{0};
   std::atomic<int64_t> checkpoints_aborted_{0};
+  std::string state_backend_;
+  MemoryProbe state_memory_;
 };
 
 // The metrics of every job of this process that has started and not yet been waited for, oldest

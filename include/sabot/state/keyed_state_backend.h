@@ -300,6 +300,10 @@ class StateBackend {
   virtual std::string_view name() const = 0;
   virtual Result<std::unique_ptr<KeyedStateBackend>> create_keyed_backend(
       const KeyedBackendOptions& options) const = 0;
+  // What the backend holds in memory apart from the operators' own state, by part: (part, bytes)
+  // pairs for the metrics endpoint. Empty for the memory backend, whose state lives in the
+  // operator subtasks. Thread-safe.
+  virtual std::vector<std::pair<std::string, int64_t>> memory_parts() const { return {}; }
 };
 
 // Typed C++ values in memory; serialization only at snapshot.

@@ -80,6 +80,10 @@ class RocksDbStateBackend final : public StateBackend {
   // Thread-safe; with memory_budget_bytes set, total() stays within it (docs/state-backends.md,
   // "Memory budget", says by how much it may briefly exceed it).
   RocksDbMemoryUsage memory_usage() const;
+  // memory_usage() as parts: block_cache, memtables, write_caches, total (block_cache includes
+  // the memtables when a budget charges them to it; total counts them once) and, with a budget,
+  // budget.
+  std::vector<std::pair<std::string, int64_t>> memory_parts() const override;
 
   struct Shared;  // cache, write buffer manager, instance counter
 
