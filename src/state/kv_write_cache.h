@@ -73,17 +73,18 @@ class KvWriteCache {
     sabot::prefetch(p + sizeof(Slot) - 1);
   }
 
-  // Starts loading the value bytes of k's entry, if cached (a hint; changes nothing). Probes the
-  // table, so call it once prefetch(k) has had time to bring the slot in.
+  // Starts loading the value bytes of k's entry, if cached (a hint; changes nothing). Looks at the
+  // first two slots of k's probe only, those prefetch(k) brought in: walking further would wait
+  // for memory, and a key with no entry (a state most keys never write) can probe far.
   void prefetch_value(const Key& k) const {
     if (size_ == 0) return;
-    for (size_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+    for (size_t n = 0, i = hash(k) & mask_; n < 2; ++n, i = (i + 1) & mask_) {
       const Slot& s = slots_[i];
       if (!s.used) return;
       if (s.key == k) {
         const char* p = s.entry.value.data();
-        const size_t n = std::min<size_t>(s.entry.value.size(), 4 * 64);
-        for (size_t off = 0; off < n; off += 64) sabot::prefetch(p + off);
+        const size_t bytes = std::min<size_t>(s.entry.value.size(), 4 * 64);
+        for (size_t off = 0; off < bytes; off += 64) sabot::prefetch(p + off);
         return;
       }
     }

@@ -15,12 +15,12 @@ void StateBackendFlags::add_to(FlagSet& flags) {
                    "working directory of the rocksdb state backend (one RocksDB instance per "
                    "subtask below it, deleted when the job ends)");
   flags.add_int("rocksdb-block-cache-mb", &block_cache_mb_,
-                "rocksdb: block cache shared by all instances, MiB (default 64)", 1, 1 << 20);
+                "rocksdb: block cache shared by all instances, MiB", 1, 1 << 20);
   flags.add_int("rocksdb-write-buffer-mb", &write_buffer_mb_,
-                "rocksdb: memtable size per instance, MiB (default 8)", 1, 1 << 16);
+                "rocksdb: memtable size per instance, MiB", 1, 1 << 16);
   flags.add_int("rocksdb-write-cache-mb", &write_cache_mb_,
-                "rocksdb: write-back cache of state entries per instance, MiB (default 32; 0: off)",
-                0, 1 << 16);
+                "rocksdb: write-back cache of state entries per instance, MiB (0: off)", 0,
+                1 << 16);
   flags.add_bool("full-checkpoints", &full_checkpoints_,
                  "rocksdb: every checkpoint holds the whole state (default: incremental, a "
                  "checkpoint copies only the RocksDB files no retained checkpoint holds)");

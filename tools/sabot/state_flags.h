@@ -9,6 +9,7 @@
 
 #include "flags.h"
 #include "sabot/api/environment.h"
+#include "sabot/state/rocksdb_backend.h"
 
 namespace sabot::cli {
 
@@ -25,11 +26,12 @@ class StateBackendFlags {
  private:
   std::string backend_ = "memory";
   std::string dir_;
-  int64_t block_cache_mb_ = 64;
-  int64_t write_buffer_mb_ = 8;
+  // The API's defaults (state::RocksDbOptions), in MiB.
+  int64_t block_cache_mb_ = static_cast<int64_t>(state::RocksDbOptions{}.block_cache_bytes >> 20);
+  int64_t write_buffer_mb_ = static_cast<int64_t>(state::RocksDbOptions{}.write_buffer_bytes >> 20);
   int64_t memory_budget_mb_ = 0;
   bool full_checkpoints_ = false;
-  int64_t write_cache_mb_ = 32;
+  int64_t write_cache_mb_ = static_cast<int64_t>(state::RocksDbOptions{}.write_cache_bytes >> 20);
   std::shared_ptr<const state::StateBackend> made_;
 };
 
