@@ -45,9 +45,9 @@ class KvWriteCache {
 
   bool enabled() const { return budget_bytes_ > 0; }
   size_t size() const { return size_; }
-  // Value bytes plus a slot and a half per entry (the table is 3/8 to 3/4 full), roughly what
-  // the cache holds in memory.
-  size_t bytes() const { return value_bytes_ + size_ * kEntryOverhead; }
+  // What the cache holds in memory: its table (64-byte slots, at most 3/4 full) and the values
+  // too long to sit in their slot.
+  size_t bytes() const { return value_bytes_ + slots_.size() * sizeof(Slot); }
   bool over_budget() const { return bytes() > budget_bytes_; }
   size_t budget_bytes() const { return budget_bytes_; }
 
@@ -104,7 +104,7 @@ class KvWriteCache {
       e = Entry{};
       ++size_;
     } else {
-      value_bytes_ -= e.value.capacity();
+      value_bytes_ -= heap_bytes(e.value);
     }
     e.present = present;
     e.appends = false;
@@ -115,7 +115,7 @@ class KvWriteCache {
     }
     e.dirty = inserted ? dirty : (e.dirty || dirty);
     e.referenced = true;
-    value_bytes_ += e.value.capacity();
+    value_bytes_ += heap_bytes(e.value);
     return &e;
   }
 
@@ -123,11 +123,11 @@ class KvWriteCache {
   // dirty (appends stays as fn leaves it).
   template <typename Fn>
   void update(Entry* e, Fn&& fn) {
-    value_bytes_ -= e->value.capacity();
+    value_bytes_ -= heap_bytes(e->value);
     fn(*e);
     e->present = true;
     e->dirty = true;
-    value_bytes_ += e->value.capacity();
+    value_bytes_ += heap_bytes(e->value);
   }
 
   // Calls fn(key, entry) for every dirty entry, in no particular order.
@@ -147,24 +147,32 @@ class KvWriteCache {
   }
   // After for_each_dirty wrote the dirty entries out: every entry is clean, cached appends are
   // dropped (their value is not the whole entry), and entries are evicted until the cache holds
-  // at most keep_bytes, those read or written since the last eviction kept first (a
-  // second-chance clock), so that the hot keys stay cached across flushes.
+  // at most keep_bytes (bytes(): the kept values and a table sized for them), those read or
+  // written since the last eviction kept first (a second-chance clock), so that the hot keys stay
+  // cached across flushes.
   void written_back(size_t keep_bytes) {
     if (keep_bytes == 0) {
       clear();
       return;
     }
-    std::vector<Slot> old(slots_.size());
+    std::vector<Slot> old;
     old.swap(slots_);
-    size_ = 0;
-    value_bytes_ = 0;
+    std::vector<Slot*> kept;
+    size_t kept_heap = 0;
     for (const bool referenced : {true, false}) {
       for (Slot& s : old) {
         if (!s.used || s.entry.appends || s.entry.referenced != referenced) continue;
-        if (bytes() + kEntryOverhead + s.entry.value.capacity() > keep_bytes) continue;
-        place(std::move(s), /*reset=*/true);
+        const size_t h = heap_bytes(s.entry.value);
+        if (slots_for(kept.size() + 1) * sizeof(Slot) + kept_heap + h > keep_bytes) continue;
+        kept.push_back(&s);
+        kept_heap += h;
       }
     }
+    slots_.resize(slots_for(kept.size()));
+    mask_ = slots_.size() - 1;
+    size_ = 0;
+    value_bytes_ = 0;
+    for (Slot* s : kept) place(std::move(*s), /*reset=*/true);
   }
 
  private:
@@ -173,7 +181,18 @@ class KvWriteCache {
     Entry entry;
     bool used = false;
   };
-  static constexpr size_t kEntryOverhead = sizeof(Slot) * 3 / 2;
+  static constexpr size_t kMinSlots = 16;
+  // Heap bytes of a value: none while it fits in the string itself (short-string optimisation).
+  static size_t heap_bytes(const std::string& v) {
+    static const size_t inline_capacity = std::string().capacity();
+    return v.capacity() > inline_capacity ? v.capacity() + 1 : 0;
+  }
+  // The table size for n entries: a power of two, at most 3/4 full.
+  static size_t slots_for(size_t n) {
+    size_t slots = kMinSlots;
+    while (n * 4 > slots * 3) slots *= 2;
+    return slots;
+  }
   static size_t hash(const Key& k) {
     uint64_t h = (uint64_t{k.key} | uint64_t{k.sid} << 32) ^ (k.ns * 0x9E3779B97F4A7C15ull);
     h ^= h >> 33;  // murmur3's fmix64
@@ -195,12 +214,12 @@ class KvWriteCache {
       t.entry.referenced = false;
     }
     ++size_;
-    value_bytes_ += t.entry.value.capacity();
+    value_bytes_ += heap_bytes(t.entry.value);
   }
   void grow() {
     std::vector<Slot> old;
     old.swap(slots_);
-    slots_.resize(old.empty() ? 64 : old.size() * 2);
+    slots_.resize(old.empty() ? kMinSlots : old.size() * 2);
     mask_ = slots_.size() - 1;
     size_ = 0;
     value_bytes_ = 0;
@@ -210,7 +229,7 @@ class KvWriteCache {
   }
 
   size_t budget_bytes_;
-  size_t value_bytes_ = 0;  // capacity of the entries' values
+  size_t value_bytes_ = 0;  // heap_bytes of the entries' values
   size_t size_ = 0;
   size_t mask_ = 0;
   std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size, <= 3/4 full

@@ -637,6 +637,9 @@ bool RocksKvStore::get(KeyId key, Namespace ns, std::string* value) {
       }
     }
     value->assign(e->value);
+    // Also on hits: an instance whose share shrank (another one opened) gives the memory back
+    // even if it only reads cached entries from now on.
+    backend_->flush_cache_if_full();
     return true;
   }
   if (backend_->fresh(key)) return false;
@@ -1295,14 +1298,14 @@ Result<std::shared_ptr<RocksDbStateBackend>> RocksDbStateBackend::make(std::stri
   if (options.max_write_buffers < 1) {
     return Status::invalid_argument("rocksdb state backend: max_write_buffers must be >= 1");
   }
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::io_error("rocksdb state backend: creating " + dir + ": " + ec.message());
   if (options.memory_budget_bytes > 0 && options.memory_budget_bytes < kMinMemoryBudget) {
     return Status::invalid_argument("rocksdb state backend: memory_budget_bytes " +
                                     std::to_string(options.memory_budget_bytes) +
                                     " is below 4 MiB");
   }
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Status::io_error("rocksdb state backend: creating " + dir + ": " + ec.message());
   auto shared = std::make_shared<Shared>();
   const BudgetSplit split = budget_split(options);
   shared->cache = rocksdb::NewLRUCache(split.block_cache);

@@ -42,11 +42,6 @@ std::optional<int> StateBackendFlags::check(const FlagSet& flags) const {
                  "live)\n";
     return kExitUsage;
   }
-  if (memory_budget_mb_ > 0 && memory_budget_mb_ < 4) {
-    std::cerr << flags.command() << ": --rocksdb-memory-mb: " << memory_budget_mb_
-              << " MiB is below the smallest budget, 4 MiB (0: no budget)\n";
-    return kExitUsage;
-  }
   if (backend_ == "memory") {
     for (const char* name : {"state-dir", "rocksdb-block-cache-mb", "rocksdb-write-buffer-mb",
                              "rocksdb-memory-mb", "rocksdb-write-cache-mb", "full-checkpoints"}) {
@@ -55,6 +50,11 @@ std::optional<int> StateBackendFlags::check(const FlagSet& flags) const {
         return kExitUsage;
       }
     }
+  }
+  if (memory_budget_mb_ > 0 && memory_budget_mb_ < 4) {
+    std::cerr << flags.command() << ": --rocksdb-memory-mb: " << memory_budget_mb_
+              << " MiB is below the smallest budget, 4 MiB (0: no budget)\n";
+    return kExitUsage;
   }
   return std::nullopt;
 }

@@ -221,7 +221,8 @@ class KeyedStateBackend {
   virtual void prefetch(KeyId key) {}
   // Before row i of a loop over `ids` that sets each as the current key: prefetches the key
   // kPrefetchAhead rows on (at i == 0 the first kPrefetchAhead too), far enough ahead that it
-  // has arrived when its row comes. Every keyed row loop calls this, in row order.
+  // has arrived when its row comes. Call it in row order (the RocksDB backend's second step
+  // relies on it): keyed process functions, App agents, dedup and the stream-table join do.
   static constexpr size_t kPrefetchAhead = 4;
   void prefetch_ahead(std::span<const KeyId> ids, size_t i) {
     if (i == 0) {

@@ -36,15 +36,16 @@ struct RocksDbOptions {
   // shared limit; each instance uses up to write_buffer_bytes * max_write_buffers for memtables
   // and write_cache_bytes for its write cache besides the shared block cache. When set, the
   // block cache, every memtable and every write cache together stay within it: a quarter goes to
-  // the write caches of all live instances (an equal share each, at most write_cache_bytes), the
-  // rest is the block cache, to which the memtables of all instances are charged (a shared
-  // WriteBufferManager limited to half of it; each memtable is then at most an eighth of that).
-  // block_cache_bytes is then ignored. See RocksDbStateBackend::memory_usage().
+  // the write caches of all live instances (an equal share each, at most write_cache_bytes; none
+  // when write_cache_bytes is 0), the rest is the block cache, to which the memtables of all
+  // instances are charged (a shared WriteBufferManager limited to half of it; each memtable is then
+  // at most an eighth of that). block_cache_bytes is then ignored. See
+  // RocksDbStateBackend::memory_usage().
   size_t memory_budget_bytes = 0;
-  // Write-back cache of each instance, in bytes (entries plus about 100 bytes of bookkeeping
-  // each): state reads and writes of cached keys skip RocksDB, and dirty entries are written in
-  // one batch when the cache is full and before every snapshot, checkpoint and scan. Without a
-  // memory budget, in addition to the block cache. 0 turns it off (every access goes to
+  // Write-back cache of each instance, in bytes (its table of 64-byte slots and the values too
+  // long to sit in them): state reads and writes of cached keys skip RocksDB, and dirty entries are
+  // written in one batch when the cache is full and before every snapshot, checkpoint and scan.
+  // Without a memory budget, in addition to the block cache. 0 turns it off (every access goes to
   // RocksDB). Default 64 MiB: the fraud demo's 100 K accounts at parallelism 1 fit (at 32 MiB
   // they cycled through RocksDB at half the speed).
   size_t write_cache_bytes = size_t{64} << 20;
