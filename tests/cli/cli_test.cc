@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -358,9 +359,6 @@ TEST_F(CliTest, StateReadPrintsKeyedStateAsJsonLinesWithoutTheJobsCode) {
   EXPECT_NE(state_help.out.find("--operator"), std::string::npos) << state_help.out;
 }
 
-// Dedup nests its keyed state (per key the time of the row last emitted, state 'first') in its own
-// snapshot: state read and checkpoints show read it from a memory job's checkpoint and from a
-// RocksDB job's incremental one (its SST files in the checkpoint's shared directory).
 // Runs an operator `factory` makes (uid `uid`, max parallelism 8, on the memory backend or on
 // `rocksdb` with incremental checkpoints) over rows (k int64, t timestamp ms) = `rows` given to
 // input `input` (a two-input operator gets that schema on both) and writes its snapshot as
@@ -415,88 +413,91 @@ std::string write_operator_checkpoint(const runtime::OperatorFactory& factory,
                          : "";  // the RocksDB instance goes; the checkpoint holds its files
 }
 
-TEST_F(CliTest, StateReadAndCheckpointsShowReadDedupStateOnBothBackends) {
-  auto rocks = state::RocksDbStateBackend::make(path("rocks"), {});
+// Writes a checkpoint of `factory`'s operator (write_operator_checkpoint) on the memory backend,
+// then on RocksDB (incremental), and hands each, with the output of `checkpoints show` on it (which
+// must succeed and name an incremental RocksDB checkpoint only on RocksDB), to check(path, show).
+void check_on_both_backends(
+    const std::string& root, const runtime::OperatorFactory& factory, const std::string& uid,
+    const std::vector<std::pair<int64_t, int64_t>>& rows, int input,
+    const std::function<void(const std::string& written, const std::string& show)>& check) {
+  auto rocks = state::RocksDbStateBackend::make(root + "/rocks", {});
   ASSERT_TRUE(rocks.is_ok()) << rocks.status().to_string();
-  auto factory = operators::deduplicate({{"k"}, "t", 0, 0, false});
   for (const bool on_rocksdb : {false, true}) {
     SCOPED_TRACE(on_rocksdb ? "rocksdb" : "memory");
-    const std::string written = write_operator_checkpoint(
-        *factory, "dedup", {{17, 5}, {-4, 6}, {17, 9}}, on_rocksdb ? rocks->get() : nullptr,
-        path(on_rocksdb ? "ck-rocksdb" : "ck-memory"));
+    const std::string written =
+        write_operator_checkpoint(factory, uid, rows, on_rocksdb ? rocks->get() : nullptr,
+                                  root + (on_rocksdb ? "/ck-rocksdb" : "/ck-memory"), input);
     ASSERT_FALSE(written.empty());
-    Outcome read = sabot("state read " + written + " --operator dedup --state first");
-    ASSERT_EQ(read.code, 0) << read.err;
-    EXPECT_EQ(test_support::sorted_lines(read.out),
-              (std::vector<std::string>{R"({"key": -4, "namespace": 0, "value": 6})",
-                                        R"({"key": 17, "namespace": 0, "value": 5})"}));
-    Outcome show = sabot("checkpoints show " + written);
+    const Outcome show = test_support::run_command(
+        std::string(SABOT_CLI) + " checkpoints show " + written, root + "/stderr.txt");
     ASSERT_EQ(show.code, 0) << show.err;
-    EXPECT_NE(show.out.find("'deduplicate' v2 holding "), std::string::npos) << show.out;
-    EXPECT_NE(show.out.find("state 'first': value of long, 2 entries over 2 keys"),
-              std::string::npos)
-        << show.out;
     EXPECT_EQ(show.out.find("incremental RocksDB checkpoint") != std::string::npos, on_rocksdb)
         << show.out;
+    check(written, show.out);
   }
+}
+
+// Dedup nests its keyed state (per key the time of the row last emitted, state 'first') in its own
+// snapshot: state read and checkpoints show read it from a memory job's checkpoint and from a
+// RocksDB job's incremental one (its SST files in the checkpoint's shared directory).
+TEST_F(CliTest, StateReadAndCheckpointsShowReadDedupStateOnBothBackends) {
+  auto factory = operators::deduplicate({{"k"}, "t", 0, 0, false});
+  check_on_both_backends(
+      path(""), *factory, "dedup", {{17, 5}, {-4, 6}, {17, 9}}, 0,
+      [&](const std::string& written, const std::string& show) {
+        Outcome read = sabot("state read " + written + " --operator dedup --state first");
+        ASSERT_EQ(read.code, 0) << read.err;
+        EXPECT_EQ(test_support::sorted_lines(read.out),
+                  (std::vector<std::string>{R"({"key": -4, "namespace": 0, "value": 6})",
+                                            R"({"key": 17, "namespace": 0, "value": 5})"}));
+        EXPECT_NE(show.find("'deduplicate' v2 holding "), std::string::npos) << show;
+        EXPECT_NE(show.find("state 'first': value of long, 2 entries over 2 keys"),
+                  std::string::npos)
+            << show;
+      });
 }
 
 TEST_F(CliTest, StateReadAndCheckpointsShowReadTopNStateOnBothBackends) {
-  auto rocks = state::RocksDbStateBackend::make(path("rocks"), {});
-  ASSERT_TRUE(rocks.is_ok()) << rocks.status().to_string();
   auto factory = operators::top_n({.key_columns = {"k"}, .order_column = "t", .n = 2});
-  for (const bool on_rocksdb : {false, true}) {
-    SCOPED_TRACE(on_rocksdb ? "rocksdb" : "memory");
-    const std::string written = write_operator_checkpoint(
-        *factory, "top", {{17, 5}, {-4, 6}, {17, 9}, {17, 7}}, on_rocksdb ? rocks->get() : nullptr,
-        path(on_rocksdb ? "ck-rocksdb" : "ck-memory"));
-    ASSERT_FALSE(written.empty());
-    Outcome show = sabot("checkpoints show " + written);
-    ASSERT_EQ(show.code, 0) << show.err;
-    EXPECT_NE(show.out.find("'top-n' v2 holding "), std::string::npos) << show.out;
-    EXPECT_NE(show.out.find("state 'candidates': value of "), std::string::npos) << show.out;
-    EXPECT_NE(show.out.find(", 2 entries over 2 keys"), std::string::npos) << show.out;
-    EXPECT_EQ(show.out.find("incremental RocksDB checkpoint") != std::string::npos, on_rocksdb)
-        << show.out;
-    Outcome read = sabot("state read " + written + " --operator top --state candidates --key 17");
-    ASSERT_EQ(read.code, 0) << read.err;
-    EXPECT_EQ(read.out.rfind(R"({"key": 17, "namespace": 0, "value": )", 0), 0u) << read.out;
-    EXPECT_EQ(std::count(read.out.begin(), read.out.end(), '\n'), 1) << read.out;
-    // Best first: t = 9 (the second row of key 17, arrival number 2), then t = 7 (number 3).
-    EXPECT_LT(read.out.find(", 2], "), read.out.find(", 3], ")) << read.out;
-    EXPECT_NE(read.out.find(", 3], "), std::string::npos) << read.out;
-  }
+  check_on_both_backends(
+      path(""), *factory, "top", {{17, 5}, {-4, 6}, {17, 9}, {17, 7}}, 0,
+      [&](const std::string& written, const std::string& show) {
+        EXPECT_NE(show.find("'top-n' v2 holding "), std::string::npos) << show;
+        EXPECT_NE(show.find("state 'candidates': value of "), std::string::npos) << show;
+        EXPECT_NE(show.find(", 2 entries over 2 keys"), std::string::npos) << show;
+        Outcome read =
+            sabot("state read " + written + " --operator top --state candidates --key 17");
+        ASSERT_EQ(read.code, 0) << read.err;
+        EXPECT_EQ(read.out.rfind(R"({"key": 17, "namespace": 0, "value": )", 0), 0u) << read.out;
+        EXPECT_EQ(std::count(read.out.begin(), read.out.end(), '\n'), 1) << read.out;
+        // Best first: t = 9 (the second row of key 17, arrival number 2), then t = 7 (number 3).
+        EXPECT_LT(read.out.find(", 2], "), read.out.find(", 3], ")) << read.out;
+        EXPECT_NE(read.out.find(", 3], "), std::string::npos) << read.out;
+      });
 }
 
 TEST_F(CliTest, StateReadAndCheckpointsShowReadTheStreamTableJoinsTableOnBothBackends) {
-  auto rocks = state::RocksDbStateBackend::make(path("rocks"), {});
-  ASSERT_TRUE(rocks.is_ok()) << rocks.status().to_string();
   auto factory =
       operators::stream_table_join({{{"k"}, {"k"}, "right_"}, operators::JoinKind::kLeft, ""});
-  for (const bool on_rocksdb : {false, true}) {
-    SCOPED_TRACE(on_rocksdb ? "rocksdb" : "memory");
-    const std::string written = write_operator_checkpoint(
-        *factory, "enrich", {{17, 5}, {-4, 6}, {17, 9}}, on_rocksdb ? rocks->get() : nullptr,
-        path(on_rocksdb ? "ck-rocksdb" : "ck-memory"), /*input=*/1);
-    ASSERT_FALSE(written.empty());
-    Outcome show = sabot("checkpoints show " + written);
-    ASSERT_EQ(show.code, 0) << show.err;
-    EXPECT_NE(show.out.find("'stream-table-join' v2 holding "), std::string::npos) << show.out;
-    EXPECT_NE(show.out.find("state 'table': value of std::string, 2 entries over 2 keys"),
-              std::string::npos)
-        << show.out;
-    EXPECT_EQ(show.out.find("incremental RocksDB checkpoint") != std::string::npos, on_rocksdb)
-        << show.out;
-    Outcome read = sabot("state read " + written + " --operator enrich --state table");
-    ASSERT_EQ(read.code, 0) << read.err;
-    const std::vector<std::string> lines = test_support::sorted_lines(read.out);
-    ASSERT_EQ(lines.size(), 2u) << read.out;
-    EXPECT_EQ(lines[0].rfind(R"({"key": -4, "namespace": 0, "value": )", 0), 0u) << read.out;
-    EXPECT_EQ(lines[1].rfind(R"({"key": 17, "namespace": 0, "value": )", 0), 0u) << read.out;
-    // Key 17's latest row (t = 9) replaced its first (t = 5): the value's last byte is t's lowest.
-    EXPECT_NE(lines[1].find(R"(\t\u0000\u0000\u0000\u0000\u0000\u0000\u0000")"), std::string::npos)
-        << read.out;
-  }
+  check_on_both_backends(
+      path(""), *factory, "enrich", {{17, 5}, {-4, 6}, {17, 9}}, /*input=*/1,
+      [&](const std::string& written, const std::string& show) {
+        EXPECT_NE(show.find("'stream-table-join' v2 holding "), std::string::npos) << show;
+        EXPECT_NE(show.find("state 'table': value of std::string, 2 entries over 2 keys"),
+                  std::string::npos)
+            << show;
+        Outcome read = sabot("state read " + written + " --operator enrich --state table");
+        ASSERT_EQ(read.code, 0) << read.err;
+        const std::vector<std::string> lines = test_support::sorted_lines(read.out);
+        ASSERT_EQ(lines.size(), 2u) << read.out;
+        EXPECT_EQ(lines[0].rfind(R"({"key": -4, "namespace": 0, "value": )", 0), 0u) << read.out;
+        EXPECT_EQ(lines[1].rfind(R"({"key": 17, "namespace": 0, "value": )", 0), 0u) << read.out;
+        // Key 17's latest row (t = 9) replaced its first (t = 5): the value's last byte is t's
+        // lowest.
+        EXPECT_NE(lines[1].find(R"(\t\u0000\u0000\u0000\u0000\u0000\u0000\u0000")"),
+                  std::string::npos)
+            << read.out;
+      });
 }
 
 TEST_F(CliTest, FraudGenerateWritesTheGeneratorsTransactions) {
