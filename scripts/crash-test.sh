@@ -9,9 +9,10 @@
 # reference as sorted lines (several subtasks feed the files): lines missing are "lost", extra
 # lines "duplicated"; the next round starts afresh. Prints one line per job and exits 1 when
 # anything was lost or duplicated or a run failed.
-#   scripts/crash-test.sh [-n KILLS] [-j fraud,q5,q8] [-s SEED] [-b SABOT] [-k]
+#   scripts/crash-test.sh [-n KILLS] [-j fraud,q5,q8] [-s SEED] [-b SABOT] [-r] [-k]
 #     -n  kills per job (default 100)   -j  jobs (default fraud,q5,q8)   -s  seed (default 1)
 #     -b  the sabot binary (default build/release/tools/sabot/sabot)   -k  keep the work directory
+#     -r  every run with --state-backend rocksdb (each run its own --state-dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,14 +21,16 @@ jobs=fraud,q5,q8
 seed=1
 sabot=build/release/tools/sabot/sabot
 keep=0
-while getopts "n:j:s:b:k" opt; do
+rocksdb=0
+while getopts "n:j:s:b:rk" opt; do
   case $opt in
     n) kills_wanted=$OPTARG ;;
     j) jobs=$OPTARG ;;
     s) seed=$OPTARG ;;
     b) sabot=$OPTARG ;;
     k) keep=1 ;;
-    *) sed -n '2,15p' "$0" >&2; exit 2 ;;
+    r) rocksdb=1 ;;
+    *) sed -n '2,16p' "$0" >&2; exit 2 ;;
   esac
 done
 [[ -x $sabot ]] || { echo "crash-test: no sabot binary at '$sabot' (build it first)" >&2; exit 2; }
@@ -52,6 +55,7 @@ job_args() {
   # 20 ms: these runs last a few hundred ms, and a kill should often find completed checkpoints
   # to restore (at 100 ms an idle machine ends most runs before their second one).
   if [[ -n $ck ]]; then args+=(--checkpoint-dir "$ck" --checkpoint-interval "${CRASH_INTERVAL:-20ms}"); fi
+  if ((rocksdb)); then args+=(--state-backend rocksdb --state-dir "$out.state"); fi
 }
 
 # The sorted lines of an output: the file itself or its parts <stem>-<i>.jsonl.

@@ -42,6 +42,7 @@ Status KeyedProcessOperator::open(const runtime::OperatorContext& ctx) {
 
 Status KeyedProcessOperator::maybe_forget_keys() {
   if (!backend_->should_forget_keys()) return Status::ok();
+  SABOT_RETURN_IF_ERROR(driver_->before_forgetting_keys());
   std::vector<KeyId> pinned;
   pinned.reserve(num_timers());
   for (const auto& [t, k] : scope_.event_timers) pinned.push_back(k);
@@ -479,7 +480,7 @@ Result<std::string> full_process_snapshot(std::string_view bytes, const std::str
 
 void write_wrapped_keyed_snapshot(const runtime::OperatorContext& ctx, std::string_view state_type,
                                   uint16_t state_version, uint64_t value, std::string_view keyed,
-                                  std::string* out) {
+                                  std::string* out, std::string_view trailing) {
   state::SnapshotWriter w(out, {.operator_uid = ctx.uid,
                                 .state_type = std::string(state_type),
                                 .state_version = state_version,
@@ -487,13 +488,16 @@ void write_wrapped_keyed_snapshot(const runtime::OperatorContext& ctx, std::stri
   ByteWriter& sec = w.begin_section(state::kOperatorWide);
   sec.put<uint64_t>(value);
   sec.put_bytes(keyed);
+  sec.put_raw(trailing.data(), trailing.size());
   w.finish();
 }
 
-Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader) {
+Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader,
+                                                         size_t trailing_bytes) {
   WrappedKeyedSnapshot w;
   SABOT_RETURN_IF_ERROR(reader.get(&w.value));
   SABOT_RETURN_IF_ERROR(reader.get_bytes(&w.keyed));
+  SABOT_RETURN_IF_ERROR(reader.get_view(&w.trailing, trailing_bytes));
   SABOT_RETURN_IF_ERROR(reader.expect_end());
   return w;
 }
@@ -501,13 +505,20 @@ Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader) {
 Result<std::optional<UnwrappedKeyedSnapshot>> unwrap_keyed_snapshot(std::string_view bytes,
                                                                     const std::string& uid,
                                                                     uint32_t max_parallelism) {
-  // The operators whose snapshots wrap a keyed one (dedup.cc, topn.cc, join.cc), from that
-  // version on.
-  static constexpr std::pair<std::string_view, uint16_t> kWrapping[] = {
-      {"deduplicate", 2}, {"top-n", 2}, {"stream-table-join", 2}};
+  // The operators whose snapshots wrap a keyed one (dedup.cc, topn.cc, join.cc,
+  // window_keyed.cc), from that version on, and the bytes they write after it.
+  struct Wrapping {
+    std::string_view type;
+    uint16_t since;
+    size_t trailing;
+  };
+  static constexpr Wrapping kWrapping[] = {{"deduplicate", 2, 0},
+                                           {"top-n", 2, 0},
+                                           {"stream-table-join", 2, 0},
+                                           {kKeyedWindowStateType, 1, sizeof(int64_t)}};
   auto header = state::SnapshotReader::peek_header(bytes);
   if (!header.is_ok()) return std::optional<UnwrappedKeyedSnapshot>();
-  for (const auto& [type, since] : kWrapping) {
+  for (const auto& [type, since, trailing] : kWrapping) {
     if (header->state_type != type || header->state_version < since) continue;
     SABOT_ASSIGN_OR_RETURN(
         state::SnapshotReader snap,
@@ -515,7 +526,7 @@ Result<std::optional<UnwrappedKeyedSnapshot>> unwrap_keyed_snapshot(std::string_
     for (size_t i = 0; i < snap.sections().size(); ++i) {
       if (snap.sections()[i].key_group != state::kOperatorWide) continue;
       ByteReader r = snap.section_reader(i);
-      SABOT_ASSIGN_OR_RETURN(WrappedKeyedSnapshot w, read_wrapped_keyed_snapshot(r));
+      SABOT_ASSIGN_OR_RETURN(WrappedKeyedSnapshot w, read_wrapped_keyed_snapshot(r, trailing));
       return std::optional<UnwrappedKeyedSnapshot>(
           UnwrappedKeyedSnapshot{std::string(type), header->state_version, std::string(w.keyed)});
     }

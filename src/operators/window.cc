@@ -17,6 +17,7 @@
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
 #include "sabot/runtime/metrics.h"
+#include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/snapshot.h"
 #include "window_state.h"
 
@@ -69,6 +70,9 @@ WindowSpec WindowSpec::global_window() { return WindowSpec(); }
 
 namespace {
 
+using Plan = internal::WindowPlan;
+using internal::is_time_kind;
+
 // The snapshot envelope's state type and version (state/snapshot.h); the payload is described at
 // WindowOperator::live_state_in_order.
 constexpr std::string_view kStateType = "window";
@@ -76,131 +80,6 @@ constexpr uint16_t kStateVersion = 1;
 // Keys are forgotten (maybe_compact_keys) only once this many are dead, so that a window over a
 // few keys never rebuilds its grouper.
 constexpr uint32_t kMinDeadKeys = 64;
-
-bool is_time_kind(Kind k) {
-  return k == Kind::kTumbling || k == Kind::kSliding || k == Kind::kSession;
-}
-
-// Everything the factory validated, shared by the operators it creates.
-struct Plan {
-  WindowOptions opts;
-  SchemaPtr input;
-  SchemaPtr output;
-  std::vector<int> key_indices;
-  int time_index = -1;
-  std::vector<int> agg_columns;   // -1: no column (count_all)
-  std::vector<int> func_columns;  // -1: no column
-  bool process = false;
-  SchemaPtr process_output;
-  WindowFunction fn;
-};
-
-Result<std::shared_ptr<const Plan>> make_plan(const WindowOptions& opts, const SchemaPtr& input,
-                                              bool process, SchemaPtr process_output,
-                                              WindowFunction fn) {
-  auto plan = std::make_shared<Plan>();
-  plan->opts = opts;
-  plan->input = input;
-  plan->process = process;
-  plan->process_output = process_output;
-  plan->fn = std::move(fn);
-  const WindowSpec& s = opts.spec;
-  const std::string what = process ? "window_process" : "window_aggregate";
-  switch (s.kind) {
-    case Kind::kTumbling:
-    case Kind::kSliding:
-      if (s.size.count() <= 0 || s.slide.count() <= 0 || s.slide > s.size) {
-        return Status::invalid_argument(what + ": window size " + std::to_string(s.size.count()) +
-                                        "ms and slide " + std::to_string(s.slide.count()) +
-                                        "ms must be positive with slide <= size");
-      }
-      break;
-    case Kind::kSession:
-      if (s.gap.count() <= 0) {
-        return Status::invalid_argument(what + ": session gap must be positive, got " +
-                                        std::to_string(s.gap.count()) + "ms");
-      }
-      break;
-    case Kind::kCount:
-      if (s.count <= 0 || s.count_slide <= 0 || s.count_slide > s.count) {
-        return Status::invalid_argument(what + ": count window of " + std::to_string(s.count) +
-                                        " sliding by " + std::to_string(s.count_slide) +
-                                        " needs 0 < slide <= size");
-      }
-      break;
-    case Kind::kGlobal:
-      break;
-  }
-  if (opts.allowed_lateness.count() < 0) {
-    return Status::invalid_argument(what + ": allowed_lateness must not be negative");
-  }
-  if (opts.early_fire_every && opts.early_fire_every->count() <= 0) {
-    return Status::invalid_argument(what + ": early_fire_every must be positive");
-  }
-  std::vector<Field> fields;
-  for (const std::string& k : opts.key_columns) {
-    SABOT_ASSIGN_OR_RETURN(int i, input->require_field_index(k));
-    plan->key_indices.push_back(i);
-    fields.push_back(input->field(i));
-  }
-  if (is_time_kind(s.kind)) {
-    if (opts.time_column.empty()) {
-      return Status::invalid_argument(what + ": time windows need a time_column");
-    }
-    SABOT_ASSIGN_OR_RETURN(int ti, input->require_field_index(opts.time_column));
-    const DataType& t = input->field(ti).type;
-    if (t.id() != TypeId::kTimestamp && t.id() != TypeId::kInt64) {
-      return Status::type_error(what + ": time column '" + opts.time_column + "' is " +
-                                t.to_string() + ", not timestamp or int64 (milliseconds)");
-    }
-    plan->time_index = ti;
-  }
-  fields.push_back(
-      columnar::field("window_start", columnar::timestamp(columnar::TimeUnit::kMilli)));
-  fields.push_back(columnar::field("window_end", columnar::timestamp(columnar::TimeUnit::kMilli)));
-  if (process) {
-    if (!opts.aggregates.empty() || !opts.functions.empty()) {
-      return Status::invalid_argument("window_process takes no aggregates");
-    }
-    if (opts.early_fire_every) {
-      return Status::invalid_argument("window_process does not support early firing");
-    }
-    if (!process_output) return Status::invalid_argument("window_process needs an output schema");
-    if (!plan->fn) return Status::invalid_argument("window_process needs a function");
-    plan->output = process_output;
-    return std::shared_ptr<const Plan>(plan);
-  }
-  for (const compute::Aggregate& a : opts.aggregates) {
-    int ci = -1;
-    DataType in = columnar::int64();
-    if (a.kind != compute::AggregateKind::kCountAll || !a.column.empty()) {
-      SABOT_ASSIGN_OR_RETURN(ci, input->require_field_index(a.column));
-      in = input->field(ci).type;
-    }
-    SABOT_ASSIGN_OR_RETURN(DataType out, compute::aggregate_output_type(a.kind, in, a.column));
-    plan->agg_columns.push_back(a.kind == compute::AggregateKind::kCountAll ? -1 : ci);
-    fields.push_back(columnar::field(a.resolved_name(), out));
-  }
-  for (const AggregateFunction& f : opts.functions) {
-    if (!f.create || !f.add || !f.merge || !f.result) {
-      return Status::invalid_argument(what + ": aggregate function '" + f.output_name +
-                                      "' lacks create, add, merge or result");
-    }
-    int ci = -1;
-    if (!f.input_column.empty()) {
-      SABOT_ASSIGN_OR_RETURN(ci, input->require_field_index(f.input_column));
-    }
-    plan->func_columns.push_back(ci);
-    fields.push_back(columnar::field(f.output_name, f.output_type));
-  }
-  if (opts.early_fire_every) fields.push_back(columnar::field("is_final", columnar::boolean()));
-  auto schema = Schema::make(std::move(fields));
-  if (!schema.is_ok()) {
-    return Status::invalid_argument(what + ": output columns: " + schema.status().message());
-  }
-  plan->output = *schema;
-  return std::shared_ptr<const Plan>(plan);
-}
 
 // Output rows waiting to be materialized: each is a (key, window) with the accumulator groups whose
 // partials it merges.
@@ -303,25 +182,7 @@ class WindowOperator final : public Operator {
   Status restore_key_group(ByteReader& r);
 
   Result<std::vector<std::unique_ptr<GroupedAccumulator>>> make_accs() const {
-    std::vector<std::unique_ptr<GroupedAccumulator>> accs;
-    const Schema& in = *plan_->input;
-    if (plan_->process) {
-      accs.push_back(std::make_unique<internal::RowCollector>(plan_->input));
-      return accs;
-    }
-    for (size_t i = 0; i < opts_.aggregates.size(); ++i) {
-      const compute::Aggregate& a = opts_.aggregates[i];
-      int ci = plan_->agg_columns[i];
-      DataType t = ci >= 0 ? in.field(ci).type : columnar::int64();
-      SABOT_ASSIGN_OR_RETURN(auto acc, compute::make_accumulator(a.kind, t, a.column));
-      accs.push_back(std::move(acc));
-    }
-    for (size_t i = 0; i < opts_.functions.size(); ++i) {
-      int ci = plan_->func_columns[i];
-      DataType t = ci >= 0 ? in.field(ci).type : columnar::int64();
-      accs.push_back(std::make_unique<internal::UdafAccumulator>(opts_.functions[i], t, ci >= 0));
-    }
-    return accs;
+    return internal::make_window_accumulators(*plan_);
   }
 
   // ---- slots: a logical window-state id with one accumulator group ----
@@ -436,56 +297,19 @@ class WindowOperator final : public Operator {
 
   // ---- input ----
 
-  Status times_of(const RecordBatch& batch) {
-    const Array& col = batch.column(plan_->time_index);
-    const int64_t n = batch.num_rows();
-    const int64_t* raw = col.values<int64_t>();
-    columnar::TimeUnit unit =
-        col.type().id() == TypeId::kTimestamp ? col.type().unit() : columnar::TimeUnit::kMilli;
-    if (unit == columnar::TimeUnit::kMilli) {
-      times_ = raw;
-      return Status::ok();
-    }
-    time_scratch_.resize(static_cast<size_t>(n));
-    to_millis(std::span<const int64_t>(raw, static_cast<size_t>(n)), unit, time_scratch_.data());
-    times_ = time_scratch_.data();
-    return Status::ok();
-  }
-
-  // Sends late rows (time <= watermark - lateness, or null time) away and returns the batch of the
-  // others.
-  Result<RecordBatch> split_late(const RecordBatch& batch, Output& out) {
-    const int64_t n = batch.num_rows();
-    const Array& tcol = batch.column(plan_->time_index);
-    const int64_t thr = sat_sub(wm_, lateness_);
-    int64_t late = 0;
-    for (int64_t i = 0; i < n; ++i) late += times_[i] <= thr;
-    if (tcol.null_count() > 0) {
-      late = 0;
-      for (int64_t i = 0; i < n; ++i) late += (times_[i] <= thr) | tcol.is_null(i);
-    }
-    if (late == 0) return batch;
-    std::vector<int32_t> keep, drop;
-    for (int64_t i = 0; i < n; ++i) {
-      bool is_late = times_[i] <= thr || tcol.is_null(i);
-      (is_late ? drop : keep).push_back(static_cast<int32_t>(i));
-    }
-    if (opts_.late == LatePolicy::kSideOutput) {
-      SABOT_ASSIGN_OR_RETURN(RecordBatch l, compute::take(batch, drop));
-      SABOT_RETURN_IF_ERROR(out.emit_side("late", l));
-    }
-    if (ctx_.counters != nullptr) ctx_.counters->records_dropped += late;
-    return compute::take(batch, keep);
+  void times_of(const RecordBatch& batch) {
+    times_ = internal::event_times_ms(*plan_, batch, &time_scratch_);
   }
 
   Status consume(const RecordBatch& input, Output& out) {
     if (input.num_rows() == 0) return Status::ok();
     RecordBatch batch = input;
     if (plan_->time_index >= 0) {
-      SABOT_RETURN_IF_ERROR(times_of(batch));
-      SABOT_ASSIGN_OR_RETURN(batch, split_late(batch, out));
+      times_of(batch);
+      SABOT_ASSIGN_OR_RETURN(batch, internal::remove_late_rows(*plan_, batch, times_,
+                                                               sat_sub(wm_, lateness_), ctx_, out));
       if (batch.num_rows() == 0) return Status::ok();
-      if (batch.num_rows() != input.num_rows()) SABOT_RETURN_IF_ERROR(times_of(batch));
+      if (batch.num_rows() != input.num_rows()) times_of(batch);
     }
     const int64_t n = batch.num_rows();
     // Dense key ids for the whole batch.
@@ -515,18 +339,8 @@ class WindowOperator final : public Operator {
         assign_global(n);
         break;
     }
-    // One update per accumulator for the whole batch.
-    for (size_t a = 0; a < accs_.size(); ++a) {
-      accs_[a]->resize(num_groups_);
-      if (plan_->process) {
-        static_cast<internal::RowCollector*>(accs_[a].get())->set_batch(&batch);
-        SABOT_RETURN_IF_ERROR(accs_[a]->update(row_index_array(n), row_groups_));
-        continue;
-      }
-      int ci = a < plan_->agg_columns.size() ? plan_->agg_columns[a]
-                                             : plan_->func_columns[a - plan_->agg_columns.size()];
-      SABOT_RETURN_IF_ERROR(accs_[a]->update(batch.column(ci >= 0 ? ci : 0), row_groups_));
-    }
+    for (auto& a : accs_) a->resize(num_groups_);
+    SABOT_RETURN_IF_ERROR(feed_.update(*plan_, accs_, batch, row_groups_));
     if (spec_.kind == Kind::kTumbling || spec_.kind == Kind::kSliding) {
       refire_panes(&fires);
     } else if (spec_.kind == Kind::kSession) {
@@ -534,16 +348,6 @@ class WindowOperator final : public Operator {
     }
     SABOT_RETURN_IF_ERROR(emit(fires, true, out));
     return maybe_compact();
-  }
-
-  const Array& row_index_array(int64_t n) {
-    if (row_index_.length() < n) {
-      columnar::Int32Builder b;
-      for (int64_t i = 0; i < std::max<int64_t>(n, 4096); ++i) b.append(static_cast<int32_t>(i));
-      row_index_ = b.finish();
-    }
-    row_index_slice_ = row_index_.slice(0, n);
-    return row_index_slice_;
   }
 
   // Tumbling and sliding: each row goes into exactly one pane of gcd(size, slide).
@@ -891,56 +695,14 @@ class WindowOperator final : public Operator {
       }
       pending.swap(deferred);
     }
-    // Keys.
-    std::vector<Array> cols;
+    std::vector<Array> keys;
     if (grouper_) {
       // Only the fired keys: the grouper keeps every key ever seen, and materializing all of them
       // on each firing made emitting quadratic in the number of windows.
-      SABOT_ASSIGN_OR_RETURN(cols, grouper_->keys_of(fires.key));
+      SABOT_ASSIGN_OR_RETURN(keys, grouper_->keys_of(fires.key));
     }
-    const bool timed = is_time_kind(spec_.kind);
-    for (const auto* v : {&fires.start, &fires.end}) {
-      columnar::Int64Builder b(columnar::timestamp(columnar::TimeUnit::kMilli));
-      b.reserve(rows);
-      for (uint32_t r = 0; r < rows; ++r) {
-        if (timed) {
-          b.unsafe_append((*v)[r]);
-        } else {
-          b.append_null();
-        }
-      }
-      cols.push_back(b.finish());
-    }
-    if (plan_->process) {
-      const auto* collector = static_cast<const internal::RowCollector*>(result[0].get());
-      for (uint32_t r = 0; r < rows; ++r) {
-        WindowInfo info;
-        for (size_t c = 0; c < plan_->key_indices.size(); ++c) {
-          info.key.push_back(cols[c].scalar_at(r));
-        }
-        info.start_ms = timed ? fires.start[r] : INT64_MIN;
-        info.end_ms = timed ? fires.end[r] : INT64_MIN;
-        SABOT_ASSIGN_OR_RETURN(RecordBatch window_rows, collector->rows(r));
-        SABOT_ASSIGN_OR_RETURN(RecordBatch produced, plan_->fn(info, window_rows));
-        if (!(produced.schema() == *plan_->output)) {
-          return Status::type_error("window function returned {" + produced.schema().to_string() +
-                                    "} but declared {" + plan_->output->to_string() + "}");
-        }
-        if (produced.num_rows() > 0) SABOT_RETURN_IF_ERROR(out.emit(produced));
-      }
-      return Status::ok();
-    }
-    for (auto& r : result) {
-      SABOT_ASSIGN_OR_RETURN(Array v, r->finalize());
-      cols.push_back(v.slice(0, rows));
-    }
-    if (opts_.early_fire_every) {
-      columnar::BooleanBuilder b;
-      b.reserve(rows);
-      for (uint32_t r = 0; r < rows; ++r) b.append(is_final);
-      cols.push_back(b.finish());
-    }
-    return out.emit(RecordBatch::make_unchecked(plan_->output, std::move(cols), rows));
+    return internal::emit_window_rows(*plan_, std::move(keys), fires.start, fires.end, result,
+                                      is_final, out);
   }
 
   std::shared_ptr<const Plan> plan_;
@@ -993,8 +755,7 @@ class WindowOperator final : public Operator {
   std::vector<uint32_t> row_groups_;
   std::vector<uint32_t> key_row_;
   std::vector<std::pair<uint32_t, uint32_t>> pairs_;
-  Array row_index_;
-  Array row_index_slice_;
+  internal::AccumulatorFeed feed_;
 };
 
 // Snapshot layout (inside the envelope of state/snapshot.h, state type "window", version 1):
@@ -1365,6 +1126,14 @@ class WindowFactory final : public OperatorFactory {
       return Status::invalid_argument(kind() + " without key columns needs parallelism 1, got " +
                                       std::to_string(ctx.parallelism));
     }
+    // On a backend other than memory (RocksDB), keyed tumbling and sliding windows keep their
+    // panes in it (window_keyed.cc); the others, and every window on the memory backend, in the
+    // operator's columns.
+    const bool panes_in_backend =
+        ctx.state_backend != nullptr && ctx.state_backend->name() != "memory" &&
+        !opts_.key_columns.empty() &&
+        (opts_.spec.kind == Kind::kTumbling || opts_.spec.kind == Kind::kSliding);
+    if (panes_in_backend) return internal::make_keyed_window_operator(std::move(plan), ctx);
     auto op = std::make_unique<WindowOperator>(std::move(plan));
     SABOT_RETURN_IF_ERROR(op->init());
     return std::unique_ptr<Operator>(std::move(op));
@@ -1384,7 +1153,7 @@ class WindowFactory final : public OperatorFactory {
       return Status::invalid_argument(kind() + " takes one input, got " +
                                       std::to_string(inputs.size()));
     }
-    return make_plan(opts_, inputs[0], process_, process_output_, fn_);
+    return internal::make_window_plan(opts_, inputs[0], process_, process_output_, fn_);
   }
 
   WindowOptions opts_;

@@ -4,14 +4,262 @@
 
 #include "sabot/base/bytes.h"
 #include "sabot/base/check.h"
+#include "sabot/base/time_unit.h"
 #include "sabot/columnar/builder.h"
 #include "sabot/columnar/ipc.h"
 #include "sabot/compute/selection.h"
+#include "sabot/runtime/metrics.h"
 
 namespace sabot::operators::internal {
 
 using columnar::Array;
+using columnar::DataType;
+using columnar::Field;
 using columnar::RecordBatch;
+using columnar::Schema;
+using columnar::SchemaPtr;
+using columnar::TypeId;
+using compute::GroupedAccumulator;
+using Kind = WindowSpec::Kind;
+
+Result<std::shared_ptr<const WindowPlan>> make_window_plan(const WindowOptions& opts,
+                                                           const SchemaPtr& input, bool process,
+                                                           SchemaPtr process_output,
+                                                           WindowFunction fn) {
+  auto plan = std::make_shared<WindowPlan>();
+  plan->opts = opts;
+  plan->input = input;
+  plan->process = process;
+  plan->process_output = process_output;
+  plan->fn = std::move(fn);
+  const WindowSpec& s = opts.spec;
+  const std::string what = process ? "window_process" : "window_aggregate";
+  switch (s.kind) {
+    case Kind::kTumbling:
+    case Kind::kSliding:
+      if (s.size.count() <= 0 || s.slide.count() <= 0 || s.slide > s.size) {
+        return Status::invalid_argument(what + ": window size " + std::to_string(s.size.count()) +
+                                        "ms and slide " + std::to_string(s.slide.count()) +
+                                        "ms must be positive with slide <= size");
+      }
+      break;
+    case Kind::kSession:
+      if (s.gap.count() <= 0) {
+        return Status::invalid_argument(what + ": session gap must be positive, got " +
+                                        std::to_string(s.gap.count()) + "ms");
+      }
+      break;
+    case Kind::kCount:
+      if (s.count <= 0 || s.count_slide <= 0 || s.count_slide > s.count) {
+        return Status::invalid_argument(what + ": count window of " + std::to_string(s.count) +
+                                        " sliding by " + std::to_string(s.count_slide) +
+                                        " needs 0 < slide <= size");
+      }
+      break;
+    case Kind::kGlobal:
+      break;
+  }
+  if (opts.allowed_lateness.count() < 0) {
+    return Status::invalid_argument(what + ": allowed_lateness must not be negative");
+  }
+  if (opts.early_fire_every && opts.early_fire_every->count() <= 0) {
+    return Status::invalid_argument(what + ": early_fire_every must be positive");
+  }
+  std::vector<Field> fields;
+  for (const std::string& k : opts.key_columns) {
+    SABOT_ASSIGN_OR_RETURN(int i, input->require_field_index(k));
+    plan->key_indices.push_back(i);
+    fields.push_back(input->field(i));
+  }
+  if (is_time_kind(s.kind)) {
+    if (opts.time_column.empty()) {
+      return Status::invalid_argument(what + ": time windows need a time_column");
+    }
+    SABOT_ASSIGN_OR_RETURN(int ti, input->require_field_index(opts.time_column));
+    const DataType& t = input->field(ti).type;
+    if (t.id() != TypeId::kTimestamp && t.id() != TypeId::kInt64) {
+      return Status::type_error(what + ": time column '" + opts.time_column + "' is " +
+                                t.to_string() + ", not timestamp or int64 (milliseconds)");
+    }
+    plan->time_index = ti;
+  }
+  fields.push_back(
+      columnar::field("window_start", columnar::timestamp(columnar::TimeUnit::kMilli)));
+  fields.push_back(columnar::field("window_end", columnar::timestamp(columnar::TimeUnit::kMilli)));
+  if (process) {
+    if (!opts.aggregates.empty() || !opts.functions.empty()) {
+      return Status::invalid_argument("window_process takes no aggregates");
+    }
+    if (opts.early_fire_every) {
+      return Status::invalid_argument("window_process does not support early firing");
+    }
+    if (!process_output) return Status::invalid_argument("window_process needs an output schema");
+    if (!plan->fn) return Status::invalid_argument("window_process needs a function");
+    plan->output = process_output;
+    return std::shared_ptr<const WindowPlan>(plan);
+  }
+  for (const compute::Aggregate& a : opts.aggregates) {
+    int ci = -1;
+    DataType in = columnar::int64();
+    if (a.kind != compute::AggregateKind::kCountAll || !a.column.empty()) {
+      SABOT_ASSIGN_OR_RETURN(ci, input->require_field_index(a.column));
+      in = input->field(ci).type;
+    }
+    SABOT_ASSIGN_OR_RETURN(DataType out, compute::aggregate_output_type(a.kind, in, a.column));
+    plan->agg_columns.push_back(a.kind == compute::AggregateKind::kCountAll ? -1 : ci);
+    fields.push_back(columnar::field(a.resolved_name(), out));
+  }
+  for (const AggregateFunction& f : opts.functions) {
+    if (!f.create || !f.add || !f.merge || !f.result) {
+      return Status::invalid_argument(what + ": aggregate function '" + f.output_name +
+                                      "' lacks create, add, merge or result");
+    }
+    int ci = -1;
+    if (!f.input_column.empty()) {
+      SABOT_ASSIGN_OR_RETURN(ci, input->require_field_index(f.input_column));
+    }
+    plan->func_columns.push_back(ci);
+    fields.push_back(columnar::field(f.output_name, f.output_type));
+  }
+  if (opts.early_fire_every) fields.push_back(columnar::field("is_final", columnar::boolean()));
+  auto schema = Schema::make(std::move(fields));
+  if (!schema.is_ok()) {
+    return Status::invalid_argument(what + ": output columns: " + schema.status().message());
+  }
+  plan->output = *schema;
+  return std::shared_ptr<const WindowPlan>(plan);
+}
+
+Result<std::vector<std::unique_ptr<GroupedAccumulator>>> make_window_accumulators(
+    const WindowPlan& plan) {
+  std::vector<std::unique_ptr<GroupedAccumulator>> accs;
+  const Schema& in = *plan.input;
+  if (plan.process) {
+    accs.push_back(std::make_unique<RowCollector>(plan.input));
+    return accs;
+  }
+  for (size_t i = 0; i < plan.opts.aggregates.size(); ++i) {
+    const compute::Aggregate& a = plan.opts.aggregates[i];
+    int ci = plan.agg_columns[i];
+    DataType t = ci >= 0 ? in.field(ci).type : columnar::int64();
+    SABOT_ASSIGN_OR_RETURN(auto acc, compute::make_accumulator(a.kind, t, a.column));
+    accs.push_back(std::move(acc));
+  }
+  for (size_t i = 0; i < plan.opts.functions.size(); ++i) {
+    int ci = plan.func_columns[i];
+    DataType t = ci >= 0 ? in.field(ci).type : columnar::int64();
+    accs.push_back(std::make_unique<UdafAccumulator>(plan.opts.functions[i], t, ci >= 0));
+  }
+  return accs;
+}
+
+const int64_t* event_times_ms(const WindowPlan& plan, const RecordBatch& batch,
+                              std::vector<int64_t>* scratch) {
+  const Array& col = batch.column(plan.time_index);
+  const int64_t* raw = col.values<int64_t>();
+  columnar::TimeUnit unit =
+      col.type().id() == TypeId::kTimestamp ? col.type().unit() : columnar::TimeUnit::kMilli;
+  if (unit == columnar::TimeUnit::kMilli) return raw;
+  scratch->resize(static_cast<size_t>(batch.num_rows()));
+  to_millis(std::span<const int64_t>(raw, scratch->size()), unit, scratch->data());
+  return scratch->data();
+}
+
+Result<RecordBatch> remove_late_rows(const WindowPlan& plan, const RecordBatch& batch,
+                                     const int64_t* times, int64_t threshold,
+                                     const runtime::OperatorContext& ctx, runtime::Output& out) {
+  const int64_t n = batch.num_rows();
+  const Array& tcol = batch.column(plan.time_index);
+  int64_t late = 0;
+  for (int64_t i = 0; i < n; ++i) late += times[i] <= threshold;
+  if (tcol.null_count() > 0) {
+    late = 0;
+    for (int64_t i = 0; i < n; ++i) late += (times[i] <= threshold) | tcol.is_null(i);
+  }
+  if (late == 0) return batch;
+  std::vector<int32_t> keep, drop;
+  for (int64_t i = 0; i < n; ++i) {
+    bool is_late = times[i] <= threshold || tcol.is_null(i);
+    (is_late ? drop : keep).push_back(static_cast<int32_t>(i));
+  }
+  if (plan.opts.late == LatePolicy::kSideOutput) {
+    SABOT_ASSIGN_OR_RETURN(RecordBatch l, compute::take(batch, drop));
+    SABOT_RETURN_IF_ERROR(out.emit_side("late", l));
+  }
+  if (ctx.counters != nullptr) ctx.counters->records_dropped += late;
+  return compute::take(batch, keep);
+}
+
+Status AccumulatorFeed::update(const WindowPlan& plan,
+                               std::vector<std::unique_ptr<GroupedAccumulator>>& accs,
+                               const RecordBatch& batch, std::span<const uint32_t> groups) {
+  const int64_t n = batch.num_rows();
+  for (size_t a = 0; a < accs.size(); ++a) {
+    if (plan.process) {
+      if (row_index_.length() < n) {
+        columnar::Int32Builder b;
+        for (int64_t i = 0; i < std::max<int64_t>(n, 4096); ++i) b.append(static_cast<int32_t>(i));
+        row_index_ = b.finish();
+      }
+      row_index_slice_ = row_index_.slice(0, n);
+      static_cast<RowCollector*>(accs[a].get())->set_batch(&batch);
+      SABOT_RETURN_IF_ERROR(accs[a]->update(row_index_slice_, groups));
+      continue;
+    }
+    int ci = a < plan.agg_columns.size() ? plan.agg_columns[a]
+                                         : plan.func_columns[a - plan.agg_columns.size()];
+    SABOT_RETURN_IF_ERROR(accs[a]->update(batch.column(ci >= 0 ? ci : 0), groups));
+  }
+  return Status::ok();
+}
+
+Status emit_window_rows(const WindowPlan& plan, std::vector<Array> cols,
+                        std::span<const int64_t> start, std::span<const int64_t> end,
+                        const std::vector<std::unique_ptr<GroupedAccumulator>>& result,
+                        bool is_final, runtime::Output& out) {
+  const auto rows = static_cast<uint32_t>(start.size());
+  const bool timed = is_time_kind(plan.opts.spec.kind);
+  for (const auto* v : {&start, &end}) {
+    columnar::Int64Builder b(columnar::timestamp(columnar::TimeUnit::kMilli));
+    b.reserve(rows);
+    for (uint32_t r = 0; r < rows; ++r) {
+      if (timed) {
+        b.unsafe_append((*v)[r]);
+      } else {
+        b.append_null();
+      }
+    }
+    cols.push_back(b.finish());
+  }
+  if (plan.process) {
+    const auto* collector = static_cast<const RowCollector*>(result[0].get());
+    for (uint32_t r = 0; r < rows; ++r) {
+      WindowInfo info;
+      for (size_t c = 0; c < plan.key_indices.size(); ++c) info.key.push_back(cols[c].scalar_at(r));
+      info.start_ms = timed ? start[r] : INT64_MIN;
+      info.end_ms = timed ? end[r] : INT64_MIN;
+      SABOT_ASSIGN_OR_RETURN(RecordBatch window_rows, collector->rows(r));
+      SABOT_ASSIGN_OR_RETURN(RecordBatch produced, plan.fn(info, window_rows));
+      if (!(produced.schema() == *plan.output)) {
+        return Status::type_error("window function returned {" + produced.schema().to_string() +
+                                  "} but declared {" + plan.output->to_string() + "}");
+      }
+      if (produced.num_rows() > 0) SABOT_RETURN_IF_ERROR(out.emit(produced));
+    }
+    return Status::ok();
+  }
+  for (const auto& r : result) {
+    SABOT_ASSIGN_OR_RETURN(Array v, r->finalize());
+    cols.push_back(v.slice(0, rows));
+  }
+  if (plan.opts.early_fire_every) {
+    columnar::BooleanBuilder b;
+    b.reserve(rows);
+    for (uint32_t r = 0; r < rows; ++r) b.append(is_final);
+    cols.push_back(b.finish());
+  }
+  return out.emit(RecordBatch::make_unchecked(plan.output, std::move(cols), rows));
+}
 
 void PaneTable::rehash(size_t capacity) {
   std::vector<Entry> old = std::move(entries_);

@@ -1,5 +1,7 @@
-// Internal pieces of the window operators: the (key, pane) -> slot hash table and the accumulators
-// for user-defined aggregate functions and for buffered window rows. Single-owner, not thread-safe.
+// Internal pieces of the window operators (window.cc keeps its state in operator memory,
+// window_keyed.cc in the job's keyed state backend): the validated plan, the input and output steps
+// both share, the (key, pane) -> slot hash table and the accumulators for user-defined aggregate
+// functions and for buffered window rows. Single-owner, not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -9,10 +11,81 @@
 
 #include "sabot/compute/aggregate.h"
 #include "sabot/operators/window.h"
+#include "sabot/runtime/operator.h"
 
 namespace sabot::operators::internal {
 
 inline constexpr uint32_t kNone = UINT32_MAX;
+
+inline bool is_time_kind(WindowSpec::Kind k) {
+  return k == WindowSpec::Kind::kTumbling || k == WindowSpec::Kind::kSliding ||
+         k == WindowSpec::Kind::kSession;
+}
+
+// Everything the factory validated, shared by the operators it creates.
+struct WindowPlan {
+  WindowOptions opts;
+  columnar::SchemaPtr input;
+  columnar::SchemaPtr output;
+  std::vector<int> key_indices;
+  int time_index = -1;
+  std::vector<int> agg_columns;   // -1: no column (count_all)
+  std::vector<int> func_columns;  // -1: no column
+  bool process = false;
+  columnar::SchemaPtr process_output;
+  WindowFunction fn;
+};
+
+Result<std::shared_ptr<const WindowPlan>> make_window_plan(const WindowOptions& opts,
+                                                           const columnar::SchemaPtr& input,
+                                                           bool process,
+                                                           columnar::SchemaPtr process_output,
+                                                           WindowFunction fn);
+
+// Fresh accumulators, one per aggregate and function (a row collector for a window function).
+Result<std::vector<std::unique_ptr<compute::GroupedAccumulator>>> make_window_accumulators(
+    const WindowPlan& plan);
+
+// The event times of `batch` in milliseconds: the time column's values when they are, else
+// converted into `scratch`.
+const int64_t* event_times_ms(const WindowPlan& plan, const columnar::RecordBatch& batch,
+                              std::vector<int64_t>* scratch);
+
+// Rows at or behind `threshold` (watermark - allowed lateness) or without a time are late: they go
+// to the "late" side output or are dropped, by the plan's policy, and are counted as dropped.
+// Returns the other rows.
+Result<columnar::RecordBatch> remove_late_rows(const WindowPlan& plan,
+                                               const columnar::RecordBatch& batch,
+                                               const int64_t* times, int64_t threshold,
+                                               const runtime::OperatorContext& ctx,
+                                               runtime::Output& out);
+
+// Adds every row of a batch to the accumulators, row i to group groups[i] (one update per
+// accumulator for the whole batch).
+class AccumulatorFeed {
+ public:
+  Status update(const WindowPlan& plan,
+                std::vector<std::unique_ptr<compute::GroupedAccumulator>>& accs,
+                const columnar::RecordBatch& batch, std::span<const uint32_t> groups);
+
+ private:
+  columnar::Array row_index_;  // 0, 1, 2, ...: a window function's rows are their indices
+  columnar::Array row_index_slice_;
+};
+
+// Emits the fired windows: row r is the window [start[r], end[r]) (null times for count and global
+// windows) of the key in row r of `key_columns` (none without key columns), its values the
+// finalized group r of `result`; for a window function, calls it per window and emits what it
+// returns.
+Status emit_window_rows(const WindowPlan& plan, std::vector<columnar::Array> key_columns,
+                        std::span<const int64_t> start, std::span<const int64_t> end,
+                        const std::vector<std::unique_ptr<compute::GroupedAccumulator>>& result,
+                        bool is_final, runtime::Output& out);
+
+// A window operator that keeps its panes in the keyed state backend of `ctx` (window_keyed.cc):
+// tumbling and sliding windows with key columns.
+Result<std::unique_ptr<runtime::Operator>> make_keyed_window_operator(
+    std::shared_ptr<const WindowPlan> plan, const runtime::OperatorContext& ctx);
 
 // Open addressing with linear probing and backward-shift deletion, so that panes can be removed
 // when their windows are done without tombstones piling up.

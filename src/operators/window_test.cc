@@ -16,6 +16,7 @@
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
 #include "sabot/runtime/metrics.h"
+#include "sabot/state/backend_testing.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
@@ -333,13 +334,16 @@ struct Scenario {
   bool drifting_keys = false;
 };
 
+// `backend`: the job's state backend (null: memory).
 std::unique_ptr<runtime::Operator> make_op(const WindowOptions& o, runtime::OperatorCounters* c,
-                                           const Clock* clock = &SystemClock::instance()) {
+                                           const Clock* clock = &SystemClock::instance(),
+                                           const state::StateBackend* backend = nullptr) {
   auto f = window_aggregate(o);
   std::vector<SchemaPtr> in{input_schema()};
   runtime::OperatorContext ctx;
   ctx.counters = c;
   ctx.clock = clock;
+  ctx.state_backend = backend;
   auto op = f->create(in, ctx);
   EXPECT_TRUE(op.is_ok()) << op.status().to_string();
   EXPECT_TRUE((*op)->open(ctx).is_ok());
@@ -348,7 +352,8 @@ std::unique_ptr<runtime::Operator> make_op(const WindowOptions& o, runtime::Oper
 
 // Drives the operator directly: random batch sizes and slices, watermarks max_seen - bound after
 // random batches, end of input; optionally snapshot + restore into a fresh operator at `cut`.
-void run_scenario(const Scenario& sc, uint64_t seed, bool check_snapshot) {
+void run_scenario(const Scenario& sc, uint64_t seed, bool check_snapshot,
+                  const state::StateBackend* backend = nullptr) {
   std::mt19937_64 rng(seed);
   const int64_t bound = 40;
   int n = 200 + static_cast<int>(rng() % 2000);
@@ -376,8 +381,8 @@ void run_scenario(const Scenario& sc, uint64_t seed, bool check_snapshot) {
 
   Reference ref(sc.spec, sc.lateness);
   runtime::OperatorCounters ca, cb;
-  auto a = make_op(o, &ca);
-  auto b = make_op(o, &cb);
+  auto a = make_op(o, &ca, &SystemClock::instance(), backend);
+  auto b = make_op(o, &cb, &SystemClock::instance(), backend);
   RecordingOutput oa, ob;
   size_t from = 0;
   int64_t max_seen = INT64_MIN;
@@ -397,8 +402,9 @@ void run_scenario(const Scenario& sc, uint64_t seed, bool check_snapshot) {
     if (check_snapshot && si == cut) {
       std::string state;
       ASSERT_TRUE(b->snapshot_state(CheckpointId(1), &state).is_ok());
-      b = make_op(o, &cb);
-      ASSERT_TRUE(b->restore_state(state).is_ok());
+      b = make_op(o, &cb, &SystemClock::instance(), backend);
+      Status restored = b->restore_state(state);
+      ASSERT_TRUE(restored.is_ok()) << restored.to_string();
     }
   }
   ref.watermark(INT64_MAX);
@@ -837,7 +843,8 @@ std::vector<RecordBatch> route(const RecordBatch& batch, int p) {
 // instances each restored from all P snapshots (in a random order) and fed the rest: the output
 // equals one uninterrupted instance's (every column, partial early firings included) and, for the
 // final results, the reference model's.
-void run_rescale(const RescaleCase& c, uint64_t seed) {
+void run_rescale(const RescaleCase& c, uint64_t seed,
+                 const state::StateBackend* backend = nullptr) {
   SCOPED_TRACE("seed " + std::to_string(seed) + ", " + std::to_string(c.before) + " -> " +
                std::to_string(c.after) + " subtasks");
   std::mt19937_64 rng(seed);
@@ -871,6 +878,7 @@ void run_rescale(const RescaleCase& c, uint64_t seed) {
     ctx.max_parallelism = kMaxP;
     ctx.clock = &clock;
     ctx.counters = &counters;
+    ctx.state_backend = backend;
     std::vector<SchemaPtr> in{input_schema()};
     auto op = factory->create(in, ctx);
     EXPECT_TRUE(op.is_ok()) << op.status().to_string();
@@ -1193,55 +1201,172 @@ class ScriptedSource final : public runtime::Source {
   std::vector<Step> steps_;
 };
 
+// A real job (a source at parallelism 1, key_by, the window at parallelism p) against the
+// reference model; `backend` null: memory.
+void check_window_job(const WindowSpec& spec, int p, uint64_t seed,
+                      std::shared_ptr<const state::StateBackend> backend = nullptr) {
+  SCOPED_TRACE("parallelism " + std::to_string(p) + ", seed " + std::to_string(seed));
+  std::mt19937_64 rng(seed);
+  auto ev = random_events(rng, 1500, 17, 30, 0.02);
+  Reference ref(spec, 0);
+  std::vector<ScriptedSource::Step> steps;
+  int64_t max_seen = INT64_MIN;
+  for (size_t from = 0; from < ev.size();) {
+    size_t to = std::min(ev.size(), from + 1 + rng() % 200);
+    ref.batch(ev, from, to);
+    for (size_t i = from; i < to; ++i) max_seen = std::max(max_seen, ev[i].ts);
+    ScriptedSource::Step st{make_batch(ev, from, to, 1), std::nullopt};
+    if (rng() % 2) {
+      st.watermark = max_seen - 30;
+      ref.watermark(max_seen - 30);
+    }
+    steps.push_back(st);
+    from = to;
+  }
+  ref.watermark(INT64_MAX);
+  WindowOptions o;
+  o.spec = spec;
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  o.late = LatePolicy::kSideOutput;
+  Environment env({.parallelism = p, .worker_threads = 2, .state_backend = std::move(backend)});
+  auto windows = env.from_source(std::make_shared<ScriptedSource>(steps))
+                     .set_parallelism(1)
+                     .key_by("k")
+                     .apply(window_aggregate(o))
+                     .set_parallelism(p);
+  auto results = windows.collect();
+  auto late = windows.side_output("late").collect();
+  auto r = env.execute();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  std::sort(ref.out.begin(), ref.out.end());
+  EXPECT_EQ(rows_of(results->batches()), ref.out);
+  if (spec.kind != WindowSpec::Kind::kCount) {
+    EXPECT_EQ(late->num_rows(), ref.late);
+  }
+}
+
 TEST(WindowJob, KeyedWindowsAtParallelismOneToFourMatchReference) {
   const WindowSpec specs[] = {WindowSpec::tumbling(milliseconds(40)),
                               WindowSpec::sliding(milliseconds(60), milliseconds(20)),
                               WindowSpec::session(milliseconds(12)), WindowSpec::count_window(5)};
   uint64_t seed = 500;
   for (const WindowSpec& spec : specs) {
-    for (int p = 1; p <= 4; ++p) {
-      std::mt19937_64 rng(++seed);
-      auto ev = random_events(rng, 1500, 17, 30, 0.02);
-      Reference ref(spec, 0);
-      std::vector<ScriptedSource::Step> steps;
-      int64_t max_seen = INT64_MIN;
-      for (size_t from = 0; from < ev.size();) {
-        size_t to = std::min(ev.size(), from + 1 + rng() % 200);
-        ref.batch(ev, from, to);
-        for (size_t i = from; i < to; ++i) max_seen = std::max(max_seen, ev[i].ts);
-        ScriptedSource::Step st{make_batch(ev, from, to, 1), std::nullopt};
-        if (rng() % 2) {
-          st.watermark = max_seen - 30;
-          ref.watermark(max_seen - 30);
-        }
-        steps.push_back(st);
-        from = to;
-      }
-      ref.watermark(INT64_MAX);
-      WindowOptions o;
-      o.spec = spec;
-      o.key_columns = {"k"};
-      o.time_column = "ts";
-      o.aggregates = test_aggregates();
-      o.late = LatePolicy::kSideOutput;
-      Environment env({.parallelism = p, .worker_threads = 2});
-      auto windows = env.from_source(std::make_shared<ScriptedSource>(steps))
-                         .set_parallelism(1)
-                         .key_by("k")
-                         .apply(window_aggregate(o))
-                         .set_parallelism(p);
-      auto results = windows.collect();
-      auto late = windows.side_output("late").collect();
-      auto r = env.execute();
-      ASSERT_TRUE(r.ok()) << r.status().to_string();
-      std::sort(ref.out.begin(), ref.out.end());
-      EXPECT_EQ(rows_of(results->batches()), ref.out) << "parallelism " << p;
-      if (spec.kind != WindowSpec::Kind::kCount) {
-        EXPECT_EQ(late->num_rows(), ref.late);
-      }
+    for (int p = 1; p <= 4; ++p) check_window_job(spec, p, ++seed);
+  }
+}
+
+// ---- keyed tumbling and sliding windows on both state backends ----
+// On a backend other than memory they keep their panes in it (window_keyed.cc); on memory in the
+// operator (window.cc). The same checks on both.
+
+using state::testing::BackendKind;
+
+class WindowOnBackend : public ::testing::TestWithParam<BackendKind> {
+ protected:
+  const state::StateBackend* backend() const { return &state::testing::backend_of(GetParam()); }
+};
+
+TEST_P(WindowOnBackend, TumblingAndSlidingMatchTheReferenceAcrossSnapshots) {
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    run_scenario({WindowSpec::tumbling(milliseconds(50))}, seed, true, backend());
+    run_scenario({WindowSpec::sliding(milliseconds(100), milliseconds(30))}, seed + 20, true,
+                 backend());
+    run_scenario({WindowSpec::sliding(milliseconds(60), milliseconds(20))}, seed + 120, true,
+                 backend());
+  }
+}
+
+TEST_P(WindowOnBackend, AllowedLatenessLatePoliciesAndKeysThatComeAndGo) {
+  for (uint64_t seed = 200; seed <= 205; ++seed) {
+    Scenario late{WindowSpec::tumbling(milliseconds(40)), 60, LatePolicy::kSideOutput};
+    Scenario sliding_late{WindowSpec::sliding(milliseconds(90), milliseconds(30)), 45};
+    Scenario tumbling{WindowSpec::tumbling(milliseconds(50))};
+    Scenario sliding{WindowSpec::sliding(milliseconds(100), milliseconds(30))};
+    tumbling.drifting_keys = sliding.drifting_keys = sliding_late.drifting_keys = true;
+    for (Scenario* sc : {&late, &sliding_late, &tumbling, &sliding}) {
+      run_scenario(*sc, seed, true, backend());
     }
   }
 }
+
+TEST_P(WindowOnBackend, RestoreAtAnotherParallelism) {
+  for (uint64_t seed = 1000; seed < 1003; ++seed) {
+    run_rescale({WindowSpec::tumbling(milliseconds(50))}, seed, backend());
+    run_rescale({WindowSpec::tumbling(milliseconds(50)), 1, 3}, seed + 10, backend());
+    run_rescale({WindowSpec::sliding(milliseconds(90), milliseconds(30)), 3, 2, 60}, seed + 20,
+                backend());
+    run_rescale({.spec = WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+                 .before = 2,
+                 .after = 3,
+                 .drifting_keys = true},
+                seed + 30, backend());
+  }
+}
+
+TEST_P(WindowOnBackend, EarlyFiringUdafAndWindowFunctionRestoreAtAnotherParallelism) {
+  for (uint64_t seed = 1300; seed < 1303; ++seed) {
+    for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(50)),
+                                   WindowSpec::sliding(milliseconds(60), milliseconds(20))}) {
+      run_rescale({.spec = spec, .early_fire = milliseconds(45), .udaf = true}, seed, backend());
+      run_rescale({.spec = spec, .before = 1, .after = 3, .udaf = true}, seed + 10, backend());
+      run_rescale({.spec = spec, .lateness = 30, .process = true}, seed + 20, backend());
+      run_rescale({.spec = spec, .before = 1, .after = 3, .process = true}, seed + 30, backend());
+    }
+  }
+}
+
+TEST_P(WindowOnBackend, RealJobAtParallelismOneToFour) {
+  std::shared_ptr<const state::StateBackend> shared(backend(), [](auto*) {});
+  uint64_t seed = 700;
+  for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(40)),
+                                 WindowSpec::sliding(milliseconds(60), milliseconds(20))}) {
+    for (int p = 1; p <= 4; ++p) check_window_job(spec, p, ++seed, shared);
+  }
+}
+
+// Where the panes are shows in the snapshot's state type; a snapshot of the other kind is refused
+// with an error that says which backend restores it.
+TEST_P(WindowOnBackend, SnapshotsSayWhereThePanesAreAndTheOtherKindIsRefused) {
+  WindowOptions o;
+  o.spec = WindowSpec::tumbling(milliseconds(50));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  runtime::OperatorCounters c;
+  RecordingOutput out;
+  std::vector<Event> ev{{1, 10, 5}, {2, 20, 6}, {1, 70, 7}};
+  auto op = make_op(o, &c, &SystemClock::instance(), backend());
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, ev.size(), 0), 0, out).is_ok());
+  std::string snapshot;
+  ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &snapshot).is_ok());
+  const bool in_backend = GetParam() == BackendKind::kRocksDb;
+  EXPECT_EQ(state::SnapshotReader::peek_header(snapshot)->state_type,
+            in_backend ? "keyed-window" : "window");
+  EXPECT_EQ(op->state_keys(), 2);
+  const state::StateBackend* other =
+      &state::testing::backend_of(in_backend ? BackendKind::kMemory : BackendKind::kRocksDb);
+  auto elsewhere = make_op(o, &c, &SystemClock::instance(), other);
+  Status st = elsewhere->restore_state(snapshot);
+  EXPECT_FALSE(st.is_ok());
+  if (!in_backend) {
+    EXPECT_NE(st.message().find("restore it with the memory state backend"), std::string::npos)
+        << st.to_string();
+  }
+  // The restored operator fires what the snapshot held.
+  auto again = make_op(o, &c, &SystemClock::instance(), backend());
+  ASSERT_TRUE(again->restore_state(snapshot).is_ok());
+  RecordingOutput fired;
+  ASSERT_TRUE(again->process_watermark(Timestamp::max(), fired).is_ok());
+  EXPECT_EQ(rows_of(fired.batches), (std::vector<Row>{{1, 0, 50, 1, 5, 5, 5, true},
+                                                      {1, 50, 100, 1, 7, 7, 7, true},
+                                                      {2, 0, 50, 1, 6, 6, 6, true}}));
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, WindowOnBackend,
+                         ::testing::Values(BackendKind::kMemory, BackendKind::kRocksDb),
+                         state::testing::backend_kind_name);
 
 }  // namespace
 }  // namespace sabot::operators

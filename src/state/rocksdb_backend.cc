@@ -1026,13 +1026,21 @@ Status RocksKeyedBackend::restore_key_group(const RestoreHeader& header, KeyGrou
 
 Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector<KeyId>* remap) {
   purge_expired();
-  // The scan below must see every write; the cached entries stay (clean) unless keys are
-  // renumbered, so a pass that forgets nothing does not cost the job its cache.
-  write_back(cache_.budget_bytes());
   KeyRegistry& reg = *keys_;
   const uint32_t n = reg.num_keys();
   std::vector<uint8_t> live(n, 0);
-  {
+  uint32_t pinned_keys = 0;
+  for (KeyId k : pinned) {
+    SABOT_CHECK_LT(k, n);
+    pinned_keys += live[k] == 0;
+    live[k] = 1;
+  }
+  // When every key is pinned (keyed windows: every key with panes has a timer) there is nothing
+  // to forget and no need to scan the instance.
+  if (pinned_keys < n) {
+    // The scan below must see every write; the cached entries stay (clean) unless keys are
+    // renumbered, so a pass that forgets nothing does not cost the job its cache.
+    write_back(cache_.budget_bytes());
     std::unordered_map<std::string_view, KeyId> id_of;
     id_of.reserve(n);
     for (KeyId k = 0; k < n; ++k) id_of.emplace(reg.key_bytes(k), k);
@@ -1045,10 +1053,6 @@ Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector
       if (f != id_of.end()) live[f->second] = 1;
     }
     SABOT_RETURN_IF_ERROR(from_rocks(it->status(), name_));
-  }
-  for (KeyId k : pinned) {
-    SABOT_CHECK_LT(k, n);
-    live[k] = 1;
   }
   std::vector<KeyId> keep;
   remap->assign(n, kNoKey);

@@ -464,6 +464,15 @@ TEST_F(CrashTest, NexmarkWindowedQuerySurvivesKills) {
   nexmark_under_kills("q5", {"--events", "3M", "--rate", "20k"}, 6, 5);
 }
 
+// q5's sliding-window counts with their panes in RocksDB (window_keyed.cc), checkpointed
+// incrementally.
+TEST_F(CrashTest, NexmarkWindowedQueryOnRocksDbSurvivesKills) {
+  nexmark_under_kills("q5",
+                      {"--events", "3M", "--rate", "20k", "--state-backend", "rocksdb",
+                       "--state-dir", (dir_ / "state").string()},
+                      4, 7);
+}
+
 TEST_F(CrashTest, NexmarkJoinSurvivesKills) {
   nexmark_under_kills("q8", {"--events", "3M", "--rate", "20k"}, 6, 8);
 }

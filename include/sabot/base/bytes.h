@@ -92,6 +92,13 @@ class ByteReader {
     in_.remove_prefix(n);
     return Status::ok();
   }
+  // The next `n` bytes, in place.
+  Status get_view(std::string_view* v, size_t n) {
+    if (in_.size() < n) return truncated(n);
+    *v = in_.substr(0, n);
+    in_.remove_prefix(n);
+    return Status::ok();
+  }
   Status skip(size_t n) {
     if (in_.size() < n) return truncated(n);
     in_.remove_prefix(n);

@@ -64,6 +64,9 @@ class KeyedProcessDriver {
   virtual Status on_timer(Timestamp time) = 0;
   // The rows emitted since the last call, if any.
   virtual Result<std::optional<columnar::RecordBatch>> take_output() = 0;
+  // The backend is about to forget keys without state or timers and renumber the others: a driver
+  // that holds KeyIds between calls writes what it holds into state now.
+  virtual Status before_forgetting_keys() { return Status::ok(); }
 };
 
 // How the rows of one input are keyed: by `key_columns` (of the same types on every input); the
@@ -135,6 +138,9 @@ class KeyedProcessOperator final : public runtime::Operator {
 Result<std::unique_ptr<state::KeyedStateBackend>> make_keyed_backend(
     const runtime::OperatorContext& ctx, std::vector<columnar::DataType> key_types);
 
+// The state type of keyed windows whose panes live in the keyed state backend (window_keyed.cc).
+inline constexpr std::string_view kKeyedWindowStateType = "keyed-window";
+
 // The state type of a keyed process function's incremental RocksDB snapshot.
 inline constexpr std::string_view kProcessRocksDbStateType = "process-function-rocksdb";
 
@@ -151,22 +157,27 @@ bool is_incremental_process_snapshot(std::string_view bytes);
 
 // Operators that keep their state on a KeyedProcessOperator and add one operator-wide 64-bit value
 // (dedup, from version 2: its watermark; top-N, from version 2: the next arrival number; the
-// stream-table join, from version 2: none, 0) snapshot
+// stream-table join, from version 2: none, 0; keyed windows: their watermark) snapshot
 // under their own state type as one operator-wide section: [u64 that value][bytes: the keyed
-// snapshot, full or incremental RocksDB].
+// snapshot, full or incremental RocksDB][`trailing`: a fixed number of bytes of their own, none
+// but for keyed windows (their next early-firing time)].
 void write_wrapped_keyed_snapshot(const runtime::OperatorContext& ctx, std::string_view state_type,
                                   uint16_t state_version, uint64_t value, std::string_view keyed,
-                                  std::string* out);
+                                  std::string* out, std::string_view trailing = {});
 struct WrappedKeyedSnapshot {
   uint64_t value = 0;
-  std::string_view keyed;  // into the section's bytes
+  std::string_view keyed;     // into the section's bytes
+  std::string_view trailing;  // likewise
 };
-// Reads the section `reader` is at (the operator-wide one of such a snapshot), to its end.
-Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader);
+// Reads the section `reader` is at (the operator-wide one of such a snapshot), to its end, which
+// must come `trailing_bytes` after the keyed snapshot.
+Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader,
+                                                         size_t trailing_bytes = 0);
 
 // For tools that read checkpoints without the job (sabot state read, sabot checkpoints show): the
 // keyed snapshot wrapped in `bytes` with the wrapping state type and version, when `bytes` is a
-// dedup, top-N or stream-table join snapshot of a version that wraps one; nullopt otherwise; an
+// dedup, top-N, stream-table join or keyed window snapshot of a version that wraps one; nullopt
+// otherwise; an
 // error when it is one, but damaged.
 struct UnwrappedKeyedSnapshot {
   std::string state_type;
