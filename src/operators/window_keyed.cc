@@ -2,16 +2,18 @@
 // RocksDB a window's state may be larger than memory and checkpoints incrementally (window.cc keeps
 // them in the operator's columns, which the memory backend does faster).
 //
-// Per input batch, rows are pre-aggregated in memory per (key, pane) with the same columnar
-// accumulators as window.cc; then each (key, pane)'s partial ([i64 pane start] and its group's
-// serialize_groups bytes, accumulator after accumulator) is appended to the key's list state
-// "panes": a RocksDB merge or a write-cache append, no read, so RocksDB is off the per-row path.
-// One list per key, not per (key, pane): a firing reads it once for all the window's panes, and
-// never looks up panes the key has no data in. Each key has one event-time timer (the
-// KeyedProcessOperator's) at the next thing due: a window over its panes to fire (at end - 1), or
-// panes whose last window is past the allowed lateness to drop. The timer does what is due, then
-// sets the next one. A firing merges the window's partials into one row per (key, window), one
-// batch per watermark. Rows behind the watermark but within the allowed lateness refire their
+// Rows are pre-aggregated in memory per (key, pane) with the same columnar accumulators as
+// window.cc, in a buffer of at most kMaxBufferedGroups groups. The buffer is written when it is
+// full, after a batch with rows behind the watermark, and before anything reads the panes (a
+// watermark that fires, an early firing, a snapshot, forgetting keys): each (key, pane)'s partial
+// ([i64 pane start] then its group's serialize_groups bytes, accumulator after accumulator) is
+// appended to the key's list state "panes", a write-cache append or a RocksDB merge, never a read.
+// One list per key, not per (key, pane): a firing reads it once for all the window's panes and
+// never looks up panes the key has no data in. Each key has an event-time timer (the
+// KeyedProcessOperator's) at the first thing due: a window over its panes to fire (at end - 1),
+// or panes whose last window is past the allowed lateness to drop. At a watermark W the key's
+// first timer fires every window of the key due by W in one read of its list, drops what is due,
+// and sets the next timer. Rows behind the watermark but within the allowed lateness refire their
 // key's windows after their batch, as window.cc does.
 #include <algorithm>
 #include <cstring>
@@ -299,8 +301,8 @@ class PaneDriver final : public KeyedProcessDriver {
 
   // The pre-aggregation buffer: (key, pane) -> group, written to the lists when it is full, when
   // rows came behind the watermark, and before a firing or a snapshot.
-  static constexpr size_t kMaxBufferedGroups = size_t{1} << 18;
-  static constexpr size_t kMaxBufferedRows = size_t{1} << 17;  // of a window function
+  static constexpr size_t kMaxBufferedGroups = size_t{1} << 16;
+  static constexpr size_t kMaxBufferedRows = size_t{1} << 16;  // of a window function
   PaneTable table_;
   std::vector<state::KeyId> group_key_;
   std::vector<int64_t> group_pane_;

@@ -2,9 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
 #include <algorithm>
+
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -15,8 +18,11 @@
 #include "sabot/columnar/builder.h"
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
+#include "sabot/operators/keyed_process.h"
 #include "sabot/runtime/metrics.h"
 #include "sabot/state/backend_testing.h"
+#include "sabot/state/keyed_snapshot_reader.h"
+#include "sabot/state/rocksdb_backend.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
@@ -1362,6 +1368,98 @@ TEST_P(WindowOnBackend, SnapshotsSayWhereThePanesAreAndTheOtherKindIsRefused) {
   EXPECT_EQ(rows_of(fired.batches), (std::vector<Row>{{1, 0, 50, 1, 5, 5, 5, true},
                                                       {1, 50, 100, 1, 7, 7, 7, true},
                                                       {2, 0, 50, 1, 6, 6, 6, true}}));
+}
+
+// On RocksDB a key's panes leave its list once their last window is past the allowed lateness:
+// the snapshot holds the lists of the keys whose panes are still live, and none at the end.
+TEST(WindowInRocksDb, PanesLeaveTheBackendOnceTheirWindowsArePastTheLateness) {
+  WindowOptions o;
+  o.spec = WindowSpec::tumbling(milliseconds(50));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  o.allowed_lateness = milliseconds(30);
+  runtime::OperatorCounters c;
+  RecordingOutput out;
+  // Key k has one row, at 10 k ms: its one pane is [50 (k / 5), + 50).
+  std::vector<Event> ev;
+  for (int64_t k = 0; k < 100; ++k) ev.push_back({k, 10 * k, k});
+  auto op = make_op(o, &c, &SystemClock::instance(), &state::testing::scratch_rocksdb_backend());
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, ev.size(), 0), 0, out).is_ok());
+  auto panes_in_snapshot = [&] {
+    std::string snapshot;
+    EXPECT_TRUE(op->snapshot_state(CheckpointId(1), &snapshot).is_ok());
+    auto keyed = unwrap_keyed_snapshot(snapshot, "", 128);
+    EXPECT_TRUE(keyed.is_ok() && keyed->has_value()) << keyed.status().to_string();
+    auto reader = state::KeyedSnapshotReader::open((*keyed)->keyed, "", 128);
+    EXPECT_TRUE(reader.is_ok()) << reader.status().to_string();
+    return reader->find_state("panes")->entries;
+  };
+  EXPECT_EQ(panes_in_snapshot(), 100u);
+  // Watermark 500: windows ending by 500 fire (keys 0-49); panes whose window ended by 470 go
+  // (drop time = end - 1 + 30 <= 500: keys 0-44).
+  ASSERT_TRUE(op->process_watermark(Timestamp(500), out).is_ok());
+  EXPECT_EQ(rows_of(out.batches).size(), 50u);
+  EXPECT_EQ(panes_in_snapshot(), 55u);
+  ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+  EXPECT_EQ(rows_of(out.batches).size(), 100u);
+  EXPECT_EQ(panes_in_snapshot(), 0u);
+}
+
+// A sliding window whose open panes are ten times the memory its RocksDB backend may use
+// (256 KiB block cache, 2 x 128 KiB memtables, 64 KiB write cache) runs to the end with the
+// reference's results: most panes are read back from SST files when their windows fire.
+TEST(WindowInRocksDb, StateTenTimesLargerThanCachesAndWriteBuffersFiresTheRightWindows) {
+  const std::string dir =
+      ::testing::TempDir() + "/sabot_window_larger_than_memory_" + std::to_string(::getpid());
+  auto backend = state::RocksDbStateBackend::make(dir, {.block_cache_bytes = size_t{256} << 10,
+                                                        .write_buffer_bytes = size_t{128} << 10,
+                                                        .max_write_buffers = 2,
+                                                        .write_cache_bytes = size_t{64} << 10})
+                     .value();
+  WindowOptions o;
+  o.spec = WindowSpec::sliding(milliseconds(400), milliseconds(100));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  runtime::OperatorCounters c;
+  RecordingOutput out;
+  auto op = make_op(o, &c, &SystemClock::instance(), backend.get());
+  Reference ref(o.spec, 0);
+  // 40,000 keys with a row in each of the four panes of [0, 400), in batches of 4,000 rows; the
+  // watermark stays behind until all are in, so every pane is live at once.
+  constexpr int64_t kKeys = 40'000;
+  std::vector<Event> ev;
+  for (int64_t pane = 0; pane < 4; ++pane) {
+    for (int64_t k = 0; k < kKeys; ++k) ev.push_back({k, pane * 100 + k % 100, k * 4 + pane});
+  }
+  for (size_t from = 0; from < ev.size(); from += 4000) {
+    const size_t to = std::min(ev.size(), from + 4000);
+    ref.batch(ev, from, to);
+    ASSERT_TRUE(op->process_batch(make_batch(ev, from, to, 0), 0, out).is_ok());
+  }
+  const std::string snapshot = [&] {
+    std::string s;
+    EXPECT_TRUE(op->snapshot_state(CheckpointId(1), &s).is_ok());
+    return s;
+  }();
+  const uint64_t memory = (size_t{256} << 10) + 2 * (size_t{128} << 10) + (size_t{64} << 10);
+  uint64_t sst_bytes = 0;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
+    if (f.path().extension() == ".sst") sst_bytes += f.file_size();
+  }
+  EXPECT_GE(snapshot.size(), 10 * memory) << "the panes, as the snapshot holds them";
+  EXPECT_GE(sst_bytes, 4 * memory) << "the panes should live mostly in SST files";
+  ref.watermark(INT64_MAX);
+  ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+  std::sort(ref.out.begin(), ref.out.end());
+  const std::vector<Row> got = rows_of(out.batches);
+  EXPECT_EQ(got.size(), static_cast<size_t>(kKeys) * 7);  // windows ending 100, 200, ..., 700
+  EXPECT_EQ(got, ref.out);
+  op.reset();
+  backend.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, WindowOnBackend,
