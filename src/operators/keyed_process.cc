@@ -94,7 +94,21 @@ Status KeyedProcessOperator::on_processing_time(Timestamp now, runtime::Output& 
 
 Status KeyedProcessOperator::fire(KeyedTimerSet& timers, int64_t until, runtime::Output& out) {
   backend_->refresh_time();
+  // The keys of the timers kPrefetchAhead on are prefetched, in timer order, as process_rows
+  // does for rows (keyed windows fire a timer per key on a watermark). `ahead` stays after the
+  // timer being fired, so that erasing that one never invalidates it.
+  auto ahead = timers.begin();
+  for (size_t n = 0; n < state::KeyedStateBackend::kPrefetchAhead && ahead != timers.end() &&
+                     ahead->first <= until;
+       ++n, ++ahead) {
+    backend_->prefetch(ahead->second);
+  }
   while (!timers.empty() && timers.begin()->first <= until) {
+    if (ahead == timers.begin()) ++ahead;
+    if (ahead != timers.end() && ahead->first <= until) {
+      backend_->prefetch(ahead->second);
+      ++ahead;
+    }
     const int64_t time = timers.begin()->first;
     const KeyId key = timers.begin()->second;
     timers.erase(timers.begin());
