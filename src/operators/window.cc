@@ -1126,13 +1126,12 @@ class WindowFactory final : public OperatorFactory {
       return Status::invalid_argument(kind() + " without key columns needs parallelism 1, got " +
                                       std::to_string(ctx.parallelism));
     }
-    // On a backend other than memory (RocksDB), keyed tumbling and sliding windows keep their
-    // panes in it (window_keyed.cc); the others, and every window on the memory backend, in the
-    // operator's columns.
-    const bool panes_in_backend =
-        ctx.state_backend != nullptr && ctx.state_backend->name() != "memory" &&
-        !opts_.key_columns.empty() &&
-        (opts_.spec.kind == Kind::kTumbling || opts_.spec.kind == Kind::kSliding);
+    // On a backend other than memory (RocksDB), keyed tumbling, sliding and session windows keep
+    // their state in it (window_keyed.cc); the others, and every window on the memory backend, in
+    // the operator's columns.
+    const bool panes_in_backend = ctx.state_backend != nullptr &&
+                                  ctx.state_backend->name() != "memory" &&
+                                  !opts_.key_columns.empty() && is_time_kind(opts_.spec.kind);
     if (panes_in_backend) return internal::make_keyed_window_operator(std::move(plan), ctx);
     auto op = std::make_unique<WindowOperator>(std::move(plan));
     SABOT_RETURN_IF_ERROR(op->init());

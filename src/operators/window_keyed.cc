@@ -1,20 +1,20 @@
-// Keyed tumbling and sliding windows whose panes live in the job's keyed state backend, so that on
-// RocksDB a window's state may be larger than memory and checkpoints incrementally (window.cc keeps
-// them in the operator's columns, which the memory backend does faster).
+// Keyed tumbling, sliding and session windows whose state lives in the job's keyed state backend,
+// so that on RocksDB it may be larger than memory and checkpoints incrementally (window.cc keeps
+// it in the operator's columns, which the memory backend does faster).
 //
-// Rows are pre-aggregated in memory per (key, pane) with the same columnar accumulators as
-// window.cc, in a buffer of at most kMaxBufferedGroups groups. The buffer is written when it is
-// full, after a batch with rows behind the watermark, and before anything reads the panes (a
-// watermark that fires, an early firing, a snapshot, forgetting keys): each (key, pane)'s partial
-// ([i64 pane start] then its group's serialize_groups bytes, accumulator after accumulator) is
-// appended to the key's list state "panes", a write-cache append or a RocksDB merge, never a read.
-// One list per key, not per (key, pane): a firing reads it once for all the window's panes and
-// never looks up panes the key has no data in. Each key has an event-time timer (the
-// KeyedProcessOperator's) at the first thing due: a window over its panes to fire (at end - 1),
-// or panes whose last window is past the allowed lateness to drop. At a watermark W the key's
-// first timer fires every window of the key due by W in one read of its list, drops what is due,
-// and sets the next timer. Rows behind the watermark but within the allowed lateness refire their
-// key's windows after their batch, as window.cc does.
+// Rows are pre-aggregated in memory with the same columnar accumulators as window.cc, per (key,
+// pane) or, for sessions, per (key, gap-wide span of time), in a buffer of at most
+// kMaxBufferedGroups groups. The buffer is written when it is full, after a batch with rows
+// behind the watermark, and before anything reads the state (a watermark that fires, an early
+// firing, a snapshot, forgetting keys): each group's partial (a header, then its
+// serialize_groups bytes, accumulator after accumulator) is appended to its key's list state, a
+// write-cache append or a RocksDB merge, never a read. One list per key: a firing reads it once
+// for all of the key's panes or sessions and never looks up what the key has no data in. Each
+// key has an event-time timer (the KeyedProcessOperator's) at the first thing due for it: a
+// window to fire (at end - 1), or state past the allowed lateness to drop. At a watermark W the
+// key's first timer does everything of the key due by W in one read of its list and sets the
+// next timer. Rows behind the watermark but within the allowed lateness fire their windows again
+// right after their batch, as window.cc does.
 #include <algorithm>
 #include <cstring>
 #include <memory>
@@ -45,23 +45,27 @@ using runtime::Output;
 using Accumulators = std::vector<std::unique_ptr<GroupedAccumulator>>;
 
 const state::ListStateDescriptor<std::string> kPanes{"panes"};
+const state::ListStateDescriptor<std::string> kSessions{"sessions"};
 
 constexpr uint16_t kStateVersion = 1;
 
-class PaneDriver final : public KeyedProcessDriver {
+// What the pane and session drivers share: the pre-aggregation buffer of (key, tag) groups and
+// its writing into the key's list, the timer pass of a watermark, and the output of fired
+// windows. The list entries are [header][the group's serialize_groups bytes, accumulator after
+// accumulator]; the header is the subclass's.
+class BufferedWindowDriver : public KeyedProcessDriver {
  public:
-  PaneDriver(std::shared_ptr<const WindowPlan> plan, const int64_t* watermark)
+  BufferedWindowDriver(std::shared_ptr<const WindowPlan> plan, const int64_t* watermark,
+                       const state::ListStateDescriptor<std::string>& list)
       : plan_(std::move(plan)),
         wm_(watermark),
-        size_(plan_->opts.spec.size.count()),
-        slide_(plan_->opts.spec.slide.count()),
-        pane_(std::gcd(size_, slide_)),
-        lateness_(plan_->opts.allowed_lateness.count()) {}
+        lateness_(plan_->opts.allowed_lateness.count()),
+        list_descriptor_(list) {}
 
   Status open(KeyedProcessScope* scope, const OperatorContext&) override {
     scope_ = scope;
     backend_ = scope->backend;
-    SABOT_ASSIGN_OR_RETURN(panes_, backend_->get_state(kPanes));
+    SABOT_ASSIGN_OR_RETURN(list_, backend_->get_state(list_descriptor_));
     SABOT_ASSIGN_OR_RETURN(buffer_accs_, make_window_accumulators(*plan_));
     SABOT_ASSIGN_OR_RETURN(partials_, make_window_accumulators(*plan_));
     return Status::ok();
@@ -75,38 +79,31 @@ class PaneDriver final : public KeyedProcessDriver {
     const auto n = static_cast<size_t>(batch.num_rows());
     row_groups_.resize(n);
     for (size_t i = 0; i < n; ++i) {
-      const int64_t pane = floor_div(t[i], pane_) * pane_;
       const uint32_t k = ids[i];
-      row_groups_[i] = table_.find_or_insert(k, pane, [&] {
+      const int64_t tag = tag_of(t[i]);
+      bool new_group = false;
+      row_groups_[i] = table_.find_or_insert(k, tag, [&] {
         group_key_.push_back(k);
-        group_pane_.push_back(pane);
-        // The timer also keeps the key in the registry until the partial is written.
-        scope_->event_timers.emplace(next_due(pane, *wm_), k);
+        group_tag_.push_back(tag);
+        new_group = true;
         return static_cast<uint32_t>(group_key_.size() - 1);
       });
-      if (t[i] <= *wm_) note_refire(k, t[i]);
+      add_row(k, t[i], row_groups_[i], new_group);
     }
     for (auto& a : buffer_accs_) a->resize(static_cast<uint32_t>(group_key_.size()));
     SABOT_RETURN_IF_ERROR(feed_.update(*plan_, buffer_accs_, batch, row_groups_));
     buffered_rows_ += n;
-    if (refire_.empty() && group_key_.size() < kMaxBufferedGroups &&
+    if (!late_rows_ && group_key_.size() < kMaxBufferedGroups &&
         (!plan_->process || buffered_rows_ < kMaxBufferedRows)) {
       return Status::ok();
     }
     SABOT_RETURN_IF_ERROR(write_buffer());
-    // Windows that fired already and got rows of this batch fire again for their key.
-    std::sort(refire_.begin(), refire_.end());
-    refire_.erase(std::unique(refire_.begin(), refire_.end()), refire_.end());
-    for (auto [end, key] : refire_) {
-      backend_->set_current_key(key);
-      SABOT_RETURN_IF_ERROR(add_window(key, panes_->get(), end - size_, end));
-    }
-    refire_.clear();
-    return Status::ok();
+    late_rows_ = false;
+    return after_late_rows();
   }
 
-  // Appends each buffered (key, pane)'s partial to the key's list and empties the buffer. Before
-  // anything reads the lists: a firing, an early firing, a snapshot.
+  // Appends each buffered group to its key's list and empties the buffer. Before anything reads
+  // the lists: a firing, an early firing, a snapshot, forgetting keys.
   Status write_buffer() {
     const auto groups = static_cast<uint32_t>(group_key_.size());
     if (groups == 0) return Status::ok();
@@ -114,15 +111,16 @@ class PaneDriver final : public KeyedProcessDriver {
       backend_->prefetch_ahead(group_key_, g);
       entry_.clear();
       ByteWriter w(&entry_);
-      w.put<int64_t>(group_pane_[g]);
+      put_header(g, w);
       for (const auto& a : buffer_accs_) a->serialize_groups(std::span<const uint32_t>(&g, 1), w);
       backend_->set_current_key(group_key_[g]);
-      panes_->add(entry_);
+      list_->add(entry_);
     }
     table_.clear();
     group_key_.clear();
-    group_pane_.clear();
+    group_tag_.clear();
     buffered_rows_ = 0;
+    cleared_buffer();
     SABOT_ASSIGN_OR_RETURN(buffer_accs_, make_window_accumulators(*plan_));
     return Status::ok();
   }
@@ -138,44 +136,16 @@ class PaneDriver final : public KeyedProcessDriver {
     return write_buffer();
   }
 
-  // The scope's key's first timer of a watermark W: fires the key's windows that end from
-  // time + 1 to W + 1 and have data, drops the panes whose last window ended at or before
-  // W + 1 - allowed lateness, and sets the timer of what is due next. One list read per key and
-  // watermark, however many of its windows fire (the timer is at the first thing due: nothing of
-  // the key is due before it).
+  // The scope's key's first timer of a watermark W: does everything of the key due by W in one
+  // read of its list and sets the timer of what is due next (the timer is at the first thing
+  // due: nothing of the key is due before it). Later timers of the key in the same pass find
+  // nothing to do.
   Status on_timer(Timestamp time) override {
     const state::KeyId key = scope_->key;
     if (handled_.size() <= key) handled_.resize(key + 1, 0);
-    if (handled_[key] == pass_) return Status::ok();  // a later timer of the key, done already
+    if (handled_[key] == pass_) return Status::ok();
     handled_[key] = pass_;
-    const int64_t t = time.millis();
-    const int64_t wm = scope_->watermark.millis();
-    std::span<const std::string> entries = panes_->get();
-    ends_.clear();
-    for (const std::string& e : entries) {
-      const int64_t pane = pane_of(e);
-      for (int64_t s = floor_div(pane, slide_) * slide_; s > pane - size_; s -= slide_) {
-        if (s + size_ - 1 >= t && s + size_ - 1 <= wm) ends_.push_back(s + size_);
-      }
-    }
-    std::sort(ends_.begin(), ends_.end());
-    ends_.erase(std::unique(ends_.begin(), ends_.end()), ends_.end());
-    for (int64_t end : ends_) SABOT_RETURN_IF_ERROR(add_window(key, entries, end - size_, end));
-    int64_t next = INT64_MAX;
-    kept_.clear();
-    bool dropped = false;
-    for (const std::string& e : entries) {
-      const int64_t pane = pane_of(e);
-      if (drop_time(pane) <= wm) {
-        dropped = true;
-        continue;
-      }
-      next = std::min(next, next_due(pane, wm));
-      kept_.push_back(e);
-    }
-    if (dropped) panes_->update(std::move(kept_));
-    if (next != INT64_MAX) scope_->event_timers.emplace(next, key);
-    return Status::ok();
+    return settle(key, time.millis(), scope_->watermark.millis());
   }
 
   // Emits the windows read since the last call, in one batch.
@@ -185,7 +155,7 @@ class PaneDriver final : public KeyedProcessDriver {
   }
 
   // Early firing: the windows that have not fired, as they stand, marked not final. Every key
-  // with panes has a timer.
+  // with state has a timer.
   Status fire_early(Output& out) {
     out_ = &out;
     SABOT_RETURN_IF_ERROR(write_buffer());
@@ -193,78 +163,72 @@ class PaneDriver final : public KeyedProcessDriver {
     for (const auto& [time, key] : scope_->event_timers) keys.push_back(key);
     std::sort(keys.begin(), keys.end());
     keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-    std::set<int64_t> ends;
     for (state::KeyId key : keys) {
       backend_->set_current_key(key);
-      std::span<const std::string> entries = panes_->get();
-      ends.clear();
-      for (const std::string& e : entries) {
-        const int64_t pane = pane_of(e);
-        for (int64_t s = floor_div(pane, slide_) * slide_; s > pane - size_; s -= slide_) {
-          if (s + size_ - 1 > *wm_) ends.insert(s + size_);
-        }
-      }
-      for (int64_t end : ends) SABOT_RETURN_IF_ERROR(add_window(key, entries, end - size_, end));
+      SABOT_RETURN_IF_ERROR(read_open_windows(key));
     }
     return emit_read_windows(false);
   }
 
- private:
-  static int64_t pane_of(std::string_view entry) {
-    int64_t pane = 0;
-    std::memcpy(&pane, entry.data(), sizeof(pane));
-    return pane;
-  }
-  // When `pane` goes: once its last window is past the allowed lateness.
-  int64_t drop_time(int64_t pane) const {
-    return sat_add(floor_div(pane, slide_) * slide_ + size_ - 1, lateness_);
-  }
-  // The first time after `after` something is due for `pane`: a window over it to fire (at its
-  // end - 1) or, when all have, its drop time.
-  int64_t next_due(int64_t pane, int64_t after) const {
-    int64_t due = drop_time(pane);
-    for (int64_t s = floor_div(pane, slide_) * slide_; s > pane - size_; s -= slide_) {
-      if (s + size_ - 1 > after) due = std::min(due, s + size_ - 1);
-    }
-    return due;
-  }
+ protected:
+  // The buffer group of a row at `t` (with its key).
+  virtual int64_t tag_of(int64_t t) const = 0;
+  // Row at `t` of `key` went into buffer group `g` (made for it when `new_group`). A new group
+  // sets a timer of its key, which also keeps the key in the registry until the group is written.
+  virtual void add_row(state::KeyId key, int64_t t, uint32_t g, bool new_group) = 0;
+  // The entry header of buffer group g.
+  virtual void put_header(uint32_t g, ByteWriter& w) const = 0;
+  virtual void cleared_buffer() {}
+  // After the buffer was written because rows came behind the watermark: fire again what they
+  // changed.
+  virtual Status after_late_rows() = 0;
+  // With `key` current: fires its windows due from `from` to `wm`, drops what is past the
+  // allowed lateness at `wm`, sets the key's next timer.
+  virtual Status settle(state::KeyId key, int64_t from, int64_t wm) = 0;
+  // With `key` current: adds its windows that have not fired to the next output.
+  virtual Status read_open_windows(state::KeyId key) = 0;
 
-  // A row at `t` behind the watermark: the windows containing it that fired fire again for `key`.
-  void note_refire(state::KeyId key, int64_t t) {
-    for (int64_t start = floor_div(t, slide_) * slide_; start > t - size_; start -= slide_) {
-      const int64_t end = start + size_;
-      if (end - 1 <= *wm_) refire_.emplace_back(end, key);
-    }
+  // Adds a window of `key` to the next output; add_partial() adds the partials merged into it.
+  uint32_t add_window_row(state::KeyId key, int64_t start, int64_t end) {
+    fire_key_.push_back(key);
+    fire_start_.push_back(start);
+    fire_end_.push_back(end);
+    return static_cast<uint32_t>(fire_key_.size() - 1);
   }
-
-  // Adds the window [start, end) of `key` to the next output if any of its panes (`entries`, the
-  // key's list) has data: each partial in it goes into a group of partials_ that take_output
-  // merges into the window's row.
-  Status add_window(state::KeyId key, std::span<const std::string> entries, int64_t start,
-                    int64_t end) {
-    const auto row = static_cast<uint32_t>(fire_key_.size());
-    bool any = false;
-    for (const std::string& e : entries) {
-      const int64_t pane = pane_of(e);
-      if (pane < start || pane >= end) continue;
-      const auto g = static_cast<uint32_t>(partial_row_.size());
-      for (auto& a : partials_) a->resize(g + 1);
-      ByteReader r(std::string_view(e).substr(sizeof(int64_t)), "window pane");
-      for (auto& a : partials_) {
-        SABOT_RETURN_IF_ERROR(a->deserialize_groups(r, std::span<const uint32_t>(&g, 1)));
-      }
-      SABOT_RETURN_IF_ERROR(r.expect_end());
-      partial_row_.push_back(row);
-      any = true;
-    }
-    if (any) {
-      fire_key_.push_back(key);
-      fire_start_.push_back(start);
-      fire_end_.push_back(end);
-    }
+  Status add_partial(std::string_view partial, uint32_t row) {
+    const auto g = static_cast<uint32_t>(partial_row_.size());
+    for (auto& a : partials_) a->resize(g + 1);
+    SABOT_RETURN_IF_ERROR(read_partial(partial, partials_, g));
+    partial_row_.push_back(row);
     return Status::ok();
   }
+  // Deserializes an entry's partial into group g of `accs`.
+  static Status read_partial(std::string_view partial, Accumulators& accs, uint32_t g) {
+    ByteReader r(partial, "window state");
+    for (auto& a : accs) {
+      SABOT_RETURN_IF_ERROR(a->deserialize_groups(r, std::span<const uint32_t>(&g, 1)));
+    }
+    return r.expect_end();
+  }
 
+  // The buffer is written when it holds this many groups (or, for a window function, rows).
+  static constexpr size_t kMaxBufferedGroups = size_t{1} << 16;
+  static constexpr size_t kMaxBufferedRows = size_t{1} << 16;
+
+  std::shared_ptr<const WindowPlan> plan_;
+  const int64_t* wm_;  // the operator's watermark
+  const int64_t lateness_;
+  KeyedProcessScope* scope_ = nullptr;
+  state::KeyedStateBackend* backend_ = nullptr;
+  state::ListState<std::string>* list_ = nullptr;
+  bool late_rows_ = false;  // the buffer got rows that change windows fired already
+  std::vector<state::KeyId> group_key_;
+  std::vector<int64_t> group_tag_;
+  Accumulators buffer_accs_;
+  std::string entry_;
+  std::vector<std::string> kept_;
+
+ private:
   Status emit_read_windows(bool is_final) {
     const auto rows = static_cast<uint32_t>(fire_key_.size());
     if (rows == 0) return Status::ok();
@@ -291,25 +255,13 @@ class PaneDriver final : public KeyedProcessDriver {
     return st;
   }
 
-  std::shared_ptr<const WindowPlan> plan_;
-  const int64_t* wm_;  // the operator's watermark
-  const int64_t size_, slide_, pane_, lateness_;
-  KeyedProcessScope* scope_ = nullptr;
-  state::KeyedStateBackend* backend_ = nullptr;
-  state::ListState<std::string>* panes_ = nullptr;
+  const state::ListStateDescriptor<std::string>& list_descriptor_;
   Output* out_ = nullptr;
 
-  // The pre-aggregation buffer: (key, pane) -> group, written to the lists when it is full, when
-  // rows came behind the watermark, and before a firing or a snapshot.
-  static constexpr size_t kMaxBufferedGroups = size_t{1} << 16;
-  static constexpr size_t kMaxBufferedRows = size_t{1} << 16;  // of a window function
+  // The pre-aggregation buffer: (key, tag) -> group.
   PaneTable table_;
-  std::vector<state::KeyId> group_key_;
-  std::vector<int64_t> group_pane_;
-  Accumulators buffer_accs_;
-  size_t buffered_rows_ = 0;
   AccumulatorFeed feed_;
-  std::vector<std::pair<int64_t, state::KeyId>> refire_;  // (end, key)
+  size_t buffered_rows_ = 0;
 
   // Per key: the last watermark pass (numbered by before_watermark) whose timers it has had.
   std::vector<uint32_t> handled_;
@@ -322,12 +274,304 @@ class PaneDriver final : public KeyedProcessDriver {
   std::vector<uint32_t> partial_row_;
   Accumulators partials_;
 
-  // Scratch.
   std::vector<int64_t> time_scratch_;
   std::vector<uint32_t> row_groups_;
+};
+
+// Tumbling and sliding windows: a buffer group per (key, pane); entries [i64 pane start][partial]
+// in the key's list "panes". The key's timer is at the first window over its panes to fire (at
+// end - 1) or, when all have, at the first drop time of a pane (its last window's end - 1 +
+// allowed lateness).
+class PaneDriver final : public BufferedWindowDriver {
+ public:
+  PaneDriver(std::shared_ptr<const WindowPlan> plan, const int64_t* watermark)
+      : BufferedWindowDriver(std::move(plan), watermark, kPanes),
+        size_(plan_->opts.spec.size.count()),
+        slide_(plan_->opts.spec.slide.count()),
+        pane_(std::gcd(size_, slide_)) {}
+
+ private:
+  int64_t tag_of(int64_t t) const override { return floor_div(t, pane_) * pane_; }
+  void add_row(state::KeyId key, int64_t t, uint32_t g, bool new_group) override {
+    if (new_group) scope_->event_timers.emplace(next_due(group_tag_[g], *wm_), key);
+    if (t <= *wm_) {
+      // Behind the watermark: the windows containing it that fired fire again for the key.
+      for (int64_t start = floor_div(t, slide_) * slide_; start > t - size_; start -= slide_) {
+        if (start + size_ - 1 <= *wm_) refire_.emplace_back(start + size_, key);
+      }
+      late_rows_ = true;
+    }
+  }
+  void put_header(uint32_t g, ByteWriter& w) const override { w.put<int64_t>(group_tag_[g]); }
+
+  Status after_late_rows() override {
+    std::sort(refire_.begin(), refire_.end());
+    refire_.erase(std::unique(refire_.begin(), refire_.end()), refire_.end());
+    for (auto [end, key] : refire_) {
+      backend_->set_current_key(key);
+      SABOT_RETURN_IF_ERROR(add_window(key, list_->get(), end - size_, end));
+    }
+    refire_.clear();
+    return Status::ok();
+  }
+
+  Status settle(state::KeyId key, int64_t from, int64_t wm) override {
+    std::span<const std::string> entries = list_->get();
+    ends_.clear();
+    for (const std::string& e : entries) {
+      const int64_t pane = pane_of(e);
+      for (int64_t s = floor_div(pane, slide_) * slide_; s > pane - size_; s -= slide_) {
+        if (s + size_ - 1 >= from && s + size_ - 1 <= wm) ends_.push_back(s + size_);
+      }
+    }
+    std::sort(ends_.begin(), ends_.end());
+    ends_.erase(std::unique(ends_.begin(), ends_.end()), ends_.end());
+    for (int64_t end : ends_) SABOT_RETURN_IF_ERROR(add_window(key, entries, end - size_, end));
+    int64_t next = INT64_MAX;
+    kept_.clear();
+    bool dropped = false;
+    for (const std::string& e : entries) {
+      const int64_t pane = pane_of(e);
+      if (drop_time(pane) <= wm) {
+        dropped = true;
+        continue;
+      }
+      next = std::min(next, next_due(pane, wm));
+      kept_.push_back(e);
+    }
+    if (dropped) list_->update(std::move(kept_));
+    if (next != INT64_MAX) scope_->event_timers.emplace(next, key);
+    return Status::ok();
+  }
+
+  Status read_open_windows(state::KeyId key) override {
+    std::span<const std::string> entries = list_->get();
+    ends_.clear();
+    for (const std::string& e : entries) {
+      const int64_t pane = pane_of(e);
+      for (int64_t s = floor_div(pane, slide_) * slide_; s > pane - size_; s -= slide_) {
+        if (s + size_ - 1 > *wm_) ends_.push_back(s + size_);
+      }
+    }
+    std::sort(ends_.begin(), ends_.end());
+    ends_.erase(std::unique(ends_.begin(), ends_.end()), ends_.end());
+    for (int64_t end : ends_) SABOT_RETURN_IF_ERROR(add_window(key, entries, end - size_, end));
+    return Status::ok();
+  }
+
+  static int64_t pane_of(std::string_view entry) {
+    int64_t pane = 0;
+    std::memcpy(&pane, entry.data(), sizeof(pane));
+    return pane;
+  }
+  // When `pane` goes: once its last window is past the allowed lateness.
+  int64_t drop_time(int64_t pane) const {
+    return sat_add(floor_div(pane, slide_) * slide_ + size_ - 1, lateness_);
+  }
+  // The first time after `after` something is due for `pane`: a window over it to fire (at its
+  // end - 1) or, when all have, its drop time.
+  int64_t next_due(int64_t pane, int64_t after) const {
+    int64_t due = drop_time(pane);
+    for (int64_t s = floor_div(pane, slide_) * slide_; s > pane - size_; s -= slide_) {
+      if (s + size_ - 1 > after) due = std::min(due, s + size_ - 1);
+    }
+    return due;
+  }
+
+  // Adds the window [start, end) of `key` to the next output if any of its panes (`entries`, the
+  // key's list) has data in it.
+  Status add_window(state::KeyId key, std::span<const std::string> entries, int64_t start,
+                    int64_t end) {
+    uint32_t row = UINT32_MAX;
+    for (const std::string& e : entries) {
+      const int64_t pane = pane_of(e);
+      if (pane < start || pane >= end) continue;
+      if (row == UINT32_MAX) row = add_window_row(key, start, end);
+      SABOT_RETURN_IF_ERROR(add_partial(std::string_view(e).substr(sizeof(int64_t)), row));
+    }
+    return Status::ok();
+  }
+
+  const int64_t size_, slide_, pane_;
+  std::vector<std::pair<int64_t, state::KeyId>> refire_;  // (end, key)
   std::vector<int64_t> ends_;
-  std::string entry_;
-  std::vector<std::string> kept_;
+};
+
+// Session windows: a buffer group per (key, gap-wide span of time), since rows of one span are
+// less than a gap apart and so in one session; entries [i64 start][i64 end][u8 fired][partial] in
+// the key's list "sessions" (start the earliest row, end the latest + gap). Reading a list merges
+// overlapping entries into the key's sessions (a session has fired when all its entries have); a
+// settled list holds one entry per session. The key's timer is at the end - 1 of its first
+// session to fire or, when all have, at the first drop time (end - 1 + allowed lateness).
+class SessionDriver final : public BufferedWindowDriver {
+ public:
+  SessionDriver(std::shared_ptr<const WindowPlan> plan, const int64_t* watermark)
+      : BufferedWindowDriver(std::move(plan), watermark, kSessions),
+        gap_(plan_->opts.spec.gap.count()) {}
+
+ private:
+  struct Entry {
+    int64_t start;
+    int64_t end;
+    bool fired;
+    std::string_view partial;
+  };
+  struct Session {
+    int64_t start;
+    int64_t end;
+    bool fired;    // all its entries have
+    size_t first;  // its entries are order_[first, last)
+    size_t last;
+  };
+  static constexpr size_t kHeaderBytes = 2 * sizeof(int64_t) + 1;
+
+  int64_t tag_of(int64_t t) const override { return floor_div(t, gap_); }
+  void add_row(state::KeyId key, int64_t t, uint32_t g, bool new_group) override {
+    if (new_group) {
+      group_min_.push_back(t);
+      group_max_.push_back(t);
+      scope_->event_timers.emplace(sat_add(t, gap_) - 1, key);
+    } else {
+      group_min_[g] = std::min(group_min_[g], t);
+      group_max_[g] = std::max(group_max_[g], t);
+    }
+    if (sat_add(t, gap_) - 1 <= *wm_) {
+      // Its session ends behind the watermark: it fires again as soon as the row is in.
+      late_keys_.push_back(key);
+      late_rows_ = true;
+    }
+  }
+  void put_header(uint32_t g, ByteWriter& w) const override {
+    w.put<int64_t>(group_min_[g]);
+    w.put<int64_t>(sat_add(group_max_[g], gap_));
+    w.put<uint8_t>(0);
+  }
+  void cleared_buffer() override {
+    group_min_.clear();
+    group_max_.clear();
+  }
+
+  Status after_late_rows() override {
+    std::sort(late_keys_.begin(), late_keys_.end());
+    late_keys_.erase(std::unique(late_keys_.begin(), late_keys_.end()), late_keys_.end());
+    for (state::KeyId key : late_keys_) {
+      backend_->set_current_key(key);
+      SABOT_RETURN_IF_ERROR(settle(key, INT64_MIN, *wm_));
+    }
+    late_keys_.clear();
+    return Status::ok();
+  }
+
+  // The current key's entries, merged into sessions ordered by start.
+  Status read_sessions() {
+    entries_.clear();
+    for (const std::string& e : list_->get()) {
+      if (e.size() < kHeaderBytes) return Status::invalid_data("window state: short session entry");
+      Entry x{};
+      std::memcpy(&x.start, e.data(), sizeof(int64_t));
+      std::memcpy(&x.end, e.data() + sizeof(int64_t), sizeof(int64_t));
+      x.fired = e[2 * sizeof(int64_t)] != 0;
+      x.partial = std::string_view(e).substr(kHeaderBytes);
+      entries_.push_back(x);
+    }
+    order_.resize(entries_.size());
+    for (size_t i = 0; i < order_.size(); ++i) order_[i] = i;
+    std::sort(order_.begin(), order_.end(),
+              [&](size_t a, size_t b) { return entries_[a].start < entries_[b].start; });
+    sessions_.clear();
+    for (size_t i = 0; i < order_.size(); ++i) {
+      const Entry& x = entries_[order_[i]];
+      if (!sessions_.empty() && x.start < sessions_.back().end) {
+        Session& cur = sessions_.back();
+        cur.end = std::max(cur.end, x.end);
+        cur.fired = cur.fired && x.fired;
+        cur.last = i + 1;
+      } else {
+        sessions_.push_back(Session{x.start, x.end, x.fired, i, i + 1});
+      }
+    }
+    return Status::ok();
+  }
+
+  Status add_session(state::KeyId key, const Session& s) {
+    const uint32_t row = add_window_row(key, s.start, s.end);
+    for (size_t i = s.first; i < s.last; ++i) {
+      SABOT_RETURN_IF_ERROR(add_partial(entries_[order_[i]].partial, row));
+    }
+    return Status::ok();
+  }
+
+  // Fires the sessions that end by `wm` and have not fired, drops those past the allowed
+  // lateness, and writes the list back as one entry per session when that changed it.
+  Status settle(state::KeyId key, int64_t, int64_t wm) override {
+    SABOT_RETURN_IF_ERROR(read_sessions());
+    bool changed = sessions_.size() != entries_.size();
+    int64_t next = INT64_MAX;
+    for (Session& s : sessions_) {
+      if (!s.fired && s.end - 1 <= wm) {
+        SABOT_RETURN_IF_ERROR(add_session(key, s));
+        s.fired = true;
+        changed = true;
+      }
+    }
+    kept_.clear();
+    for (const Session& s : sessions_) {
+      if (s.end - 1 <= sat_sub(wm, lateness_)) {
+        changed = true;
+        continue;
+      }
+      next = std::min(next, s.fired ? sat_add(s.end - 1, lateness_) : s.end - 1);
+      std::string entry;
+      ByteWriter w(&entry);
+      w.put<int64_t>(s.start);
+      w.put<int64_t>(s.end);
+      w.put<uint8_t>(s.fired ? 1 : 0);
+      if (s.last - s.first == 1) {
+        w.put_raw(entries_[order_[s.first]].partial.data(),
+                  entries_[order_[s.first]].partial.size());
+      } else {
+        SABOT_RETURN_IF_ERROR(merged_partial(s, w));
+      }
+      kept_.push_back(std::move(entry));
+    }
+    if (changed) list_->update(std::move(kept_));
+    if (next != INT64_MAX) scope_->event_timers.emplace(next, key);
+    return Status::ok();
+  }
+
+  // The partials of a session's entries merged into one, written to `w`.
+  Status merged_partial(const Session& s, ByteWriter& w) {
+    SABOT_ASSIGN_OR_RETURN(Accumulators parts, make_window_accumulators(*plan_));
+    SABOT_ASSIGN_OR_RETURN(Accumulators one, make_window_accumulators(*plan_));
+    const auto n = static_cast<uint32_t>(s.last - s.first);
+    for (auto& a : parts) a->resize(n);
+    for (auto& a : one) a->resize(1);
+    for (uint32_t i = 0; i < n; ++i) {
+      SABOT_RETURN_IF_ERROR(read_partial(entries_[order_[s.first + i]].partial, parts, i));
+    }
+    const std::vector<uint32_t> to_one(n, 0);
+    const uint32_t g = 0;
+    for (size_t a = 0; a < one.size(); ++a) {
+      SABOT_RETURN_IF_ERROR(one[a]->merge(*parts[a], to_one));
+      one[a]->serialize_groups(std::span<const uint32_t>(&g, 1), w);
+    }
+    return Status::ok();
+  }
+
+  Status read_open_windows(state::KeyId key) override {
+    SABOT_RETURN_IF_ERROR(read_sessions());
+    for (const Session& s : sessions_) {
+      if (!s.fired) SABOT_RETURN_IF_ERROR(add_session(key, s));
+    }
+    return Status::ok();
+  }
+
+  const int64_t gap_;
+  std::vector<int64_t> group_min_, group_max_;  // per buffer group: its rows' times
+  std::vector<state::KeyId> late_keys_;
+  std::vector<Entry> entries_;
+  std::vector<size_t> order_;  // entries_ by start
+  std::vector<Session> sessions_;
 };
 
 // Passes rows on and holds watermarks back: finish() fires what is left without a watermark.
@@ -353,7 +597,12 @@ class KeyedWindowOperator final : public runtime::Operator {
   KeyedWindowOperator(std::shared_ptr<const WindowPlan> plan, const OperatorContext& ctx,
                       std::unique_ptr<state::KeyedStateBackend> backend)
       : plan_(std::move(plan)), ctx_(ctx), lateness_(plan_->opts.allowed_lateness.count()) {
-    auto driver = std::make_unique<PaneDriver>(plan_, &wm_);
+    std::unique_ptr<BufferedWindowDriver> driver;
+    if (plan_->opts.spec.kind == WindowSpec::Kind::kSession) {
+      driver = std::make_unique<SessionDriver>(plan_, &wm_);
+    } else {
+      driver = std::make_unique<PaneDriver>(plan_, &wm_);
+    }
     driver_ = driver.get();
     keyed_ = std::make_unique<KeyedProcessOperator>(std::move(driver), plan_->key_indices,
                                                     std::move(backend), ctx);
@@ -461,8 +710,8 @@ class KeyedWindowOperator final : public runtime::Operator {
   const int64_t lateness_;
   int64_t wm_ = INT64_MIN;
   int64_t next_early_ = INT64_MIN;
-  bool restored_ = false;  // see merge_watermark
-  PaneDriver* driver_;     // owned by keyed_
+  bool restored_ = false;         // see merge_watermark
+  BufferedWindowDriver* driver_;  // owned by keyed_
   std::unique_ptr<KeyedProcessOperator> keyed_;
   std::vector<int64_t> time_scratch_;
 };

@@ -82,8 +82,8 @@ Status emit_window_rows(const WindowPlan& plan, std::vector<columnar::Array> key
                         const std::vector<std::unique_ptr<compute::GroupedAccumulator>>& result,
                         bool is_final, runtime::Output& out);
 
-// A window operator that keeps its panes in the keyed state backend of `ctx` (window_keyed.cc):
-// tumbling and sliding windows with key columns.
+// A window operator that keeps its state in the keyed state backend of `ctx` (window_keyed.cc):
+// tumbling, sliding and session windows with key columns.
 Result<std::unique_ptr<runtime::Operator>> make_keyed_window_operator(
     std::shared_ptr<const WindowPlan> plan, const runtime::OperatorContext& ctx);
 

@@ -1297,6 +1297,46 @@ TEST_P(WindowOnBackend, AllowedLatenessLatePoliciesAndKeysThatComeAndGo) {
   }
 }
 
+TEST_P(WindowOnBackend, SessionsMergeLikeTheReference) {
+  for (uint64_t seed = 40; seed <= 47; ++seed) {
+    run_scenario({WindowSpec::session(milliseconds(5 + static_cast<int64_t>(seed % 4) * 10))}, seed,
+                 true, backend());
+    Scenario late{WindowSpec::session(milliseconds(15)), 40, LatePolicy::kSideOutput};
+    late.drifting_keys = seed % 2 == 0;
+    run_scenario(late, seed + 100, true, backend());
+  }
+}
+
+// A row behind the watermark but within the allowed lateness fires its window again as soon as
+// its batch is in, not at the next watermark.
+TEST_P(WindowOnBackend, LateRowsRefireTheirWindowsRightAfterTheirBatch) {
+  for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(50)),
+                                 WindowSpec::sliding(milliseconds(50), milliseconds(25)),
+                                 WindowSpec::session(milliseconds(10))}) {
+    WindowOptions o;
+    o.spec = spec;
+    o.key_columns = {"k"};
+    o.time_column = "ts";
+    o.aggregates = test_aggregates();
+    o.allowed_lateness = milliseconds(100);
+    runtime::OperatorCounters c;
+    RecordingOutput out;
+    auto op = make_op(o, &c, &SystemClock::instance(), backend());
+    std::vector<Event> ev{{1, 10, 5}, {1, 15, 7}};
+    ASSERT_TRUE(op->process_batch(make_batch(ev, 0, 1, 0), 0, out).is_ok());
+    ASSERT_TRUE(op->process_watermark(Timestamp(60), out).is_ok());
+    const size_t fired = rows_of(out.batches).size();
+    ASSERT_GE(fired, 1u);
+    ASSERT_TRUE(op->process_batch(make_batch(ev, 1, 2, 0), 0, out).is_ok());
+    const std::vector<Row> rows = rows_of(out.batches);
+    ASSERT_GT(rows.size(), fired) << "nothing fired again after the late row";
+    // The window over both rows, with both counted.
+    EXPECT_TRUE(std::any_of(rows.begin(), rows.end(), [](const Row& r) {
+      return std::get<3>(r) == 2 && std::get<4>(r) == 12;
+    }));
+  }
+}
+
 TEST_P(WindowOnBackend, RestoreAtAnotherParallelism) {
   for (uint64_t seed = 1000; seed < 1003; ++seed) {
     run_rescale({WindowSpec::tumbling(milliseconds(50))}, seed, backend());
@@ -1308,13 +1348,16 @@ TEST_P(WindowOnBackend, RestoreAtAnotherParallelism) {
                  .after = 3,
                  .drifting_keys = true},
                 seed + 30, backend());
+    run_rescale({WindowSpec::session(milliseconds(15))}, seed + 40, backend());
+    run_rescale({WindowSpec::session(milliseconds(25)), 1, 3, 80}, seed + 50, backend());
   }
 }
 
 TEST_P(WindowOnBackend, EarlyFiringUdafAndWindowFunctionRestoreAtAnotherParallelism) {
   for (uint64_t seed = 1300; seed < 1303; ++seed) {
     for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(50)),
-                                   WindowSpec::sliding(milliseconds(60), milliseconds(20))}) {
+                                   WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+                                   WindowSpec::session(milliseconds(15))}) {
       run_rescale({.spec = spec, .early_fire = milliseconds(45), .udaf = true}, seed, backend());
       run_rescale({.spec = spec, .before = 1, .after = 3, .udaf = true}, seed + 10, backend());
       run_rescale({.spec = spec, .lateness = 30, .process = true}, seed + 20, backend());
@@ -1327,7 +1370,8 @@ TEST_P(WindowOnBackend, RealJobAtParallelismOneToFour) {
   std::shared_ptr<const state::StateBackend> shared(backend(), [](auto*) {});
   uint64_t seed = 700;
   for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(40)),
-                                 WindowSpec::sliding(milliseconds(60), milliseconds(20))}) {
+                                 WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+                                 WindowSpec::session(milliseconds(12))}) {
     for (int p = 1; p <= 4; ++p) check_window_job(spec, p, ++seed, shared);
   }
 }
