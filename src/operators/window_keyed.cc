@@ -1,22 +1,24 @@
-// Keyed tumbling, sliding and session windows whose state lives in the job's keyed state backend,
-// so that on RocksDB it may be larger than memory and checkpoints incrementally (window.cc keeps
-// it in the operator's columns, which the memory backend does faster).
+// Keyed tumbling, sliding, session and global windows whose state lives in the job's keyed state
+// backend, so that on RocksDB it may be larger than memory and checkpoints incrementally (window.cc
+// keeps it in the operator's columns, which the memory backend does faster).
 //
 // Rows are pre-aggregated in memory with the same columnar accumulators as window.cc, per (key,
-// pane) or, for sessions, per (key, gap-wide span of time), in a buffer of at most
-// kMaxBufferedGroups groups. The buffer is written when it is full, after a batch with rows
-// behind the watermark, and before anything reads the state (a watermark that fires, an early
-// firing, a snapshot, forgetting keys): each group's partial (a header, then its
+// pane), per (key, gap-wide span of time) for sessions, per key for global windows, in a buffer
+// of at most kMaxBufferedGroups groups. The buffer is written when it is full, after a batch with
+// rows behind the watermark, and before anything reads the state (a watermark that fires, an
+// early firing, a snapshot, forgetting keys): each group's partial (a header, then its
 // serialize_groups bytes, accumulator after accumulator) is appended to its key's list state, a
-// write-cache append or a RocksDB merge, never a read. One list per key: a firing reads it once
-// for all of the key's panes or sessions and never looks up what the key has no data in. Each
-// key has an event-time timer (the KeyedProcessOperator's) at the first thing due for it: a
-// window to fire (at end - 1), or state past the allowed lateness to drop. At a watermark W the
-// key's first timer does everything of the key due by W in one read of its list and sets the
-// next timer. Rows behind the watermark but within the allowed lateness fire their windows again
-// right after their batch, as window.cc does.
+// write-cache append or a RocksDB merge, never a read; every kCompactAfter appends a key's
+// entries are merged. One list per key: a firing reads it once for all of the key's panes or
+// sessions and never looks up what the key has no data in. Each key has an event-time timer (the
+// KeyedProcessOperator's) at the first thing due for it: a window to fire (at end - 1), or state
+// past the allowed lateness to drop. At a watermark W the key's first timer does everything of
+// the key due by W in one read of its list and sets the next timer. Rows behind the watermark
+// but within the allowed lateness fire their windows again right after their batch, as
+// window.cc does.
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <numeric>
 #include <optional>
@@ -46,6 +48,7 @@ using Accumulators = std::vector<std::unique_ptr<GroupedAccumulator>>;
 
 const state::ListStateDescriptor<std::string> kPanes{"panes"};
 const state::ListStateDescriptor<std::string> kSessions{"sessions"};
+const state::ListStateDescriptor<std::string> kGlobal{"global"};
 
 constexpr uint16_t kStateVersion = 1;
 
@@ -75,12 +78,15 @@ class BufferedWindowDriver : public KeyedProcessDriver {
   void set_output(Output* out) { out_ = out; }
 
   Status process_rows(const RecordBatch& batch, std::span<const state::KeyId> ids) override {
-    const int64_t* t = event_times_ms(*plan_, batch, &time_scratch_);
+    // Global windows have no time column.
+    const int64_t* t =
+        plan_->time_index >= 0 ? event_times_ms(*plan_, batch, &time_scratch_) : nullptr;
     const auto n = static_cast<size_t>(batch.num_rows());
     row_groups_.resize(n);
     for (size_t i = 0; i < n; ++i) {
       const uint32_t k = ids[i];
-      const int64_t tag = tag_of(t[i]);
+      const int64_t time = t != nullptr ? t[i] : 0;
+      const int64_t tag = tag_of(time);
       bool new_group = false;
       row_groups_[i] = table_.find_or_insert(k, tag, [&] {
         group_key_.push_back(k);
@@ -88,7 +94,7 @@ class BufferedWindowDriver : public KeyedProcessDriver {
         new_group = true;
         return static_cast<uint32_t>(group_key_.size() - 1);
       });
-      add_row(k, t[i], row_groups_[i], new_group);
+      add_row(k, time, row_groups_[i], new_group);
     }
     for (auto& a : buffer_accs_) a->resize(static_cast<uint32_t>(group_key_.size()));
     SABOT_RETURN_IF_ERROR(feed_.update(*plan_, buffer_accs_, batch, row_groups_));
@@ -113,8 +119,16 @@ class BufferedWindowDriver : public KeyedProcessDriver {
       ByteWriter w(&entry_);
       put_header(g, w);
       for (const auto& a : buffer_accs_) a->serialize_groups(std::span<const uint32_t>(&g, 1), w);
-      backend_->set_current_key(group_key_[g]);
+      const state::KeyId k = group_key_[g];
+      backend_->set_current_key(k);
       list_->add(entry_);
+      // A key that gets rows in every buffer would grow its list by an entry each time (without
+      // bound for a global window): every kCompactAfter appends its entries are merged.
+      if (appended_.size() <= k) appended_.resize(k + 1, 0);
+      if (++appended_[k] >= kCompactAfter) {
+        appended_[k] = 0;
+        SABOT_RETURN_IF_ERROR(compact());
+      }
     }
     table_.clear();
     group_key_.clear();
@@ -125,7 +139,11 @@ class BufferedWindowDriver : public KeyedProcessDriver {
     return Status::ok();
   }
 
-  Status before_forgetting_keys() override { return write_buffer(); }
+  Status before_forgetting_keys() override {
+    SABOT_RETURN_IF_ERROR(write_buffer());
+    appended_.clear();  // by KeyId, which forgetting renumbers
+    return Status::ok();
+  }
 
   // Writes the buffer if a watermark at `t` fires a timer; starts the watermark's pass.
   Status before_watermark(int64_t t) {
@@ -187,6 +205,47 @@ class BufferedWindowDriver : public KeyedProcessDriver {
   virtual Status settle(state::KeyId key, int64_t from, int64_t wm) = 0;
   // With `key` current: adds its windows that have not fired to the next output.
   virtual Status read_open_windows(state::KeyId key) = 0;
+  // With a key current: rewrites its list with the entries of one pane (one session, ...) merged.
+  virtual Status compact() = 0;
+
+  // The partials merged into one, written to `w`.
+  Status write_merged(std::span<const std::string_view> partials, ByteWriter& w) {
+    SABOT_ASSIGN_OR_RETURN(Accumulators parts, make_window_accumulators(*plan_));
+    SABOT_ASSIGN_OR_RETURN(Accumulators one, make_window_accumulators(*plan_));
+    const auto n = static_cast<uint32_t>(partials.size());
+    for (auto& a : parts) a->resize(n);
+    for (auto& a : one) a->resize(1);
+    for (uint32_t i = 0; i < n; ++i) SABOT_RETURN_IF_ERROR(read_partial(partials[i], parts, i));
+    const std::vector<uint32_t> to_one(n, 0);
+    const uint32_t g = 0;
+    for (size_t a = 0; a < one.size(); ++a) {
+      SABOT_RETURN_IF_ERROR(one[a]->merge(*parts[a], to_one));
+      one[a]->serialize_groups(std::span<const uint32_t>(&g, 1), w);
+    }
+    return Status::ok();
+  }
+  // compact() of lists whose entries are [`header_bytes` naming what they belong to][partial]:
+  // the entries with equal headers merged into one.
+  Status compact_by_header(size_t header_bytes) {
+    std::map<std::string_view, std::vector<std::string_view>> partials;
+    for (const std::string& e : list_->get()) {
+      if (e.size() < header_bytes) return Status::invalid_data("window state: short entry");
+      partials[std::string_view(e).substr(0, header_bytes)].push_back(
+          std::string_view(e).substr(header_bytes));
+    }
+    kept_.clear();
+    for (const auto& [header, parts] : partials) {
+      std::string& entry = kept_.emplace_back(header);
+      ByteWriter w(&entry);
+      if (parts.size() == 1) {
+        w.put_raw(parts[0].data(), parts[0].size());
+      } else {
+        SABOT_RETURN_IF_ERROR(write_merged(parts, w));
+      }
+    }
+    list_->update(std::move(kept_));
+    return Status::ok();
+  }
 
   // Adds a window of `key` to the next output; add_partial() adds the partials merged into it.
   uint32_t add_window_row(state::KeyId key, int64_t start, int64_t end) {
@@ -214,6 +273,7 @@ class BufferedWindowDriver : public KeyedProcessDriver {
   // The buffer is written when it holds this many groups (or, for a window function, rows).
   static constexpr size_t kMaxBufferedGroups = size_t{1} << 16;
   static constexpr size_t kMaxBufferedRows = size_t{1} << 16;
+  static constexpr uint16_t kCompactAfter = 8;
 
   std::shared_ptr<const WindowPlan> plan_;
   const int64_t* wm_;  // the operator's watermark
@@ -263,8 +323,10 @@ class BufferedWindowDriver : public KeyedProcessDriver {
   AccumulatorFeed feed_;
   size_t buffered_rows_ = 0;
 
-  // Per key: the last watermark pass (numbered by before_watermark) whose timers it has had.
+  // Per key: the last watermark pass (numbered by before_watermark) whose timers it has had, and
+  // the entries appended since its list was last compacted.
   std::vector<uint32_t> handled_;
+  std::vector<uint16_t> appended_;
   uint32_t pass_ = 1;
 
   // Windows read for the next output: row r is (fire_key_[r], [fire_start_[r], fire_end_[r])),
@@ -303,6 +365,7 @@ class PaneDriver final : public BufferedWindowDriver {
     }
   }
   void put_header(uint32_t g, ByteWriter& w) const override { w.put<int64_t>(group_tag_[g]); }
+  Status compact() override { return compact_by_header(sizeof(int64_t)); }
 
   Status after_late_rows() override {
     std::sort(refire_.begin(), refire_.end());
@@ -521,40 +584,35 @@ class SessionDriver final : public BufferedWindowDriver {
         continue;
       }
       next = std::min(next, s.fired ? sat_add(s.end - 1, lateness_) : s.end - 1);
-      std::string entry;
-      ByteWriter w(&entry);
-      w.put<int64_t>(s.start);
-      w.put<int64_t>(s.end);
-      w.put<uint8_t>(s.fired ? 1 : 0);
-      if (s.last - s.first == 1) {
-        w.put_raw(entries_[order_[s.first]].partial.data(),
-                  entries_[order_[s.first]].partial.size());
-      } else {
-        SABOT_RETURN_IF_ERROR(merged_partial(s, w));
-      }
-      kept_.push_back(std::move(entry));
+      SABOT_RETURN_IF_ERROR(keep_session(s));
     }
     if (changed) list_->update(std::move(kept_));
     if (next != INT64_MAX) scope_->event_timers.emplace(next, key);
     return Status::ok();
   }
 
-  // The partials of a session's entries merged into one, written to `w`.
-  Status merged_partial(const Session& s, ByteWriter& w) {
-    SABOT_ASSIGN_OR_RETURN(Accumulators parts, make_window_accumulators(*plan_));
-    SABOT_ASSIGN_OR_RETURN(Accumulators one, make_window_accumulators(*plan_));
-    const auto n = static_cast<uint32_t>(s.last - s.first);
-    for (auto& a : parts) a->resize(n);
-    for (auto& a : one) a->resize(1);
-    for (uint32_t i = 0; i < n; ++i) {
-      SABOT_RETURN_IF_ERROR(read_partial(entries_[order_[s.first + i]].partial, parts, i));
+  // Adds the session's entry to kept_: its entries' partials merged.
+  Status keep_session(const Session& s) {
+    std::string& entry = kept_.emplace_back();
+    ByteWriter w(&entry);
+    w.put<int64_t>(s.start);
+    w.put<int64_t>(s.end);
+    w.put<uint8_t>(s.fired ? 1 : 0);
+    parts_.clear();
+    for (size_t i = s.first; i < s.last; ++i) parts_.push_back(entries_[order_[i]].partial);
+    if (parts_.size() == 1) {
+      w.put_raw(parts_[0].data(), parts_[0].size());
+      return Status::ok();
     }
-    const std::vector<uint32_t> to_one(n, 0);
-    const uint32_t g = 0;
-    for (size_t a = 0; a < one.size(); ++a) {
-      SABOT_RETURN_IF_ERROR(one[a]->merge(*parts[a], to_one));
-      one[a]->serialize_groups(std::span<const uint32_t>(&g, 1), w);
-    }
+    return write_merged(parts_, w);
+  }
+
+  Status compact() override {
+    SABOT_RETURN_IF_ERROR(read_sessions());
+    if (sessions_.size() == entries_.size()) return Status::ok();
+    kept_.clear();
+    for (const Session& s : sessions_) SABOT_RETURN_IF_ERROR(keep_session(s));
+    list_->update(std::move(kept_));
     return Status::ok();
   }
 
@@ -572,6 +630,36 @@ class SessionDriver final : public BufferedWindowDriver {
   std::vector<Entry> entries_;
   std::vector<size_t> order_;  // entries_ by start
   std::vector<Session> sessions_;
+  std::vector<std::string_view> parts_;
+};
+
+// Global windows: a buffer group per key; entries [partial] in the key's list "global". The key's
+// timer is at the end of time: its window fires (and goes) at the end of input.
+class GlobalDriver final : public BufferedWindowDriver {
+ public:
+  GlobalDriver(std::shared_ptr<const WindowPlan> plan, const int64_t* watermark)
+      : BufferedWindowDriver(std::move(plan), watermark, kGlobal) {}
+
+ private:
+  int64_t tag_of(int64_t) const override { return 0; }
+  void add_row(state::KeyId key, int64_t, uint32_t, bool new_group) override {
+    if (new_group) scope_->event_timers.emplace(INT64_MAX, key);
+  }
+  void put_header(uint32_t, ByteWriter&) const override {}
+  Status compact() override { return compact_by_header(0); }
+  Status after_late_rows() override { return Status::ok(); }
+  Status settle(state::KeyId key, int64_t, int64_t) override {
+    SABOT_RETURN_IF_ERROR(read_open_windows(key));
+    list_->clear();
+    return Status::ok();
+  }
+  Status read_open_windows(state::KeyId key) override {
+    std::span<const std::string> entries = list_->get();
+    if (entries.empty()) return Status::ok();
+    const uint32_t row = add_window_row(key, INT64_MIN, INT64_MIN);
+    for (const std::string& e : entries) SABOT_RETURN_IF_ERROR(add_partial(e, row));
+    return Status::ok();
+  }
 };
 
 // Passes rows on and holds watermarks back: finish() fires what is left without a watermark.
@@ -600,6 +688,8 @@ class KeyedWindowOperator final : public runtime::Operator {
     std::unique_ptr<BufferedWindowDriver> driver;
     if (plan_->opts.spec.kind == WindowSpec::Kind::kSession) {
       driver = std::make_unique<SessionDriver>(plan_, &wm_);
+    } else if (plan_->opts.spec.kind == WindowSpec::Kind::kGlobal) {
+      driver = std::make_unique<GlobalDriver>(plan_, &wm_);
     } else {
       driver = std::make_unique<PaneDriver>(plan_, &wm_);
     }
@@ -620,10 +710,12 @@ class KeyedWindowOperator final : public runtime::Operator {
 
   Status process_batch(const RecordBatch& input, int, Output& out) override {
     if (input.num_rows() > 0) {
-      const int64_t* times = event_times_ms(*plan_, input, &time_scratch_);
-      SABOT_ASSIGN_OR_RETURN(
-          RecordBatch batch,
-          remove_late_rows(*plan_, input, times, sat_sub(wm_, lateness_), ctx_, out));
+      RecordBatch batch = input;
+      if (plan_->time_index >= 0) {  // global windows have no time column
+        const int64_t* times = event_times_ms(*plan_, input, &time_scratch_);
+        SABOT_ASSIGN_OR_RETURN(
+            batch, remove_late_rows(*plan_, input, times, sat_sub(wm_, lateness_), ctx_, out));
+      }
       if (batch.num_rows() > 0) {
         driver_->set_output(&out);
         SABOT_RETURN_IF_ERROR(keyed_->process_batch(batch, 0, out));

@@ -1337,6 +1337,12 @@ TEST_P(WindowOnBackend, LateRowsRefireTheirWindowsRightAfterTheirBatch) {
   }
 }
 
+TEST_P(WindowOnBackend, GlobalWindowFiresOnlyAtEndOfInput) {
+  for (uint64_t seed = 70; seed <= 73; ++seed) {
+    run_scenario({WindowSpec::global_window()}, seed, true, backend());
+  }
+}
+
 TEST_P(WindowOnBackend, RestoreAtAnotherParallelism) {
   for (uint64_t seed = 1000; seed < 1003; ++seed) {
     run_rescale({WindowSpec::tumbling(milliseconds(50))}, seed, backend());
@@ -1350,14 +1356,17 @@ TEST_P(WindowOnBackend, RestoreAtAnotherParallelism) {
                 seed + 30, backend());
     run_rescale({WindowSpec::session(milliseconds(15))}, seed + 40, backend());
     run_rescale({WindowSpec::session(milliseconds(25)), 1, 3, 80}, seed + 50, backend());
+    run_rescale({WindowSpec::global_window()}, seed + 60, backend());
+    run_rescale({WindowSpec::global_window(), 1, 3}, seed + 70, backend());
   }
 }
 
 TEST_P(WindowOnBackend, EarlyFiringUdafAndWindowFunctionRestoreAtAnotherParallelism) {
   for (uint64_t seed = 1300; seed < 1303; ++seed) {
-    for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(50)),
-                                   WindowSpec::sliding(milliseconds(60), milliseconds(20)),
-                                   WindowSpec::session(milliseconds(15))}) {
+    for (const WindowSpec& spec :
+         {WindowSpec::tumbling(milliseconds(50)),
+          WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+          WindowSpec::session(milliseconds(15)), WindowSpec::global_window()}) {
       run_rescale({.spec = spec, .early_fire = milliseconds(45), .udaf = true}, seed, backend());
       run_rescale({.spec = spec, .before = 1, .after = 3, .udaf = true}, seed + 10, backend());
       run_rescale({.spec = spec, .lateness = 30, .process = true}, seed + 20, backend());
@@ -1448,6 +1457,55 @@ TEST(WindowInRocksDb, PanesLeaveTheBackendOnceTheirWindowsArePastTheLateness) {
   ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
   EXPECT_EQ(rows_of(out.batches).size(), 100u);
   EXPECT_EQ(panes_in_snapshot(), 0u);
+}
+
+// A key with rows in every write of the buffer (here: a snapshot after each batch) would grow its
+// list by an entry each time; every 8 appends the entries of one pane (of the global window) are
+// merged, so the list stays short and the result is unchanged.
+TEST(WindowInRocksDb, ListsOfKeysWithRowsInEveryBufferAreCompacted) {
+  for (const WindowSpec& spec :
+       {WindowSpec::global_window(), WindowSpec::tumbling(milliseconds(1000))}) {
+    SCOPED_TRACE(spec.kind == WindowSpec::Kind::kGlobal ? "global" : "tumbling");
+    WindowOptions o;
+    o.spec = spec;
+    o.key_columns = {"k"};
+    o.time_column = "ts";
+    o.aggregates = test_aggregates();
+    runtime::OperatorCounters c;
+    RecordingOutput out;
+    auto op = make_op(o, &c, &SystemClock::instance(), &state::testing::scratch_rocksdb_backend());
+    std::vector<Event> ev;
+    for (int64_t i = 0; i < 30; ++i) ev.push_back({7, i, i});
+    const std::string list = spec.kind == WindowSpec::Kind::kGlobal ? "global" : "panes";
+    uint64_t longest = 0;
+    for (size_t i = 0; i < ev.size(); ++i) {
+      ASSERT_TRUE(op->process_batch(make_batch(ev, i, i + 1, 0), 0, out).is_ok());
+      std::string snapshot;
+      ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &snapshot).is_ok());
+      auto keyed = unwrap_keyed_snapshot(snapshot, "", 128);
+      ASSERT_TRUE(keyed.is_ok() && keyed->has_value());
+      auto reader = state::KeyedSnapshotReader::open((*keyed)->keyed, "", 128);
+      ASSERT_TRUE(reader.is_ok()) << reader.status().to_string();
+      ASSERT_TRUE(reader
+                      ->for_each_entry(list,
+                                       [&](const state::KeyedSnapshotReader::Entry& e) {
+                                         uint64_t n = 0;
+                                         std::memcpy(&n, e.value.data(), sizeof(n));
+                                         longest = std::max(longest, n);
+                                         return Status::ok();
+                                       })
+                      .is_ok());
+    }
+    EXPECT_GE(longest, 2u);
+    EXPECT_LE(longest, 8u);
+    ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+    const std::vector<Row> rows = rows_of(out.batches);
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_EQ(std::get<3>(rows[0]), 30);   // count
+    EXPECT_EQ(std::get<4>(rows[0]), 435);  // sum of 0..29
+    EXPECT_EQ(std::get<5>(rows[0]), 0);
+    EXPECT_EQ(std::get<6>(rows[0]), 29);
+  }
 }
 
 // A sliding window whose open panes are ten times the memory its RocksDB backend may use
