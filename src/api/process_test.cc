@@ -165,6 +165,49 @@ TEST(KeyedProcessFunction, EventTimeTimersFireOncePerKeyAndTimeInOrder) {
   }
 }
 
+// Each event sets a timer 10 ms on and a timeout 100 ms on; the first timer deletes the timeout.
+// One watermark fires every first timer, and each deletes a timer further on in the set being
+// fired (the firing loop must not hold iterators into it across on_timer).
+class CancelsTimeout final : public KeyedProcessFunction<Event, Fired> {
+ public:
+  void process(const Event&, Context& ctx, Emitter<Fired>&) override {
+    ctx.register_event_time_timer(Timestamp(*ctx.timestamp() + 10));
+    ctx.register_event_time_timer(Timestamp(*ctx.timestamp() + 100));
+  }
+  void on_timer(Timestamp t, Context& ctx, Emitter<Fired>& out) override {
+    ctx.delete_event_time_timer(Timestamp(t.millis() + 90));
+    out.emit({ctx.current_key()[0].as_string(), t.millis(), 0});
+  }
+};
+
+TEST(KeyedProcessFunction, ATimerDeletingLaterTimersOfTheSameFiringCancelsThem) {
+  columnar::StringBuilder users;
+  columnar::Int64Builder ts, amounts;
+  for (int64_t u = 0; u < 12; ++u) {
+    std::string user = "u";
+    user += std::to_string(u);
+    users.append(user);
+    ts.append(u);
+    amounts.append(1);
+  }
+  Environment env({.parallelism = 1});
+  auto out = env.from_batches({RecordBatch::make(event_schema(),
+                                                 {users.finish(), ts.finish(), amounts.finish()})
+                                   .value()})
+                 .with_watermarks(monotonic_timestamps("ts"))
+                 .key_by("user")
+                 .process(CancelsTimeout{}, {.time_column = "ts"})
+                 .collect();
+  JobResult r = env.execute();
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  std::vector<int64_t> fired;
+  for (const Fired& f : read_rows<Fired>(out->to_batch().value()).value()) fired.push_back(f.at);
+  std::sort(fired.begin(), fired.end());
+  std::vector<int64_t> want;
+  for (int64_t u = 0; u < 12; ++u) want.push_back(u + 10);
+  EXPECT_EQ(fired, want) << "a deleted timeout fired, or a timer did not";
+}
+
 // Collects what an operator emits when driven directly.
 class CollectOutput final : public runtime::Output {
  public:

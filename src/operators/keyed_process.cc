@@ -95,20 +95,18 @@ Status KeyedProcessOperator::on_processing_time(Timestamp now, runtime::Output& 
 Status KeyedProcessOperator::fire(KeyedTimerSet& timers, int64_t until, runtime::Output& out) {
   backend_->refresh_time();
   // The keys of the timers kPrefetchAhead on are prefetched, in timer order, as process_rows
-  // does for rows (keyed windows fire a timer per key on a watermark). `ahead` stays after the
-  // timer being fired, so that erasing that one never invalidates it.
-  auto ahead = timers.begin();
-  for (size_t n = 0; n < state::KeyedStateBackend::kPrefetchAhead && ahead != timers.end() &&
-                     ahead->first <= until;
-       ++n, ++ahead) {
-    backend_->prefetch(ahead->second);
-  }
+  // does for rows (keyed windows fire a timer per key on a watermark). The last timer prefetched
+  // is remembered by value, not by iterator: on_timer may add and delete timers.
+  std::optional<std::pair<int64_t, KeyId>> prefetched;
+  const auto prefetch_next = [&] {
+    auto it = prefetched ? timers.upper_bound(*prefetched) : timers.begin();
+    if (it == timers.end() || it->first > until) return;
+    backend_->prefetch(it->second);
+    prefetched = *it;
+  };
+  for (size_t n = 0; n < state::KeyedStateBackend::kPrefetchAhead; ++n) prefetch_next();
   while (!timers.empty() && timers.begin()->first <= until) {
-    if (ahead == timers.begin()) ++ahead;
-    if (ahead != timers.end() && ahead->first <= until) {
-      backend_->prefetch(ahead->second);
-      ++ahead;
-    }
+    prefetch_next();
     const int64_t time = timers.begin()->first;
     const KeyId key = timers.begin()->second;
     timers.erase(timers.begin());

@@ -1,16 +1,18 @@
-// Keyed tumbling, sliding, session and global windows whose state lives in the job's keyed state
-// backend, so that on RocksDB it may be larger than memory and checkpoints incrementally (window.cc
-// keeps it in the operator's columns, which the memory backend does faster).
+// Windows with key columns (tumbling, sliding, session, count, global) whose state lives in the
+// job's keyed state backend, so that on RocksDB it may be larger than memory and checkpoints
+// incrementally (window.cc keeps it in the operator's columns, which the memory backend does
+// faster).
 //
 // Rows are pre-aggregated in memory with the same columnar accumulators as window.cc, per (key,
-// pane), per (key, gap-wide span of time) for sessions, per key for global windows, in a buffer
-// of at most kMaxBufferedGroups groups. The buffer is written when it is full, after a batch with
-// rows behind the watermark, and before anything reads the state (a watermark that fires, an
-// early firing, a snapshot, forgetting keys): each group's partial (a header, then its
-// serialize_groups bytes, accumulator after accumulator) is appended to its key's list state, a
-// write-cache append or a RocksDB merge, never a read; every kCompactAfter appends a key's
-// entries are merged. One list per key: a firing reads it once for all of the key's panes or
-// sessions and never looks up what the key has no data in. Each key has an event-time timer (the
+// pane), per (key, gap-wide span of time) for sessions, per (key, pane of elements) for count
+// windows, per key for global windows, in a buffer of at most kMaxBufferedGroups groups. The
+// buffer is written when it is full, after a batch with rows behind the watermark or a count
+// window complete, and before anything reads the state (a watermark that fires, an early firing,
+// a snapshot, forgetting keys): each group's partial (a header, then its serialize_groups bytes,
+// accumulator after accumulator) is appended to its key's list state, a write-cache append or a
+// RocksDB merge, never a read; every kCompactAfter appends a key's entries are merged. One list
+// per key: a firing reads it once for all of the key's panes or sessions and never looks up what
+// the key has no data in. Each key of a time or global window has an event-time timer (the
 // KeyedProcessOperator's) at the first thing due for it: a window to fire (at end - 1), or state
 // past the allowed lateness to drop. At a watermark W the key's first timer does everything of
 // the key due by W in one read of its list and sets the next timer. Rows behind the watermark
@@ -18,11 +20,11 @@
 // window.cc does.
 #include <algorithm>
 #include <cstring>
-#include <map>
 #include <memory>
 #include <numeric>
 #include <optional>
 #include <set>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -49,6 +51,8 @@ using Accumulators = std::vector<std::unique_ptr<GroupedAccumulator>>;
 const state::ListStateDescriptor<std::string> kPanes{"panes"};
 const state::ListStateDescriptor<std::string> kSessions{"sessions"};
 const state::ListStateDescriptor<std::string> kGlobal{"global"};
+const state::ListStateDescriptor<std::string> kCounted{"counted"};
+const state::ValueStateDescriptor<int64_t> kCount{"count"};
 
 constexpr uint16_t kStateVersion = 1;
 
@@ -86,7 +90,7 @@ class BufferedWindowDriver : public KeyedProcessDriver {
     for (size_t i = 0; i < n; ++i) {
       const uint32_t k = ids[i];
       const int64_t time = t != nullptr ? t[i] : 0;
-      const int64_t tag = tag_of(time);
+      const int64_t tag = tag_of(k, time);
       bool new_group = false;
       row_groups_[i] = table_.find_or_insert(k, tag, [&] {
         group_key_.push_back(k);
@@ -99,13 +103,14 @@ class BufferedWindowDriver : public KeyedProcessDriver {
     for (auto& a : buffer_accs_) a->resize(static_cast<uint32_t>(group_key_.size()));
     SABOT_RETURN_IF_ERROR(feed_.update(*plan_, buffer_accs_, batch, row_groups_));
     buffered_rows_ += n;
-    if (!late_rows_ && group_key_.size() < kMaxBufferedGroups &&
+    SABOT_RETURN_IF_ERROR(after_rows());
+    if (!write_now_ && group_key_.size() < kMaxBufferedGroups &&
         (!plan_->process || buffered_rows_ < kMaxBufferedRows)) {
       return Status::ok();
     }
     SABOT_RETURN_IF_ERROR(write_buffer());
-    late_rows_ = false;
-    return after_late_rows();
+    write_now_ = false;
+    return after_written_now();
   }
 
   // Appends each buffered group to its key's list and empties the buffer. Before anything reads
@@ -172,15 +177,11 @@ class BufferedWindowDriver : public KeyedProcessDriver {
     return std::optional<RecordBatch>();
   }
 
-  // Early firing: the windows that have not fired, as they stand, marked not final. Every key
-  // with state has a timer.
+  // Early firing: the windows that have not fired, as they stand, marked not final.
   Status fire_early(Output& out) {
     out_ = &out;
     SABOT_RETURN_IF_ERROR(write_buffer());
-    std::vector<state::KeyId> keys;
-    for (const auto& [time, key] : scope_->event_timers) keys.push_back(key);
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    SABOT_ASSIGN_OR_RETURN(std::vector<state::KeyId> keys, keys_with_windows());
     for (state::KeyId key : keys) {
       backend_->set_current_key(key);
       SABOT_RETURN_IF_ERROR(read_open_windows(key));
@@ -189,17 +190,27 @@ class BufferedWindowDriver : public KeyedProcessDriver {
   }
 
  protected:
-  // The buffer group of a row at `t` (with its key).
-  virtual int64_t tag_of(int64_t t) const = 0;
+  // The buffer group of `key`'s next row, at `t` (rows come in order).
+  virtual int64_t tag_of(state::KeyId key, int64_t t) = 0;
   // Row at `t` of `key` went into buffer group `g` (made for it when `new_group`). A new group
   // sets a timer of its key, which also keeps the key in the registry until the group is written.
   virtual void add_row(state::KeyId key, int64_t t, uint32_t g, bool new_group) = 0;
   // The entry header of buffer group g.
   virtual void put_header(uint32_t g, ByteWriter& w) const = 0;
   virtual void cleared_buffer() {}
-  // After the buffer was written because rows came behind the watermark: fire again what they
-  // changed.
-  virtual Status after_late_rows() = 0;
+  // After a batch's rows are in the buffer.
+  virtual Status after_rows() { return Status::ok(); }
+  // After the buffer was written because write_now_ was set (rows behind the watermark, a count
+  // window complete): fire what the batch changed.
+  virtual Status after_written_now() = 0;
+  // The keys with state, increasing: every key with state has a timer, but for count windows.
+  virtual Result<std::vector<state::KeyId>> keys_with_windows() {
+    std::vector<state::KeyId> keys;
+    for (const auto& [time, key] : scope_->event_timers) keys.push_back(key);
+    std::sort(keys.begin(), keys.end());
+    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+    return keys;
+  }
   // With `key` current: fires its windows due from `from` to `wm`, drops what is past the
   // allowed lateness at `wm`, sets the key's next timer.
   virtual Status settle(state::KeyId key, int64_t from, int64_t wm) = 0;
@@ -225,13 +236,17 @@ class BufferedWindowDriver : public KeyedProcessDriver {
     return Status::ok();
   }
   // compact() of lists whose entries are [`header_bytes` naming what they belong to][partial]:
-  // the entries with equal headers merged into one.
+  // the entries with equal headers merged into one, in the order of their first entries (the
+  // order in which a firing merges them, which first and last aggregates see).
   Status compact_by_header(size_t header_bytes) {
-    std::map<std::string_view, std::vector<std::string_view>> partials;
+    std::vector<std::pair<std::string_view, std::vector<std::string_view>>> partials;
+    std::unordered_map<std::string_view, size_t> index_of;
     for (const std::string& e : list_->get()) {
       if (e.size() < header_bytes) return Status::invalid_data("window state: short entry");
-      partials[std::string_view(e).substr(0, header_bytes)].push_back(
-          std::string_view(e).substr(header_bytes));
+      const std::string_view header = std::string_view(e).substr(0, header_bytes);
+      auto [it, added] = index_of.try_emplace(header, partials.size());
+      if (added) partials.emplace_back(header, std::vector<std::string_view>{});
+      partials[it->second].second.push_back(std::string_view(e).substr(header_bytes));
     }
     kept_.clear();
     for (const auto& [header, parts] : partials) {
@@ -281,7 +296,7 @@ class BufferedWindowDriver : public KeyedProcessDriver {
   KeyedProcessScope* scope_ = nullptr;
   state::KeyedStateBackend* backend_ = nullptr;
   state::ListState<std::string>* list_ = nullptr;
-  bool late_rows_ = false;  // the buffer got rows that change windows fired already
+  bool write_now_ = false;  // write the buffer after this batch (see after_written_now)
   std::vector<state::KeyId> group_key_;
   std::vector<int64_t> group_tag_;
   Accumulators buffer_accs_;
@@ -353,7 +368,7 @@ class PaneDriver final : public BufferedWindowDriver {
         pane_(std::gcd(size_, slide_)) {}
 
  private:
-  int64_t tag_of(int64_t t) const override { return floor_div(t, pane_) * pane_; }
+  int64_t tag_of(state::KeyId, int64_t t) override { return floor_div(t, pane_) * pane_; }
   void add_row(state::KeyId key, int64_t t, uint32_t g, bool new_group) override {
     if (new_group) scope_->event_timers.emplace(next_due(group_tag_[g], *wm_), key);
     if (t <= *wm_) {
@@ -361,13 +376,13 @@ class PaneDriver final : public BufferedWindowDriver {
       for (int64_t start = floor_div(t, slide_) * slide_; start > t - size_; start -= slide_) {
         if (start + size_ - 1 <= *wm_) refire_.emplace_back(start + size_, key);
       }
-      late_rows_ = true;
+      write_now_ = true;
     }
   }
   void put_header(uint32_t g, ByteWriter& w) const override { w.put<int64_t>(group_tag_[g]); }
   Status compact() override { return compact_by_header(sizeof(int64_t)); }
 
-  Status after_late_rows() override {
+  Status after_written_now() override {
     std::sort(refire_.begin(), refire_.end());
     refire_.erase(std::unique(refire_.begin(), refire_.end()), refire_.end());
     for (auto [end, key] : refire_) {
@@ -443,19 +458,26 @@ class PaneDriver final : public BufferedWindowDriver {
 
   // Adds the window [start, end) of `key` to the next output if any of its panes (`entries`, the
   // key's list) has data in it.
+  // The partials go in pane order, each pane's in the order they were written, as window.cc
+  // merges a window's panes (first and last aggregates see it).
   Status add_window(state::KeyId key, std::span<const std::string> entries, int64_t start,
                     int64_t end) {
-    uint32_t row = UINT32_MAX;
-    for (const std::string& e : entries) {
-      const int64_t pane = pane_of(e);
-      if (pane < start || pane >= end) continue;
-      if (row == UINT32_MAX) row = add_window_row(key, start, end);
-      SABOT_RETURN_IF_ERROR(add_partial(std::string_view(e).substr(sizeof(int64_t)), row));
+    in_window_.clear();
+    for (size_t i = 0; i < entries.size(); ++i) {
+      const int64_t pane = pane_of(entries[i]);
+      if (pane >= start && pane < end) in_window_.emplace_back(pane, i);
+    }
+    if (in_window_.empty()) return Status::ok();
+    std::sort(in_window_.begin(), in_window_.end());
+    const uint32_t row = add_window_row(key, start, end);
+    for (const auto& [pane, i] : in_window_) {
+      SABOT_RETURN_IF_ERROR(add_partial(std::string_view(entries[i]).substr(sizeof(int64_t)), row));
     }
     return Status::ok();
   }
 
   const int64_t size_, slide_, pane_;
+  std::vector<std::pair<int64_t, size_t>> in_window_;     // (pane, entry index), scratch
   std::vector<std::pair<int64_t, state::KeyId>> refire_;  // (end, key)
   std::vector<int64_t> ends_;
 };
@@ -488,7 +510,7 @@ class SessionDriver final : public BufferedWindowDriver {
   };
   static constexpr size_t kHeaderBytes = 2 * sizeof(int64_t) + 1;
 
-  int64_t tag_of(int64_t t) const override { return floor_div(t, gap_); }
+  int64_t tag_of(state::KeyId, int64_t t) override { return floor_div(t, gap_); }
   void add_row(state::KeyId key, int64_t t, uint32_t g, bool new_group) override {
     if (new_group) {
       group_min_.push_back(t);
@@ -501,7 +523,7 @@ class SessionDriver final : public BufferedWindowDriver {
     if (sat_add(t, gap_) - 1 <= *wm_) {
       // Its session ends behind the watermark: it fires again as soon as the row is in.
       late_keys_.push_back(key);
-      late_rows_ = true;
+      write_now_ = true;
     }
   }
   void put_header(uint32_t g, ByteWriter& w) const override {
@@ -514,7 +536,7 @@ class SessionDriver final : public BufferedWindowDriver {
     group_max_.clear();
   }
 
-  Status after_late_rows() override {
+  Status after_written_now() override {
     std::sort(late_keys_.begin(), late_keys_.end());
     late_keys_.erase(std::unique(late_keys_.begin(), late_keys_.end()), late_keys_.end());
     for (state::KeyId key : late_keys_) {
@@ -641,13 +663,13 @@ class GlobalDriver final : public BufferedWindowDriver {
       : BufferedWindowDriver(std::move(plan), watermark, kGlobal) {}
 
  private:
-  int64_t tag_of(int64_t) const override { return 0; }
+  int64_t tag_of(state::KeyId, int64_t) override { return 0; }
   void add_row(state::KeyId key, int64_t, uint32_t, bool new_group) override {
     if (new_group) scope_->event_timers.emplace(INT64_MAX, key);
   }
   void put_header(uint32_t, ByteWriter&) const override {}
   Status compact() override { return compact_by_header(0); }
-  Status after_late_rows() override { return Status::ok(); }
+  Status after_written_now() override { return Status::ok(); }
   Status settle(state::KeyId key, int64_t, int64_t) override {
     SABOT_RETURN_IF_ERROR(read_open_windows(key));
     list_->clear();
@@ -660,6 +682,105 @@ class GlobalDriver final : public BufferedWindowDriver {
     for (const std::string& e : entries) SABOT_RETURN_IF_ERROR(add_partial(e, row));
     return Status::ok();
   }
+};
+
+// Count windows: the elements of a key counted in the value state "count"; a buffer group per
+// (key, pane of gcd(size, slide) elements); entries [i64 pane index][partial] in the key's list
+// "counted". A window fires on its last element, inside its batch: the buffer is written after
+// that batch and the window read from the list; panes that the key's next window does not cover
+// go. No timers (nothing waits for time); every key keeps its count, as in window.cc.
+class CountDriver final : public BufferedWindowDriver {
+ public:
+  CountDriver(std::shared_ptr<const WindowPlan> plan, const int64_t* watermark)
+      : BufferedWindowDriver(std::move(plan), watermark, kCounted),
+        size_(plan_->opts.spec.count),
+        slide_(plan_->opts.spec.count_slide),
+        pane_(std::gcd(size_, slide_)) {}
+
+  Status open(KeyedProcessScope* scope, const OperatorContext& ctx) override {
+    SABOT_RETURN_IF_ERROR(BufferedWindowDriver::open(scope, ctx));
+    SABOT_ASSIGN_OR_RETURN(count_, backend_->get_state(kCount));
+    return Status::ok();
+  }
+
+ private:
+  int64_t tag_of(state::KeyId key, int64_t) override {
+    auto [it, first] = batch_counts_.try_emplace(key, 0);
+    if (first) {
+      backend_->set_current_key(key);
+      it->second = count_->value().value_or(0);
+    }
+    const int64_t c = it->second++;
+    if ((c + 1) % slide_ == 0) {
+      fires_.emplace_back(key, c + 1);
+      write_now_ = true;
+    }
+    return c / pane_;
+  }
+  void add_row(state::KeyId, int64_t, uint32_t, bool) override {}
+  void put_header(uint32_t g, ByteWriter& w) const override { w.put<int64_t>(group_tag_[g]); }
+  Status compact() override { return compact_by_header(sizeof(int64_t)); }
+
+  Status after_rows() override {
+    for (const auto& [key, count] : batch_counts_) {
+      backend_->set_current_key(key);
+      count_->update(count);
+    }
+    batch_counts_.clear();
+    return Status::ok();
+  }
+
+  // The windows completed in the batch, in row order: each the last `size` elements before its
+  // end; then the panes the next window of the key (ending `slide` later) does not cover go.
+  Status after_written_now() override {
+    for (const auto& [key, end] : fires_) {
+      backend_->set_current_key(key);
+      std::span<const std::string> entries = list_->get();
+      const uint32_t row = add_window_row(key, INT64_MIN, INT64_MIN);
+      kept_.clear();
+      for (const std::string& e : entries) {
+        const int64_t index = pane_of(e);
+        if (index * pane_ >= end - size_ && index * pane_ < end) {
+          SABOT_RETURN_IF_ERROR(add_partial(std::string_view(e).substr(sizeof(int64_t)), row));
+        }
+        if ((index + 1) * pane_ > end + slide_ - size_) kept_.push_back(e);
+      }
+      if (kept_.size() != entries.size()) list_->update(std::move(kept_));
+    }
+    fires_.clear();
+    return Status::ok();
+  }
+
+  Status settle(state::KeyId, int64_t, int64_t) override { return Status::ok(); }
+
+  // The window that fires next: the elements up to the next multiple of slide.
+  Status read_open_windows(state::KeyId key) override {
+    std::span<const std::string> entries = list_->get();
+    if (entries.empty()) return Status::ok();
+    const int64_t next_end = (count_->value().value_or(0) / slide_ + 1) * slide_;
+    const uint32_t row = add_window_row(key, INT64_MIN, INT64_MIN);
+    for (const std::string& e : entries) {
+      if (pane_of(e) * pane_ >= next_end - size_) {
+        SABOT_RETURN_IF_ERROR(add_partial(std::string_view(e).substr(sizeof(int64_t)), row));
+      }
+    }
+    return Status::ok();
+  }
+
+  Result<std::vector<state::KeyId>> keys_with_windows() override {
+    return backend_->keys_with_state(kCounted.name, state::kDefaultNamespace);
+  }
+
+  static int64_t pane_of(std::string_view entry) {
+    int64_t index = 0;
+    std::memcpy(&index, entry.data(), sizeof(index));
+    return index;
+  }
+
+  const int64_t size_, slide_, pane_;
+  state::ValueState<int64_t>* count_ = nullptr;
+  std::unordered_map<state::KeyId, int64_t> batch_counts_;  // this batch's keys: count so far
+  std::vector<std::pair<state::KeyId, int64_t>> fires_;     // (key, end): windows complete
 };
 
 // Passes rows on and holds watermarks back: finish() fires what is left without a watermark.
@@ -690,6 +811,8 @@ class KeyedWindowOperator final : public runtime::Operator {
       driver = std::make_unique<SessionDriver>(plan_, &wm_);
     } else if (plan_->opts.spec.kind == WindowSpec::Kind::kGlobal) {
       driver = std::make_unique<GlobalDriver>(plan_, &wm_);
+    } else if (plan_->opts.spec.kind == WindowSpec::Kind::kCount) {
+      driver = std::make_unique<CountDriver>(plan_, &wm_);
     } else {
       driver = std::make_unique<PaneDriver>(plan_, &wm_);
     }
@@ -726,10 +849,13 @@ class KeyedWindowOperator final : public runtime::Operator {
 
   Status process_watermark(Timestamp time, Output& out) override {
     wm_ = std::max(wm_, time.millis());
-    driver_->set_output(&out);
+    // The fired windows, then the early firing, then the watermark, as window.cc emits them.
+    RowsOnly rows(out);
+    driver_->set_output(&rows);
     SABOT_RETURN_IF_ERROR(driver_->before_watermark(time.millis()));
-    SABOT_RETURN_IF_ERROR(keyed_->process_watermark(time, out));
-    return maybe_fire_early(out);
+    SABOT_RETURN_IF_ERROR(keyed_->process_watermark(time, rows));
+    SABOT_RETURN_IF_ERROR(maybe_fire_early(out));
+    return out.emit_watermark(time);
   }
 
   Status finish(Output& out) override {

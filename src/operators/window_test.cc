@@ -1337,10 +1337,49 @@ TEST_P(WindowOnBackend, LateRowsRefireTheirWindowsRightAfterTheirBatch) {
   }
 }
 
+TEST_P(WindowOnBackend, CountWindowsTumblingAndSliding) {
+  for (uint64_t seed = 60; seed <= 64; ++seed) {
+    run_scenario({WindowSpec::count_window(7)}, seed, true, backend());
+    run_scenario({WindowSpec::count_window(6, 4)}, seed + 100, true, backend());
+    run_scenario({WindowSpec::count_window(3, 1)}, seed + 200, true, backend());
+  }
+}
+
 TEST_P(WindowOnBackend, GlobalWindowFiresOnlyAtEndOfInput) {
   for (uint64_t seed = 70; seed <= 73; ++seed) {
     run_scenario({WindowSpec::global_window()}, seed, true, backend());
   }
+}
+
+// A watermark's own early firing goes out before the watermark, so that no partial result of a
+// window arrives behind a watermark past its start.
+TEST_P(WindowOnBackend, EarlyFiringsComeBeforeTheWatermark) {
+  struct Sequence final : runtime::Output {
+    std::vector<std::string> events;
+    Status emit(const RecordBatch& b) override {
+      events.push_back("rows " + std::to_string(b.num_rows()));
+      return Status::ok();
+    }
+    Status emit_watermark(Timestamp t) override {
+      events.push_back("watermark " + std::to_string(t.millis()));
+      return Status::ok();
+    }
+  };
+  WindowOptions o;
+  o.spec = WindowSpec::tumbling(milliseconds(100));
+  o.key_columns = {"k"};
+  o.time_column = "ts";
+  o.aggregates = test_aggregates();
+  o.early_fire_every = milliseconds(10);
+  ManualClock clock(Timestamp(0));
+  runtime::OperatorCounters c;
+  Sequence out;
+  auto op = make_op(o, &c, &clock, backend());
+  std::vector<Event> ev{{1, 5, 5}, {2, 6, 6}};
+  ASSERT_TRUE(op->process_batch(make_batch(ev, 0, ev.size(), 0), 0, out).is_ok());
+  clock.advance_millis(20);
+  ASSERT_TRUE(op->process_watermark(Timestamp(50), out).is_ok());
+  EXPECT_EQ(out.events, (std::vector<std::string>{"rows 2", "watermark 50"}));
 }
 
 TEST_P(WindowOnBackend, RestoreAtAnotherParallelism) {
@@ -1358,15 +1397,17 @@ TEST_P(WindowOnBackend, RestoreAtAnotherParallelism) {
     run_rescale({WindowSpec::session(milliseconds(25)), 1, 3, 80}, seed + 50, backend());
     run_rescale({WindowSpec::global_window()}, seed + 60, backend());
     run_rescale({WindowSpec::global_window(), 1, 3}, seed + 70, backend());
+    run_rescale({WindowSpec::count_window(7)}, seed + 80, backend());
+    run_rescale({WindowSpec::count_window(6, 4), 1, 3}, seed + 90, backend());
   }
 }
 
 TEST_P(WindowOnBackend, EarlyFiringUdafAndWindowFunctionRestoreAtAnotherParallelism) {
   for (uint64_t seed = 1300; seed < 1303; ++seed) {
-    for (const WindowSpec& spec :
-         {WindowSpec::tumbling(milliseconds(50)),
-          WindowSpec::sliding(milliseconds(60), milliseconds(20)),
-          WindowSpec::session(milliseconds(15)), WindowSpec::global_window()}) {
+    for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(50)),
+                                   WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+                                   WindowSpec::session(milliseconds(15)),
+                                   WindowSpec::count_window(6, 3), WindowSpec::global_window()}) {
       run_rescale({.spec = spec, .early_fire = milliseconds(45), .udaf = true}, seed, backend());
       run_rescale({.spec = spec, .before = 1, .after = 3, .udaf = true}, seed + 10, backend());
       run_rescale({.spec = spec, .lateness = 30, .process = true}, seed + 20, backend());
@@ -1378,9 +1419,10 @@ TEST_P(WindowOnBackend, EarlyFiringUdafAndWindowFunctionRestoreAtAnotherParallel
 TEST_P(WindowOnBackend, RealJobAtParallelismOneToFour) {
   std::shared_ptr<const state::StateBackend> shared(backend(), [](auto*) {});
   uint64_t seed = 700;
-  for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(40)),
-                                 WindowSpec::sliding(milliseconds(60), milliseconds(20)),
-                                 WindowSpec::session(milliseconds(12))}) {
+  for (const WindowSpec& spec :
+       {WindowSpec::tumbling(milliseconds(40)),
+        WindowSpec::sliding(milliseconds(60), milliseconds(20)),
+        WindowSpec::session(milliseconds(12)), WindowSpec::count_window(5)}) {
     for (int p = 1; p <= 4; ++p) check_window_job(spec, p, ++seed, shared);
   }
 }
