@@ -65,6 +65,10 @@ function(sabot_test name)
   # FAILED list after the SKIPPED one, the expression does not match and the binary fails.
   set_tests_properties(${name} PROPERTIES SKIP_REGULAR_EXPRESSION
     "\\[  SKIPPED \\] [0-9]+ tests?, listed below:\n(\\[  SKIPPED \\] [^\n]*\n)+$")
+  if(SABOT_SANITIZE MATCHES "thread")
+    set_tests_properties(${name} PROPERTIES ENVIRONMENT
+      "TSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/cmake/tsan-suppressions.txt")
+  endif()
 endfunction()
 
 # sabot_benchmark(NAME SOURCES x_benchmark.cc DEPS lib)
