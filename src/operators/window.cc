@@ -1126,11 +1126,9 @@ class WindowFactory final : public OperatorFactory {
       return Status::invalid_argument(kind() + " without key columns needs parallelism 1, got " +
                                       std::to_string(ctx.parallelism));
     }
-    // On a backend other than memory (RocksDB), windows with key columns keep their state in it
-    // (window_keyed.cc); windows without keys, and every window on the memory backend, in the
-    // operator's columns.
-    const bool in_backend = ctx.state_backend != nullptr && ctx.state_backend->name() != "memory" &&
-                            !opts_.key_columns.empty();
+    // On a backend other than memory (RocksDB), windows keep their state in it (window_keyed.cc);
+    // on the memory backend in the operator's columns.
+    const bool in_backend = ctx.state_backend != nullptr && ctx.state_backend->name() != "memory";
     if (in_backend) return internal::make_keyed_window_operator(std::move(plan), ctx);
     auto op = std::make_unique<WindowOperator>(std::move(plan));
     SABOT_RETURN_IF_ERROR(op->init());

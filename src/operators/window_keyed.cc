@@ -1,7 +1,7 @@
-// Windows with key columns (tumbling, sliding, session, count, global) whose state lives in the
-// job's keyed state backend, so that on RocksDB it may be larger than memory and checkpoints
-// incrementally (window.cc keeps it in the operator's columns, which the memory backend does
-// faster).
+// Windows (tumbling, sliding, session, count, global; keyed, or at parallelism 1 keyed by an
+// appended constant) whose state lives in the job's keyed state backend, so that on RocksDB it may
+// be larger than memory and checkpoints incrementally (window.cc keeps it in the operator's
+// columns, which the memory backend does faster).
 //
 // Rows are pre-aggregated in memory with the same columnar accumulators as window.cc, per (key,
 // pane), per (key, gap-wide span of time) for sessions, per (key, pane of elements) for count
@@ -43,6 +43,7 @@ namespace {
 
 using columnar::Array;
 using columnar::RecordBatch;
+using columnar::SchemaPtr;
 using compute::GroupedAccumulator;
 using runtime::OperatorContext;
 using runtime::Output;
@@ -81,7 +82,16 @@ class BufferedWindowDriver : public KeyedProcessDriver {
   // Where take_output() emits: the Output of the operator call in progress.
   void set_output(Output* out) { out_ = out; }
 
-  Status process_rows(const RecordBatch& batch, std::span<const state::KeyId> ids) override {
+  Status process_rows(const RecordBatch& keyed, std::span<const state::KeyId> ids) override {
+    // A window without keys gets its rows with a constant key column appended
+    // (KeyedWindowOperator): the accumulators see the input's columns only.
+    const RecordBatch batch =
+        plan_->key_indices.empty()
+            ? RecordBatch::make_unchecked(
+                  plan_->input,
+                  std::vector<Array>(keyed.columns().begin(), keyed.columns().end() - 1),
+                  keyed.num_rows())
+            : keyed;
     // Global windows have no time column.
     const int64_t* t =
         plan_->time_index >= 0 ? event_times_ms(*plan_, batch, &time_scratch_) : nullptr;
@@ -312,14 +322,16 @@ class BufferedWindowDriver : public KeyedProcessDriver {
       result[a]->resize(rows);
       SABOT_RETURN_IF_ERROR(result[a]->merge(*partials_[a], partial_row_));
     }
-    const state::KeyRegistry& keys = backend_->keys();
-    std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
-    for (const auto& type : keys.key_types()) builders.push_back(columnar::make_builder(type));
-    for (state::KeyId k : fire_key_) {
-      SABOT_RETURN_IF_ERROR(state::append_values(keys.key_bytes(k), keys.key_types(), builders));
-    }
     std::vector<Array> key_columns;
-    for (auto& b : builders) key_columns.push_back(b->finish());
+    if (!plan_->key_indices.empty()) {  // a window without keys has its one constant key
+      const state::KeyRegistry& keys = backend_->keys();
+      std::vector<std::unique_ptr<columnar::ArrayBuilder>> builders;
+      for (const auto& type : keys.key_types()) builders.push_back(columnar::make_builder(type));
+      for (state::KeyId k : fire_key_) {
+        SABOT_RETURN_IF_ERROR(state::append_values(keys.key_bytes(k), keys.key_types(), builders));
+      }
+      for (auto& b : builders) key_columns.push_back(b->finish());
+    }
     Status st = emit_window_rows(*plan_, std::move(key_columns), fire_start_, fire_end_, result,
                                  is_final, *out_);
     fire_key_.clear();
@@ -817,7 +829,15 @@ class KeyedWindowOperator final : public runtime::Operator {
       driver = std::make_unique<PaneDriver>(plan_, &wm_);
     }
     driver_ = driver.get();
-    keyed_ = std::make_unique<KeyedProcessOperator>(std::move(driver), plan_->key_indices,
+    std::vector<int> key_columns = plan_->key_indices;
+    if (key_columns.empty()) {
+      // A window without keys (parallelism 1) keys every row by a constant appended column.
+      std::vector<columnar::Field> fields = plan_->input->fields();
+      fields.push_back(columnar::field("__window_key", columnar::int32()));
+      with_key_ = columnar::Schema::make(std::move(fields)).value();
+      key_columns.push_back(plan_->input->num_fields());
+    }
+    keyed_ = std::make_unique<KeyedProcessOperator>(std::move(driver), std::move(key_columns),
                                                     std::move(backend), ctx);
   }
 
@@ -840,6 +860,7 @@ class KeyedWindowOperator final : public runtime::Operator {
             batch, remove_late_rows(*plan_, input, times, sat_sub(wm_, lateness_), ctx_, out));
       }
       if (batch.num_rows() > 0) {
+        if (with_key_) batch = with_constant_key(batch);
         driver_->set_output(&out);
         SABOT_RETURN_IF_ERROR(keyed_->process_batch(batch, 0, out));
       }
@@ -915,6 +936,17 @@ class KeyedWindowOperator final : public runtime::Operator {
   }
 
  private:
+  RecordBatch with_constant_key(const RecordBatch& batch) {
+    if (zeros_.length() < batch.num_rows()) {
+      columnar::Int32Builder b;
+      for (int64_t i = 0; i < std::max<int64_t>(batch.num_rows(), 4096); ++i) b.append(0);
+      zeros_ = b.finish();
+    }
+    std::vector<Array> cols = batch.columns();
+    cols.push_back(zeros_.slice(0, batch.num_rows()));
+    return RecordBatch::make_unchecked(with_key_, std::move(cols), batch.num_rows());
+  }
+
   Status maybe_fire_early(Output& out) {
     if (!plan_->opts.early_fire_every) return Status::ok();
     const int64_t now = ctx_.clock->now().millis();
@@ -930,6 +962,8 @@ class KeyedWindowOperator final : public runtime::Operator {
   int64_t next_early_ = INT64_MIN;
   bool restored_ = false;         // see merge_watermark
   BufferedWindowDriver* driver_;  // owned by keyed_
+  SchemaPtr with_key_;            // a window without keys: the input and its constant key
+  Array zeros_;                   // that key's values, sliced to each batch
   std::unique_ptr<KeyedProcessOperator> keyed_;
   std::vector<int64_t> time_scratch_;
 };
@@ -940,6 +974,7 @@ Result<std::unique_ptr<runtime::Operator>> make_keyed_window_operator(
     std::shared_ptr<const WindowPlan> plan, const OperatorContext& ctx) {
   std::vector<columnar::DataType> key_types;
   for (int i : plan->key_indices) key_types.push_back(plan->input->field(i).type);
+  if (key_types.empty()) key_types.push_back(columnar::int32());  // the constant key
   SABOT_ASSIGN_OR_RETURN(auto backend, make_keyed_backend(ctx, std::move(key_types)));
   return std::unique_ptr<runtime::Operator>(
       new KeyedWindowOperator(std::move(plan), ctx, std::move(backend)));

@@ -83,7 +83,7 @@ Status emit_window_rows(const WindowPlan& plan, std::vector<columnar::Array> key
                         bool is_final, runtime::Output& out);
 
 // A window operator that keeps its state in the keyed state backend of `ctx` (window_keyed.cc):
-// windows with key columns, of every kind.
+// every kind of window (one without key columns keys its rows by an appended constant).
 Result<std::unique_ptr<runtime::Operator>> make_keyed_window_operator(
     std::shared_ptr<const WindowPlan> plan, const runtime::OperatorContext& ctx);
 

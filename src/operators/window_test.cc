@@ -1382,6 +1382,54 @@ TEST_P(WindowOnBackend, EarlyFiringsComeBeforeTheWatermark) {
   EXPECT_EQ(out.events, (std::vector<std::string>{"rows 2", "watermark 50"}));
 }
 
+// Windows without key columns (parallelism 1): the same rows as the memory backend's operator
+// (which WindowAggregate.Utf8KeysMicrosecondTimeAndNonKeyedInt64Time checks against a reference),
+// across a snapshot and restore.
+TEST_P(WindowOnBackend, WindowsWithoutKeysGiveTheMemoryOperatorsRows) {
+  uint64_t seed = 900;
+  for (const WindowSpec& spec : {WindowSpec::tumbling(milliseconds(30)),
+                                 WindowSpec::sliding(milliseconds(40), milliseconds(20)),
+                                 WindowSpec::session(milliseconds(4)),
+                                 WindowSpec::count_window(5, 2), WindowSpec::global_window()}) {
+    std::mt19937_64 rng(++seed);
+    auto ev = random_events(rng, 800, 3, 5, 0.02);
+    WindowOptions o;
+    o.spec = spec;
+    o.time_column = "ts";
+    o.aggregates = test_aggregates();
+    o.allowed_lateness = milliseconds(10);
+    runtime::OperatorCounters c;
+    auto want_op = make_op(o, &c);
+    auto op = make_op(o, &c, &SystemClock::instance(), backend());
+    RecordingOutput want, got;
+    int64_t max_seen = INT64_MIN;
+    for (size_t from = 0, step = 0; from < ev.size(); ++step) {
+      const size_t to = std::min(ev.size(), from + 1 + rng() % 50);
+      const RecordBatch batch = make_batch(ev, from, to, 0);
+      ASSERT_TRUE(want_op->process_batch(batch, 0, want).is_ok());
+      ASSERT_TRUE(op->process_batch(batch, 0, got).is_ok());
+      for (size_t i = from; i < to; ++i) max_seen = std::max(max_seen, ev[i].ts);
+      from = to;
+      ASSERT_TRUE(want_op->process_watermark(Timestamp(max_seen - 5), want).is_ok());
+      ASSERT_TRUE(op->process_watermark(Timestamp(max_seen - 5), got).is_ok());
+      if (step == 7) {
+        std::string snapshot;
+        ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &snapshot).is_ok());
+        EXPECT_EQ(state::SnapshotReader::peek_header(snapshot)->state_type,
+                  GetParam() == BackendKind::kRocksDb ? "keyed-window" : "window");
+        op = make_op(o, &c, &SystemClock::instance(), backend());
+        ASSERT_TRUE(op->restore_state(snapshot).is_ok());
+      }
+    }
+    ASSERT_TRUE(want_op->finish(want).is_ok());
+    ASSERT_TRUE(op->finish(got).is_ok());
+    ASSERT_FALSE(want.batches.empty());
+    EXPECT_EQ(text_rows(got.batches), text_rows(want.batches)) << "seed " << seed;
+    ASSERT_FALSE(got.batches.empty());
+    EXPECT_EQ(got.batches[0].schema().field(0).name, "window_start") << "no key column";
+  }
+}
+
 TEST_P(WindowOnBackend, RestoreAtAnotherParallelism) {
   for (uint64_t seed = 1000; seed < 1003; ++seed) {
     run_rescale({WindowSpec::tumbling(milliseconds(50))}, seed, backend());

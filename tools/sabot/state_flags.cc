@@ -7,9 +7,9 @@ namespace sabot::cli {
 void StateBackendFlags::add_to(FlagSet& flags) {
   flags.add_string("state-backend", &backend_,
                    "where keyed process functions, dedup, top-N, the stream-table join and "
-                   "windows with key columns keep their state: memory (default) or rocksdb (on "
-                   "local disk under --state-dir, for state larger than memory; windows without "
-                   "key columns and the other joins keep theirs in memory either way)",
+                   "windows keep their state: memory (default) or rocksdb (on local disk under "
+                   "--state-dir, for state larger than memory; the interval, as-of, window and "
+                   "regular joins keep theirs in memory either way)",
                    {"memory", "rocksdb"});
   flags.add_string("state-dir", &dir_,
                    "working directory of the rocksdb state backend (one RocksDB instance per "
