@@ -405,7 +405,14 @@ Status decode_json(const Node& n, ByteReader& r, std::string* out) {
     case K::kString: {
       std::string_view s;
       SABOT_RETURN_IF_ERROR(r.get_bytes(&s));
-      out->append(json_string(s));
+      if (columnar::is_valid_utf8(s)) {
+        out->append(json_string(s));
+      } else {
+        // Bytes, not text (e.g. a window's serialized partials): JSON strings hold Unicode.
+        out->append("{\"hex\": ");
+        out->append(json_string(to_hex(s)));
+        out->append("}");
+      }
       return Status::ok();
     }
     case K::kVector: {

@@ -78,6 +78,9 @@ TEST(ValueDecoderTest, DecodesEveryBuiltInEncodingFromTheTypeTagAlone) {
   EXPECT_EQ(value(2.5f), "2.5");
   EXPECT_EQ(value(std::numeric_limits<double>::infinity()), "\"Infinity\"");
   EXPECT_EQ(value(std::string("a\"b\\c\n")), "\"a\\\"b\\\\c\\n\"");
+  // Bytes that are not UTF-8 would make invalid JSON as a string: hex instead.
+  EXPECT_EQ(value(std::string("\xff\x01", 2)), "{\"hex\": \"ff01\"}");
+  EXPECT_EQ(value(std::string("caf\xC3\xA9")), "\"caf\xC3\xA9\"");
   EXPECT_EQ(value(std::vector<int64_t>{1, 2, 3}), "[1, 2, 3]");
   EXPECT_EQ(value(std::vector<bool>{true, false}), "[true, false]");
   EXPECT_EQ(value(std::vector<std::string>{"x", ""}), "[\"x\", \"\"]");

@@ -52,11 +52,13 @@ class ValueDecoder {
   const std::string& value_type() const { return value_type_; }
   // Why the values cannot be decoded (empty when they can).
   const std::string& reason() const { return reason_; }
-  // The JSON of one stored value. Map state: an object (keys as strings: a string key as is, a
-  // number or bool as its JSON text) without the entries' write times; maps with other keys: an
-  // array of [key, value] pairs. std::pair: a two-element array; std::optional: null or the value;
-  // non-finite floats: the strings "NaN", "Infinity", "-Infinity". InvalidData (naming the byte)
-  // when the bytes do not decode as the type or have bytes left over. Precondition: decodable().
+  // The JSON of one stored value. A std::string that is not valid UTF-8 (bytes, such as a
+  // window's serialized partials): {"hex": "<hex digits>"}. Map state: an object (keys as strings:
+  // a string key as is, a number or bool as its JSON text) without the entries' write times; maps
+  // with other keys: an array of [key, value] pairs. std::pair: a two-element array; std::optional:
+  // null or the value; non-finite floats: the strings "NaN", "Infinity", "-Infinity". InvalidData
+  // (naming the byte) when the bytes do not decode as the type or have bytes left over.
+  // Precondition: decodable().
   Result<std::string> to_json(std::string_view bytes) const;
 
   struct Node;
