@@ -78,7 +78,7 @@ class DedupDriver final : public KeyedProcessDriver {
 // Drops late rows, then hands the rest to a KeyedProcessOperator whose keyed state (on the job's
 // backend, memory or RocksDB) remembers each key's first row; its snapshots, full or incremental,
 // nest in this operator's.
-class DedupOperator final : public StatefulOperator {
+class DedupOperator final : public WrapsKeyedProcessOperator<StatefulOperator> {
  public:
   DedupOperator(DedupOptions o, std::vector<int> key_cols, int time_col,
                 std::unique_ptr<state::KeyedStateBackend> backend, const OperatorContext& ctx,
@@ -130,17 +130,7 @@ class DedupOperator final : public StatefulOperator {
   }
 
   Status snapshot_state(CheckpointId id, std::string* out) override {
-    std::string keyed;
-    SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
-    write_wrapped_keyed_snapshot(ctx_, kStateType, kStateVersion, static_cast<uint64_t>(wm_), keyed,
-                                 out);
-    return Status::ok();
-  }
-  std::vector<checkpoint::SharedFile> take_shared_files() override {
-    return keyed_->take_shared_files();
-  }
-  Status notify_checkpoint_complete(CheckpointId id) override {
-    return keyed_->notify_checkpoint_complete(id);
+    return snapshot_wrapped(ctx_, kStateType, kStateVersion, static_cast<uint64_t>(wm_), id, out);
   }
 
   Status restore_state(std::string_view data) override {
@@ -196,8 +186,7 @@ class DedupOperator final : public StatefulOperator {
   DedupOptions o_;
   std::vector<int> key_cols_;
   int time_col_;
-  state::KeyedStateBackend* backend_;  // owned by keyed_
-  std::unique_ptr<KeyedProcessOperator> keyed_;
+  state::KeyedStateBackend* backend_;            // owned by keyed_
   state::ValueState<int64_t>* first_ = nullptr;  // the driver's state, for version 1 restores
   SchemaPtr v1_schema_;                          // version 1 rows: the key columns, then "first"
   OperatorContext ctx_;

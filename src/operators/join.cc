@@ -551,7 +551,7 @@ class StreamTableDriver final : public KeyedProcessDriver {
   std::optional<RecordBatch> pending_;
 };
 
-class StreamTableJoinOperator final : public StatefulOperator {
+class StreamTableJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperator> {
  public:
   StreamTableJoinOperator(const StreamTableJoinOptions& o, const ResolvedJoin& r, int delete_col,
                           std::span<const SchemaPtr> inputs, const OperatorContext& ctx,
@@ -580,16 +580,7 @@ class StreamTableJoinOperator final : public StatefulOperator {
   // Version 2: the keyed state's snapshot (full or incremental RocksDB) wrapped in one
   // operator-wide section (write_wrapped_keyed_snapshot; no value of its own: 0).
   Status snapshot_state(CheckpointId id, std::string* out) override {
-    std::string keyed;
-    SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
-    write_wrapped_keyed_snapshot(ctx_, kStateType, kStateVersion, 0, keyed, out);
-    return Status::ok();
-  }
-  std::vector<checkpoint::SharedFile> take_shared_files() override {
-    return keyed_->take_shared_files();
-  }
-  Status notify_checkpoint_complete(CheckpointId id) override {
-    return keyed_->notify_checkpoint_complete(id);
+    return snapshot_wrapped(ctx_, kStateType, kStateVersion, 0, id, out);
   }
 
   // Version 2: the keyed state (owned key groups). Version 1 (per key group the table rows as an
@@ -634,7 +625,6 @@ class StreamTableJoinOperator final : public StatefulOperator {
   OperatorContext ctx_;
   state::KeyedStateBackend* backend_;  // owned by keyed_
   SchemaPtr v1_schema_;                // a version 1 snapshot's rows: the right input's columns
-  std::unique_ptr<KeyedProcessOperator> keyed_;
 };
 
 class StreamTableJoinFactory final : public OperatorFactory {

@@ -2,12 +2,14 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <string>
 #include <utility>
 
 #include "sabot/base/arith.h"
+#include "sabot/columnar/builder.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
@@ -502,6 +504,24 @@ void write_wrapped_keyed_snapshot(const runtime::OperatorContext& ctx, std::stri
   sec.put_bytes(keyed);
   sec.put_raw(trailing.data(), trailing.size());
   w.finish();
+}
+
+ConstantKeyColumn::ConstantKeyColumn(const columnar::SchemaPtr& input) {
+  std::vector<columnar::Field> fields = input->fields();
+  fields.push_back(columnar::field("__constant_key", columnar::int32(), false));
+  schema_ = columnar::Schema::make(std::move(fields)).value();
+}
+
+columnar::RecordBatch ConstantKeyColumn::append(const columnar::RecordBatch& batch) {
+  const int64_t n = batch.num_rows();
+  if (zeros_.length() < n) {
+    columnar::Int32Builder b;
+    for (int64_t i = 0; i < std::max<int64_t>(n, 4096); ++i) b.append(0);
+    zeros_ = b.finish();
+  }
+  std::vector<columnar::Array> cols = batch.columns();
+  cols.push_back(zeros_.slice(0, n));
+  return columnar::RecordBatch::make_unchecked(schema_, std::move(cols), n);
 }
 
 Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <optional>
 
 #include "sabot/base/arith.h"
 #include "sabot/base/bytes.h"
@@ -195,7 +196,7 @@ class DiscardOutput final : public runtime::Output {
 
 // Keeps each key's candidates in keyed state (the job's backend, memory or RocksDB) through a
 // KeyedProcessOperator; top-N without key columns runs it on a constant key column.
-class TopNOperator final : public runtime::Operator {
+class TopNOperator final : public WrapsKeyedProcessOperator<runtime::Operator> {
  public:
   TopNOperator(TopNOptions options, const runtime::OperatorContext& ctx, std::vector<int> keys,
                int order, SchemaPtr in, SchemaPtr out,
@@ -207,7 +208,10 @@ class TopNOperator final : public runtime::Operator {
         out_schema_(std::move(out)),
         backend_(backend.get()) {
     shared_.value_columns = in_schema_->num_fields();
-    if (keys.empty()) keys = {in_schema_->num_fields()};  // the constant key column
+    if (keys.empty()) {
+      constant_key_.emplace(in_schema_);
+      keys = {constant_key_->key_index()};
+    }
     keyed_ = std::make_unique<KeyedProcessOperator>(
         std::make_unique<TopNDriver>(order, options_.n, options_.descending, &shared_),
         std::move(keys), std::move(backend), ctx);
@@ -226,8 +230,7 @@ class TopNOperator final : public runtime::Operator {
   Status process_batch(const RecordBatch& batch, int, runtime::Output& out) override {
     if (batch.num_rows() == 0) return Status::ok();
     if (keyed_columns_) return keyed_->process_batch(batch, 0, out);
-    SABOT_ASSIGN_OR_RETURN(RecordBatch with_key, with_constant_key(batch));
-    return keyed_->process_batch(with_key, 0, out);
+    return keyed_->process_batch(constant_key_->append(batch), 0, out);
   }
 
   // Every key's candidates, best first, with their rank.
@@ -260,16 +263,7 @@ class TopNOperator final : public runtime::Operator {
   // Version 2: one operator-wide section, [u64 next arrival number][bytes: the keyed state's
   // snapshot] (the KeyedProcessOperator's, full or incremental RocksDB).
   Status snapshot_state(CheckpointId id, std::string* out) override {
-    std::string keyed;
-    SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
-    write_wrapped_keyed_snapshot(ctx_, kStateType, kStateVersion, shared_.next_seq, keyed, out);
-    return Status::ok();
-  }
-  std::vector<checkpoint::SharedFile> take_shared_files() override {
-    return keyed_->take_shared_files();
-  }
-  Status notify_checkpoint_complete(CheckpointId id) override {
-    return keyed_->notify_checkpoint_complete(id);
+    return snapshot_wrapped(ctx_, kStateType, kStateVersion, shared_.next_seq, id, out);
   }
 
   // Version 2: the keyed state (owned key groups) and the largest arrival number. Version 1 (per
@@ -332,24 +326,6 @@ class TopNOperator final : public runtime::Operator {
     return Status::ok();
   }
 
-  // `batch` with a constant int32 key column appended (top-N without key columns).
-  Result<RecordBatch> with_constant_key(const RecordBatch& batch) {
-    const int64_t n = batch.num_rows();
-    if (zeros_.length() < n) {
-      columnar::Int32Builder b;
-      for (int64_t i = 0; i < std::max<int64_t>(n, 4096); ++i) b.append(0);
-      zeros_ = b.finish();
-    }
-    std::vector<Array> cols = batch.columns();
-    cols.push_back(zeros_.slice(0, n));
-    if (!keyed_schema_) {
-      std::vector<columnar::Field> fields = in_schema_->fields();
-      fields.push_back(columnar::field("__top_n_key", columnar::int32(), false));
-      SABOT_ASSIGN_OR_RETURN(keyed_schema_, columnar::Schema::make(std::move(fields)));
-    }
-    return RecordBatch::make(keyed_schema_, std::move(cols));
-  }
-
   TopNOptions options_;
   runtime::OperatorContext ctx_;
   bool keyed_columns_;
@@ -357,10 +333,8 @@ class TopNOperator final : public runtime::Operator {
   SchemaPtr out_schema_;
   state::KeyedStateBackend* backend_;  // owned by keyed_
   TopNShared shared_;
-  std::unique_ptr<KeyedProcessOperator> keyed_;
   state::ValueState<Candidates>* candidates_ = nullptr;
-  Array zeros_;             // int32 zeros, sliced as the constant key column
-  SchemaPtr keyed_schema_;  // the input's schema plus the constant key column
+  std::optional<ConstantKeyColumn> constant_key_;  // top-N without key columns
 };
 
 class TopNFactory final : public runtime::OperatorFactory {

@@ -813,7 +813,7 @@ class RowsOnly final : public Output {
 // with the watermark as its value, the keyed process operator's snapshot (the panes and the
 // timers; full or incremental RocksDB) and, after it, the i64 next early-firing time (INT64_MIN:
 // none).
-class KeyedWindowOperator final : public runtime::Operator {
+class KeyedWindowOperator final : public WrapsKeyedProcessOperator<runtime::Operator> {
  public:
   KeyedWindowOperator(std::shared_ptr<const WindowPlan> plan, const OperatorContext& ctx,
                       std::unique_ptr<state::KeyedStateBackend> backend)
@@ -832,10 +832,8 @@ class KeyedWindowOperator final : public runtime::Operator {
     std::vector<int> key_columns = plan_->key_indices;
     if (key_columns.empty()) {
       // A window without keys (parallelism 1) keys every row by a constant appended column.
-      std::vector<columnar::Field> fields = plan_->input->fields();
-      fields.push_back(columnar::field("__window_key", columnar::int32()));
-      with_key_ = columnar::Schema::make(std::move(fields)).value();
-      key_columns.push_back(plan_->input->num_fields());
+      constant_key_.emplace(plan_->input);
+      key_columns.push_back(constant_key_->key_index());
     }
     keyed_ = std::make_unique<KeyedProcessOperator>(std::move(driver), std::move(key_columns),
                                                     std::move(backend), ctx);
@@ -860,7 +858,7 @@ class KeyedWindowOperator final : public runtime::Operator {
             batch, remove_late_rows(*plan_, input, times, sat_sub(wm_, lateness_), ctx_, out));
       }
       if (batch.num_rows() > 0) {
-        if (with_key_) batch = with_constant_key(batch);
+        if (constant_key_) batch = constant_key_->append(batch);
         driver_->set_output(&out);
         SABOT_RETURN_IF_ERROR(keyed_->process_batch(batch, 0, out));
       }
@@ -890,18 +888,9 @@ class KeyedWindowOperator final : public runtime::Operator {
 
   Status snapshot_state(CheckpointId id, std::string* out) override {
     SABOT_RETURN_IF_ERROR(driver_->write_buffer());
-    std::string keyed;
-    SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
-    write_wrapped_keyed_snapshot(
-        ctx_, kKeyedWindowStateType, kStateVersion, static_cast<uint64_t>(wm_), keyed, out,
+    return snapshot_wrapped(
+        ctx_, kKeyedWindowStateType, kStateVersion, static_cast<uint64_t>(wm_), id, out,
         std::string_view(reinterpret_cast<const char*>(&next_early_), sizeof(next_early_)));
-    return Status::ok();
-  }
-  std::vector<checkpoint::SharedFile> take_shared_files() override {
-    return keyed_->take_shared_files();
-  }
-  Status notify_checkpoint_complete(CheckpointId id) override {
-    return keyed_->notify_checkpoint_complete(id);
   }
 
   // Adds the owned key groups' panes and timers; the watermark and the next early firing are the
@@ -936,17 +925,6 @@ class KeyedWindowOperator final : public runtime::Operator {
   }
 
  private:
-  RecordBatch with_constant_key(const RecordBatch& batch) {
-    if (zeros_.length() < batch.num_rows()) {
-      columnar::Int32Builder b;
-      for (int64_t i = 0; i < std::max<int64_t>(batch.num_rows(), 4096); ++i) b.append(0);
-      zeros_ = b.finish();
-    }
-    std::vector<Array> cols = batch.columns();
-    cols.push_back(zeros_.slice(0, batch.num_rows()));
-    return RecordBatch::make_unchecked(with_key_, std::move(cols), batch.num_rows());
-  }
-
   Status maybe_fire_early(Output& out) {
     if (!plan_->opts.early_fire_every) return Status::ok();
     const int64_t now = ctx_.clock->now().millis();
@@ -960,11 +938,9 @@ class KeyedWindowOperator final : public runtime::Operator {
   const int64_t lateness_;
   int64_t wm_ = INT64_MIN;
   int64_t next_early_ = INT64_MIN;
-  bool restored_ = false;         // see merge_watermark
-  BufferedWindowDriver* driver_;  // owned by keyed_
-  SchemaPtr with_key_;            // a window without keys: the input and its constant key
-  Array zeros_;                   // that key's values, sliced to each batch
-  std::unique_ptr<KeyedProcessOperator> keyed_;
+  bool restored_ = false;                          // see merge_watermark
+  BufferedWindowDriver* driver_;                   // owned by keyed_
+  std::optional<ConstantKeyColumn> constant_key_;  // a window without key columns
   std::vector<int64_t> time_scratch_;
 };
 

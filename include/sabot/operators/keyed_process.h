@@ -174,6 +174,49 @@ struct WrappedKeyedSnapshot {
 Result<WrappedKeyedSnapshot> read_wrapped_keyed_snapshot(ByteReader& reader,
                                                          size_t trailing_bytes = 0);
 
+// Base of those operators (dedup, top-N, the stream-table join, windows on a state backend): they
+// keep `keyed_`, snapshot_state() calls snapshot_wrapped(), and the shared files and checkpoint
+// completion are the keyed operator's.
+template <typename Base>
+class WrapsKeyedProcessOperator : public Base {
+ public:
+  std::vector<checkpoint::SharedFile> take_shared_files() override {
+    return keyed_->take_shared_files();
+  }
+  Status notify_checkpoint_complete(CheckpointId id) override {
+    return keyed_->notify_checkpoint_complete(id);
+  }
+
+ protected:
+  // The keyed operator's snapshot wrapped under the operator's own state type.
+  Status snapshot_wrapped(const runtime::OperatorContext& ctx, std::string_view state_type,
+                          uint16_t state_version, uint64_t value, CheckpointId id, std::string* out,
+                          std::string_view trailing = {}) {
+    std::string keyed;
+    SABOT_RETURN_IF_ERROR(keyed_->snapshot_state(id, &keyed));
+    write_wrapped_keyed_snapshot(ctx, state_type, state_version, value, keyed, out, trailing);
+    return Status::ok();
+  }
+
+  std::unique_ptr<KeyedProcessOperator> keyed_;
+};
+
+// For operators without key columns that run on a KeyedProcessOperator (top-N, windows): their
+// input with a constant int32 column appended, so that every row has one key.
+class ConstantKeyColumn {
+ public:
+  explicit ConstantKeyColumn(const columnar::SchemaPtr& input);
+  // The input's columns and the key column after them.
+  const columnar::SchemaPtr& schema() const { return schema_; }
+  int key_index() const { return schema_->num_fields() - 1; }
+  // `batch` (of the input's schema) with the key column appended.
+  columnar::RecordBatch append(const columnar::RecordBatch& batch);
+
+ private:
+  columnar::SchemaPtr schema_;
+  columnar::Array zeros_;  // int32 zeros, sliced to each batch
+};
+
 // For tools that read checkpoints without the job (sabot state read, sabot checkpoints show): the
 // keyed snapshot wrapped in `bytes` with the wrapping state type and version, when `bytes` is a
 // dedup, top-N, stream-table join or keyed window snapshot of a version that wraps one; nullopt
