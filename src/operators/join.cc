@@ -23,6 +23,7 @@ using columnar::DataType;
 using columnar::RecordBatch;
 using columnar::Schema;
 using columnar::SchemaPtr;
+using internal::ResolvedJoin;
 using internal::RowRef;
 using internal::RowStore;
 using runtime::Operator;
@@ -47,14 +48,6 @@ Status restore_watermark(ByteReader& r, bool* any_restored, int64_t* wm) {
   internal::merge_watermark(w, any_restored, wm);
   return Status::ok();
 }
-
-// What every join factory resolves against its two input schemas.
-struct ResolvedJoin {
-  std::vector<int> key_cols[2];
-  std::vector<DataType> key_types;
-  int time_col[2] = {-1, -1};
-  SchemaPtr out_schema;
-};
 
 Status check_two_inputs(std::span<const SchemaPtr> inputs, const std::string& what) {
   if (inputs.size() != 2) {
@@ -427,8 +420,9 @@ class EventTimeJoinFactory final : public OperatorFactory {
     return late_side_schema(tag, inputs, kind_);
   }
   Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
-                                           const OperatorContext&) const override {
+                                           const OperatorContext& ctx) const override {
     SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, check_join(o_, inputs, kind_));
+    if (state_in_backend(ctx)) return internal::make_keyed_join(o_, r, inputs, ctx);
     SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
     return std::unique_ptr<Operator>(new Op(o_, std::move(r), inputs, std::move(g)));
   }
@@ -1382,8 +1376,9 @@ class RegularJoinFactory final : public OperatorFactory {
     return r.out_schema;
   }
   Result<std::unique_ptr<Operator>> create(std::span<const SchemaPtr> inputs,
-                                           const OperatorContext&) const override {
+                                           const OperatorContext& ctx) const override {
     SABOT_ASSIGN_OR_RETURN(ResolvedJoin r, resolve(inputs, o_.common, nullptr, o_.kind, kind()));
+    if (state_in_backend(ctx)) return internal::make_keyed_join(o_, r, inputs, ctx);
     SABOT_ASSIGN_OR_RETURN(auto g, compute::Grouper::make(r.key_types));
     return std::unique_ptr<Operator>(
         new RegularJoinOperator(o_, std::move(r), inputs, std::move(g)));

@@ -20,6 +20,7 @@
 #include "sabot/base/bytes.h"
 #include "sabot/columnar/record_batch.h"
 #include "sabot/compute/grouper.h"
+#include "sabot/operators/join.h"
 #include "sabot/runtime/operator.h"
 #include "sabot/state/snapshot.h"
 
@@ -28,6 +29,33 @@ namespace sabot::operators::internal {
 using columnar::Array;
 using columnar::RecordBatch;
 using columnar::SchemaPtr;
+
+// What every join factory resolves against its two input schemas.
+struct ResolvedJoin {
+  std::vector<int> key_cols[2];
+  std::vector<columnar::DataType> key_types;
+  int time_col[2] = {-1, -1};
+  SchemaPtr out_schema;
+};
+
+// The joins whose buffered rows live in the job's keyed state backend (join_keyed.cc): what the
+// join factories make instead of join.cc's operators when the backend is not the memory backend.
+Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const IntervalJoinOptions& o,
+                                                           const ResolvedJoin& r,
+                                                           std::span<const SchemaPtr> inputs,
+                                                           const runtime::OperatorContext& ctx);
+Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const AsOfJoinOptions& o,
+                                                           const ResolvedJoin& r,
+                                                           std::span<const SchemaPtr> inputs,
+                                                           const runtime::OperatorContext& ctx);
+Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const WindowJoinOptions& o,
+                                                           const ResolvedJoin& r,
+                                                           std::span<const SchemaPtr> inputs,
+                                                           const runtime::OperatorContext& ctx);
+Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const RegularJoinOptions& o,
+                                                           const ResolvedJoin& r,
+                                                           std::span<const SchemaPtr> inputs,
+                                                           const runtime::OperatorContext& ctx);
 
 // ---- buffered rows ----
 

@@ -22,6 +22,14 @@ using testing::GenOptions;
 using testing::Script;
 using testing::TestRow;
 
+// The joins keep their state on the job's backend when it is not the memory one (join.cc keeps
+// it in the operator on the memory backend, join_keyed.cc in the backend on RocksDB): their tests
+// run on both.
+class JoinOnBackend : public ::testing::TestWithParam<state::testing::BackendKind> {
+ protected:
+  const state::StateBackend& backend() const { return state::testing::backend_of(GetParam()); }
+};
+
 JoinCommon keys_k() { return JoinCommon{{"k"}, {"k"}, "right_"}; }
 EventTimeOptions times_t(int64_t lateness = 0, bool side = false) {
   return EventTimeOptions{"t", "t", lateness, side};
@@ -82,7 +90,7 @@ std::vector<std::string> interval_reference(const Script& s, int64_t lower, int6
 const JoinKind kAllKinds[] = {JoinKind::kInner, JoinKind::kLeft, JoinKind::kRight, JoinKind::kFull};
 const columnar::DataType kKeyTypes[] = {columnar::int64(), columnar::utf8(), columnar::int32()};
 
-TEST(IntervalJoin, MatchesNestedLoopReferenceForEveryKindOnRandomOutOfOrderData) {
+TEST_P(JoinOnBackend, IntervalJoinMatchesNestedLoopReferenceForEveryKindOnRandomOutOfOrderData) {
   uint32_t seed = 1;
   for (JoinKind kind : kAllKinds) {
     for (auto kt : kKeyTypes) {
@@ -105,7 +113,7 @@ TEST(IntervalJoin, MatchesNestedLoopReferenceForEveryKindOnRandomOutOfOrderData)
         runtime::OperatorCounters counters;
         CollectOutput out;
         std::vector<int64_t> sizes;
-        testing::drive(*f, s, -1, &out, &counters, &sizes);
+        testing::drive(*f, s, -1, &out, &counters, &sizes, nullptr, &backend());
         ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
         EXPECT_EQ(counters.records_dropped.load(), count_late(s));
         EXPECT_EQ(sizes.back(), 0);
@@ -113,7 +121,8 @@ TEST(IntervalJoin, MatchesNestedLoopReferenceForEveryKindOnRandomOutOfOrderData)
         if (!s.steps.empty()) {
           CollectOutput out2;
           runtime::OperatorCounters c2;
-          testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2);
+          testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2, nullptr,
+                         nullptr, &backend());
           ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
         }
       }
@@ -121,14 +130,14 @@ TEST(IntervalJoin, MatchesNestedLoopReferenceForEveryKindOnRandomOutOfOrderData)
   }
 }
 
-TEST(IntervalJoin, LateRowsGoToSideOutputsWhenAsked) {
+TEST_P(JoinOnBackend, IntervalJoinLateRowsGoToSideOutputsWhenAsked) {
   GenOptions g;
   g.late_fraction = 0.1;
   Script s = testing::make_script(g, 77);
   auto f = interval_join({keys_k(), times_t(0, true), -100, 100, JoinKind::kInner});
   CollectOutput out;
   runtime::OperatorCounters counters;
-  testing::drive(*f, s, -1, &out, &counters);
+  testing::drive(*f, s, -1, &out, &counters, nullptr, nullptr, &backend());
   EXPECT_EQ(counters.records_dropped.load(), 0);
   std::vector<std::string> late_left, expected_left;
   for (const auto& b : out.side["late_left"]) {
@@ -150,7 +159,7 @@ TEST(IntervalJoin, LateRowsGoToSideOutputsWhenAsked) {
   EXPECT_GT(count_late(s), 0);
 }
 
-TEST(IntervalJoin, StateShrinksAsTheWatermarkAdvances) {
+TEST_P(JoinOnBackend, IntervalJoinStateShrinksAsTheWatermarkAdvances) {
   GenOptions g;
   g.rows_per_side = 3000;
   g.late_fraction = 0;
@@ -161,7 +170,7 @@ TEST(IntervalJoin, StateShrinksAsTheWatermarkAdvances) {
     CollectOutput out;
     runtime::OperatorCounters counters;
     std::vector<int64_t> sizes;
-    testing::drive(*f, s, -1, &out, &counters, &sizes);
+    testing::drive(*f, s, -1, &out, &counters, &sizes, nullptr, &backend());
     // 6000 rows arrive over ~240 s of event time; only those within a few hundred ms of the
     // watermark (plus the shuffle bound) may be buffered.
     int64_t peak = *std::max_element(sizes.begin(), sizes.end());
@@ -171,14 +180,14 @@ TEST(IntervalJoin, StateShrinksAsTheWatermarkAdvances) {
   }
 }
 
-TEST(IntervalJoin, OutputWatermarkIsHeldBackByTheBoundsAndLateness) {
+TEST_P(JoinOnBackend, IntervalJoinOutputWatermarkIsHeldBackByTheBoundsAndLateness) {
   GenOptions g;
   g.late_fraction = 0;
   Script s = testing::make_script(g, 9);
   auto f = interval_join({keys_k(), times_t(50), -300, 100, JoinKind::kFull});
   CollectOutput out;
   runtime::OperatorCounters counters;
-  testing::drive(*f, s, -1, &out, &counters);
+  testing::drive(*f, s, -1, &out, &counters, nullptr, nullptr, &backend());
   std::vector<int64_t> in_wms;
   for (const auto& st : s.steps) {
     if (st.watermark) in_wms.push_back(*st.watermark - 50 - 300);
@@ -210,7 +219,7 @@ TEST(IntervalJoin, ValidationNamesTheProblem) {
   EXPECT_TRUE(out.field(7).nullable);
 }
 
-TEST(IntervalJoin, RealJobWithKeyByOnBothInputsAtParallelismOneToFour) {
+TEST_P(JoinOnBackend, IntervalJoinRealJobWithKeyByOnBothInputsAtParallelismOneToFour) {
   for (int p = 1; p <= 4; ++p) {
     GenOptions g;
     g.late_fraction = 0;
@@ -219,8 +228,8 @@ TEST(IntervalJoin, RealJobWithKeyByOnBothInputsAtParallelismOneToFour) {
     Script s = testing::make_script(g, 100 + p);
     for (JoinKind kind : {JoinKind::kInner, JoinKind::kFull}) {
       int64_t dropped = -1;
-      auto rows = testing::sorted_rows(
-          testing::run_job(interval_join({keys_k(), times_t(), -150, 50, kind}), s, p, &dropped));
+      auto rows = testing::sorted_rows(testing::run_job(
+          interval_join({keys_k(), times_t(), -150, 50, kind}), s, p, &dropped, &backend()));
       ASSERT_EQ(rows, interval_reference(s, -150, 50, kind)) << "parallelism " << p;
       EXPECT_EQ(dropped, 0);
     }
@@ -256,13 +265,7 @@ std::vector<std::string> stream_table_reference(const Script& s, JoinKind kind, 
   return out;
 }
 
-// The stream-table join keeps its table on the job's backend: its tests run on both.
-class StreamTableOnBackend : public ::testing::TestWithParam<state::testing::BackendKind> {
- protected:
-  const state::StateBackend& backend() const { return state::testing::backend_of(GetParam()); }
-};
-
-TEST_P(StreamTableOnBackend, EnrichesWithTheLatestRightRowAndHonoursDeletes) {
+TEST_P(JoinOnBackend, StreamTableJoinEnrichesWithTheLatestRightRowAndHonoursDeletes) {
   uint32_t seed = 300;
   for (JoinKind kind : {JoinKind::kInner, JoinKind::kLeft}) {
     for (bool deletes : {false, true}) {
@@ -324,7 +327,7 @@ std::vector<std::string> asof_reference(const Script& s, int64_t tol, JoinKind k
   return out;
 }
 
-TEST(AsOfJoin, PicksTheLatestRightRowAtOrBeforeEachLeftRow) {
+TEST_P(JoinOnBackend, AsOfJoinPicksTheLatestRightRowAtOrBeforeEachLeftRow) {
   uint32_t seed = 500;
   for (JoinKind kind : {JoinKind::kInner, JoinKind::kLeft}) {
     for (int64_t tol : {int64_t{-1}, int64_t{0}, int64_t{150}}) {
@@ -344,7 +347,7 @@ TEST(AsOfJoin, PicksTheLatestRightRowAtOrBeforeEachLeftRow) {
         CollectOutput out;
         runtime::OperatorCounters c;
         std::vector<int64_t> sizes;
-        testing::drive(*f, s, -1, &out, &c, &sizes);
+        testing::drive(*f, s, -1, &out, &c, &sizes, nullptr, &backend());
         ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
         EXPECT_EQ(c.records_dropped.load(), count_late(s));
         EXPECT_EQ(sizes.back(), 0);
@@ -357,7 +360,8 @@ TEST(AsOfJoin, PicksTheLatestRightRowAtOrBeforeEachLeftRow) {
         if (!s.steps.empty()) {
           CollectOutput out2;
           runtime::OperatorCounters c2;
-          testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2);
+          testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2, nullptr,
+                         nullptr, &backend());
           ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
         }
       }
@@ -368,13 +372,14 @@ TEST(AsOfJoin, PicksTheLatestRightRowAtOrBeforeEachLeftRow) {
 // Many left rows wait for the watermark (a left input far ahead of the right one in event time):
 // each watermark emits exactly the rows it resolves, in time order, and the output watermark stays
 // below the oldest row still waiting.
-TEST(AsOfJoin, AWatermarkResolvesOnlyTheRowsItPassesInTimeOrder) {
+TEST_P(JoinOnBackend, AsOfJoinAWatermarkResolvesOnlyTheRowsItPassesInTimeOrder) {
   using namespace columnar;
   const SchemaPtr left = schema({field("k", int64()), field("t", int64())});
   const SchemaPtr right = schema({field("k", int64()), field("t", int64()), field("v", int64())});
   auto f = asof_join({keys_k(), times_t(), -1, JoinKind::kLeft});
   std::vector<SchemaPtr> in = {left, right};
   runtime::OperatorContext ctx;
+  ctx.state_backend = &backend();
   runtime::OperatorCounters counters;
   ctx.counters = &counters;
   auto op = f->create(in, ctx).value();
@@ -481,7 +486,7 @@ std::vector<std::string> window_reference(const Script& s, int64_t size, int64_t
   return out;
 }
 
-TEST(WindowJoin, JoinsRowsOfTheSameKeyAndWindowForTumblingAndSlidingWindows) {
+TEST_P(JoinOnBackend, WindowJoinJoinsRowsOfTheSameKeyAndWindowForTumblingAndSlidingWindows) {
   uint32_t seed = 700;
   for (auto [size, slide] :
        {std::pair<int64_t, int64_t>{500, 500}, {600, 200}, {100, 0}, {1000, 250}}) {
@@ -500,21 +505,22 @@ TEST(WindowJoin, JoinsRowsOfTheSameKeyAndWindowForTumblingAndSlidingWindows) {
       CollectOutput out;
       runtime::OperatorCounters c;
       std::vector<int64_t> sizes;
-      testing::drive(*f, s, -1, &out, &c, &sizes);
+      testing::drive(*f, s, -1, &out, &c, &sizes, nullptr, &backend());
       ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
       EXPECT_EQ(c.records_dropped.load(), count_late(s));
       EXPECT_EQ(sizes.back(), 0);
       if (!s.steps.empty()) {
         CollectOutput out2;
         runtime::OperatorCounters c2;
-        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2);
+        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2, nullptr,
+                       nullptr, &backend());
         ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
       }
     }
   }
 }
 
-TEST(WindowJoin, OuterKindsEmitRowsWithoutPartnerInTheirWindow) {
+TEST_P(JoinOnBackend, WindowJoinOuterKindsEmitRowsWithoutPartnerInTheirWindow) {
   uint32_t seed = 750;
   for (JoinKind kind : kAllKinds) {
     for (auto [size, slide] : {std::pair<int64_t, int64_t>{500, 500}, {600, 200}}) {
@@ -532,12 +538,13 @@ TEST(WindowJoin, OuterKindsEmitRowsWithoutPartnerInTheirWindow) {
       auto expected = window_reference(s, size, slide, kind);
       CollectOutput out;
       runtime::OperatorCounters c;
-      testing::drive(*f, s, -1, &out, &c);
+      testing::drive(*f, s, -1, &out, &c, nullptr, nullptr, &backend());
       ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
       if (!s.steps.empty()) {  // and across a snapshot
         CollectOutput out2;
         runtime::OperatorCounters c2;
-        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2);
+        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c2, nullptr,
+                       nullptr, &backend());
         ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
       }
     }
@@ -590,7 +597,7 @@ std::vector<std::string> regular_reference(const Script& s, JoinKind kind, int64
   return out;
 }
 
-TEST(RegularJoin, MatchesNestedLoopReferenceWithProcessingTimeTtl) {
+TEST_P(JoinOnBackend, RegularJoinMatchesNestedLoopReferenceWithProcessingTimeTtl) {
   uint32_t seed = 900;
   for (JoinKind kind : kAllKinds) {
     for (int64_t ttl : {int64_t{0}, int64_t{35}, int64_t{200}}) {
@@ -609,7 +616,7 @@ TEST(RegularJoin, MatchesNestedLoopReferenceWithProcessingTimeTtl) {
       CollectOutput out;
       runtime::OperatorCounters c;
       std::vector<int64_t> sizes;
-      testing::drive(*f, s, -1, &out, &c, &sizes, &clock);
+      testing::drive(*f, s, -1, &out, &c, &sizes, &clock, &backend());
       ASSERT_EQ(testing::sorted_rows(out.batches), expected) << "seed " << seed;
       EXPECT_EQ(sizes.back(), 0);
       if (ttl > 0 && sizes.size() > 2) {
@@ -619,8 +626,8 @@ TEST(RegularJoin, MatchesNestedLoopReferenceWithProcessingTimeTtl) {
       if (!s.steps.empty()) {
         ManualClock clock2;
         CollectOutput out2;
-        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c, nullptr,
-                       &clock2);
+        testing::drive(*f, s, static_cast<int>(rng() % s.steps.size()), &out2, &c, nullptr, &clock2,
+                       &backend());
         ASSERT_EQ(testing::sorted_rows(out2.batches), expected) << "seed " << seed;
       }
     }
@@ -629,7 +636,7 @@ TEST(RegularJoin, MatchesNestedLoopReferenceWithProcessingTimeTtl) {
 
 // ---- every join through a real job ----
 
-TEST(Joins, RealJobsWithKeyByOnBothInputsMatchTheReferences) {
+TEST_P(JoinOnBackend, RealJobsWithKeyByOnBothInputsMatchTheReferences) {
   for (int p = 1; p <= 4; ++p) {
     GenOptions g;
     g.late_fraction = 0;
@@ -638,15 +645,15 @@ TEST(Joins, RealJobsWithKeyByOnBothInputsMatchTheReferences) {
     g.key_type = kKeyTypes[p % 3];
     Script s = testing::make_script(g, 1000 + p);
     int64_t dropped = -1;
-    auto rows = testing::sorted_rows(
-        testing::run_job(asof_join({keys_k(), times_t(), 100, JoinKind::kLeft}), s, p, &dropped));
+    auto rows = testing::sorted_rows(testing::run_job(
+        asof_join({keys_k(), times_t(), 100, JoinKind::kLeft}), s, p, &dropped, &backend()));
     EXPECT_EQ(rows, asof_reference(s, 100, JoinKind::kLeft)) << "asof, parallelism " << p;
     rows = testing::sorted_rows(
-        testing::run_job(window_join({keys_k(), times_t(), 400, 200}), s, p, &dropped));
+        testing::run_job(window_join({keys_k(), times_t(), 400, 200}), s, p, &dropped, &backend()));
     EXPECT_EQ(rows, window_reference(s, 400, 200)) << "window, parallelism " << p;
     // Without a TTL the regular join's result does not depend on the arrival interleaving.
     rows = testing::sorted_rows(
-        testing::run_job(regular_join({keys_k(), JoinKind::kFull, 0}), s, p, &dropped));
+        testing::run_job(regular_join({keys_k(), JoinKind::kFull, 0}), s, p, &dropped, &backend()));
     EXPECT_EQ(rows, regular_reference(s, JoinKind::kFull, 0)) << "regular, parallelism " << p;
     EXPECT_EQ(dropped, 0);
   }
@@ -690,18 +697,18 @@ GenOptions random_gen(std::mt19937& rng, uint32_t seed) {
   return g;
 }
 
-TEST(JoinSnapshots, IntervalJoinRestoresAtAnotherParallelism) {
+TEST_P(JoinOnBackend, IntervalJoinRestoresAtAnotherParallelism) {
   for (uint32_t seed = 2000; seed < 2008; ++seed) {
     std::mt19937 rng(seed);
     Script s = testing::make_script(random_gen(rng, seed), seed);
     const JoinKind kind = kAllKinds[seed % 4];
     auto f = interval_join({keys_k(), times_t(seed % 2 * 100), -150, 80, kind});
     check_rescaling("interval seed " + std::to_string(seed), *f, s,
-                    interval_reference(s, -150, 80, kind), false, true, rng);
+                    interval_reference(s, -150, 80, kind), false, true, rng, &backend());
   }
 }
 
-TEST_P(StreamTableOnBackend, RestoresAtAnotherParallelism) {
+TEST_P(JoinOnBackend, StreamTableJoinRestoresAtAnotherParallelism) {
   for (uint32_t seed = 2100; seed < 2108; ++seed) {
     std::mt19937 rng(seed);
     GenOptions g = random_gen(rng, seed);
@@ -715,7 +722,7 @@ TEST_P(StreamTableOnBackend, RestoresAtAnotherParallelism) {
   }
 }
 
-TEST(JoinSnapshots, AsOfJoinRestoresAtAnotherParallelism) {
+TEST_P(JoinOnBackend, AsOfJoinRestoresAtAnotherParallelism) {
   for (uint32_t seed = 2200; seed < 2208; ++seed) {
     std::mt19937 rng(seed);
     GenOptions g = random_gen(rng, seed);
@@ -725,11 +732,11 @@ TEST(JoinSnapshots, AsOfJoinRestoresAtAnotherParallelism) {
     const int64_t tol = seed % 3 == 0 ? -1 : 120;
     auto f = asof_join({keys_k(), times_t(g.allowed_lateness), tol, kind});
     check_rescaling("asof seed " + std::to_string(seed), *f, s, asof_reference(s, tol, kind), false,
-                    true, rng);
+                    true, rng, &backend());
   }
 }
 
-TEST(JoinSnapshots, WindowJoinRestoresAtAnotherParallelism) {
+TEST_P(JoinOnBackend, WindowJoinRestoresAtAnotherParallelism) {
   for (uint32_t seed = 2300; seed < 2308; ++seed) {
     std::mt19937 rng(seed);
     GenOptions g = random_gen(rng, seed);
@@ -740,11 +747,11 @@ TEST(JoinSnapshots, WindowJoinRestoresAtAnotherParallelism) {
     o.kind = kAllKinds[seed % 4];
     auto f = window_join(o);
     check_rescaling("window seed " + std::to_string(seed), *f, s,
-                    window_reference(s, o.size_ms, slide, o.kind), false, true, rng);
+                    window_reference(s, o.size_ms, slide, o.kind), false, true, rng, &backend());
   }
 }
 
-TEST(JoinSnapshots, RegularJoinRestoresAtAnotherParallelism) {
+TEST_P(JoinOnBackend, RegularJoinRestoresAtAnotherParallelism) {
   for (uint32_t seed = 2400; seed < 2408; ++seed) {
     std::mt19937 rng(seed);
     GenOptions g = random_gen(rng, seed);
@@ -755,15 +762,17 @@ TEST(JoinSnapshots, RegularJoinRestoresAtAnotherParallelism) {
     const int64_t ttl = seed % 3 == 0 ? 0 : 35 + static_cast<int64_t>(seed % 5) * 40;
     auto f = regular_join({keys_k(), kind, ttl});
     check_rescaling("regular seed " + std::to_string(seed), *f, s, regular_reference(s, kind, ttl),
-                    true, false, rng);
+                    true, false, rng, &backend());
   }
 }
 
 // A snapshot of `f` after the first half of a script (with state in several key groups).
-std::string half_way_snapshot(const runtime::OperatorFactory& f, const Script& s) {
+std::string half_way_snapshot(const runtime::OperatorFactory& f, const Script& s,
+                              const state::StateBackend& backend) {
   std::vector<columnar::SchemaPtr> in = {s.schema[0], s.schema[1]};
   runtime::OperatorContext ctx;
   ctx.uid = "under-test";
+  ctx.state_backend = &backend;
   auto op = f.create(in, ctx).value();
   EXPECT_TRUE(op->open(ctx).is_ok());
   CollectOutput out;
@@ -775,7 +784,7 @@ std::string half_way_snapshot(const runtime::OperatorFactory& f, const Script& s
   return bytes;
 }
 
-TEST(JoinSnapshots, TruncatedFlippedAndForeignSnapshotsAreRefusedNamingUidAndOffset) {
+TEST_P(JoinOnBackend, TruncatedFlippedAndForeignSnapshotsAreRefusedNamingUidAndOffset) {
   GenOptions g;
   g.late_fraction = 0;
   g.num_keys = 30;
@@ -787,10 +796,10 @@ TEST(JoinSnapshots, TruncatedFlippedAndForeignSnapshotsAreRefusedNamingUidAndOff
       asof_join({keys_k(), times_t(), -1, JoinKind::kLeft}),
       window_join({keys_k(), times_t(), 500, 0}), regular_join({keys_k(), JoinKind::kFull, 0})};
   for (size_t j = 0; j < std::size(joins); ++j) {
-    std::string bytes = half_way_snapshot(*joins[j], s);
+    std::string bytes = half_way_snapshot(*joins[j], s, backend());
     EXPECT_GT(bytes.size(), 1000u) << joins[j]->kind();
     testing::expect_corrupt_snapshots_refused(*joins[j], joins[(j + 1) % std::size(joins)].get(),
-                                              in, bytes, static_cast<uint32_t>(j));
+                                              in, bytes, static_cast<uint32_t>(j), &backend());
   }
 }
 
@@ -901,7 +910,7 @@ TEST(IntervalJoin, KeyDictionaryStaysBoundedWhenKeysComeAndGo) {
 // A version 1 snapshot (per key group the table rows as an Arrow IPC stream, written before the
 // table moved to the backend) restores at parallelism 1 and 3: every left row of a key 0..99 gets
 // its table row, the keys 100..119 none.
-TEST_P(StreamTableOnBackend, RestoresVersionOneSnapshots) {
+TEST_P(JoinOnBackend, StreamTableJoinRestoresVersionOneSnapshots) {
   const columnar::SchemaPtr left = testing::left_schema(columnar::int64());
   const columnar::SchemaPtr right = testing::right_schema(columnar::int64());
   auto rows_of = [](const columnar::SchemaPtr& schema, int64_t from, int64_t to) {
@@ -974,7 +983,41 @@ TEST_P(StreamTableOnBackend, RestoresVersionOneSnapshots) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Backends, StreamTableOnBackend,
+// On RocksDB the interval, as-of, window and regular joins keep their rows in the backend
+// (join_keyed.cc): their snapshots wrap the keyed state under their own state type, and a snapshot
+// of the memory backend's operator (rows in the operator) is refused with what to do instead.
+TEST(JoinInRocksDb, RowsLiveInTheBackendAndMemorySnapshotsAreRefusedClearly) {
+  GenOptions g;
+  g.late_fraction = 0;
+  g.num_keys = 30;
+  Script s = testing::make_script(g, 2600);
+  std::vector<columnar::SchemaPtr> in = {s.schema[0], s.schema[1]};
+  const auto& rocksdb = state::testing::backend_of(state::testing::BackendKind::kRocksDb);
+  const auto& memory = state::testing::backend_of(state::testing::BackendKind::kMemory);
+  const std::pair<std::shared_ptr<const runtime::OperatorFactory>, std::string> joins[] = {
+      {interval_join({keys_k(), times_t(), -100, 100, JoinKind::kFull}), "interval-join"},
+      {asof_join({keys_k(), times_t(), -1, JoinKind::kLeft}), "asof-join"},
+      {window_join({keys_k(), times_t(), 500, 0}), "window-join"},
+      {regular_join({keys_k(), JoinKind::kFull, 0}), "regular-join"}};
+  for (const auto& [f, type] : joins) {
+    const std::string in_backend = half_way_snapshot(*f, s, rocksdb);
+    auto header = state::SnapshotReader::peek_header(in_backend);
+    ASSERT_TRUE(header.is_ok());
+    EXPECT_EQ(header->state_type, "keyed-" + type);
+    const std::string in_operator = half_way_snapshot(*f, s, memory);
+    EXPECT_EQ(state::SnapshotReader::peek_header(in_operator)->state_type, type);
+    runtime::OperatorContext ctx;
+    ctx.uid = "under-test";
+    ctx.state_backend = &rocksdb;
+    auto op = f->create(in, ctx).value();
+    ASSERT_TRUE(op->open(ctx).is_ok());
+    Status st = op->restore_state(in_operator);
+    EXPECT_NE(st.message().find("restore it with the memory state backend"), std::string::npos)
+        << st.to_string();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Backends, JoinOnBackend,
                          ::testing::Values(state::testing::BackendKind::kMemory,
                                            state::testing::BackendKind::kRocksDb),
                          state::testing::backend_kind_name);

@@ -430,15 +430,17 @@ inline std::vector<RecordBatch> drive_rescaled(const runtime::OperatorFactory& f
 
 // Checks that `bytes` (a snapshot of an operator made by `f` with uid "under-test") is refused
 // when truncated, bit-flipped or given to an operator with another uid, or to `other` (if given:
-// an operator of another state type), each with the uid and (for bad bytes) the byte offset in
-// the message.
+// an operator of another state type), on `backend` (null: memory), each with the uid and (for bad
+// bytes) the byte offset in the message.
 inline void expect_corrupt_snapshots_refused(const runtime::OperatorFactory& f,
                                              const runtime::OperatorFactory* other,
                                              std::span<const SchemaPtr> in,
-                                             const std::string& bytes, uint32_t seed) {
+                                             const std::string& bytes, uint32_t seed,
+                                             const state::StateBackend* backend = nullptr) {
   auto fresh = [&](const runtime::OperatorFactory& g, const char* uid) {
     runtime::OperatorContext ctx;
     ctx.uid = uid;
+    ctx.state_backend = backend;
     auto op = g.create(in, ctx).value();
     EXPECT_TRUE(op->open(ctx).is_ok());
     return op;
@@ -501,8 +503,10 @@ class ScriptSource final : public runtime::Source {
 };
 
 // Runs `f` as a real job: both sides key_by "k" into the join at `parallelism`, collected.
+// `backend`: the job's state backend (null: memory).
 inline std::vector<RecordBatch> run_job(std::shared_ptr<const runtime::OperatorFactory> f,
-                                        const Script& s, int parallelism, int64_t* dropped) {
+                                        const Script& s, int parallelism, int64_t* dropped,
+                                        const state::StateBackend* backend = nullptr) {
   runtime::LogicalPlan plan;
   int a = plan.add_source(std::make_shared<ScriptSource>(&s, 0), 1);
   int b = plan.add_source(std::make_shared<ScriptSource>(&s, 1), 1);
@@ -513,7 +517,12 @@ inline std::vector<RecordBatch> run_job(std::shared_ptr<const runtime::OperatorF
   runtime::PlanEdge ej{j};
   plan.add_operator(collect_sink(sink), {ej}, 1, "sink", true);
   std::shared_ptr<const runtime::JobMetrics> metrics;
-  Status st = runtime::execute_plan(plan, {.worker_threads = 2}, &metrics);
+  runtime::ExecutionOptions options{.worker_threads = 2};
+  if (backend) {  // not owned: the tests' backends outlive the job
+    options.state_backend =
+        std::shared_ptr<const state::StateBackend>(backend, [](const state::StateBackend*) {});
+  }
+  Status st = runtime::execute_plan(plan, options, &metrics);
   EXPECT_TRUE(st.is_ok()) << st.to_string();
   if (dropped && metrics) *dropped = metrics->get("join").records_dropped;
   return sink->batches();

@@ -538,16 +538,17 @@ Result<std::optional<UnwrappedKeyedSnapshot>> unwrap_keyed_snapshot(std::string_
                                                                     const std::string& uid,
                                                                     uint32_t max_parallelism) {
   // The operators whose snapshots wrap a keyed one (dedup.cc, topn.cc, join.cc,
-  // window_keyed.cc), from that version on, and the bytes they write after it.
+  // window_keyed.cc, join_keyed.cc), from that version on, and the bytes they write after it.
   struct Wrapping {
     std::string_view type;
     uint16_t since;
     size_t trailing;
   };
-  static constexpr Wrapping kWrapping[] = {{"deduplicate", 2, 0},
-                                           {"top-n", 2, 0},
-                                           {"stream-table-join", 2, 0},
-                                           {kKeyedWindowStateType, 1, sizeof(int64_t)}};
+  static constexpr Wrapping kWrapping[] = {
+      {"deduplicate", 2, 0},         {"top-n", 2, 0},
+      {"stream-table-join", 2, 0},   {kKeyedWindowStateType, 1, sizeof(int64_t)},
+      {"keyed-interval-join", 1, 0}, {"keyed-asof-join", 1, 0},
+      {"keyed-window-join", 1, 0},   {"keyed-regular-join", 1, 0}};
   auto header = state::SnapshotReader::peek_header(bytes);
   if (!header.is_ok()) return std::optional<UnwrappedKeyedSnapshot>();
   for (const auto& [type, since, trailing] : kWrapping) {

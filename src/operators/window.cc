@@ -16,6 +16,7 @@
 #include "sabot/compute/grouper.h"
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
+#include "sabot/operators/keyed_process.h"
 #include "sabot/runtime/metrics.h"
 #include "sabot/state/keyed_state_backend.h"
 #include "sabot/state/snapshot.h"
@@ -1128,8 +1129,7 @@ class WindowFactory final : public OperatorFactory {
     }
     // On a backend other than memory (RocksDB), windows keep their state in it (window_keyed.cc);
     // on the memory backend in the operator's columns.
-    const bool in_backend = ctx.state_backend != nullptr && ctx.state_backend->name() != "memory";
-    if (in_backend) return internal::make_keyed_window_operator(std::move(plan), ctx);
+    if (state_in_backend(ctx)) return internal::make_keyed_window_operator(std::move(plan), ctx);
     auto op = std::make_unique<WindowOperator>(std::move(plan));
     SABOT_RETURN_IF_ERROR(op->init());
     return std::unique_ptr<Operator>(std::move(op));

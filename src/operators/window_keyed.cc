@@ -795,20 +795,6 @@ class CountDriver final : public BufferedWindowDriver {
   std::vector<std::pair<state::KeyId, int64_t>> fires_;     // (key, end): windows complete
 };
 
-// Passes rows on and holds watermarks back: finish() fires what is left without a watermark.
-class RowsOnly final : public Output {
- public:
-  explicit RowsOnly(Output& out) : out_(out) {}
-  Status emit(const RecordBatch& batch) override { return out_.emit(batch); }
-  Status emit_watermark(Timestamp) override { return Status::ok(); }
-  Status emit_side(std::string_view tag, const RecordBatch& batch) override {
-    return out_.emit_side(tag, batch);
-  }
-
- private:
-  Output& out_;
-};
-
 // Snapshot (state type kKeyedWindowStateType, version 1): write_wrapped_keyed_snapshot's section
 // with the watermark as its value, the keyed process operator's snapshot (the panes and the
 // timers; full or incremental RocksDB) and, after it, the i64 next early-firing time (INT64_MIN:

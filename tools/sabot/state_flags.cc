@@ -6,10 +6,9 @@ namespace sabot::cli {
 
 void StateBackendFlags::add_to(FlagSet& flags) {
   flags.add_string("state-backend", &backend_,
-                   "where keyed process functions, dedup, top-N, the stream-table join and "
-                   "windows keep their state: memory (default) or rocksdb (on local disk under "
-                   "--state-dir, for state larger than memory; the interval, as-of, window and "
-                   "regular joins keep theirs in memory either way)",
+                   "where every stateful operator (keyed process functions, dedup, top-N, "
+                   "windows, joins) keeps its state: memory (default) or rocksdb (on local disk "
+                   "under --state-dir, for state larger than memory)",
                    {"memory", "rocksdb"});
   flags.add_string("state-dir", &dir_,
                    "working directory of the rocksdb state backend (one RocksDB instance per "

@@ -201,6 +201,27 @@ class WrapsKeyedProcessOperator : public Base {
   std::unique_ptr<KeyedProcessOperator> keyed_;
 };
 
+// Passes rows on and holds watermarks back: for operators on a KeyedProcessOperator that emit
+// their own watermark after its timers fired (windows and joins on a state backend).
+class RowsOnly final : public runtime::Output {
+ public:
+  explicit RowsOnly(runtime::Output& out) : out_(out) {}
+  Status emit(const columnar::RecordBatch& batch) override { return out_.emit(batch); }
+  Status emit_watermark(Timestamp) override { return Status::ok(); }
+  Status emit_side(std::string_view tag, const columnar::RecordBatch& batch) override {
+    return out_.emit_side(tag, batch);
+  }
+
+ private:
+  runtime::Output& out_;
+};
+
+// Whether operators keep their state in the job's keyed state backend rather than in their own
+// structures: on any backend but the memory one (whose in-operator versions are faster).
+inline bool state_in_backend(const runtime::OperatorContext& ctx) {
+  return ctx.state_backend != nullptr && ctx.state_backend->name() != "memory";
+}
+
 // For operators without key columns that run on a KeyedProcessOperator (top-N, windows): their
 // input with a constant int32 column appended, so that every row has one key.
 class ConstantKeyColumn {
