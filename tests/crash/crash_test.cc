@@ -477,6 +477,15 @@ TEST_F(CrashTest, NexmarkJoinSurvivesKills) {
   nexmark_under_kills("q8", {"--events", "3M", "--rate", "20k"}, 6, 8);
 }
 
+// q8's window join with its buffered rows in RocksDB (join_keyed.cc), checkpointed
+// incrementally.
+TEST_F(CrashTest, NexmarkJoinOnRocksDbSurvivesKills) {
+  nexmark_under_kills("q8",
+                      {"--events", "3M", "--rate", "20k", "--state-backend", "rocksdb",
+                       "--state-dir", (dir_ / "state").string()},
+                      4, 9);
+}
+
 }  // namespace
 }  // namespace sabot
 
