@@ -180,6 +180,27 @@ void BM_StreamTableJoinRocksDb(benchmark::State& state) {
 }
 BENCHMARK(BM_StreamTableJoinRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 
+// The other joins with their buffered rows on RocksDB (join_keyed.cc), same inputs as above.
+void BM_IntervalJoinRocksDb(benchmark::State& state) {
+  run(state, *interval_join({keys(), times(), -10000, 0, JoinKind::kInner}), 2, scratch_rocksdb());
+}
+BENCHMARK(BM_IntervalJoinRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_WindowJoinRocksDb(benchmark::State& state) {
+  run(state, *window_join({keys(), times(), 2000, 1000, JoinKind::kInner}), 2, scratch_rocksdb());
+}
+BENCHMARK(BM_WindowJoinRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_AsOfJoinRocksDb(benchmark::State& state) {
+  run(state, *asof_join({keys(), times(), -1, JoinKind::kLeft}), 2, scratch_rocksdb());
+}
+BENCHMARK(BM_AsOfJoinRocksDb)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+
+void BM_RegularJoinRocksDb(benchmark::State& state) {
+  run(state, *regular_join({keys(), JoinKind::kInner, 0}), 2, scratch_rocksdb());
+}
+BENCHMARK(BM_RegularJoinRocksDb)->Arg(1 << 16)->Unit(benchmark::kMillisecond);
+
 // Snapshot and restore of an interval join holding the last 10 s of both sides (~20 K rows over
 // 10 K keys, in ~6 chunks per side).
 void BM_IntervalJoinSnapshot(benchmark::State& state) {

@@ -205,6 +205,10 @@ class JoinDriver : public KeyedProcessDriver {
   // The event-time timer that makes something at `time` due once threshold() reaches it.
   int64_t timer_at(int64_t time) const { return sat_add(time, lateness_); }
 
+  // insert, not emplace: most rows find their timer there already, and emplace would allocate a
+  // node before finding it.
+  void add_event_timer(int64_t time, KeyId k) { scope_->event_timers.insert({time, k}); }
+
   // Copies the current key's list of `side` into scratch_[side] (reusing its strings).
   std::vector<std::string>& read_list(int side) {
     std::vector<std::string>& v = scratch_[side];
@@ -241,10 +245,10 @@ class JoinDriver : public KeyedProcessDriver {
   Result<bool> match_arrival(int side, const RecordBatch& batch, int64_t i, Matches matches) {
     const int other = 1 - side;
     bool matched = false;
-    bool flagged = false;  // an other-side row got its first match
-    std::vector<std::string>& others = read_list(other);
-    for (std::string& e : others) {
-      SABOT_ASSIGN_OR_RETURN(Buffered b, decode_buffered(e));
+    flag_.clear();  // other-side rows getting their first match
+    const std::span<const std::string> others = lists_[other]->get();
+    for (size_t j = 0; j < others.size(); ++j) {
+      SABOT_ASSIGN_OR_RETURN(Buffered b, decode_buffered(others[j]));
       if (!matches(b.time)) continue;
       matched = true;
       if (side == 0) {
@@ -255,12 +259,13 @@ class JoinDriver : public KeyedProcessDriver {
         rows_.add_batch_row(1, batch, i);
       }
       SABOT_RETURN_IF_ERROR(rows_.end_row(*out_));
-      if (outer_[other] && !b.matched) {
-        mark_matched(&e);
-        flagged = true;
-      }
+      if (outer_[other] && !b.matched) flag_.push_back(j);
     }
-    if (flagged) lists_[other]->update(std::vector<std::string>(others.begin(), others.end()));
+    if (!flag_.empty()) {
+      std::vector<std::string> flagged(others.begin(), others.end());
+      for (size_t j : flag_) mark_matched(&flagged[j]);
+      lists_[other]->update(std::move(flagged));
+    }
     return matched;
   }
 
@@ -299,6 +304,7 @@ class JoinDriver : public KeyedProcessDriver {
   std::string entry_;
   std::vector<std::string> scratch_[2];
   std::vector<char> keep_;
+  std::vector<size_t> flag_;
   int64_t now_ = 0;
   int64_t buffered_ = 0;
   bool count_valid_ = true;
@@ -323,7 +329,7 @@ class IntervalDriver final : public JoinDriver {
                            }));
     encode_buffered(t, matched, batch, i, &entry_);
     add_row(side, entry_);
-    scope_->event_timers.emplace(timer_at(expiry(side, t)), k);
+    add_event_timer(timer_at(expiry(side, t)), k);
     return Status::ok();
   }
 
@@ -362,7 +368,7 @@ class AsOfDriver final : public JoinDriver {
     encode_buffered(t, false, batch, i, &entry_);
     if (side == 0) {
       add_row(0, entry_);
-      scope_->event_timers.emplace(timer_at(t), k);
+      add_event_timer(timer_at(t), k);
       return Status::ok();
     }
     std::vector<std::string>& v = read_list(1);
@@ -478,7 +484,7 @@ class WindowJoinDriver final : public JoinDriver {
          start -= slide_) {
       encode_buffered(start, false, batch, i, &entry_);
       add_row(side, entry_);
-      scope_->event_timers.emplace(timer_at(last_ms(start)), k);
+      add_event_timer(timer_at(last_ms(start)), k);
     }
     return Status::ok();
   }
@@ -495,9 +501,11 @@ class WindowJoinDriver final : public JoinDriver {
         SABOT_ASSIGN_OR_RETURN(Buffered b, decode_buffered(v[j]));
         if (last_ms(b.time) > th) continue;
         due_[side][j] = b.time;
-        starts_.insert(b.time);
+        starts_.push_back(b.time);
       }
     }
+    std::sort(starts_.begin(), starts_.end());
+    starts_.erase(std::unique(starts_.begin(), starts_.end()), starts_.end());
     for (int64_t start : starts_) {
       scope_->event_timers.erase({timer_at(last_ms(start)), k});
       SABOT_RETURN_IF_ERROR(join_window(start));
@@ -556,7 +564,7 @@ class WindowJoinDriver final : public JoinDriver {
   }
 
   const int64_t size_, slide_;
-  std::set<int64_t> starts_;
+  std::vector<int64_t> starts_;
   std::vector<int64_t> due_[2];  // per element: its window start if due, else INT64_MIN
 };
 
@@ -575,7 +583,7 @@ class RegularDriver final : public JoinDriver {
                            match_arrival(side, batch, i, [](int64_t) { return true; }));
     encode_buffered(exp, matched, batch, i, &entry_);
     add_row(side, entry_);
-    if (ttl_ > 0) scope_->processing_timers.emplace(exp, k);
+    if (ttl_ > 0) scope_->processing_timers.insert({exp, k});
     return Status::ok();
   }
 
