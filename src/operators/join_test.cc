@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <functional>
 #include <random>
 
@@ -11,6 +12,7 @@
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
 #include "sabot/state/backend_testing.h"
+#include "sabot/state/rocksdb_backend.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
@@ -1015,6 +1017,90 @@ TEST(JoinInRocksDb, RowsLiveInTheBackendAndMemorySnapshotsAreRefusedClearly) {
     EXPECT_NE(st.message().find("restore it with the memory state backend"), std::string::npos)
         << st.to_string();
   }
+}
+
+// An interval join whose buffered rows are ten times the memory its RocksDB backend may use
+// (256 KiB block cache, 2 x 128 KiB memtables, 64 KiB write cache) runs to the end with the right
+// pairs: the bounds keep every row until the final watermark, so the rows of most keys are read
+// back from SST files when their partners arrive.
+TEST(JoinInRocksDb, RowsTenTimesLargerThanCachesAndWriteBuffersJoinRight) {
+  using namespace columnar;
+  const std::string dir =
+      ::testing::TempDir() + "/sabot_join_larger_than_memory_" + std::to_string(::getpid());
+  auto backend = state::RocksDbStateBackend::make(dir, {.block_cache_bytes = size_t{256} << 10,
+                                                        .write_buffer_bytes = size_t{128} << 10,
+                                                        .max_write_buffers = 2,
+                                                        .write_cache_bytes = size_t{64} << 10})
+                     .value();
+  const SchemaPtr left = schema({field("k", int64()), field("t", int64()), field("lv", utf8())});
+  const SchemaPtr right = schema({field("k", int64()), field("t", int64()), field("rv", int64())});
+  auto f = interval_join({keys_k(), times_t(), -1'000'000, 1'000'000, JoinKind::kLeft});
+  std::vector<SchemaPtr> in = {left, right};
+  runtime::OperatorContext ctx;
+  ctx.uid = "under-test";
+  ctx.state_backend = backend.get();
+  auto op = f->create(in, ctx).value();
+  ASSERT_TRUE(op->open(ctx).is_ok());
+  CollectOutput out;
+  // 60,000 keys, each with a 40-byte left row; then a right row for every even key.
+  constexpr int64_t kKeys = 60'000;
+  for (int64_t from = 0; from < kKeys; from += 5000) {
+    Int64Builder k(int64()), t(int64());
+    StringBuilder v(utf8());
+    for (int64_t i = from; i < from + 5000; ++i) {
+      k.append(i);
+      t.append(i % 1000);
+      v.append("left row " + std::to_string(i) + std::string(30, 'x'));
+    }
+    ASSERT_TRUE(op->process_batch(
+                      RecordBatch::make(left, {k.finish(), t.finish(), v.finish()}).value(), 0, out)
+                    .is_ok());
+  }
+  const uint64_t memory = (size_t{256} << 10) + 2 * (size_t{128} << 10) + (size_t{64} << 10);
+  std::string snapshot;
+  ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &snapshot).is_ok());  // flushes to SST files
+  uint64_t sst_bytes = 0;
+  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+    if (e.path().extension() == ".sst") sst_bytes += e.file_size();
+  }
+  EXPECT_GE(snapshot.size(), 10 * memory) << "the rows, as the snapshot holds them";
+  EXPECT_GE(sst_bytes, 4 * memory) << "the rows should live mostly in SST files";
+  for (int64_t from = 0; from < kKeys; from += 5000) {
+    Int64Builder k(int64()), t(int64()), v(int64());
+    for (int64_t i = from; i < from + 5000; i += 2) {
+      k.append(i);
+      t.append(500);
+      v.append(-i);
+    }
+    ASSERT_TRUE(
+        op->process_batch(RecordBatch::make(right, {k.finish(), t.finish(), v.finish()}).value(), 1,
+                          out)
+            .is_ok());
+  }
+  ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+  ASSERT_TRUE(op->finish(out).is_ok());
+  // Every left row once: with its right row (rv = -k) for even keys, with nulls for odd ones.
+  int64_t rows = 0;
+  std::vector<char> seen(kKeys, 0);
+  for (const RecordBatch& b : out.batches) {
+    for (int64_t i = 0; i < b.num_rows(); ++i, ++rows) {
+      const int64_t k = b.column(0).value<int64_t>(i);
+      ASSERT_EQ(b.column(2).scalar_at(i).to_string(),
+                "\"left row " + std::to_string(k) + std::string(30, 'x') + "\"");
+      if (k % 2 == 0) {
+        ASSERT_EQ(b.column(5).value<int64_t>(i), -k);
+      } else {
+        ASSERT_FALSE(b.column(5).is_valid(i));
+      }
+      ASSERT_EQ(seen[static_cast<size_t>(k)]++, 0) << "key " << k;
+    }
+  }
+  EXPECT_EQ(rows, kKeys);
+  EXPECT_EQ(dynamic_cast<StatefulOperator&>(*op).buffered_rows(), 0);
+  op.reset();
+  backend.reset();
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, JoinOnBackend,
