@@ -17,8 +17,8 @@
 #include <algorithm>
 #include <cstring>
 #include <functional>
+#include <iterator>
 #include <memory>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -172,8 +172,28 @@ class JoinDriver : public KeyedProcessDriver {
   void set_output(Output* out) { out_ = out; }
   // The processing time the operator read for this batch or watermark (the regular join's TTL).
   void set_now(int64_t now) { now_ = now; }
-  // The end of the input: what is left is dropped, as join.cc's finish() does.
-  virtual Status finish() { return Status::ok(); }
+  // The end of the input, as join.cc's finish(): every key with rows is handled as if everything
+  // were due (on_timer with finishing_ set), whatever the watermark and the timers say (rows that
+  // arrived after the final watermark have timers that never fire), then finish_key() drops what
+  // is left of it.
+  Status finish() {
+    finishing_ = true;
+    std::vector<KeyId> keys[2];
+    for (int side = 0; side < 2; ++side) {
+      SABOT_ASSIGN_OR_RETURN(keys[side], backend_->keys_with_state(kSideRows[side].name, 0));
+    }
+    std::vector<KeyId> all;  // both are in increasing KeyId order
+    std::set_union(keys[0].begin(), keys[0].end(), keys[1].begin(), keys[1].end(),
+                   std::back_inserter(all));
+    for (KeyId k : all) {
+      backend_->set_current_key(k);
+      SABOT_RETURN_IF_ERROR(on_timer(Timestamp::max()));
+      finish_key();
+    }
+    scope_->event_timers.clear();
+    scope_->processing_timers.clear();
+    return Status::ok();
+  }
 
   // Rows in the lists; counted again after a restore (tests and metrics only).
   int64_t buffered_rows() {
@@ -197,10 +217,14 @@ class JoinDriver : public KeyedProcessDriver {
   // the current key.
   virtual Status arrive(int side, const RecordBatch& batch, int64_t i, KeyId k, int64_t t) = 0;
 
-  // join.cc's threshold: rows at or before it are late; at the end of input everything is due.
+  // What is left of the current key once finish() has handled it: nothing but for the as-of
+  // join's right rows.
+  virtual void finish_key() {}
+
+  // join.cc's threshold: rows at or before it are late; in finish() everything is due.
   int64_t threshold() const {
-    if (*wm_ == INT64_MIN || *wm_ == INT64_MAX) return *wm_;
-    return sat_sub(*wm_, lateness_);
+    if (finishing_) return INT64_MAX;
+    return *wm_ == INT64_MIN ? INT64_MIN : sat_sub(*wm_, lateness_);
   }
   // The event-time timer that makes something at `time` due once threshold() reaches it.
   int64_t timer_at(int64_t time) const { return sat_add(time, lateness_); }
@@ -306,6 +330,7 @@ class JoinDriver : public KeyedProcessDriver {
   std::vector<char> keep_;
   std::vector<size_t> flag_;
   int64_t now_ = 0;
+  bool finishing_ = false;  // in finish()
   int64_t buffered_ = 0;
   bool count_valid_ = true;
 };
@@ -422,15 +447,9 @@ class AsOfDriver final : public JoinDriver {
   }
 
   // Nothing queries any more: the right rows go.
-  Status finish() override {
-    SABOT_ASSIGN_OR_RETURN(std::vector<KeyId> keys,
-                           backend_->keys_with_state(kSideRows[1].name, 0));
-    for (KeyId k : keys) {
-      backend_->set_current_key(k);
-      buffered_ -= static_cast<int64_t>(lists_[1]->get().size());
-      lists_[1]->clear();
-    }
-    return Status::ok();
+  void finish_key() override {
+    buffered_ -= static_cast<int64_t>(lists_[1]->get().size());
+    lists_[1]->clear();
   }
 
  private:
@@ -587,32 +606,18 @@ class RegularDriver final : public JoinDriver {
     return Status::ok();
   }
 
-  // Drops the key's rows whose TTL ran out by now (each has a timer at or before now).
-  Status on_timer(Timestamp) override { return drop_rows(backend_->current_key(), now_); }
-
-  // The end of the input: every row leaves.
-  Status finish() override {
-    std::set<KeyId> keys;
-    for (const auto& d : kSideRows) {
-      SABOT_ASSIGN_OR_RETURN(std::vector<KeyId> ks, backend_->keys_with_state(d.name, 0));
-      keys.insert(ks.begin(), ks.end());
-    }
-    for (KeyId k : keys) {
-      backend_->set_current_key(k);
-      SABOT_RETURN_IF_ERROR(drop_rows(k, INT64_MAX));
-    }
-    scope_->processing_timers.clear();
-    return Status::ok();
-  }
-
- private:
-  Status drop_rows(KeyId k, int64_t until) {
+  // Drops the key's rows whose TTL ran out by now (each has a timer at or before now); in
+  // finish() every row.
+  Status on_timer(Timestamp) override {
+    const KeyId k = backend_->current_key();
+    const int64_t until = finishing_ ? INT64_MAX : now_;
     return drop_due_rows([&](int, int64_t expire) { return expire <= until; },
                          [&](int, int64_t expire) {
                            scope_->processing_timers.erase({expire, k});
                          });
   }
 
+ private:
   const int64_t ttl_;
 };
 
@@ -681,11 +686,6 @@ class KeyedJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperato
 
   Status finish(Output& out) override {
     driver_->set_output(&out);
-    RowsOnly rows(out);
-    if (plan_.event_time && wm_ != INT64_MAX) {
-      wm_ = INT64_MAX;
-      SABOT_RETURN_IF_ERROR(keyed_->process_watermark(Timestamp::max(), rows));
-    }
     SABOT_RETURN_IF_ERROR(driver_->finish());
     SABOT_ASSIGN_OR_RETURN(std::optional<RecordBatch> none, driver_->take_output());
     (void)none;

@@ -1103,6 +1103,47 @@ TEST(JoinInRocksDb, RowsTenTimesLargerThanCachesAndWriteBuffersJoinRight) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// Rows may still come after the final watermark and before finish() (a lateness that reaches
+// back to time 0 keeps them on time): the interval join matches them with the rows the watermark
+// left, and the as-of join resolves its waiting rows at finish() with the right rows that came
+// meanwhile, on both backends.
+TEST_P(JoinOnBackend, RowsAfterTheFinalWatermarkStillJoinAtFinish) {
+  using namespace columnar;
+  const SchemaPtr left = schema({field("k", int64()), field("t", int64())});
+  const SchemaPtr right = schema({field("k", int64()), field("t", int64()), field("v", int64())});
+  std::vector<SchemaPtr> in = {left, right};
+  auto row = [&](bool is_left, int64_t t) {
+    Int64Builder k(int64()), tb(int64()), v(int64());
+    k.append(1);
+    tb.append(t);
+    v.append(t * 10);
+    if (is_left) return RecordBatch::make(left, {k.finish(), tb.finish()}).value();
+    return RecordBatch::make(right, {k.finish(), tb.finish(), v.finish()}).value();
+  };
+  const int64_t all_time = INT64_MAX;  // allowed lateness: the threshold stays <= 0
+  const std::pair<std::shared_ptr<const runtime::OperatorFactory>, int64_t> joins[] = {
+      {interval_join({keys_k(), times_t(all_time), -10, 10, JoinKind::kLeft}), 7},
+      {asof_join({keys_k(), times_t(all_time), -1, JoinKind::kLeft}), 3}};
+  for (const auto& [f, right_time] : joins) {
+    runtime::OperatorContext ctx;
+    ctx.uid = "under-test";
+    ctx.state_backend = &backend();
+    auto op = f->create(in, ctx).value();
+    ASSERT_TRUE(op->open(ctx).is_ok());
+    CollectOutput out;
+    ASSERT_TRUE(op->process_batch(row(true, 5), 0, out).is_ok());
+    ASSERT_TRUE(op->process_watermark(Timestamp::max(), out).is_ok());
+    ASSERT_TRUE(op->process_batch(row(false, right_time), 1, out).is_ok());
+    ASSERT_TRUE(op->finish(out).is_ok());
+    std::vector<std::string> rows = testing::sorted_rows(out.batches);
+    ASSERT_EQ(rows.size(), 1u) << f->kind();
+    EXPECT_EQ(rows[0], testing::join_cells({"1", "5", "1", std::to_string(right_time),
+                                            std::to_string(right_time * 10)}))
+        << f->kind();
+    EXPECT_EQ(dynamic_cast<StatefulOperator&>(*op).buffered_rows(), 0) << f->kind();
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Backends, JoinOnBackend,
                          ::testing::Values(state::testing::BackendKind::kMemory,
                                            state::testing::BackendKind::kRocksDb),
