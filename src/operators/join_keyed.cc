@@ -623,8 +623,7 @@ class RegularDriver final : public JoinDriver {
 
 // The operator around a driver: late rows, the watermark, the snapshot.
 struct KeyedJoinPlan {
-  std::string state_type;      // of this operator's snapshots
-  std::string memory_type;     // of join.cc's operator, refused with a clear error
+  std::string memory_type;     // join.cc's state type; this operator's is "keyed-" + it
   bool event_time = true;      // false: the regular join (no late rows, watermarks pass)
   EventTimeOptions time;       // lateness and the late side outputs
   int64_t watermark_hold = 0;  // output watermark: threshold minus this (interval: max span)
@@ -636,7 +635,7 @@ class KeyedJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperato
   using MakeDriver = std::function<std::unique_ptr<JoinDriver>(const int64_t* wm)>;
   KeyedJoinOperator(KeyedJoinPlan plan, const MakeDriver& make_driver, const ResolvedJoin& r,
                     const OperatorContext& ctx, std::unique_ptr<state::KeyedStateBackend> backend)
-      : plan_(std::move(plan)), r_(r), ctx_(ctx) {
+      : plan_(std::move(plan)), state_type_("keyed-" + plan_.memory_type), r_(r), ctx_(ctx) {
     std::unique_ptr<JoinDriver> driver = make_driver(&wm_);
     driver_ = driver.get();
     keyed_ = std::make_unique<KeyedProcessOperator>(
@@ -659,11 +658,10 @@ class KeyedJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperato
     RecordBatch batch = input;
     if (plan_.event_time) {
       SABOT_RETURN_IF_ERROR(time_millis(input.column(r_.time_col[side]), &times_));
-      const int64_t th =
-          wm_ == INT64_MIN ? INT64_MIN : sat_sub(wm_, plan_.time.allowed_lateness_ms);
       static const std::string kLate[2] = {"late_left", "late_right"};
-      SABOT_RETURN_IF_ERROR(handle_late(input, times_, th, plan_.time.late_to_side_output,
-                                        kLate[side], ctx_, out, &keep_));
+      SABOT_RETURN_IF_ERROR(handle_late(input, times_, late_threshold(),
+                                        plan_.time.late_to_side_output, kLate[side], ctx_, out,
+                                        &keep_));
       if (keep_.empty()) return Status::ok();
       if (static_cast<int64_t>(keep_.size()) < input.num_rows()) {
         SABOT_ASSIGN_OR_RETURN(batch, compute::take(input, keep_));
@@ -680,8 +678,7 @@ class KeyedJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperato
     RowsOnly rows(out);
     SABOT_RETURN_IF_ERROR(keyed_->process_watermark(time, rows));
     if (time == Timestamp::max()) return out.emit_watermark(time);
-    const int64_t th = wm_ == INT64_MIN ? INT64_MIN : sat_sub(wm_, plan_.time.allowed_lateness_ms);
-    return out.emit_watermark(Timestamp(sat_sub(th, plan_.watermark_hold)));
+    return out.emit_watermark(Timestamp(sat_sub(late_threshold(), plan_.watermark_hold)));
   }
 
   Status finish(Output& out) override {
@@ -694,8 +691,7 @@ class KeyedJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperato
 
   // The keyed operator's snapshot wrapped with the watermark (write_wrapped_keyed_snapshot).
   Status snapshot_state(CheckpointId id, std::string* out) override {
-    return snapshot_wrapped(ctx_, plan_.state_type, kStateVersion, static_cast<uint64_t>(wm_), id,
-                            out);
+    return snapshot_wrapped(ctx_, state_type_, kStateVersion, static_cast<uint64_t>(wm_), id, out);
   }
 
   // Adds the owned key groups' rows and timers; the watermark is the minimum over the snapshots.
@@ -709,7 +705,7 @@ class KeyedJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperato
     }
     SABOT_ASSIGN_OR_RETURN(
         state::SnapshotReader reader,
-        state::SnapshotReader::open(data, ctx_.uid, plan_.state_type, kStateVersion,
+        state::SnapshotReader::open(data, ctx_.uid, state_type_, kStateVersion,
                                     static_cast<uint32_t>(ctx_.max_parallelism)));
     for (size_t i = 0; i < reader.sections().size(); ++i) {
       ByteReader r = reader.section_reader(i);
@@ -725,6 +721,11 @@ class KeyedJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperato
   }
 
  private:
+  // join.cc's threshold: rows at or before it are late.
+  int64_t late_threshold() const {
+    return wm_ == INT64_MIN ? INT64_MIN : sat_sub(wm_, plan_.time.allowed_lateness_ms);
+  }
+
   // The regular join's TTL: rows whose time ran out go before a batch or watermark is handled,
   // as join.cc does.
   Status expire(Output& out) {
@@ -735,6 +736,7 @@ class KeyedJoinOperator final : public WrapsKeyedProcessOperator<StatefulOperato
   }
 
   KeyedJoinPlan plan_;
+  std::string state_type_;  // of this operator's snapshots
   ResolvedJoin r_;
   OperatorContext ctx_;
   JoinDriver* driver_ = nullptr;  // owned by keyed_
@@ -763,8 +765,7 @@ Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const IntervalJoinOpt
                                                            std::span<const SchemaPtr> inputs,
                                                            const OperatorContext& ctx) {
   const int64_t max_span = std::max({std::abs(o.lower_ms), std::abs(o.upper_ms), int64_t{0}});
-  return make<IntervalDriver>({"keyed-interval-join", "interval-join", true, o.time, max_span}, o,
-                              r, inputs, ctx);
+  return make<IntervalDriver>({"interval-join", true, o.time, max_span}, o, r, inputs, ctx);
 }
 
 Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const AsOfJoinOptions& o,
@@ -773,23 +774,21 @@ Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const AsOfJoinOptions
                                                            const OperatorContext& ctx) {
   // join.cc holds its watermark at min(threshold, earliest pending left row - 1); after a
   // watermark has resolved every pending row at or before the threshold that is the threshold.
-  return make<AsOfDriver>({"keyed-asof-join", "asof-join", true, o.time, 0}, o, r, inputs, ctx);
+  return make<AsOfDriver>({"asof-join", true, o.time, 0}, o, r, inputs, ctx);
 }
 
 Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const WindowJoinOptions& o,
                                                            const ResolvedJoin& r,
                                                            std::span<const SchemaPtr> inputs,
                                                            const OperatorContext& ctx) {
-  return make<WindowJoinDriver>({"keyed-window-join", "window-join", true, o.time, 0}, o, r, inputs,
-                                ctx);
+  return make<WindowJoinDriver>({"window-join", true, o.time, 0}, o, r, inputs, ctx);
 }
 
 Result<std::unique_ptr<runtime::Operator>> make_keyed_join(const RegularJoinOptions& o,
                                                            const ResolvedJoin& r,
                                                            std::span<const SchemaPtr> inputs,
                                                            const OperatorContext& ctx) {
-  return make<RegularDriver>({"keyed-regular-join", "regular-join", false, {}, 0}, o, r, inputs,
-                             ctx);
+  return make<RegularDriver>({"regular-join", false, {}, 0}, o, r, inputs, ctx);
 }
 
 }  // namespace sabot::operators::internal

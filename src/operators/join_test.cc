@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <functional>
 #include <random>
 
@@ -12,7 +11,6 @@
 #include "sabot/compute/hash.h"
 #include "sabot/compute/selection.h"
 #include "sabot/state/backend_testing.h"
-#include "sabot/state/rocksdb_backend.h"
 #include "sabot/state/snapshot.h"
 
 namespace sabot::operators {
@@ -1025,20 +1023,18 @@ TEST(JoinInRocksDb, RowsLiveInTheBackendAndMemorySnapshotsAreRefusedClearly) {
 // back from SST files when their partners arrive.
 TEST(JoinInRocksDb, RowsTenTimesLargerThanCachesAndWriteBuffersJoinRight) {
   using namespace columnar;
-  const std::string dir =
-      ::testing::TempDir() + "/sabot_join_larger_than_memory_" + std::to_string(::getpid());
-  auto backend = state::RocksDbStateBackend::make(dir, {.block_cache_bytes = size_t{256} << 10,
-                                                        .write_buffer_bytes = size_t{128} << 10,
-                                                        .max_write_buffers = 2,
-                                                        .write_cache_bytes = size_t{64} << 10})
-                     .value();
+  state::testing::ScratchRocksDb rocksdb("sabot_join_larger_than_memory",
+                                         {.block_cache_bytes = size_t{256} << 10,
+                                          .write_buffer_bytes = size_t{128} << 10,
+                                          .max_write_buffers = 2,
+                                          .write_cache_bytes = size_t{64} << 10});
   const SchemaPtr left = schema({field("k", int64()), field("t", int64()), field("lv", utf8())});
   const SchemaPtr right = schema({field("k", int64()), field("t", int64()), field("rv", int64())});
   auto f = interval_join({keys_k(), times_t(), -1'000'000, 1'000'000, JoinKind::kLeft});
   std::vector<SchemaPtr> in = {left, right};
   runtime::OperatorContext ctx;
   ctx.uid = "under-test";
-  ctx.state_backend = backend.get();
+  ctx.state_backend = rocksdb.get();
   auto op = f->create(in, ctx).value();
   ASSERT_TRUE(op->open(ctx).is_ok());
   CollectOutput out;
@@ -1059,10 +1055,7 @@ TEST(JoinInRocksDb, RowsTenTimesLargerThanCachesAndWriteBuffersJoinRight) {
   const uint64_t memory = (size_t{256} << 10) + 2 * (size_t{128} << 10) + (size_t{64} << 10);
   std::string snapshot;
   ASSERT_TRUE(op->snapshot_state(CheckpointId(1), &snapshot).is_ok());  // flushes to SST files
-  uint64_t sst_bytes = 0;
-  for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (e.path().extension() == ".sst") sst_bytes += e.file_size();
-  }
+  const uint64_t sst_bytes = rocksdb.sst_bytes();
   EXPECT_GE(snapshot.size(), 10 * memory) << "the rows, as the snapshot holds them";
   EXPECT_GE(sst_bytes, 4 * memory) << "the rows should live mostly in SST files";
   for (int64_t from = 0; from < kKeys; from += 5000) {
@@ -1097,10 +1090,6 @@ TEST(JoinInRocksDb, RowsTenTimesLargerThanCachesAndWriteBuffersJoinRight) {
   }
   EXPECT_EQ(rows, kKeys);
   EXPECT_EQ(dynamic_cast<StatefulOperator&>(*op).buffered_rows(), 0);
-  op.reset();
-  backend.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }
 
 // Rows may still come after the final watermark and before finish() (a lateness that reaches

@@ -1602,13 +1602,11 @@ TEST(WindowInRocksDb, ListsOfKeysWithRowsInEveryBufferAreCompacted) {
 // (256 KiB block cache, 2 x 128 KiB memtables, 64 KiB write cache) runs to the end with the
 // reference's results: most panes are read back from SST files when their windows fire.
 TEST(WindowInRocksDb, StateTenTimesLargerThanCachesAndWriteBuffersFiresTheRightWindows) {
-  const std::string dir =
-      ::testing::TempDir() + "/sabot_window_larger_than_memory_" + std::to_string(::getpid());
-  auto backend = state::RocksDbStateBackend::make(dir, {.block_cache_bytes = size_t{256} << 10,
-                                                        .write_buffer_bytes = size_t{128} << 10,
-                                                        .max_write_buffers = 2,
-                                                        .write_cache_bytes = size_t{64} << 10})
-                     .value();
+  state::testing::ScratchRocksDb rocksdb("sabot_window_larger_than_memory",
+                                         {.block_cache_bytes = size_t{256} << 10,
+                                          .write_buffer_bytes = size_t{128} << 10,
+                                          .max_write_buffers = 2,
+                                          .write_cache_bytes = size_t{64} << 10});
   WindowOptions o;
   o.spec = WindowSpec::sliding(milliseconds(400), milliseconds(100));
   o.key_columns = {"k"};
@@ -1616,7 +1614,7 @@ TEST(WindowInRocksDb, StateTenTimesLargerThanCachesAndWriteBuffersFiresTheRightW
   o.aggregates = test_aggregates();
   runtime::OperatorCounters c;
   RecordingOutput out;
-  auto op = make_op(o, &c, &SystemClock::instance(), backend.get());
+  auto op = make_op(o, &c, &SystemClock::instance(), rocksdb.get());
   Reference ref(o.spec, 0);
   // 40,000 keys with a row in each of the four panes of [0, 400), in batches of 4,000 rows; the
   // watermark stays behind until all are in, so every pane is live at once.
@@ -1636,10 +1634,7 @@ TEST(WindowInRocksDb, StateTenTimesLargerThanCachesAndWriteBuffersFiresTheRightW
     return s;
   }();
   const uint64_t memory = (size_t{256} << 10) + 2 * (size_t{128} << 10) + (size_t{64} << 10);
-  uint64_t sst_bytes = 0;
-  for (const auto& f : std::filesystem::recursive_directory_iterator(dir)) {
-    if (f.path().extension() == ".sst") sst_bytes += f.file_size();
-  }
+  const uint64_t sst_bytes = rocksdb.sst_bytes();
   EXPECT_GE(snapshot.size(), 10 * memory) << "the panes, as the snapshot holds them";
   EXPECT_GE(sst_bytes, 4 * memory) << "the panes should live mostly in SST files";
   ref.watermark(INT64_MAX);
@@ -1648,10 +1643,6 @@ TEST(WindowInRocksDb, StateTenTimesLargerThanCachesAndWriteBuffersFiresTheRightW
   const std::vector<Row> got = rows_of(out.batches);
   EXPECT_EQ(got.size(), static_cast<size_t>(kKeys) * 7);  // windows ending 100, 200, ..., 700
   EXPECT_EQ(got, ref.out);
-  op.reset();
-  backend.reset();
-  std::error_code ec;
-  std::filesystem::remove_all(dir, ec);
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, WindowOnBackend,

@@ -56,6 +56,36 @@ inline const StateBackend& scratch_rocksdb_backend() {
   return *holder.backend;
 }
 
+// A RocksDB backend of its own with `options` (small caches, for state larger than memory) in a
+// scratch directory named after `name`, removed with it.
+class ScratchRocksDb {
+ public:
+  ScratchRocksDb(const std::string& name, const RocksDbOptions& options)
+      : dir_(::testing::TempDir() + "/" + name + "_" + std::to_string(::getpid())),
+        backend_(RocksDbStateBackend::make(dir_, options).value()) {}
+  ~ScratchRocksDb() {
+    backend_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  ScratchRocksDb(const ScratchRocksDb&) = delete;
+  ScratchRocksDb& operator=(const ScratchRocksDb&) = delete;
+
+  RocksDbStateBackend* get() const { return backend_.get(); }
+  // The bytes of the SST files under the directory (the state RocksDB holds on disk).
+  uint64_t sst_bytes() const {
+    uint64_t n = 0;
+    for (const auto& f : std::filesystem::recursive_directory_iterator(dir_)) {
+      if (f.path().extension() == ".sst") n += f.file_size();
+    }
+    return n;
+  }
+
+ private:
+  std::string dir_;
+  std::shared_ptr<RocksDbStateBackend> backend_;
+};
+
 inline const StateBackend& backend_of(BackendKind kind) {
   static MemoryStateBackend memory;
   if (kind == BackendKind::kRocksDb) return scratch_rocksdb_backend();
