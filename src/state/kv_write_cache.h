@@ -130,13 +130,20 @@ class KvWriteCache {
     value_bytes_ += heap_bytes(e->value);
   }
 
+  // Calls fn(key, entry) for every entry, in no particular order.
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    if (size_ == 0) return;
+    for (const Slot& s : slots_) {
+      if (s.used) fn(s.key, s.entry);
+    }
+  }
   // Calls fn(key, entry) for every dirty entry, in no particular order.
   template <typename Fn>
   void for_each_dirty(Fn&& fn) const {
-    if (size_ == 0) return;
-    for (const Slot& s : slots_) {
-      if (s.used && s.entry.dirty) fn(s.key, s.entry);
-    }
+    for_each([&](const Key& k, const Entry& e) {
+      if (e.dirty) fn(k, e);
+    });
   }
   // Empties the cache (after for_each_dirty wrote the dirty entries out).
   void clear() {
@@ -144,6 +151,24 @@ class KvWriteCache {
     for (Slot& s : slots_) s = Slot{};
     size_ = 0;
     value_bytes_ = 0;
+  }
+  // Keys were renumbered: each entry's key k becomes remap[k]; entries of forgotten keys
+  // (kNoKey) are dropped, which the caller allows only where that loses nothing (no present
+  // entry; an erase whose key the store does not hold). Flags stay.
+  void renumber(const std::vector<KeyId>& remap) {
+    std::vector<Slot> old;
+    old.swap(slots_);
+    size_t kept = 0;
+    for (Slot& s : old) kept += s.used && remap[s.key.key] != kNoKey;
+    slots_.resize(slots_for(kept));
+    mask_ = slots_.size() - 1;
+    size_ = 0;
+    value_bytes_ = 0;
+    for (Slot& s : old) {
+      if (!s.used) continue;
+      s.key.key = remap[s.key.key];
+      if (s.key.key != kNoKey) place(std::move(s), /*reset=*/false);
+    }
   }
   // After for_each_dirty wrote the dirty entries out: every entry is clean, cached appends are
   // dropped (their value is not the whole entry), and entries are evicted until the cache holds

@@ -1029,15 +1029,22 @@ Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector
   KeyRegistry& reg = *keys_;
   const uint32_t n = reg.num_keys();
   std::vector<uint8_t> live(n, 0);
-  uint32_t pinned_keys = 0;
   for (KeyId k : pinned) {
     SABOT_CHECK_LT(k, n);
-    pinned_keys += live[k] == 0;
     live[k] = 1;
   }
-  // When every key is pinned (keyed windows: every key with panes has a timer) there is nothing
-  // to forget and no need to scan the instance.
-  if (pinned_keys < n) {
+  // A key with a present cached entry (appends included) has state. A fresh key without one has
+  // none: nothing of it ever reached the instance. Only the other keys need the instance scanned,
+  // and there are none when every key is pinned (keyed windows: every key with panes has a timer)
+  // or, typically, when this pass comes before the cache first wrote back (a job that has just
+  // met its first 64K keys): then the pass costs no write-back and no scan.
+  cache_.for_each(
+      [&](const internal::KvWriteCache::Key& k, const internal::KvWriteCache::Entry& e) {
+        if (e.present && k.key < n) live[k.key] = 1;
+      });
+  bool scan = false;
+  for (KeyId k = 0; k < n && !scan; ++k) scan = live[k] == 0 && !fresh(k);
+  if (scan) {
     // The scan below must see every write; the cached entries stay (clean) unless keys are
     // renumbered, so a pass that forgets nothing does not cost the job its cache.
     write_back(cache_.budget_bytes());
@@ -1069,9 +1076,10 @@ Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector
   forget_at_ = std::max<uint32_t>(kMinKeysToForget, growth * static_cast<uint32_t>(keep.size()));
   ctx_.key = kNoKey;
   if (keep.size() == n) return Status::ok();
-  // The instance is keyed by key bytes, not KeyIds: only the registry (and the cache, keyed by
-  // KeyId) changes.
-  cache_.clear();
+  // The instance is keyed by key bytes, not KeyIds: only the registry and the cache (keyed by
+  // KeyId) change. The cache's entries of forgotten keys are erasures only, and each is either
+  // written back already (the scan above) or of a fresh key, which the instance does not hold.
+  cache_.renumber(*remap);
   return reg.retain_only(keep);
 }
 

@@ -18,6 +18,7 @@
 
 #include <gtest/gtest.h>
 
+#include "sabot/columnar/builder.h"
 #include "sabot/columnar/scalar.h"
 #include "sabot/state/keyed_state_backend.h"
 #include "state/kv_write_cache.h"
@@ -328,6 +329,74 @@ TEST(RocksDbBackendTest, WriteCacheChangesNothingButSpeed) {
     restored->set_current_key(key_of(*restored, k));
     ASSERT_EQ(rv->value(), v[0]->value()) << "key " << k;
   }
+}
+
+// Forgetting keys while every key is new since the cache last wrote back (a job meeting its first
+// 64K keys) decides from the cache alone: the right keys are forgotten and kept, values survive
+// the renumbering, and nothing is written to RocksDB (its memtable does not grow). Then, once
+// some keys' entries are in RocksDB and the cache erased one of them, the pass scans the instance
+// and still tells a cleared key from a stored one.
+TEST(RocksDbBackendTest, ForgettingNewKeysDecidesFromTheCacheWithoutWritingBack) {
+  ScratchDir dir("rocksdb_forget_fresh");
+  auto backend = RocksDbStateBackend::make(dir.path, {}).value();
+  auto b = make(*backend);
+  auto* v = b->get_state(ValueStateDescriptor<int64_t>{"v"}).value();
+  auto* l = b->get_state(ListStateDescriptor<int64_t>{"l"}).value();
+  const auto resolve = [&](int64_t first, int64_t n) {
+    columnar::Int64Builder keys;
+    for (int64_t k = first; k < first + n; ++k) keys.append(k);
+    const columnar::Array a = keys.finish();
+    std::vector<KeyId> ids;
+    EXPECT_TRUE(b->resolve_keys(std::span(&a, 1), &ids).is_ok());
+    return ids;
+  };
+  constexpr int64_t kKeys = 4000;
+  const std::vector<KeyId> ids = resolve(0, kKeys);
+  for (int64_t k = 0; k < kKeys; ++k) {
+    b->set_current_key(ids[static_cast<size_t>(k)]);
+    switch (k % 4) {
+      case 0:
+        v->update(k);
+        break;
+      case 1:  // written, then cleared: no state
+        v->update(k);
+        v->clear();
+        break;
+      case 2:
+        l->add(k);
+        break;
+      default:  // only read: no state
+        EXPECT_EQ(v->value(), std::nullopt);
+        break;
+    }
+  }
+  const size_t memtables = backend->memory_usage().memtables;
+  std::vector<KeyId> remap;
+  ASSERT_TRUE(b->forget_keys({}, &remap).is_ok());
+  EXPECT_EQ(backend->memory_usage().memtables, memtables);  // nothing was written back
+  EXPECT_EQ(b->keys().num_keys(), static_cast<uint32_t>(kKeys / 2));
+  for (int64_t k = 0; k < kKeys; ++k) {
+    const KeyId id = remap[ids[static_cast<size_t>(k)]];
+    ASSERT_EQ(id != kNoKey, k % 4 == 0 || k % 4 == 2) << k;
+    if (id == kNoKey) continue;
+    b->set_current_key(id);
+    EXPECT_EQ(v->value(), k % 4 == 0 ? std::optional<int64_t>(k) : std::nullopt) << k;
+    EXPECT_EQ(l->get().size(), k % 4 == 2 ? 1u : 0u) << k;
+  }
+
+  // The kept keys' entries reach RocksDB (a snapshot writes the cache back); clearing one then
+  // leaves an erased cached entry over a stored one, and a new key without state joins them.
+  std::string snap;
+  ASSERT_TRUE(b->snapshot(kUid, &snap).is_ok());
+  b->set_current_key(key_of(*b, 0));
+  v->clear();
+  const KeyId extra = resolve(kKeys, 1)[0];
+  b->set_current_key(extra);
+  EXPECT_EQ(v->value(), std::nullopt);
+  ASSERT_TRUE(b->forget_keys({}, &remap).is_ok());
+  EXPECT_EQ(b->keys().num_keys(), static_cast<uint32_t>(kKeys / 2 - 1));
+  EXPECT_EQ(b->num_entries("v"), static_cast<size_t>(kKeys / 4 - 1));
+  EXPECT_EQ(b->num_entries("l"), static_cast<size_t>(kKeys / 4));
 }
 
 TEST(RocksDbBackendTest, MemorySnapshotRestoresIntoRocksDbAndBack) {
