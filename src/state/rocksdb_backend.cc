@@ -87,7 +87,8 @@ Status from_rocks(const rocksdb::Status& s, std::string_view what) {
 // Appends a list to a list in place: both are [i64 write_ms][u64 n][n element encodings]; `list`
 // gets the larger write time, the summed count and the operand's elements after its own. False
 // when either is too short to be a list.
-bool append_list(std::string* list, std::string_view operand) {
+template <typename Bytes>  // std::string, or the write cache's CacheBytes
+bool append_list(Bytes* list, std::string_view operand) {
   constexpr size_t kHead = sizeof(int64_t) + sizeof(uint64_t);
   if (list->size() < kHead || operand.size() < kHead) return false;
   int64_t ms_a = 0;
@@ -464,13 +465,18 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   Status restore_image(std::string_view manifest,
                        std::span<const std::pair<std::string, std::string>> private_files,
                        const std::string& shared_dir) override;
-  // Two steps: the slots of `key` now, and the values of the key given two calls ago, whose slots
-  // should have arrived by now (the values live on the heap, one more dependent miss).
+  // Three steps, a call apart (callers go in row order, kPrefetchAhead rows ahead): the index
+  // slots of `key` now, the entries of the key given one call ago, whose slots should have
+  // arrived, and the values of the key given two calls ago (long ones live on the heap, one more
+  // dependent miss).
   void prefetch(KeyId key) override {
-    const KeyId earlier = prefetched_[prefetch_calls_ % 2];
-    prefetched_[prefetch_calls_++ % 2] = key;
+    const KeyId previous = prefetched_[0];
+    const KeyId earlier = prefetched_[1];
+    prefetched_[1] = previous;
+    prefetched_[0] = key;
     for (const auto& s : states_) {
       if (earlier != kNoKey) cache_.prefetch_value({s->sid, earlier, kDefaultNamespace});
+      if (previous != kNoKey) cache_.prefetch_entry({s->sid, previous, kDefaultNamespace});
       cache_.prefetch({s->sid, key, kDefaultNamespace});
     }
   }
@@ -546,8 +552,7 @@ class RocksKeyedBackend final : public RocksDbKeyedStateBackend {
   std::unique_ptr<rocksdb::DB> db_;
   std::shared_ptr<RocksDbStateBackend::Shared> shared_;
   mutable InstanceMemory memory_;
-  KeyId prefetched_[2] = {kNoKey, kNoKey};  // prefetch(): the last two keys given
-  uint64_t prefetch_calls_ = 0;
+  KeyId prefetched_[2] = {kNoKey, kNoKey};  // prefetch(): the last key given, the one before
   rocksdb::Options db_options_;
   bool keep_dir_;
   rocksdb::WriteOptions write_;
@@ -603,9 +608,9 @@ void RocksKeyedBackend::write_back(size_t keep_bytes) const {
   for (const Dirty& d : dirty) {
     const rocksdb::Slice key(keys.data() + d.offset, d.size);
     if (d.entry->appends) {
-      batch.Merge(key, d.entry->value);
+      batch.Merge(key, rocksdb::Slice(d.entry->value.data(), d.entry->value.size()));
     } else if (d.entry->present) {
-      batch.Put(key, d.entry->value);
+      batch.Put(key, rocksdb::Slice(d.entry->value.data(), d.entry->value.size()));
     } else {
       batch.Delete(key);
     }
@@ -628,15 +633,15 @@ bool RocksKvStore::get(KeyId key, Namespace ns, std::string* value) {
       if (!s.IsNotFound()) {
         SABOT_CHECK_OK(from_rocks(s, backend_->name_));
         cache.update(e, [&](internal::KvWriteCache::Entry& entry) {
-          SABOT_CHECK(append_list(&stored, entry.value));
-          entry.value = std::move(stored);
+          SABOT_CHECK(append_list(&stored, entry.value.view()));
+          entry.value.assign(stored);
           entry.appends = false;
         });
       } else {
         cache.update(e, [](internal::KvWriteCache::Entry& entry) { entry.appends = false; });
       }
     }
-    value->assign(e->value);
+    value->assign(e->value.view());
     // Also on hits: an instance whose share shrank (another one opened) gives the memory back
     // even if it only reads cached entries from now on.
     backend_->flush_cache_if_full();
@@ -676,7 +681,7 @@ void RocksKvStore::merge_list(KeyId key, Namespace ns, std::string_view operand)
       if (entry.present) {
         SABOT_CHECK(append_list(&entry.value, operand));
       } else {
-        entry.value.assign(operand.data(), operand.size());
+        entry.value.assign(operand);
       }
     });
     backend_->flush_cache_if_full();

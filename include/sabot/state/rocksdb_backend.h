@@ -42,8 +42,8 @@ struct RocksDbOptions {
   // at most an eighth of that). block_cache_bytes is then ignored. See
   // RocksDbStateBackend::memory_usage().
   size_t memory_budget_bytes = 0;
-  // Write-back cache of each instance, in bytes (its table of 64-byte slots and the values too
-  // long to sit in them): state reads and writes of cached keys skip RocksDB, and dirty entries are
+  // Write-back cache of each instance, in bytes (its 32-byte entries, their index and their
+  // values): state reads and writes of cached keys skip RocksDB, and dirty entries are
   // written in one batch when the cache is full and before every snapshot, checkpoint and scan.
   // Without a memory budget, in addition to the block cache. 0 turns it off (every access goes to
   // RocksDB). Default 64 MiB: the fraud demo's 100 K accounts at parallelism 1 fit (at 32 MiB
