@@ -286,7 +286,7 @@ TEST(RocksDbBackendTest, MemoryBudgetBoundsBlockCacheMemtablesAndWriteCachesOfAl
       dir.path + "/budget", {.memory_budget_bytes = kBudget}, kBudget - kBudget / 4);
   EXPECT_LE(bounded.total_but_overshoot, kBudget);
   EXPECT_LE(bounded.write_caches, kBudget / 4);
-  EXPECT_LE(bounded.block_cache_overshoot, kBudget / 8);
+  EXPECT_LE(bounded.block_cache_overshoot, kBudget / 4);
   const MemoryPeaks unbounded =
       peak_memory_of_three_instances(dir.path + "/none", {}, RocksDbOptions{}.block_cache_bytes);
   EXPECT_GT(unbounded.total, 2 * kBudget);
