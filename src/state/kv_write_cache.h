@@ -126,24 +126,10 @@ class KvWriteCache {
     return value_bytes_ + capacity_for(chunks_.size()) * sizeof(Entry) +
            index_.size() * sizeof(uint64_t);
   }
-  bool over_budget() const { return bytes() > budget_bytes_; }
   size_t budget_bytes() const { return budget_bytes_; }
 
   // The entry of k, or nullptr. The pointer stays valid until the next eviction or clear.
-  Entry* find(const Key& k) {
-    if (size_ == 0) return nullptr;
-    const uint64_t h = hash(k);
-    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
-      const uint64_t s = index_[i];
-      if (s == 0) return nullptr;
-      if (tag_of(s) != tag_of(h)) continue;
-      Entry& e = entry(position_of(s));
-      if (e.has_key(k)) {
-        e.referenced = true;
-        return &e;
-      }
-    }
-  }
+  Entry* find(const Key& k) { return find(k, hash(k)); }
 
   // Prefetching, in three steps a row or more apart, each a hint that changes nothing: the index
   // slot where k's probe begins, then the entry its tag points to, then the entry's value bytes
@@ -176,10 +162,11 @@ class KvWriteCache {
 
   // Records the entry's bytes (present) or its absence (value ignored); returns the entry.
   Entry* set(const Key& k, bool present, std::string_view value, bool dirty) {
-    Entry* e = find(k);
+    const uint64_t h = hash(k);
+    Entry* e = find(k, h);
     const bool inserted = e == nullptr;
     if (inserted) {
-      e = &append(k);
+      e = &append(k, h);
     } else {
       value_bytes_ -= heap_bytes(e->value);
     }
@@ -324,6 +311,20 @@ class KvWriteCache {
   }
   static size_t position_of(uint64_t slot) { return static_cast<uint32_t>(slot) - 1; }
 
+  // find() of k, whose hash is h.
+  Entry* find(const Key& k, uint64_t h) {
+    if (size_ == 0) return nullptr;
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const uint64_t s = index_[i];
+      if (s == 0) return nullptr;
+      if (tag_of(s) != tag_of(h)) continue;
+      Entry& e = entry(position_of(s));
+      if (e.has_key(k)) {
+        e.referenced = true;
+        return &e;
+      }
+    }
+  }
   // Calls fn(entry) for the entries whose tags match k's among the first two slots of k's probe,
   // until it returns true.
   template <typename Fn>
@@ -357,8 +358,8 @@ class KvWriteCache {
     mask_ = slots - 1;
     for (size_t p = 0; p < size_; ++p) index_insert(hash(entry(p).cache_key()), p);
   }
-  // A new entry of k, not in the cache.
-  Entry& append(const Key& k) {
+  // A new entry of k (whose hash is h), not in the cache.
+  Entry& append(const Key& k, uint64_t h) {
     if (index_.size() < slots_for(size_ + 1)) resize_index(slots_for(size_ + 1));
     reserve_next();
     Entry& e = entry(size_);
@@ -366,7 +367,7 @@ class KvWriteCache {
     e.sid = k.sid;
     e.key = k.key;
     e.ns = k.ns;
-    index_insert(hash(k), size_);
+    index_insert(h, size_);
     ++size_;
     return e;
   }

@@ -1045,7 +1045,8 @@ Status RocksKeyedBackend::forget_keys(std::span<const KeyId> pinned, std::vector
   // met its first 64K keys): then the pass costs no write-back and no scan.
   cache_.for_each(
       [&](const internal::KvWriteCache::Key& k, const internal::KvWriteCache::Entry& e) {
-        if (e.present && k.key < n) live[k.key] = 1;
+        SABOT_CHECK_LT(k.key, n);
+        if (e.present) live[k.key] = 1;
       });
   bool scan = false;
   for (KeyId k = 0; k < n && !scan; ++k) scan = live[k] == 0 && !fresh(k);
